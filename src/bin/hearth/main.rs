@@ -1,0 +1,39 @@
+//! `hearth`: the native command-line front end of the engine (the browser uses `www/`).
+
+#[cfg(not(target_arch = "wasm32"))]
+mod inspect;
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() -> std::process::ExitCode {
+    use clap::Parser;
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Inspect(args) => inspect::run(&args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("hearth: error: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The CLI is native only; the wasm build exposes the library through `web` instead.
+#[cfg(target_arch = "wasm32")]
+fn main() {}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(clap::Parser)]
+#[command(name = "hearth", version, about = "Open-weight language models from GGUF files on WebGPU")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Show a GGUF file's architecture, hyper-parameters, tokenizer and tensors.
+    Inspect(inspect::Args),
+}

@@ -1,0 +1,155 @@
+//! `GpuContext`: one adapter, device and queue, with the adapter's real limits and the
+//! optional features hearth uses (`shader-f16`, subgroups). Same code natively and on the web.
+
+use serde::Serialize;
+
+/// Why no usable GPU device could be had.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GpuError {
+    /// No adapter at all (no WebGPU in this browser, or no Vulkan/Metal/DX12 driver).
+    #[error("no GPU adapter found: {0}")]
+    NoAdapter(String),
+    /// The adapter exists but refused to create a device.
+    #[error("the GPU adapter refused to create a device: {0}")]
+    DeviceRequest(String),
+    /// A limit of the adapter is below what hearth needs.
+    #[error("the GPU adapter's {limit} is {have}, hearth needs at least {need}")]
+    LimitTooSmall {
+        /// The limit's WebGPU name.
+        limit: &'static str,
+        /// The adapter's value.
+        have: u64,
+        /// hearth's minimum.
+        need: u64,
+    },
+}
+
+/// The least hearth runs on: WebGPU's defaults for what kernels bind at once.
+const MIN_STORAGE_BINDING: u64 = 64 << 20;
+const MIN_STORAGE_BUFFERS_PER_STAGE: u32 = 8;
+const MIN_INVOCATIONS: u32 = 256;
+
+/// What the adapter is and what it allows, for logs, `hearth bench` and the web page.
+#[derive(Clone, Debug, Serialize)]
+pub struct AdapterReport {
+    /// Adapter name, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)".
+    pub name: String,
+    /// Backend: Vulkan, Metal, Dx12, BrowserWebGpu, Gl.
+    pub backend: String,
+    /// Device type: DiscreteGpu, IntegratedGpu, Cpu, …
+    pub device_type: String,
+    /// Driver and its details, where the platform reports them.
+    pub driver: String,
+    /// Whether `shader-f16` was enabled.
+    pub shader_f16: bool,
+    /// Whether subgroup operations were enabled.
+    pub subgroups: bool,
+    /// Smallest and largest subgroup size the adapter reports (0 when unknown).
+    pub subgroup_size: (u32, u32),
+    /// maxStorageBufferBindingSize.
+    pub max_storage_binding: u64,
+    /// maxBufferSize.
+    pub max_buffer_size: u64,
+    /// maxStorageBuffersPerShaderStage.
+    pub max_storage_buffers_per_stage: u32,
+    /// maxComputeWorkgroupStorageSize.
+    pub max_workgroup_storage: u32,
+    /// maxComputeInvocationsPerWorkgroup.
+    pub max_invocations: u32,
+    /// maxComputeWorkgroupsPerDimension.
+    pub max_workgroups_per_dim: u32,
+}
+
+/// An open GPU device with the adapter's full limits.
+#[derive(Debug)]
+pub struct GpuContext {
+    /// The adapter the device came from.
+    pub adapter: wgpu::Adapter,
+    /// The device; its limits are the adapter's, not WebGPU's defaults.
+    pub device: wgpu::Device,
+    /// Its queue.
+    pub queue: wgpu::Queue,
+    /// The enabled features.
+    pub features: wgpu::Features,
+    /// The granted limits.
+    pub limits: wgpu::Limits,
+}
+
+impl GpuContext {
+    /// Opens the default adapter (high-performance preference) and a device with all of its
+    /// limits and with `shader-f16` and subgroups when it has them.
+    pub async fn new() -> Result<GpuContext, GpuError> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+        Self::from_adapter(adapter).await
+    }
+
+    /// Opens a device on `adapter`.
+    pub async fn from_adapter(adapter: wgpu::Adapter) -> Result<GpuContext, GpuError> {
+        let limits = adapter.limits();
+        check_min("maxStorageBufferBindingSize", limits.max_storage_buffer_binding_size, MIN_STORAGE_BINDING)?;
+        check_min(
+            "maxStorageBuffersPerShaderStage",
+            limits.max_storage_buffers_per_shader_stage.into(),
+            MIN_STORAGE_BUFFERS_PER_STAGE.into(),
+        )?;
+        check_min("maxComputeInvocationsPerWorkgroup", limits.max_compute_invocations_per_workgroup.into(), MIN_INVOCATIONS.into())?;
+        let features = adapter.features() & (wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP);
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("hearth"),
+                required_features: features,
+                required_limits: limits.clone(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| GpuError::DeviceRequest(e.to_string()))?;
+        Ok(GpuContext { adapter, device, queue, features, limits })
+    }
+
+    /// Whether kernels may use f16 arithmetic.
+    pub fn has_f16(&self) -> bool {
+        self.features.contains(wgpu::Features::SHADER_F16)
+    }
+
+    /// Whether kernels may use subgroup operations.
+    pub fn has_subgroups(&self) -> bool {
+        self.features.contains(wgpu::Features::SUBGROUP)
+    }
+
+    /// A description of the adapter and the limits in force.
+    pub fn report(&self) -> AdapterReport {
+        let info = self.adapter.get_info();
+        let l = &self.limits;
+        AdapterReport {
+            name: info.name,
+            backend: format!("{:?}", info.backend),
+            device_type: format!("{:?}", info.device_type),
+            driver: format!("{} {}", info.driver, info.driver_info).trim().to_owned(),
+            shader_f16: self.has_f16(),
+            subgroups: self.has_subgroups(),
+            subgroup_size: (info.subgroup_min_size, info.subgroup_max_size),
+            max_storage_binding: l.max_storage_buffer_binding_size,
+            max_buffer_size: l.max_buffer_size,
+            max_storage_buffers_per_stage: l.max_storage_buffers_per_shader_stage,
+            max_workgroup_storage: l.max_compute_workgroup_storage_size,
+            max_invocations: l.max_compute_invocations_per_workgroup,
+            max_workgroups_per_dim: l.max_compute_workgroups_per_dimension,
+        }
+    }
+}
+
+fn check_min(limit: &'static str, have: u64, need: u64) -> Result<(), GpuError> {
+    if have < need {
+        return Err(GpuError::LimitTooSmall { limit, have, need });
+    }
+    Ok(())
+}

@@ -1,0 +1,17 @@
+//! hearth: open-weight language models from any GGUF file, on WebGPU, in the browser and
+//! natively.
+//!
+//! Layers, lowest first; a layer never imports one above it:
+//! - [`gguf`]: the file format (header, metadata, tensor infos), parsed from a prefix;
+//! - [`quant`]: quant block formats and their CPU dequantization (the reference for kernels);
+//! - [`gpu`]: device, limits and features;
+//! - `web` (wasm32 only): the wasm-bindgen surface used by `www/`.
+//!
+//! Non-goals: training, a server, formats other than GGUF.
+#![warn(missing_docs)]
+
+pub mod gguf;
+pub mod gpu;
+pub mod quant;
+#[cfg(target_arch = "wasm32")]
+pub mod web;

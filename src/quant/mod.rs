@@ -1,0 +1,109 @@
+//! Quant block formats: layouts and CPU dequantization.
+//!
+//! This is the plain-Rust reference that every GPU kernel is checked against, and it is
+//! itself checked bit for bit against gguf-py's `gguf.quants.dequantize` (tests/quant.rs).
+//! Each function follows gguf-py's order of f32 operations exactly (e.g. Q4_1 is
+//! `(d * q) + m`, two roundings, never a fused multiply-add), which is why the results can be
+//! compared bit for bit.
+
+mod float;
+mod kquants;
+mod legacy;
+
+use crate::gguf::GgmlType;
+
+pub use kquants::{QK_K, get_scale_min_k4};
+
+/// Why a buffer could not be dequantized.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuantError {
+    /// hearth has no dequantization for this type.
+    #[error("tensor type {0} is not supported (supported: {list})", list = supported_list())]
+    Unsupported(GgmlType),
+    /// Input bytes and output length disagree.
+    #[error("{ty}: {n_bytes} bytes do not hold {n_out} elements ({per_block} per {type_size}-byte block)")]
+    SizeMismatch {
+        /// The type.
+        ty: GgmlType,
+        /// Bytes given.
+        n_bytes: usize,
+        /// Elements asked for.
+        n_out: usize,
+        /// The type's block size.
+        per_block: u32,
+        /// The type's block bytes.
+        type_size: u32,
+    },
+}
+
+/// The types hearth can dequantize (and so compute with).
+pub const SUPPORTED: [GgmlType; 11] = [
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::BF16,
+    GgmlType::Q8_0,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
+];
+
+fn supported_list() -> String {
+    SUPPORTED.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// Whether [`dequantize`] handles `ty`.
+pub fn is_supported(ty: GgmlType) -> bool {
+    SUPPORTED.contains(&ty)
+}
+
+/// Dequantizes `bytes` (whole blocks of type `ty`) into `out`, one f32 per element.
+pub fn dequantize(ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<(), QuantError> {
+    let (bs, ts) = (ty.block_size() as usize, ty.type_size() as usize);
+    if !is_supported(ty) {
+        return Err(QuantError::Unsupported(ty));
+    }
+    if bytes.len() % ts != 0 || bytes.len() / ts * bs != out.len() {
+        return Err(QuantError::SizeMismatch {
+            ty,
+            n_bytes: bytes.len(),
+            n_out: out.len(),
+            per_block: ty.block_size(),
+            type_size: ty.type_size(),
+        });
+    }
+    let decode: fn(&[u8], &mut [f32]) = match ty {
+        GgmlType::F32 => float::f32_block,
+        GgmlType::F16 => float::f16_block,
+        GgmlType::BF16 => float::bf16_block,
+        GgmlType::Q8_0 => legacy::q8_0_block,
+        GgmlType::Q4_0 => legacy::q4_0_block,
+        GgmlType::Q4_1 => legacy::q4_1_block,
+        GgmlType::Q5_0 => legacy::q5_0_block,
+        GgmlType::Q5_1 => legacy::q5_1_block,
+        GgmlType::Q4_K => kquants::q4_k_block,
+        GgmlType::Q5_K => kquants::q5_k_block,
+        GgmlType::Q6_K => kquants::q6_k_block,
+        other => return Err(QuantError::Unsupported(other)),
+    };
+    for (block, o) in bytes.chunks_exact(ts).zip(out.chunks_exact_mut(bs)) {
+        decode(block, o);
+    }
+    Ok(())
+}
+
+/// Dequantizes into a new vector of `n` elements.
+pub fn dequantize_to_vec(ty: GgmlType, bytes: &[u8], n: usize) -> Result<Vec<f32>, QuantError> {
+    let mut out = vec![0.0; n];
+    dequantize(ty, bytes, &mut out)?;
+    Ok(out)
+}
+
+/// The f16 at `b[at..at + 2]` as f32 (exact).
+#[inline]
+fn f16_at(b: &[u8], at: usize) -> f32 {
+    half::f16::from_le_bytes([b[at], b[at + 1]]).to_f32()
+}

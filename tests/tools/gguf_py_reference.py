@@ -1,0 +1,74 @@
+"""Reference data from gguf-py 0.19.0 (not hearth code) for hearth's quant tests.
+
+For every fixture GGUF in MODELS_DIR it writes NAME.dequant.json: for each tensor, its type and
+the sha256 of gguf-py's `gguf.quants.dequantize` output as little-endian float32. The Rust test
+dequantizes the same tensor and compares hashes, so equality is bit for bit.
+
+It also writes synthetic/TYPE.blocks + TYPE.f32 for every block type hearth supports: random
+data quantized by gguf-py where gguf-py can quantize that type (with outliers), else random block
+bytes with finite f16 scales; then gguf-py's dequantization of those blocks.
+
+Cached: a model's JSON is rebuilt only when the model's sha256 changed.
+Usage: python gguf_py_reference.py MODELS_DIR
+"""
+import hashlib, json, os, sys
+import numpy as np
+import gguf
+from gguf import GGUFReader, GGMLQuantizationType as Q
+from gguf.constants import GGML_QUANT_SIZES
+from gguf.quants import dequantize, quantize
+
+from importlib.metadata import version
+assert version("gguf") == "0.19.0", version("gguf")
+models = sys.argv[1]
+
+
+def sha_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+for name in sorted(os.listdir(models)):
+    if not name.endswith(".gguf"):
+        continue
+    path = os.path.join(models, name)
+    out = path[: -len(".gguf")] + ".dequant.json"
+    digest = sha_file(path)
+    if os.path.exists(out) and json.load(open(out)).get("model_sha256") == digest:
+        continue
+    r = GGUFReader(path)
+    tensors = {}
+    for t in r.tensors:
+        x = dequantize(t.data, t.tensor_type).astype("<f4", copy=False)
+        tensors[t.name] = {"type": t.tensor_type.name, "n": int(x.size),
+                           "sha256": hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()}
+    json.dump({"model_sha256": digest, "tensors": tensors}, open(out + ".tmp", "w"), indent=0)
+    os.replace(out + ".tmp", out)
+    print(f"gguf-py reference: {name}: {len(tensors)} tensors")
+
+# Synthetic blocks: types with a gguf-py quantizer get quantized random data, the rest random bytes.
+syn = os.path.join(models, "synthetic")
+os.makedirs(syn, exist_ok=True)
+rng = np.random.default_rng(20261123)
+quantizable = [Q.F16, Q.BF16, Q.Q8_0, Q.Q4_0, Q.Q4_1, Q.Q5_0, Q.Q5_1]
+# Byte ranges of f16 scale fields per block, kept finite so outputs compare as numbers.
+f16_fields = {Q.Q4_K: [(0, 4)], Q.Q5_K: [(0, 4)], Q.Q6_K: [(208, 210)]}
+for qt in quantizable + list(f16_fields):
+    bs, ts = GGML_QUANT_SIZES[qt]
+    n_blocks = 97
+    if qt in quantizable:
+        x = rng.standard_normal(n_blocks * max(bs, 32)).astype(np.float32)
+        x[rng.integers(0, x.size, 20)] *= 40.0  # outliers
+        x[: max(bs, 32)] = 0.0  # an all-zero block: d = 0
+        blocks = np.ascontiguousarray(quantize(x.reshape(-1, max(bs, 32)), qt)).view(np.uint8).reshape(-1)
+    else:
+        blocks = rng.integers(0, 256, n_blocks * ts, dtype=np.uint8).reshape(n_blocks, ts)
+        for a, b in f16_fields[qt]:
+            blocks[:, a:b] = (rng.standard_normal((n_blocks, (b - a) // 2)) * 0.05).astype(np.float16).view(np.uint8)
+        blocks = blocks.reshape(-1)
+    y = dequantize(blocks, qt).astype("<f4", copy=False).reshape(-1)
+    blocks.tofile(os.path.join(syn, f"{qt.name}.blocks"))
+    y.tofile(os.path.join(syn, f"{qt.name}.f32"))
