@@ -76,7 +76,8 @@ setup() {
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check gguf==0.19.0 numpy
   fi
-  mkdir -p "${XDG_RUNTIME_DIR:=/tmp/hearth-xdg-$(id -u)}"
+  export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/hearth-xdg-$(id -u)}"
+  mkdir -p "$XDG_RUNTIME_DIR"
   chmod 0700 "$XDG_RUNTIME_DIR"
 }
 
@@ -153,7 +154,7 @@ run_tests() {
   say "browser tests (wasm-bindgen-test in headless Chromium, WebGPU on SwiftShader)"
   browser_tests 2>&1 | tee "$ROOT/target/browser-tests.log"
   say "summary"
-  grep -E '^test result:' "$ROOT/target/native-tests.log" | awk '{p+=$4; f+=$6} END {printf "native:  %d passed, %d failed\n", p, f}'
+  grep -E '^test result:' "$ROOT/target/native-tests.log" | awk '{p+=$4; f+=$6} END {printf "native: %d passed, %d failed\n", p, f}'
   grep -E '^test result:' "$ROOT/target/browser-tests.log" | awk '{p+=$4; f+=$6} END {printf "browser: %d passed, %d failed\n", p, f}'
 }
 

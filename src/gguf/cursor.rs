@@ -16,7 +16,11 @@ pub(crate) struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     /// `data` is the first `data.len()` bytes of a file of `file_size` bytes.
     pub fn new(data: &'a [u8], file_size: u64) -> Self {
-        Cursor { data, pos: 0, file_size }
+        Cursor {
+            data,
+            pos: 0,
+            file_size,
+        }
     }
 
     /// Offset of the next byte to read, from the start of the file.
@@ -34,7 +38,12 @@ impl<'a> Cursor<'a> {
     pub fn check_claim(&self, what: &'static str, claimed: u64) -> Result<(), GgufError> {
         let left = self.left_in_file();
         if claimed > left {
-            return Err(GgufError::BeyondFile { what, at: self.pos(), claimed, left });
+            return Err(GgufError::BeyondFile {
+                what,
+                at: self.pos(),
+                claimed,
+                left,
+            });
         }
         Ok(())
     }

@@ -90,10 +90,7 @@ impl GgmlType {
 
     fn entry(self) -> &'static (u32, GgmlType, u32, u32) {
         // Every variant has exactly one row; the unit test `table_covers_every_variant` checks it.
-        TABLE
-            .iter()
-            .find(|e| e.1 == self)
-            .unwrap_or(&TABLE[0])
+        TABLE.iter().find(|e| e.1 == self).unwrap_or(&TABLE[0])
     }
 
     /// ggml's numeric id of this type, as stored in a GGUF tensor info.
@@ -115,7 +112,7 @@ impl GgmlType {
     /// the size overflows.
     pub fn row_bytes(self, n: u64) -> Option<u64> {
         let bs = u64::from(self.block_size());
-        if n % bs != 0 {
+        if !n.is_multiple_of(bs) {
             return None;
         }
         (n / bs).checked_mul(u64::from(self.type_size()))

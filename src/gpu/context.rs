@@ -79,7 +79,8 @@ impl GpuContext {
     /// Opens the default adapter (high-performance preference) and a device with all of its
     /// limits and with `shader-f16` and subgroups when it has them.
     pub async fn new() -> Result<GpuContext, GpuError> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = instance
             .request_adapter(&wgpu::RequestAdapterOptions {
                 power_preference: wgpu::PowerPreference::HighPerformance,
@@ -93,13 +94,21 @@ impl GpuContext {
     /// Opens a device on `adapter`.
     pub async fn from_adapter(adapter: wgpu::Adapter) -> Result<GpuContext, GpuError> {
         let limits = adapter.limits();
-        check_min("maxStorageBufferBindingSize", limits.max_storage_buffer_binding_size, MIN_STORAGE_BINDING)?;
+        check_min(
+            "maxStorageBufferBindingSize",
+            limits.max_storage_buffer_binding_size,
+            MIN_STORAGE_BINDING,
+        )?;
         check_min(
             "maxStorageBuffersPerShaderStage",
             limits.max_storage_buffers_per_shader_stage.into(),
             MIN_STORAGE_BUFFERS_PER_STAGE.into(),
         )?;
-        check_min("maxComputeInvocationsPerWorkgroup", limits.max_compute_invocations_per_workgroup.into(), MIN_INVOCATIONS.into())?;
+        check_min(
+            "maxComputeInvocationsPerWorkgroup",
+            limits.max_compute_invocations_per_workgroup.into(),
+            MIN_INVOCATIONS.into(),
+        )?;
         let features = adapter.features() & (wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP);
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
@@ -112,7 +121,13 @@ impl GpuContext {
             })
             .await
             .map_err(|e| GpuError::DeviceRequest(e.to_string()))?;
-        Ok(GpuContext { adapter, device, queue, features, limits })
+        Ok(GpuContext {
+            adapter,
+            device,
+            queue,
+            features,
+            limits,
+        })
     }
 
     /// Whether kernels may use f16 arithmetic.
@@ -133,7 +148,9 @@ impl GpuContext {
             name: info.name,
             backend: format!("{:?}", info.backend),
             device_type: format!("{:?}", info.device_type),
-            driver: format!("{} {}", info.driver, info.driver_info).trim().to_owned(),
+            driver: format!("{} {}", info.driver, info.driver_info)
+                .trim()
+                .to_owned(),
             shader_f16: self.has_f16(),
             subgroups: self.has_subgroups(),
             subgroup_size: (info.subgroup_min_size, info.subgroup_max_size),

@@ -21,7 +21,9 @@ pub enum QuantError {
     #[error("tensor type {0} is not supported (supported: {list})", list = supported_list())]
     Unsupported(GgmlType),
     /// Input bytes and output length disagree.
-    #[error("{ty}: {n_bytes} bytes do not hold {n_out} elements ({per_block} per {type_size}-byte block)")]
+    #[error(
+        "{ty}: {n_bytes} bytes do not hold {n_out} elements ({per_block} per {type_size}-byte block)"
+    )]
     SizeMismatch {
         /// The type.
         ty: GgmlType,
@@ -52,7 +54,11 @@ pub const SUPPORTED: [GgmlType; 11] = [
 ];
 
 fn supported_list() -> String {
-    SUPPORTED.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
+    SUPPORTED
+        .iter()
+        .map(|t| t.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Whether [`dequantize`] handles `ty`.
@@ -66,7 +72,7 @@ pub fn dequantize(ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<(), Qua
     if !is_supported(ty) {
         return Err(QuantError::Unsupported(ty));
     }
-    if bytes.len() % ts != 0 || bytes.len() / ts * bs != out.len() {
+    if !bytes.len().is_multiple_of(ts) || bytes.len() / ts * bs != out.len() {
         return Err(QuantError::SizeMismatch {
             ty,
             n_bytes: bytes.len(),

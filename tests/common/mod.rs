@@ -13,7 +13,11 @@ pub fn models_dir() -> PathBuf {
 /// A fixture model file. A missing fixture fails the test: CI must never skip silently.
 pub fn model(name: &str) -> PathBuf {
     let p = models_dir().join(name);
-    assert!(p.is_file(), "fixture {} is missing: run ./build.sh models", p.display());
+    assert!(
+        p.is_file(),
+        "fixture {} is missing: run ./build.sh models",
+        p.display()
+    );
     p
 }
 
