@@ -12,6 +12,7 @@
 
 pub mod gguf;
 pub mod gpu;
+pub mod kernels;
 pub mod quant;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

@@ -142,3 +142,29 @@ fn unsupported_and_mismatched_inputs_are_errors() {
     let e = quant::dequantize_to_vec(GgmlType::Q8_0, &[0; 34], 33).unwrap_err();
     assert!(matches!(e, QuantError::SizeMismatch { .. }));
 }
+
+/// hearth's CPU quantizers produce gguf-py's bytes from gguf-py's inputs.
+#[test]
+fn quantizers_equal_gguf_py() {
+    let dir = common::models_dir().join("synthetic");
+    for ty in [
+        GgmlType::F16,
+        GgmlType::Q8_0,
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q5_0,
+    ] {
+        let input: Vec<f32> = std::fs::read(dir.join(format!("{ty}.input.f32")))
+            .unwrap_or_else(|e| panic!("{ty}: {e}: run ./build.sh models"))
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let want = std::fs::read(dir.join(format!("{ty}.blocks"))).unwrap();
+        let got = quant::quantize(ty, &input).unwrap();
+        assert_eq!(got.len(), want.len(), "{ty}");
+        let ts = ty.type_size() as usize;
+        for (i, (g, w)) in got.chunks(ts).zip(want.chunks(ts)).enumerate() {
+            assert_eq!(g, w, "{ty}: block {i} differs from gguf-py");
+        }
+    }
+}

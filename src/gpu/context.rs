@@ -12,6 +12,9 @@ pub enum GpuError {
     /// The adapter exists but refused to create a device.
     #[error("the GPU adapter refused to create a device: {0}")]
     DeviceRequest(String),
+    /// The device was lost or an operation on it failed.
+    #[error("the GPU device failed: {0}")]
+    Lost(String),
     /// A limit of the adapter is below what hearth needs.
     #[error("the GPU adapter's {limit} is {have}, hearth needs at least {need}")]
     LimitTooSmall {
@@ -73,6 +76,11 @@ pub struct GpuContext {
     pub features: wgpu::Features,
     /// The granted limits.
     pub limits: wgpu::Limits,
+    /// The most bytes one weight buffer may hold: the binding limit, or less for tests that
+    /// exercise paging (see [`GpuContext::limit_weight_pages`]).
+    pub weight_page_bytes: u64,
+    /// Bytes allocated through [`GpuContext::buffer`].
+    pub(super) allocated: std::sync::atomic::AtomicU64,
 }
 
 impl GpuContext {
@@ -121,13 +129,26 @@ impl GpuContext {
             })
             .await
             .map_err(|e| GpuError::DeviceRequest(e.to_string()))?;
+        let weight_page_bytes = limits.max_storage_buffer_binding_size;
         Ok(GpuContext {
             adapter,
             device,
             queue,
             features,
             limits,
+            weight_page_bytes,
+            allocated: Default::default(),
         })
+    }
+
+    /// Pages weights at `bytes` instead of the binding limit (to test paging on any adapter).
+    pub fn limit_weight_pages(&mut self, bytes: u64) {
+        self.weight_page_bytes = bytes.min(self.limits.max_storage_buffer_binding_size);
+    }
+
+    /// Disables optional features, to run the fallback kernels on an adapter that has them.
+    pub fn disable_features(&mut self, features: wgpu::Features) {
+        self.features.remove(features);
     }
 
     /// Whether kernels may use f16 arithmetic.

@@ -1,5 +1,17 @@
-//! The GPU runtime: adapter and device with their real limits and optional features.
+//! The GPU runtime: device and limits, buffers, pipelines, and recording a step's dispatches
+//! into one command encoder. Kernels (`crate::kernels`) describe dispatches on top of it.
 
+mod buffer;
 mod context;
+mod pipeline;
+mod preprocess;
+mod recorder;
+mod uniforms;
+mod weights;
 
 pub use context::{AdapterReport, GpuContext, GpuError};
+pub use pipeline::{Pipeline, PipelineCache, PipelineKey, ShaderDef};
+pub use preprocess::{PreprocessError, preprocess};
+pub use recorder::{Dispatch, Recorder};
+pub use uniforms::{UniformArena, UniformSlot};
+pub use weights::{GpuWeight, WeightError, WeightPage};

@@ -8,11 +8,15 @@
 
 mod float;
 mod kquants;
+mod layout;
 mod legacy;
+mod quantize;
 
 use crate::gguf::GgmlType;
 
 pub use kquants::{QK_K, get_scale_min_k4};
+pub use layout::{GpuLayout, gpu_layout, to_gpu_layout};
+pub use quantize::quantize;
 
 /// Why a buffer could not be dequantized.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -64,6 +64,7 @@ for qt in quantizable + list(f16_fields):
         x[rng.integers(0, x.size, 20)] *= 40.0  # outliers
         x[: max(bs, 32)] = 0.0  # an all-zero block: d = 0
         blocks = np.ascontiguousarray(quantize(x.reshape(-1, max(bs, 32)), qt)).view(np.uint8).reshape(-1)
+        x.astype("<f4").tofile(os.path.join(syn, f"{qt.name}.input.f32"))
     else:
         blocks = rng.integers(0, 256, n_blocks * ts, dtype=np.uint8).reshape(n_blocks, ts)
         for a, b in f16_fields[qt]:

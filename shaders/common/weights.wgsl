@@ -1,0 +1,164 @@
+// Reading one quantized weight matrix, eight values ("a chunk") at a time.
+//
+// The including kernel declares `w: array<u32>` (one page of a weight, see
+// src/quant/layout.rs) and calls `load_chunk(row, c, cols, scales)`, where `row` is the row
+// within the page, `c` the chunk within the row (a row has cols / 8 chunks), `cols` the row
+// length and `scales` the word offset of the page's f16-scale region (types whose blocks
+// carry a lone f16 keep it there, so that every other load is an aligned u32).
+//
+// A chunk is two groups of four consecutive columns: a at col_a.., b at col_b... Adjacent
+// chunks read adjacent words, so adjacent invocations make coalesced loads.
+// Each type's arithmetic matches src/quant (same f32 operations, same order).
+
+struct Chunk {
+    a: vec4<f32>,
+    b: vec4<f32>,
+    col_a: u32,
+    col_b: u32,
+}
+
+fn nibbles_lo(q: u32) -> vec4<f32> {
+    return vec4<f32>(vec4<u32>(q, q >> 8u, q >> 16u, q >> 24u) & vec4<u32>(0xFu));
+}
+
+fn nibbles_hi(q: u32) -> vec4<f32> {
+    return vec4<f32>(vec4<u32>(q >> 4u, q >> 12u, q >> 20u, q >> 28u) & vec4<u32>(0xFu));
+}
+
+fn bytes_i8(q: u32) -> vec4<f32> {
+    let v = bitcast<vec4<i32>>(vec4<u32>(q << 24u, q << 16u, q << 8u, q)) >> vec4<u32>(24u);
+    return vec4<f32>(v);
+}
+
+// The f16 scale of global block `blk` in the split scale region.
+fn split_scale(scales: u32, blk: u32) -> f32 {
+    return unpack2x16float(w[scales + blk / 2u])[blk & 1u];
+}
+
+#ifdef W_F32
+fn load_chunk(row: u32, c: u32, cols: u32, scales: u32) -> Chunk {
+    let base = row * cols + 8u * c;
+    let a = vec4<f32>(bitcast<f32>(w[base]), bitcast<f32>(w[base + 1u]), bitcast<f32>(w[base + 2u]), bitcast<f32>(w[base + 3u]));
+    let b = vec4<f32>(bitcast<f32>(w[base + 4u]), bitcast<f32>(w[base + 5u]), bitcast<f32>(w[base + 6u]), bitcast<f32>(w[base + 7u]));
+    return Chunk(a, b, 8u * c, 8u * c + 4u);
+}
+#endif
+
+#ifdef W_F16
+fn load_chunk(row: u32, c: u32, cols: u32, scales: u32) -> Chunk {
+    let base = (row * cols) / 2u + 4u * c;
+    let a = vec4<f32>(unpack2x16float(w[base]), unpack2x16float(w[base + 1u]));
+    let b = vec4<f32>(unpack2x16float(w[base + 2u]), unpack2x16float(w[base + 3u]));
+    return Chunk(a, b, 8u * c, 8u * c + 4u);
+}
+#endif
+
+#ifdef W_Q8_0
+// 32 int8 (8 words) per block; d in the scale region. x = q * d.
+fn load_chunk(row: u32, c: u32, cols: u32, scales: u32) -> Chunk {
+    let blk = row * (cols / 32u) + c / 4u;
+    let j = c % 4u;
+    let d = split_scale(scales, blk);
+    let base = blk * 8u + 2u * j;
+    return Chunk(bytes_i8(w[base]) * d, bytes_i8(w[base + 1u]) * d, (c / 4u) * 32u + 8u * j, (c / 4u) * 32u + 8u * j + 4u);
+}
+#endif
+
+#ifdef W_Q4_0
+// 16 bytes of nibbles (4 words) per block; d in the scale region. x = d * (q - 8).
+fn load_chunk(row: u32, c: u32, cols: u32, scales: u32) -> Chunk {
+    let blk = row * (cols / 32u) + c / 4u;
+    let j = c % 4u;
+    let d = split_scale(scales, blk);
+    let q = w[blk * 4u + j];
+    let col = (c / 4u) * 32u + 4u * j;
+    return Chunk(d * (nibbles_lo(q) - 8.0), d * (nibbles_hi(q) - 8.0), col, col + 16u);
+}
+#endif
+
+#ifdef W_Q4_1
+// 5 words per block: (d, m) as two f16, then 16 bytes of nibbles. x = d * q + m.
+fn load_chunk(row: u32, c: u32, cols: u32, scales: u32) -> Chunk {
+    let blk = row * (cols / 32u) + c / 4u;
+    let j = c % 4u;
+    let dm = unpack2x16float(w[blk * 5u]);
+    let q = w[blk * 5u + 1u + j];
+    let col = (c / 4u) * 32u + 4u * j;
+    return Chunk(dm.x * nibbles_lo(q) + dm.y, dm.x * nibbles_hi(q) + dm.y, col, col + 16u);
+}
+#endif
+
+#ifdef W_Q5_0
+// 5 words per block: qh (the 5th bits), then 16 bytes of nibbles; d in the scale region.
+// x = d * (q - 16).
+fn load_chunk(row: u32, c: u32, cols: u32, scales: u32) -> Chunk {
+    let blk = row * (cols / 32u) + c / 4u;
+    let j = c % 4u;
+    let d = split_scale(scales, blk);
+    let qh = w[blk * 5u];
+    let q = w[blk * 5u + 1u + j];
+    let sh = vec4<u32>(0u, 1u, 2u, 3u) + 4u * j;
+    let ha = vec4<f32>((vec4<u32>(qh) >> sh) & vec4<u32>(1u)) * 16.0;
+    let hb = vec4<f32>((vec4<u32>(qh) >> (sh + 16u)) & vec4<u32>(1u)) * 16.0;
+    let col = (c / 4u) * 32u + 4u * j;
+    return Chunk(d * ((nibbles_lo(q) + ha) - 16.0), d * ((nibbles_hi(q) + hb) - 16.0), col, col + 16u);
+}
+#endif
+
+#ifdef W_Q4_K
+// 36 words per 256-element block: (d, dmin), 12 bytes of packed 6-bit scales and mins,
+// 128 bytes of nibbles. Sub-block s uses nibble bytes 32 * (s / 2).., low when s is even.
+// x = (d * sc) * q - dmin * m.
+fn scale_byte(base: u32, i: u32) -> u32 {
+    return (w[base + 1u + i / 4u] >> (8u * (i % 4u))) & 0xFFu;
+}
+
+fn scale_min_k4(base: u32, s: u32) -> vec2<f32> {
+    if (s < 4u) {
+        return vec2<f32>(f32(scale_byte(base, s) & 63u), f32(scale_byte(base, s + 4u) & 63u));
+    }
+    let sc = (scale_byte(base, s + 4u) & 0xFu) | ((scale_byte(base, s - 4u) >> 6u) << 4u);
+    let m = (scale_byte(base, s + 4u) >> 4u) | ((scale_byte(base, s) >> 6u) << 4u);
+    return vec2<f32>(f32(sc), f32(m));
+}
+
+fn load_chunk(row: u32, c: u32, cols: u32, scales: u32) -> Chunk {
+    let blk = row * (cols / 256u) + c / 32u;
+    let j = c % 32u;
+    let base = blk * 36u;
+    let dd = unpack2x16float(w[base]);
+    let p = j / 8u;
+    let q = w[base + 4u + j];
+    let s0 = scale_min_k4(base, 2u * p);
+    let s1 = scale_min_k4(base, 2u * p + 1u);
+    let col = (c / 32u) * 256u + 64u * p + 4u * (j % 8u);
+    return Chunk((dd.x * s0.x) * nibbles_lo(q) - dd.y * s0.y, (dd.x * s1.x) * nibbles_hi(q) - dd.y * s1.y, col, col + 32u);
+}
+#endif
+
+#ifdef W_Q6_K
+// 52 words per 256-element block: ql (128 bytes), qh (64 bytes), 16 int8 scales; d in the
+// scale region. In half h (128 elements) element r takes nibble r / 64 of ql byte
+// 64h + r % 64 and bits 2 * (r / 32) of qh byte 32h + r % 32. x = (d * sc) * (q - 32).
+fn scale_i8(base: u32, i: u32) -> f32 {
+    let word = w[base + 48u + i / 4u];
+    return f32(bitcast<i32>(word << (24u - 8u * (i % 4u))) >> 24u);
+}
+
+fn load_chunk(row: u32, c: u32, cols: u32, scales: u32) -> Chunk {
+    let blk = row * (cols / 256u) + c / 32u;
+    let j = c % 32u;
+    let base = blk * 52u;
+    let h = j / 16u;
+    let jj = j % 16u;
+    let ql = w[base + j];
+    let qh = vec4<u32>(w[base + 32u + 8u * h + jj % 8u]) >> vec4<u32>(0u, 8u, 16u, 24u);
+    let hi_lo = vec4<f32>((qh >> vec4<u32>(2u * (jj / 8u))) & vec4<u32>(3u));
+    let hi_hi = vec4<f32>((qh >> vec4<u32>(4u + 2u * (jj / 8u))) & vec4<u32>(3u));
+    let d = split_scale(scales, blk);
+    let sa = d * scale_i8(base, 8u * h + jj / 4u);
+    let sb = d * scale_i8(base, 8u * h + 4u + jj / 4u);
+    let col = (c / 32u) * 256u + 128u * h + 4u * jj;
+    return Chunk(sa * ((nibbles_lo(ql) + 16.0 * hi_lo) - 32.0), sb * ((nibbles_hi(ql) + 16.0 * hi_hi) - 32.0), col, col + 64u);
+}
+#endif

@@ -1,0 +1,55 @@
+// matvec: y = W x for one token (decode), dequantizing W on the fly.
+// W (rows, cols) in one page, x (cols,), y (rows_total,): this page writes y[out_offset..].
+// One workgroup per row; invocations stride over the row's chunks (coalesced loads), then
+// reduce. ACCUMULATE adds into y instead (the residual add fused into the projection).
+#include "common/header.wgsl"
+#include "common/reduce.wgsl"
+#include "common/weights.wgsl"
+
+override WG: u32 = 64u;
+
+struct Params {
+    rows: u32,
+    cols: u32,
+    scales: u32,
+    out_offset: u32,
+}
+
+@group(0) @binding(0) var<storage, read> w: array<u32>;
+@group(0) @binding(1) var<storage, read> x: array<act4>;
+@group(0) @binding(2) var<storage, read_write> y: array<act>;
+@group(0) @binding(3) var<uniform> p: Params;
+
+@compute @workgroup_size(WG)
+fn matvec(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+#ifdef SUBGROUPS
+    @builtin(subgroup_size) sgs: u32,
+    @builtin(subgroup_invocation_id) sgl: u32,
+#endif
+) {
+#ifdef SUBGROUPS
+    sg_size = sgs;
+    sg_lane = sgl;
+#endif
+    let row = flat_workgroup(wid, nwg);
+    if (row >= p.rows) {
+        return;
+    }
+    var acc = 0.0;
+    for (var c = lid; c < p.cols / 8u; c += WG) {
+        let ch = load_chunk(row, c, p.cols, p.scales);
+        acc += dot(ch.a, vec4<f32>(x[ch.col_a / 4u])) + dot(ch.b, vec4<f32>(x[ch.col_b / 4u]));
+    }
+    let total = reduce_sum(acc, lid);
+    if (lid == 0u) {
+        let i = p.out_offset + row;
+#ifdef ACCUMULATE
+        y[i] = act(f32(y[i]) + total);
+#else
+        y[i] = act(total);
+#endif
+    }
+}

@@ -1,0 +1,141 @@
+//! Buffers: creation with memory accounting, uploads, and reading results back.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use super::{GpuContext, GpuError};
+
+impl GpuContext {
+    /// A storage buffer of `size` bytes (rounded up to 4) that can be copied to and from.
+    pub fn storage_buffer(&self, size: u64, label: &str) -> wgpu::Buffer {
+        self.buffer(
+            size,
+            wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC,
+            label,
+        )
+    }
+
+    /// A uniform buffer of `size` bytes.
+    pub fn uniform_buffer(&self, size: u64, label: &str) -> wgpu::Buffer {
+        self.buffer(
+            size,
+            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            label,
+        )
+    }
+
+    /// A buffer with explicit usages; every allocation is counted in [`GpuContext::allocated_bytes`].
+    pub fn buffer(&self, size: u64, usage: wgpu::BufferUsages, label: &str) -> wgpu::Buffer {
+        let size = size.max(4).next_multiple_of(4);
+        self.allocated
+            .fetch_add(size, std::sync::atomic::Ordering::Relaxed);
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// A storage buffer holding `bytes` (padded to a multiple of 4).
+    pub fn upload(&self, bytes: &[u8], label: &str) -> wgpu::Buffer {
+        let buffer = self.storage_buffer(bytes.len() as u64, label);
+        self.write(&buffer, 0, bytes);
+        buffer
+    }
+
+    /// Writes `bytes` at `offset` (both padded to 4 as wgpu requires).
+    pub fn write(&self, buffer: &wgpu::Buffer, offset: u64, bytes: &[u8]) {
+        if bytes.len() % 4 == 0 {
+            self.queue.write_buffer(buffer, offset, bytes);
+        } else {
+            let mut padded = bytes.to_vec();
+            padded.resize(bytes.len().next_multiple_of(4), 0);
+            self.queue.write_buffer(buffer, offset, &padded);
+        }
+    }
+
+    /// Bytes of GPU memory allocated through this context so far.
+    pub fn allocated_bytes(&self) -> u64 {
+        self.allocated.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Copies `size` bytes at `offset` of `buffer` back to the CPU, waiting for all work
+    /// submitted before.
+    pub async fn read_back(
+        &self,
+        buffer: &wgpu::Buffer,
+        offset: u64,
+        size: u64,
+    ) -> Result<Vec<u8>, GpuError> {
+        let padded = size.next_multiple_of(4);
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("read_back"),
+            size: padded.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(buffer, offset, &staging, 0, padded);
+        self.queue.submit([encoder.finish()]);
+        self.map_read(&staging).await?;
+        let bytes = staging
+            .slice(..)
+            .get_mapped_range()
+            .map(|v| v[..size as usize].to_vec());
+        staging.unmap();
+        bytes.map_err(|e| GpuError::Lost(e.to_string()))
+    }
+
+    /// Maps a MAP_READ buffer, polling the device natively; on the web the browser drives it.
+    pub async fn map_read(&self, buffer: &wgpu::Buffer) -> Result<(), GpuError> {
+        let (tx, rx) = oneshot();
+        buffer
+            .slice(..)
+            .map_async(wgpu::MapMode::Read, move |r| tx.send(r));
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| GpuError::Lost(e.to_string()))?;
+        rx.await.map_err(|e| GpuError::Lost(e.to_string()))
+    }
+}
+
+/// A one-value channel whose receiving end is a future (works the same natively and in wasm).
+fn oneshot<T>() -> (Sender<T>, Receiver<T>) {
+    let slot = Arc::new(Mutex::new((None, None)));
+    (Sender(slot.clone()), Receiver(slot))
+}
+
+type Slot<T> = Arc<Mutex<(Option<T>, Option<Waker>)>>;
+
+struct Sender<T>(Slot<T>);
+struct Receiver<T>(Slot<T>);
+
+impl<T> Sender<T> {
+    fn send(self, value: T) {
+        let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        s.0 = Some(value);
+        if let Some(w) = s.1.take() {
+            w.wake();
+        }
+    }
+}
+
+impl<T> Future for Receiver<T> {
+    type Output = T;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match s.0.take() {
+            Some(v) => Poll::Ready(v),
+            None => {
+                s.1 = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! `UniformArena`: kernel parameters packed into shared uniform buffers, each at an offset
+//! aligned to the device's `minUniformBufferOffsetAlignment`. Parameters are written once when
+//! a dispatch is built (at load), never per token.
+
+use super::GpuContext;
+
+/// Bytes per arena buffer; another buffer is chained when one fills up.
+const ARENA_BYTES: u64 = 256 << 10;
+
+/// Uniform buffers holding many small parameter structs.
+pub struct UniformArena {
+    buffers: Vec<wgpu::Buffer>,
+    used: u64,
+    align: u64,
+}
+
+/// Where one parameter struct lives.
+#[derive(Clone, Copy, Debug)]
+pub struct UniformSlot {
+    buffer: usize,
+    /// Byte offset in its buffer.
+    pub offset: u64,
+    /// Size in bytes (a multiple of 16, as uniform structs are).
+    pub size: u64,
+}
+
+impl UniformArena {
+    /// An empty arena.
+    pub fn new(ctx: &GpuContext) -> Self {
+        let align = u64::from(ctx.limits.min_uniform_buffer_offset_alignment);
+        UniformArena {
+            buffers: Vec::new(),
+            used: ARENA_BYTES,
+            align,
+        }
+    }
+
+    /// Stores `value` (uploading it now) and returns its slot.
+    pub fn push<T: bytemuck::Pod>(&mut self, ctx: &GpuContext, value: &T) -> UniformSlot {
+        let mut bytes = bytemuck::bytes_of(value).to_vec();
+        bytes.resize(bytes.len().next_multiple_of(16), 0);
+        let size = bytes.len() as u64;
+        let mut offset = self.used.next_multiple_of(self.align);
+        if offset + size > ARENA_BYTES {
+            self.buffers
+                .push(ctx.uniform_buffer(ARENA_BYTES, "uniforms"));
+            offset = 0;
+        }
+        let buffer = self.buffers.len() - 1;
+        ctx.write(&self.buffers[buffer], offset, &bytes);
+        self.used = offset + size;
+        UniformSlot {
+            buffer,
+            offset,
+            size,
+        }
+    }
+
+    /// The binding of a slot.
+    pub fn binding(&self, slot: UniformSlot) -> wgpu::BindingResource<'_> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &self.buffers[slot.buffer],
+            offset: slot.offset,
+            size: wgpu::BufferSize::new(slot.size),
+        })
+    }
+}

@@ -1,0 +1,72 @@
+//! `matvec`: y = W x for one token, with W dequantized on the fly (decode).
+
+use crate::gpu::{Dispatch, GpuContext, GpuWeight};
+
+use super::{KernelError, Kernels, WG, grid, shaders, weight_define};
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    rows: u32,
+    cols: u32,
+    scales: u32,
+    out_offset: u32,
+}
+
+impl Kernels {
+    /// `W (rows, cols) @ x (cols,) -> y (rows,)`; with `accumulate`, `y += W x` (a fused
+    /// residual add). One dispatch per weight page.
+    pub fn matvec(
+        &mut self,
+        ctx: &GpuContext,
+        w: &GpuWeight,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        accumulate: bool,
+    ) -> Result<Vec<Dispatch>, KernelError> {
+        let define = weight_define(w.ty).ok_or_else(|| KernelError::Shape {
+            kernel: "matvec",
+            why: format!("no kernel reads {} weights", w.ty),
+        })?;
+        let mut defines = vec![define];
+        if accumulate {
+            defines.push("ACCUMULATE");
+        }
+        let pipeline = self.pipeline(ctx, &shaders::MATVEC, &defines, &[("WG", WG)])?;
+        let mut out = Vec::new();
+        for page in &w.pages {
+            let params = Params {
+                rows: page.n_rows,
+                cols: w.cols,
+                scales: page.scales,
+                out_offset: page.first_row,
+            };
+            let slot = self.uniforms.push(ctx, &params);
+            out.push(Dispatch::new(
+                ctx,
+                pipeline.clone(),
+                &[
+                    page.buffer.as_entire_binding(),
+                    x.as_entire_binding(),
+                    y.as_entire_binding(),
+                    self.uniforms.binding(slot),
+                ],
+                grid(page.n_rows),
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// CPU reference: `w` (rows × cols, row-major f32) times `x`, accumulated in f64.
+pub fn matvec_ref(w: &[f32], x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    (0..rows)
+        .map(|r| {
+            w[r * cols..(r + 1) * cols]
+                .iter()
+                .zip(x)
+                .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                .sum::<f64>() as f32
+        })
+        .collect()
+}

@@ -1,0 +1,182 @@
+//! The kernel library: one wrapper per WGSL family (`shaders/`), each describing its
+//! dispatches and each with a plain-Rust CPU reference that defines the contract and is the
+//! test oracle.
+//!
+//! Shapes use the same names everywhere: T tokens, D model width, rows/cols of a weight.
+//! Activations are `act` on the GPU: f32, or f16 when [`Kernels::f16`] is set (accumulation is
+//! always f32).
+
+mod matmul;
+mod matvec;
+pub mod shaders;
+
+use std::sync::Arc;
+
+use crate::gguf::GgmlType;
+use crate::gpu::{
+    GpuContext, Pipeline, PipelineCache, PreprocessError, ShaderDef, UniformArena, WeightError,
+};
+
+pub use matmul::matmul_ref;
+pub use matvec::matvec_ref;
+
+/// Why a kernel could not be set up.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum KernelError {
+    /// A shader failed to preprocess (a bug in hearth's shaders).
+    #[error("shader source: {0}")]
+    Shader(#[from] PreprocessError),
+    /// Operands whose shapes do not fit the kernel.
+    #[error("{kernel}: {why}")]
+    Shape {
+        /// The kernel.
+        kernel: &'static str,
+        /// What does not fit.
+        why: String,
+    },
+    /// A weight that cannot be uploaded.
+    #[error(transparent)]
+    Weight(#[from] WeightError),
+}
+
+/// Pipelines, parameters and the variant choices (f16 activations, subgroups) for one device.
+pub struct Kernels {
+    cache: PipelineCache,
+    uniforms: UniformArena,
+    /// Activations in f16 (requires shader-f16).
+    pub f16: bool,
+    /// Use subgroup reductions (requires subgroups).
+    pub subgroups: bool,
+}
+
+/// Invocations per workgroup of the reduction kernels.
+const WG: u32 = 64;
+
+impl Kernels {
+    /// Kernels using every optional feature `ctx` has.
+    pub fn new(ctx: &GpuContext) -> Self {
+        Self::with_variant(ctx, ctx.has_f16(), ctx.has_subgroups())
+    }
+
+    /// Kernels with an explicit variant (each flag only where the device allows it).
+    pub fn with_variant(ctx: &GpuContext, f16: bool, subgroups: bool) -> Self {
+        Kernels {
+            cache: PipelineCache::new(shaders::INCLUDES),
+            uniforms: UniformArena::new(ctx),
+            f16: f16 && ctx.has_f16(),
+            subgroups: subgroups && ctx.has_subgroups(),
+        }
+    }
+
+    /// Bytes per activation element.
+    pub fn act_size(&self) -> u64 {
+        if self.f16 { 2 } else { 4 }
+    }
+
+    /// Activations as the GPU stores them.
+    pub fn act_bytes(&self, v: &[f32]) -> Vec<u8> {
+        if self.f16 {
+            v.iter()
+                .flat_map(|x| half::f16::from_f32(*x).to_le_bytes())
+                .collect()
+        } else {
+            bytemuck::cast_slice(v).to_vec()
+        }
+    }
+
+    /// Activations read back from the GPU, as f32.
+    pub fn act_values(&self, bytes: &[u8]) -> Vec<f32> {
+        if self.f16 {
+            bytes
+                .chunks_exact(2)
+                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect()
+        } else {
+            bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect()
+        }
+    }
+
+    /// A storage buffer for `n` activations.
+    pub fn act_buffer(&self, ctx: &GpuContext, n: u64, label: &str) -> wgpu::Buffer {
+        ctx.storage_buffer(n * self.act_size(), label)
+    }
+
+    /// The pipeline for `shader` with this variant's defines plus `extra`.
+    fn pipeline(
+        &mut self,
+        ctx: &GpuContext,
+        shader: &ShaderDef,
+        extra: &[&'static str],
+        overrides: &[(&'static str, u32)],
+    ) -> Result<Arc<Pipeline>, KernelError> {
+        let mut defines = extra.to_vec();
+        if self.f16 {
+            defines.push("ACT_F16");
+        }
+        if self.subgroups {
+            defines.push("SUBGROUPS");
+        }
+        Ok(self.cache.get(&ctx.device, shader, &defines, overrides)?)
+    }
+
+    /// The WGSL a shader becomes in this variant (for validation and debugging).
+    pub fn source(
+        &self,
+        shader: &ShaderDef,
+        extra: &[&'static str],
+    ) -> Result<String, KernelError> {
+        let mut defines = extra.to_vec();
+        if self.f16 {
+            defines.push("ACT_F16");
+        }
+        if self.subgroups {
+            defines.push("SUBGROUPS");
+        }
+        Ok(self.cache.source(shader, &defines)?)
+    }
+
+    /// Number of pipelines compiled so far.
+    pub fn n_pipelines(&self) -> usize {
+        self.cache.len()
+    }
+}
+
+/// The `#define` that selects a weight type's `load_chunk` in shaders/common/weights.wgsl.
+pub fn weight_define(ty: GgmlType) -> Option<&'static str> {
+    Some(match ty {
+        GgmlType::F32 => "W_F32",
+        GgmlType::F16 => "W_F16",
+        GgmlType::Q8_0 => "W_Q8_0",
+        GgmlType::Q4_0 => "W_Q4_0",
+        GgmlType::Q4_1 => "W_Q4_1",
+        GgmlType::Q5_0 => "W_Q5_0",
+        GgmlType::Q4_K => "W_Q4_K",
+        GgmlType::Q6_K => "W_Q6_K",
+        _ => return None,
+    })
+}
+
+/// Weight types the matrix kernels read.
+pub const WEIGHT_TYPES: [GgmlType; 8] = [
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::Q8_0,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q4_K,
+    GgmlType::Q6_K,
+];
+
+/// Splits `n` workgroups over x and y so that neither exceeds 65535 (kernels flatten them).
+pub fn grid(n: u32) -> [u32; 3] {
+    const MAX: u32 = 65535;
+    if n <= MAX {
+        [n.max(1), 1, 1]
+    } else {
+        [MAX, n.div_ceil(MAX), 1]
+    }
+}
