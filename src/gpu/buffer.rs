@@ -50,7 +50,7 @@ impl GpuContext {
 
     /// Writes `bytes` at `offset` (both padded to 4 as wgpu requires).
     pub fn write(&self, buffer: &wgpu::Buffer, offset: u64, bytes: &[u8]) {
-        if bytes.len() % 4 == 0 {
+        if bytes.len().is_multiple_of(4) {
             self.queue.write_buffer(buffer, offset, bytes);
         } else {
             let mut padded = bytes.to_vec();

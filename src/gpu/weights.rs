@@ -80,7 +80,7 @@ impl GpuWeight {
             name: name.to_owned(),
             source,
         };
-        if cols % 8 != 0 || cols == 0 {
+        if !cols.is_multiple_of(8) || cols == 0 {
             return Err(shape_err("rows must be a non-zero multiple of 8 elements"));
         }
         let row_bytes = ty
