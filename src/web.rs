@@ -15,9 +15,7 @@ pub fn start() {
 /// Opens the GPU and describes the adapter, its limits and features, as JSON.
 #[wasm_bindgen(js_name = adapterInfo)]
 pub async fn adapter_info() -> Result<String, JsError> {
-    let ctx = GpuContext::new()
-        .await
-        .map_err(|e| JsError::new(&e.to_string()))?;
+    let ctx = GpuContext::new().await.map_err(|e| JsError::new(&e.to_string()))?;
     serde_json::to_string(&ctx.report()).map_err(|e| JsError::new(&e.to_string()))
 }
 

@@ -72,11 +72,7 @@ fn read_prefix(name: &str, n: usize) -> (Vec<u8>, u64) {
     let path = common::model(name);
     let size = std::fs::metadata(&path).expect("stat").len();
     let mut buf = Vec::new();
-    std::fs::File::open(&path)
-        .expect("open")
-        .take(n as u64)
-        .read_to_end(&mut buf)
-        .expect("read");
+    std::fs::File::open(&path).expect("open").take(n as u64).read_to_end(&mut buf).expect("read");
     (buf, size)
 }
 
@@ -105,20 +101,11 @@ fn smollm2_header_matches_models_md() {
         assert_eq!(u("llama.attention.head_count_kv"), 3);
         assert_eq!(u("llama.context_length"), 8192);
         assert_eq!(g.get_f32("llama.rope.freq_base").unwrap(), 100000.0);
-        assert_eq!(
-            g.get_f32("llama.attention.layer_norm_rms_epsilon").unwrap(),
-            1e-5
-        );
+        assert_eq!(g.get_f32("llama.attention.layer_norm_rms_epsilon").unwrap(), 1e-5);
         assert_eq!(g.get_str("tokenizer.ggml.model").unwrap(), "gpt2");
         assert_eq!(g.get_str("tokenizer.ggml.pre").unwrap(), "smollm");
-        assert_eq!(
-            g.get_str_array("tokenizer.ggml.tokens").unwrap().len(),
-            49152
-        );
-        assert_eq!(
-            g.get_str_array("tokenizer.ggml.merges").unwrap().len(),
-            48900
-        );
+        assert_eq!(g.get_str_array("tokenizer.ggml.tokens").unwrap().len(), 49152);
+        assert_eq!(g.get_str_array("tokenizer.ggml.merges").unwrap().len(), 48900);
         assert!(!g.get_bool("tokenizer.ggml.add_bos_token").unwrap());
         assert!(g.tensor("output.weight").is_none(), "tied embeddings");
         let emb = g.tensor("token_embd.weight").unwrap();
@@ -128,14 +115,7 @@ fn smollm2_header_matches_models_md() {
     }
     let (g, _, _) = header_of(common::SMOLLM2[0]);
     let count = |t| g.tensors().iter().filter(|x| x.ty == t).count();
-    assert_eq!(
-        (
-            count(GgmlType::Q4_1),
-            count(GgmlType::Q8_0),
-            count(GgmlType::F32)
-        ),
-        (210, 1, 61)
-    );
+    assert_eq!((count(GgmlType::Q4_1), count(GgmlType::Q8_0), count(GgmlType::F32)), (210, 1, 61));
 }
 
 #[test]
@@ -148,14 +128,7 @@ fn gemma_header_matches_models_md() {
     assert_eq!(g.get_u32("gemma3.attention.sliding_window").unwrap(), 512);
     assert_eq!(g.get_str("tokenizer.ggml.model").unwrap(), "llama");
     let count = |t| g.tensors().iter().filter(|x| x.ty == t).count();
-    let counts = [
-        GgmlType::Q4_K,
-        GgmlType::Q6_K,
-        GgmlType::Q5_0,
-        GgmlType::Q8_0,
-        GgmlType::F32,
-    ]
-    .map(count);
+    let counts = [GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q5_0, GgmlType::Q8_0, GgmlType::F32].map(count);
     assert_eq!(counts, [27, 9, 81, 10, 109]);
 }
 
@@ -163,18 +136,12 @@ fn gemma_header_matches_models_md() {
 fn typed_getters_name_the_key_and_type() {
     let (g, _, _) = header_of(common::SMOLLM2[0]);
     let e = g.get_str("llama.block_count").unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "metadata key 'llama.block_count' should be a string, but it is u32"
-    );
+    assert_eq!(e.to_string(), "metadata key 'llama.block_count' should be a string, but it is u32");
     let e = g.get_u32("no.such.key").unwrap_err();
     assert_eq!(e, GgufError::MissingKey("no.such.key".into()));
     assert_eq!(g.optional("no.such.key", Gguf::get_u32).unwrap(), None);
     assert!(g.optional("general.architecture", Gguf::get_u32).is_err());
-    assert!(
-        g.get_u32("llama.rope.freq_base").is_err(),
-        "a float is not an integer"
-    );
+    assert!(g.get_u32("llama.rope.freq_base").is_err(), "a float is not an integer");
 }
 
 #[test]
@@ -185,15 +152,9 @@ fn streaming_prefixes_ask_for_more_until_the_header_is_complete() {
     while n < header_end {
         match Gguf::parse(&bytes[..n], size) {
             Err(GgufError::NeedMore { needed }) => {
-                assert!(
-                    needed > 0 && n as u64 + needed <= g.data_offset(),
-                    "at {n}: needed {needed}"
-                );
+                assert!(needed > 0 && n as u64 + needed <= g.data_offset(), "at {n}: needed {needed}");
             }
-            other => panic!(
-                "prefix of {n} bytes: expected NeedMore, got {:?}",
-                other.err()
-            ),
+            other => panic!("prefix of {n} bytes: expected NeedMore, got {:?}", other.err()),
         }
         n += 65_521; // a prime step lands inside many different fields
     }
@@ -234,10 +195,7 @@ fn check_truncated(bytes: &[u8], n: usize, real_size: u64) {
 #[test]
 fn truncation_at_every_byte_of_the_first_64k() {
     let (g, bytes, size) = header_of(common::SMOLLM2[0]);
-    assert!(
-        g.data_offset() > 1_500_000,
-        "the SmolLM2 header holds ~1.8 MB of vocab"
-    );
+    assert!(g.data_offset() > 1_500_000, "the SmolLM2 header holds ~1.8 MB of vocab");
     for n in 0..65_536 {
         check_truncated(&bytes, n, size);
     }
@@ -285,18 +243,12 @@ fn patch(bytes: &mut [u8], at: usize, value: &[u8]) {
 }
 
 fn find(bytes: &[u8], needle: &[u8]) -> usize {
-    bytes
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .expect("needle")
+    bytes.windows(needle.len()).position(|w| w == needle).expect("needle")
 }
 
 #[test]
 fn small_valid_file_parses_with_every_value_type() {
-    let nested = Array::Array(vec![
-        Array::U8(vec![1, 2]),
-        Array::String(StrArray::from_iter(["x", ""])),
-    ]);
+    let nested = Array::Array(vec![Array::U8(vec![1, 2]), Array::String(StrArray::from_iter(["x", ""]))]);
     let b = small_valid()
         .kv("u8", Value::U8(1))
         .kv("i8", Value::I8(-1))
@@ -322,10 +274,7 @@ fn small_valid_file_parses_with_every_value_type() {
         assert!(g.get_u32("i8").is_err(), "-1 does not fit in u32");
         let a = g.tensor("a").unwrap();
         assert_eq!((a.n_bytes, a.n_rows(), a.row_len()), (68, 2, 32));
-        assert_eq!(
-            g.tensor_range(g.tensor("b").unwrap()).start,
-            g.data_offset() + 96
-        );
+        assert_eq!(g.tensor_range(g.tensor("b").unwrap()).start, g.data_offset() + 96);
     }
 }
 
@@ -350,29 +299,13 @@ fn absurd_counts() {
     let good = small_valid().build();
     let mut b = good.clone();
     patch(&mut b, 8, &u64::MAX.to_le_bytes());
-    expect_err(&b, |e| {
-        matches!(
-            e,
-            GgufError::TooMany {
-                what: "the tensor count",
-                ..
-            }
-        )
-    });
+    expect_err(&b, |e| matches!(e, GgufError::TooMany { what: "the tensor count", .. }));
     let mut b = good.clone();
     patch(&mut b, 8, &(MAX_TENSORS - 1).to_le_bytes());
     expect_err(&b, |e| matches!(e, GgufError::BeyondFile { .. }));
     let mut b = good.clone();
     patch(&mut b, 16, &(1u64 << 40).to_le_bytes());
-    expect_err(&b, |e| {
-        matches!(
-            e,
-            GgufError::TooMany {
-                what: "the metadata key count",
-                ..
-            }
-        )
-    });
+    expect_err(&b, |e| matches!(e, GgufError::TooMany { what: "the metadata key count", .. }));
     let mut b = good;
     patch(&mut b, 16, &100_000u64.to_le_bytes());
     expect_err(&b, |e| matches!(e, GgufError::BeyondFile { .. }));
@@ -386,9 +319,7 @@ fn lengths_beyond_the_file() {
     patch(&mut b, 24, &(u64::MAX - 3).to_le_bytes());
     expect_err(&b, |e| matches!(e, GgufError::BeyondFile { .. }));
     // A string value's length.
-    let b0 = GgufBuilder::new()
-        .kv("s", Value::String("hello".into()))
-        .build();
+    let b0 = GgufBuilder::new().kv("s", Value::String("hello".into())).build();
     let at = find(&b0, b"hello") - 8;
     for len in [1_000u64, 1 << 33, u64::MAX] {
         let mut b = b0.clone();
@@ -403,9 +334,7 @@ fn lengths_beyond_the_file() {
         Array::String(StrArray::from_iter(["abc"])),
         Array::Array(vec![Array::U8(vec![])]),
     ] {
-        let b0 = GgufBuilder::new()
-            .kv("arr", Value::Array(arr.clone()))
-            .build();
+        let b0 = GgufBuilder::new().kv("arr", Value::Array(arr.clone())).build();
         let at = find(&b0, b"arr") + 3 + 4 + 4; // key, value type, element type
         for len in [1u64 << 20, 1 << 62, u64::MAX] {
             let mut b = b0.clone();
@@ -413,12 +342,7 @@ fn lengths_beyond_the_file() {
             expect_err(&b, |e| matches!(e, GgufError::BeyondFile { .. }));
         }
     }
-    let b0 = GgufBuilder::new()
-        .kv(
-            "arr",
-            Value::Array(Array::String(StrArray::from_iter(["abc"]))),
-        )
-        .build();
+    let b0 = GgufBuilder::new().kv("arr", Value::Array(Array::String(StrArray::from_iter(["abc"])))).build();
     let mut b = b0.clone();
     let at = find(&b0, b"abc") - 8;
     patch(&mut b, at, &(1u64 << 40).to_le_bytes());
@@ -431,17 +355,11 @@ fn unknown_and_invalid_values() {
     let at = find(&b0, b"k") + 1;
     let mut b = b0.clone();
     patch(&mut b, at, &13u32.to_le_bytes());
-    expect_err(&b, |e| {
-        matches!(e, GgufError::UnknownValueType { type_id: 13, .. })
-    });
-    let b0 = GgufBuilder::new()
-        .kv("k", Value::Array(Array::U8(vec![1])))
-        .build();
+    expect_err(&b, |e| matches!(e, GgufError::UnknownValueType { type_id: 13, .. }));
+    let b0 = GgufBuilder::new().kv("k", Value::Array(Array::U8(vec![1]))).build();
     let mut b = b0.clone();
     patch(&mut b, at + 4, &99u32.to_le_bytes());
-    expect_err(&b, |e| {
-        matches!(e, GgufError::UnknownValueType { type_id: 99, .. })
-    });
+    expect_err(&b, |e| matches!(e, GgufError::UnknownValueType { type_id: 99, .. }));
     // Invalid UTF-8 in a key.
     let mut b = GgufBuilder::new().kv("ke", Value::U8(1)).build();
     let at = find(&b, b"ke");
@@ -454,10 +372,7 @@ fn unknown_and_invalid_values() {
     }
     let b = GgufBuilder::new().kv("deep", Value::Array(deep)).build();
     expect_err(&b, |e| matches!(e, GgufError::NestingTooDeep { .. }));
-    let b = GgufBuilder::new()
-        .kv("k", Value::U8(1))
-        .kv("k", Value::U8(2))
-        .build();
+    let b = GgufBuilder::new().kv("k", Value::U8(1)).kv("k", Value::U8(2)).build();
     expect_err(&b, |e| matches!(e, GgufError::DuplicateKey(_)));
     for bad in [Value::U32(0), Value::U32(48), Value::String("32".into())] {
         let b = small_valid().kv("general.alignment", bad).build();
@@ -480,20 +395,14 @@ fn bad_tensor_infos() {
 
     let mut b = good.clone();
     patch(&mut b, ty, &5u32.to_le_bytes());
-    expect_err(&b, |e| {
-        matches!(e, GgufError::UnknownTensorType { type_id: 5, .. })
-    });
+    expect_err(&b, |e| matches!(e, GgufError::UnknownTensorType { type_id: 5, .. }));
     let mut b = good.clone();
     patch(&mut b, ty, &1000u32.to_le_bytes());
-    expect_err(&b, |e| {
-        matches!(e, GgufError::UnknownTensorType { type_id: 1000, .. })
-    });
+    expect_err(&b, |e| matches!(e, GgufError::UnknownTensorType { type_id: 1000, .. }));
 
     let mut b = good.clone();
     patch(&mut b, a, &5u32.to_le_bytes());
-    expect_err(&b, |e| {
-        matches!(e, GgufError::TooManyDims { n_dims: 5, .. })
-    });
+    expect_err(&b, |e| matches!(e, GgufError::TooManyDims { n_dims: 5, .. }));
 
     let mut b = good.clone();
     patch(&mut b, dims + 8, &(1u64 << 62).to_le_bytes());
@@ -541,10 +450,7 @@ fn bad_tensor_infos() {
 // ---------------------------------------------------------------------------------------------
 
 fn hearth(args: &[&std::ffi::OsStr]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
-        .args(args)
-        .output()
-        .expect("run hearth")
+    std::process::Command::new(env!("CARGO_BIN_EXE_hearth")).args(args).output().expect("run hearth")
 }
 
 #[test]
@@ -557,11 +463,7 @@ fn inspect_prints_tables_and_json() {
     assert!(text.contains("llama.block_count"));
     assert!(text.contains("model gpt2, pre smollm"));
     assert!(text.contains("total     272 tensors"));
-    let out = hearth(&[
-        "inspect".as_ref(),
-        "--json".as_ref(),
-        common::model(common::GEMMA).as_os_str(),
-    ]);
+    let out = hearth(&["inspect".as_ref(), "--json".as_ref(), common::model(common::GEMMA).as_os_str()]);
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["architecture"], "gemma3");
@@ -579,19 +481,14 @@ fn inspect_on_a_broken_file_says_one_line_and_fails() {
     bytes[0] = b'X';
     let bad = dir.join("bad.gguf");
     std::fs::write(&bad, &bytes).unwrap();
-    for (path, says) in [
-        (cut, "but the file has only"),
-        (bad, "not a GGUF file"),
-        (dir.join("absent.gguf"), "No such file"),
-    ] {
+    for (path, says) in
+        [(cut, "but the file has only"), (bad, "not a GGUF file"), (dir.join("absent.gguf"), "No such file")]
+    {
         let out = hearth(&["inspect".as_ref(), path.as_os_str()]);
         assert!(!out.status.success());
         let err = String::from_utf8(out.stderr).unwrap();
         assert_eq!(err.lines().count(), 1, "{err}");
-        assert!(
-            err.starts_with("hearth: error: ") && err.contains(says),
-            "{err}"
-        );
+        assert!(err.starts_with("hearth: error: ") && err.contains(says), "{err}");
     }
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -28,25 +28,14 @@ fn fixture_rows(file: &str, tensor: &str, first_row: usize, rows: usize) -> Test
     let mut f = std::fs::File::open(&path).unwrap();
     let size = f.metadata().unwrap().len();
     let g = Gguf::read(&mut f, size).unwrap();
-    let t = g
-        .tensor(tensor)
-        .unwrap_or_else(|| panic!("{tensor} not in {file}"));
+    let t = g.tensor(tensor).unwrap_or_else(|| panic!("{tensor} not in {file}"));
     let cols = t.row_len() as usize;
     let row_bytes = t.ty.row_bytes(cols as u64).unwrap() as usize;
     let mut bytes = vec![0u8; rows * row_bytes];
-    f.seek(SeekFrom::Start(
-        g.tensor_range(t).start + (first_row * row_bytes) as u64,
-    ))
-    .unwrap();
+    f.seek(SeekFrom::Start(g.tensor_range(t).start + (first_row * row_bytes) as u64)).unwrap();
     f.read_exact(&mut bytes).unwrap();
     let values = quant::dequantize_to_vec(t.ty, &bytes, rows * cols).unwrap();
-    TestWeight {
-        ty: t.ty,
-        rows,
-        cols,
-        bytes,
-        values,
-    }
+    TestWeight { ty: t.ty, rows, cols, bytes, values }
 }
 
 /// A weight of type `ty`: K-quants from Gemma's tensors, the rest quantized from random data.
@@ -58,13 +47,7 @@ fn test_weight(ty: GgmlType, rows: usize, cols_hint: usize, rng: &mut Rng) -> Te
             let cols = cols_hint;
             let bytes = quant::quantize(ty, &rng.values(rows * cols)).unwrap();
             let values = quant::dequantize_to_vec(ty, &bytes, rows * cols).unwrap();
-            TestWeight {
-                ty,
-                rows,
-                cols,
-                bytes,
-                values,
-            }
+            TestWeight { ty, rows, cols, bytes, values }
         }
     }
 }
@@ -76,11 +59,7 @@ fn upload(ctx: &GpuContext, w: &TestWeight) -> GpuWeight {
 /// Tolerance of a dot product of length n: relative to the sum of |w x| terms (the scale of
 /// rounding error), looser when activations are f16 (the output is rounded to f16).
 fn dot_tol(k: &Kernels, scale: f32, want: f32) -> f32 {
-    if k.f16 {
-        2e-3 * want.abs() + 1e-4 * scale
-    } else {
-        2e-5 * scale + 1e-6
-    }
+    if k.f16 { 2e-3 * want.abs() + 1e-4 * scale } else { 2e-5 * scale + 1e-6 }
 }
 
 fn abs_dot_scale(w: &[f32], x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
@@ -110,9 +89,7 @@ fn matvec_every_type_and_variant() {
                 }
                 let scale = abs_dot_scale(&w.values, &x, w.rows, w.cols);
                 let what = format!("matvec {ty} {} accumulate={accumulate}", name(&k));
-                assert_close(&what, &got, &want, |i, v| {
-                    dot_tol(&k, scale[i] + y0[i].abs(), v)
-                });
+                assert_close(&what, &got, &want, |i, v| dot_tol(&k, scale[i] + y0[i].abs(), v));
             }
         }
     }
@@ -130,19 +107,303 @@ fn matmul_every_type_and_variant() {
             let x = as_act(&k, &rng.values(n_tokens * w.cols));
             let xb = ctx.upload(&k.act_bytes(&x), "x");
             let yb = k.act_buffer(&ctx, (n_tokens * w.rows) as u64, "y");
-            run(
-                &ctx,
-                &k.matmul(&ctx, &gw, &xb, &yb, n_tokens as u32, false)
-                    .unwrap(),
-            );
+            run(&ctx, &k.matmul(&ctx, &gw, &xb, &yb, n_tokens as u32, false).unwrap());
             let got = read_act(&ctx, &k, &yb, n_tokens * w.rows);
             let want = matmul_ref(&w.values, &x, w.rows, w.cols, n_tokens);
             let ax: Vec<f32> = x.iter().map(|v| v.abs()).collect();
             let aw: Vec<f32> = w.values.iter().map(|v| v.abs()).collect();
             let scale = matmul_ref(&aw, &ax, w.rows, w.cols, n_tokens);
-            assert_close(&format!("matmul {ty} {}", name(&k)), &got, &want, |i, v| {
-                dot_tol(&k, scale[i], v)
+            assert_close(&format!("matmul {ty} {}", name(&k)), &got, &want, |i, v| dot_tol(&k, scale[i], v));
+        }
+    }
+}
+
+use hearth::kernels::{
+    AttnShape, DecodeScratch, GluKind, RopeLayout, RopeTable, SamplerParams, Step, StepBuffer, attention_ref,
+    embed_ref, glu_ref, rms_norm_ref, rope_freqs, rope_ref, softmax_ref,
+};
+
+/// Elementwise tolerance: f32 is near-exact; f16 storage rounds to 11 bits.
+fn elem_tol(k: &Kernels, want: f32) -> f32 {
+    if k.f16 { 2e-3 * want.abs() + 2e-3 } else { 1e-5 * want.abs() + 1e-6 }
+}
+
+#[test]
+fn rms_norm_rows_and_in_place() {
+    let ctx = context();
+    let mut rng = Rng::new(3);
+    let (rows, n) = (5, 333);
+    for mut k in variants(&ctx) {
+        let x = as_act(&k, &rng.values(rows * n));
+        let w: Vec<f32> = rng.values(n);
+        let want = rms_norm_ref(&x, &w, n, 1e-5);
+        let xb = ctx.upload(&k.act_bytes(&x), "x");
+        let wb = ctx.upload(bytemuck::cast_slice(&w), "w");
+        let yb = k.act_buffer(&ctx, (rows * n) as u64, "y");
+        run(&ctx, &[k.rms_norm(&ctx, &xb, &wb, Some(&yb), rows as u32, n as u32, 1e-5).unwrap()]);
+        assert_close(&format!("rms_norm {}", name(&k)), &read_act(&ctx, &k, &yb, rows * n), &want, |_, v| {
+            elem_tol(&k, v)
+        });
+        run(&ctx, &[k.rms_norm(&ctx, &xb, &wb, None, rows as u32, n as u32, 1e-5).unwrap()]);
+        assert_close(&format!("rms_norm in place {}", name(&k)), &read_act(&ctx, &k, &xb, rows * n), &want, |_, v| {
+            elem_tol(&k, v)
+        });
+    }
+}
+
+#[test]
+fn rope_both_layouts_partial_rotation() {
+    let ctx = context();
+    let mut rng = Rng::new(4);
+    let (n_tokens, n_heads, head_dim) = (3, 5, 64);
+    for mut k in variants(&ctx) {
+        for (layout, rot_dims, base) in [(RopeLayout::Normal, 64, 10000.0), (RopeLayout::Neox, 48, 1e6)] {
+            let freqs = rope_freqs(base, rot_dims, 1.0, None);
+            let table = RopeTable::new(&ctx, &freqs, 64);
+            let step = StepBuffer::new(&ctx);
+            let pos0 = 37;
+            step.write(&ctx, Step { pos0, n_tokens: n_tokens as u32, ..Default::default() });
+            let x = as_act(&k, &rng.values(n_tokens * n_heads * head_dim));
+            let xb = ctx.upload(&k.act_bytes(&x), "x");
+            let d = k.rope(&ctx, &xb, &table, &step, layout, n_heads as u32, head_dim as u32, 8).unwrap();
+            run(&ctx, &[d]);
+            let want = rope_ref(&x, pos0, &freqs, layout, n_heads, head_dim);
+            let got = read_act(&ctx, &k, &xb, x.len());
+            assert_close(&format!("rope {layout:?} rot {rot_dims} {}", name(&k)), &got, &want, |_, v| {
+                elem_tol(&k, v) * 4.0
             });
         }
+    }
+}
+
+#[test]
+fn glu_add_softmax() {
+    let ctx = context();
+    let mut rng = Rng::new(5);
+    let n = 1000;
+    for mut k in variants(&ctx) {
+        let gate = as_act(&k, &rng.values(n));
+        let up = as_act(&k, &rng.values(n));
+        let (gb, ub) = (ctx.upload(&k.act_bytes(&gate), "gate"), ctx.upload(&k.act_bytes(&up), "up"));
+        for kind in [GluKind::Silu, GluKind::Gelu] {
+            let ob = k.act_buffer(&ctx, n as u64, "out");
+            run(&ctx, &[k.glu(&ctx, kind, &gb, &ub, &ob, n as u32).unwrap()]);
+            let want = glu_ref(kind, &gate, &up);
+            assert_close(&format!("glu {kind:?} {}", name(&k)), &read_act(&ctx, &k, &ob, n), &want, |_, v| {
+                elem_tol(&k, v) + 1e-5
+            });
+        }
+        run(&ctx, &[k.add(&ctx, &gb, &ub, n as u32).unwrap()]);
+        let want: Vec<f32> = gate.iter().zip(&up).map(|(a, b)| a + b).collect();
+        assert_close(&format!("add {}", name(&k)), &read_act(&ctx, &k, &gb, n), &want, |_, v| elem_tol(&k, v));
+
+        let rows = 3;
+        let x = as_act(&k, &rng.values(rows * 777));
+        let xb = ctx.upload(&k.act_bytes(&x), "x");
+        run(&ctx, &[k.softmax(&ctx, &xb, rows as u32, 777).unwrap()]);
+        let want = softmax_ref(&x, 777);
+        assert_close(&format!("softmax {}", name(&k)), &read_act(&ctx, &k, &xb, x.len()), &want, |_, v| {
+            elem_tol(&k, v) + 1e-6
+        });
+    }
+}
+
+#[test]
+fn embed_gathers_quantized_rows() {
+    let ctx = context();
+    let mut rng = Rng::new(6);
+    for ty in [GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0] {
+        let w = test_weight(ty, 50, 96, &mut rng);
+        let gw = upload(&ctx, &w);
+        let tokens = [7u32, 0, 49, 7, 23];
+        let tb = ctx.upload(bytemuck::cast_slice(&tokens), "tokens");
+        for mut k in variants(&ctx).into_iter().filter(|k| !k.subgroups) {
+            let ob = k.act_buffer(&ctx, (tokens.len() * w.cols) as u64, "out");
+            run(&ctx, &k.embed(&ctx, &gw, &tb, 0, &ob, tokens.len() as u32, 0.5).unwrap());
+            let want = as_act(&k, &embed_ref(&w.values, w.cols, &tokens, 0.5));
+            assert_close(&format!("embed {ty} {}", name(&k)), &read_act(&ctx, &k, &ob, want.len()), &want, |_, _| 1e-6);
+        }
+    }
+}
+
+/// Writes `n_pos` positions of K/V through kv_write in chunks, then checks prefill attention
+/// for the last chunk and split decoding for the last position.
+#[test]
+fn attention_prefill_and_split_decode() {
+    let ctx = context();
+    let mut rng = Rng::new(7);
+    let cases = [
+        // (n_head, n_kv, head_dim, window, cache_len)
+        (4, 2, 64, 0, 80),
+        (3, 1, 256, 9, 9 + 5 - 1),
+        (2, 2, 40, 0, 80),
+    ];
+    for (n_head, n_kv, head_dim, window, cache_len) in cases {
+        let shape = AttnShape { n_head, n_kv, head_dim, cache_len, window, scale: 1.0 / (head_dim as f32).sqrt() };
+        let (hd, width) = (head_dim as usize, (n_kv * head_dim) as usize);
+        for mut k in variants(&ctx) {
+            let n_pos = 23usize;
+            let kv_k = as_act(&k, &rng.values(n_pos * width));
+            let kv_v = as_act(&k, &rng.values(n_pos * width));
+            let kc = k.act_buffer(&ctx, u64::from(cache_len) * width as u64, "k_cache");
+            let vc = k.act_buffer(&ctx, u64::from(cache_len) * width as u64, "v_cache");
+            let step = StepBuffer::new(&ctx);
+            let max_tokens = 5u32;
+            let (ks, vs) = (k.act_buffer(&ctx, 5 * width as u64, "k"), k.act_buffer(&ctx, 5 * width as u64, "v"));
+            let write_k = k.kv_write(&ctx, &ks, &kc, &step, width as u32, cache_len, max_tokens).unwrap();
+            let write_v = k.kv_write(&ctx, &vs, &vc, &step, width as u32, cache_len, max_tokens).unwrap();
+            let q = as_act(&k, &rng.values(max_tokens as usize * n_head as usize * hd));
+            let qb = ctx.upload(&k.act_bytes(&q), "q");
+            let out = k.act_buffer(&ctx, q.len() as u64, "out");
+            let prefill = k.attn_prefill(&ctx, &shape, &qb, &kc, &vc, &out, &step, max_tokens).unwrap();
+            // Feed positions in chunks of up to 5 (the last chunk is a prefill of 3 tokens).
+            let mut pos = 0;
+            while pos < n_pos {
+                let n = (n_pos - pos).min(max_tokens as usize);
+                ctx.write(&ks, 0, &k.act_bytes(&kv_k[pos * width..(pos + n) * width]));
+                ctx.write(&vs, 0, &k.act_bytes(&kv_v[pos * width..(pos + n) * width]));
+                step.write(&ctx, Step { pos0: pos as u32, n_tokens: n as u32, ..Default::default() });
+                run(&ctx, &[write_k.clone(), write_v.clone(), prefill.clone()]);
+                if pos + n == n_pos {
+                    let got = read_act(&ctx, &k, &out, n * n_head as usize * hd);
+                    let want = attention_ref(&q[..got.len()], &kv_k, &kv_v, pos, &shape);
+                    let what = format!("attn_prefill h{n_head} kv{n_kv} hd{head_dim} w{window} {}", name(&k));
+                    assert_close(&what, &got, &want, |_, v| elem_tol(&k, v) * 2.0 + 1e-5);
+                }
+                pos += n;
+            }
+            // Decode the last position with splits of 4 keys.
+            let last = n_pos - 1;
+            step.write(&ctx, Step { pos0: last as u32, n_tokens: 1, ..Default::default() });
+            let scratch = DecodeScratch::new(&ctx, &shape, 64, 4);
+            let out1 = k.act_buffer(&ctx, u64::from(n_head * head_dim), "out1");
+            let d = k.attn_decode(&ctx, &shape, &qb, &kc, &vc, &out1, &step, &scratch).unwrap();
+            run(&ctx, &d);
+            let got = read_act(&ctx, &k, &out1, n_head as usize * hd);
+            let want = attention_ref(&q[..got.len()], &kv_k, &kv_v, last, &shape);
+            let what = format!("attn_decode h{n_head} kv{n_kv} hd{head_dim} w{window} {}", name(&k));
+            assert_close(&what, &got, &want, |_, v| elem_tol(&k, v) * 2.0 + 1e-5);
+        }
+    }
+}
+
+fn read_ids(ctx: &GpuContext, ids: &wgpu::Buffer, n: usize) -> Vec<u32> {
+    bytemuck::cast_slice(&pollster::block_on(ctx.read_back(ids, 0, 4 * n as u64)).unwrap()).to_vec()
+}
+
+#[test]
+fn argmax_equals_cpu_argmax() {
+    let ctx = context();
+    let mut rng = Rng::new(8);
+    for mut k in variants(&ctx).into_iter().filter(|k| !k.subgroups) {
+        for n in [1usize, 100, 49_152] {
+            let mut logits = as_act(&k, &rng.values(n));
+            if n > 10 {
+                logits[n - 3] = 1000.0; // a clear maximum near the end
+                logits[5] = 1000.0; // and an equal one earlier: the first index wins
+            }
+            let lb = ctx.upload(&k.act_bytes(&logits), "logits");
+            let ids = ctx.storage_buffer(16, "ids");
+            run(&ctx, &[k.argmax(&ctx, &lb, &ids, 2, n as u32).unwrap()]);
+            assert_eq!(read_ids(&ctx, &ids, 3)[2], hearth::kernels::argmax_ref(&logits), "n {n} {}", name(&k));
+        }
+    }
+}
+
+/// Draws many tokens with different counters; none may be outside the CPU's allowed set, the
+/// same seed must give the same draws, and temperature 0 must be the argmax.
+#[test]
+fn sampler_filters_and_is_reproducible() {
+    let ctx = context();
+    let mut rng = Rng::new(9);
+    let n = 500usize;
+    let mut k = Kernels::with_variant(&ctx, false, false);
+    let logits: Vec<f32> = rng.values(n).iter().map(|v| v * 2.0).collect();
+    let hist = [3u32, 17, 3, 499];
+    let hb = ctx.upload(bytemuck::cast_slice(&hist), "hist");
+    let step = StepBuffer::new(&ctx);
+    let ids = ctx.storage_buffer(4, "ids");
+    let settings = [
+        SamplerParams { top_k: 5, top_p: 1.0, min_p: 0.0, temperature: 1.0, ..Default::default() },
+        SamplerParams { top_k: 0, top_p: 0.6, min_p: 0.0, temperature: 1.5, ..Default::default() },
+        SamplerParams {
+            top_k: 40,
+            top_p: 0.9,
+            min_p: 0.05,
+            temperature: 0.7,
+            repeat_penalty: 1.3,
+            ..Default::default()
+        },
+        SamplerParams {
+            top_k: 0,
+            top_p: 1.0,
+            min_p: 0.2,
+            temperature: 1.0,
+            frequency_penalty: 0.5,
+            presence_penalty: 0.3,
+            ..Default::default()
+        },
+    ];
+    for params in settings {
+        let mut penalized = logits.clone();
+        hearth::kernels::penalize_ref(&mut penalized, &hist, &params);
+        // Tokens allowed with a slightly looser filter: anything outside is surely excluded.
+        let loose = SamplerParams { top_p: (params.top_p + 1e-3).min(1.0), min_p: params.min_p * 0.999, ..params };
+        let allowed = hearth::kernels::allowed_ref(&penalized, &loose);
+        let lb = ctx.upload(&k.act_bytes(&logits), "logits");
+        let d = k.sample(&ctx, &lb, &ids, 0, n as u32, &step, &hb, hist.len() as u32, &params).unwrap();
+        let mut draws = Vec::new();
+        for counter in 0..150 {
+            ctx.write(&lb, 0, &k.act_bytes(&logits));
+            step.write(&ctx, Step { counter, ..Default::default() });
+            run(&ctx, std::slice::from_ref(&d));
+            let id = read_ids(&ctx, &ids, 1)[0];
+            assert!(allowed[id as usize], "{params:?}: drew excluded token {id} (logit {})", penalized[id as usize]);
+            draws.push(id);
+        }
+        let distinct: std::collections::BTreeSet<_> = draws.iter().collect();
+        assert!(distinct.len() > 1, "{params:?}: every draw was the same token");
+        // The same seed and counter give the same token.
+        for counter in [0u32, 77, 149] {
+            ctx.write(&lb, 0, &k.act_bytes(&logits));
+            step.write(&ctx, Step { counter, ..Default::default() });
+            run(&ctx, std::slice::from_ref(&d));
+            assert_eq!(read_ids(&ctx, &ids, 1)[0], draws[counter as usize], "{params:?}: not reproducible");
+        }
+    }
+    // Temperature 0 is greedy.
+    let lb = ctx.upload(&k.act_bytes(&logits), "logits");
+    let greedy = SamplerParams { temperature: 0.0, ..Default::default() };
+    run(&ctx, &[k.sample(&ctx, &lb, &ids, 0, n as u32, &step, &hb, 0, &greedy).unwrap()]);
+    assert_eq!(read_ids(&ctx, &ids, 1)[0], hearth::kernels::argmax_ref(&logits));
+}
+
+/// A weight larger than one page is split by rows; every page-aware kernel gives the same
+/// result as with one page. Here with an artificially small page size.
+#[test]
+fn paging_at_a_lowered_limit() {
+    let mut ctx = context();
+    ctx.limit_weight_pages(4096);
+    let mut rng = Rng::new(10);
+    for ty in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q6_K] {
+        let w = test_weight(ty, 61, 256, &mut rng);
+        let gw = upload(&ctx, &w);
+        assert!(gw.pages.len() > 2, "{ty}: {} pages", gw.pages.len());
+        let mut k = Kernels::with_variant(&ctx, false, false);
+        let x = rng.values(w.cols);
+        let xb = ctx.upload(&k.act_bytes(&x), "x");
+        let yb = k.act_buffer(&ctx, w.rows as u64, "y");
+        run(&ctx, &k.matvec(&ctx, &gw, &xb, &yb, false).unwrap());
+        let want = matvec_ref(&w.values, &x, w.rows, w.cols);
+        let scale = abs_dot_scale(&w.values, &x, w.rows, w.cols);
+        assert_close(&format!("paged matvec {ty}"), &read_act(&ctx, &k, &yb, w.rows), &want, |i, v| {
+            dot_tol(&k, scale[i], v)
+        });
+        let tokens = [0u32, 60, 31, 30];
+        let tb = ctx.upload(bytemuck::cast_slice(&tokens), "tokens");
+        let ob = k.act_buffer(&ctx, (tokens.len() * w.cols) as u64, "out");
+        run(&ctx, &k.embed(&ctx, &gw, &tb, 0, &ob, tokens.len() as u32, 1.0).unwrap());
+        let want = embed_ref(&w.values, w.cols, &tokens, 1.0);
+        assert_close(&format!("paged embed {ty}"), &read_act(&ctx, &k, &ob, want.len()), &want, |_, _| 0.0);
     }
 }

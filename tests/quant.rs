@@ -25,15 +25,11 @@ fn check_model(name: &str) -> BTreeSet<GgmlType> {
     let path = common::model(name);
     let bytes = std::fs::read(&path).expect("read model");
     let reference_path = path.with_extension("dequant.json");
-    let reference: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(&reference_path).expect("reference json: run ./build.sh models"),
-    )
-    .expect("reference json");
+    let reference: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&reference_path).expect("reference json: run ./build.sh models"))
+            .expect("reference json");
     let g = Gguf::parse(&bytes, bytes.len() as u64).expect("parse");
-    assert_eq!(
-        reference["tensors"].as_object().unwrap().len(),
-        g.tensors().len()
-    );
+    assert_eq!(reference["tensors"].as_object().unwrap().len(), g.tensors().len());
     let mut types = BTreeSet::new();
     for t in g.tensors() {
         let r = &reference["tensors"][&t.name];
@@ -43,13 +39,7 @@ fn check_model(name: &str) -> BTreeSet<GgmlType> {
         let out = quant::dequantize_to_vec(t.ty, data, t.n_elements() as usize)
             .unwrap_or_else(|e| panic!("{name}: {}: {e}", t.name));
         let digest = hex(&Sha256::digest(f32_le_bytes(&out)));
-        assert_eq!(
-            digest,
-            r["sha256"].as_str().unwrap(),
-            "{name}: tensor {} ({}) differs from gguf-py",
-            t.name,
-            t.ty
-        );
+        assert_eq!(digest, r["sha256"].as_str().unwrap(), "{name}: tensor {} ({}) differs from gguf-py", t.name, t.ty);
         types.insert(t.ty);
     }
     types
@@ -68,10 +58,7 @@ fn smollm2_tensors_equal_gguf_py() {
 #[test]
 fn gemma_tensors_equal_gguf_py() {
     use GgmlType::*;
-    assert_eq!(
-        check_model(common::GEMMA),
-        BTreeSet::from([F32, Q8_0, Q5_0, Q4_K, Q6_K])
-    );
+    assert_eq!(check_model(common::GEMMA), BTreeSet::from([F32, Q8_0, Q5_0, Q4_K, Q6_K]));
 }
 
 /// Synthetic blocks: gguf-py-quantized random data (with outliers and a zero block) for the
@@ -90,11 +77,7 @@ fn synthetic_blocks_equal_gguf_py() {
         assert!(!want.is_empty());
         let got = quant::dequantize_to_vec(ty, &blocks, want.len()).unwrap();
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert_eq!(
-                g.to_bits(),
-                w.to_bits(),
-                "{ty}: element {i}: hearth {g} vs gguf-py {w}"
-            );
+            assert_eq!(g.to_bits(), w.to_bits(), "{ty}: element {i}: hearth {g} vs gguf-py {w}");
         }
     }
 }
@@ -133,10 +116,7 @@ fn hand_made_blocks() {
 fn unsupported_and_mismatched_inputs_are_errors() {
     let e = quant::dequantize_to_vec(GgmlType::IQ2_XXS, &[0; 66], 256).unwrap_err();
     assert_eq!(e, QuantError::Unsupported(GgmlType::IQ2_XXS));
-    assert!(
-        e.to_string().contains("Q4_K"),
-        "lists what is supported: {e}"
-    );
+    assert!(e.to_string().contains("Q4_K"), "lists what is supported: {e}");
     let e = quant::dequantize_to_vec(GgmlType::Q4_0, &[0; 17], 32).unwrap_err();
     assert!(matches!(e, QuantError::SizeMismatch { .. }));
     let e = quant::dequantize_to_vec(GgmlType::Q8_0, &[0; 34], 33).unwrap_err();
@@ -147,13 +127,7 @@ fn unsupported_and_mismatched_inputs_are_errors() {
 #[test]
 fn quantizers_equal_gguf_py() {
     let dir = common::models_dir().join("synthetic");
-    for ty in [
-        GgmlType::F16,
-        GgmlType::Q8_0,
-        GgmlType::Q4_0,
-        GgmlType::Q4_1,
-        GgmlType::Q5_0,
-    ] {
+    for ty in [GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0] {
         let input: Vec<f32> = std::fs::read(dir.join(format!("{ty}.input.f32")))
             .unwrap_or_else(|e| panic!("{ty}: {e}: run ./build.sh models"))
             .chunks_exact(4)

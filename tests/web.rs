@@ -11,9 +11,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 /// A missing adapter is a failure, never a skip: the page is useless without one.
 #[wasm_bindgen_test]
 async fn webgpu_adapter_opens_with_its_real_limits() {
-    let ctx = GpuContext::new()
-        .await
-        .expect("WebGPU adapter (is --enable-unsafe-webgpu set?)");
+    let ctx = GpuContext::new().await.expect("WebGPU adapter (is --enable-unsafe-webgpu set?)");
     let r = ctx.report();
     assert_eq!(r.backend, "BrowserWebGpu");
     // SwiftShader grants 1 GiB bindings; the WebGPU default would be 128 MiB.
@@ -40,17 +38,12 @@ fn gguf_parses_from_a_growing_prefix_in_the_browser() {
     assert_eq!(g.tensor("w").unwrap().n_bytes, 102);
     let mut bad = file.clone();
     bad[4] = 9;
-    assert_eq!(
-        Gguf::parse(&bad, size).unwrap_err(),
-        GgufError::UnsupportedVersion(9)
-    );
+    assert_eq!(Gguf::parse(&bad, size).unwrap_err(), GgufError::UnsupportedVersion(9));
 }
 
 #[wasm_bindgen_test]
 fn inspect_gguf_reports_need_more_then_a_summary() {
-    let file = GgufBuilder::new()
-        .kv("general.architecture", Value::String("gemma3".into()))
-        .build();
+    let file = GgufBuilder::new().kv("general.architecture", Value::String("gemma3".into())).build();
     let r = hearth::web::inspect_gguf(&file[..10], file.len() as f64).unwrap();
     assert!(r.starts_with("{\"need_more\":"), "{r}");
     let r = hearth::web::inspect_gguf(&file, file.len() as f64).unwrap();

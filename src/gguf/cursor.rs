@@ -16,11 +16,7 @@ pub(crate) struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     /// `data` is the first `data.len()` bytes of a file of `file_size` bytes.
     pub fn new(data: &'a [u8], file_size: u64) -> Self {
-        Cursor {
-            data,
-            pos: 0,
-            file_size,
-        }
+        Cursor { data, pos: 0, file_size }
     }
 
     /// Offset of the next byte to read, from the start of the file.
@@ -38,12 +34,7 @@ impl<'a> Cursor<'a> {
     pub fn check_claim(&self, what: &'static str, claimed: u64) -> Result<(), GgufError> {
         let left = self.left_in_file();
         if claimed > left {
-            return Err(GgufError::BeyondFile {
-                what,
-                at: self.pos(),
-                claimed,
-                left,
-            });
+            return Err(GgufError::BeyondFile { what, at: self.pos(), claimed, left });
         }
         Ok(())
     }
@@ -91,8 +82,6 @@ impl<'a> Cursor<'a> {
     pub fn string(&mut self, what: &'static str) -> Result<String, GgufError> {
         let at = self.pos();
         let bytes = self.bytes_with_len(what)?;
-        std::str::from_utf8(bytes)
-            .map(str::to_owned)
-            .map_err(|_| GgufError::InvalidUtf8 { what, at })
+        std::str::from_utf8(bytes).map(str::to_owned).map_err(|_| GgufError::InvalidUtf8 { what, at })
     }
 }

@@ -103,9 +103,7 @@ pub enum GgufError {
         dims: Vec<u64>,
     },
     /// A row length that is not a whole number of quant blocks.
-    #[error(
-        "tensor '{tensor}' has rows of {ne0} elements, not a multiple of {ty}'s block of {block}"
-    )]
+    #[error("tensor '{tensor}' has rows of {ne0} elements, not a multiple of {ty}'s block of {block}")]
     PartialBlock {
         /// The tensor's name.
         tensor: String,
@@ -117,9 +115,7 @@ pub enum GgufError {
         block: u32,
     },
     /// A tensor offset that is not a multiple of the file's alignment.
-    #[error(
-        "tensor '{tensor}' starts at data offset {offset}, not a multiple of the alignment {alignment}"
-    )]
+    #[error("tensor '{tensor}' starts at data offset {offset}, not a multiple of the alignment {alignment}")]
     Misaligned {
         /// The tensor's name.
         tensor: String,

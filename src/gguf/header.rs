@@ -122,15 +122,7 @@ impl Gguf {
         let data_offset = header_end.div_ceil(alignment).saturating_mul(alignment);
         check_extents(&tensors, alignment, data_offset, file_size)?;
 
-        Ok(Gguf {
-            version,
-            metadata,
-            tensors,
-            by_name,
-            alignment,
-            data_offset,
-            file_size,
-        })
+        Ok(Gguf { version, metadata, tensors, by_name, alignment, data_offset, file_size })
     }
 
     /// Reads the header from `reader` (positioned at the file's start), pulling only as many
@@ -141,24 +133,15 @@ impl Gguf {
         loop {
             let target = want.min(file_size).max(buf.len() as u64);
             let mut chunk = reader.by_ref().take(target - buf.len() as u64);
-            chunk
-                .read_to_end(&mut buf)
-                .map_err(|e| GgufError::Io(e.to_string()))?;
+            chunk.read_to_end(&mut buf).map_err(|e| GgufError::Io(e.to_string()))?;
             let ended_early = (buf.len() as u64) < target;
             match Gguf::parse(&buf, file_size) {
-                Err(GgufError::NeedMore { needed })
-                    if !ended_early && (buf.len() as u64) < file_size =>
-                {
+                Err(GgufError::NeedMore { needed }) if !ended_early && (buf.len() as u64) < file_size => {
                     // Grow geometrically so a large vocabulary costs few re-parses.
-                    want = (buf.len() as u64)
-                        .saturating_add(needed)
-                        .max(want.saturating_mul(2));
+                    want = (buf.len() as u64).saturating_add(needed).max(want.saturating_mul(2));
                 }
                 Err(GgufError::NeedMore { .. }) => {
-                    return Err(GgufError::Io(format!(
-                        "the file ended after {} bytes, inside its header",
-                        buf.len()
-                    )));
+                    return Err(GgufError::Io(format!("the file ended after {} bytes, inside its header", buf.len())));
                 }
                 other => return other,
             }
@@ -213,41 +196,29 @@ impl Gguf {
 
     /// The raw value of `key`.
     pub fn get(&self, key: &str) -> Result<&Value, GgufError> {
-        self.metadata
-            .get(key)
-            .ok_or_else(|| GgufError::MissingKey(key.to_owned()))
+        self.metadata.get(key).ok_or_else(|| GgufError::MissingKey(key.to_owned()))
     }
 
     fn wrong(&self, key: &str, expected: &'static str, v: &Value) -> GgufError {
-        GgufError::WrongType {
-            key: key.to_owned(),
-            expected,
-            found: v.type_name(),
-        }
+        GgufError::WrongType { key: key.to_owned(), expected, found: v.type_name() }
     }
 
     /// An integer value that fits in u32 (any integer type in the file).
     pub fn get_u32(&self, key: &str) -> Result<u32, GgufError> {
         let v = self.get(key)?;
-        v.as_i128()
-            .and_then(|i| u32::try_from(i).ok())
-            .ok_or_else(|| self.wrong(key, "an integer in 0..2^32", v))
+        v.as_i128().and_then(|i| u32::try_from(i).ok()).ok_or_else(|| self.wrong(key, "an integer in 0..2^32", v))
     }
 
     /// An integer value that fits in u64.
     pub fn get_u64(&self, key: &str) -> Result<u64, GgufError> {
         let v = self.get(key)?;
-        v.as_i128()
-            .and_then(|i| u64::try_from(i).ok())
-            .ok_or_else(|| self.wrong(key, "a non-negative integer", v))
+        v.as_i128().and_then(|i| u64::try_from(i).ok()).ok_or_else(|| self.wrong(key, "a non-negative integer", v))
     }
 
     /// A float value (f32, f64, or an integer).
     pub fn get_f32(&self, key: &str) -> Result<f32, GgufError> {
         let v = self.get(key)?;
-        v.as_f64()
-            .map(|f| f as f32)
-            .ok_or_else(|| self.wrong(key, "a number", v))
+        v.as_f64().map(|f| f as f32).ok_or_else(|| self.wrong(key, "a number", v))
     }
 
     /// A bool value.
@@ -289,11 +260,7 @@ impl Gguf {
         key: &str,
         getter: impl FnOnce(&'a Self, &str) -> Result<T, GgufError>,
     ) -> Result<Option<T>, GgufError> {
-        if self.metadata.contains_key(key) {
-            getter(self, key).map(Some)
-        } else {
-            Ok(None)
-        }
+        if self.metadata.contains_key(key) { getter(self, key).map(Some) } else { Ok(None) }
     }
 }
 
@@ -308,10 +275,7 @@ fn read_tensor_info(c: &mut Cursor<'_>) -> Result<TensorInfo, GgufError> {
     let name = c.string("a tensor name")?;
     let n_dims = c.u32("a tensor's dimension count")?;
     if n_dims > MAX_DIMS {
-        return Err(GgufError::TooManyDims {
-            tensor: name,
-            n_dims,
-        });
+        return Err(GgufError::TooManyDims { tensor: name, n_dims });
     }
     let mut dims = Vec::with_capacity(n_dims as usize);
     for _ in 0..n_dims {
@@ -319,65 +283,31 @@ fn read_tensor_info(c: &mut Cursor<'_>) -> Result<TensorInfo, GgufError> {
     }
     let type_id = c.u32("a tensor type")?;
     let offset = c.u64("a tensor offset")?;
-    let ty = GgmlType::from_id(type_id).ok_or_else(|| GgufError::UnknownTensorType {
-        tensor: name.clone(),
-        type_id,
-    })?;
+    let ty =
+        GgmlType::from_id(type_id).ok_or_else(|| GgufError::UnknownTensorType { tensor: name.clone(), type_id })?;
 
-    let overflow = || GgufError::SizeOverflow {
-        tensor: name.clone(),
-        dims: dims.clone(),
-    };
-    let n_elements = dims
-        .iter()
-        .try_fold(1u64, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(overflow)?;
+    let overflow = || GgufError::SizeOverflow { tensor: name.clone(), dims: dims.clone() };
+    let n_elements = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)).ok_or_else(overflow)?;
     let ne0 = dims.first().copied().unwrap_or(1);
     let block = ty.block_size();
     if !ne0.is_multiple_of(u64::from(block)) {
-        return Err(GgufError::PartialBlock {
-            tensor: name,
-            ne0,
-            ty,
-            block,
-        });
+        return Err(GgufError::PartialBlock { tensor: name, ne0, ty, block });
     }
     let n_bytes = ty.row_bytes(n_elements).ok_or_else(overflow)?;
-    Ok(TensorInfo {
-        name,
-        dims,
-        ty,
-        offset,
-        n_bytes,
-    })
+    Ok(TensorInfo { name, dims, ty, offset, n_bytes })
 }
 
 /// Checks alignment, bounds and non-overlap of all tensors' data.
-fn check_extents(
-    tensors: &[TensorInfo],
-    alignment: u64,
-    data_offset: u64,
-    file_size: u64,
-) -> Result<(), GgufError> {
+fn check_extents(tensors: &[TensorInfo], alignment: u64, data_offset: u64, file_size: u64) -> Result<(), GgufError> {
     for t in tensors {
         if !t.offset.is_multiple_of(alignment) {
-            return Err(GgufError::Misaligned {
-                tensor: t.name.clone(),
-                offset: t.offset,
-                alignment,
-            });
+            return Err(GgufError::Misaligned { tensor: t.name.clone(), offset: t.offset, alignment });
         }
-        let end = data_offset
-            .checked_add(t.offset)
-            .and_then(|s| s.checked_add(t.n_bytes));
+        let end = data_offset.checked_add(t.offset).and_then(|s| s.checked_add(t.n_bytes));
         match end {
             Some(end) if end <= file_size => {}
             _ => {
-                return Err(GgufError::OutOfFile {
-                    tensor: t.name.clone(),
-                    end: end.unwrap_or(u64::MAX),
-                    file_size,
-                });
+                return Err(GgufError::OutOfFile { tensor: t.name.clone(), end: end.unwrap_or(u64::MAX), file_size });
             }
         }
     }
@@ -386,10 +316,7 @@ fn check_extents(
     for pair in order.windows(2) {
         // Ends cannot overflow: each was checked against the file size above.
         if pair[0].offset + pair[0].n_bytes > pair[1].offset {
-            return Err(GgufError::Overlap {
-                first: pair[0].name.clone(),
-                second: pair[1].name.clone(),
-            });
+            return Err(GgufError::Overlap { first: pair[0].name.clone(), second: pair[1].name.clone() });
         }
     }
     Ok(())

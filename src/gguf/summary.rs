@@ -110,21 +110,11 @@ impl Summary {
         let tensors: Vec<TensorRow> = g
             .tensors()
             .iter()
-            .map(|t| TensorRow {
-                name: t.name.clone(),
-                ty: t.ty,
-                dims: t.dims.clone(),
-                n_bytes: t.n_bytes,
-            })
+            .map(|t| TensorRow { name: t.name.clone(), ty: t.ty, dims: t.dims.clone(), n_bytes: t.n_bytes })
             .collect();
         let mut totals: BTreeMap<u32, TypeTotal> = BTreeMap::new();
         for t in g.tensors() {
-            let e = totals.entry(t.ty.id()).or_insert(TypeTotal {
-                ty: t.ty,
-                count: 0,
-                n_elements: 0,
-                n_bytes: 0,
-            });
+            let e = totals.entry(t.ty.id()).or_insert(TypeTotal { ty: t.ty, count: 0, n_elements: 0, n_bytes: 0 });
             e.count += 1;
             e.n_elements += t.n_elements();
             e.n_bytes += t.n_bytes;
@@ -156,10 +146,7 @@ fn to_json(v: &Value) -> serde_json::Value {
         Value::U32(x) => json!(x),
         Value::I32(x) => json!(x),
         // Print f32 as its shortest decimal (1e-5, not 9.999999747378752e-6).
-        Value::F32(x) => x
-            .to_string()
-            .parse::<f64>()
-            .map_or(json!(null), |f| json!(f)),
+        Value::F32(x) => x.to_string().parse::<f64>().map_or(json!(null), |f| json!(f)),
         Value::Bool(x) => json!(x),
         Value::String(x) => json!(x),
         Value::U64(x) => json!(x),
@@ -199,51 +186,23 @@ fn human_bytes(n: u64) -> String {
         x /= 1024.0;
         u += 1;
     }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{x:.2} {}", UNITS[u])
-    }
+    if u == 0 { format!("{n} B") } else { format!("{x:.2} {}", UNITS[u]) }
 }
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let none = || "-".to_string();
-        writeln!(
-            f,
-            "GGUF v{}, {} ({} bytes)",
-            self.version,
-            human_bytes(self.file_size),
-            self.file_size
-        )?;
-        writeln!(
-            f,
-            "name:          {}",
-            self.name.clone().unwrap_or_else(none)
-        )?;
-        writeln!(
-            f,
-            "architecture:  {}",
-            self.architecture.clone().unwrap_or_else(none)
-        )?;
-        writeln!(
-            f,
-            "parameters:    {} in {} tensors",
-            self.n_parameters,
-            self.tensors.len()
-        )?;
+        writeln!(f, "GGUF v{}, {} ({} bytes)", self.version, human_bytes(self.file_size), self.file_size)?;
+        writeln!(f, "name:          {}", self.name.clone().unwrap_or_else(none))?;
+        writeln!(f, "architecture:  {}", self.architecture.clone().unwrap_or_else(none))?;
+        writeln!(f, "parameters:    {} in {} tensors", self.n_parameters, self.tensors.len())?;
         writeln!(f, "\nhyper-parameters:")?;
         for (k, v) in &self.hyperparameters {
             writeln!(f, "  {k:<44} {v}")?;
         }
         let t = &self.tokenizer;
         writeln!(f, "\ntokenizer:")?;
-        writeln!(
-            f,
-            "  model {}, pre {}",
-            t.model.clone().unwrap_or_else(none),
-            t.pre.clone().unwrap_or_else(none)
-        )?;
+        writeln!(f, "  model {}, pre {}", t.model.clone().unwrap_or_else(none), t.pre.clone().unwrap_or_else(none))?;
         writeln!(f, "  {} tokens, {} merges", t.n_tokens, t.n_merges)?;
         let id = |x: Option<u32>| x.map_or_else(none, |v| v.to_string());
         writeln!(
@@ -253,27 +212,12 @@ impl fmt::Display for Summary {
             id(t.eos_id),
             t.add_bos.map_or_else(none, |b| b.to_string())
         )?;
-        writeln!(
-            f,
-            "  chat template: {}",
-            if t.has_chat_template { "yes" } else { "no" }
-        )?;
+        writeln!(f, "  chat template: {}", if t.has_chat_template { "yes" } else { "no" })?;
         writeln!(f, "\ntensors:")?;
-        writeln!(
-            f,
-            "  {:<40} {:<8} {:<24} {:>12}",
-            "name", "type", "shape", "bytes"
-        )?;
+        writeln!(f, "  {:<40} {:<8} {:<24} {:>12}", "name", "type", "shape", "bytes")?;
         for r in &self.tensors {
             let shape = format!("{:?}", r.dims);
-            writeln!(
-                f,
-                "  {:<40} {:<8} {:<24} {:>12}",
-                r.name,
-                r.ty.to_string(),
-                shape,
-                r.n_bytes
-            )?;
+            writeln!(f, "  {:<40} {:<8} {:<24} {:>12}", r.name, r.ty.to_string(), shape, r.n_bytes)?;
         }
         writeln!(f, "\nbytes per type:")?;
         for t in &self.by_type {

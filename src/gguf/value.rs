@@ -241,11 +241,7 @@ impl Array {
 }
 
 /// Reads `n` fixed-size elements, after checking that the file can hold them.
-fn read_vec<'a, T, const N: usize>(
-    c: &mut Cursor<'a>,
-    n: u64,
-    decode: fn([u8; N]) -> T,
-) -> Result<Vec<T>, GgufError> {
+fn read_vec<'a, T, const N: usize>(c: &mut Cursor<'a>, n: u64, decode: fn([u8; N]) -> T) -> Result<Vec<T>, GgufError> {
     let bytes = c.take("an array", n.saturating_mul(N as u64))?;
     Ok(bytes
         .chunks_exact(N)
@@ -258,12 +254,7 @@ fn read_vec<'a, T, const N: usize>(
 }
 
 /// Reads one value of type `ty` for metadata key `key`.
-pub(crate) fn read_value(
-    c: &mut Cursor<'_>,
-    key: &str,
-    ty: ValueType,
-    depth: u32,
-) -> Result<Value, GgufError> {
+pub(crate) fn read_value(c: &mut Cursor<'_>, key: &str, ty: ValueType, depth: u32) -> Result<Value, GgufError> {
     let w = "a metadata value";
     Ok(match ty {
         ValueType::U8 => Value::U8(c.u8(w)?),
@@ -285,10 +276,7 @@ pub(crate) fn read_value(
 /// Reads a value type id and maps unknown ids to a typed error naming the key.
 pub(crate) fn read_value_type(c: &mut Cursor<'_>, key: &str) -> Result<ValueType, GgufError> {
     let type_id = c.u32("a value type")?;
-    ValueType::from_id(type_id).ok_or_else(|| GgufError::UnknownValueType {
-        key: key.to_owned(),
-        type_id,
-    })
+    ValueType::from_id(type_id).ok_or_else(|| GgufError::UnknownValueType { key: key.to_owned(), type_id })
 }
 
 /// Reads `n` strings into one exactly-sized buffer: a first pass checks every length and
@@ -301,10 +289,7 @@ fn read_str_array(c: &mut Cursor<'_>, n: u64) -> Result<StrArray, GgufError> {
         total += scan.bytes_with_len(what)?.len() as u64;
     }
     // Both sizes are bounded by bytes already in memory, so the casts are exact.
-    let mut a = StrArray {
-        bytes: Vec::with_capacity(total as usize),
-        ends: Vec::with_capacity(n as usize),
-    };
+    let mut a = StrArray { bytes: Vec::with_capacity(total as usize), ends: Vec::with_capacity(n as usize) };
     for _ in 0..n {
         a.push(c.bytes_with_len(what)?);
     }
@@ -313,10 +298,7 @@ fn read_str_array(c: &mut Cursor<'_>, n: u64) -> Result<StrArray, GgufError> {
 
 fn read_array(c: &mut Cursor<'_>, key: &str, depth: u32) -> Result<Array, GgufError> {
     if depth > MAX_ARRAY_DEPTH {
-        return Err(GgufError::NestingTooDeep {
-            key: key.to_owned(),
-            max: MAX_ARRAY_DEPTH,
-        });
+        return Err(GgufError::NestingTooDeep { key: key.to_owned(), max: MAX_ARRAY_DEPTH });
     }
     let ty = read_value_type(c, key)?;
     let n = c.u64("an array length")?;

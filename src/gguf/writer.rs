@@ -14,12 +14,7 @@ pub struct GgufBuilder {
 
 impl Default for GgufBuilder {
     fn default() -> Self {
-        GgufBuilder {
-            version: 3,
-            alignment: super::DEFAULT_ALIGNMENT,
-            kvs: Vec::new(),
-            tensors: Vec::new(),
-        }
+        GgufBuilder { version: 3, alignment: super::DEFAULT_ALIGNMENT, kvs: Vec::new(), tensors: Vec::new() }
     }
 }
 
@@ -46,8 +41,7 @@ impl GgufBuilder {
 
     /// Adds a tensor with dimensions `dims` (innermost first) and raw data bytes.
     pub fn tensor(mut self, name: &str, dims: &[u64], ty: GgmlType, data: Vec<u8>) -> Self {
-        self.tensors
-            .push((name.to_owned(), dims.to_vec(), ty, data));
+        self.tensors.push((name.to_owned(), dims.to_vec(), ty, data));
         self
     }
 

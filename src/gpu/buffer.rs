@@ -12,27 +12,20 @@ impl GpuContext {
     pub fn storage_buffer(&self, size: u64, label: &str) -> wgpu::Buffer {
         self.buffer(
             size,
-            wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_DST
-                | wgpu::BufferUsages::COPY_SRC,
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
             label,
         )
     }
 
     /// A uniform buffer of `size` bytes.
     pub fn uniform_buffer(&self, size: u64, label: &str) -> wgpu::Buffer {
-        self.buffer(
-            size,
-            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            label,
-        )
+        self.buffer(size, wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST, label)
     }
 
     /// A buffer with explicit usages; every allocation is counted in [`GpuContext::allocated_bytes`].
     pub fn buffer(&self, size: u64, usage: wgpu::BufferUsages, label: &str) -> wgpu::Buffer {
         let size = size.max(4).next_multiple_of(4);
-        self.allocated
-            .fetch_add(size, std::sync::atomic::Ordering::Relaxed);
+        self.allocated.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size,
@@ -66,12 +59,7 @@ impl GpuContext {
 
     /// Copies `size` bytes at `offset` of `buffer` back to the CPU, waiting for all work
     /// submitted before.
-    pub async fn read_back(
-        &self,
-        buffer: &wgpu::Buffer,
-        offset: u64,
-        size: u64,
-    ) -> Result<Vec<u8>, GpuError> {
+    pub async fn read_back(&self, buffer: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>, GpuError> {
         let padded = size.next_multiple_of(4);
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("read_back"),
@@ -83,10 +71,7 @@ impl GpuContext {
         encoder.copy_buffer_to_buffer(buffer, offset, &staging, 0, padded);
         self.queue.submit([encoder.finish()]);
         self.map_read(&staging).await?;
-        let bytes = staging
-            .slice(..)
-            .get_mapped_range()
-            .map(|v| v[..size as usize].to_vec());
+        let bytes = staging.slice(..).get_mapped_range().map(|v| v[..size as usize].to_vec());
         staging.unmap();
         bytes.map_err(|e| GpuError::Lost(e.to_string()))
     }
@@ -94,13 +79,9 @@ impl GpuContext {
     /// Maps a MAP_READ buffer, polling the device natively; on the web the browser drives it.
     pub async fn map_read(&self, buffer: &wgpu::Buffer) -> Result<(), GpuError> {
         let (tx, rx) = oneshot();
-        buffer
-            .slice(..)
-            .map_async(wgpu::MapMode::Read, move |r| tx.send(r));
+        buffer.slice(..).map_async(wgpu::MapMode::Read, move |r| tx.send(r));
         #[cfg(not(target_arch = "wasm32"))]
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| GpuError::Lost(e.to_string()))?;
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Lost(e.to_string()))?;
         rx.await.map_err(|e| GpuError::Lost(e.to_string()))
     }
 }

@@ -87,8 +87,7 @@ impl GpuContext {
     /// Opens the default adapter (high-performance preference) and a device with all of its
     /// limits and with `shader-f16` and subgroups when it has them.
     pub async fn new() -> Result<GpuContext, GpuError> {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = instance
             .request_adapter(&wgpu::RequestAdapterOptions {
                 power_preference: wgpu::PowerPreference::HighPerformance,
@@ -102,11 +101,7 @@ impl GpuContext {
     /// Opens a device on `adapter`.
     pub async fn from_adapter(adapter: wgpu::Adapter) -> Result<GpuContext, GpuError> {
         let limits = adapter.limits();
-        check_min(
-            "maxStorageBufferBindingSize",
-            limits.max_storage_buffer_binding_size,
-            MIN_STORAGE_BINDING,
-        )?;
+        check_min("maxStorageBufferBindingSize", limits.max_storage_buffer_binding_size, MIN_STORAGE_BINDING)?;
         check_min(
             "maxStorageBuffersPerShaderStage",
             limits.max_storage_buffers_per_shader_stage.into(),
@@ -130,15 +125,7 @@ impl GpuContext {
             .await
             .map_err(|e| GpuError::DeviceRequest(e.to_string()))?;
         let weight_page_bytes = limits.max_storage_buffer_binding_size;
-        Ok(GpuContext {
-            adapter,
-            device,
-            queue,
-            features,
-            limits,
-            weight_page_bytes,
-            allocated: Default::default(),
-        })
+        Ok(GpuContext { adapter, device, queue, features, limits, weight_page_bytes, allocated: Default::default() })
     }
 
     /// Pages weights at `bytes` instead of the binding limit (to test paging on any adapter).
@@ -169,9 +156,7 @@ impl GpuContext {
             name: info.name,
             backend: format!("{:?}", info.backend),
             device_type: format!("{:?}", info.device_type),
-            driver: format!("{} {}", info.driver, info.driver_info)
-                .trim()
-                .to_owned(),
+            driver: format!("{} {}", info.driver, info.driver_info).trim().to_owned(),
             shader_f16: self.has_f16(),
             subgroups: self.has_subgroups(),
             subgroup_size: (info.subgroup_min_size, info.subgroup_max_size),

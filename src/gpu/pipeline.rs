@@ -5,11 +5,14 @@ use std::sync::Arc;
 
 use super::preprocess::{PreprocessError, preprocess};
 
-/// A WGSL kernel family: one file of `shaders/`, embedded in the binary.
+/// One entry point of a WGSL kernel family (a file of `shaders/`, embedded in the binary).
 #[derive(Debug)]
 pub struct ShaderDef {
-    /// snake_case name: file name, entry point, label and Rust function share it.
+    /// snake_case entry point name; the Rust function and the wgpu label share it (and the
+    /// file, when the family has a single entry point). Unique among shaders.
     pub name: &'static str,
+    /// The file it comes from, for error messages.
+    pub file: &'static str,
     /// The WGSL source, before preprocessing.
     pub source: &'static str,
 }
@@ -46,21 +49,14 @@ pub struct PipelineCache {
 impl PipelineCache {
     /// An empty cache resolving `#include "name"` through `includes`.
     pub fn new(includes: &'static [(&'static str, &'static str)]) -> Self {
-        PipelineCache {
-            includes,
-            pipelines: HashMap::new(),
-        }
+        PipelineCache { includes, pipelines: HashMap::new() }
     }
 
     /// The WGSL that `shader` becomes with `defines`.
-    pub fn source(
-        &self,
-        shader: &ShaderDef,
-        defines: &[&'static str],
-    ) -> Result<String, PreprocessError> {
+    pub fn source(&self, shader: &ShaderDef, defines: &[&'static str]) -> Result<String, PreprocessError> {
         let includes = self.includes;
         let resolve = move |name: &str| includes.iter().find(|(n, _)| *n == name).map(|(_, s)| *s);
-        preprocess(shader.name, shader.source, defines, &resolve)
+        preprocess(shader.file, shader.source, defines, &resolve)
     }
 
     /// The pipeline for (`shader`, `defines`, `overrides`), compiled on first use.
@@ -76,11 +72,7 @@ impl PipelineCache {
         defines.dedup();
         let mut overrides = overrides.to_vec();
         overrides.sort_unstable();
-        let key = PipelineKey {
-            shader: shader.name,
-            defines,
-            overrides,
-        };
+        let key = PipelineKey { shader: shader.name, defines, overrides };
         if let Some(p) = self.pipelines.get(&key) {
             return Ok(p.clone());
         }
@@ -89,28 +81,17 @@ impl PipelineCache {
             label: Some(shader.name),
             source: wgpu::ShaderSource::Wgsl(wgsl.into()),
         });
-        let constants: Vec<(&str, f64)> = key
-            .overrides
-            .iter()
-            .map(|&(k, v)| (k, f64::from(v)))
-            .collect();
+        let constants: Vec<(&str, f64)> = key.overrides.iter().map(|&(k, v)| (k, f64::from(v))).collect();
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(shader.name),
             layout: None,
             module: &module,
             entry_point: Some(shader.name),
-            compilation_options: wgpu::PipelineCompilationOptions {
-                constants: &constants,
-                ..Default::default()
-            },
+            compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, ..Default::default() },
             cache: None,
         });
         let layout = pipeline.get_bind_group_layout(0);
-        let p = Arc::new(Pipeline {
-            pipeline,
-            layout,
-            key: key.clone(),
-        });
+        let p = Arc::new(Pipeline { pipeline, layout, key: key.clone() });
         self.pipelines.insert(key, p.clone());
         Ok(p)
     }

@@ -34,11 +34,7 @@ fn expand(
     out: &mut String,
     depth: usize,
 ) -> Result<(), PreprocessError> {
-    let err = |line: usize, message: String| PreprocessError {
-        file: file.to_owned(),
-        line: line + 1,
-        message,
-    };
+    let err = |line: usize, message: String| PreprocessError { file: file.to_owned(), line: line + 1, message };
     if depth > 8 {
         return Err(err(0, "includes nest deeper than 8 (a cycle?)".into()));
     }
@@ -54,19 +50,14 @@ fn expand(
             let on = !defines.contains(&name.trim());
             stack.push((on, on));
         } else if t == "#else" {
-            let top = stack
-                .last_mut()
-                .ok_or_else(|| err(n, "#else without #ifdef".into()))?;
+            let top = stack.last_mut().ok_or_else(|| err(n, "#else without #ifdef".into()))?;
             *top = (!top.1, true);
         } else if t == "#endif" {
-            stack
-                .pop()
-                .ok_or_else(|| err(n, "#endif without #ifdef".into()))?;
+            stack.pop().ok_or_else(|| err(n, "#endif without #ifdef".into()))?;
         } else if let Some(rest) = t.strip_prefix("#include ") {
             if active(&stack) {
                 let name = rest.trim().trim_matches('"');
-                let text =
-                    include(name).ok_or_else(|| err(n, format!("unknown include \"{name}\"")))?;
+                let text = include(name).ok_or_else(|| err(n, format!("unknown include \"{name}\"")))?;
                 expand(name, text, defines, include, out, depth + 1)?;
             }
         } else if t.starts_with('#') {
@@ -87,18 +78,14 @@ mod tests {
     use super::*;
 
     fn inc(name: &str) -> Option<&'static str> {
-        (name == "common.wgsl").then_some(
-            "fn helper() {}\n#ifdef F16\nalias act = f16;\n#else\nalias act = f32;\n#endif",
-        )
+        (name == "common.wgsl")
+            .then_some("fn helper() {}\n#ifdef F16\nalias act = f16;\n#else\nalias act = f32;\n#endif")
     }
 
     #[test]
     fn defines_select_branches_and_includes_expand() {
         let src = "#include \"common.wgsl\"\n#ifdef A\na\n#ifndef B\nnot_b\n#endif\n#else\nnot_a\n#endif\nend";
-        assert_eq!(
-            preprocess("t", src, &["A"], &inc).unwrap(),
-            "fn helper() {}\nalias act = f32;\na\nnot_b\nend\n"
-        );
+        assert_eq!(preprocess("t", src, &["A"], &inc).unwrap(), "fn helper() {}\nalias act = f32;\na\nnot_b\nend\n");
         assert_eq!(
             preprocess("t", src, &["B", "F16"], &inc).unwrap(),
             "fn helper() {}\nalias act = f16;\nnot_a\nend\n"

@@ -24,24 +24,27 @@ impl Dispatch {
         resources: &[wgpu::BindingResource<'_>],
         workgroups: [u32; 3],
     ) -> Self {
-        let entries: Vec<wgpu::BindGroupEntry<'_>> = resources
-            .iter()
-            .enumerate()
-            .map(|(i, r)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: r.clone(),
-            })
-            .collect();
+        let numbered: Vec<(u32, wgpu::BindingResource<'_>)> =
+            resources.iter().enumerate().map(|(i, r)| (i as u32, r.clone())).collect();
+        Self::with_bindings(ctx, pipeline, &numbered, workgroups)
+    }
+
+    /// Binds each `(binding, resource)` of the pipeline's group 0 (for entry points that use
+    /// only some of their file's bindings).
+    pub fn with_bindings(
+        ctx: &GpuContext,
+        pipeline: Arc<Pipeline>,
+        resources: &[(u32, wgpu::BindingResource<'_>)],
+        workgroups: [u32; 3],
+    ) -> Self {
+        let entries: Vec<wgpu::BindGroupEntry<'_>> =
+            resources.iter().map(|(i, r)| wgpu::BindGroupEntry { binding: *i, resource: r.clone() }).collect();
         let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(pipeline.key.shader),
             layout: &pipeline.layout,
             entries: &entries,
         });
-        Dispatch {
-            pipeline,
-            bind_group,
-            workgroups,
-        }
+        Dispatch { pipeline, bind_group, workgroups }
     }
 }
 
@@ -53,23 +56,13 @@ pub struct Recorder {
 impl Recorder {
     /// A new, empty recording.
     pub fn new(ctx: &GpuContext) -> Self {
-        Recorder {
-            encoder: ctx
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("step"),
-                }),
-        }
+        Recorder { encoder: ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") }) }
     }
 
     /// Records `dispatches` in order in one compute pass (each sees the previous one's writes).
     pub fn record(&mut self, dispatches: &[Dispatch]) {
-        let mut pass = self
-            .encoder
-            .begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: None,
-                timestamp_writes: None,
-            });
+        let mut pass =
+            self.encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
         for d in dispatches {
             pass.set_pipeline(&d.pipeline.pipeline);
             pass.set_bind_group(0, &d.bind_group, &[]);

@@ -28,11 +28,7 @@ impl UniformArena {
     /// An empty arena.
     pub fn new(ctx: &GpuContext) -> Self {
         let align = u64::from(ctx.limits.min_uniform_buffer_offset_alignment);
-        UniformArena {
-            buffers: Vec::new(),
-            used: ARENA_BYTES,
-            align,
-        }
+        UniformArena { buffers: Vec::new(), used: ARENA_BYTES, align }
     }
 
     /// Stores `value` (uploading it now) and returns its slot.
@@ -42,18 +38,13 @@ impl UniformArena {
         let size = bytes.len() as u64;
         let mut offset = self.used.next_multiple_of(self.align);
         if offset + size > ARENA_BYTES {
-            self.buffers
-                .push(ctx.uniform_buffer(ARENA_BYTES, "uniforms"));
+            self.buffers.push(ctx.uniform_buffer(ARENA_BYTES, "uniforms"));
             offset = 0;
         }
         let buffer = self.buffers.len() - 1;
         ctx.write(&self.buffers[buffer], offset, &bytes);
         self.used = offset + size;
-        UniformSlot {
-            buffer,
-            offset,
-            size,
-        }
+        UniformSlot { buffer, offset, size }
     }
 
     /// The binding of a slot.

@@ -70,22 +70,12 @@ impl GpuWeight {
         cols: u64,
         bytes: &[u8],
     ) -> Result<Self, WeightError> {
-        let shape_err = |why| WeightError::Shape {
-            name: name.to_owned(),
-            rows,
-            cols,
-            why,
-        };
-        let quant_err = |source| WeightError::Quant {
-            name: name.to_owned(),
-            source,
-        };
+        let shape_err = |why| WeightError::Shape { name: name.to_owned(), rows, cols, why };
+        let quant_err = |source| WeightError::Quant { name: name.to_owned(), source };
         if !cols.is_multiple_of(8) || cols == 0 {
             return Err(shape_err("rows must be a non-zero multiple of 8 elements"));
         }
-        let row_bytes = ty
-            .row_bytes(cols)
-            .ok_or_else(|| shape_err("rows are not whole blocks"))?;
+        let row_bytes = ty.row_bytes(cols).ok_or_else(|| shape_err("rows are not whole blocks"))?;
         if Some(bytes.len() as u64) != row_bytes.checked_mul(rows) {
             return Err(shape_err("the data size does not match the shape"));
         }
@@ -95,9 +85,7 @@ impl GpuWeight {
         // The split layout may add up to 3 bytes of padding per page.
         let rows_per_page = (ctx.weight_page_bytes.saturating_sub(4) / row_bytes).min(rows);
         if rows_per_page == 0 && rows > 0 {
-            return Err(shape_err(
-                "one row is larger than the GPU's storage binding limit",
-            ));
+            return Err(shape_err("one row is larger than the GPU's storage binding limit"));
         }
         let mut pages = Vec::new();
         let mut first = 0u64;
@@ -114,12 +102,6 @@ impl GpuWeight {
             });
             first += n;
         }
-        Ok(GpuWeight {
-            name: name.to_owned(),
-            ty,
-            rows: rows32,
-            cols: cols32,
-            pages,
-        })
+        Ok(GpuWeight { name: name.to_owned(), ty, rows: rows32, cols: cols32, pages })
     }
 }

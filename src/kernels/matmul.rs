@@ -33,20 +33,13 @@ impl Kernels {
         n_tokens: u32,
         accumulate: bool,
     ) -> Result<Vec<Dispatch>, KernelError> {
-        let define = weight_define(w.ty).ok_or_else(|| KernelError::Shape {
-            kernel: "matmul",
-            why: format!("no kernel reads {} weights", w.ty),
-        })?;
+        let define = weight_define(w.ty)
+            .ok_or_else(|| KernelError::Shape { kernel: "matmul", why: format!("no kernel reads {} weights", w.ty) })?;
         let mut defines = vec![define];
         if accumulate {
             defines.push("ACCUMULATE");
         }
-        let pipeline = self.pipeline(
-            ctx,
-            &shaders::MATMUL,
-            &defines,
-            &[("WG", ROWS_PER_WORKGROUP)],
-        )?;
+        let pipeline = self.pipeline(ctx, &shaders::MATMUL, &defines, &[("WG", ROWS_PER_WORKGROUP)])?;
         let mut out = Vec::new();
         for page in &w.pages {
             let params = Params {
@@ -59,11 +52,7 @@ impl Kernels {
                 _pad: [0; 2],
             };
             let slot = self.uniforms.push(ctx, &params);
-            let groups = [
-                page.n_rows.div_ceil(ROWS_PER_WORKGROUP),
-                n_tokens.div_ceil(TOKENS_PER_INVOCATION),
-                1,
-            ];
+            let groups = [page.n_rows.div_ceil(ROWS_PER_WORKGROUP), n_tokens.div_ceil(TOKENS_PER_INVOCATION), 1];
             out.push(Dispatch::new(
                 ctx,
                 pipeline.clone(),
@@ -84,12 +73,7 @@ impl Kernels {
 pub fn matmul_ref(w: &[f32], x: &[f32], rows: usize, cols: usize, n_tokens: usize) -> Vec<f32> {
     let mut y = Vec::with_capacity(n_tokens * rows);
     for t in 0..n_tokens {
-        y.extend(super::matvec_ref(
-            w,
-            &x[t * cols..(t + 1) * cols],
-            rows,
-            cols,
-        ));
+        y.extend(super::matvec_ref(w, &x[t * cols..(t + 1) * cols], rows, cols));
     }
     y
 }

@@ -24,10 +24,8 @@ impl Kernels {
         y: &wgpu::Buffer,
         accumulate: bool,
     ) -> Result<Vec<Dispatch>, KernelError> {
-        let define = weight_define(w.ty).ok_or_else(|| KernelError::Shape {
-            kernel: "matvec",
-            why: format!("no kernel reads {} weights", w.ty),
-        })?;
+        let define = weight_define(w.ty)
+            .ok_or_else(|| KernelError::Shape { kernel: "matvec", why: format!("no kernel reads {} weights", w.ty) })?;
         let mut defines = vec![define];
         if accumulate {
             defines.push("ACCUMULATE");
@@ -35,12 +33,7 @@ impl Kernels {
         let pipeline = self.pipeline(ctx, &shaders::MATVEC, &defines, &[("WG", WG)])?;
         let mut out = Vec::new();
         for page in &w.pages {
-            let params = Params {
-                rows: page.n_rows,
-                cols: w.cols,
-                scales: page.scales,
-                out_offset: page.first_row,
-            };
+            let params = Params { rows: page.n_rows, cols: w.cols, scales: page.scales, out_offset: page.first_row };
             let slot = self.uniforms.push(ctx, &params);
             out.push(Dispatch::new(
                 ctx,
@@ -62,11 +55,7 @@ impl Kernels {
 pub fn matvec_ref(w: &[f32], x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     (0..rows)
         .map(|r| {
-            w[r * cols..(r + 1) * cols]
-                .iter()
-                .zip(x)
-                .map(|(a, b)| f64::from(*a) * f64::from(*b))
-                .sum::<f64>() as f32
+            w[r * cols..(r + 1) * cols].iter().zip(x).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum::<f64>() as f32
         })
         .collect()
 }

@@ -6,19 +6,33 @@
 //! Activations are `act` on the GPU: f32, or f16 when [`Kernels::f16`] is set (accumulation is
 //! always f32).
 
+mod attention;
+mod elementwise;
+mod embed;
 mod matmul;
 mod matvec;
+mod norm;
+mod rope;
+mod sample;
 pub mod shaders;
+mod softmax;
+mod step;
 
 use std::sync::Arc;
 
 use crate::gguf::GgmlType;
-use crate::gpu::{
-    GpuContext, Pipeline, PipelineCache, PreprocessError, ShaderDef, UniformArena, WeightError,
-};
+use crate::gpu::{GpuContext, Pipeline, PipelineCache, PreprocessError, ShaderDef, UniformArena, WeightError};
 
+pub use attention::{AttnShape, DecodeScratch, attention_ref};
+pub use elementwise::{GluKind, glu_ref};
+pub use embed::embed_ref;
 pub use matmul::matmul_ref;
 pub use matvec::matvec_ref;
+pub use norm::rms_norm_ref;
+pub use rope::{RopeLayout, RopeTable, rope_freqs, rope_ref};
+pub use sample::{SamplerParams, allowed_ref, argmax_ref, penalize_ref};
+pub use softmax::softmax_ref;
+pub use step::{Step, StepBuffer};
 
 /// Why a kernel could not be set up.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -76,9 +90,7 @@ impl Kernels {
     /// Activations as the GPU stores them.
     pub fn act_bytes(&self, v: &[f32]) -> Vec<u8> {
         if self.f16 {
-            v.iter()
-                .flat_map(|x| half::f16::from_f32(*x).to_le_bytes())
-                .collect()
+            v.iter().flat_map(|x| half::f16::from_f32(*x).to_le_bytes()).collect()
         } else {
             bytemuck::cast_slice(v).to_vec()
         }
@@ -87,15 +99,9 @@ impl Kernels {
     /// Activations read back from the GPU, as f32.
     pub fn act_values(&self, bytes: &[u8]) -> Vec<f32> {
         if self.f16 {
-            bytes
-                .chunks_exact(2)
-                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect()
+            bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
         } else {
-            bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect()
+            bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
         }
     }
 
@@ -123,11 +129,7 @@ impl Kernels {
     }
 
     /// The WGSL a shader becomes in this variant (for validation and debugging).
-    pub fn source(
-        &self,
-        shader: &ShaderDef,
-        extra: &[&'static str],
-    ) -> Result<String, KernelError> {
+    pub fn source(&self, shader: &ShaderDef, extra: &[&'static str]) -> Result<String, KernelError> {
         let mut defines = extra.to_vec();
         if self.f16 {
             defines.push("ACT_F16");
@@ -174,9 +176,5 @@ pub const WEIGHT_TYPES: [GgmlType; 8] = [
 /// Splits `n` workgroups over x and y so that neither exceeds 65535 (kernels flatten them).
 pub fn grid(n: u32) -> [u32; 3] {
     const MAX: u32 = 65535;
-    if n <= MAX {
-        [n.max(1), 1, 1]
-    } else {
-        [MAX, n.div_ceil(MAX), 1]
-    }
+    if n <= MAX { [n.max(1), 1, 1] } else { [MAX, n.div_ceil(MAX), 1] }
 }

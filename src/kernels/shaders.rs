@@ -3,33 +3,58 @@
 use crate::gpu::ShaderDef;
 
 macro_rules! shader {
-    ($id:ident, $name:literal) => {
-        #[doc = concat!("`shaders/", $name, ".wgsl`, entry point `", $name, "`.")]
+    ($id:ident, $file:literal) => {
+        shader!($id, $file, $file);
+    };
+    ($id:ident, $file:literal, $entry:literal) => {
+        #[doc = concat!("`shaders/", $file, ".wgsl`, entry point `", $entry, "`.")]
         pub static $id: ShaderDef = ShaderDef {
-            name: $name,
-            source: include_str!(concat!("../../shaders/", $name, ".wgsl")),
+            name: $entry,
+            file: concat!($file, ".wgsl"),
+            source: include_str!(concat!("../../shaders/", $file, ".wgsl")),
         };
     };
 }
 
 shader!(MATVEC, "matvec");
 shader!(MATMUL, "matmul");
+shader!(EMBED, "embed");
+shader!(RMS_NORM, "rms_norm");
+shader!(ROPE, "rope");
+shader!(GLU, "glu");
+shader!(ADD, "add");
+shader!(SOFTMAX, "softmax");
+shader!(KV_WRITE, "kv_write");
+shader!(ATTN_PREFILL, "attention", "attn_prefill");
+shader!(ATTN_DECODE, "attention", "attn_decode");
+shader!(ATTN_COMBINE, "attention", "attn_combine");
+shader!(ARGMAX, "sample", "argmax");
+shader!(SAMPLE, "sample", "sample");
+shader!(COPY, "copy");
 
 /// Files kernels pull in with `#include "…"`.
 pub static INCLUDES: &[(&str, &str)] = &[
-    (
-        "common/header.wgsl",
-        include_str!("../../shaders/common/header.wgsl"),
-    ),
-    (
-        "common/reduce.wgsl",
-        include_str!("../../shaders/common/reduce.wgsl"),
-    ),
-    (
-        "common/weights.wgsl",
-        include_str!("../../shaders/common/weights.wgsl"),
-    ),
+    ("common/header.wgsl", include_str!("../../shaders/common/header.wgsl")),
+    ("common/reduce.wgsl", include_str!("../../shaders/common/reduce.wgsl")),
+    ("common/weights.wgsl", include_str!("../../shaders/common/weights.wgsl")),
+    ("common/step.wgsl", include_str!("../../shaders/common/step.wgsl")),
 ];
 
-/// Every kernel family, for validation tests.
-pub static ALL: &[&ShaderDef] = &[&MATVEC, &MATMUL];
+/// Every entry point of every kernel family, for validation tests.
+pub static ALL: &[&ShaderDef] = &[
+    &MATVEC,
+    &MATMUL,
+    &EMBED,
+    &RMS_NORM,
+    &ROPE,
+    &GLU,
+    &ADD,
+    &SOFTMAX,
+    &KV_WRITE,
+    &ATTN_PREFILL,
+    &ATTN_DECODE,
+    &ATTN_COMBINE,
+    &ARGMAX,
+    &SAMPLE,
+    &COPY,
+];

@@ -21,18 +21,8 @@ pub struct GpuLayout {
 
 /// The GPU layout of `ty`, or an error when no kernel reads that type.
 pub fn gpu_layout(ty: GgmlType) -> Result<GpuLayout, QuantError> {
-    let whole = |n| {
-        Ok(GpuLayout {
-            data_bytes: n,
-            split_scale_at: None,
-        })
-    };
-    let split = |n, at| {
-        Ok(GpuLayout {
-            data_bytes: n,
-            split_scale_at: Some(at),
-        })
-    };
+    let whole = |n| Ok(GpuLayout { data_bytes: n, split_scale_at: None });
+    let split = |n, at| Ok(GpuLayout { data_bytes: n, split_scale_at: Some(at) });
     match ty {
         GgmlType::F32 => whole(4),
         GgmlType::F16 => whole(2),

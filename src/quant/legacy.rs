@@ -14,11 +14,7 @@ use super::f16_at;
 /// Element `j` (0..32) of a 16-byte nibble array.
 #[inline]
 fn nibble(qs: &[u8], j: usize) -> u8 {
-    if j < 16 {
-        qs[j] & 0x0F
-    } else {
-        qs[j - 16] >> 4
-    }
+    if j < 16 { qs[j] & 0x0F } else { qs[j - 16] >> 4 }
 }
 
 pub(super) fn q8_0_block(b: &[u8], out: &mut [f32]) {

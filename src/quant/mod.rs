@@ -25,9 +25,7 @@ pub enum QuantError {
     #[error("tensor type {0} is not supported (supported: {list})", list = supported_list())]
     Unsupported(GgmlType),
     /// Input bytes and output length disagree.
-    #[error(
-        "{ty}: {n_bytes} bytes do not hold {n_out} elements ({per_block} per {type_size}-byte block)"
-    )]
+    #[error("{ty}: {n_bytes} bytes do not hold {n_out} elements ({per_block} per {type_size}-byte block)")]
     SizeMismatch {
         /// The type.
         ty: GgmlType,
@@ -58,11 +56,7 @@ pub const SUPPORTED: [GgmlType; 11] = [
 ];
 
 fn supported_list() -> String {
-    SUPPORTED
-        .iter()
-        .map(|t| t.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+    SUPPORTED.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
 }
 
 /// Whether [`dequantize`] handles `ty`.

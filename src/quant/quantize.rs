@@ -40,8 +40,7 @@ fn put_f16(out: &mut Vec<u8>, v: f32) {
 
 /// The element of largest magnitude, with its sign (the first one on ties).
 fn signed_absmax(b: &[f32]) -> f32 {
-    b.iter()
-        .fold(0.0f32, |m, &v| if v.abs() > m.abs() { v } else { m })
+    b.iter().fold(0.0f32, |m, &v| if v.abs() > m.abs() { v } else { m })
 }
 
 fn inverse(d: f32) -> f32 {
@@ -66,23 +65,17 @@ fn q4_0(b: &[f32], out: &mut Vec<u8>) {
     let d = signed_absmax(b) / -8.0;
     let id = inverse(d);
     put_f16(out, d);
-    let q: [u8; 32] =
-        std::array::from_fn(|j| ((b[j] * id + 8.5).trunc() as i32).clamp(0, 15) as u8);
+    let q: [u8; 32] = std::array::from_fn(|j| ((b[j] * id + 8.5).trunc() as i32).clamp(0, 15) as u8);
     pack_nibbles(&q, out);
 }
 
 fn q4_1(b: &[f32], out: &mut Vec<u8>) {
-    let (min, max) = b
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
-            (lo.min(v), hi.max(v))
-        });
+    let (min, max) = b.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
     let d = (max - min) / 15.0;
     let id = inverse(d);
     put_f16(out, d);
     put_f16(out, min);
-    let q: [u8; 32] =
-        std::array::from_fn(|j| (((b[j] - min) * id + 0.5).trunc() as i32).clamp(0, 15) as u8);
+    let q: [u8; 32] = std::array::from_fn(|j| (((b[j] - min) * id + 0.5).trunc() as i32).clamp(0, 15) as u8);
     pack_nibbles(&q, out);
 }
 
@@ -90,8 +83,7 @@ fn q5_0(b: &[f32], out: &mut Vec<u8>) {
     let d = signed_absmax(b) / -16.0;
     let id = inverse(d);
     put_f16(out, d);
-    let q: [u8; 32] =
-        std::array::from_fn(|j| ((b[j] * id + 16.5).trunc() as i32).clamp(0, 31) as u8);
+    let q: [u8; 32] = std::array::from_fn(|j| ((b[j] * id + 16.5).trunc() as i32).clamp(0, 31) as u8);
     let qh: u32 = (0..32).map(|j| u32::from(q[j] >> 4) << j).sum();
     out.extend_from_slice(&qh.to_le_bytes());
     pack_nibbles(&q, out);

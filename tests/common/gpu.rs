@@ -6,17 +6,13 @@ use hearth::kernels::Kernels;
 
 /// The adapter's context; a missing adapter fails the test.
 pub fn context() -> GpuContext {
-    pollster::block_on(GpuContext::new())
-        .expect("a GPU adapter (lavapipe: apt install mesa-vulkan-drivers)")
+    pollster::block_on(GpuContext::new()).expect("a GPU adapter (lavapipe: apt install mesa-vulkan-drivers)")
 }
 
 /// Every (f16, subgroups) variant the adapter can run. On lavapipe (CI) all four must exist.
 pub fn variants(ctx: &GpuContext) -> Vec<Kernels> {
     if ctx.report().name.starts_with("llvmpipe") {
-        assert!(
-            ctx.has_f16() && ctx.has_subgroups(),
-            "lavapipe should have shader-f16 and subgroups"
-        );
+        assert!(ctx.has_f16() && ctx.has_subgroups(), "lavapipe should have shader-f16 and subgroups");
     }
     [(false, false), (false, true), (true, false), (true, true)]
         .into_iter()
@@ -27,11 +23,7 @@ pub fn variants(ctx: &GpuContext) -> Vec<Kernels> {
 
 /// A name for a variant in failure messages.
 pub fn name(k: &Kernels) -> String {
-    format!(
-        "{}{}",
-        if k.f16 { "f16" } else { "f32" },
-        if k.subgroups { "+subgroups" } else { "" }
-    )
+    format!("{}{}", if k.f16 { "f16" } else { "f32" }, if k.subgroups { "+subgroups" } else { "" })
 }
 
 /// Records and submits `dispatches` as one step.
@@ -43,8 +35,7 @@ pub fn run(ctx: &GpuContext, dispatches: &[Dispatch]) {
 
 /// `n` activations of `buf`, as f32.
 pub fn read_act(ctx: &GpuContext, k: &Kernels, buf: &wgpu::Buffer, n: usize) -> Vec<f32> {
-    let bytes =
-        pollster::block_on(ctx.read_back(buf, 0, n as u64 * k.act_size())).expect("read back");
+    let bytes = pollster::block_on(ctx.read_back(buf, 0, n as u64 * k.act_size())).expect("read back");
     k.act_values(&bytes)
 }
 

@@ -15,11 +15,7 @@ pub fn models_dir() -> PathBuf {
 /// A fixture model file. A missing fixture fails the test: CI must never skip silently.
 pub fn model(name: &str) -> PathBuf {
     let p = models_dir().join(name);
-    assert!(
-        p.is_file(),
-        "fixture {} is missing: run ./build.sh models",
-        p.display()
-    );
+    assert!(p.is_file(), "fixture {} is missing: run ./build.sh models", p.display());
     p
 }
 
@@ -61,11 +57,7 @@ impl Rng {
         (0..n)
             .map(|_| {
                 let v = (0..4).map(|_| self.uniform()).sum::<f32>() - 2.0;
-                if self.next_u64() % 100 == 0 {
-                    v * 20.0
-                } else {
-                    v
-                }
+                if self.next_u64().is_multiple_of(100) { v * 20.0 } else { v }
             })
             .collect()
     }

@@ -25,11 +25,7 @@ fn main() {}
 
 #[cfg(not(target_arch = "wasm32"))]
 #[derive(clap::Parser)]
-#[command(
-    name = "hearth",
-    version,
-    about = "Open-weight language models from GGUF files on WebGPU"
-)]
+#[command(name = "hearth", version, about = "Open-weight language models from GGUF files on WebGPU")]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -1,0 +1,23 @@
+// add: the residual add x += y, elementwise over n values.
+#include "common/header.wgsl"
+
+override WG: u32 = 64u;
+
+struct Params {
+    n: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> x: array<act>;
+@group(0) @binding(1) var<storage, read> y: array<act>;
+@group(0) @binding(2) var<uniform> p: Params;
+
+@compute @workgroup_size(WG)
+fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if (i < p.n) {
+        x[i] = act(f32(x[i]) + f32(y[i]));
+    }
+}

@@ -1,0 +1,195 @@
+// Attention over the KV cache: causal, grouped-query (head h reads KV head h / (n_head / n_kv)),
+// optional sliding window, online softmax over tiles of WG keys (nothing of size seq_len is
+// ever stored). Entry points:
+// - attn_prefill: one workgroup per (query token, head), writes out (n_tokens, n_head * head_dim);
+// - attn_decode: flash-decoding for the step's last token: workgroup (split, head) covers
+//   split_keys keys and writes a partial (m, l, o[head_dim]); attn_combine merges the splits.
+// Token t of the step sits at position step.pos0 + t and sees positions
+// [max(0, pos - window + 1), pos] (all of [0, pos] when window is 0). Keys live at slot
+// position % cache_len (a ring for sliding-window layers).
+#include "common/header.wgsl"
+#include "common/reduce.wgsl"
+#include "common/step.wgsl"
+
+override WG: u32 = 64u;
+const MAX_HEAD_DIM: u32 = 256u;
+// Dimensions of the output each invocation accumulates (MAX_HEAD_DIM / WG, WG >= 64).
+const DPI: u32 = 4u;
+
+struct Params {
+    n_head: u32,
+    n_kv: u32,
+    head_dim: u32,
+    cache_len: u32,
+    window: u32,
+    n_splits: u32,
+    split_keys: u32,
+    scale: f32,
+}
+
+@group(0) @binding(0) var<storage, read> q: array<act>;
+@group(0) @binding(1) var<storage, read> k_cache: array<act>;
+@group(0) @binding(2) var<storage, read> v_cache: array<act>;
+@group(0) @binding(3) var<storage, read_write> out: array<act>;
+@group(0) @binding(4) var<uniform> p: Params;
+@group(0) @binding(5) var<uniform> step: Step;
+@group(0) @binding(6) var<storage, read_write> partials: array<f32>;
+
+var<workgroup> q_sh: array<f32, MAX_HEAD_DIM>;
+var<workgroup> p_sh: array<f32, 256>;
+var<private> o: array<f32, DPI>;
+
+fn load_q(base: u32, lid: u32) {
+    for (var d = lid; d < p.head_dim; d += WG) {
+        q_sh[d] = f32(q[base + d]);
+    }
+}
+
+// First position visible from position `pos`.
+fn first_visible(pos: u32) -> u32 {
+    if (p.window == 0u || pos + 1u <= p.window) {
+        return 0u;
+    }
+    return pos + 1u - p.window;
+}
+
+// Attends to key positions [lo, hi), hi > lo. Leaves the unnormalized output in `o` and
+// returns (running max m, softmax denominator l).
+fn attend(kv_head: u32, lo: u32, hi: u32, lid: u32) -> vec2<f32> {
+    for (var k = 0u; k < DPI; k++) {
+        o[k] = 0.0;
+    }
+    var m = -3.0e38;
+    var l = 0.0;
+    workgroupBarrier();
+    let width = p.n_kv * p.head_dim;
+    let head_off = kv_head * p.head_dim;
+    for (var t0 = lo; t0 < hi; t0 += WG) {
+        let j = t0 + lid;
+        var s = -3.0e38;
+        if (j < hi) {
+            let kb = (j % p.cache_len) * width + head_off;
+            var acc = 0.0;
+            for (var d = 0u; d < p.head_dim; d++) {
+                acc += q_sh[d] * f32(k_cache[kb + d]);
+            }
+            s = acc * p.scale;
+        }
+        let m_new = max(m, reduce_max(s, lid));
+        let pj = select(0.0, exp(s - m_new), j < hi);
+        let corr = exp(m - m_new);
+        l = l * corr + reduce_sum(pj, lid);
+        p_sh[lid] = pj;
+        workgroupBarrier();
+        let n = min(WG, hi - t0);
+        for (var k = 0u; k < DPI; k++) {
+            let d = lid + k * WG;
+            if (d < p.head_dim) {
+                var acc = o[k] * corr;
+                for (var jj = 0u; jj < n; jj++) {
+                    acc += p_sh[jj] * f32(v_cache[((t0 + jj) % p.cache_len) * width + head_off + d]);
+                }
+                o[k] = acc;
+            }
+        }
+        workgroupBarrier();
+        m = m_new;
+    }
+    return vec2<f32>(m, l);
+}
+
+@compute @workgroup_size(WG)
+fn attn_prefill(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+#ifdef SUBGROUPS
+    @builtin(subgroup_size) sgs: u32,
+    @builtin(subgroup_invocation_id) sgl: u32,
+#endif
+) {
+#ifdef SUBGROUPS
+    sg_size = sgs;
+    sg_lane = sgl;
+#endif
+    let t = wid.x;
+    let head = wid.y;
+    if (t >= step.n_tokens) {
+        return;
+    }
+    let pos = step.pos0 + t;
+    let base = (t * p.n_head + head) * p.head_dim;
+    load_q(base, lid);
+    let ml = attend(head / (p.n_head / p.n_kv), first_visible(pos), pos + 1u, lid);
+    for (var k = 0u; k < DPI; k++) {
+        let d = lid + k * WG;
+        if (d < p.head_dim) {
+            out[base + d] = act(o[k] / ml.y);
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn attn_decode(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+#ifdef SUBGROUPS
+    @builtin(subgroup_size) sgs: u32,
+    @builtin(subgroup_invocation_id) sgl: u32,
+#endif
+) {
+#ifdef SUBGROUPS
+    sg_size = sgs;
+    sg_lane = sgl;
+#endif
+    let split = wid.x;
+    let head = wid.y;
+    let pos = step.pos0 + step.n_tokens - 1u;
+    let lo = first_visible(pos) + split * p.split_keys;
+    let hi = min(lo + p.split_keys, pos + 1u);
+    let pbase = (head * p.n_splits + split) * (p.head_dim + 2u);
+    if (lo >= hi) {
+        if (lid == 0u) {
+            partials[pbase] = -3.0e38;
+            partials[pbase + 1u] = 0.0;
+        }
+        return;
+    }
+    load_q(((step.n_tokens - 1u) * p.n_head + head) * p.head_dim, lid);
+    let ml = attend(head / (p.n_head / p.n_kv), lo, hi, lid);
+    if (lid == 0u) {
+        partials[pbase] = ml.x;
+        partials[pbase + 1u] = ml.y;
+    }
+    for (var k = 0u; k < DPI; k++) {
+        let d = lid + k * WG;
+        if (d < p.head_dim) {
+            partials[pbase + 2u + d] = o[k];
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn attn_combine(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let head = wid.x;
+    let stride = p.head_dim + 2u;
+    let first = head * p.n_splits * stride;
+    var m = -3.0e38;
+    for (var s = 0u; s < p.n_splits; s++) {
+        m = max(m, partials[first + s * stride]);
+    }
+    var l = 0.0;
+    for (var s = 0u; s < p.n_splits; s++) {
+        l += partials[first + s * stride + 1u] * exp(partials[first + s * stride] - m);
+    }
+    let out_base = ((step.n_tokens - 1u) * p.n_head + head) * p.head_dim;
+    for (var d = lid; d < p.head_dim; d += WG) {
+        var acc = 0.0;
+        for (var s = 0u; s < p.n_splits; s++) {
+            let b = first + s * stride;
+            if (partials[b + 1u] > 0.0) {
+                acc += partials[b + 2u + d] * exp(partials[b] - m);
+            }
+        }
+        out[out_base + d] = act(acc / l);
+    }
+}

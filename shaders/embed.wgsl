@@ -1,0 +1,42 @@
+// embed: out[t] = table[tokens[t]] * scale, gathering rows of a (quantized) table.
+// The table may be paged: this dispatch holds rows first_row.. of it and writes only the
+// tokens whose row it holds (one dispatch per page covers them all).
+// tokens (token_offset + n_tokens,) u32, out (n_tokens, cols) act; one workgroup per token.
+#include "common/header.wgsl"
+#include "common/weights.wgsl"
+
+override WG: u32 = 64u;
+
+struct Params {
+    first_row: u32,
+    n_rows: u32,
+    cols: u32,
+    scales: u32,
+    n_tokens: u32,
+    token_offset: u32,
+    scale: f32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<storage, read> w: array<u32>;
+@group(0) @binding(1) var<storage, read> tokens: array<u32>;
+@group(0) @binding(2) var<storage, read_write> out: array<act4>;
+@group(0) @binding(3) var<uniform> p: Params;
+
+@compute @workgroup_size(WG)
+fn embed(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let t = wid.x;
+    if (t >= p.n_tokens) {
+        return;
+    }
+    let id = tokens[p.token_offset + t];
+    if (id < p.first_row || id >= p.first_row + p.n_rows) {
+        return;
+    }
+    let base = t * (p.cols / 4u);
+    for (var c = lid; c < p.cols / 8u; c += WG) {
+        let ch = load_chunk(id - p.first_row, c, p.cols, p.scales);
+        out[base + ch.col_a / 4u] = act4(ch.a * p.scale);
+        out[base + ch.col_b / 4u] = act4(ch.b * p.scale);
+    }
+}

@@ -1,0 +1,34 @@
+// glu: the gated FFN product out = act_fn(gate) * up, elementwise over n values.
+// SiLU (x * sigmoid(x)) by default, GELU (tanh approximation) with GELU.
+#include "common/header.wgsl"
+
+override WG: u32 = 64u;
+
+struct Params {
+    n: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<storage, read> gate: array<act>;
+@group(0) @binding(1) var<storage, read> up: array<act>;
+@group(0) @binding(2) var<storage, read_write> out: array<act>;
+@group(0) @binding(3) var<uniform> p: Params;
+
+@compute @workgroup_size(WG)
+fn glu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if (i >= p.n) {
+        return;
+    }
+    let g = f32(gate[i]);
+#ifdef GELU
+    // Clamped: tanh of a large argument is +-1, and some tanh implementations overflow.
+    let inner = clamp(0.7978845608 * (g + 0.044715 * g * g * g), -15.0, 15.0);
+    let a = 0.5 * g * (1.0 + tanh(inner));
+#else
+    let a = g / (1.0 + exp(-g));
+#endif
+    out[i] = act(a * f32(up[i]));
+}

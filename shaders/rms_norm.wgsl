@@ -1,0 +1,55 @@
+// rms_norm: y = x / sqrt(mean(x^2) + eps) * w, for each row of x.
+// x (rows, n) act, w (n,) f32, y (rows, n) act; one workgroup per row.
+// IN_PLACE writes back into x (y is not bound).
+#include "common/header.wgsl"
+#include "common/reduce.wgsl"
+
+override WG: u32 = 64u;
+
+struct Params {
+    rows: u32,
+    n: u32,
+    eps: f32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> x: array<act>;
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<uniform> p: Params;
+#ifndef IN_PLACE
+@group(0) @binding(3) var<storage, read_write> y: array<act>;
+#endif
+
+@compute @workgroup_size(WG)
+fn rms_norm(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+#ifdef SUBGROUPS
+    @builtin(subgroup_size) sgs: u32,
+    @builtin(subgroup_invocation_id) sgl: u32,
+#endif
+) {
+#ifdef SUBGROUPS
+    sg_size = sgs;
+    sg_lane = sgl;
+#endif
+    let row = flat_workgroup(wid, nwg);
+    if (row >= p.rows) {
+        return;
+    }
+    let base = row * p.n;
+    var ss = 0.0;
+    for (var i = lid; i < p.n; i += WG) {
+        let v = f32(x[base + i]);
+        ss += v * v;
+    }
+    let inv = 1.0 / sqrt(reduce_sum(ss, lid) / f32(p.n) + p.eps);
+    for (var i = lid; i < p.n; i += WG) {
+#ifdef IN_PLACE
+        x[base + i] = act(f32(x[base + i]) * inv * w[i]);
+#else
+        y[base + i] = act(f32(x[base + i]) * inv * w[i]);
+#endif
+    }
+}

@@ -1,0 +1,219 @@
+//! Attention over the KV cache (`shaders/attention.wgsl`) and writing the cache
+//! (`shaders/kv_write.wgsl`).
+
+use crate::gpu::{Dispatch, GpuContext};
+
+use super::{KernelError, Kernels, StepBuffer, WG, grid, shaders};
+
+/// The shape of one layer's attention.
+#[derive(Clone, Copy, Debug)]
+pub struct AttnShape {
+    /// Query heads.
+    pub n_head: u32,
+    /// Key/value heads (divides `n_head`).
+    pub n_kv: u32,
+    /// Dimensions per head (at most 256).
+    pub head_dim: u32,
+    /// Slots in the cache; position p lives in slot p % cache_len. A sliding-window layer may
+    /// keep a ring of `window + max_tokens - 1` slots; a global layer needs the context length.
+    pub cache_len: u32,
+    /// Sliding window (0: every earlier position is visible).
+    pub window: u32,
+    /// Score scale, usually 1 / sqrt(head_dim).
+    pub scale: f32,
+}
+
+/// Scratch for split-sequence decoding: per (head, split) a partial (m, l, o[head_dim]).
+pub struct DecodeScratch {
+    partials: wgpu::Buffer,
+    n_splits: u32,
+    split_keys: u32,
+}
+
+impl DecodeScratch {
+    /// Scratch for sequences of up to `max_seq` visible keys, `split_keys` keys per workgroup.
+    pub fn new(ctx: &GpuContext, shape: &AttnShape, max_seq: u32, split_keys: u32) -> Self {
+        let visible = if shape.window > 0 { max_seq.min(shape.window) } else { max_seq };
+        let n_splits = visible.div_ceil(split_keys).max(1);
+        let size = u64::from(shape.n_head * n_splits * (shape.head_dim + 2)) * 4;
+        DecodeScratch { partials: ctx.storage_buffer(size, "attn_partials"), n_splits, split_keys }
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct AttnParams {
+    n_head: u32,
+    n_kv: u32,
+    head_dim: u32,
+    cache_len: u32,
+    window: u32,
+    n_splits: u32,
+    split_keys: u32,
+    scale: f32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct KvParams {
+    width: u32,
+    cache_len: u32,
+    _pad: [u32; 2],
+}
+
+impl Kernels {
+    /// Stores `src (T, width)` into `cache (cache_len, width)` at slots `(step.pos0 + t) % cache_len`.
+    pub fn kv_write(
+        &mut self,
+        ctx: &GpuContext,
+        src: &wgpu::Buffer,
+        cache: &wgpu::Buffer,
+        step: &StepBuffer,
+        width: u32,
+        cache_len: u32,
+        max_tokens: u32,
+    ) -> Result<Dispatch, KernelError> {
+        let pipeline = self.pipeline(ctx, &shaders::KV_WRITE, &[], &[("WG", WG)])?;
+        let slot = self.uniforms.push(ctx, &KvParams { width, cache_len, _pad: [0; 2] });
+        Ok(Dispatch::new(
+            ctx,
+            pipeline,
+            &[
+                src.as_entire_binding(),
+                cache.as_entire_binding(),
+                self.uniforms.binding(slot),
+                step.buffer.as_entire_binding(),
+            ],
+            grid((max_tokens * width).div_ceil(WG)),
+        ))
+    }
+
+    fn attn_params(
+        &mut self,
+        ctx: &GpuContext,
+        s: &AttnShape,
+        n_splits: u32,
+        split_keys: u32,
+    ) -> Result<crate::gpu::UniformSlot, KernelError> {
+        if s.head_dim > 256 || s.n_kv == 0 || s.n_head % s.n_kv != 0 || s.cache_len == 0 {
+            return Err(KernelError::Shape { kernel: "attention", why: format!("unsupported shape {s:?}") });
+        }
+        let p = AttnParams {
+            n_head: s.n_head,
+            n_kv: s.n_kv,
+            head_dim: s.head_dim,
+            cache_len: s.cache_len,
+            window: s.window,
+            n_splits,
+            split_keys,
+            scale: s.scale,
+        };
+        Ok(self.uniforms.push(ctx, &p))
+    }
+
+    /// Causal attention for every token of the step: `q (T, n_head, head_dim)` over the cache
+    /// → `out (T, n_head * head_dim)`. `max_tokens` sizes the dispatch.
+    #[allow(clippy::too_many_arguments)]
+    pub fn attn_prefill(
+        &mut self,
+        ctx: &GpuContext,
+        shape: &AttnShape,
+        q: &wgpu::Buffer,
+        k_cache: &wgpu::Buffer,
+        v_cache: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+        step: &StepBuffer,
+        max_tokens: u32,
+    ) -> Result<Dispatch, KernelError> {
+        let pipeline = self.pipeline(ctx, &shaders::ATTN_PREFILL, &[], &[("WG", WG)])?;
+        let slot = self.attn_params(ctx, shape, 1, 0)?;
+        Ok(Dispatch::with_bindings(
+            ctx,
+            pipeline,
+            &[
+                (0, q.as_entire_binding()),
+                (1, k_cache.as_entire_binding()),
+                (2, v_cache.as_entire_binding()),
+                (3, out.as_entire_binding()),
+                (4, self.uniforms.binding(slot)),
+                (5, step.buffer.as_entire_binding()),
+            ],
+            [max_tokens, shape.n_head, 1],
+        ))
+    }
+
+    /// Attention of the step's last token, split over the sequence (flash-decoding): two
+    /// dispatches, the splits then their merge. Writes `out` for that token.
+    #[allow(clippy::too_many_arguments)]
+    pub fn attn_decode(
+        &mut self,
+        ctx: &GpuContext,
+        shape: &AttnShape,
+        q: &wgpu::Buffer,
+        k_cache: &wgpu::Buffer,
+        v_cache: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+        step: &StepBuffer,
+        scratch: &DecodeScratch,
+    ) -> Result<[Dispatch; 2], KernelError> {
+        let split = self.pipeline(ctx, &shaders::ATTN_DECODE, &[], &[("WG", WG)])?;
+        let combine = self.pipeline(ctx, &shaders::ATTN_COMBINE, &[], &[("WG", WG)])?;
+        let slot = self.attn_params(ctx, shape, scratch.n_splits, scratch.split_keys)?;
+        let params = self.uniforms.binding(slot);
+        let split_dispatch = Dispatch::with_bindings(
+            ctx,
+            split,
+            &[
+                (0, q.as_entire_binding()),
+                (1, k_cache.as_entire_binding()),
+                (2, v_cache.as_entire_binding()),
+                (4, params.clone()),
+                (5, step.buffer.as_entire_binding()),
+                (6, scratch.partials.as_entire_binding()),
+            ],
+            [scratch.n_splits, shape.n_head, 1],
+        );
+        let combine_dispatch = Dispatch::with_bindings(
+            ctx,
+            combine,
+            &[
+                (3, out.as_entire_binding()),
+                (4, params),
+                (5, step.buffer.as_entire_binding()),
+                (6, scratch.partials.as_entire_binding()),
+            ],
+            [shape.n_head, 1, 1],
+        );
+        Ok([split_dispatch, combine_dispatch])
+    }
+}
+
+/// CPU reference: `q (T, n_head, hd)` at positions `pos0..pos0 + T` attending to `k`, `v`
+/// `(n_pos, n_kv, hd)` indexed by position → `(T, n_head * hd)`.
+pub fn attention_ref(q: &[f32], k: &[f32], v: &[f32], pos0: usize, s: &AttnShape) -> Vec<f32> {
+    let (h, kv, hd) = (s.n_head as usize, s.n_kv as usize, s.head_dim as usize);
+    let n_tokens = q.len() / (h * hd);
+    let mut out = vec![0.0f32; q.len()];
+    for t in 0..n_tokens {
+        let pos = pos0 + t;
+        let lo = if s.window > 0 { (pos + 1).saturating_sub(s.window as usize) } else { 0 };
+        for head in 0..h {
+            let kh = head / (h / kv);
+            let qv = &q[(t * h + head) * hd..][..hd];
+            let scores: Vec<f64> = (lo..=pos)
+                .map(|j| {
+                    let kr = &k[(j * kv + kh) * hd..][..hd];
+                    qv.iter().zip(kr).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum::<f64>() * f64::from(s.scale)
+                })
+                .collect();
+            let m = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = scores.iter().map(|x| (x - m).exp()).collect();
+            let sum: f64 = e.iter().sum();
+            for d in 0..hd {
+                let acc: f64 = (lo..=pos).zip(&e).map(|(j, p)| p * f64::from(v[(j * kv + kh) * hd + d])).sum();
+                out[(t * h + head) * hd + d] = (acc / sum) as f32;
+            }
+        }
+    }
+    out
+}

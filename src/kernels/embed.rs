@@ -1,0 +1,74 @@
+//! `embed`: gathers (and dequantizes) rows of an embedding table for a list of token ids.
+
+use crate::gpu::{Dispatch, GpuContext, GpuWeight};
+
+use super::{KernelError, Kernels, WG, shaders, weight_define};
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    first_row: u32,
+    n_rows: u32,
+    cols: u32,
+    scales: u32,
+    n_tokens: u32,
+    token_offset: u32,
+    scale: f32,
+    _pad: u32,
+}
+
+impl Kernels {
+    /// `out (T, cols) = table[tokens[token_offset + t]] * scale`. One dispatch per page of the
+    /// table; each writes the tokens whose rows it holds. Ids outside the table write nothing.
+    #[allow(clippy::too_many_arguments)]
+    pub fn embed(
+        &mut self,
+        ctx: &GpuContext,
+        table: &GpuWeight,
+        tokens: &wgpu::Buffer,
+        token_offset: u32,
+        out: &wgpu::Buffer,
+        n_tokens: u32,
+        scale: f32,
+    ) -> Result<Vec<Dispatch>, KernelError> {
+        let define = weight_define(table.ty).ok_or_else(|| KernelError::Shape {
+            kernel: "embed",
+            why: format!("no kernel reads {} tables", table.ty),
+        })?;
+        let pipeline = self.pipeline(ctx, &shaders::EMBED, &[define], &[("WG", WG)])?;
+        let mut out_dispatches = Vec::new();
+        for page in &table.pages {
+            let params = Params {
+                first_row: page.first_row,
+                n_rows: page.n_rows,
+                cols: table.cols,
+                scales: page.scales,
+                n_tokens,
+                token_offset,
+                scale,
+                _pad: 0,
+            };
+            let slot = self.uniforms.push(ctx, &params);
+            out_dispatches.push(Dispatch::new(
+                ctx,
+                pipeline.clone(),
+                &[
+                    page.buffer.as_entire_binding(),
+                    tokens.as_entire_binding(),
+                    out.as_entire_binding(),
+                    self.uniforms.binding(slot),
+                ],
+                [n_tokens, 1, 1],
+            ));
+        }
+        Ok(out_dispatches)
+    }
+}
+
+/// CPU reference of [`Kernels::embed`]: rows of the dequantized table, scaled.
+pub fn embed_ref(table: &[f32], cols: usize, tokens: &[u32], scale: f32) -> Vec<f32> {
+    tokens
+        .iter()
+        .flat_map(|&t| table[t as usize * cols..(t as usize + 1) * cols].iter().map(move |v| v * scale))
+        .collect()
+}

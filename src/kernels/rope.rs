@@ -1,0 +1,120 @@
+//! `rope`: rotary position embeddings, in place, with a (cos, sin) table made on the host.
+
+use crate::gpu::{Dispatch, GpuContext};
+
+use super::{KernelError, Kernels, StepBuffer, WG, grid, shaders};
+
+/// How dimensions pair up for rotation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RopeLayout {
+    /// llama.cpp's "normal" rope: pairs (2i, 2i + 1) (llama; GGUF Q/K are pre-permuted).
+    Normal,
+    /// "neox" rope: pairs (i, i + rot_dims / 2) (Gemma, Qwen, …).
+    Neox,
+}
+
+/// The (cos, sin) of `pos * freq_i` for every position below `max_pos`, computed in f64.
+pub struct RopeTable {
+    /// (max_pos, rot_dims / 2) pairs of f32.
+    pub buffer: wgpu::Buffer,
+    /// Rotated dimensions per head.
+    pub rot_dims: u32,
+    /// Positions covered.
+    pub max_pos: u32,
+}
+
+/// Frequencies `base^(-2i / rot_dims)` scaled by `1 / factors[i]` (llama3-style per-dimension
+/// factors) and by `freq_scale` (linear scaling).
+pub fn rope_freqs(base: f64, rot_dims: u32, freq_scale: f64, factors: Option<&[f32]>) -> Vec<f64> {
+    (0..rot_dims / 2)
+        .map(|i| {
+            let f = base.powf(-2.0 * f64::from(i) / f64::from(rot_dims)) * freq_scale;
+            f / factors.and_then(|fs| fs.get(i as usize)).map_or(1.0, |&x| f64::from(x))
+        })
+        .collect()
+}
+
+impl RopeTable {
+    /// A table for frequencies `freqs` (one per rotated pair) and positions `0..max_pos`.
+    pub fn new(ctx: &GpuContext, freqs: &[f64], max_pos: u32) -> Self {
+        let mut data = Vec::with_capacity(max_pos as usize * freqs.len() * 2);
+        for pos in 0..max_pos {
+            for f in freqs {
+                let a = f64::from(pos) * f;
+                data.push(a.cos() as f32);
+                data.push(a.sin() as f32);
+            }
+        }
+        let buffer = ctx.upload(bytemuck::cast_slice(&data), "rope_table");
+        RopeTable { buffer, rot_dims: 2 * freqs.len() as u32, max_pos }
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    n_heads: u32,
+    head_dim: u32,
+    rot_dims: u32,
+    max_pos: u32,
+}
+
+impl Kernels {
+    /// Rotates `x (T, n_heads, head_dim)` in place; token t is at position `step.pos0 + t`.
+    /// `max_tokens` sizes the dispatch (the step's `n_tokens` may be smaller).
+    #[allow(clippy::too_many_arguments)]
+    pub fn rope(
+        &mut self,
+        ctx: &GpuContext,
+        x: &wgpu::Buffer,
+        table: &RopeTable,
+        step: &StepBuffer,
+        layout: RopeLayout,
+        n_heads: u32,
+        head_dim: u32,
+        max_tokens: u32,
+    ) -> Result<Dispatch, KernelError> {
+        if table.rot_dims > head_dim || table.rot_dims % 2 != 0 {
+            return Err(KernelError::Shape {
+                kernel: "rope",
+                why: format!("{} rotated dims of {head_dim}", table.rot_dims),
+            });
+        }
+        let defines: &[&str] = if layout == RopeLayout::Neox { &["NEOX"] } else { &[] };
+        let pipeline = self.pipeline(ctx, &shaders::ROPE, defines, &[("WG", WG)])?;
+        let params = Params { n_heads, head_dim, rot_dims: table.rot_dims, max_pos: table.max_pos };
+        let slot = self.uniforms.push(ctx, &params);
+        let n = max_tokens * n_heads * table.rot_dims / 2;
+        Ok(Dispatch::new(
+            ctx,
+            pipeline,
+            &[
+                x.as_entire_binding(),
+                table.buffer.as_entire_binding(),
+                self.uniforms.binding(slot),
+                step.buffer.as_entire_binding(),
+            ],
+            grid(n.div_ceil(WG)),
+        ))
+    }
+}
+
+/// CPU reference of [`Kernels::rope`] (angles in f64, like the tables).
+pub fn rope_ref(x: &[f32], pos0: u32, freqs: &[f64], layout: RopeLayout, n_heads: usize, head_dim: usize) -> Vec<f32> {
+    let half = freqs.len();
+    let mut out = x.to_vec();
+    for (h, head) in out.chunks_exact_mut(head_dim).enumerate() {
+        let pos = f64::from(pos0) + (h / n_heads) as f64;
+        for (i, f) in freqs.iter().enumerate() {
+            let (s, c) = ((pos * f).sin() as f32, (pos * f).cos() as f32);
+            let (i0, i1) = match layout {
+                RopeLayout::Normal => (2 * i, 2 * i + 1),
+                RopeLayout::Neox => (i, i + half),
+            };
+            let (x0, x1) = (head[i0], head[i1]);
+            head[i0] = x0 * c - x1 * s;
+            head[i1] = x0 * s + x1 * c;
+        }
+    }
+    out
+}

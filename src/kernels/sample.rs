@@ -1,0 +1,198 @@
+//! Choosing the next token on the GPU (`shaders/sample.wgsl`): `argmax` and `sample`.
+
+use crate::gpu::{Dispatch, GpuContext};
+
+use super::{KernelError, Kernels, StepBuffer, shaders};
+
+/// Invocations of the (single) sampling workgroup.
+const SAMPLE_WG: u32 = 256;
+
+/// Sampling settings, as llama.cpp names them. `temperature <= 0` means greedy.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SamplerParams {
+    /// Divides logits before the draw (after the filters, as llama.cpp does).
+    pub temperature: f32,
+    /// Keep the k most likely tokens (0: off).
+    pub top_k: u32,
+    /// Keep the smallest set holding this much probability (1: off).
+    pub top_p: f32,
+    /// Drop tokens below min_p × the most likely one's probability (0: off).
+    pub min_p: f32,
+    /// Divides positive (multiplies negative) logits of tokens in the history (1: off).
+    pub repeat_penalty: f32,
+    /// Subtracted per occurrence in the history.
+    pub frequency_penalty: f32,
+    /// Subtracted once for tokens present in the history.
+    pub presence_penalty: f32,
+    /// RNG seed.
+    pub seed: u32,
+}
+
+impl Default for SamplerParams {
+    fn default() -> Self {
+        SamplerParams {
+            temperature: 0.8,
+            top_k: 40,
+            top_p: 0.95,
+            min_p: 0.05,
+            repeat_penalty: 1.0,
+            frequency_penalty: 0.0,
+            presence_penalty: 0.0,
+            seed: 0,
+        }
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    n_vocab: u32,
+    out_index: u32,
+    top_k: u32,
+    n_hist: u32,
+    temperature: f32,
+    top_p: f32,
+    min_p: f32,
+    repeat_penalty: f32,
+    frequency_penalty: f32,
+    presence_penalty: f32,
+    seed: u32,
+    _pad: u32,
+}
+
+impl Kernels {
+    /// `ids[out_index] = argmax(logits (n_vocab,))` (the first index among equal maxima).
+    pub fn argmax(
+        &mut self,
+        ctx: &GpuContext,
+        logits: &wgpu::Buffer,
+        ids: &wgpu::Buffer,
+        out_index: u32,
+        n_vocab: u32,
+    ) -> Result<Dispatch, KernelError> {
+        let pipeline = self.pipeline(ctx, &shaders::ARGMAX, &[], &[("WG", SAMPLE_WG)])?;
+        let params = Params {
+            n_vocab,
+            out_index,
+            top_k: 0,
+            n_hist: 0,
+            temperature: 0.0,
+            top_p: 1.0,
+            min_p: 0.0,
+            repeat_penalty: 1.0,
+            frequency_penalty: 0.0,
+            presence_penalty: 0.0,
+            seed: 0,
+            _pad: 0,
+        };
+        let slot = self.uniforms.push(ctx, &params);
+        Ok(Dispatch::with_bindings(
+            ctx,
+            pipeline,
+            &[(0, logits.as_entire_binding()), (1, ids.as_entire_binding()), (2, self.uniforms.binding(slot))],
+            [1, 1, 1],
+        ))
+    }
+
+    /// `ids[out_index]` = a token drawn from `logits (n_vocab,)` with `params`, after applying
+    /// the penalties for the first `n_hist` ids of `hist` (in place on `logits`). The draw is
+    /// seeded by `(params.seed, step.counter)`. Temperature <= 0 gives [`Kernels::argmax`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn sample(
+        &mut self,
+        ctx: &GpuContext,
+        logits: &wgpu::Buffer,
+        ids: &wgpu::Buffer,
+        out_index: u32,
+        n_vocab: u32,
+        step: &StepBuffer,
+        hist: &wgpu::Buffer,
+        n_hist: u32,
+        params: &SamplerParams,
+    ) -> Result<Dispatch, KernelError> {
+        if params.temperature <= 0.0 {
+            return self.argmax(ctx, logits, ids, out_index, n_vocab);
+        }
+        let pipeline = self.pipeline(ctx, &shaders::SAMPLE, &[], &[("WG", SAMPLE_WG)])?;
+        let p = Params {
+            n_vocab,
+            out_index,
+            top_k: params.top_k,
+            n_hist,
+            temperature: params.temperature,
+            top_p: params.top_p,
+            min_p: params.min_p,
+            repeat_penalty: params.repeat_penalty,
+            frequency_penalty: params.frequency_penalty,
+            presence_penalty: params.presence_penalty,
+            seed: params.seed,
+            _pad: 0,
+        };
+        let slot = self.uniforms.push(ctx, &p);
+        Ok(Dispatch::new(
+            ctx,
+            pipeline,
+            &[
+                logits.as_entire_binding(),
+                ids.as_entire_binding(),
+                self.uniforms.binding(slot),
+                step.buffer.as_entire_binding(),
+                hist.as_entire_binding(),
+            ],
+            [1, 1, 1],
+        ))
+    }
+}
+
+/// CPU reference of [`Kernels::argmax`].
+pub fn argmax_ref(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &v) in logits.iter().enumerate() {
+        if v > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// CPU reference of the penalties [`Kernels::sample`] applies before filtering.
+pub fn penalize_ref(logits: &mut [f32], hist: &[u32], p: &SamplerParams) {
+    let mut seen = std::collections::BTreeMap::new();
+    for &id in hist {
+        *seen.entry(id).or_insert(0u32) += 1;
+    }
+    for (id, count) in seen {
+        if let Some(l) = logits.get_mut(id as usize) {
+            *l = if *l > 0.0 { *l / p.repeat_penalty } else { *l * p.repeat_penalty };
+            *l -= count as f32 * p.frequency_penalty + p.presence_penalty;
+        }
+    }
+}
+
+/// CPU reference of which tokens may be drawn: top-k (ties at the k-th value kept), then
+/// min-p and top-p on softmax(logits), as [`Kernels::sample`] filters them.
+pub fn allowed_ref(logits: &[f32], p: &SamplerParams) -> Vec<bool> {
+    let mut sorted: Vec<f32> = logits.to_vec();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    let kth =
+        if p.top_k > 0 && (p.top_k as usize) < logits.len() { sorted[p.top_k as usize - 1] } else { f32::NEG_INFINITY };
+    let max = sorted[0];
+    let e: Vec<f64> = logits.iter().map(|&l| f64::from(l - max).exp()).collect();
+    let mut keep: Vec<bool> = logits.iter().zip(&e).map(|(&l, &e)| l >= kth && e >= f64::from(p.min_p)).collect();
+    if p.top_p < 1.0 {
+        let mass: f64 = e.iter().zip(&keep).filter(|(_, k)| **k).map(|(e, _)| e).sum();
+        let mut order: Vec<usize> = (0..logits.len()).filter(|&i| keep[i]).collect();
+        order.sort_by(|&a, &b| e[b].total_cmp(&e[a]));
+        let mut acc = 0.0;
+        let mut threshold = 0.0;
+        for &i in &order {
+            acc += e[i];
+            threshold = e[i];
+            if acc >= f64::from(p.top_p) * mass {
+                break;
+            }
+        }
+        keep.iter_mut().zip(&e).for_each(|(k, &e)| *k = *k && e >= threshold);
+    }
+    keep
+}
