@@ -317,65 +317,73 @@ fn sampler_filters_and_is_reproducible() {
     let ctx = context();
     let mut rng = Rng::new(9);
     let n = 500usize;
-    let mut k = Kernels::with_variant(&ctx, false, false);
-    let logits: Vec<f32> = rng.values(n).iter().map(|v| v * 2.0).collect();
-    let hist = [3u32, 17, 3, 499];
-    let hb = ctx.upload(bytemuck::cast_slice(&hist), "hist");
-    let step = StepBuffer::new(&ctx);
-    let ids = ctx.storage_buffer(4, "ids");
-    let settings = [
-        SamplerParams { top_k: 5, top_p: 1.0, min_p: 0.0, temperature: 1.0, ..Default::default() },
-        SamplerParams { top_k: 0, top_p: 0.6, min_p: 0.0, temperature: 1.5, ..Default::default() },
-        SamplerParams {
-            top_k: 40,
-            top_p: 0.9,
-            min_p: 0.05,
-            temperature: 0.7,
-            repeat_penalty: 1.3,
-            ..Default::default()
-        },
-        SamplerParams {
-            top_k: 0,
-            top_p: 1.0,
-            min_p: 0.2,
-            temperature: 1.0,
-            frequency_penalty: 0.5,
-            presence_penalty: 0.3,
-            ..Default::default()
-        },
-    ];
-    for params in settings {
-        let mut penalized = logits.clone();
-        hearth::kernels::penalize_ref(&mut penalized, &hist, &params);
-        // Tokens allowed with a slightly looser filter: anything outside is surely excluded.
-        let loose = SamplerParams { top_p: (params.top_p + 1e-3).min(1.0), min_p: params.min_p * 0.999, ..params };
-        let allowed = hearth::kernels::allowed_ref(&penalized, &loose);
+    for mut k in variants(&ctx).into_iter().filter(|k| !k.subgroups) {
+        // Logits spread over [-3, 3) (no outliers, so several tokens share the mass), stored as
+        // the variant stores them so that the CPU filters see the same values.
+        let spread: Vec<f32> = (0..n).map(|_| rng.uniform() * 6.0 - 3.0).collect();
+        let logits = as_act(&k, &spread);
+        let hist = [3u32, 17, 3, 499];
+        let hb = ctx.upload(bytemuck::cast_slice(&hist), "hist");
+        let step = StepBuffer::new(&ctx);
+        let ids = ctx.storage_buffer(4, "ids");
+        let settings = [
+            SamplerParams { top_k: 5, top_p: 1.0, min_p: 0.0, temperature: 1.0, ..Default::default() },
+            SamplerParams { top_k: 0, top_p: 0.6, min_p: 0.0, temperature: 1.5, ..Default::default() },
+            SamplerParams {
+                top_k: 40,
+                top_p: 0.9,
+                min_p: 0.05,
+                temperature: 0.7,
+                repeat_penalty: 1.3,
+                ..Default::default()
+            },
+            SamplerParams {
+                top_k: 0,
+                top_p: 1.0,
+                min_p: 0.2,
+                temperature: 1.0,
+                frequency_penalty: 0.5,
+                presence_penalty: 0.3,
+                ..Default::default()
+            },
+        ];
+        for params in settings {
+            let mut penalized = logits.clone();
+            hearth::kernels::penalize_ref(&mut penalized, &hist, &params);
+            // Tokens allowed with a slightly looser filter: anything outside is surely excluded.
+            let loose = SamplerParams { top_p: (params.top_p + 1e-3).min(1.0), min_p: params.min_p * 0.999, ..params };
+            let allowed = hearth::kernels::allowed_ref(&penalized, &loose);
+            let lb = ctx.upload(&k.act_bytes(&logits), "logits");
+            let d = k.sample(&ctx, &lb, &ids, 0, n as u32, &step, &hb, hist.len() as u32, &params).unwrap();
+            let mut draws = Vec::new();
+            for counter in 0..150 {
+                ctx.write(&lb, 0, &k.act_bytes(&logits));
+                step.write(&ctx, Step { counter, ..Default::default() });
+                run(&ctx, std::slice::from_ref(&d));
+                let id = read_ids(&ctx, &ids, 1)[0];
+                assert!(
+                    allowed[id as usize],
+                    "{params:?}: drew excluded token {id} (logit {})",
+                    penalized[id as usize]
+                );
+                draws.push(id);
+            }
+            let distinct: std::collections::BTreeSet<_> = draws.iter().collect();
+            assert!(distinct.len() > 1, "{params:?}: every draw was the same token");
+            // The same seed and counter give the same token.
+            for counter in [0u32, 77, 149] {
+                ctx.write(&lb, 0, &k.act_bytes(&logits));
+                step.write(&ctx, Step { counter, ..Default::default() });
+                run(&ctx, std::slice::from_ref(&d));
+                assert_eq!(read_ids(&ctx, &ids, 1)[0], draws[counter as usize], "{params:?}: not reproducible");
+            }
+        }
+        // Temperature 0 is greedy.
         let lb = ctx.upload(&k.act_bytes(&logits), "logits");
-        let d = k.sample(&ctx, &lb, &ids, 0, n as u32, &step, &hb, hist.len() as u32, &params).unwrap();
-        let mut draws = Vec::new();
-        for counter in 0..150 {
-            ctx.write(&lb, 0, &k.act_bytes(&logits));
-            step.write(&ctx, Step { counter, ..Default::default() });
-            run(&ctx, std::slice::from_ref(&d));
-            let id = read_ids(&ctx, &ids, 1)[0];
-            assert!(allowed[id as usize], "{params:?}: drew excluded token {id} (logit {})", penalized[id as usize]);
-            draws.push(id);
-        }
-        let distinct: std::collections::BTreeSet<_> = draws.iter().collect();
-        assert!(distinct.len() > 1, "{params:?}: every draw was the same token");
-        // The same seed and counter give the same token.
-        for counter in [0u32, 77, 149] {
-            ctx.write(&lb, 0, &k.act_bytes(&logits));
-            step.write(&ctx, Step { counter, ..Default::default() });
-            run(&ctx, std::slice::from_ref(&d));
-            assert_eq!(read_ids(&ctx, &ids, 1)[0], draws[counter as usize], "{params:?}: not reproducible");
-        }
+        let greedy = SamplerParams { temperature: 0.0, ..Default::default() };
+        run(&ctx, &[k.sample(&ctx, &lb, &ids, 0, n as u32, &step, &hb, 0, &greedy).unwrap()]);
+        assert_eq!(read_ids(&ctx, &ids, 1)[0], hearth::kernels::argmax_ref(&logits));
     }
-    // Temperature 0 is greedy.
-    let lb = ctx.upload(&k.act_bytes(&logits), "logits");
-    let greedy = SamplerParams { temperature: 0.0, ..Default::default() };
-    run(&ctx, &[k.sample(&ctx, &lb, &ids, 0, n as u32, &step, &hb, 0, &greedy).unwrap()]);
-    assert_eq!(read_ids(&ctx, &ids, 1)[0], hearth::kernels::argmax_ref(&logits));
 }
 
 /// A weight larger than one page is split by rows; every page-aware kernel gives the same
@@ -406,4 +414,38 @@ fn paging_at_a_lowered_limit() {
         let want = embed_ref(&w.values, w.cols, &tokens, 1.0);
         assert_close(&format!("paged embed {ty}"), &read_act(&ctx, &k, &ob, want.len()), &want, |_, _| 0.0);
     }
+}
+
+/// Gemma's 178 MB Q8_0 token table exceeds lavapipe's 128 MiB binding limit: it must be paged
+/// at the adapter's real limit, and the LM-head matvec and the embedding gather must cover
+/// rows of every page.
+#[test]
+fn paging_at_the_real_limit_with_gemmas_token_table() {
+    let ctx = context();
+    let w = fixture_rows(common::GEMMA, "token_embd.weight", 0, 262_144);
+    let gw = upload(&ctx, &w);
+    let bytes = w.bytes.len() as u64;
+    if ctx.limits.max_storage_buffer_binding_size < bytes {
+        assert!(gw.pages.len() >= 2, "{} pages", gw.pages.len());
+    }
+    for p in &gw.pages {
+        assert!(p.buffer.size() <= ctx.limits.max_storage_buffer_binding_size);
+    }
+    let mut k = Kernels::with_variant(&ctx, false, false);
+    let mut rng = Rng::new(11);
+    let x = rng.values(w.cols);
+    let xb = ctx.upload(&k.act_bytes(&x), "x");
+    let yb = k.act_buffer(&ctx, w.rows as u64, "logits");
+    run(&ctx, &k.matvec(&ctx, &gw, &xb, &yb, false).unwrap());
+    let got = read_act(&ctx, &k, &yb, w.rows);
+    let want = matvec_ref(&w.values, &x, w.rows, w.cols);
+    let scale = abs_dot_scale(&w.values, &x, w.rows, w.cols);
+    assert_close("LM head over a paged table", &got, &want, |i, v| dot_tol(&k, scale[i], v));
+    let last_page_row = gw.pages.last().unwrap().first_row;
+    let tokens = [2u32, last_page_row - 1, last_page_row, 262_143];
+    let tb = ctx.upload(bytemuck::cast_slice(&tokens), "tokens");
+    let ob = k.act_buffer(&ctx, (tokens.len() * w.cols) as u64, "out");
+    run(&ctx, &k.embed(&ctx, &gw, &tb, 0, &ob, tokens.len() as u32, 1.0).unwrap());
+    let want = embed_ref(&w.values, w.cols, &tokens, 1.0);
+    assert_close("embed across pages", &read_act(&ctx, &k, &ob, want.len()), &want, |_, _| 0.0);
 }

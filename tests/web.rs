@@ -49,3 +49,129 @@ fn inspect_gguf_reports_need_more_then_a_summary() {
     let r = hearth::web::inspect_gguf(&file, file.len() as f64).unwrap();
     assert!(r.contains("\"architecture\":\"gemma3\""), "{r}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Kernels in the browser (f32 path: SwiftShader has no shader-f16), against the CPU references.
+// ---------------------------------------------------------------------------------------------
+
+use hearth::gpu::{GpuWeight, Recorder};
+use hearth::kernels::{
+    AttnShape, DecodeScratch, Kernels, RopeLayout, RopeTable, Step, StepBuffer, attention_ref, matvec_ref,
+    rms_norm_ref, rope_freqs, rope_ref,
+};
+use hearth::quant;
+
+/// Seeded test values with occasional outliers.
+fn values(seed: u64, n: usize) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let v = (s >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0;
+            if s.is_multiple_of(97) { v * 20.0 } else { v }
+        })
+        .collect()
+}
+
+async fn read_f32(ctx: &GpuContext, buf: &wgpu::Buffer, n: usize) -> Vec<f32> {
+    let bytes = ctx.read_back(buf, 0, 4 * n as u64).await.unwrap();
+    bytemuck::cast_slice(&bytes).to_vec()
+}
+
+fn run(ctx: &GpuContext, d: &[hearth::gpu::Dispatch]) {
+    let mut r = Recorder::new(ctx);
+    r.record(d);
+    r.submit(ctx);
+}
+
+fn check(what: &str, got: &[f32], want: &[f32], tol: f32) {
+    assert_eq!(got.len(), want.len());
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= tol * (1.0 + w.abs()), "{what}: index {i}: got {g}, want {w}");
+    }
+}
+
+/// Q4_K blocks of random bytes with small finite scales (any such bytes are a valid block).
+fn random_q4_k(seed: u64, n_blocks: usize) -> Vec<u8> {
+    let mut b: Vec<u8> = values(seed, n_blocks * 144).iter().map(|v| (v.to_bits() >> 7) as u8).collect();
+    for blk in b.chunks_exact_mut(144) {
+        blk[..2].copy_from_slice(&half::f16::from_f32(0.01).to_le_bytes());
+        blk[2..4].copy_from_slice(&half::f16::from_f32(0.02).to_le_bytes());
+    }
+    b
+}
+
+#[wasm_bindgen_test]
+async fn matvec_q4_0_q8_0_q4_k_in_the_browser() {
+    let ctx = GpuContext::new().await.unwrap();
+    let mut k = Kernels::new(&ctx);
+    assert!(!k.f16, "SwiftShader has no shader-f16: the browser runs the f32 path");
+    let (rows, cols) = (37usize, 512usize);
+    for ty in [GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K] {
+        let bytes = match ty {
+            GgmlType::Q4_K => random_q4_k(1, rows * cols / 256),
+            _ => quant::quantize(ty, &values(2, rows * cols)).unwrap(),
+        };
+        let w = quant::dequantize_to_vec(ty, &bytes, rows * cols).unwrap();
+        let gw = GpuWeight::upload(&ctx, "w", ty, rows as u64, cols as u64, &bytes).unwrap();
+        let x = values(3, cols);
+        let xb = ctx.upload(bytemuck::cast_slice(&x), "x");
+        let yb = k.act_buffer(&ctx, rows as u64, "y");
+        run(&ctx, &k.matvec(&ctx, &gw, &xb, &yb, false).unwrap());
+        let got = read_f32(&ctx, &yb, rows).await;
+        check(&format!("matvec {ty}"), &got, &matvec_ref(&w, &x, rows, cols), 1e-3);
+    }
+}
+
+#[wasm_bindgen_test]
+async fn rms_norm_and_rope_in_the_browser() {
+    let ctx = GpuContext::new().await.unwrap();
+    let mut k = Kernels::new(&ctx);
+    let (rows, n) = (3usize, 200usize);
+    let x = values(4, rows * n);
+    let w = values(5, n);
+    let (xb, wb) = (ctx.upload(bytemuck::cast_slice(&x), "x"), ctx.upload(bytemuck::cast_slice(&w), "w"));
+    let yb = k.act_buffer(&ctx, (rows * n) as u64, "y");
+    run(&ctx, &[k.rms_norm(&ctx, &xb, &wb, Some(&yb), rows as u32, n as u32, 1e-6).unwrap()]);
+    check("rms_norm", &read_f32(&ctx, &yb, rows * n).await, &rms_norm_ref(&x, &w, n, 1e-6), 1e-5);
+
+    let (n_heads, head_dim) = (3usize, 64usize);
+    let q = values(6, 2 * n_heads * head_dim);
+    for layout in [RopeLayout::Normal, RopeLayout::Neox] {
+        let freqs = rope_freqs(10000.0, 64, 1.0, None);
+        let table = RopeTable::new(&ctx, &freqs, 32);
+        let step = StepBuffer::new(&ctx);
+        step.write(&ctx, Step { pos0: 9, n_tokens: 2, ..Default::default() });
+        let qb = ctx.upload(bytemuck::cast_slice(&q), "q");
+        run(&ctx, &[k.rope(&ctx, &qb, &table, &step, layout, n_heads as u32, head_dim as u32, 2).unwrap()]);
+        let want = rope_ref(&q, 9, &freqs, layout, n_heads, head_dim);
+        check(&format!("rope {layout:?}"), &read_f32(&ctx, &qb, q.len()).await, &want, 1e-5);
+    }
+}
+
+#[wasm_bindgen_test]
+async fn decode_attention_in_the_browser() {
+    let ctx = GpuContext::new().await.unwrap();
+    let mut k = Kernels::new(&ctx);
+    let shape = AttnShape { n_head: 4, n_kv: 2, head_dim: 64, cache_len: 32, window: 0, scale: 0.125 };
+    let n_pos = 19usize;
+    let width = 2 * 64;
+    let (kv_k, kv_v) = (values(7, n_pos * width), values(8, n_pos * width));
+    let mut cache_k = kv_k.clone();
+    cache_k.resize(32 * width, 0.0);
+    let mut cache_v = kv_v.clone();
+    cache_v.resize(32 * width, 0.0);
+    let kc = ctx.upload(bytemuck::cast_slice(&cache_k), "k_cache");
+    let vc = ctx.upload(bytemuck::cast_slice(&cache_v), "v_cache");
+    let q = values(9, 4 * 64);
+    let qb = ctx.upload(bytemuck::cast_slice(&q), "q");
+    let out = k.act_buffer(&ctx, 4 * 64, "out");
+    let step = StepBuffer::new(&ctx);
+    step.write(&ctx, Step { pos0: (n_pos - 1) as u32, n_tokens: 1, ..Default::default() });
+    let scratch = DecodeScratch::new(&ctx, &shape, 32, 8);
+    run(&ctx, &k.attn_decode(&ctx, &shape, &qb, &kc, &vc, &out, &step, &scratch).unwrap());
+    let want = attention_ref(&q, &kv_k, &kv_v, n_pos - 1, &shape);
+    check("attn_decode", &read_f32(&ctx, &out, 4 * 64).await, &want, 1e-4);
+}

@@ -95,7 +95,7 @@ impl Kernels {
         n_splits: u32,
         split_keys: u32,
     ) -> Result<crate::gpu::UniformSlot, KernelError> {
-        if s.head_dim > 256 || s.n_kv == 0 || s.n_head % s.n_kv != 0 || s.cache_len == 0 {
+        if s.head_dim > 256 || s.n_kv == 0 || !s.n_head.is_multiple_of(s.n_kv) || s.cache_len == 0 {
             return Err(KernelError::Shape { kernel: "attention", why: format!("unsupported shape {s:?}") });
         }
         let p = AttnParams {
@@ -113,7 +113,6 @@ impl Kernels {
 
     /// Causal attention for every token of the step: `q (T, n_head, head_dim)` over the cache
     /// → `out (T, n_head * head_dim)`. `max_tokens` sizes the dispatch.
-    #[allow(clippy::too_many_arguments)]
     pub fn attn_prefill(
         &mut self,
         ctx: &GpuContext,
@@ -144,7 +143,6 @@ impl Kernels {
 
     /// Attention of the step's last token, split over the sequence (flash-decoding): two
     /// dispatches, the splits then their merge. Writes `out` for that token.
-    #[allow(clippy::too_many_arguments)]
     pub fn attn_decode(
         &mut self,
         ctx: &GpuContext,

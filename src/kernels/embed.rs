@@ -20,7 +20,6 @@ struct Params {
 impl Kernels {
     /// `out (T, cols) = table[tokens[token_offset + t]] * scale`. One dispatch per page of the
     /// table; each writes the tokens whose rows it holds. Ids outside the table write nothing.
-    #[allow(clippy::too_many_arguments)]
     pub fn embed(
         &mut self,
         ctx: &GpuContext,

@@ -128,6 +128,16 @@ impl Kernels {
         Ok(self.cache.get(&ctx.device, shader, &defines, overrides)?)
     }
 
+    /// The pipeline of a shader that takes no variant defines (e.g. `copy`).
+    pub fn raw_pipeline(
+        &mut self,
+        ctx: &GpuContext,
+        shader: &ShaderDef,
+        overrides: &[(&'static str, u32)],
+    ) -> Result<Arc<Pipeline>, KernelError> {
+        Ok(self.cache.get(&ctx.device, shader, &[], overrides)?)
+    }
+
     /// The WGSL a shader becomes in this variant (for validation and debugging).
     pub fn source(&self, shader: &ShaderDef, extra: &[&'static str]) -> Result<String, KernelError> {
         let mut defines = extra.to_vec();

@@ -62,7 +62,6 @@ struct Params {
 impl Kernels {
     /// Rotates `x (T, n_heads, head_dim)` in place; token t is at position `step.pos0 + t`.
     /// `max_tokens` sizes the dispatch (the step's `n_tokens` may be smaller).
-    #[allow(clippy::too_many_arguments)]
     pub fn rope(
         &mut self,
         ctx: &GpuContext,
@@ -74,7 +73,7 @@ impl Kernels {
         head_dim: u32,
         max_tokens: u32,
     ) -> Result<Dispatch, KernelError> {
-        if table.rot_dims > head_dim || table.rot_dims % 2 != 0 {
+        if table.rot_dims > head_dim || !table.rot_dims.is_multiple_of(2) {
             return Err(KernelError::Shape {
                 kernel: "rope",
                 why: format!("{} rotated dims of {head_dim}", table.rot_dims),

@@ -97,7 +97,6 @@ impl Kernels {
     /// `ids[out_index]` = a token drawn from `logits (n_vocab,)` with `params`, after applying
     /// the penalties for the first `n_hist` ids of `hist` (in place on `logits`). The draw is
     /// seeded by `(params.seed, step.counter)`. Temperature <= 0 gives [`Kernels::argmax`].
-    #[allow(clippy::too_many_arguments)]
     pub fn sample(
         &mut self,
         ctx: &GpuContext,

@@ -1,6 +1,8 @@
 //! `hearth`: the native command-line front end of the engine (the browser uses `www/`).
 
 #[cfg(not(target_arch = "wasm32"))]
+mod bench;
+#[cfg(not(target_arch = "wasm32"))]
 mod inspect;
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -9,6 +11,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -36,4 +39,6 @@ struct Cli {
 enum Command {
     /// Show a GGUF file's architecture, hyper-parameters, tokenizer and tensors.
     Inspect(inspect::Args),
+    /// Measure kernel speed against the adapter's copy bandwidth.
+    Bench(bench::Args),
 }

@@ -1,0 +1,156 @@
+//! `hearth bench kernels`: matvec bandwidth and matmul throughput per weight type, next to a
+//! copy kernel's bandwidth measured on the same adapter in the same run (the roofline).
+
+use std::time::{Duration, Instant};
+
+use hearth::gguf::GgmlType;
+use hearth::gpu::{Dispatch, GpuContext, GpuWeight, Recorder};
+use hearth::kernels::{Kernels, WEIGHT_TYPES, shaders};
+use hearth::quant;
+
+/// Arguments of `hearth bench`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(clap::Subcommand)]
+enum What {
+    /// Time every matvec/matmul type against the copy roofline.
+    Kernels {
+        /// Timed repetitions per measurement (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Use f32 activations even where shader-f16 is available.
+        #[arg(long)]
+        f32: bool,
+        /// Matvec shapes as ROWSxCOLS (default: 1536x576, 2048x2048, 4096x4096).
+        #[arg(long, value_delimiter = ',')]
+        shapes: Vec<String>,
+    },
+}
+
+/// Runs the benchmark.
+pub fn run(args: &Args) -> Result<(), String> {
+    let What::Kernels { runs, f32, shapes } = &args.what;
+    let ctx = pollster::block_on(GpuContext::new()).map_err(|e| e.to_string())?;
+    let mut k = Kernels::new(&ctx);
+    if *f32 {
+        k.f16 = false;
+    }
+    let r = ctx.report();
+    println!(
+        "adapter: {} ({}, {}), f16 activations: {}, subgroups: {}",
+        r.name, r.backend, r.device_type, k.f16, k.subgroups
+    );
+    let shapes: Vec<(u64, u64)> = if shapes.is_empty() {
+        vec![(1536, 576), (2048, 2048), (4096, 4096)]
+    } else {
+        shapes.iter().map(|s| parse_shape(s)).collect::<Result<_, _>>()?
+    };
+
+    let copy_bytes: u64 = 64 << 20;
+    let copy = copy_dispatch(&ctx, &mut k, copy_bytes)?;
+    let t = median_time(&ctx, std::slice::from_ref(&copy), *runs);
+    let roof = 2.0 * copy_bytes as f64 / t.as_secs_f64() / 1e9;
+    println!("copy roofline: {roof:.2} GB/s (read + write of {} MiB, median of {runs})\n", copy_bytes >> 20);
+
+    println!("{:<8} {:<8} {:>11} {:>10} {:>10} {:>9}", "kernel", "type", "shape", "ms", "GB/s", "roofline");
+    for &(rows, cols) in &shapes {
+        // K-quant rows are whole 256-element blocks: skip them where the shape has none.
+        for ty in WEIGHT_TYPES.into_iter().filter(|t| cols % u64::from(t.block_size()) == 0) {
+            let w = random_weight(&ctx, ty, rows, cols)?;
+            let x = k.act_buffer(&ctx, cols, "x");
+            let y = k.act_buffer(&ctx, rows, "y");
+            let d = k.matvec(&ctx, &w, &x, &y, false).map_err(|e| e.to_string())?;
+            let t = median_time(&ctx, &d, *runs);
+            let bytes = ty.row_bytes(cols).unwrap_or(0) * rows;
+            let gbs = bytes as f64 / t.as_secs_f64() / 1e9;
+            let shape = format!("{rows}x{cols}");
+            let ms = t.as_secs_f64() * 1e3;
+            println!(
+                "{:<8} {:<8} {shape:>11} {ms:>10.3} {gbs:>10.2} {:>8.1}%",
+                "matvec",
+                ty.to_string(),
+                100.0 * gbs / roof
+            );
+        }
+    }
+    let (rows, cols, n_tokens) = (1024u64, 1024u64, 64u32);
+    println!("\n{:<8} {:<8} {:>15} {:>10} {:>10}", "kernel", "type", "shape", "ms", "GFLOP/s");
+    for ty in WEIGHT_TYPES {
+        let w = random_weight(&ctx, ty, rows, cols)?;
+        let x = k.act_buffer(&ctx, cols * u64::from(n_tokens), "x");
+        let y = k.act_buffer(&ctx, rows * u64::from(n_tokens), "y");
+        let d = k.matmul(&ctx, &w, &x, &y, n_tokens, false).map_err(|e| e.to_string())?;
+        let t = median_time(&ctx, &d, runs.min(&3).to_owned());
+        let flops = 2.0 * (rows * cols) as f64 * f64::from(n_tokens);
+        let shape = format!("{n_tokens}x{cols}x{rows}");
+        println!(
+            "{:<8} {:<8} {shape:>15} {:>10.3} {:>10.2}",
+            "matmul",
+            ty.to_string(),
+            t.as_secs_f64() * 1e3,
+            flops / t.as_secs_f64() / 1e9
+        );
+    }
+    Ok(())
+}
+
+fn parse_shape(s: &str) -> Result<(u64, u64), String> {
+    let (r, c) = s.split_once('x').ok_or_else(|| format!("shape '{s}' is not ROWSxCOLS"))?;
+    let parse = |v: &str| v.parse::<u64>().map_err(|e| format!("shape '{s}': {e}"));
+    let (r, c) = (parse(r)?, parse(c)?);
+    if c % 32 != 0 {
+        return Err(format!("shape '{s}': COLS must be a multiple of 32 (quant blocks)"));
+    }
+    Ok((r, c))
+}
+
+fn copy_dispatch(ctx: &GpuContext, k: &mut Kernels, bytes: u64) -> Result<Dispatch, String> {
+    let src = ctx.storage_buffer(bytes, "copy_src");
+    let dst = ctx.storage_buffer(bytes, "copy_dst");
+    let pipeline = k.raw_pipeline(ctx, &shaders::COPY, &[("WG", 256)]).map_err(|e| e.to_string())?;
+    let groups = hearth::kernels::grid((bytes / 16).div_ceil(256) as u32);
+    Ok(Dispatch::new(ctx, pipeline, &[src.as_entire_binding(), dst.as_entire_binding()], groups))
+}
+
+/// Weights of pseudo-random values (timing does not depend on them).
+fn random_weight(ctx: &GpuContext, ty: GgmlType, rows: u64, cols: u64) -> Result<GpuWeight, String> {
+    let n = (rows * cols) as usize;
+    let mut s = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    let bytes = match ty {
+        GgmlType::Q4_K | GgmlType::Q6_K => {
+            let row = ty.row_bytes(cols).ok_or("bad shape")? as usize;
+            (0..row * rows as usize).map(|_| (next() >> 56) as u8).collect()
+        }
+        _ => {
+            let x: Vec<f32> = (0..n).map(|_| (next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5).collect();
+            quant::quantize(ty, &x).map_err(|e| e.to_string())?
+        }
+    };
+    GpuWeight::upload(ctx, "bench", ty, rows, cols, &bytes).map_err(|e| e.to_string())
+}
+
+/// Median wall time of recording, submitting and finishing `dispatches` (after one warm-up).
+fn median_time(ctx: &GpuContext, dispatches: &[Dispatch], runs: usize) -> Duration {
+    let once = || {
+        let start = Instant::now();
+        let mut r = Recorder::new(ctx);
+        r.record(dispatches);
+        r.submit(ctx);
+        let _ = ctx.device.poll(wgpu::PollType::wait_indefinitely());
+        start.elapsed()
+    };
+    once();
+    let mut times: Vec<Duration> = (0..runs.max(1)).map(|_| once()).collect();
+    times.sort();
+    times[times.len() / 2]
+}

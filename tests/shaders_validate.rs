@@ -1,0 +1,38 @@
+//! Every kernel entry point × variant goes through naga's WGSL parser and validator on the CPU,
+//! without a GPU: a shader bug shows here with naga's message, whatever the adapter.
+#![cfg(not(target_arch = "wasm32"))]
+
+use hearth::gpu::PipelineCache;
+use hearth::kernels::{WEIGHT_TYPES, shaders, weight_define};
+use wgpu::naga;
+
+fn validate(name: &str, wgsl: &str) {
+    let module = naga::front::wgsl::parse_str(wgsl).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(wgsl)));
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(wgsl)));
+}
+
+#[test]
+fn every_shader_variant_parses_and_validates() {
+    let cache = PipelineCache::new(shaders::INCLUDES);
+    let weight_defines: Vec<&str> = WEIGHT_TYPES.iter().filter_map(|t| weight_define(*t)).collect();
+    let mut n = 0;
+    for shader in shaders::ALL {
+        let reads_weights = shader.source.contains("common/weights.wgsl");
+        let extra: Vec<Vec<&str>> = if reads_weights {
+            weight_defines.iter().flat_map(|w| [vec![*w], vec![*w, "ACCUMULATE"]]).collect()
+        } else {
+            vec![vec![], vec!["IN_PLACE"], vec!["NEOX"], vec!["GELU"]]
+        };
+        for e in &extra {
+            for variant in [&[][..], &["ACT_F16"], &["SUBGROUPS"], &["ACT_F16", "SUBGROUPS"]] {
+                let defines: Vec<&'static str> = e.iter().chain(variant).copied().collect();
+                let wgsl = cache.source(shader, &defines).unwrap();
+                validate(&format!("{} {defines:?}", shader.name), &wgsl);
+                n += 1;
+            }
+        }
+    }
+    assert!(n > 100, "{n} variants");
+}
