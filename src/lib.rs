@@ -4,7 +4,9 @@
 //! Layers, lowest first; a layer never imports one above it:
 //! - [`gguf`]: the file format (header, metadata, tensor infos), parsed from a prefix;
 //! - [`quant`]: quant block formats and their CPU dequantization (the reference for kernels);
-//! - [`gpu`]: device, limits and features;
+//! - [`gpu`]: device, limits and features, buffers, pipelines, paged weights, the recorder;
+//! - [`kernels`]: one wrapper per WGSL family (`shaders/`), each with its CPU reference;
+//! - [`model`]: architectures as data (configuration from metadata; forward pass to come);
 //! - `web` (wasm32 only): the wasm-bindgen surface used by `www/`.
 //!
 //! Non-goals: training, a server, formats other than GGUF.
@@ -13,6 +15,7 @@
 pub mod gguf;
 pub mod gpu;
 pub mod kernels;
+pub mod model;
 pub mod quant;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
