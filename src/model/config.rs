@@ -146,6 +146,8 @@ impl ModelConfig {
 
     /// Whether layer `l` attends through a sliding window.
     pub fn is_local_layer(&self, l: u32) -> bool {
-        self.sliding_window > 0 && self.sliding_window_pattern > 0 && (l + 1) % self.sliding_window_pattern != 0
+        self.sliding_window > 0
+            && self.sliding_window_pattern > 0
+            && !(l + 1).is_multiple_of(self.sliding_window_pattern)
     }
 }
