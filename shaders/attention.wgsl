@@ -102,15 +102,9 @@ fn attend(kv_head: u32, lo: u32, hi: u32, lid: u32) -> vec2<f32> {
 fn attn_prefill(
     @builtin(local_invocation_index) lid: u32,
     @builtin(workgroup_id) wid: vec3<u32>,
-#ifdef SUBGROUPS
-    @builtin(subgroup_size) sgs: u32,
-    @builtin(subgroup_invocation_id) sgl: u32,
-#endif
+#include "common/subgroup_args.wgsl"
 ) {
-#ifdef SUBGROUPS
-    sg_size = sgs;
-    sg_lane = sgl;
-#endif
+#include "common/subgroup_init.wgsl"
     let t = wid.x;
     let head = wid.y;
     if (t >= step.n_tokens) {
@@ -132,15 +126,9 @@ fn attn_prefill(
 fn attn_decode(
     @builtin(local_invocation_index) lid: u32,
     @builtin(workgroup_id) wid: vec3<u32>,
-#ifdef SUBGROUPS
-    @builtin(subgroup_size) sgs: u32,
-    @builtin(subgroup_invocation_id) sgl: u32,
-#endif
+#include "common/subgroup_args.wgsl"
 ) {
-#ifdef SUBGROUPS
-    sg_size = sgs;
-    sg_lane = sgl;
-#endif
+#include "common/subgroup_init.wgsl"
     let split = wid.x;
     let head = wid.y;
     let pos = step.pos0 + step.n_tokens - 1u;

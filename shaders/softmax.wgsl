@@ -19,15 +19,9 @@ fn softmax(
     @builtin(local_invocation_index) lid: u32,
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
-#ifdef SUBGROUPS
-    @builtin(subgroup_size) sgs: u32,
-    @builtin(subgroup_invocation_id) sgl: u32,
-#endif
+#include "common/subgroup_args.wgsl"
 ) {
-#ifdef SUBGROUPS
-    sg_size = sgs;
-    sg_lane = sgl;
-#endif
+#include "common/subgroup_init.wgsl"
     let row = flat_workgroup(wid, nwg);
     if (row >= p.rows) {
         return;

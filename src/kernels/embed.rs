@@ -2,7 +2,7 @@
 
 use crate::gpu::{Dispatch, GpuContext, GpuWeight};
 
-use super::{KernelError, Kernels, WG, shaders, weight_define};
+use super::{KernelError, Kernels, WG, shaders, weight_defines};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -30,11 +30,8 @@ impl Kernels {
         n_tokens: u32,
         scale: f32,
     ) -> Result<Vec<Dispatch>, KernelError> {
-        let define = weight_define(table.ty).ok_or_else(|| KernelError::Shape {
-            kernel: "embed",
-            why: format!("no kernel reads {} tables", table.ty),
-        })?;
-        let pipeline = self.pipeline(ctx, &shaders::EMBED, &[define], &[("WG", WG)])?;
+        let defines = weight_defines("embed", table.ty, false)?;
+        let pipeline = self.pipeline(ctx, &shaders::EMBED, &defines, &[("WG", WG)])?;
         let mut out_dispatches = Vec::new();
         for page in &table.pages {
             let params = Params {

@@ -2,7 +2,7 @@
 
 use crate::gpu::{Dispatch, GpuContext, GpuWeight};
 
-use super::{KernelError, Kernels, shaders, weight_define};
+use super::{KernelError, Kernels, shaders, weight_defines};
 
 /// Tokens per invocation (`TT` in shaders/matmul.wgsl).
 const TOKENS_PER_INVOCATION: u32 = 8;
@@ -33,12 +33,7 @@ impl Kernels {
         n_tokens: u32,
         accumulate: bool,
     ) -> Result<Vec<Dispatch>, KernelError> {
-        let define = weight_define(w.ty)
-            .ok_or_else(|| KernelError::Shape { kernel: "matmul", why: format!("no kernel reads {} weights", w.ty) })?;
-        let mut defines = vec![define];
-        if accumulate {
-            defines.push("ACCUMULATE");
-        }
+        let defines = weight_defines("matmul", w.ty, accumulate)?;
         let pipeline = self.pipeline(ctx, &shaders::MATMUL, &defines, &[("WG", ROWS_PER_WORKGROUP)])?;
         let mut out = Vec::new();
         for page in &w.pages {

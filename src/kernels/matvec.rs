@@ -2,7 +2,7 @@
 
 use crate::gpu::{Dispatch, GpuContext, GpuWeight};
 
-use super::{KernelError, Kernels, WG, grid, shaders, weight_define};
+use super::{KernelError, Kernels, WG, grid, shaders, weight_defines};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -24,12 +24,7 @@ impl Kernels {
         y: &wgpu::Buffer,
         accumulate: bool,
     ) -> Result<Vec<Dispatch>, KernelError> {
-        let define = weight_define(w.ty)
-            .ok_or_else(|| KernelError::Shape { kernel: "matvec", why: format!("no kernel reads {} weights", w.ty) })?;
-        let mut defines = vec![define];
-        if accumulate {
-            defines.push("ACCUMULATE");
-        }
+        let defines = weight_defines("matvec", w.ty, accumulate)?;
         let pipeline = self.pipeline(ctx, &shaders::MATVEC, &defines, &[("WG", WG)])?;
         let mut out = Vec::new();
         for page in &w.pages {

@@ -171,6 +171,13 @@ pub fn weight_define(ty: GgmlType) -> Option<&'static str> {
     })
 }
 
+/// The defines of a kernel reading `ty` weights (plus `ACCUMULATE` when it adds into its output).
+fn weight_defines(kernel: &'static str, ty: GgmlType, accumulate: bool) -> Result<Vec<&'static str>, KernelError> {
+    let define =
+        weight_define(ty).ok_or_else(|| KernelError::Shape { kernel, why: format!("no kernel reads {ty} weights") })?;
+    Ok(if accumulate { vec![define, "ACCUMULATE"] } else { vec![define] })
+}
+
 /// Weight types the matrix kernels read.
 pub const WEIGHT_TYPES: [GgmlType; 8] = [
     GgmlType::F32,

@@ -38,6 +38,8 @@ pub static INCLUDES: &[(&str, &str)] = &[
     ("common/reduce.wgsl", include_str!("../../shaders/common/reduce.wgsl")),
     ("common/weights.wgsl", include_str!("../../shaders/common/weights.wgsl")),
     ("common/step.wgsl", include_str!("../../shaders/common/step.wgsl")),
+    ("common/subgroup_args.wgsl", include_str!("../../shaders/common/subgroup_args.wgsl")),
+    ("common/subgroup_init.wgsl", include_str!("../../shaders/common/subgroup_init.wgsl")),
 ];
 
 /// Every entry point of every kernel family, for validation tests.

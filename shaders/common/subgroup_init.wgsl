@@ -1,0 +1,4 @@
+#ifdef SUBGROUPS
+    sg_size = sgs;
+    sg_lane = sgl;
+#endif
