@@ -1,11 +1,12 @@
-// add: the residual add x += y, elementwise over n values.
+// add: x += y elementwise over n values, y repeating every y_len values (the residual add
+// when y_len = n; a bias broadcast over tokens when y_len is the row length).
 #include "common/header.wgsl"
 
 override WG: u32 = 64u;
 
 struct Params {
     n: u32,
-    _pad0: u32,
+    y_len: u32,
     _pad1: u32,
     _pad2: u32,
 }
@@ -18,6 +19,6 @@ struct Params {
 fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * WG;
     if (i < p.n) {
-        x[i] = act(f32(x[i]) + f32(y[i]));
+        x[i] = act(f32(x[i]) + f32(y[i % p.y_len]));
     }
 }

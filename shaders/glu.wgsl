@@ -1,5 +1,6 @@
 // glu: the gated FFN product out = act_fn(gate) * up, elementwise over n values.
-// SiLU (x * sigmoid(x)) by default, GELU (tanh approximation) with GELU.
+// SiLU (x * sigmoid(x)) by default, GELU (tanh approximation) with GELU. IN_PLACE writes the
+// product over gate (out is not bound).
 #include "common/header.wgsl"
 
 override WG: u32 = 64u;
@@ -11,10 +12,12 @@ struct Params {
     _pad2: u32,
 }
 
-@group(0) @binding(0) var<storage, read> gate: array<act>;
+@group(0) @binding(0) var<storage, read_write> gate: array<act>;
 @group(0) @binding(1) var<storage, read> up: array<act>;
-@group(0) @binding(2) var<storage, read_write> out: array<act>;
-@group(0) @binding(3) var<uniform> p: Params;
+@group(0) @binding(2) var<uniform> p: Params;
+#ifndef IN_PLACE
+@group(0) @binding(3) var<storage, read_write> out: array<act>;
+#endif
 
 @compute @workgroup_size(WG)
 fn glu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -30,5 +33,9 @@ fn glu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
 #else
     let a = g / (1.0 + exp(-g));
 #endif
+#ifdef IN_PLACE
+    gate[i] = act(a * f32(up[i]));
+#else
     out[i] = act(a * f32(up[i]));
+#endif
 }

@@ -1,5 +1,6 @@
 // matvec: y = W x for one token (decode), dequantizing W on the fly.
-// W (rows, cols) in one page, x (cols,), y (rows_total,): this page writes y[out_offset..].
+// W (rows, cols) in one page, x (cols,) at x_offset, y (rows_total,): this page writes
+// y[out_offset..].
 // One workgroup per row; invocations stride over the row's chunks (coalesced loads), then
 // reduce. ACCUMULATE adds into y instead (the residual add fused into the projection).
 #include "common/header.wgsl"
@@ -13,6 +14,11 @@ struct Params {
     cols: u32,
     scales: u32,
     out_offset: u32,
+    // x starts at x[x_offset] (in vec4s): the last token's row of a prefill, for example.
+    x_offset: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> w: array<u32>;
@@ -35,7 +41,7 @@ fn matvec(
     var acc = 0.0;
     for (var c = lid; c < p.cols / 8u; c += WG) {
         let ch = load_chunk(row, c, p.cols, p.scales);
-        acc += dot(ch.a, vec4<f32>(x[ch.col_a / 4u])) + dot(ch.b, vec4<f32>(x[ch.col_b / 4u]));
+        acc += dot(ch.a, vec4<f32>(x[p.x_offset + ch.col_a / 4u])) + dot(ch.b, vec4<f32>(x[p.x_offset + ch.col_b / 4u]));
     }
     let total = reduce_sum(acc, lid);
     if (lid == 0u) {

@@ -95,6 +95,27 @@ fn matvec_every_type_and_variant() {
     }
 }
 
+/// The matvec of one row of a (T, cols) activation buffer (the last token of a prefill).
+#[test]
+fn matvec_reads_a_row_of_a_batch() {
+    let ctx = context();
+    let mut rng = Rng::new(12);
+    let w = test_weight(GgmlType::Q8_0, 19, 64, &mut rng);
+    let gw = upload(&ctx, &w);
+    for mut k in variants(&ctx) {
+        let x = as_act(&k, &rng.values(5 * w.cols));
+        let xb = ctx.upload(&k.act_bytes(&x), "x");
+        let yb = k.act_buffer(&ctx, w.rows as u64, "y");
+        run(&ctx, &k.matvec_at(&ctx, &gw, &xb, 3, &yb, false).unwrap());
+        let row = &x[3 * w.cols..4 * w.cols];
+        let want = matvec_ref(&w.values, row, w.rows, w.cols);
+        let scale = abs_dot_scale(&w.values, row, w.rows, w.cols);
+        assert_close(&format!("matvec_at {}", name(&k)), &read_act(&ctx, &k, &yb, w.rows), &want, |i, v| {
+            dot_tol(&k, scale[i], v)
+        });
+    }
+}
+
 #[test]
 fn matmul_every_type_and_variant() {
     let ctx = context();
@@ -187,7 +208,7 @@ fn glu_add_softmax() {
         let (gb, ub) = (ctx.upload(&k.act_bytes(&gate), "gate"), ctx.upload(&k.act_bytes(&up), "up"));
         for kind in [GluKind::Silu, GluKind::Gelu] {
             let ob = k.act_buffer(&ctx, n as u64, "out");
-            run(&ctx, &[k.glu(&ctx, kind, &gb, &ub, &ob, n as u32).unwrap()]);
+            run(&ctx, &[k.glu(&ctx, kind, &gb, &ub, Some(&ob), n as u32).unwrap()]);
             let want = glu_ref(kind, &gate, &up);
             assert_close(&format!("glu {kind:?} {}", name(&k)), &read_act(&ctx, &k, &ob, n), &want, |_, v| {
                 elem_tol(&k, v) + 1e-5
@@ -196,6 +217,20 @@ fn glu_add_softmax() {
         run(&ctx, &[k.add(&ctx, &gb, &ub, n as u32).unwrap()]);
         let want: Vec<f32> = gate.iter().zip(&up).map(|(a, b)| a + b).collect();
         assert_close(&format!("add {}", name(&k)), &read_act(&ctx, &k, &gb, n), &want, |_, v| elem_tol(&k, v));
+        // A bias of 40 values broadcast over 25 rows.
+        let sum = as_act(&k, &want);
+        run(&ctx, &[k.add_broadcast(&ctx, &gb, &ub, n as u32, 40).unwrap()]);
+        let want: Vec<f32> = sum.iter().enumerate().map(|(i, a)| a + up[i % 40]).collect();
+        assert_close(&format!("add broadcast {}", name(&k)), &read_act(&ctx, &k, &gb, n), &want, |_, v| {
+            elem_tol(&k, v) * 2.0
+        });
+        // GLU written over the gate.
+        let gb = ctx.upload(&k.act_bytes(&gate), "gate");
+        run(&ctx, &[k.glu(&ctx, GluKind::Silu, &gb, &ub, None, n as u32).unwrap()]);
+        let want = glu_ref(GluKind::Silu, &gate, &up);
+        assert_close(&format!("glu in place {}", name(&k)), &read_act(&ctx, &k, &gb, n), &want, |_, v| {
+            elem_tol(&k, v) + 1e-5
+        });
 
         let rows = 3;
         let x = as_act(&k, &rng.values(rows * 777));

@@ -17,29 +17,33 @@ pub enum GluKind {
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
     n: u32,
-    _pad: [u32; 3],
+    y_len: u32,
+    _pad: [u32; 2],
 }
 
 impl Kernels {
-    /// `out (n,) = f(gate (n,)) * up (n,)`.
+    /// `out (n,) = f(gate (n,)) * up (n,)`; `out = None` writes over `gate`.
     pub fn glu(
         &mut self,
         ctx: &GpuContext,
         kind: GluKind,
         gate: &wgpu::Buffer,
         up: &wgpu::Buffer,
-        out: &wgpu::Buffer,
+        out: Option<&wgpu::Buffer>,
         n: u32,
     ) -> Result<Dispatch, KernelError> {
-        let defines: &[&str] = if kind == GluKind::Gelu { &["GELU"] } else { &[] };
-        let pipeline = self.pipeline(ctx, &shaders::GLU, defines, &[("WG", WG)])?;
-        let slot = self.uniforms.push(ctx, &Params { n, _pad: [0; 3] });
-        Ok(Dispatch::new(
-            ctx,
-            pipeline,
-            &[gate.as_entire_binding(), up.as_entire_binding(), out.as_entire_binding(), self.uniforms.binding(slot)],
-            grid(n.div_ceil(WG)),
-        ))
+        let mut defines = Vec::new();
+        if kind == GluKind::Gelu {
+            defines.push("GELU");
+        }
+        if out.is_none() {
+            defines.push("IN_PLACE");
+        }
+        let pipeline = self.pipeline(ctx, &shaders::GLU, &defines, &[("WG", WG)])?;
+        let slot = self.uniforms.push(ctx, &Params { n, y_len: 0, _pad: [0; 2] });
+        let mut bindings = vec![gate.as_entire_binding(), up.as_entire_binding(), self.uniforms.binding(slot)];
+        bindings.extend(out.map(|o| o.as_entire_binding()));
+        Ok(Dispatch::new(ctx, pipeline, &bindings, grid(n.div_ceil(WG))))
     }
 
     /// `x (n,) += y (n,)`.
@@ -50,8 +54,20 @@ impl Kernels {
         y: &wgpu::Buffer,
         n: u32,
     ) -> Result<Dispatch, KernelError> {
+        self.add_broadcast(ctx, x, y, n, n)
+    }
+
+    /// `x (n,) += y` where y `(y_len,)` repeats (a bias added to every token's row).
+    pub fn add_broadcast(
+        &mut self,
+        ctx: &GpuContext,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        n: u32,
+        y_len: u32,
+    ) -> Result<Dispatch, KernelError> {
         let pipeline = self.pipeline(ctx, &shaders::ADD, &[], &[("WG", WG)])?;
-        let slot = self.uniforms.push(ctx, &Params { n, _pad: [0; 3] });
+        let slot = self.uniforms.push(ctx, &Params { n, y_len: y_len.max(1), _pad: [0; 2] });
         Ok(Dispatch::new(
             ctx,
             pipeline,

@@ -11,6 +11,8 @@ struct Params {
     cols: u32,
     scales: u32,
     out_offset: u32,
+    x_offset: u32,
+    _pad: [u32; 3],
 }
 
 impl Kernels {
@@ -24,11 +26,31 @@ impl Kernels {
         y: &wgpu::Buffer,
         accumulate: bool,
     ) -> Result<Vec<Dispatch>, KernelError> {
+        self.matvec_at(ctx, w, x, 0, y, accumulate)
+    }
+
+    /// [`Kernels::matvec`] reading x from row `x_row` of a `(rows, cols)` activation buffer.
+    pub fn matvec_at(
+        &mut self,
+        ctx: &GpuContext,
+        w: &GpuWeight,
+        x: &wgpu::Buffer,
+        x_row: u32,
+        y: &wgpu::Buffer,
+        accumulate: bool,
+    ) -> Result<Vec<Dispatch>, KernelError> {
         let defines = weight_defines("matvec", w.ty, accumulate)?;
         let pipeline = self.pipeline(ctx, &shaders::MATVEC, &defines, &[("WG", WG)])?;
         let mut out = Vec::new();
         for page in &w.pages {
-            let params = Params { rows: page.n_rows, cols: w.cols, scales: page.scales, out_offset: page.first_row };
+            let params = Params {
+                rows: page.n_rows,
+                cols: w.cols,
+                scales: page.scales,
+                out_offset: page.first_row,
+                x_offset: x_row * w.cols / 4,
+                _pad: [0; 3],
+            };
             let slot = self.uniforms.push(ctx, &params);
             out.push(Dispatch::new(
                 ctx,
