@@ -12,6 +12,7 @@
 //! Non-goals: training, a server, formats other than GGUF.
 #![warn(missing_docs)]
 
+pub mod engine;
 pub mod gguf;
 pub mod gpu;
 pub mod kernels;

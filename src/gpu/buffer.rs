@@ -120,3 +120,29 @@ impl<T> Future for Receiver<T> {
         }
     }
 }
+
+/// A persistent MAP_READ buffer for small per-step results (the sampled token id), so reading
+/// back creates no buffer per step.
+pub struct Readback {
+    staging: wgpu::Buffer,
+}
+
+impl Readback {
+    /// A read-back buffer of `size` bytes.
+    pub fn new(ctx: &GpuContext, size: u64) -> Self {
+        Readback { staging: ctx.buffer(size, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST, "readback") }
+    }
+
+    /// Encodes a copy of `src[offset..offset + size]` into the read-back buffer.
+    pub fn copy_from(&self, encoder: &mut wgpu::CommandEncoder, src: &wgpu::Buffer, offset: u64) {
+        encoder.copy_buffer_to_buffer(src, offset, &self.staging, 0, self.staging.size());
+    }
+
+    /// Waits for the submitted copy and returns the bytes.
+    pub async fn read(&self, ctx: &GpuContext) -> Result<Vec<u8>, GpuError> {
+        ctx.map_read(&self.staging).await?;
+        let bytes = self.staging.slice(..).get_mapped_range().map(|v| v.to_vec());
+        self.staging.unmap();
+        bytes.map_err(|e| GpuError::Lost(e.to_string()))
+    }
+}

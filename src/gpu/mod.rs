@@ -9,6 +9,7 @@ mod recorder;
 mod uniforms;
 mod weights;
 
+pub use buffer::Readback;
 pub use context::{AdapterReport, GpuContext, GpuError};
 pub use pipeline::{Pipeline, PipelineCache, PipelineKey, ShaderDef};
 pub use preprocess::{PreprocessError, preprocess};

@@ -144,6 +144,11 @@ impl ModelConfig {
         })
     }
 
+    /// The factor token embeddings are multiplied by.
+    pub fn embed_scale(&self) -> f32 {
+        if self.scale_embeddings { (self.d_model as f32).sqrt() } else { 1.0 }
+    }
+
     /// Whether layer `l` attends through a sliding window.
     pub fn is_local_layer(&self, l: u32) -> bool {
         self.sliding_window > 0

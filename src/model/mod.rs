@@ -1,5 +1,10 @@
-//! Model architectures: configuration from GGUF metadata (the forward pass comes next).
+//! Model architectures as data: configuration from GGUF metadata, weights mapped by name, and
+//! one transformer forward pass that the flags of the configuration specialize.
 
 mod config;
+mod transformer;
+mod weights;
 
 pub use config::{ConfigError, ModelConfig, SUPPORTED};
+pub use transformer::{Head, PENALTY_WINDOW, State, Tokens, forward, sampler, submit};
+pub use weights::{LayerWeights, LoadError, ModelWeights, TensorSource, load_weights, matrix_types};

@@ -1,0 +1,258 @@
+//! The transformer forward pass, for every supported architecture: a straight list of kernel
+//! calls, recorded once per step into one command encoder.
+//!
+//! Shapes: T tokens in the step, D model width, H query heads, KV key/value heads, hd head
+//! dim, F FFN width, V vocabulary. Activations are `act` (f32, or f16 on the f16 path).
+
+use crate::gpu::{Dispatch, GpuContext, Recorder};
+use crate::kernels::{
+    AttnShape, DecodeScratch, KernelError, Kernels, RopeTable, SamplerParams, Step, StepBuffer, rope_freqs,
+};
+
+use super::{ModelConfig, ModelWeights};
+
+/// Tokens the penalties look back over (llama.cpp's `penalty_last_n`).
+pub const PENALTY_WINDOW: u32 = 64;
+
+/// GPU buffers of one model instance, all allocated at load.
+pub struct State {
+    /// (T, D) the residual stream.
+    pub x: wgpu::Buffer,
+    /// (T, D) normalized input of a sub-layer.
+    pub h: wgpu::Buffer,
+    /// (T, D) a sub-layer's output before its post-norm (gemma3).
+    pub o: wgpu::Buffer,
+    /// (T, H·hd) queries.
+    pub q: wgpu::Buffer,
+    /// (T, KV·hd) keys of this step.
+    pub k: wgpu::Buffer,
+    /// (T, KV·hd) values of this step.
+    pub v: wgpu::Buffer,
+    /// (T, H·hd) attention output.
+    pub att: wgpu::Buffer,
+    /// (T, F) FFN gate, then the gated product.
+    pub gate: wgpu::Buffer,
+    /// (T, F) FFN up projection.
+    pub up: wgpu::Buffer,
+    /// (V,) logits of the last token.
+    pub logits: wgpu::Buffer,
+    /// Per layer: K and V caches (cache_len, KV·hd) and cache_len.
+    pub caches: Vec<(wgpu::Buffer, wgpu::Buffer, u32)>,
+    /// (n_ctx, rope_dims / 2) cos/sin tables: global layers, then local layers (gemma3).
+    pub rope: (RopeTable, Option<RopeTable>),
+    /// Flash-decoding scratch: global layers, local layers.
+    pub scratch: (DecodeScratch, Option<DecodeScratch>),
+    /// The step uniform.
+    pub step: StepBuffer,
+    /// (1,) u32: the current token; the sampler writes the next one here.
+    pub token: wgpu::Buffer,
+    /// (T_max,) u32: prompt tokens of a prefill chunk.
+    pub prompt: wgpu::Buffer,
+    /// (PENALTY_WINDOW,) u32: recent tokens for the penalties (u32::MAX = empty).
+    pub hist: wgpu::Buffer,
+    /// Largest T of one step.
+    pub max_chunk: u32,
+    /// Context length (positions 0..n_ctx).
+    pub n_ctx: u32,
+}
+
+/// Where a step's token ids come from.
+#[derive(Clone, Copy)]
+pub enum Tokens {
+    /// The sampled token (decode).
+    Sampled,
+    /// The prompt buffer (prefill).
+    Prompt,
+}
+
+/// What a step computes after the last layer.
+pub enum Head<'a> {
+    /// Logits of the step's last token into `State::logits`.
+    Last,
+    /// Logits of every token into this (T, V) buffer (teacher-forced evaluation).
+    All(&'a wgpu::Buffer),
+}
+
+impl State {
+    /// Allocates every buffer for contexts of `n_ctx` positions and steps of up to `max_chunk`
+    /// tokens.
+    pub fn new(ctx: &GpuContext, k: &Kernels, cfg: &ModelConfig, n_ctx: u32, max_chunk: u32) -> State {
+        let t = u64::from(max_chunk);
+        let (d, f) = (u64::from(cfg.d_model), u64::from(cfg.d_ff));
+        let (qd, kvd) = (u64::from(cfg.n_head * cfg.head_dim), u64::from(cfg.n_kv_head * cfg.head_dim));
+        let act = |n: u64, label: &str| k.act_buffer(ctx, n, label);
+        let caches = (0..cfg.n_layer)
+            .map(|l| {
+                let len = cache_len(cfg, l, n_ctx, max_chunk);
+                (act(u64::from(len) * kvd, "k_cache"), act(u64::from(len) * kvd, "v_cache"), len)
+            })
+            .collect();
+        let table = |base| RopeTable::new(ctx, &rope_freqs(base, cfg.rope_dims, cfg.rope_freq_scale, None), n_ctx);
+        let has_local = (0..cfg.n_layer).any(|l| cfg.is_local_layer(l));
+        let shape = attn_shape(cfg, 0, n_ctx, max_chunk);
+        let local_shape = attn_shape(cfg, 0, n_ctx, max_chunk);
+        let split_keys = 256;
+        let hist = ctx.upload(bytemuck::cast_slice(&[u32::MAX; PENALTY_WINDOW as usize]), "hist");
+        State {
+            x: act(t * d, "x"),
+            h: act(t * d, "h"),
+            o: act(t * d, "o"),
+            q: act(t * qd, "q"),
+            k: act(t * kvd, "k"),
+            v: act(t * kvd, "v"),
+            att: act(t * qd, "att"),
+            gate: act(t * f, "gate"),
+            up: act(t * f, "up"),
+            logits: act(u64::from(cfg.n_vocab), "logits"),
+            caches,
+            rope: (table(cfg.rope_base), has_local.then(|| table(cfg.rope_base_local))),
+            scratch: (
+                DecodeScratch::new(ctx, &AttnShape { window: 0, ..shape }, n_ctx, split_keys),
+                has_local.then(|| {
+                    DecodeScratch::new(ctx, &AttnShape { window: cfg.sliding_window, ..local_shape }, n_ctx, split_keys)
+                }),
+            ),
+            step: StepBuffer::new(ctx),
+            token: ctx.storage_buffer(4, "token"),
+            prompt: ctx.storage_buffer(4 * t, "prompt"),
+            hist,
+            max_chunk,
+            n_ctx,
+        }
+    }
+}
+
+/// Cache slots of layer `l`: the whole context, or a ring of window + max_chunk - 1 slots for
+/// a sliding-window layer (enough for a chunk's earliest query to still see its window).
+fn cache_len(cfg: &ModelConfig, l: u32, n_ctx: u32, max_chunk: u32) -> u32 {
+    if cfg.is_local_layer(l) { (cfg.sliding_window + max_chunk - 1).min(n_ctx) } else { n_ctx }
+}
+
+fn attn_shape(cfg: &ModelConfig, l: u32, n_ctx: u32, max_chunk: u32) -> AttnShape {
+    AttnShape {
+        n_head: cfg.n_head,
+        n_kv: cfg.n_kv_head,
+        head_dim: cfg.head_dim,
+        cache_len: cache_len(cfg, l, n_ctx, max_chunk),
+        window: if cfg.is_local_layer(l) { cfg.sliding_window } else { 0 },
+        scale: cfg.attn_scale,
+    }
+}
+
+/// Builds the dispatches of one forward step over `n_tokens` tokens (positions from the step
+/// uniform), ending with `head`.
+pub fn forward(
+    ctx: &GpuContext,
+    k: &mut Kernels,
+    cfg: &ModelConfig,
+    w: &ModelWeights,
+    s: &State,
+    n_tokens: u32,
+    tokens: Tokens,
+    head: Head<'_>,
+) -> Result<Vec<Dispatch>, KernelError> {
+    let t = n_tokens;
+    let (d, f) = (cfg.d_model, cfg.d_ff);
+    let (qd, kvd) = (cfg.n_head * cfg.head_dim, cfg.n_kv_head * cfg.head_dim);
+    let decode = t == 1;
+    let mut out = Vec::new();
+    // Projections: one matvec when decoding, a matmul over the chunk when prefilling.
+    let proj = |k: &mut Kernels, w, x: &wgpu::Buffer, y: &wgpu::Buffer, acc: bool| {
+        if decode { k.matvec(ctx, w, x, y, acc) } else { k.matmul(ctx, w, x, y, t, acc) }
+    };
+
+    // x (T, D) = token_embd[tokens] (· sqrt(D) for gemma)
+    let (ids, scale) = (if matches!(tokens, Tokens::Sampled) { &s.token } else { &s.prompt }, cfg.embed_scale());
+    out.extend(k.embed(ctx, &w.token_embd, ids, 0, &s.x, t, scale)?);
+
+    for (l, lw) in w.layers.iter().enumerate() {
+        let shape = attn_shape(cfg, l as u32, s.n_ctx, s.max_chunk);
+        let local = shape.window > 0;
+        let (k_cache, v_cache, cache_len) = &s.caches[l];
+        let rope = if local { s.rope.1.as_ref().unwrap_or(&s.rope.0) } else { &s.rope.0 };
+
+        // --- attention ---
+        // h = rms_norm(x) · attn_norm
+        out.push(k.rms_norm(ctx, &s.x, &lw.attn_norm, Some(&s.h), t, d, cfg.norm_eps)?);
+        // q (T, H·hd), k, v (T, KV·hd) = h W^T (+ bias)
+        out.extend(proj(k, &lw.wq, &s.h, &s.q, false)?);
+        out.extend(proj(k, &lw.wk, &s.h, &s.k, false)?);
+        out.extend(proj(k, &lw.wv, &s.h, &s.v, false)?);
+        if let Some([bq, bk, bv]) = &lw.qkv_bias {
+            out.push(k.add_broadcast(ctx, &s.q, bq, t * qd, qd)?);
+            out.push(k.add_broadcast(ctx, &s.k, bk, t * kvd, kvd)?);
+            out.push(k.add_broadcast(ctx, &s.v, bv, t * kvd, kvd)?);
+        }
+        // per-head q, k norms (qwen3, gemma3)
+        if let Some([qn, kn]) = &lw.qk_norm {
+            out.push(k.rms_norm(ctx, &s.q, qn, None, t * cfg.n_head, cfg.head_dim, cfg.norm_eps)?);
+            out.push(k.rms_norm(ctx, &s.k, kn, None, t * cfg.n_kv_head, cfg.head_dim, cfg.norm_eps)?);
+        }
+        // rotate q, k by position; append k, v to the cache
+        out.push(k.rope(ctx, &s.q, rope, &s.step, cfg.rope_layout, cfg.n_head, cfg.head_dim, t)?);
+        out.push(k.rope(ctx, &s.k, rope, &s.step, cfg.rope_layout, cfg.n_kv_head, cfg.head_dim, t)?);
+        out.push(k.kv_write(ctx, &s.k, k_cache, &s.step, kvd, *cache_len, t)?);
+        out.push(k.kv_write(ctx, &s.v, v_cache, &s.step, kvd, *cache_len, t)?);
+        // att (T, H·hd) = softmax(q k^T · scale + causal/window mask) v
+        if decode {
+            let scratch = if local { s.scratch.1.as_ref().unwrap_or(&s.scratch.0) } else { &s.scratch.0 };
+            out.extend(k.attn_decode(ctx, &shape, &s.q, k_cache, v_cache, &s.att, &s.step, scratch)?);
+        } else {
+            out.push(k.attn_prefill(ctx, &shape, &s.q, k_cache, v_cache, &s.att, &s.step, t)?);
+        }
+        // x += att Wo^T  (gemma3: x += rms_norm(att Wo^T) · post_attention_norm)
+        match &lw.post_attn_norm {
+            None => out.extend(proj(k, &lw.wo, &s.att, &s.x, true)?),
+            Some(pn) => {
+                out.extend(proj(k, &lw.wo, &s.att, &s.o, false)?);
+                out.push(k.rms_norm(ctx, &s.o, pn, None, t, d, cfg.norm_eps)?);
+                out.push(k.add(ctx, &s.x, &s.o, t * d)?);
+            }
+        }
+
+        // --- feed-forward ---
+        // h = rms_norm(x) · ffn_norm; gate = act(h Wg^T) · (h Wu^T)
+        out.push(k.rms_norm(ctx, &s.x, &lw.ffn_norm, Some(&s.h), t, d, cfg.norm_eps)?);
+        out.extend(proj(k, &lw.gate, &s.h, &s.gate, false)?);
+        out.extend(proj(k, &lw.up, &s.h, &s.up, false)?);
+        out.push(k.glu(ctx, cfg.glu, &s.gate, &s.up, None, t * f)?);
+        // x += gate Wd^T  (gemma3: x += rms_norm(gate Wd^T) · post_ffw_norm)
+        match &lw.post_ffn_norm {
+            None => out.extend(proj(k, &lw.down, &s.gate, &s.x, true)?),
+            Some(pn) => {
+                out.extend(proj(k, &lw.down, &s.gate, &s.o, false)?);
+                out.push(k.rms_norm(ctx, &s.o, pn, None, t, d, cfg.norm_eps)?);
+                out.push(k.add(ctx, &s.x, &s.o, t * d)?);
+            }
+        }
+    }
+
+    // logits = rms_norm(x) · output_norm · W_out^T
+    out.push(k.rms_norm(ctx, &s.x, &w.output_norm, Some(&s.h), t, d, cfg.norm_eps)?);
+    match head {
+        Head::Last => out.extend(k.matvec_at(ctx, w.lm_head(), &s.h, t - 1, &s.logits, false)?),
+        Head::All(all) => out.extend(k.matmul(ctx, w.lm_head(), &s.h, all, t, false)?),
+    }
+    Ok(out)
+}
+
+/// The sampling dispatch: writes the next token into `State::token`.
+pub fn sampler(
+    ctx: &GpuContext,
+    k: &mut Kernels,
+    cfg: &ModelConfig,
+    s: &State,
+    params: &SamplerParams,
+) -> Result<Dispatch, KernelError> {
+    k.sample(ctx, &s.logits, &s.token, 0, cfg.n_vocab, &s.step, &s.hist, PENALTY_WINDOW, params)
+}
+
+/// Records and submits one step.
+pub fn submit(ctx: &GpuContext, s: &State, step: Step, dispatches: &[&[Dispatch]]) {
+    s.step.write(ctx, step);
+    let mut r = Recorder::new(ctx);
+    for d in dispatches {
+        r.record(d);
+    }
+    r.submit(ctx);
+}

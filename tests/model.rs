@@ -1,0 +1,103 @@
+//! The model against llama.cpp's references (../shared/reference): teacher-forced logits vs
+//! the fp32 forward pass, and free-running greedy ids vs llama.cpp's.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use common::reference::{self, Case};
+use hearth::engine::{Engine, EngineOptions};
+use hearth::gguf::Gguf;
+use hearth::gpu::GpuContext;
+use hearth::kernels::SamplerParams;
+
+fn engine(file: &str, f16: bool) -> Engine {
+    let path = common::model(file);
+    let mut f = std::fs::File::open(&path).unwrap();
+    let size = f.metadata().unwrap().len();
+    let g = Gguf::read(&mut f, size).unwrap();
+    let ctx = pollster::block_on(GpuContext::new()).expect("GPU adapter");
+    let opts = EngineOptions {
+        n_ctx: 256,
+        max_chunk: 64,
+        f16,
+        sampler: SamplerParams { temperature: 0.0, ..Default::default() },
+    };
+    let e = Engine::load(ctx, &g, &mut f, &opts, &mut |_, _| {}).unwrap();
+    assert_eq!(e.f16(), f16, "the f16 path needs shader-f16 (lavapipe has it)");
+    e
+}
+
+/// Teacher-forced: every step's logits within `tol` of fp32, same argmax where the fp32
+/// margin is at least 0.2.
+fn teacher_forced(e: &mut Engine, name: &str, c: &Case, tol: f32) {
+    let mut ids = c.prompt_ids.clone();
+    ids.extend_from_slice(&c.greedy_ids[..c.greedy_ids.len() - 1]);
+    let logits = pollster::block_on(e.eval_logits(&ids)).unwrap();
+    let v = e.cfg.n_vocab as usize;
+    let first = ids.len() - c.steps;
+    let mut worst = 0.0f32;
+    for s in 0..c.steps {
+        let got = &logits[(first + s) * v..(first + s + 1) * v];
+        let want = &c.logits[s * v..(s + 1) * v];
+        let (i, d) = got
+            .iter()
+            .zip(want)
+            .map(|(a, b)| (a - b).abs())
+            .enumerate()
+            .fold((0, 0.0f32), |m, x| if x.1 > m.1 { x } else { m });
+        assert!(d <= tol, "{name} step {s}: logit {i}: got {}, fp32 {} (|d| {d} > {tol})", got[i], want[i]);
+        worst = worst.max(d);
+        if c.fp32_margin[s] >= 0.2 {
+            let am = |x: &[f32]| x.iter().enumerate().fold(0, |b, (j, &y)| if y > x[b] { j } else { b });
+            assert_eq!(am(got), am(want), "{name} step {s}: argmax differs (fp32 margin {})", c.fp32_margin[s]);
+        }
+    }
+    eprintln!("{name}: teacher-forced max |d| {worst:.4} over {} steps", c.steps);
+}
+
+/// Free-running greedy: llama.cpp's ids for the first fp32_agrees_until steps.
+fn greedy(e: &mut Engine, name: &str, c: &Case) {
+    let n = c.fp32_agrees_until;
+    if n == 0 {
+        return;
+    }
+    let (mut tok, _) = pollster::block_on(e.prefill(&c.prompt_ids)).unwrap();
+    let mut out = vec![tok];
+    while out.len() < n {
+        tok = pollster::block_on(e.step()).unwrap();
+        out.push(tok);
+    }
+    assert_eq!(out, c.greedy_ids[..n], "{name}: greedy ids differ from llama.cpp's");
+    eprintln!("{name}: greedy {n}/{n} ids equal llama.cpp's");
+}
+
+fn check_file(file: &str, reference: &str) {
+    for (f16, tol) in [(false, 0.05), (true, 0.2)] {
+        let mut e = engine(file, f16);
+        for (i, c) in reference::cases(reference).iter().enumerate() {
+            let name = format!("{reference} case {i} {}", if f16 { "f16" } else { "f32" });
+            teacher_forced(&mut e, &name, c, tol);
+            greedy(&mut e, &name, c);
+        }
+    }
+}
+
+#[test]
+fn smollm2_f16_matches_llama_cpp() {
+    check_file("SmolLM2-135M-Instruct.F16.gguf", "smollm2-F16");
+}
+
+#[test]
+fn smollm2_q8_0_matches_llama_cpp() {
+    check_file("SmolLM2-135M-Instruct.Q8_0.gguf", "smollm2-Q8_0");
+}
+
+#[test]
+fn smollm2_q4_1_matches_llama_cpp() {
+    check_file("SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2-Q4_1");
+}
+
+#[test]
+fn smollm2_q4_0_matches_llama_cpp() {
+    check_file("SmolLM2-135M-Instruct.Q4_0.gguf", "smollm2-Q4_0");
+}
