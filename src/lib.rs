@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod engine;
+pub mod tokenizer;
 pub mod gguf;
 pub mod gpu;
 pub mod kernels;

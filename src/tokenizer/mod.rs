@@ -1,0 +1,221 @@
+//! Tokenizers built from a GGUF file's `tokenizer.ggml.*` metadata alone (or a
+//! `tokenizer.json`), on the `tokenizers` crate:
+//! - `gpt2`: byte-level BPE with the pre-tokenizer regexes llama.cpp uses for
+//!   `tokenizer.ggml.pre` (smollm, llama-bpe/llama3, qwen2, gpt-2, default);
+//! - `llama`: SentencePiece-style BPE whose merge order follows the token scores, with byte
+//!   fallback (`<0xXX>` tokens) and `▁` for spaces.
+//!
+//! Decoding works on bytes ([`Tokenizer::token_bytes`]) so that a stream of tokens can be
+//! turned into valid UTF-8 as soon as each character is complete ([`StreamDecoder`]).
+
+mod pieces;
+mod pretokenize;
+
+use std::collections::HashSet;
+
+use tokenizers::models::bpe::{BPE, Merges, Vocab};
+use tokenizers::normalizers::{NormalizerWrapper, Prepend, Replace, Sequence as NormalizerSequence};
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
+use tokenizers::{AddedToken, SplitDelimiterBehavior};
+
+use crate::gguf::{Array, Gguf, GgufError};
+
+pub use pieces::StreamDecoder;
+
+/// Why a tokenizer could not be built or used.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TokenizerError {
+    /// Metadata missing or of the wrong type.
+    #[error(transparent)]
+    Metadata(#[from] GgufError),
+    /// A tokenizer model hearth does not implement.
+    #[error("tokenizer model '{0}' is not supported (supported: gpt2, llama)")]
+    UnsupportedModel(String),
+    /// A pre-tokenizer hearth does not know.
+    #[error("pre-tokenizer '{0}' is not supported (supported: {list})", list = pretokenize::SUPPORTED.join(", "))]
+    UnsupportedPre(String),
+    /// The vocabulary is malformed (e.g. a token that is not UTF-8, a bad merge).
+    #[error("malformed vocabulary: {0}")]
+    Vocab(String),
+    /// The `tokenizers` crate failed.
+    #[error("tokenizer: {0}")]
+    Library(String),
+}
+
+fn lib_err(e: impl std::fmt::Display) -> TokenizerError {
+    TokenizerError::Library(e.to_string())
+}
+
+/// GGUF token types (`tokenizer.ggml.token_type`).
+const TOKEN_CONTROL: i32 = 3;
+const TOKEN_USER_DEFINED: i32 = 4;
+
+/// A tokenizer with its special tokens.
+pub struct Tokenizer {
+    /// With special tokens matched in the text.
+    inner: tokenizers::Tokenizer,
+    /// Without: special-token text is tokenized as plain text.
+    plain: tokenizers::Tokenizer,
+    /// Bytes each token stands for (empty for control tokens).
+    pieces: Vec<Vec<u8>>,
+    /// Text of each token as stored (for control tokens, their name).
+    texts: Vec<String>,
+    /// Beginning-of-sequence token.
+    pub bos: Option<u32>,
+    /// End-of-sequence token.
+    pub eos: Option<u32>,
+    /// Tokens that end a generation (EOS, EOT, `<|im_end|>`, `<end_of_turn>`, …).
+    pub end_of_generation: HashSet<u32>,
+    /// Whether encoding adds BOS.
+    pub add_bos: bool,
+    /// Whether encoding adds EOS.
+    pub add_eos: bool,
+}
+
+impl Tokenizer {
+    /// Builds the tokenizer described by a GGUF file's metadata.
+    pub fn from_gguf(g: &Gguf) -> Result<Tokenizer, TokenizerError> {
+        let model = g.get_str("tokenizer.ggml.model")?;
+        let tokens = g.get_str_array("tokenizer.ggml.tokens")?;
+        let texts: Vec<String> = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| String::from_utf8(t.to_vec()).map_err(|_| TokenizerError::Vocab(format!("token {i} is not UTF-8"))))
+            .collect::<Result<_, _>>()?;
+        let types: Vec<i32> = match g.optional("tokenizer.ggml.token_type", Gguf::get_array)? {
+            Some(Array::I32(t)) if t.len() == texts.len() => t.clone(),
+            Some(_) => return Err(TokenizerError::Vocab("token_type is not one i32 per token".into())),
+            None => vec![1; texts.len()],
+        };
+        let vocab: Vocab = texts.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+        let (mut inner, pieces) = match model {
+            "gpt2" => {
+                let merges = g.get_str_array("tokenizer.ggml.merges")?;
+                let merges: Merges = merges
+                    .iter()
+                    .map(|m| {
+                        let s = std::str::from_utf8(m).map_err(|_| TokenizerError::Vocab("a merge is not UTF-8".into()))?;
+                        let (a, b) = s.split_once(' ').ok_or_else(|| TokenizerError::Vocab(format!("merge '{s}'")))?;
+                        Ok((a.to_owned(), b.to_owned()))
+                    })
+                    .collect::<Result<_, TokenizerError>>()?;
+                let bpe = BPE::builder().vocab_and_merges(vocab, merges).build().map_err(lib_err)?;
+                let mut t = tokenizers::Tokenizer::new(bpe);
+                let pre = g.optional("tokenizer.ggml.pre", Gguf::get_str)?.unwrap_or("default");
+                let mut seq: Vec<PreTokenizerWrapper> = Vec::new();
+                for re in pretokenize::regexes(pre)? {
+                    let split = Split::new(SplitPattern::Regex(re.to_owned()), SplitDelimiterBehavior::Isolated, false)
+                        .map_err(lib_err)?;
+                    seq.push(split.into());
+                }
+                seq.push(ByteLevel::new(false, false, false).into());
+                t.with_pre_tokenizer(Some(Sequence::new(seq)));
+                (t, pieces::byte_level(&texts, &types))
+            }
+            "llama" => {
+                let scores: Vec<f32> = match g.optional("tokenizer.ggml.scores", Gguf::get_array)? {
+                    Some(Array::F32(s)) if s.len() == texts.len() => s.clone(),
+                    _ => return Err(TokenizerError::Vocab("a SentencePiece vocabulary needs one f32 score per token".into())),
+                };
+                let merges = pieces::merges_from_scores(&texts, &scores, &types);
+                let bpe = BPE::builder()
+                    .vocab_and_merges(vocab, merges)
+                    .byte_fallback(true)
+                    .unk_token(texts.get(g.optional("tokenizer.ggml.unknown_token_id", Gguf::get_u32)?.unwrap_or(0) as usize).cloned().unwrap_or_default())
+                    .build()
+                    .map_err(lib_err)?;
+                let mut t = tokenizers::Tokenizer::new(bpe);
+                let add_space = g.optional("tokenizer.ggml.add_space_prefix", Gguf::get_bool)?.unwrap_or(true);
+                let mut norms: Vec<NormalizerWrapper> = Vec::new();
+                if add_space {
+                    norms.push(Prepend::new("▁".into()).into());
+                }
+                norms.push(Replace::new(" ", "▁").map_err(lib_err)?.into());
+                t.with_normalizer(Some(NormalizerSequence::new(norms))).map_err(lib_err)?;
+                (t, pieces::sentencepiece(&texts, &types))
+            }
+            other => return Err(TokenizerError::UnsupportedModel(other.to_owned())),
+        };
+        let plain = inner.clone();
+        // Control and user-defined tokens are matched whole in the text (parse_special).
+        let specials: Vec<AddedToken> = texts
+            .iter()
+            .zip(&types)
+            .filter(|(t, ty)| (**ty == TOKEN_CONTROL || **ty == TOKEN_USER_DEFINED) && !t.is_empty())
+            .map(|(t, ty)| AddedToken::from(t.clone(), *ty == TOKEN_CONTROL))
+            .collect();
+        inner.add_special_tokens(specials).map_err(lib_err)?;
+
+        let id = |k: &str| g.optional(k, Gguf::get_u32);
+        let bos = id("tokenizer.ggml.bos_token_id")?;
+        let eos = id("tokenizer.ggml.eos_token_id")?;
+        let mut end_of_generation: HashSet<u32> = [eos, id("tokenizer.ggml.eot_token_id")?, id("tokenizer.ggml.eom_token_id")?]
+            .into_iter()
+            .flatten()
+            .collect();
+        // Like llama.cpp, also end on the control tokens that close a turn in common templates.
+        for (i, t) in texts.iter().enumerate() {
+            if types[i] == TOKEN_CONTROL && matches!(t.as_str(), "<|im_end|>" | "<end_of_turn>" | "<|eot_id|>" | "<|endoftext|>" | "<|end|>") {
+                end_of_generation.insert(i as u32);
+            }
+        }
+        Ok(Tokenizer {
+            inner,
+            plain,
+            pieces,
+            texts,
+            bos,
+            eos,
+            end_of_generation,
+            add_bos: g.optional("tokenizer.ggml.add_bos_token", Gguf::get_bool)?.unwrap_or(model == "llama"),
+            add_eos: g.optional("tokenizer.ggml.add_eos_token", Gguf::get_bool)?.unwrap_or(false),
+        })
+    }
+
+    /// Number of tokens.
+    pub fn n_vocab(&self) -> usize {
+        self.pieces.len()
+    }
+
+    /// Encodes `text`. `add_special` adds BOS/EOS as the model asks; `parse_special` lets
+    /// special-token text (like `<|im_start|>`) become those tokens.
+    pub fn encode(&self, text: &str, add_special: bool, parse_special: bool) -> Result<Vec<u32>, TokenizerError> {
+        let mut ids = Vec::new();
+        if add_special && self.add_bos {
+            ids.extend(self.bos);
+        }
+        if parse_special {
+            ids.extend(self.inner.encode_fast(text, false).map_err(lib_err)?.get_ids());
+        } else {
+            ids.extend(self.plain.encode_fast(text, false).map_err(lib_err)?.get_ids());
+        }
+        if add_special && self.add_eos {
+            ids.extend(self.eos);
+        }
+        Ok(ids)
+    }
+
+    /// The bytes token `id` stands for (empty for control tokens and unknown ids).
+    pub fn token_bytes(&self, id: u32) -> &[u8] {
+        self.pieces.get(id as usize).map_or(&[], Vec::as_slice)
+    }
+
+    /// The token's text as stored in the vocabulary.
+    pub fn token_text(&self, id: u32) -> Option<&str> {
+        self.texts.get(id as usize).map(String::as_str)
+    }
+
+    /// The id of a token text, if it is one token.
+    pub fn token_id(&self, text: &str) -> Option<u32> {
+        self.texts.iter().position(|t| t == text).map(|i| i as u32)
+    }
+
+    /// Decodes ids to text (invalid UTF-8 replaced), skipping control tokens.
+    pub fn decode(&self, ids: &[u32]) -> String {
+        let bytes: Vec<u8> = ids.iter().flat_map(|&id| self.token_bytes(id).iter().copied()).collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
