@@ -93,6 +93,8 @@ declare -A SMOL_VARIANT_SHA=(
 )
 GEMMA=gemma-3-270m-Q4_K_M.gguf
 GEMMA_SHA=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
+LLAMA_CPP_SDIST_SHA=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
+VOCABS=(llama-bpe llama-spm qwen2 gpt-2 phi-3)
 
 sha_ok() { [[ -f $1 ]] && [[ $(sha256sum "$1" | cut -d' ' -f1) == "$2" ]]; }
 check_sha() { sha_ok "$1" "$2" || die "sha256 mismatch for $1 (expected $2, got $(sha256sum "$1" | cut -d' ' -f1))"; }
@@ -131,6 +133,22 @@ models() {
     done
     mv "$MODELS/$GEMMA.part" "$MODELS/$GEMMA"
     check_sha "$MODELS/$GEMMA" "$GEMMA_SHA"
+  fi
+  # llama.cpp's tokenizer test vectors, from the llama-cpp-python source package (MODELS.md).
+  local vocab="$MODELS/vocab"
+  if [[ ! -f $vocab/.complete ]]; then
+    say "fetching llama.cpp's tokenizer test vectors (PyPI llama-cpp-python==0.3.36 source, 77 MB)"
+    rm -rf "$tmp" "$vocab" && mkdir -p "$tmp" "$vocab"
+    # --no-binary for this package only: its build tools still come as wheels, so pip can read
+    # the metadata without compiling anything.
+    "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps --no-binary llama-cpp-python -d "$tmp" llama-cpp-python==0.3.36
+    check_sha "$tmp/llama_cpp_python-0.3.36.tar.gz" "$LLAMA_CPP_SDIST_SHA"
+    for v in "${VOCABS[@]}"; do
+      for ext in gguf gguf.inp gguf.out; do
+        tar -xzf "$tmp/llama_cpp_python-0.3.36.tar.gz" -O "llama_cpp_python-0.3.36/vendor/llama.cpp/models/ggml-vocab-$v.$ext" >"$vocab/ggml-vocab-$v.$ext"
+      done
+    done
+    touch "$vocab/.complete"
   fi
   rm -rf "$tmp"
   # Reference dequantization by gguf-py, cached next to the models (keyed by the model's sha256).

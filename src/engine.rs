@@ -268,3 +268,107 @@ impl Engine {
         Ok(next)
     }
 }
+
+/// Generation limits and stop conditions.
+#[derive(Clone, Debug, Default)]
+pub struct GenerateOptions {
+    /// Most tokens to generate.
+    pub max_tokens: usize,
+    /// Stop when the text ends with one of these (the stop text is not returned).
+    pub stop: Vec<String>,
+}
+
+/// Why generation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// An end-of-generation token (EOS, EOT, …).
+    EndToken,
+    /// A stop string.
+    StopString,
+    /// `max_tokens` reached.
+    MaxTokens,
+    /// The caller asked to stop.
+    Cancelled,
+    /// The context is full.
+    ContextFull,
+}
+
+/// Timings of one generation, in milliseconds.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct Timings {
+    /// Tokens run through prefill (excluding reused cached ones).
+    pub prefill_tokens: usize,
+    /// Prefill time, including sampling the first token.
+    pub prefill_ms: f64,
+    /// Tokens decoded one by one.
+    pub decode_tokens: usize,
+    /// Decode time.
+    pub decode_ms: f64,
+}
+
+/// The result of [`Engine::generate`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Generation {
+    /// Generated token ids (including a final end token, if any).
+    pub generated_ids: Vec<u32>,
+    /// Generated text.
+    pub text: String,
+    /// Why it stopped.
+    pub stop_reason: StopReason,
+    /// How long it took.
+    pub timings: Timings,
+}
+
+impl Engine {
+    /// Generates after `prompt_ids` (the whole conversation: a cached prefix is reused),
+    /// calling `on_text` with each new piece of valid UTF-8; `on_text` returning false stops.
+    pub async fn generate(
+        &mut self,
+        tokenizer: &crate::tokenizer::Tokenizer,
+        prompt_ids: &[u32],
+        opts: &GenerateOptions,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Generation, EngineError> {
+        use crate::clock::now_ms;
+        let mut timings = Timings::default();
+        let t0 = now_ms();
+        let (mut token, prefilled) = self.prefill(prompt_ids).await?;
+        timings.prefill_tokens = prefilled;
+        timings.prefill_ms = now_ms() - t0;
+        let t1 = now_ms();
+        let mut decoder = crate::tokenizer::StreamDecoder::new();
+        let (mut ids, mut text) = (Vec::new(), String::new());
+        let stop_reason = loop {
+            ids.push(token);
+            if tokenizer.end_of_generation.contains(&token) {
+                break StopReason::EndToken;
+            }
+            let piece = decoder.push(tokenizer.token_bytes(token));
+            text.push_str(&piece);
+            if let Some(s) = opts.stop.iter().find(|s| !s.is_empty() && text.ends_with(s.as_str())) {
+                text.truncate(text.len() - s.len());
+                break StopReason::StopString;
+            }
+            if !piece.is_empty() && !on_text(&piece) {
+                break StopReason::Cancelled;
+            }
+            if ids.len() >= opts.max_tokens {
+                break StopReason::MaxTokens;
+            }
+            token = match self.step().await {
+                Ok(t) => t,
+                Err(EngineError::ContextFull { .. }) => break StopReason::ContextFull,
+                Err(e) => return Err(e),
+            };
+            timings.decode_tokens += 1;
+        };
+        let rest = decoder.finish();
+        if !rest.is_empty() && stop_reason != StopReason::StopString {
+            on_text(&rest);
+            text.push_str(&rest);
+        }
+        timings.decode_ms = now_ms() - t1;
+        Ok(Generation { generated_ids: ids, text, stop_reason, timings })
+    }
+}

@@ -12,12 +12,14 @@
 //! Non-goals: training, a server, formats other than GGUF.
 #![warn(missing_docs)]
 
+pub mod chat;
+pub mod clock;
 pub mod engine;
-pub mod tokenizer;
 pub mod gguf;
 pub mod gpu;
 pub mod kernels;
 pub mod model;
 pub mod quant;
+pub mod tokenizer;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

@@ -53,3 +53,66 @@ fn streaming_decode_never_splits_a_character() {
     out.push_str(&d.finish());
     assert_eq!(out, text);
 }
+
+/// llama.cpp's vocab test files: inputs separated by `__ggml_vocab_test__` lines, expected
+/// ids one line per input.
+fn vocab_cases(name: &str) -> (Tokenizer, Vec<(String, Vec<u32>)>) {
+    let dir = common::models_dir().join("vocab");
+    let t = tokenizer(&format!("vocab/ggml-vocab-{name}.gguf"));
+    let inp = std::fs::read_to_string(dir.join(format!("ggml-vocab-{name}.gguf.inp"))).unwrap();
+    let out = std::fs::read_to_string(dir.join(format!("ggml-vocab-{name}.gguf.out"))).unwrap();
+    let inputs: Vec<&str> = inp.split("\n__ggml_vocab_test__\n").collect();
+    let outputs: Vec<Vec<u32>> =
+        out.lines().map(|l| l.split_whitespace().map(|x| x.parse().unwrap()).collect()).collect();
+    let n = outputs.len();
+    assert!(n > 10 && inputs.len() >= n, "{name}: {} inputs, {n} outputs", inputs.len());
+    (t, inputs.into_iter().take(n).map(str::to_owned).zip(outputs).collect())
+}
+
+fn check_vocab(name: &str) {
+    let (t, cases) = vocab_cases(name);
+    let mut failures = Vec::new();
+    for (text, want) in &cases {
+        let got = t.encode(text, false, false).unwrap();
+        if &got != want {
+            failures.push(format!("{text:?}: got {got:?}, want {want:?}"));
+        }
+        // Round trip (SentencePiece vocabularies prepend one space).
+        let back = t.decode(&got);
+        if back != *text && back != format!(" {text}") {
+            failures.push(format!("{text:?}: decodes back to {back:?}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{name}: {} of {} cases differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn vocab_llama_bpe() {
+    check_vocab("llama-bpe");
+}
+
+#[test]
+fn vocab_llama_spm() {
+    check_vocab("llama-spm");
+}
+
+#[test]
+fn vocab_qwen2() {
+    check_vocab("qwen2");
+}
+
+#[test]
+fn vocab_gpt_2() {
+    check_vocab("gpt-2");
+}
+
+#[test]
+fn vocab_phi_3() {
+    check_vocab("phi-3");
+}

@@ -15,10 +15,10 @@ use std::collections::HashSet;
 
 use tokenizers::models::bpe::{BPE, Merges, Vocab};
 use tokenizers::normalizers::{NormalizerWrapper, Prepend, Replace, Sequence as NormalizerSequence};
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
-use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::{AddedToken, SplitDelimiterBehavior};
 
 use crate::gguf::{Array, Gguf, GgufError};
@@ -83,7 +83,9 @@ impl Tokenizer {
         let texts: Vec<String> = tokens
             .iter()
             .enumerate()
-            .map(|(i, t)| String::from_utf8(t.to_vec()).map_err(|_| TokenizerError::Vocab(format!("token {i} is not UTF-8"))))
+            .map(|(i, t)| {
+                String::from_utf8(t.to_vec()).map_err(|_| TokenizerError::Vocab(format!("token {i} is not UTF-8")))
+            })
             .collect::<Result<_, _>>()?;
         let types: Vec<i32> = match g.optional("tokenizer.ggml.token_type", Gguf::get_array)? {
             Some(Array::I32(t)) if t.len() == texts.len() => t.clone(),
@@ -97,14 +99,19 @@ impl Tokenizer {
                 let merges: Merges = merges
                     .iter()
                     .map(|m| {
-                        let s = std::str::from_utf8(m).map_err(|_| TokenizerError::Vocab("a merge is not UTF-8".into()))?;
+                        let s =
+                            std::str::from_utf8(m).map_err(|_| TokenizerError::Vocab("a merge is not UTF-8".into()))?;
                         let (a, b) = s.split_once(' ').ok_or_else(|| TokenizerError::Vocab(format!("merge '{s}'")))?;
                         Ok((a.to_owned(), b.to_owned()))
                     })
                     .collect::<Result<_, TokenizerError>>()?;
-                let bpe = BPE::builder().vocab_and_merges(vocab, merges).build().map_err(lib_err)?;
-                let mut t = tokenizers::Tokenizer::new(bpe);
                 let pre = g.optional("tokenizer.ggml.pre", Gguf::get_str)?.unwrap_or("default");
+                let bpe = BPE::builder()
+                    .vocab_and_merges(vocab, merges)
+                    .ignore_merges(pretokenize::ignore_merges(pre))
+                    .build()
+                    .map_err(lib_err)?;
+                let mut t = tokenizers::Tokenizer::new(bpe);
                 let mut seq: Vec<PreTokenizerWrapper> = Vec::new();
                 for re in pretokenize::regexes(pre)? {
                     let split = Split::new(SplitPattern::Regex(re.to_owned()), SplitDelimiterBehavior::Isolated, false)
@@ -118,13 +125,22 @@ impl Tokenizer {
             "llama" => {
                 let scores: Vec<f32> = match g.optional("tokenizer.ggml.scores", Gguf::get_array)? {
                     Some(Array::F32(s)) if s.len() == texts.len() => s.clone(),
-                    _ => return Err(TokenizerError::Vocab("a SentencePiece vocabulary needs one f32 score per token".into())),
+                    _ => {
+                        return Err(TokenizerError::Vocab(
+                            "a SentencePiece vocabulary needs one f32 score per token".into(),
+                        ));
+                    }
                 };
                 let merges = pieces::merges_from_scores(&texts, &scores, &types);
                 let bpe = BPE::builder()
                     .vocab_and_merges(vocab, merges)
                     .byte_fallback(true)
-                    .unk_token(texts.get(g.optional("tokenizer.ggml.unknown_token_id", Gguf::get_u32)?.unwrap_or(0) as usize).cloned().unwrap_or_default())
+                    .unk_token(
+                        texts
+                            .get(g.optional("tokenizer.ggml.unknown_token_id", Gguf::get_u32)?.unwrap_or(0) as usize)
+                            .cloned()
+                            .unwrap_or_default(),
+                    )
                     .build()
                     .map_err(lib_err)?;
                 let mut t = tokenizers::Tokenizer::new(bpe);
@@ -152,13 +168,16 @@ impl Tokenizer {
         let id = |k: &str| g.optional(k, Gguf::get_u32);
         let bos = id("tokenizer.ggml.bos_token_id")?;
         let eos = id("tokenizer.ggml.eos_token_id")?;
-        let mut end_of_generation: HashSet<u32> = [eos, id("tokenizer.ggml.eot_token_id")?, id("tokenizer.ggml.eom_token_id")?]
-            .into_iter()
-            .flatten()
-            .collect();
+        let mut end_of_generation: HashSet<u32> =
+            [eos, id("tokenizer.ggml.eot_token_id")?, id("tokenizer.ggml.eom_token_id")?]
+                .into_iter()
+                .flatten()
+                .collect();
         // Like llama.cpp, also end on the control tokens that close a turn in common templates.
         for (i, t) in texts.iter().enumerate() {
-            if types[i] == TOKEN_CONTROL && matches!(t.as_str(), "<|im_end|>" | "<end_of_turn>" | "<|eot_id|>" | "<|endoftext|>" | "<|end|>") {
+            if types[i] == TOKEN_CONTROL
+                && matches!(t.as_str(), "<|im_end|>" | "<end_of_turn>" | "<|eot_id|>" | "<|endoftext|>" | "<|end|>")
+            {
                 end_of_generation.insert(i as u32);
             }
         }

@@ -40,7 +40,11 @@ pub fn byte_level(texts: &[String], types: &[i32]) -> Vec<Vec<u8>> {
         .map(|(t, ty)| match *ty {
             TOKEN_CONTROL => Vec::new(),
             // A token that is not byte-level encoded (user-defined) stands for its own text.
-            _ => t.chars().map(|c| table.get(&c).copied()).collect::<Option<Vec<u8>>>().unwrap_or_else(|| t.as_bytes().to_vec()),
+            _ => t
+                .chars()
+                .map(|c| table.get(&c).copied())
+                .collect::<Option<Vec<u8>>>()
+                .unwrap_or_else(|| t.as_bytes().to_vec()),
         })
         .collect()
 }

@@ -9,8 +9,25 @@ const QWEN2: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|
 
 /// The `tokenizer.ggml.pre` values hearth knows.
 pub const SUPPORTED: [&str; 12] = [
-    "default", "gpt-2", "gpt2", "llama-bpe", "llama3", "smollm", "qwen2", "stablelm2", "starcoder", "refact", "olmo", "mpt",
+    "default",
+    "gpt-2",
+    "gpt2",
+    "llama-bpe",
+    "llama3",
+    "smollm",
+    "qwen2",
+    "stablelm2",
+    "starcoder",
+    "refact",
+    "olmo",
+    "mpt",
 ];
+
+/// Whether a word that is itself a token skips the merges (llama.cpp's `ignore_merges`, set
+/// for llama3-style vocabularies, as in their tokenizer.json).
+pub fn ignore_merges(pre: &str) -> bool {
+    matches!(pre, "llama-bpe" | "llama3")
+}
 
 /// The regexes of pre-tokenizer `pre`, applied in order.
 pub fn regexes(pre: &str) -> Result<Vec<&'static str>, TokenizerError> {

@@ -4,6 +4,10 @@
 mod bench;
 #[cfg(not(target_arch = "wasm32"))]
 mod inspect;
+#[cfg(not(target_arch = "wasm32"))]
+mod load;
+#[cfg(not(target_arch = "wasm32"))]
+mod run;
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
@@ -12,6 +16,8 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Chat(args) => run::chat(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -41,4 +47,8 @@ enum Command {
     Inspect(inspect::Args),
     /// Measure kernel speed against the adapter's copy bandwidth.
     Bench(bench::Args),
+    /// Generate from a prompt, streaming the text to stdout.
+    Run(run::RunArgs),
+    /// Chat with a model in the terminal.
+    Chat(run::ChatArgs),
 }
