@@ -101,3 +101,37 @@ fn smollm2_q4_1_matches_llama_cpp() {
 fn smollm2_q4_0_matches_llama_cpp() {
     check_file("SmolLM2-135M-Instruct.Q4_0.gguf", "smollm2-Q4_0");
 }
+
+/// A second turn that extends the first prefills only its new tokens and decodes the same ids
+/// as a cold run of the whole conversation.
+#[test]
+fn second_turn_reuses_the_cached_prefix() {
+    let mut e = engine("SmolLM2-135M-Instruct.Q4_0.gguf", false);
+    let first: Vec<u32> = reference::cases("smollm2-Q4_0")[0].prompt_ids.clone();
+    let (mut tok, prefilled) = pollster::block_on(e.prefill(&first)).unwrap();
+    assert_eq!(prefilled, first.len());
+    let mut answer = vec![tok];
+    for _ in 0..3 {
+        tok = pollster::block_on(e.step()).unwrap();
+        answer.push(tok);
+    }
+    // Turn 2: the conversation so far (prompt + answer) plus new "user" tokens.
+    let mut second = first.clone();
+    second.extend_from_slice(&answer);
+    second.extend_from_slice(&[198, 1780, 314, 260]);
+    let (warm_first, prefilled) = pollster::block_on(e.prefill(&second)).unwrap();
+    // Cached: the prompt and the answer tokens that were run (the last sampled one was not).
+    assert_eq!(prefilled, second.len() - (first.len() + answer.len() - 1));
+    let mut warm = vec![warm_first];
+    for _ in 0..3 {
+        warm.push(pollster::block_on(e.step()).unwrap());
+    }
+    e.reset();
+    let (cold_first, prefilled) = pollster::block_on(e.prefill(&second)).unwrap();
+    assert_eq!(prefilled, second.len());
+    let mut cold = vec![cold_first];
+    for _ in 0..3 {
+        cold.push(pollster::block_on(e.step()).unwrap());
+    }
+    assert_eq!(warm, cold);
+}
