@@ -132,6 +132,11 @@ impl Engine {
         self.state.n_ctx
     }
 
+    /// Bytes of the KV caches of all layers.
+    pub fn kv_cache_bytes(&self) -> u64 {
+        self.state.caches.iter().map(|(k, v, _)| k.size() + v.size()).sum()
+    }
+
     /// Tokens currently in the KV cache.
     pub fn cached(&self) -> &[u32] {
         &self.cached

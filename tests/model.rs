@@ -134,4 +134,7 @@ fn second_turn_reuses_the_cached_prefix() {
         cold.push(pollster::block_on(e.step()).unwrap());
     }
     assert_eq!(warm, cold);
+    // Everything on the GPU: weights, KV cache, and at most 64 MiB more.
+    let budget = e.weights.n_bytes + e.kv_cache_bytes() + (64 << 20);
+    assert!(e.ctx.allocated_bytes() <= budget, "{} bytes allocated, budget {budget}", e.ctx.allocated_bytes());
 }

@@ -8,11 +8,27 @@ use hearth::gpu::{Dispatch, GpuContext, GpuWeight, Recorder};
 use hearth::kernels::{Kernels, WEIGHT_TYPES, shaders};
 use hearth::quant;
 
-/// Arguments of `hearth bench`.
+/// Arguments of `hearth bench`: `hearth bench kernels`, or `hearth bench -m FILE`.
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
     #[command(subcommand)]
-    what: What,
+    what: Option<What>,
+    /// The GGUF file to benchmark (prefill, decode, bandwidth, memory).
+    #[arg(short = 'm', long = "model")]
+    model: Option<std::path::PathBuf>,
+    /// Context length.
+    #[arg(long, default_value_t = 512)]
+    ctx: u32,
+    /// Use f32 activations even where shader-f16 is available.
+    #[arg(long)]
+    f32: bool,
+    /// Prompt tokens to prefill.
+    #[arg(long, default_value_t = 64)]
+    prompt_tokens: usize,
+    /// Tokens to decode.
+    #[arg(long, default_value_t = 16)]
+    gen_tokens: usize,
 }
 
 #[derive(clap::Subcommand)]
@@ -33,7 +49,23 @@ enum What {
 
 /// Runs the benchmark.
 pub fn run(args: &Args) -> Result<(), String> {
-    let What::Kernels { runs, f32, shapes } = &args.what;
+    match (&args.what, &args.model) {
+        (Some(What::Kernels { runs, f32, shapes }), _) => kernels(*runs, *f32, shapes),
+        (None, Some(model)) => crate::bench_model::run(model, args.ctx, args.f32, args.prompt_tokens, args.gen_tokens),
+        (None, None) => Err("say what to benchmark: `hearth bench kernels` or `hearth bench -m FILE.gguf`".into()),
+    }
+}
+
+/// Measures the copy roofline: GB/s of a 64 MiB buffer copy (read + write), median of `runs`.
+pub fn copy_roofline(ctx: &GpuContext, k: &mut Kernels, runs: usize) -> Result<f64, String> {
+    let copy_bytes: u64 = 64 << 20;
+    let copy = copy_dispatch(ctx, k, copy_bytes)?;
+    let t = median_time(ctx, std::slice::from_ref(&copy), runs);
+    Ok(2.0 * copy_bytes as f64 / t.as_secs_f64() / 1e9)
+}
+
+fn kernels(runs: usize, f32: bool, shapes: &[String]) -> Result<(), String> {
+    let (runs, f32) = (&runs, &f32);
     let ctx = pollster::block_on(GpuContext::new()).map_err(|e| e.to_string())?;
     let mut k = Kernels::new(&ctx);
     if *f32 {
@@ -50,11 +82,8 @@ pub fn run(args: &Args) -> Result<(), String> {
         shapes.iter().map(|s| parse_shape(s)).collect::<Result<_, _>>()?
     };
 
-    let copy_bytes: u64 = 64 << 20;
-    let copy = copy_dispatch(&ctx, &mut k, copy_bytes)?;
-    let t = median_time(&ctx, std::slice::from_ref(&copy), *runs);
-    let roof = 2.0 * copy_bytes as f64 / t.as_secs_f64() / 1e9;
-    println!("copy roofline: {roof:.2} GB/s (read + write of {} MiB, median of {runs})\n", copy_bytes >> 20);
+    let roof = copy_roofline(&ctx, &mut k, *runs)?;
+    println!("copy roofline: {roof:.2} GB/s (read + write of 64 MiB, median of {runs})\n");
 
     println!("{:<8} {:<8} {:>11} {:>10} {:>10} {:>9}", "kernel", "type", "shape", "ms", "GB/s", "roofline");
     for &(rows, cols) in &shapes {

@@ -3,6 +3,10 @@
 #[cfg(not(target_arch = "wasm32"))]
 mod bench;
 #[cfg(not(target_arch = "wasm32"))]
+mod bench_model;
+#[cfg(not(target_arch = "wasm32"))]
+mod eval;
+#[cfg(not(target_arch = "wasm32"))]
 mod inspect;
 #[cfg(not(target_arch = "wasm32"))]
 mod load;
@@ -18,6 +22,7 @@ fn main() -> std::process::ExitCode {
         Command::Bench(args) => bench::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Chat(args) => run::chat(&args),
+        Command::Eval(args) => eval::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -51,4 +56,6 @@ enum Command {
     Run(run::RunArgs),
     /// Chat with a model in the terminal.
     Chat(run::ChatArgs),
+    /// Teacher-forced logits of a list of token ids.
+    Eval(eval::Args),
 }

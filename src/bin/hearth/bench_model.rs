@@ -1,0 +1,68 @@
+//! `hearth bench -m FILE`: load time, prefill and decode speed, weight bytes read per token,
+//! achieved bandwidth as a fraction of the adapter's copy roofline, GPU memory allocated.
+
+use std::path::Path;
+
+use hearth::kernels::{Kernels, SamplerParams};
+
+use crate::load::{ModelArgs, load};
+
+/// Runs the model benchmark.
+pub fn run(model: &Path, ctx: u32, f32: bool, prompt_tokens: usize, gen_tokens: usize) -> Result<(), String> {
+    let args = ModelArgs { model: model.to_owned(), ctx, f32 };
+    let mut m = load(&args, SamplerParams { temperature: 0.0, ..Default::default() })?;
+    let e = &mut m.engine;
+    let report = e.ctx.report();
+    println!("adapter: {} ({}, {})", report.name, report.backend, report.device_type);
+    println!("model: {} ({}), f16 activations: {}, context {}", model.display(), e.cfg.arch, e.f16(), e.n_ctx());
+    println!("load: {:.0} ms", m.load_ms);
+
+    // A prompt of ordinary text, repeated to the length asked for.
+    let text = "The quick brown fox jumps over the lazy dog. ".repeat(prompt_tokens);
+    let mut ids = m.tokenizer.encode(&text, true, false).map_err(|e| e.to_string())?;
+    ids.truncate(prompt_tokens.max(1));
+    let t0 = hearth::clock::now_ms();
+    pollster::block_on(e.prefill(&ids)).map_err(|e| e.to_string())?;
+    let prefill_ms = hearth::clock::now_ms() - t0;
+    let t1 = hearth::clock::now_ms();
+    for _ in 0..gen_tokens {
+        pollster::block_on(e.step()).map_err(|e| e.to_string())?;
+    }
+    let decode_ms = hearth::clock::now_ms() - t1;
+    let prefill_tps = ids.len() as f64 / (prefill_ms / 1e3);
+    let decode_tps = gen_tokens as f64 / (decode_ms / 1e3);
+
+    // Per decoded token every matrix is read once; the embedding table gives one row (and is
+    // read whole when it is also the LM head).
+    let w = &e.weights;
+    let matrices: u64 = w
+        .layers
+        .iter()
+        .flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down])
+        .map(|m| m.ty.row_bytes(u64::from(m.cols)).unwrap_or(0) * u64::from(m.rows))
+        .sum();
+    let head = w.lm_head();
+    let head_bytes = head.ty.row_bytes(u64::from(head.cols)).unwrap_or(0) * u64::from(head.rows);
+    let per_token = matrices + head_bytes;
+    let gbs = per_token as f64 * decode_tps / 1e9;
+    // Counted before the roofline measurement allocates its own 2 × 64 MiB.
+    let allocated = e.ctx.allocated_bytes();
+    let mut k = Kernels::new(&e.ctx);
+    let roof = crate::bench::copy_roofline(&e.ctx, &mut k, 5)?;
+
+    let kv: u64 = e.kv_cache_bytes();
+    let budget = w.n_bytes + kv + (64 << 20);
+    println!("prefill: {} tokens in {prefill_ms:.0} ms = {prefill_tps:.2} tok/s", ids.len());
+    println!("decode: {gen_tokens} tokens in {decode_ms:.0} ms = {decode_tps:.3} tok/s");
+    println!("weight bytes read per token: {:.1} MiB", per_token as f64 / 1048576.0);
+    println!("achieved: {gbs:.3} GB/s = {:.1}% of the copy roofline ({roof:.2} GB/s)", 100.0 * gbs / roof);
+    println!(
+        "GPU memory allocated: {:.1} MiB (weights {:.1} MiB + KV cache {:.1} MiB + {:.1} MiB other; budget weights + KV + 64 MiB: {})",
+        allocated as f64 / 1048576.0,
+        w.n_bytes as f64 / 1048576.0,
+        kv as f64 / 1048576.0,
+        (allocated.saturating_sub(w.n_bytes + kv)) as f64 / 1048576.0,
+        if allocated <= budget { "within" } else { "EXCEEDED" }
+    );
+    Ok(())
+}
