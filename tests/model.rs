@@ -34,7 +34,8 @@ fn teacher_forced(e: &mut Engine, name: &str, c: &Case, tol: f32) {
     ids.extend_from_slice(&c.greedy_ids[..c.greedy_ids.len() - 1]);
     let logits = pollster::block_on(e.eval_logits(&ids)).unwrap();
     let v = e.cfg.n_vocab as usize;
-    let first = ids.len() - c.steps;
+    // Step s is the distribution after prompt + greedy[..s], at position prompt_len - 1 + s.
+    let first = c.prompt_ids.len() - 1;
     let mut worst = 0.0f32;
     for s in 0..c.steps {
         let got = &logits[(first + s) * v..(first + s + 1) * v];
@@ -100,6 +101,13 @@ fn smollm2_q4_1_matches_llama_cpp() {
 #[test]
 fn smollm2_q4_0_matches_llama_cpp() {
     check_file("SmolLM2-135M-Instruct.Q4_0.gguf", "smollm2-Q4_0");
+}
+
+/// Gemma 3 (Q4_K/Q6_K/Q5_0/Q8_0 weights, sliding-window layers, a token table paged over
+/// lavapipe's binding limit): the prompt with BOS, 16 teacher-forced steps, greedy ids.
+#[test]
+fn gemma3_matches_llama_cpp() {
+    check_file(common::GEMMA, "gemma3-270m-Q4_K_M");
 }
 
 /// A second turn that extends the first prefills only its new tokens and decodes the same ids
