@@ -116,3 +116,21 @@ fn vocab_gpt_2() {
 fn vocab_phi_3() {
     check_vocab("phi-3");
 }
+
+/// A tokenizer.json (here: SmolLM2's GGUF tokenizer written out as one) gives the same ids.
+#[test]
+fn tokenizer_json_gives_the_same_ids() {
+    let t = tokenizer(common::SMOLLM2[0]);
+    let json = t.to_json().unwrap();
+    let path = common::model(common::SMOLLM2[0]);
+    let size = std::fs::metadata(&path).unwrap().len();
+    let g = Gguf::read(&mut std::fs::File::open(&path).unwrap(), size).unwrap();
+    let j = Tokenizer::from_json(json.as_bytes(), Some(&g)).unwrap();
+    assert_eq!(j.n_vocab(), t.n_vocab());
+    for c in common::reference::cases("smollm2-F16") {
+        assert_eq!(j.encode(&c.prompt, false, true).unwrap(), c.prompt_ids);
+    }
+    assert_eq!(j.decode(&[6403, 1980, 253, 655]), "Once upon a time");
+    assert!(j.end_of_generation.contains(&2));
+    assert!(Tokenizer::from_json(b"{not json", None).is_err());
+}

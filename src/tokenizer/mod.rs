@@ -73,6 +73,9 @@ pub struct Tokenizer {
     pub add_bos: bool,
     /// Whether encoding adds EOS.
     pub add_eos: bool,
+    /// Built from a tokenizer.json: special tokens are always parsed, and BOS/EOS come from
+    /// its post-processor.
+    from_json: bool,
 }
 
 impl Tokenizer {
@@ -191,7 +194,55 @@ impl Tokenizer {
             end_of_generation,
             add_bos: g.optional("tokenizer.ggml.add_bos_token", Gguf::get_bool)?.unwrap_or(model == "llama"),
             add_eos: g.optional("tokenizer.ggml.add_eos_token", Gguf::get_bool)?.unwrap_or(false),
+            from_json: false,
         })
+    }
+
+    /// Builds a tokenizer from a Hugging Face `tokenizer.json`. Its added special tokens are
+    /// control tokens; BOS/EOS are taken from `gguf` when given (else guessed from common
+    /// names). BOS/EOS insertion follows the file's post-processor.
+    pub fn from_json(json: &[u8], gguf: Option<&Gguf>) -> Result<Tokenizer, TokenizerError> {
+        let inner = tokenizers::Tokenizer::from_bytes(json).map_err(lib_err)?;
+        let n = inner.get_vocab_size(true);
+        let mut texts = vec![String::new(); n];
+        for (t, id) in inner.get_vocab(true) {
+            if let Some(slot) = texts.get_mut(id as usize) {
+                *slot = t;
+            }
+        }
+        let special: HashSet<u32> =
+            inner.get_added_tokens_decoder().iter().filter(|(_, t)| t.special).map(|(id, _)| *id).collect();
+        let types: Vec<i32> = (0..n as u32).map(|id| if special.contains(&id) { TOKEN_CONTROL } else { 1 }).collect();
+        // Byte-level vocabularies write every byte as a printable character; SentencePiece ones
+        // use `▁` and `<0xXX>`.
+        let byte_level = texts.iter().any(|t| t.contains('Ġ'));
+        let pieces =
+            if byte_level { pieces::byte_level(&texts, &types) } else { pieces::sentencepiece_guess(&texts, &types) };
+        let find = |names: &[&str]| texts.iter().position(|t| names.contains(&t.as_str())).map(|i| i as u32);
+        let from_gguf = |k: &str| gguf.and_then(|g| g.optional(k, Gguf::get_u32).ok().flatten());
+        let bos = from_gguf("tokenizer.ggml.bos_token_id").or_else(|| find(&["<s>", "<bos>", "<|begin_of_text|>"]));
+        let eos = from_gguf("tokenizer.ggml.eos_token_id")
+            .or_else(|| find(&["</s>", "<eos>", "<|end_of_text|>", "<|endoftext|>"]));
+        let mut end_of_generation: HashSet<u32> = eos.into_iter().collect();
+        end_of_generation.extend(find(&["<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>"]));
+        Ok(Tokenizer {
+            plain: inner.clone(),
+            inner,
+            pieces,
+            texts,
+            bos,
+            eos,
+            end_of_generation,
+            // The post-processor adds them (see `encode`).
+            add_bos: false,
+            add_eos: false,
+            from_json: true,
+        })
+    }
+
+    /// This tokenizer as a Hugging Face `tokenizer.json`.
+    pub fn to_json(&self) -> Result<String, TokenizerError> {
+        self.inner.to_string(false).map_err(lib_err)
     }
 
     /// Number of tokens.
@@ -200,13 +251,16 @@ impl Tokenizer {
     }
 
     /// Encodes `text`. `add_special` adds BOS/EOS as the model asks; `parse_special` lets
-    /// special-token text (like `<|im_start|>`) become those tokens.
+    /// special-token text (like `<|im_start|>`) become those tokens (always, for a tokenizer
+    /// built from a tokenizer.json).
     pub fn encode(&self, text: &str, add_special: bool, parse_special: bool) -> Result<Vec<u32>, TokenizerError> {
         let mut ids = Vec::new();
         if add_special && self.add_bos {
             ids.extend(self.bos);
         }
-        if parse_special {
+        if self.from_json {
+            ids.extend(self.inner.encode_fast(text, add_special).map_err(lib_err)?.get_ids());
+        } else if parse_special {
             ids.extend(self.inner.encode_fast(text, false).map_err(lib_err)?.get_ids());
         } else {
             ids.extend(self.plain.encode_fast(text, false).map_err(lib_err)?.get_ids());

@@ -67,6 +67,23 @@ pub fn sentencepiece(texts: &[String], types: &[i32]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Bytes of each token of a SentencePiece vocabulary known only by its texts (no token types):
+/// `<0xXX>` texts are bytes.
+pub fn sentencepiece_guess(texts: &[String], types: &[i32]) -> Vec<Vec<u8>> {
+    let guessed: Vec<i32> = texts
+        .iter()
+        .zip(types)
+        .map(|(t, &ty)| {
+            if ty != TOKEN_CONTROL && t.len() == 6 && t.starts_with("<0x") && t.ends_with('>') {
+                TOKEN_BYTE
+            } else {
+                ty
+            }
+        })
+        .collect();
+    sentencepiece(texts, &guessed)
+}
+
 /// BPE merges for a SentencePiece vocabulary: every way of writing a token as two tokens,
 /// ranked by the merged token's score (higher first), as SentencePiece's BPE merges pieces.
 pub fn merges_from_scores(texts: &[String], scores: &[f32], types: &[i32]) -> Merges {

@@ -9,7 +9,7 @@ use crate::load::{ModelArgs, load};
 
 /// Runs the model benchmark.
 pub fn run(model: &Path, ctx: u32, f32: bool, prompt_tokens: usize, gen_tokens: usize) -> Result<(), String> {
-    let args = ModelArgs { model: model.to_owned(), ctx, f32 };
+    let args = ModelArgs { model: model.to_owned(), ctx, f32, tokenizer: None };
     let mut m = load(&args, SamplerParams { temperature: 0.0, ..Default::default() })?;
     let e = &mut m.engine;
     let report = e.ctx.report();

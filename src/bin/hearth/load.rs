@@ -24,6 +24,9 @@ pub struct ModelArgs {
     /// Compute with f32 activations even where shader-f16 is available.
     #[arg(long)]
     pub f32: bool,
+    /// A tokenizer.json to use instead of the GGUF's own tokenizer.
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
 }
 
 /// Sampling options.
@@ -94,7 +97,13 @@ pub fn load(args: &ModelArgs, sampler: SamplerParams) -> Result<Loaded, String> 
     let mut file = File::open(path).map_err(|e| err(path, e))?;
     let size = file.metadata().map_err(|e| err(path, e))?.len();
     let gguf = Gguf::read(&mut file, size).map_err(|e| err(path, e))?;
-    let tokenizer = Tokenizer::from_gguf(&gguf).map_err(|e| err(path, e))?;
+    let tokenizer = match &args.tokenizer {
+        Some(json) => {
+            let bytes = std::fs::read(json).map_err(|e| err(json, e))?;
+            Tokenizer::from_json(&bytes, Some(&gguf)).map_err(|e| err(json, e))?
+        }
+        None => Tokenizer::from_gguf(&gguf).map_err(|e| err(path, e))?,
+    };
     let ctx = pollster::block_on(GpuContext::new()).map_err(|e| e.to_string())?;
     let opts = EngineOptions { n_ctx: args.ctx, max_chunk: 128, f16: !args.f32, sampler };
     let mut last = 0u64;
