@@ -197,10 +197,8 @@ impl Engine {
                 let step = Step { pos0, n_tokens: t, counter: self.counter, _pad: 0 };
                 self.pending = Some(self.submit_and_read(step, &[&dispatches, &sample]).await?);
             } else {
-                self.state.step.write(&self.ctx, Step { pos0, n_tokens: t, counter: self.counter, _pad: 0 });
-                let mut r = Recorder::new(&self.ctx);
-                r.record(&dispatches);
-                r.submit(&self.ctx);
+                let step = Step { pos0, n_tokens: t, counter: self.counter, _pad: 0 };
+                model::submit(&self.ctx, &self.state, step, &[&dispatches]);
             }
             if let Some(all) = &all {
                 let bytes =

@@ -118,6 +118,12 @@ impl Kernels {
         extra: &[&'static str],
         overrides: &[(&'static str, u32)],
     ) -> Result<Arc<Pipeline>, KernelError> {
+        let defines = self.variant_defines(extra);
+        Ok(self.cache.get(&ctx.device, shader, &defines, overrides)?)
+    }
+
+    /// `extra` plus the defines of this variant (f16 activations, subgroups).
+    fn variant_defines(&self, extra: &[&'static str]) -> Vec<&'static str> {
         let mut defines = extra.to_vec();
         if self.f16 {
             defines.push("ACT_F16");
@@ -125,7 +131,7 @@ impl Kernels {
         if self.subgroups {
             defines.push("SUBGROUPS");
         }
-        Ok(self.cache.get(&ctx.device, shader, &defines, overrides)?)
+        defines
     }
 
     /// The pipeline of a shader that takes no variant defines (e.g. `copy`).
@@ -140,14 +146,7 @@ impl Kernels {
 
     /// The WGSL a shader becomes in this variant (for validation and debugging).
     pub fn source(&self, shader: &ShaderDef, extra: &[&'static str]) -> Result<String, KernelError> {
-        let mut defines = extra.to_vec();
-        if self.f16 {
-            defines.push("ACT_F16");
-        }
-        if self.subgroups {
-            defines.push("SUBGROUPS");
-        }
-        Ok(self.cache.source(shader, &defines)?)
+        Ok(self.cache.source(shader, &self.variant_defines(extra))?)
     }
 
     /// Number of pipelines compiled so far.

@@ -90,7 +90,6 @@ impl State {
         let table = |base| RopeTable::new(ctx, &rope_freqs(base, cfg.rope_dims, cfg.rope_freq_scale, None), n_ctx);
         let has_local = (0..cfg.n_layer).any(|l| cfg.is_local_layer(l));
         let shape = attn_shape(cfg, 0, n_ctx, max_chunk);
-        let local_shape = attn_shape(cfg, 0, n_ctx, max_chunk);
         let split_keys = 256;
         let hist = ctx.upload(bytemuck::cast_slice(&[u32::MAX; PENALTY_WINDOW as usize]), "hist");
         State {
@@ -109,7 +108,7 @@ impl State {
             scratch: (
                 DecodeScratch::new(ctx, &AttnShape { window: 0, ..shape }, n_ctx, split_keys),
                 has_local.then(|| {
-                    DecodeScratch::new(ctx, &AttnShape { window: cfg.sliding_window, ..local_shape }, n_ctx, split_keys)
+                    DecodeScratch::new(ctx, &AttnShape { window: cfg.sliding_window, ..shape }, n_ctx, split_keys)
                 }),
             ),
             step: StepBuffer::new(ctx),
