@@ -1,5 +1,6 @@
 // add: x += y elementwise over n values, y repeating every y_len values (the residual add
 // when y_len = n; a bias broadcast over tokens when y_len is the row length).
+// x is out_t and y in_t: both f32 for the residual add (OUT_F32, IN_F32), act for a bias.
 #include "common/header.wgsl"
 
 override WG: u32 = 64u;
@@ -11,14 +12,14 @@ struct Params {
     _pad2: u32,
 }
 
-@group(0) @binding(0) var<storage, read_write> x: array<act>;
-@group(0) @binding(1) var<storage, read> y: array<act>;
+@group(0) @binding(0) var<storage, read_write> x: array<out_t>;
+@group(0) @binding(1) var<storage, read> y: array<in_t>;
 @group(0) @binding(2) var<uniform> p: Params;
 
 @compute @workgroup_size(WG)
 fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * WG;
     if (i < p.n) {
-        x[i] = act(f32(x[i]) + f32(y[i % p.y_len]));
+        x[i] = out_t(f32(x[i]) + f32(y[i % p.y_len]));
     }
 }

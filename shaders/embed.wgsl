@@ -1,7 +1,8 @@
 // embed: out[t] = table[tokens[t]] * scale, gathering rows of a (quantized) table.
 // The table may be paged: this dispatch holds rows first_row.. of it and writes only the
 // tokens whose row it holds (one dispatch per page covers them all).
-// tokens (token_offset + n_tokens,) u32, out (n_tokens, cols) act; one workgroup per token.
+// tokens (token_offset + n_tokens,) u32, out (n_tokens, cols) out_t (f32 with OUT_F32: the residual
+// stream); one workgroup per token.
 #include "common/header.wgsl"
 #include "common/weights.wgsl"
 
@@ -20,7 +21,7 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read> w: array<u32>;
 @group(0) @binding(1) var<storage, read> tokens: array<u32>;
-@group(0) @binding(2) var<storage, read_write> out: array<act4>;
+@group(0) @binding(2) var<storage, read_write> out: array<vec4<out_t>>;
 @group(0) @binding(3) var<uniform> p: Params;
 
 @compute @workgroup_size(WG)
@@ -36,7 +37,7 @@ fn embed(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: 
     let base = t * (p.cols / 4u);
     for (var c = lid; c < p.cols / 8u; c += WG) {
         let ch = load_chunk(id - p.first_row, c, p.cols, p.scales);
-        out[base + ch.col_a / 4u] = act4(ch.a * p.scale);
-        out[base + ch.col_b / 4u] = act4(ch.b * p.scale);
+        out[base + ch.col_a / 4u] = vec4<out_t>(ch.a * p.scale);
+        out[base + ch.col_b / 4u] = vec4<out_t>(ch.b * p.scale);
     }
 }

@@ -2,7 +2,7 @@
 // W (rows, cols) in one page, X (n_tokens, cols), Y (n_tokens, out_stride): this page writes
 // columns out_offset.. of Y. Each invocation owns one weight row and TT tokens, so each
 // weight chunk is decoded once and used TT times; no workgroup barriers (they are
-// pathologically slow on CPU adapters). ACCUMULATE adds into Y.
+// pathologically slow on CPU adapters). ACCUMULATE adds into Y; OUT_F32 makes Y f32.
 #include "common/header.wgsl"
 #include "common/weights.wgsl"
 
@@ -20,7 +20,7 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read> w: array<u32>;
 @group(0) @binding(1) var<storage, read> x: array<act4>;
-@group(0) @binding(2) var<storage, read_write> y: array<act>;
+@group(0) @binding(2) var<storage, read_write> y: array<out_t>;
 @group(0) @binding(3) var<uniform> p: Params;
 
 @compute @workgroup_size(WG)
@@ -43,9 +43,9 @@ fn matmul(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid:
     for (var t = 0u; t < nt; t++) {
         let i = (t0 + t) * p.out_stride + p.out_offset + row;
 #ifdef ACCUMULATE
-        y[i] = act(f32(y[i]) + acc[t]);
+        y[i] = out_t(f32(y[i]) + acc[t]);
 #else
-        y[i] = act(acc[t]);
+        y[i] = out_t(acc[t]);
 #endif
     }
 }

@@ -2,7 +2,8 @@
 // W (rows, cols) in one page, x (cols,) at x_offset, y (rows_total,): this page writes
 // y[out_offset..].
 // One workgroup per row; invocations stride over the row's chunks (coalesced loads), then
-// reduce. ACCUMULATE adds into y instead (the residual add fused into the projection).
+// reduce. ACCUMULATE adds into y instead (the residual add fused into the projection); OUT_F32
+// makes y f32 (the residual stream).
 #include "common/header.wgsl"
 #include "common/reduce.wgsl"
 #include "common/weights.wgsl"
@@ -23,7 +24,7 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read> w: array<u32>;
 @group(0) @binding(1) var<storage, read> x: array<act4>;
-@group(0) @binding(2) var<storage, read_write> y: array<act>;
+@group(0) @binding(2) var<storage, read_write> y: array<out_t>;
 @group(0) @binding(3) var<uniform> p: Params;
 
 @compute @workgroup_size(WG)
@@ -47,9 +48,9 @@ fn matvec(
     if (lid == 0u) {
         let i = p.out_offset + row;
 #ifdef ACCUMULATE
-        y[i] = act(f32(y[i]) + total);
+        y[i] = out_t(f32(y[i]) + total);
 #else
-        y[i] = act(total);
+        y[i] = out_t(total);
 #endif
     }
 }

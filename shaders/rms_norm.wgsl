@@ -1,6 +1,6 @@
 // rms_norm: y = x / sqrt(mean(x^2) + eps) * w, for each row of x.
-// x (rows, n) act, w (n,) f32, y (rows, n) act; one workgroup per row.
-// IN_PLACE writes back into x (y is not bound).
+// x (rows, n) in_t (f32 with IN_F32: the residual stream), w (n,) f32, y (rows, n) act; one
+// workgroup per row. IN_PLACE writes back into x (y is not bound).
 #include "common/header.wgsl"
 #include "common/reduce.wgsl"
 
@@ -13,7 +13,7 @@ struct Params {
     _pad: u32,
 }
 
-@group(0) @binding(0) var<storage, read_write> x: array<act>;
+@group(0) @binding(0) var<storage, read_write> x: array<in_t>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<uniform> p: Params;
 #ifndef IN_PLACE
@@ -41,7 +41,7 @@ fn rms_norm(
     let inv = 1.0 / sqrt(reduce_sum(ss, lid) / f32(p.n) + p.eps);
     for (var i = lid; i < p.n; i += WG) {
 #ifdef IN_PLACE
-        x[base + i] = act(f32(x[base + i]) * inv * w[i]);
+        x[base + i] = in_t(f32(x[base + i]) * inv * w[i]);
 #else
         y[base + i] = act(f32(x[base + i]) * inv * w[i]);
 #endif

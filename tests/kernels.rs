@@ -5,11 +5,11 @@
 
 mod common;
 
-use common::gpu::{as_act, context, name, read_act, run, variants};
+use common::gpu::{as_act, context, name, read_act, read_f32, run, variants};
 use common::{Rng, assert_close};
 use hearth::gguf::{GgmlType, Gguf};
 use hearth::gpu::{GpuContext, GpuWeight};
-use hearth::kernels::{Kernels, WEIGHT_TYPES, matmul_ref, matvec_ref};
+use hearth::kernels::{Kernels, Store, WEIGHT_TYPES, matmul_ref, matvec_ref};
 use hearth::quant;
 
 /// A test weight: the file bytes and their dequantization.
@@ -57,9 +57,9 @@ fn upload(ctx: &GpuContext, w: &TestWeight) -> GpuWeight {
 }
 
 /// Tolerance of a dot product of length n: relative to the sum of |w x| terms (the scale of
-/// rounding error), looser when activations are f16 (the output is rounded to f16).
-fn dot_tol(k: &Kernels, scale: f32, want: f32) -> f32 {
-    if k.f16 { 2e-3 * want.abs() + 1e-4 * scale } else { 2e-5 * scale + 1e-6 }
+/// rounding error), looser when the output is stored as f16.
+fn dot_tol(k: &Kernels, store: Store, scale: f32, want: f32) -> f32 {
+    if k.f16 && store == Store::Act { 2e-3 * want.abs() + 1e-4 * scale } else { 2e-5 * scale + 1e-6 }
 }
 
 fn abs_dot_scale(w: &[f32], x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
@@ -67,6 +67,23 @@ fn abs_dot_scale(w: &[f32], x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     let ax: Vec<f32> = x.iter().map(|v| v.abs()).collect();
     matvec_ref(&aw, &ax, rows, cols)
 }
+
+/// An output buffer for `store` holding `y0`, and how to read it back.
+fn output(ctx: &GpuContext, k: &Kernels, store: Store, y0: &[f32]) -> (wgpu::Buffer, Vec<f32>) {
+    match store {
+        Store::Act => {
+            let y0 = as_act(k, y0);
+            (ctx.upload(&k.act_bytes(&y0), "y"), y0)
+        }
+        Store::F32 | Store::AddF32 => (ctx.upload(bytemuck::cast_slice(y0), "y"), y0.to_vec()),
+    }
+}
+
+fn read_output(ctx: &GpuContext, k: &Kernels, store: Store, y: &wgpu::Buffer, n: usize) -> Vec<f32> {
+    if store == Store::Act { read_act(ctx, k, y, n) } else { read_f32(ctx, y, n) }
+}
+
+const STORES: [Store; 3] = [Store::Act, Store::F32, Store::AddF32];
 
 #[test]
 fn matvec_every_type_and_variant() {
@@ -76,20 +93,19 @@ fn matvec_every_type_and_variant() {
         let w = test_weight(ty, 37, 352, &mut rng);
         let gw = upload(&ctx, &w);
         for mut k in variants(&ctx) {
-            for accumulate in [false, true] {
+            for store in STORES {
                 let x = as_act(&k, &rng.values(w.cols));
-                let y0 = as_act(&k, &rng.values(w.rows));
                 let xb = ctx.upload(&k.act_bytes(&x), "x");
-                let yb = ctx.upload(&k.act_bytes(&y0), "y");
-                run(&ctx, &k.matvec(&ctx, &gw, &xb, &yb, accumulate).unwrap());
-                let got = read_act(&ctx, &k, &yb, w.rows);
+                let (yb, y0) = output(&ctx, &k, store, &rng.values(w.rows));
+                run(&ctx, &k.matvec(&ctx, &gw, &xb, &yb, store).unwrap());
+                let got = read_output(&ctx, &k, store, &yb, w.rows);
                 let mut want = matvec_ref(&w.values, &x, w.rows, w.cols);
-                if accumulate {
+                if store == Store::AddF32 {
                     want.iter_mut().zip(&y0).for_each(|(a, b)| *a += b);
                 }
                 let scale = abs_dot_scale(&w.values, &x, w.rows, w.cols);
-                let what = format!("matvec {ty} {} accumulate={accumulate}", name(&k));
-                assert_close(&what, &got, &want, |i, v| dot_tol(&k, scale[i] + y0[i].abs(), v));
+                let what = format!("matvec {ty} {} {store:?}", name(&k));
+                assert_close(&what, &got, &want, |i, v| dot_tol(&k, store, scale[i] + y0[i].abs(), v));
             }
         }
     }
@@ -106,12 +122,12 @@ fn matvec_reads_a_row_of_a_batch() {
         let x = as_act(&k, &rng.values(5 * w.cols));
         let xb = ctx.upload(&k.act_bytes(&x), "x");
         let yb = k.act_buffer(&ctx, w.rows as u64, "y");
-        run(&ctx, &k.matvec_at(&ctx, &gw, &xb, 3, &yb, false).unwrap());
+        run(&ctx, &k.matvec_at(&ctx, &gw, &xb, 3, &yb, Store::Act).unwrap());
         let row = &x[3 * w.cols..4 * w.cols];
         let want = matvec_ref(&w.values, row, w.rows, w.cols);
         let scale = abs_dot_scale(&w.values, row, w.rows, w.cols);
         assert_close(&format!("matvec_at {}", name(&k)), &read_act(&ctx, &k, &yb, w.rows), &want, |i, v| {
-            dot_tol(&k, scale[i], v)
+            dot_tol(&k, Store::Act, scale[i], v)
         });
     }
 }
@@ -124,17 +140,24 @@ fn matmul_every_type_and_variant() {
         let w = test_weight(ty, 21, 96, &mut rng);
         let gw = upload(&ctx, &w);
         for mut k in variants(&ctx).into_iter().filter(|k| !k.subgroups) {
-            let n_tokens = 11; // not a multiple of the 8 tokens per invocation
-            let x = as_act(&k, &rng.values(n_tokens * w.cols));
-            let xb = ctx.upload(&k.act_bytes(&x), "x");
-            let yb = k.act_buffer(&ctx, (n_tokens * w.rows) as u64, "y");
-            run(&ctx, &k.matmul(&ctx, &gw, &xb, &yb, n_tokens as u32, false).unwrap());
-            let got = read_act(&ctx, &k, &yb, n_tokens * w.rows);
-            let want = matmul_ref(&w.values, &x, w.rows, w.cols, n_tokens);
-            let ax: Vec<f32> = x.iter().map(|v| v.abs()).collect();
-            let aw: Vec<f32> = w.values.iter().map(|v| v.abs()).collect();
-            let scale = matmul_ref(&aw, &ax, w.rows, w.cols, n_tokens);
-            assert_close(&format!("matmul {ty} {}", name(&k)), &got, &want, |i, v| dot_tol(&k, scale[i], v));
+            for store in STORES {
+                let n_tokens = 11; // not a multiple of the 8 tokens per invocation
+                let x = as_act(&k, &rng.values(n_tokens * w.cols));
+                let xb = ctx.upload(&k.act_bytes(&x), "x");
+                let (yb, y0) = output(&ctx, &k, store, &rng.values(n_tokens * w.rows));
+                run(&ctx, &k.matmul(&ctx, &gw, &xb, &yb, n_tokens as u32, store).unwrap());
+                let got = read_output(&ctx, &k, store, &yb, n_tokens * w.rows);
+                let mut want = matmul_ref(&w.values, &x, w.rows, w.cols, n_tokens);
+                if store == Store::AddF32 {
+                    want.iter_mut().zip(&y0).for_each(|(a, b)| *a += b);
+                }
+                let ax: Vec<f32> = x.iter().map(|v| v.abs()).collect();
+                let aw: Vec<f32> = w.values.iter().map(|v| v.abs()).collect();
+                let scale = matmul_ref(&aw, &ax, w.rows, w.cols, n_tokens);
+                assert_close(&format!("matmul {ty} {} {store:?}", name(&k)), &got, &want, |i, v| {
+                    dot_tol(&k, store, scale[i] + y0[i].abs(), v)
+                });
+            }
         }
     }
 }
@@ -155,20 +178,23 @@ fn rms_norm_rows_and_in_place() {
     let mut rng = Rng::new(3);
     let (rows, n) = (5, 333);
     for mut k in variants(&ctx) {
-        let x = as_act(&k, &rng.values(rows * n));
-        let w: Vec<f32> = rng.values(n);
-        let want = rms_norm_ref(&x, &w, n, 1e-5);
-        let xb = ctx.upload(&k.act_bytes(&x), "x");
-        let wb = ctx.upload(bytemuck::cast_slice(&w), "w");
-        let yb = k.act_buffer(&ctx, (rows * n) as u64, "y");
-        run(&ctx, &[k.rms_norm(&ctx, &xb, &wb, Some(&yb), rows as u32, n as u32, 1e-5).unwrap()]);
-        assert_close(&format!("rms_norm {}", name(&k)), &read_act(&ctx, &k, &yb, rows * n), &want, |_, v| {
-            elem_tol(&k, v)
-        });
-        run(&ctx, &[k.rms_norm(&ctx, &xb, &wb, None, rows as u32, n as u32, 1e-5).unwrap()]);
-        assert_close(&format!("rms_norm in place {}", name(&k)), &read_act(&ctx, &k, &xb, rows * n), &want, |_, v| {
-            elem_tol(&k, v)
-        });
+        // x as activations (per-head norms) or as the f32 residual stream.
+        for x_f32 in [false, true] {
+            let x = if x_f32 { rng.values(rows * n) } else { as_act(&k, &rng.values(rows * n)) };
+            let x_bytes = if x_f32 { bytemuck::cast_slice(&x).to_vec() } else { k.act_bytes(&x) };
+            let w: Vec<f32> = rng.values(n);
+            let want = rms_norm_ref(&x, &w, n, 1e-5);
+            let xb = ctx.upload(&x_bytes, "x");
+            let wb = ctx.upload(bytemuck::cast_slice(&w), "w");
+            let yb = k.act_buffer(&ctx, (rows * n) as u64, "y");
+            let what = format!("rms_norm {} x_f32={x_f32}", name(&k));
+            run(&ctx, &[k.rms_norm(&ctx, &xb, x_f32, &wb, Some(&yb), rows as u32, n as u32, 1e-5).unwrap()]);
+            assert_close(&what, &read_act(&ctx, &k, &yb, rows * n), &want, |_, v| elem_tol(&k, v));
+            run(&ctx, &[k.rms_norm(&ctx, &xb, x_f32, &wb, None, rows as u32, n as u32, 1e-5).unwrap()]);
+            let got = if x_f32 { read_f32(&ctx, &xb, rows * n) } else { read_act(&ctx, &k, &xb, rows * n) };
+            let tol = |v: f32| if x_f32 { 1e-5 * v.abs() + 1e-6 } else { elem_tol(&k, v) };
+            assert_close(&format!("{what} in place"), &got, &want, |_, v| tol(v));
+        }
     }
 }
 
@@ -214,13 +240,16 @@ fn glu_add_softmax() {
                 elem_tol(&k, v) + 1e-5
             });
         }
-        run(&ctx, &[k.add(&ctx, &gb, &ub, n as u32).unwrap()]);
-        let want: Vec<f32> = gate.iter().zip(&up).map(|(a, b)| a + b).collect();
-        assert_close(&format!("add {}", name(&k)), &read_act(&ctx, &k, &gb, n), &want, |_, v| elem_tol(&k, v));
-        // A bias of 40 values broadcast over 25 rows.
-        let sum = as_act(&k, &want);
+        // The residual add: f32 on every path.
+        let (rx, ry) = (rng.values(n), rng.values(n));
+        let rxb = ctx.upload(bytemuck::cast_slice(&rx), "x");
+        let ryb = ctx.upload(bytemuck::cast_slice(&ry), "y");
+        run(&ctx, &[k.add(&ctx, &rxb, &ryb, n as u32).unwrap()]);
+        let want: Vec<f32> = rx.iter().zip(&ry).map(|(a, b)| a + b).collect();
+        assert_close(&format!("add {}", name(&k)), &read_f32(&ctx, &rxb, n), &want, |_, v| 1e-6 * v.abs());
+        // A bias of 40 values broadcast over 25 rows (activations).
         run(&ctx, &[k.add_broadcast(&ctx, &gb, &ub, n as u32, 40).unwrap()]);
-        let want: Vec<f32> = sum.iter().enumerate().map(|(i, a)| a + up[i % 40]).collect();
+        let want: Vec<f32> = gate.iter().enumerate().map(|(i, a)| a + up[i % 40]).collect();
         assert_close(&format!("add broadcast {}", name(&k)), &read_act(&ctx, &k, &gb, n), &want, |_, v| {
             elem_tol(&k, v) * 2.0
         });
@@ -253,10 +282,10 @@ fn embed_gathers_quantized_rows() {
         let tokens = [7u32, 0, 49, 7, 23];
         let tb = ctx.upload(bytemuck::cast_slice(&tokens), "tokens");
         for mut k in variants(&ctx).into_iter().filter(|k| !k.subgroups) {
-            let ob = k.act_buffer(&ctx, (tokens.len() * w.cols) as u64, "out");
+            let ob = ctx.storage_buffer(4 * (tokens.len() * w.cols) as u64, "out");
             run(&ctx, &k.embed(&ctx, &gw, &tb, 0, &ob, tokens.len() as u32, 0.5).unwrap());
-            let want = as_act(&k, &embed_ref(&w.values, w.cols, &tokens, 0.5));
-            assert_close(&format!("embed {ty} {}", name(&k)), &read_act(&ctx, &k, &ob, want.len()), &want, |_, _| 1e-6);
+            let want = embed_ref(&w.values, w.cols, &tokens, 0.5);
+            assert_close(&format!("embed {ty} {}", name(&k)), &read_f32(&ctx, &ob, want.len()), &want, |_, _| 1e-6);
         }
     }
 }
@@ -436,18 +465,18 @@ fn paging_at_a_lowered_limit() {
         let x = rng.values(w.cols);
         let xb = ctx.upload(&k.act_bytes(&x), "x");
         let yb = k.act_buffer(&ctx, w.rows as u64, "y");
-        run(&ctx, &k.matvec(&ctx, &gw, &xb, &yb, false).unwrap());
+        run(&ctx, &k.matvec(&ctx, &gw, &xb, &yb, Store::Act).unwrap());
         let want = matvec_ref(&w.values, &x, w.rows, w.cols);
         let scale = abs_dot_scale(&w.values, &x, w.rows, w.cols);
         assert_close(&format!("paged matvec {ty}"), &read_act(&ctx, &k, &yb, w.rows), &want, |i, v| {
-            dot_tol(&k, scale[i], v)
+            dot_tol(&k, Store::Act, scale[i], v)
         });
         let tokens = [0u32, 60, 31, 30];
         let tb = ctx.upload(bytemuck::cast_slice(&tokens), "tokens");
-        let ob = k.act_buffer(&ctx, (tokens.len() * w.cols) as u64, "out");
+        let ob = ctx.storage_buffer(4 * (tokens.len() * w.cols) as u64, "out");
         run(&ctx, &k.embed(&ctx, &gw, &tb, 0, &ob, tokens.len() as u32, 1.0).unwrap());
         let want = embed_ref(&w.values, w.cols, &tokens, 1.0);
-        assert_close(&format!("paged embed {ty}"), &read_act(&ctx, &k, &ob, want.len()), &want, |_, _| 0.0);
+        assert_close(&format!("paged embed {ty}"), &read_f32(&ctx, &ob, want.len()), &want, |_, _| 0.0);
     }
 }
 
@@ -471,16 +500,16 @@ fn paging_at_the_real_limit_with_gemmas_token_table() {
     let x = rng.values(w.cols);
     let xb = ctx.upload(&k.act_bytes(&x), "x");
     let yb = k.act_buffer(&ctx, w.rows as u64, "logits");
-    run(&ctx, &k.matvec(&ctx, &gw, &xb, &yb, false).unwrap());
+    run(&ctx, &k.matvec(&ctx, &gw, &xb, &yb, Store::Act).unwrap());
     let got = read_act(&ctx, &k, &yb, w.rows);
     let want = matvec_ref(&w.values, &x, w.rows, w.cols);
     let scale = abs_dot_scale(&w.values, &x, w.rows, w.cols);
-    assert_close("LM head over a paged table", &got, &want, |i, v| dot_tol(&k, scale[i], v));
+    assert_close("LM head over a paged table", &got, &want, |i, v| dot_tol(&k, Store::Act, scale[i], v));
     let last_page_row = gw.pages.last().unwrap().first_row;
     let tokens = [2u32, last_page_row - 1, last_page_row, 262_143];
     let tb = ctx.upload(bytemuck::cast_slice(&tokens), "tokens");
-    let ob = k.act_buffer(&ctx, (tokens.len() * w.cols) as u64, "out");
+    let ob = ctx.storage_buffer(4 * (tokens.len() * w.cols) as u64, "out");
     run(&ctx, &k.embed(&ctx, &gw, &tb, 0, &ob, tokens.len() as u32, 1.0).unwrap());
     let want = embed_ref(&w.values, w.cols, &tokens, 1.0);
-    assert_close("embed across pages", &read_act(&ctx, &k, &ob, want.len()), &want, |_, _| 0.0);
+    assert_close("embed across pages", &read_f32(&ctx, &ob, want.len()), &want, |_, _| 0.0);
 }

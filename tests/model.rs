@@ -110,11 +110,11 @@ fn smollm2_q4_0_matches_llama_cpp() {
 
 /// Gemma 3 (Q4_K/Q6_K/Q5_0/Q8_0 weights, sliding-window layers, a token table paged over
 /// lavapipe's binding limit): the prompt with BOS, 16 teacher-forced steps, greedy ids.
-/// The f32 path only: with f16 activations Gemma's residual stream overflows f16 (its
-/// activations exceed 65504); that needs an f32 residual stream, not built yet.
+/// Both paths: on the f16 path Gemma's residual stream (past f16's range) stays f32. The token
+/// table (178 MB) is paged at lavapipe's 128 MiB binding limit.
 #[test]
-fn gemma3_matches_llama_cpp_on_the_f32_path() {
-    check_paths(common::GEMMA, "gemma3-270m-Q4_K_M", &[(false, 0.05)]);
+fn gemma3_matches_llama_cpp() {
+    check_file(common::GEMMA, "gemma3-270m-Q4_K_M");
 }
 
 /// A second turn that extends the first prefills only its new tokens and decodes the same ids

@@ -21,9 +21,19 @@ fn every_shader_variant_parses_and_validates() {
     for shader in shaders::ALL {
         let reads_weights = shader.source.contains("common/weights.wgsl");
         let extra: Vec<Vec<&str>> = if reads_weights {
-            weight_defines.iter().flat_map(|w| [vec![*w], vec![*w, "ACCUMULATE"]]).collect()
+            weight_defines
+                .iter()
+                .flat_map(|w| [vec![*w], vec![*w, "OUT_F32"], vec![*w, "OUT_F32", "ACCUMULATE"]])
+                .collect()
         } else {
-            vec![vec![], vec!["IN_PLACE"], vec!["NEOX"], vec!["GELU"]]
+            vec![
+                vec![],
+                vec!["IN_PLACE"],
+                vec!["NEOX"],
+                vec!["GELU"],
+                vec!["IN_F32"],
+                vec!["IN_F32", "OUT_F32", "IN_PLACE"],
+            ]
         };
         for e in &extra {
             for variant in [&[][..], &["ACT_F16"], &["SUBGROUPS"], &["ACT_F16", "SUBGROUPS"]] {

@@ -119,7 +119,7 @@ async fn matvec_q4_0_q8_0_q4_k_in_the_browser() {
         let x = values(3, cols);
         let xb = ctx.upload(bytemuck::cast_slice(&x), "x");
         let yb = k.act_buffer(&ctx, rows as u64, "y");
-        run(&ctx, &k.matvec(&ctx, &gw, &xb, &yb, false).unwrap());
+        run(&ctx, &k.matvec(&ctx, &gw, &xb, &yb, hearth::kernels::Store::Act).unwrap());
         let got = read_f32(&ctx, &yb, rows).await;
         check(&format!("matvec {ty}"), &got, &matvec_ref(&w, &x, rows, cols), 1e-3);
     }
@@ -134,7 +134,7 @@ async fn rms_norm_and_rope_in_the_browser() {
     let w = values(5, n);
     let (xb, wb) = (ctx.upload(bytemuck::cast_slice(&x), "x"), ctx.upload(bytemuck::cast_slice(&w), "w"));
     let yb = k.act_buffer(&ctx, (rows * n) as u64, "y");
-    run(&ctx, &[k.rms_norm(&ctx, &xb, &wb, Some(&yb), rows as u32, n as u32, 1e-6).unwrap()]);
+    run(&ctx, &[k.rms_norm(&ctx, &xb, false, &wb, Some(&yb), rows as u32, n as u32, 1e-6).unwrap()]);
     check("rms_norm", &read_f32(&ctx, &yb, rows * n).await, &rms_norm_ref(&x, &w, n, 1e-6), 1e-5);
 
     let (n_heads, head_dim) = (3usize, 64usize);

@@ -14,6 +14,20 @@ alias act = f32;
 alias act4 = vec4<f32>;
 #endif
 
+// IN_F32 / OUT_F32: a kernel's input / output is f32 whatever `act` is. The residual stream
+// (and a sub-layer's output on its way into it) stays f32 on the f16 path: Gemma's grows past
+// f16's range, and it is only (T, D) values, a small part of the traffic.
+#ifdef IN_F32
+alias in_t = f32;
+#else
+alias in_t = act;
+#endif
+#ifdef OUT_F32
+alias out_t = f32;
+#else
+alias out_t = act;
+#endif
+
 // Workgroups are laid out in 2-D when a dimension would exceed 65535: flatten them.
 fn flat_workgroup(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wid.x + wid.y * nwg.x;

@@ -2,7 +2,7 @@
 
 use crate::gpu::{Dispatch, GpuContext, GpuWeight};
 
-use super::{KernelError, Kernels, WG, shaders, weight_defines};
+use super::{KernelError, Kernels, Store, WG, shaders, weight_defines};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -18,8 +18,9 @@ struct Params {
 }
 
 impl Kernels {
-    /// `out (T, cols) = table[tokens[token_offset + t]] * scale`. One dispatch per page of the
-    /// table; each writes the tokens whose rows it holds. Ids outside the table write nothing.
+    /// `out (T, cols) f32 = table[tokens[token_offset + t]] * scale` (the residual stream, f32 on
+    /// both paths). One dispatch per page of the table; each writes the tokens whose rows it
+    /// holds. Ids outside the table write nothing.
     pub fn embed(
         &mut self,
         ctx: &GpuContext,
@@ -30,7 +31,7 @@ impl Kernels {
         n_tokens: u32,
         scale: f32,
     ) -> Result<Vec<Dispatch>, KernelError> {
-        let defines = weight_defines("embed", table.ty, false)?;
+        let defines = weight_defines("embed", table.ty, Store::F32)?;
         let pipeline = self.pipeline(ctx, &shaders::EMBED, &defines, &[("WG", WG)])?;
         let mut out_dispatches = Vec::new();
         for page in &table.pages {

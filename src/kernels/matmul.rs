@@ -2,7 +2,7 @@
 
 use crate::gpu::{Dispatch, GpuContext, GpuWeight};
 
-use super::{KernelError, Kernels, shaders, weight_defines};
+use super::{KernelError, Kernels, Store, shaders, weight_defines};
 
 /// Tokens per invocation (`TT` in shaders/matmul.wgsl).
 const TOKENS_PER_INVOCATION: u32 = 8;
@@ -22,8 +22,8 @@ struct Params {
 }
 
 impl Kernels {
-    /// `X (T, cols) @ W^T (cols, rows) -> Y (T, rows)`; with `accumulate`, `Y += X W^T`.
-    /// One dispatch per weight page.
+    /// `X (T, cols) @ W^T (cols, rows) -> Y (T, rows)`, X act, Y as `store` says (`AddF32`:
+    /// `Y += X W^T`). One dispatch per weight page.
     pub fn matmul(
         &mut self,
         ctx: &GpuContext,
@@ -31,9 +31,9 @@ impl Kernels {
         x: &wgpu::Buffer,
         y: &wgpu::Buffer,
         n_tokens: u32,
-        accumulate: bool,
+        store: Store,
     ) -> Result<Vec<Dispatch>, KernelError> {
-        let defines = weight_defines("matmul", w.ty, accumulate)?;
+        let defines = weight_defines("matmul", w.ty, store)?;
         let pipeline = self.pipeline(ctx, &shaders::MATMUL, &defines, &[("WG", ROWS_PER_WORKGROUP)])?;
         let mut out = Vec::new();
         for page in &w.pages {

@@ -2,7 +2,7 @@
 
 use crate::gpu::{Dispatch, GpuContext, GpuWeight};
 
-use super::{KernelError, Kernels, WG, grid, shaders, weight_defines};
+use super::{KernelError, Kernels, Store, WG, grid, shaders, weight_defines};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -16,17 +16,17 @@ struct Params {
 }
 
 impl Kernels {
-    /// `W (rows, cols) @ x (cols,) -> y (rows,)`; with `accumulate`, `y += W x` (a fused
-    /// residual add). One dispatch per weight page.
+    /// `W (rows, cols) @ x (cols,) -> y (rows,)`, x act, y as `store` says (`AddF32`: `y += W x`,
+    /// a fused residual add). One dispatch per weight page.
     pub fn matvec(
         &mut self,
         ctx: &GpuContext,
         w: &GpuWeight,
         x: &wgpu::Buffer,
         y: &wgpu::Buffer,
-        accumulate: bool,
+        store: Store,
     ) -> Result<Vec<Dispatch>, KernelError> {
-        self.matvec_at(ctx, w, x, 0, y, accumulate)
+        self.matvec_at(ctx, w, x, 0, y, store)
     }
 
     /// [`Kernels::matvec`] reading x from row `x_row` of a `(rows, cols)` activation buffer.
@@ -37,9 +37,9 @@ impl Kernels {
         x: &wgpu::Buffer,
         x_row: u32,
         y: &wgpu::Buffer,
-        accumulate: bool,
+        store: Store,
     ) -> Result<Vec<Dispatch>, KernelError> {
-        let defines = weight_defines("matvec", w.ty, accumulate)?;
+        let defines = weight_defines("matvec", w.ty, store)?;
         let pipeline = self.pipeline(ctx, &shaders::MATVEC, &defines, &[("WG", WG)])?;
         let mut out = Vec::new();
         for page in &w.pages {

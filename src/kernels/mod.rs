@@ -4,7 +4,7 @@
 //!
 //! Shapes use the same names everywhere: T tokens, D model width, rows/cols of a weight.
 //! Activations are `act` on the GPU: f32, or f16 when [`Kernels::f16`] is set (accumulation is
-//! always f32).
+//! always f32). The residual stream is f32 on both paths (see [`Store`]).
 
 mod attention;
 mod elementwise;
@@ -124,7 +124,10 @@ impl Kernels {
 
     /// `extra` plus the defines of this variant (f16 activations, subgroups).
     fn variant_defines(&self, extra: &[&'static str]) -> Vec<&'static str> {
-        let mut defines = extra.to_vec();
+        // IN_F32/OUT_F32 change nothing when activations are f32: leaving them out there keeps
+        // one pipeline per kernel.
+        let mut defines: Vec<_> =
+            extra.iter().copied().filter(|d| self.f16 || !matches!(*d, "IN_F32" | "OUT_F32")).collect();
         if self.f16 {
             defines.push("ACT_F16");
         }
@@ -170,11 +173,26 @@ pub fn weight_define(ty: GgmlType) -> Option<&'static str> {
     })
 }
 
-/// The defines of a kernel reading `ty` weights (plus `ACCUMULATE` when it adds into its output).
-fn weight_defines(kernel: &'static str, ty: GgmlType, accumulate: bool) -> Result<Vec<&'static str>, KernelError> {
+/// How a matrix kernel stores its result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Store {
+    /// Written as activations (`act`).
+    Act,
+    /// Written as f32: a sub-layer's output on its way into the residual stream.
+    F32,
+    /// Added into an f32 buffer: the residual add fused into the projection.
+    AddF32,
+}
+
+/// The defines of a kernel reading `ty` weights and storing as `store`.
+fn weight_defines(kernel: &'static str, ty: GgmlType, store: Store) -> Result<Vec<&'static str>, KernelError> {
     let define =
         weight_define(ty).ok_or_else(|| KernelError::Shape { kernel, why: format!("no kernel reads {ty} weights") })?;
-    Ok(if accumulate { vec![define, "ACCUMULATE"] } else { vec![define] })
+    Ok(match store {
+        Store::Act => vec![define],
+        Store::F32 => vec![define, "OUT_F32"],
+        Store::AddF32 => vec![define, "OUT_F32", "ACCUMULATE"],
+    })
 }
 
 /// Weight types the matrix kernels read.

@@ -14,19 +14,27 @@ struct Params {
 }
 
 impl Kernels {
-    /// `x (rows, n)`, `w (n,)` f32 → `y (rows, n)`; `y = None` normalizes `x` in place.
+    /// `x (rows, n)`, `w (n,)` f32 → `y (rows, n)` act; `y = None` normalizes `x` in place. `x` is
+    /// f32 when `x_f32` (the residual stream), act otherwise.
     pub fn rms_norm(
         &mut self,
         ctx: &GpuContext,
         x: &wgpu::Buffer,
+        x_f32: bool,
         w: &wgpu::Buffer,
         y: Option<&wgpu::Buffer>,
         rows: u32,
         n: u32,
         eps: f32,
     ) -> Result<Dispatch, KernelError> {
-        let defines: &[&str] = if y.is_none() { &["IN_PLACE"] } else { &[] };
-        let pipeline = self.pipeline(ctx, &shaders::RMS_NORM, defines, &[("WG", WG)])?;
+        let mut defines = Vec::new();
+        if y.is_none() {
+            defines.push("IN_PLACE");
+        }
+        if x_f32 {
+            defines.push("IN_F32");
+        }
+        let pipeline = self.pipeline(ctx, &shaders::RMS_NORM, &defines, &[("WG", WG)])?;
         let slot = self.uniforms.push(ctx, &Params { rows, n, eps, _pad: 0 });
         let mut bindings = vec![x.as_entire_binding(), w.as_entire_binding(), self.uniforms.binding(slot)];
         bindings.extend(y.map(|y| y.as_entire_binding()));

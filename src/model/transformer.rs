@@ -2,11 +2,12 @@
 //! calls, recorded once per step into one command encoder.
 //!
 //! Shapes: T tokens in the step, D model width, H query heads, KV key/value heads, hd head
-//! dim, F FFN width, V vocabulary. Activations are `act` (f32, or f16 on the f16 path).
+//! dim, F FFN width, V vocabulary. Activations are `act` (f32, or f16 on the f16 path); the
+//! residual stream `x` and a sub-layer's output `o` are f32 on both paths.
 
 use crate::gpu::{Dispatch, GpuContext, Recorder};
 use crate::kernels::{
-    AttnShape, DecodeScratch, KernelError, Kernels, RopeTable, SamplerParams, Step, StepBuffer, rope_freqs,
+    AttnShape, DecodeScratch, KernelError, Kernels, RopeTable, SamplerParams, Step, StepBuffer, Store, rope_freqs,
 };
 
 use super::{ModelConfig, ModelWeights};
@@ -16,11 +17,11 @@ pub const PENALTY_WINDOW: u32 = 64;
 
 /// GPU buffers of one model instance, all allocated at load.
 pub struct State {
-    /// (T, D) the residual stream.
+    /// (T, D) f32 the residual stream.
     pub x: wgpu::Buffer,
     /// (T, D) normalized input of a sub-layer.
     pub h: wgpu::Buffer,
-    /// (T, D) a sub-layer's output before its post-norm (gemma3).
+    /// (T, D) f32 a sub-layer's output before its post-norm (gemma3).
     pub o: wgpu::Buffer,
     /// (T, H·hd) queries.
     pub q: wgpu::Buffer,
@@ -81,6 +82,7 @@ impl State {
         let (d, f) = (u64::from(cfg.d_model), u64::from(cfg.d_ff));
         let (qd, kvd) = (u64::from(cfg.n_head * cfg.head_dim), u64::from(cfg.n_kv_head * cfg.head_dim));
         let act = |n: u64, label: &str| k.act_buffer(ctx, n, label);
+        let f32s = |n: u64, label: &str| ctx.storage_buffer(4 * n, label);
         let caches = (0..cfg.n_layer)
             .map(|l| {
                 let len = cache_len(cfg, l, n_ctx, max_chunk);
@@ -93,9 +95,9 @@ impl State {
         let split_keys = 256;
         let hist = ctx.upload(bytemuck::cast_slice(&[u32::MAX; PENALTY_WINDOW as usize]), "hist");
         State {
-            x: act(t * d, "x"),
+            x: f32s(t * d, "x"),
             h: act(t * d, "h"),
-            o: act(t * d, "o"),
+            o: f32s(t * d, "o"),
             q: act(t * qd, "q"),
             k: act(t * kvd, "k"),
             v: act(t * kvd, "v"),
@@ -156,11 +158,11 @@ pub fn forward(
     let decode = t == 1;
     let mut out = Vec::new();
     // Projections: one matvec when decoding, a matmul over the chunk when prefilling.
-    let proj = |k: &mut Kernels, w, x: &wgpu::Buffer, y: &wgpu::Buffer, acc: bool| {
-        if decode { k.matvec(ctx, w, x, y, acc) } else { k.matmul(ctx, w, x, y, t, acc) }
+    let proj = |k: &mut Kernels, w, x: &wgpu::Buffer, y: &wgpu::Buffer, store| {
+        if decode { k.matvec(ctx, w, x, y, store) } else { k.matmul(ctx, w, x, y, t, store) }
     };
 
-    // x (T, D) = token_embd[tokens] (· sqrt(D) for gemma)
+    // x (T, D) f32 = token_embd[tokens] (· sqrt(D) for gemma)
     let (ids, scale) = (if matches!(tokens, Tokens::Sampled) { &s.token } else { &s.prompt }, cfg.embed_scale());
     out.extend(k.embed(ctx, &w.token_embd, ids, 0, &s.x, t, scale)?);
 
@@ -172,11 +174,11 @@ pub fn forward(
 
         // --- attention ---
         // h = rms_norm(x) · attn_norm
-        out.push(k.rms_norm(ctx, &s.x, &lw.attn_norm, Some(&s.h), t, d, cfg.norm_eps)?);
+        out.push(k.rms_norm(ctx, &s.x, true, &lw.attn_norm, Some(&s.h), t, d, cfg.norm_eps)?);
         // q (T, H·hd), k, v (T, KV·hd) = h W^T (+ bias)
-        out.extend(proj(k, &lw.wq, &s.h, &s.q, false)?);
-        out.extend(proj(k, &lw.wk, &s.h, &s.k, false)?);
-        out.extend(proj(k, &lw.wv, &s.h, &s.v, false)?);
+        out.extend(proj(k, &lw.wq, &s.h, &s.q, Store::Act)?);
+        out.extend(proj(k, &lw.wk, &s.h, &s.k, Store::Act)?);
+        out.extend(proj(k, &lw.wv, &s.h, &s.v, Store::Act)?);
         if let Some([bq, bk, bv]) = &lw.qkv_bias {
             out.push(k.add_broadcast(ctx, &s.q, bq, t * qd, qd)?);
             out.push(k.add_broadcast(ctx, &s.k, bk, t * kvd, kvd)?);
@@ -184,8 +186,8 @@ pub fn forward(
         }
         // per-head q, k norms (qwen3, gemma3)
         if let Some([qn, kn]) = &lw.qk_norm {
-            out.push(k.rms_norm(ctx, &s.q, qn, None, t * cfg.n_head, cfg.head_dim, cfg.norm_eps)?);
-            out.push(k.rms_norm(ctx, &s.k, kn, None, t * cfg.n_kv_head, cfg.head_dim, cfg.norm_eps)?);
+            out.push(k.rms_norm(ctx, &s.q, false, qn, None, t * cfg.n_head, cfg.head_dim, cfg.norm_eps)?);
+            out.push(k.rms_norm(ctx, &s.k, false, kn, None, t * cfg.n_kv_head, cfg.head_dim, cfg.norm_eps)?);
         }
         // rotate q, k by position; append k, v to the cache
         out.push(k.rope(ctx, &s.q, rope, &s.step, cfg.rope_layout, cfg.n_head, cfg.head_dim, t)?);
@@ -201,36 +203,36 @@ pub fn forward(
         }
         // x += att Wo^T  (gemma3: x += rms_norm(att Wo^T) · post_attention_norm)
         match &lw.post_attn_norm {
-            None => out.extend(proj(k, &lw.wo, &s.att, &s.x, true)?),
+            None => out.extend(proj(k, &lw.wo, &s.att, &s.x, Store::AddF32)?),
             Some(pn) => {
-                out.extend(proj(k, &lw.wo, &s.att, &s.o, false)?);
-                out.push(k.rms_norm(ctx, &s.o, pn, None, t, d, cfg.norm_eps)?);
+                out.extend(proj(k, &lw.wo, &s.att, &s.o, Store::F32)?);
+                out.push(k.rms_norm(ctx, &s.o, true, pn, None, t, d, cfg.norm_eps)?);
                 out.push(k.add(ctx, &s.x, &s.o, t * d)?);
             }
         }
 
         // --- feed-forward ---
         // h = rms_norm(x) · ffn_norm; gate = act(h Wg^T) · (h Wu^T)
-        out.push(k.rms_norm(ctx, &s.x, &lw.ffn_norm, Some(&s.h), t, d, cfg.norm_eps)?);
-        out.extend(proj(k, &lw.gate, &s.h, &s.gate, false)?);
-        out.extend(proj(k, &lw.up, &s.h, &s.up, false)?);
+        out.push(k.rms_norm(ctx, &s.x, true, &lw.ffn_norm, Some(&s.h), t, d, cfg.norm_eps)?);
+        out.extend(proj(k, &lw.gate, &s.h, &s.gate, Store::Act)?);
+        out.extend(proj(k, &lw.up, &s.h, &s.up, Store::Act)?);
         out.push(k.glu(ctx, cfg.glu, &s.gate, &s.up, None, t * f)?);
         // x += gate Wd^T  (gemma3: x += rms_norm(gate Wd^T) · post_ffw_norm)
         match &lw.post_ffn_norm {
-            None => out.extend(proj(k, &lw.down, &s.gate, &s.x, true)?),
+            None => out.extend(proj(k, &lw.down, &s.gate, &s.x, Store::AddF32)?),
             Some(pn) => {
-                out.extend(proj(k, &lw.down, &s.gate, &s.o, false)?);
-                out.push(k.rms_norm(ctx, &s.o, pn, None, t, d, cfg.norm_eps)?);
+                out.extend(proj(k, &lw.down, &s.gate, &s.o, Store::F32)?);
+                out.push(k.rms_norm(ctx, &s.o, true, pn, None, t, d, cfg.norm_eps)?);
                 out.push(k.add(ctx, &s.x, &s.o, t * d)?);
             }
         }
     }
 
     // logits = rms_norm(x) · output_norm · W_out^T
-    out.push(k.rms_norm(ctx, &s.x, &w.output_norm, Some(&s.h), t, d, cfg.norm_eps)?);
+    out.push(k.rms_norm(ctx, &s.x, true, &w.output_norm, Some(&s.h), t, d, cfg.norm_eps)?);
     match head {
-        Head::Last => out.extend(k.matvec_at(ctx, w.lm_head(), &s.h, t - 1, &s.logits, false)?),
-        Head::All(all) => out.extend(k.matmul(ctx, w.lm_head(), &s.h, all, t, false)?),
+        Head::Last => out.extend(k.matvec_at(ctx, w.lm_head(), &s.h, t - 1, &s.logits, Store::Act)?),
+        Head::All(all) => out.extend(k.matmul(ctx, w.lm_head(), &s.h, all, t, Store::Act)?),
     }
     Ok(out)
 }

@@ -39,6 +39,12 @@ pub fn read_act(ctx: &GpuContext, k: &Kernels, buf: &wgpu::Buffer, n: usize) -> 
     k.act_values(&bytes)
 }
 
+/// `n` f32 values of `buf` (the residual stream on every path).
+pub fn read_f32(ctx: &GpuContext, buf: &wgpu::Buffer, n: usize) -> Vec<f32> {
+    let bytes = pollster::block_on(ctx.read_back(buf, 0, n as u64 * 4)).expect("read back");
+    bytemuck::pod_collect_to_vec(&bytes)
+}
+
 /// Rounds values as the variant's activation storage does (f16 or not at all).
 pub fn as_act(k: &Kernels, v: &[f32]) -> Vec<f32> {
     k.act_values(&k.act_bytes(v))

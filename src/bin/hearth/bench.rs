@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use hearth::gguf::GgmlType;
 use hearth::gpu::{Dispatch, GpuContext, GpuWeight, Recorder};
-use hearth::kernels::{Kernels, WEIGHT_TYPES, shaders};
+use hearth::kernels::{Kernels, Store, WEIGHT_TYPES, shaders};
 use hearth::quant;
 
 /// Arguments of `hearth bench`: `hearth bench kernels`, or `hearth bench -m FILE`.
@@ -92,7 +92,7 @@ fn kernels(runs: usize, f32: bool, shapes: &[String]) -> Result<(), String> {
             let w = random_weight(&ctx, ty, rows, cols)?;
             let x = k.act_buffer(&ctx, cols, "x");
             let y = k.act_buffer(&ctx, rows, "y");
-            let d = k.matvec(&ctx, &w, &x, &y, false).map_err(|e| e.to_string())?;
+            let d = k.matvec(&ctx, &w, &x, &y, Store::Act).map_err(|e| e.to_string())?;
             let t = median_time(&ctx, &d, *runs);
             let bytes = ty.row_bytes(cols).unwrap_or(0) * rows;
             let gbs = bytes as f64 / t.as_secs_f64() / 1e9;
@@ -112,7 +112,7 @@ fn kernels(runs: usize, f32: bool, shapes: &[String]) -> Result<(), String> {
         let w = random_weight(&ctx, ty, rows, cols)?;
         let x = k.act_buffer(&ctx, cols * u64::from(n_tokens), "x");
         let y = k.act_buffer(&ctx, rows * u64::from(n_tokens), "y");
-        let d = k.matmul(&ctx, &w, &x, &y, n_tokens, false).map_err(|e| e.to_string())?;
+        let d = k.matmul(&ctx, &w, &x, &y, n_tokens, Store::Act).map_err(|e| e.to_string())?;
         let t = median_time(&ctx, &d, runs.min(&3).to_owned());
         let flops = 2.0 * (rows * cols) as f64 * f64::from(n_tokens);
         let shape = format!("{n_tokens}x{cols}x{rows}");
