@@ -2,7 +2,7 @@
 // optional sliding window, online softmax over tiles of WG keys (nothing of size seq_len is
 // ever stored). Entry points:
 // - attn_prefill: one workgroup per (query token, head), writes out (n_tokens, n_head * head_dim);
-// - attn_decode: flash-decoding for the step's last token: workgroup (split, head) covers
+// - attn_decode: flash-decoding for the step's last token: workgroup (head, split) covers
 //   split_keys keys and writes a partial (m, l, o[head_dim]); attn_combine merges the splits.
 // Token t of the step sits at position step.pos0 + t and sees positions
 // [max(0, pos - window + 1), pos] (all of [0, pos] when window is 0). Keys live at slot
@@ -129,8 +129,8 @@ fn attn_decode(
 #include "common/subgroup_args.wgsl"
 ) {
 #include "common/subgroup_init.wgsl"
-    let split = wid.x;
-    let head = wid.y;
+    let split = wid.y;
+    let head = wid.x;
     let pos = step.pos0 + step.n_tokens - 1u;
     let lo = first_visible(pos) + split * p.split_keys;
     let hi = min(lo + p.split_keys, pos + 1u);

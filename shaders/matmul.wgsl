@@ -1,13 +1,18 @@
 // matmul: Y = X W^T for many tokens (prefill), dequantizing W on the fly.
 // W (rows, cols) in one page, X (n_tokens, cols), Y (n_tokens, out_stride): this page writes
-// columns out_offset.. of Y. Each invocation owns one weight row and TT tokens, so each
-// weight chunk is decoded once and used TT times; no workgroup barriers (they are
+// columns out_offset.. of Y. Register tiling: each invocation owns RR weight rows (lid + k·WG
+// within its workgroup's block of WG·RR rows) and TT tokens, so each weight chunk it decodes
+// serves TT tokens and each activation load serves RR rows. No workgroup barriers (they are
 // pathologically slow on CPU adapters). ACCUMULATE adds into Y; OUT_F32 makes Y f32.
 #include "common/header.wgsl"
 #include "common/weights.wgsl"
 
-override WG: u32 = 64u;
+override WG: u32 = 16u;
+// Tokens and rows per invocation. Loops over them have constant trip counts so that the
+// accumulators stay in registers (tokens or rows past the end repeat the last one and are not
+// written).
 const TT: u32 = 8u;
+const RR: u32 = 8u;
 
 struct Params {
     rows: u32,
@@ -25,27 +30,47 @@ struct Params {
 
 @compute @workgroup_size(WG)
 fn matmul(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-    let row = wid.x * WG + lid;
+    let row0 = wid.x * WG * RR + lid;
     let t0 = wid.y * TT;
-    if (row >= p.rows) {
+    if (row0 >= p.rows) {
         return;
     }
-    let nt = min(TT, p.n_tokens - t0);
     let x_stride = p.cols / 4u;
-    var acc: array<f32, TT>;
+    let last_t = p.n_tokens - 1u;
+    let last_row = p.rows - 1u;
+    var acc: array<f32, RR * TT>;
     for (var c = 0u; c < p.cols / 8u; c++) {
-        let ch = load_chunk(row, c, p.cols, p.scales);
-        for (var t = 0u; t < nt; t++) {
-            let xr = (t0 + t) * x_stride;
-            acc[t] += dot(ch.a, vec4<f32>(x[xr + ch.col_a / 4u])) + dot(ch.b, vec4<f32>(x[xr + ch.col_b / 4u]));
+        var wa: array<vec4<f32>, RR>;
+        var wb: array<vec4<f32>, RR>;
+        var ca = 0u;
+        var cb = 0u;
+        for (var r = 0u; r < RR; r++) {
+            let ch = load_chunk(min(row0 + r * WG, last_row), c, p.cols, p.scales);
+            wa[r] = ch.a;
+            wb[r] = ch.b;
+            ca = ch.col_a / 4u;
+            cb = ch.col_b / 4u;
+        }
+        for (var t = 0u; t < TT; t++) {
+            let xr = min(t0 + t, last_t) * x_stride;
+            let xa = vec4<f32>(x[xr + ca]);
+            let xb = vec4<f32>(x[xr + cb]);
+            for (var r = 0u; r < RR; r++) {
+                acc[r * TT + t] += dot(wa[r], xa) + dot(wb[r], xb);
+            }
         }
     }
-    for (var t = 0u; t < nt; t++) {
-        let i = (t0 + t) * p.out_stride + p.out_offset + row;
+    for (var r = 0u; r < RR; r++) {
+        let row = row0 + r * WG;
+        for (var t = 0u; t < TT; t++) {
+            if (row < p.rows && t0 + t < p.n_tokens) {
+                let i = (t0 + t) * p.out_stride + p.out_offset + row;
 #ifdef ACCUMULATE
-        y[i] = out_t(f32(y[i]) + acc[t]);
+                y[i] = out_t(f32(y[i]) + acc[r * TT + t]);
 #else
-        y[i] = out_t(acc[t]);
+                y[i] = out_t(acc[r * TT + t]);
 #endif
+            }
+        }
     }
 }

@@ -1,14 +1,18 @@
 // matvec: y = W x for one token (decode), dequantizing W on the fly.
 // W (rows, cols) in one page, x (cols,) at x_offset, y (rows_total,): this page writes
 // y[out_offset..].
-// One workgroup per row; invocations stride over the row's chunks (coalesced loads), then
-// reduce. ACCUMULATE adds into y instead (the residual add fused into the projection); OUT_F32
-// makes y f32 (the residual stream).
+// One workgroup computes ROWS consecutive rows: invocations stride over the chunks of the
+// rows (adjacent invocations read adjacent words), each x chunk is loaded once and used for
+// all ROWS rows, and the ROWS partial sums are reduced together, so the reduction's barriers
+// are paid once per ROWS rows. ACCUMULATE adds into y instead (the residual add fused into
+// the projection); OUT_F32 makes y f32 (the residual stream).
 #include "common/header.wgsl"
-#include "common/reduce.wgsl"
 #include "common/weights.wgsl"
 
 override WG: u32 = 64u;
+override ROWS: u32 = 4u;
+// ROWS * WG partial sums fit in workgroup memory (16 KiB, the WebGPU minimum).
+const MAX_PARTIALS: u32 = 4096u;
 
 struct Params {
     rows: u32,
@@ -27,30 +31,79 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> y: array<out_t>;
 @group(0) @binding(3) var<uniform> p: Params;
 
+// partials[r * WG + i]: invocation i's sum for row r (without SUBGROUPS); with SUBGROUPS,
+// partials[r * n_subgroups + s]: subgroup s's.
+var<workgroup> partials: array<f32, MAX_PARTIALS>;
+
+const MAX_ROWS: u32 = 16u;
+
 @compute @workgroup_size(WG)
 fn matvec(
     @builtin(local_invocation_index) lid: u32,
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
-#include "common/subgroup_args.wgsl"
+#ifdef SUBGROUPS
+    @builtin(subgroup_size) sg_size: u32,
+    @builtin(subgroup_invocation_id) sg_lane: u32,
+#endif
 ) {
-#include "common/subgroup_init.wgsl"
-    let row = flat_workgroup(wid, nwg);
-    if (row >= p.rows) {
+    let row0 = flat_workgroup(wid, nwg) * ROWS;
+    if (row0 >= p.rows) {
         return;
     }
-    var acc = 0.0;
+    // Rows past the end repeat the last row (their sums are not written): no divergence.
+    let last = p.rows - 1u;
+    var acc: array<f32, MAX_ROWS>;
     for (var c = lid; c < p.cols / 8u; c += WG) {
-        let ch = load_chunk(row, c, p.cols, p.scales);
-        acc += dot(ch.a, vec4<f32>(x[p.x_offset + ch.col_a / 4u])) + dot(ch.b, vec4<f32>(x[p.x_offset + ch.col_b / 4u]));
+        let first = load_chunk(min(row0, last), c, p.cols, p.scales);
+        let xa = vec4<f32>(x[p.x_offset + first.col_a / 4u]);
+        let xb = vec4<f32>(x[p.x_offset + first.col_b / 4u]);
+        acc[0] += dot(first.a, xa) + dot(first.b, xb);
+        for (var r = 1u; r < ROWS; r++) {
+            let ch = load_chunk(min(row0 + r, last), c, p.cols, p.scales);
+            acc[r] += dot(ch.a, xa) + dot(ch.b, xb);
+        }
     }
-    let total = reduce_sum(acc, lid);
-    if (lid == 0u) {
-        let i = p.out_offset + row;
-#ifdef ACCUMULATE
-        y[i] = out_t(f32(y[i]) + total);
+
+#ifdef SUBGROUPS
+    let n_sg = (WG + sg_size - 1u) / sg_size;
+    for (var r = 0u; r < ROWS; r++) {
+        let s = subgroupAdd(acc[r]);
+        if (sg_lane == 0u) {
+            partials[r * n_sg + lid / sg_size] = s;
+        }
+    }
+    workgroupBarrier();
+    if (lid < ROWS && row0 + lid < p.rows) {
+        var total = 0.0;
+        for (var i = 0u; i < n_sg; i++) {
+            total += partials[lid * n_sg + i];
+        }
+        store(p.out_offset + row0 + lid, total);
+    }
 #else
-        y[i] = out_t(total);
-#endif
+    for (var r = 0u; r < ROWS; r++) {
+        partials[r * WG + lid] = acc[r];
     }
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        workgroupBarrier();
+        if (lid < s) {
+            for (var r = 0u; r < ROWS; r++) {
+                partials[r * WG + lid] += partials[r * WG + lid + s];
+            }
+        }
+    }
+    workgroupBarrier();
+    if (lid < ROWS && row0 + lid < p.rows) {
+        store(p.out_offset + row0 + lid, partials[lid * WG]);
+    }
+#endif
+}
+
+fn store(i: u32, total: f32) {
+#ifdef ACCUMULATE
+    y[i] = out_t(f32(y[i]) + total);
+#else
+    y[i] = out_t(total);
+#endif
 }

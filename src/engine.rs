@@ -272,6 +272,64 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// The time of one step over `n_tokens` tokens (1: the decode step with sampling; more: a
+    /// prefill chunk of the prompt buffer's tokens) and each kernel's (shader and weight type),
+    /// in milliseconds, slowest first. A kernel's time is that of its dispatches alone, in
+    /// order, in one submit (medians of `reps` runs), reading the buffers the last real step
+    /// left. Needs no timestamp queries; the parts need not add up to the whole exactly.
+    /// Native only (it blocks on the device). Writes keys and values at the positions after the
+    /// cached ones (which the next real step overwrites); call [`Engine::reset`] to start over.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn profile_step(&mut self, n_tokens: u32, reps: usize) -> Result<(f64, Vec<(String, f64)>), EngineError> {
+        let t = n_tokens.clamp(1, self.state.max_chunk.min(self.state.n_ctx));
+        let dispatches: Vec<Dispatch> = if t == 1 {
+            self.decode.iter().chain([&self.sample]).cloned().collect()
+        } else {
+            let (ctx, cfg, w, s) = (&self.ctx, &self.cfg, &self.weights, &self.state);
+            model::forward(ctx, &mut self.kernels, cfg, w, s, t, Tokens::Prompt, Head::Last)?
+        };
+        let pos0 = (self.cached.len() as u32).min(self.state.n_ctx - t);
+        self.state.step.write(&self.ctx, Step { pos0, n_tokens: t, counter: self.counter, _pad: 0 });
+        let label = |d: &Dispatch| {
+            let key = &d.pipeline.key;
+            match key.defines.iter().find(|d| d.starts_with("W_")) {
+                Some(w) => format!("{} {}", key.shader, &w[2..]),
+                None => key.shader.to_string(),
+            }
+        };
+        let time = |list: &[Dispatch]| {
+            let mut runs: Vec<f64> = (0..reps.max(1))
+                .map(|_| {
+                    let t0 = crate::clock::now_ms();
+                    let mut r = Recorder::new(&self.ctx);
+                    r.record(list);
+                    r.submit(&self.ctx);
+                    let _ = self.ctx.device.poll(wgpu::PollType::wait_indefinitely());
+                    crate::clock::now_ms() - t0
+                })
+                .collect();
+            runs.sort_by(f64::total_cmp);
+            runs[runs.len() / 2]
+        };
+        let mut labels: Vec<String> = dispatches.iter().map(label).collect();
+        labels.dedup();
+        labels.sort();
+        labels.dedup();
+        let full = time(&dispatches);
+        let mut kernels: Vec<(String, f64)> = labels
+            .into_iter()
+            .map(|l| {
+                let only: Vec<Dispatch> = dispatches.iter().filter(|d| label(d) == l).cloned().collect();
+                let ms = time(&only);
+                (l, ms)
+            })
+            .collect();
+        kernels.sort_by(|a, b| b.1.total_cmp(&a.1));
+        Ok((full, kernels))
+    }
+}
+
 /// Generation limits and stop conditions.
 #[derive(Clone, Debug, Default)]
 pub struct GenerateOptions {

@@ -93,7 +93,9 @@ fn matvec_every_type_and_variant() {
         let w = test_weight(ty, 37, 352, &mut rng);
         let gw = upload(&ctx, &w);
         for mut k in variants(&ctx) {
-            for store in STORES {
+            // 37 rows: a partial last workgroup at 4 and 16 rows per workgroup.
+            for (store, rows_per_wg) in STORES.into_iter().zip([1, 4, 16]) {
+                k.matvec_rows = rows_per_wg;
                 let x = as_act(&k, &rng.values(w.cols));
                 let xb = ctx.upload(&k.act_bytes(&x), "x");
                 let (yb, y0) = output(&ctx, &k, store, &rng.values(w.rows));
@@ -104,7 +106,7 @@ fn matvec_every_type_and_variant() {
                     want.iter_mut().zip(&y0).for_each(|(a, b)| *a += b);
                 }
                 let scale = abs_dot_scale(&w.values, &x, w.rows, w.cols);
-                let what = format!("matvec {ty} {} {store:?}", name(&k));
+                let what = format!("matvec {ty} {} {store:?} rows/wg {rows_per_wg}", name(&k));
                 assert_close(&what, &got, &want, |i, v| dot_tol(&k, store, scale[i] + y0[i].abs(), v));
             }
         }

@@ -1,6 +1,9 @@
 //! `UniformArena`: kernel parameters packed into shared uniform buffers, each at an offset
 //! aligned to the device's `minUniformBufferOffsetAlignment`. Parameters are written once when
-//! a dispatch is built (at load), never per token.
+//! a dispatch is built (at load), never per token. Equal parameters share one slot, so
+//! rebuilding a step (a prefill chunk of a length seen before) allocates nothing new.
+
+use std::collections::HashMap;
 
 use super::GpuContext;
 
@@ -12,6 +15,8 @@ pub struct UniformArena {
     buffers: Vec<wgpu::Buffer>,
     used: u64,
     align: u64,
+    /// Slots by their bytes (written once, never changed, so sharing is safe).
+    slots: HashMap<Vec<u8>, UniformSlot>,
 }
 
 /// Where one parameter struct lives.
@@ -28,13 +33,16 @@ impl UniformArena {
     /// An empty arena.
     pub fn new(ctx: &GpuContext) -> Self {
         let align = u64::from(ctx.limits.min_uniform_buffer_offset_alignment);
-        UniformArena { buffers: Vec::new(), used: ARENA_BYTES, align }
+        UniformArena { buffers: Vec::new(), used: ARENA_BYTES, align, slots: HashMap::new() }
     }
 
-    /// Stores `value` (uploading it now) and returns its slot.
+    /// Stores `value` (uploading it now, unless an equal value is stored) and returns its slot.
     pub fn push<T: bytemuck::Pod>(&mut self, ctx: &GpuContext, value: &T) -> UniformSlot {
         let mut bytes = bytemuck::bytes_of(value).to_vec();
         bytes.resize(bytes.len().next_multiple_of(16), 0);
+        if let Some(slot) = self.slots.get(&bytes) {
+            return *slot;
+        }
         let size = bytes.len() as u64;
         let mut offset = self.used.next_multiple_of(self.align);
         if offset + size > ARENA_BYTES {
@@ -44,7 +52,9 @@ impl UniformArena {
         let buffer = self.buffers.len() - 1;
         ctx.write(&self.buffers[buffer], offset, &bytes);
         self.used = offset + size;
-        UniformSlot { buffer, offset, size }
+        let slot = UniformSlot { buffer, offset, size };
+        self.slots.insert(bytes, slot);
+        slot
     }
 
     /// The binding of a slot.

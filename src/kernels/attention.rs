@@ -169,7 +169,7 @@ impl Kernels {
                 (5, step.buffer.as_entire_binding()),
                 (6, scratch.partials.as_entire_binding()),
             ],
-            [scratch.n_splits, shape.n_head, 1],
+            [shape.n_head, scratch.n_splits, 1],
         );
         let combine_dispatch = Dispatch::with_bindings(
             ctx,

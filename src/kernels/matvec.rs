@@ -40,7 +40,8 @@ impl Kernels {
         store: Store,
     ) -> Result<Vec<Dispatch>, KernelError> {
         let defines = weight_defines("matvec", w.ty, store)?;
-        let pipeline = self.pipeline(ctx, &shaders::MATVEC, &defines, &[("WG", WG)])?;
+        let rows_per_wg = self.matvec_rows.clamp(1, 16);
+        let pipeline = self.pipeline(ctx, &shaders::MATVEC, &defines, &[("WG", WG), ("ROWS", rows_per_wg)])?;
         let mut out = Vec::new();
         for page in &w.pages {
             let params = Params {
@@ -61,7 +62,7 @@ impl Kernels {
                     y.as_entire_binding(),
                     self.uniforms.binding(slot),
                 ],
-                grid(page.n_rows),
+                grid(page.n_rows.div_ceil(rows_per_wg)),
             ));
         }
         Ok(out)

@@ -29,6 +29,9 @@ pub struct Args {
     /// Tokens to decode.
     #[arg(long, default_value_t = 16)]
     gen_tokens: usize,
+    /// Also time each kernel of the decode step (-m only)
+    #[arg(long)]
+    profile: bool,
 }
 
 #[derive(clap::Subcommand)]
@@ -51,7 +54,9 @@ enum What {
 pub fn run(args: &Args) -> Result<(), String> {
     match (&args.what, &args.model) {
         (Some(What::Kernels { runs, f32, shapes }), _) => kernels(*runs, *f32, shapes),
-        (None, Some(model)) => crate::bench_model::run(model, args.ctx, args.f32, args.prompt_tokens, args.gen_tokens),
+        (None, Some(model)) => {
+            crate::bench_model::run(model, args.ctx, args.f32, args.prompt_tokens, args.gen_tokens, args.profile)
+        }
         (None, None) => Err("say what to benchmark: `hearth bench kernels` or `hearth bench -m FILE.gguf`".into()),
     }
 }

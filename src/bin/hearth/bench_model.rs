@@ -8,7 +8,14 @@ use hearth::kernels::{Kernels, SamplerParams};
 use crate::load::{ModelArgs, load};
 
 /// Runs the model benchmark.
-pub fn run(model: &Path, ctx: u32, f32: bool, prompt_tokens: usize, gen_tokens: usize) -> Result<(), String> {
+pub fn run(
+    model: &Path,
+    ctx: u32,
+    f32: bool,
+    prompt_tokens: usize,
+    gen_tokens: usize,
+    profile: bool,
+) -> Result<(), String> {
     let args = ModelArgs { model: model.to_owned(), ctx, f32, tokenizer: None };
     let mut m = load(&args, SamplerParams { temperature: 0.0, ..Default::default() })?;
     let e = &mut m.engine;
@@ -64,5 +71,14 @@ pub fn run(model: &Path, ctx: u32, f32: bool, prompt_tokens: usize, gen_tokens: 
         (allocated.saturating_sub(w.n_bytes + kv)) as f64 / 1048576.0,
         if allocated <= budget { "within" } else { "EXCEEDED" }
     );
+    if profile {
+        for (what, n_tokens) in [("decode step", 1), ("prefill chunk", ids.len() as u32)] {
+            let (step, kernels) = e.profile_step(n_tokens, 5).map_err(|e| e.to_string())?;
+            println!("{what} ({n_tokens} tokens) {step:.1} ms; by kernel (its dispatches alone, medians of 5):");
+            for (label, ms) in kernels {
+                println!("  {label:<24} {ms:>9.2} ms  {:>5.1}%", 100.0 * ms / step);
+            }
+        }
+    }
     Ok(())
 }
