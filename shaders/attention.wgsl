@@ -4,6 +4,7 @@
 // - attn_prefill: one workgroup per (query token, head), writes out (n_tokens, n_head * head_dim);
 // - attn_decode: flash-decoding for the step's last token: workgroup (head, split) covers
 //   split_keys keys and writes a partial (m, l, o[head_dim]); attn_combine merges the splits.
+//   With a single split it writes the output itself (no attn_combine).
 // Token t of the step sits at position step.pos0 + t and sees positions
 // [max(0, pos - window + 1), pos] (all of [0, pos] when window is 0). Keys live at slot
 // position % cache_len (a ring for sliding-window layers).
@@ -13,8 +14,8 @@
 
 override WG: u32 = 64u;
 const MAX_HEAD_DIM: u32 = 256u;
-// Dimensions of the output each invocation accumulates (MAX_HEAD_DIM / WG, WG >= 64).
-const DPI: u32 = 4u;
+// Dimensions of the output each invocation accumulates (MAX_HEAD_DIM / WG, WG >= 32).
+const DPI: u32 = 8u;
 
 struct Params {
     n_head: u32,
@@ -144,6 +145,16 @@ fn attn_decode(
     }
     load_q(((step.n_tokens - 1u) * p.n_head + head) * p.head_dim, lid);
     let ml = attend(head / (p.n_head / p.n_kv), lo, hi, lid);
+    if (p.n_splits == 1u) {
+        let out_base = ((step.n_tokens - 1u) * p.n_head + head) * p.head_dim;
+        for (var k = 0u; k < DPI; k++) {
+            let d = lid + k * WG;
+            if (d < p.head_dim) {
+                out[out_base + d] = act(o[k] / ml.y);
+            }
+        }
+        return;
+    }
     if (lid == 0u) {
         partials[pbase] = ml.x;
         partials[pbase + 1u] = ml.y;

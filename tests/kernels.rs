@@ -142,7 +142,9 @@ fn matmul_every_type_and_variant() {
         let w = test_weight(ty, 21, 96, &mut rng);
         let gw = upload(&ctx, &w);
         for mut k in variants(&ctx).into_iter().filter(|k| !k.subgroups) {
-            for store in STORES {
+            // Both workgroup shapes (CPU-adapter and GPU).
+            for (store, cpu_shapes) in STORES.into_iter().zip([true, false, true]) {
+                k.cpu_shapes = cpu_shapes;
                 let n_tokens = 11; // not a multiple of the 8 tokens per invocation
                 let x = as_act(&k, &rng.values(n_tokens * w.cols));
                 let xb = ctx.upload(&k.act_bytes(&x), "x");
@@ -156,9 +158,12 @@ fn matmul_every_type_and_variant() {
                 let ax: Vec<f32> = x.iter().map(|v| v.abs()).collect();
                 let aw: Vec<f32> = w.values.iter().map(|v| v.abs()).collect();
                 let scale = matmul_ref(&aw, &ax, w.rows, w.cols, n_tokens);
-                assert_close(&format!("matmul {ty} {} {store:?}", name(&k)), &got, &want, |i, v| {
-                    dot_tol(&k, store, scale[i] + y0[i].abs(), v)
-                });
+                assert_close(
+                    &format!("matmul {ty} {} {store:?} cpu_shapes={cpu_shapes}", name(&k)),
+                    &got,
+                    &want,
+                    |i, v| dot_tol(&k, store, scale[i] + y0[i].abs(), v),
+                );
             }
         }
     }
@@ -307,7 +312,9 @@ fn attention_prefill_and_split_decode() {
     for (n_head, n_kv, head_dim, window, cache_len) in cases {
         let shape = AttnShape { n_head, n_kv, head_dim, cache_len, window, scale: 1.0 / (head_dim as f32).sqrt() };
         let (hd, width) = (head_dim as usize, (n_kv * head_dim) as usize);
-        for mut k in variants(&ctx) {
+        for (i, mut k) in variants(&ctx).into_iter().enumerate() {
+            // Attention workgroups of both shapes (CPU-adapter and GPU), alternating by variant.
+            k.cpu_shapes = (i + i / 2) % 2 == 0;
             let n_pos = 23usize;
             let kv_k = as_act(&k, &rng.values(n_pos * width));
             let kv_v = as_act(&k, &rng.values(n_pos * width));
@@ -333,22 +340,33 @@ fn attention_prefill_and_split_decode() {
                 if pos + n == n_pos {
                     let got = read_act(&ctx, &k, &out, n * n_head as usize * hd);
                     let want = attention_ref(&q[..got.len()], &kv_k, &kv_v, pos, &shape);
-                    let what = format!("attn_prefill h{n_head} kv{n_kv} hd{head_dim} w{window} {}", name(&k));
+                    let what = format!(
+                        "attn_prefill h{n_head} kv{n_kv} hd{head_dim} w{window} {} cpu_shapes={}",
+                        name(&k),
+                        k.cpu_shapes
+                    );
                     assert_close(&what, &got, &want, |_, v| elem_tol(&k, v) * 2.0 + 1e-5);
                 }
                 pos += n;
             }
-            // Decode the last position with splits of 4 keys.
+            // Decode the last position with splits of 4 keys, then in one split.
             let last = n_pos - 1;
             step.write(&ctx, Step { pos0: last as u32, n_tokens: 1, ..Default::default() });
-            let scratch = DecodeScratch::new(&ctx, &shape, 64, 4);
-            let out1 = k.act_buffer(&ctx, u64::from(n_head * head_dim), "out1");
-            let d = k.attn_decode(&ctx, &shape, &qb, &kc, &vc, &out1, &step, &scratch).unwrap();
-            run(&ctx, &d);
-            let got = read_act(&ctx, &k, &out1, n_head as usize * hd);
-            let want = attention_ref(&q[..got.len()], &kv_k, &kv_v, last, &shape);
-            let what = format!("attn_decode h{n_head} kv{n_kv} hd{head_dim} w{window} {}", name(&k));
-            assert_close(&what, &got, &want, |_, v| elem_tol(&k, v) * 2.0 + 1e-5);
+            for split_keys in [4, 64] {
+                let scratch = DecodeScratch::new(&ctx, &shape, 64, split_keys);
+                let out1 = k.act_buffer(&ctx, u64::from(n_head * head_dim), "out1");
+                let d = k.attn_decode(&ctx, &shape, &qb, &kc, &vc, &out1, &step, &scratch).unwrap();
+                assert_eq!(d.len(), if split_keys == 64 { 1 } else { 2 });
+                run(&ctx, &d);
+                let got = read_act(&ctx, &k, &out1, n_head as usize * hd);
+                let want = attention_ref(&q[..got.len()], &kv_k, &kv_v, last, &shape);
+                let what = format!(
+                    "attn_decode h{n_head} kv{n_kv} hd{head_dim} w{window} split {split_keys} {} cpu_shapes={}",
+                    name(&k),
+                    k.cpu_shapes
+                );
+                assert_close(&what, &got, &want, |_, v| elem_tol(&k, v) * 2.0 + 1e-5);
+            }
         }
     }
 }

@@ -16,7 +16,7 @@ fn reduce_sum(v: f32, lid: u32) -> f32 {
     }
     workgroupBarrier();
     var total = 0.0;
-    for (var i = 0u; i < WG / sg_size; i++) {
+    for (var i = 0u; i < (WG + sg_size - 1u) / sg_size; i++) {
         total += red_buf[i];
     }
     return total;
@@ -42,7 +42,7 @@ fn reduce_max(v: f32, lid: u32) -> f32 {
     }
     workgroupBarrier();
     var m = red_buf[0];
-    for (var i = 1u; i < WG / sg_size; i++) {
+    for (var i = 1u; i < (WG + sg_size - 1u) / sg_size; i++) {
         m = max(m, red_buf[i]);
     }
     return m;

@@ -5,6 +5,9 @@ use crate::gpu::{Dispatch, GpuContext};
 
 use super::{KernelError, Kernels, StepBuffer, WG, grid, shaders};
 
+/// Keys per decode split on GPUs: enough workgroups to fill the GPU for long contexts.
+const GPU_SPLIT_KEYS: u32 = 256;
+
 /// The shape of one layer's attention.
 #[derive(Clone, Copy, Debug)]
 pub struct AttnShape {
@@ -31,6 +34,13 @@ pub struct DecodeScratch {
 }
 
 impl DecodeScratch {
+    /// Scratch for sequences of up to `max_seq` visible keys, with the split size the adapter
+    /// wants: one split on CPU adapters (each extra workgroup and dispatch costs more than it
+    /// parallelizes), [`GPU_SPLIT_KEYS`] keys per split on GPUs.
+    pub fn for_adapter(ctx: &GpuContext, k: &Kernels, shape: &AttnShape, max_seq: u32) -> Self {
+        Self::new(ctx, shape, max_seq, if k.cpu_shapes { max_seq.max(1) } else { GPU_SPLIT_KEYS })
+    }
+
     /// Scratch for sequences of up to `max_seq` visible keys, `split_keys` keys per workgroup.
     pub fn new(ctx: &GpuContext, shape: &AttnShape, max_seq: u32, split_keys: u32) -> Self {
         let visible = if shape.window > 0 { max_seq.min(shape.window) } else { max_seq };
@@ -88,6 +98,13 @@ impl Kernels {
         ))
     }
 
+    /// Invocations per attention workgroup: CPU adapters pay per invocation at each barrier,
+    /// so there half a GPU's (lavapipe: each 8 invocations of a workgroup with barriers run as
+    /// a coroutine).
+    fn attn_wg(&self) -> u32 {
+        if self.cpu_shapes { WG / 2 } else { WG }
+    }
+
     fn attn_params(
         &mut self,
         ctx: &GpuContext,
@@ -124,7 +141,8 @@ impl Kernels {
         step: &StepBuffer,
         max_tokens: u32,
     ) -> Result<Dispatch, KernelError> {
-        let pipeline = self.pipeline(ctx, &shaders::ATTN_PREFILL, &[], &[("WG", WG)])?;
+        let wg = self.attn_wg();
+        let pipeline = self.pipeline(ctx, &shaders::ATTN_PREFILL, &[], &[("WG", wg)])?;
         let slot = self.attn_params(ctx, shape, 1, 0)?;
         Ok(Dispatch::with_bindings(
             ctx,
@@ -141,8 +159,8 @@ impl Kernels {
         ))
     }
 
-    /// Attention of the step's last token, split over the sequence (flash-decoding): two
-    /// dispatches, the splits then their merge. Writes `out` for that token.
+    /// Attention of the step's last token, split over the sequence (flash-decoding): the
+    /// splits, then their merge (none with a single split). Writes `out` for that token.
     pub fn attn_decode(
         &mut self,
         ctx: &GpuContext,
@@ -153,9 +171,10 @@ impl Kernels {
         out: &wgpu::Buffer,
         step: &StepBuffer,
         scratch: &DecodeScratch,
-    ) -> Result<[Dispatch; 2], KernelError> {
-        let split = self.pipeline(ctx, &shaders::ATTN_DECODE, &[], &[("WG", WG)])?;
-        let combine = self.pipeline(ctx, &shaders::ATTN_COMBINE, &[], &[("WG", WG)])?;
+    ) -> Result<Vec<Dispatch>, KernelError> {
+        let wg = self.attn_wg();
+        let split = self.pipeline(ctx, &shaders::ATTN_DECODE, &[], &[("WG", wg)])?;
+        let combine = self.pipeline(ctx, &shaders::ATTN_COMBINE, &[], &[("WG", wg)])?;
         let slot = self.attn_params(ctx, shape, scratch.n_splits, scratch.split_keys)?;
         let params = self.uniforms.binding(slot);
         let split_dispatch = Dispatch::with_bindings(
@@ -165,12 +184,16 @@ impl Kernels {
                 (0, q.as_entire_binding()),
                 (1, k_cache.as_entire_binding()),
                 (2, v_cache.as_entire_binding()),
+                (3, out.as_entire_binding()),
                 (4, params.clone()),
                 (5, step.buffer.as_entire_binding()),
                 (6, scratch.partials.as_entire_binding()),
             ],
             [shape.n_head, scratch.n_splits, 1],
         );
+        if scratch.n_splits == 1 {
+            return Ok(vec![split_dispatch]);
+        }
         let combine_dispatch = Dispatch::with_bindings(
             ctx,
             combine,
@@ -182,7 +205,7 @@ impl Kernels {
             ],
             [shape.n_head, 1, 1],
         );
-        Ok([split_dispatch, combine_dispatch])
+        Ok(vec![split_dispatch, combine_dispatch])
     }
 }
 

@@ -36,7 +36,7 @@ impl Kernels {
         let defines = weight_defines("matmul", w.ty, store)?;
         // CPU adapters: small workgroups measured fastest (lavapipe, 1536x576 Q8_0, 32 tokens:
         // 2.6 GFLOP/s at 16 vs 2.4 at 32); GPUs: at least a warp.
-        let wg = if self.cpu_adapter { 16 } else { 64 };
+        let wg = if self.cpu_shapes { 16 } else { 64 };
         let rows_per_workgroup = wg * ROWS_PER_INVOCATION;
         let pipeline = self.pipeline(ctx, &shaders::MATMUL, &defines, &[("WG", wg)])?;
         let mut out = Vec::new();

@@ -61,9 +61,11 @@ pub struct Kernels {
     pub f16: bool,
     /// Use subgroup reductions (requires subgroups).
     pub subgroups: bool,
-    /// The adapter is a CPU emulation (lavapipe, SwiftShader): it pays per workgroup and per
-    /// barrier, not for parallelism, so some kernels take other shapes there.
-    cpu_adapter: bool,
+    /// Use the kernel shapes tuned for CPU adapters (lavapipe, SwiftShader), which pay per
+    /// workgroup and per barrier rather than gaining from parallelism: smaller matmul and
+    /// attention workgroups, decode attention in one split. Set for CPU adapters; the results
+    /// are the same either way (the tests run both).
+    pub cpu_shapes: bool,
     /// Output rows per matvec workgroup (1..=16): more rows share each loaded x chunk and one
     /// reduction, fewer give more workgroups to spread over a GPU's cores.
     pub matvec_rows: u32,
@@ -80,7 +82,7 @@ impl Kernels {
 
     /// Kernels with an explicit variant (each flag only where the device allows it).
     pub fn with_variant(ctx: &GpuContext, f16: bool, subgroups: bool) -> Self {
-        let cpu_adapter = ctx.adapter.get_info().device_type == wgpu::DeviceType::Cpu;
+        let cpu = ctx.adapter.get_info().device_type == wgpu::DeviceType::Cpu;
         Kernels {
             cache: PipelineCache::new(shaders::INCLUDES),
             uniforms: UniformArena::new(ctx),
@@ -88,8 +90,8 @@ impl Kernels {
             subgroups: subgroups && ctx.has_subgroups(),
             // CPU adapters (lavapipe, SwiftShader) pay dearly per workgroup (measured on lavapipe,
             // SmolLM2 decode: 0.76 tok/s at 1 row, 1.56 at 16); GPUs want enough workgroups.
-            matvec_rows: if cpu_adapter { 16 } else { 4 },
-            cpu_adapter,
+            matvec_rows: if cpu { 16 } else { 4 },
+            cpu_shapes: cpu,
         }
     }
 

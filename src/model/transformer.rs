@@ -92,7 +92,6 @@ impl State {
         let table = |base| RopeTable::new(ctx, &rope_freqs(base, cfg.rope_dims, cfg.rope_freq_scale, None), n_ctx);
         let has_local = (0..cfg.n_layer).any(|l| cfg.is_local_layer(l));
         let shape = attn_shape(cfg, 0, n_ctx, max_chunk);
-        let split_keys = 256;
         let hist = ctx.upload(bytemuck::cast_slice(&[u32::MAX; PENALTY_WINDOW as usize]), "hist");
         State {
             x: f32s(t * d, "x"),
@@ -108,9 +107,9 @@ impl State {
             caches,
             rope: (table(cfg.rope_base), has_local.then(|| table(cfg.rope_base_local))),
             scratch: (
-                DecodeScratch::new(ctx, &AttnShape { window: 0, ..shape }, n_ctx, split_keys),
+                DecodeScratch::for_adapter(ctx, k, &AttnShape { window: 0, ..shape }, n_ctx),
                 has_local.then(|| {
-                    DecodeScratch::new(ctx, &AttnShape { window: cfg.sliding_window, ..shape }, n_ctx, split_keys)
+                    DecodeScratch::for_adapter(ctx, k, &AttnShape { window: cfg.sliding_window, ..shape }, n_ctx)
                 }),
             ),
             step: StepBuffer::new(ctx),
