@@ -312,17 +312,18 @@ impl Engine {
             runs.sort_by(f64::total_cmp);
             runs[runs.len() / 2]
         };
-        let mut labels: Vec<String> = dispatches.iter().map(label).collect();
-        labels.dedup();
-        labels.sort();
-        labels.dedup();
+        let labels: Vec<String> = dispatches.iter().map(label).collect();
+        let mut kernels: Vec<String> = labels.clone();
+        kernels.sort();
+        kernels.dedup();
         let full = time(&dispatches);
-        let mut kernels: Vec<(String, f64)> = labels
+        let mut kernels: Vec<(String, f64)> = kernels
             .into_iter()
-            .map(|l| {
-                let only: Vec<Dispatch> = dispatches.iter().filter(|d| label(d) == l).cloned().collect();
+            .map(|kernel| {
+                let only: Vec<Dispatch> =
+                    dispatches.iter().zip(&labels).filter(|(_, l)| **l == kernel).map(|(d, _)| d.clone()).collect();
                 let ms = time(&only);
-                (l, ms)
+                (kernel, ms)
             })
             .collect();
         kernels.sort_by(|a, b| b.1.total_cmp(&a.1));

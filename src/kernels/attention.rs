@@ -174,9 +174,7 @@ impl Kernels {
     ) -> Result<Vec<Dispatch>, KernelError> {
         let wg = self.attn_wg();
         let split = self.pipeline(ctx, &shaders::ATTN_DECODE, &[], &[("WG", wg)])?;
-        let combine = self.pipeline(ctx, &shaders::ATTN_COMBINE, &[], &[("WG", wg)])?;
         let slot = self.attn_params(ctx, shape, scratch.n_splits, scratch.split_keys)?;
-        let params = self.uniforms.binding(slot);
         let split_dispatch = Dispatch::with_bindings(
             ctx,
             split,
@@ -185,7 +183,7 @@ impl Kernels {
                 (1, k_cache.as_entire_binding()),
                 (2, v_cache.as_entire_binding()),
                 (3, out.as_entire_binding()),
-                (4, params.clone()),
+                (4, self.uniforms.binding(slot)),
                 (5, step.buffer.as_entire_binding()),
                 (6, scratch.partials.as_entire_binding()),
             ],
@@ -194,12 +192,13 @@ impl Kernels {
         if scratch.n_splits == 1 {
             return Ok(vec![split_dispatch]);
         }
+        let combine = self.pipeline(ctx, &shaders::ATTN_COMBINE, &[], &[("WG", wg)])?;
         let combine_dispatch = Dispatch::with_bindings(
             ctx,
             combine,
             &[
                 (3, out.as_entire_binding()),
-                (4, params),
+                (4, self.uniforms.binding(slot)),
                 (5, step.buffer.as_entire_binding()),
                 (6, scratch.partials.as_entire_binding()),
             ],

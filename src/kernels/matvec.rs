@@ -4,6 +4,9 @@ use crate::gpu::{Dispatch, GpuContext, GpuWeight};
 
 use super::{KernelError, Kernels, Store, WG, grid, shaders, weight_defines};
 
+/// Most rows per workgroup (`MAX_ROWS` in shaders/matvec.wgsl).
+const MAX_ROWS_PER_WORKGROUP: u32 = 16;
+
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
@@ -40,7 +43,7 @@ impl Kernels {
         store: Store,
     ) -> Result<Vec<Dispatch>, KernelError> {
         let defines = weight_defines("matvec", w.ty, store)?;
-        let rows_per_wg = self.matvec_rows.clamp(1, 16);
+        let rows_per_wg = self.matvec_rows.clamp(1, MAX_ROWS_PER_WORKGROUP);
         let pipeline = self.pipeline(ctx, &shaders::MATVEC, &defines, &[("WG", WG), ("ROWS", rows_per_wg)])?;
         let mut out = Vec::new();
         for page in &w.pages {

@@ -160,6 +160,14 @@ pub fn forward(
     let proj = |k: &mut Kernels, w, x: &wgpu::Buffer, y: &wgpu::Buffer, store| {
         if decode { k.matvec(ctx, w, x, y, store) } else { k.matmul(ctx, w, x, y, t, store) }
     };
+    // x += input W^T, or with a post-norm (gemma3) x += rms_norm(input W^T) · post_norm.
+    let add_to_residual = |k: &mut Kernels, w, input: &wgpu::Buffer, post_norm: Option<&wgpu::Buffer>| {
+        let Some(pn) = post_norm else { return proj(k, w, input, &s.x, Store::AddF32) };
+        let mut v = proj(k, w, input, &s.o, Store::F32)?;
+        v.push(k.rms_norm(ctx, &s.o, true, pn, None, t, d, cfg.norm_eps)?);
+        v.push(k.add(ctx, &s.x, &s.o, t * d)?);
+        Ok(v)
+    };
 
     // x (T, D) f32 = token_embd[tokens] (· sqrt(D) for gemma)
     let (ids, scale) = (if matches!(tokens, Tokens::Sampled) { &s.token } else { &s.prompt }, cfg.embed_scale());
@@ -201,14 +209,7 @@ pub fn forward(
             out.push(k.attn_prefill(ctx, &shape, &s.q, k_cache, v_cache, &s.att, &s.step, t)?);
         }
         // x += att Wo^T  (gemma3: x += rms_norm(att Wo^T) · post_attention_norm)
-        match &lw.post_attn_norm {
-            None => out.extend(proj(k, &lw.wo, &s.att, &s.x, Store::AddF32)?),
-            Some(pn) => {
-                out.extend(proj(k, &lw.wo, &s.att, &s.o, Store::F32)?);
-                out.push(k.rms_norm(ctx, &s.o, true, pn, None, t, d, cfg.norm_eps)?);
-                out.push(k.add(ctx, &s.x, &s.o, t * d)?);
-            }
-        }
+        out.extend(add_to_residual(k, &lw.wo, &s.att, lw.post_attn_norm.as_ref())?);
 
         // --- feed-forward ---
         // h = rms_norm(x) · ffn_norm; gate = act(h Wg^T) · (h Wu^T)
@@ -217,14 +218,7 @@ pub fn forward(
         out.extend(proj(k, &lw.up, &s.h, &s.up, Store::Act)?);
         out.push(k.glu(ctx, cfg.glu, &s.gate, &s.up, None, t * f)?);
         // x += gate Wd^T  (gemma3: x += rms_norm(gate Wd^T) · post_ffw_norm)
-        match &lw.post_ffn_norm {
-            None => out.extend(proj(k, &lw.down, &s.gate, &s.x, Store::AddF32)?),
-            Some(pn) => {
-                out.extend(proj(k, &lw.down, &s.gate, &s.o, Store::F32)?);
-                out.push(k.rms_norm(ctx, &s.o, true, pn, None, t, d, cfg.norm_eps)?);
-                out.push(k.add(ctx, &s.x, &s.o, t * d)?);
-            }
-        }
+        out.extend(add_to_residual(k, &lw.down, &s.gate, lw.post_ffn_norm.as_ref())?);
     }
 
     // logits = rms_norm(x) · output_norm · W_out^T

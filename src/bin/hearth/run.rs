@@ -3,9 +3,22 @@
 use std::io::{BufRead, Write};
 
 use hearth::chat::Message;
-use hearth::engine::GenerateOptions;
+use hearth::engine::{GenerateOptions, Generation};
 
-use crate::load::{ModelArgs, SamplingArgs, load, template};
+use crate::load::{Loaded, ModelArgs, SamplingArgs, load, template};
+
+/// Generates after `ids`, printing each piece to stdout as it comes, then a newline.
+fn generate_to_stdout(m: &mut Loaded, ids: &[u32], opts: &GenerateOptions) -> Result<Generation, String> {
+    let mut out = std::io::stdout().lock();
+    let g = pollster::block_on(m.engine.generate(&m.tokenizer, ids, opts, &mut |piece| {
+        let _ = write!(out, "{piece}");
+        let _ = out.flush();
+        true
+    }))
+    .map_err(|e| e.to_string())?;
+    let _ = writeln!(out);
+    Ok(g)
+}
 
 /// Arguments of `hearth run`.
 #[derive(clap::Args)]
@@ -50,14 +63,7 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
         m.tokenizer.encode(&args.prompt, true, true).map_err(|e| e.to_string())?
     };
     let opts = GenerateOptions { max_tokens: args.n, stop: args.stop.clone() };
-    let mut out = std::io::stdout().lock();
-    let g = pollster::block_on(m.engine.generate(&m.tokenizer, &prompt_ids, &opts, &mut |piece| {
-        let _ = write!(out, "{piece}");
-        let _ = out.flush();
-        true
-    }))
-    .map_err(|e| e.to_string())?;
-    let _ = writeln!(out);
+    let g = generate_to_stdout(&mut m, &prompt_ids, &opts)?;
     let t = g.timings;
     eprintln!(
         "prefill {} tokens in {:.0} ms ({:.1} tok/s), decode {} tokens in {:.0} ms ({:.2} tok/s), stop: {:?}",
@@ -78,7 +84,7 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
             "timings": { "load_ms": m.load_ms, "prefill_tokens": t.prefill_tokens, "prefill_ms": t.prefill_ms,
                          "decode_tokens": t.decode_tokens, "decode_ms": t.decode_ms },
         });
-        let _ = writeln!(out, "{v}");
+        let _ = writeln!(std::io::stdout().lock(), "{v}");
     }
     Ok(())
 }
@@ -116,14 +122,7 @@ pub fn chat(args: &ChatArgs) -> Result<(), String> {
         let text = t.render(&messages, true).map_err(|e| e.to_string())?;
         let ids = m.tokenizer.encode(&text, !t.renders_bos(&text), true).map_err(|e| e.to_string())?;
         let opts = GenerateOptions { max_tokens: args.n, stop: Vec::new() };
-        let mut out = std::io::stdout().lock();
-        let g = pollster::block_on(m.engine.generate(&m.tokenizer, &ids, &opts, &mut |piece| {
-            let _ = write!(out, "{piece}");
-            let _ = out.flush();
-            true
-        }))
-        .map_err(|e| e.to_string())?;
-        let _ = writeln!(out);
+        let g = generate_to_stdout(&mut m, &ids, &opts)?;
         eprintln!(
             "[{} new prompt tokens, {} generated, {:.2} tok/s]",
             g.timings.prefill_tokens,
