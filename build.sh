@@ -5,7 +5,8 @@
 #                             a Python venv with gguf-py for the reference data)
 #   ./build.sh models         fetch the fixture models of ../shared/MODELS.md into models/, check sha256
 #   ./build.sh test           setup + models + every test suite (native, then browser)
-#   ./build.sh serve [PORT]   build the wasm (release) into www/pkg and serve www/ on 127.0.0.1
+#   ./build.sh serve [PORT]   build the wasm (release) into www/pkg and serve www/ (and models/ as
+#                             /models/) on 127.0.0.1
 #
 # Every step checks before it acts, so a warm machine pays almost nothing.
 set -euo pipefail
@@ -23,19 +24,26 @@ die() { printf '[build.sh] error: %s\n' "$*" >&2; exit 1; }
 # ---------------------------------------------------------------------------------------------
 # setup
 # ---------------------------------------------------------------------------------------------
-APT_PACKAGES=(mesa-vulkan-drivers libvulkan1 chromium chromium-driver python3 python3-venv curl unzip ca-certificates)
+APT_PACKAGES=(mesa-vulkan-drivers libvulkan1 chromium chromium-driver python3 python3-venv nodejs npm curl unzip ca-certificates)
+BROWSER_TESTS="$ROOT/tests/browser"
 
 need_apt() {
   local missing=()
   for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
-  # python3/venv may come from elsewhere (pyenv); only ask apt for them when absent.
-  if command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null; then
-    local keep=()
-    for p in "${missing[@]}"; do [[ $p == python3 || $p == python3-venv ]] || keep+=("$p"); done
-    missing=("${keep[@]}")
-  fi
+  # python3/venv and node/npm may come from elsewhere (pyenv, nodesource); only ask apt for
+  # them when absent.
+  local keep=()
+  for p in "${missing[@]}"; do
+    case $p in
+      python3 | python3-venv) command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null && continue ;;
+      nodejs) command -v node >/dev/null && continue ;;
+      npm) command -v npm >/dev/null && continue ;;
+    esac
+    keep+=("$p")
+  done
+  missing=("${keep[@]}")
   echo "${missing[@]}"
 }
 
@@ -75,6 +83,15 @@ setup() {
     say "creating the Python venv with gguf-py 0.19.0 (reference dequantization)"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check gguf==0.19.0 numpy
+  fi
+  # playwright-core (never a browser download: the tests drive Debian's Chromium), at the
+  # version package-lock.json pins.
+  local pw_want pw_have
+  pw_want=$(node -p 'require("./tests/browser/package-lock.json").packages["node_modules/playwright-core"].version')
+  pw_have=$(node -p 'try { require("./tests/browser/node_modules/playwright-core/package.json").version } catch { "" }')
+  if [[ $pw_have != "$pw_want" ]]; then
+    say "installing playwright-core $pw_want for the browser tests (npm ci)"
+    (cd "$BROWSER_TESTS" && npm ci --no-audit --no-fund --loglevel=error)
   fi
   export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/hearth-xdg-$(id -u)}"
   mkdir -p "$XDG_RUNTIME_DIR"
@@ -169,11 +186,28 @@ run_tests() {
   cargo clippy -q --all-targets --target wasm32-unknown-unknown -- -D warnings
   say "native tests (wgpu on $(vk_device))"
   cargo test --all-targets 2>&1 | tee "$ROOT/target/native-tests.log"
-  say "browser tests (wasm-bindgen-test in headless Chromium, WebGPU on SwiftShader)"
+  say "browser tests, wasm internals (wasm-bindgen-test in headless Chromium, WebGPU on SwiftShader)"
   browser_tests 2>&1 | tee "$ROOT/target/browser-tests.log"
+  say "browser tests, the JS API in a page (playwright-core driving Chromium)"
+  build_wasm
+  cargo build -q --bin hearth
+  page_tests 2>&1 | tee "$ROOT/target/page-tests.log"
   say "summary"
   grep -E '^test result:' "$ROOT/target/native-tests.log" | awk '{p+=$4; f+=$6} END {printf "native: %d passed, %d failed\n", p, f}'
-  grep -E '^test result:' "$ROOT/target/browser-tests.log" | awk '{p+=$4; f+=$6} END {printf "browser: %d passed, %d failed\n", p, f}'
+  grep -E '^test result:' "$ROOT/target/browser-tests.log" | awk '{p+=$4; f+=$6} END {printf "browser (wasm): %d passed, %d failed\n", p, f}'
+  awk '/^ℹ pass/ {p=$3} /^ℹ fail/ {f=$3} END {printf "browser (page): %d passed, %d failed\n", p, f}' "$ROOT/target/page-tests.log"
+}
+
+# The wasm module and its JS glue in www/pkg, as the page loads them.
+build_wasm() {
+  cargo build -q --lib --release --target wasm32-unknown-unknown
+  wasm-bindgen --target web --no-typescript --out-dir www/pkg target/wasm32-unknown-unknown/release/hearth.wasm
+}
+
+page_tests() {
+  (cd "$BROWSER_TESTS" &&
+    HEARTH_BIN="$ROOT/target/debug/hearth" HEARTH_MODELS="$MODELS" HEARTH_REFERENCE="$SHARED/reference" \
+      node --test --test-concurrency=1 --test-reporter=spec ./*.test.mjs)
 }
 
 vk_device() { echo "${WGPU_ADAPTER_NAME:-the default Vulkan adapter}"; }
@@ -194,11 +228,9 @@ serve() {
   setup
   models
   say "building the wasm module (release)"
-  cargo build -q --lib --release --target wasm32-unknown-unknown
-  wasm-bindgen --target web --no-typescript --out-dir www/pkg target/wasm32-unknown-unknown/release/hearth.wasm
-  ln -sfn "$MODELS" www/models
-  say "serving www/ on http://127.0.0.1:$port/ (default model: models/$SMOL_Q4_1); Ctrl-C stops"
-  exec "$PY" -m http.server --bind 127.0.0.1 --directory www "$port"
+  build_wasm
+  say "serving www/ on http://127.0.0.1:$port/ (default model: /models/$SMOL_Q4_1); Ctrl-C stops"
+  exec node "$BROWSER_TESTS/server.mjs" --port "$port" --root www --models "$MODELS"
 }
 
 case "${1:-}" in

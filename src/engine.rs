@@ -3,12 +3,15 @@
 //! keys and values are in the cache, so a prompt that extends the previous one (the next turn
 //! of a chat) computes only its new tokens.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::clock::now_ms;
 use crate::gguf::{Gguf, GgufError};
 use crate::gpu::{Dispatch, GpuContext, GpuError, Readback, Recorder};
 use crate::kernels::{KernelError, Kernels, SamplerParams, Step};
-use crate::model::{
-    self, ConfigError, Head, LoadError, ModelConfig, ModelWeights, PENALTY_WINDOW, State, TensorSource, Tokens,
-};
+use crate::model::{self, ConfigError, Head, LoadError, ModelConfig, ModelWeights, PENALTY_WINDOW, State, Tokens};
+use crate::source::{Reader, Source};
 
 /// Why the engine could not load or run.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -37,6 +40,65 @@ pub enum EngineError {
     /// Nothing to compute.
     #[error("the prompt is empty")]
     EmptyPrompt,
+    /// A token id outside the vocabulary.
+    #[error("token id {id} is outside the vocabulary of {n_vocab}")]
+    BadToken {
+        /// The id.
+        id: u32,
+        /// The vocabulary size.
+        n_vocab: u32,
+    },
+    /// The caller cancelled.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// A flag that stops a load or a generation from another task (the browser's abort button, a
+/// worker message): checked between prefill chunks and before every decoded token.
+#[derive(Clone, Debug, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// A flag that is not set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks whatever watches this flag to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`Cancel::cancel`] was called since the last [`Cancel::reset`].
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Clears the flag for the next operation.
+    pub fn reset(&self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
+
+/// What a long load is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Reading tensor data and uploading it to the GPU (`done`/`total` in bytes).
+    Load,
+    /// Compiling the kernels' pipelines (`done`/`total` in pipelines).
+    Compile,
+}
+
+/// Where a load's time went, in milliseconds.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct LoadTimings {
+    /// Streaming the weights onto the GPU, all told.
+    pub weights_ms: f64,
+    /// Of which: waiting for the source (download-bound time).
+    pub source_wait_ms: f64,
+    /// Compiling pipelines.
+    pub compile_ms: f64,
 }
 
 /// Load-time choices.
@@ -67,6 +129,19 @@ pub struct EngineStats {
     pub decoded: u64,
 }
 
+/// Where one step's time goes: see [`Engine::profile_step`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct StepProfile {
+    /// Tokens in the step.
+    pub n_tokens: u32,
+    /// Dispatches in the step.
+    pub dispatches: usize,
+    /// The whole step, in milliseconds.
+    pub step_ms: f64,
+    /// Per kernel (shader and weight type): its dispatches and their time alone.
+    pub kernels: Vec<(String, usize, f64)>,
+}
+
 /// A model loaded on the GPU, ready to generate.
 pub struct Engine {
     /// The GPU.
@@ -79,6 +154,7 @@ pub struct Engine {
     state: State,
     decode: Vec<Dispatch>,
     sample: Dispatch,
+    sampler: SamplerParams,
     readback: Readback,
     /// Tokens whose keys and values are in the cache, at positions 0...
     cached: Vec<u32>,
@@ -87,24 +163,27 @@ pub struct Engine {
     counter: u32,
     /// What has been computed.
     pub stats: EngineStats,
+    /// Where the load's time went.
+    pub load_timings: LoadTimings,
 }
 
 impl Engine {
-    /// Loads the model described by `gguf`, reading tensor data from `source`.
-    pub fn load(
+    /// Loads the model described by `gguf`, streaming its tensor data from `reader`
+    /// (positioned after the header). Every GPU buffer is checked against the device's limits
+    /// before it is created, and allocation failures come back as errors.
+    pub async fn load<S: Source>(
         ctx: GpuContext,
         gguf: &Gguf,
-        source: &mut dyn TensorSource,
+        reader: &mut Reader<S>,
         opts: &EngineOptions,
-        progress: &mut dyn FnMut(u64, u64),
+        progress: &mut dyn FnMut(Phase, u64, u64),
     ) -> Result<Engine, EngineError> {
         let cfg = ModelConfig::from_gguf(gguf)?;
-        let mut kernels = Kernels::with_variant(&ctx, opts.f16, true);
-        let weights = model::load_weights(&ctx, gguf, &cfg, kernels.f16, source, progress)?;
-        let n_ctx = opts.n_ctx.clamp(1, cfg.n_ctx_train.max(1));
-        let state = State::new(&ctx, &kernels, &cfg, n_ctx, opts.max_chunk.max(1));
-        let decode = model::forward(&ctx, &mut kernels, &cfg, &weights, &state, 1, Tokens::Sampled, Head::Last)?;
-        let sample = model::sampler(&ctx, &mut kernels, &cfg, &state, &opts.sampler)?;
+        let errors = ctx.capture_errors();
+        let loaded = Self::load_captured(&ctx, gguf, cfg, reader, opts, progress).await;
+        let captured = errors.finish().await;
+        let (cfg, weights, kernels, state, decode, sample, load_timings) = loaded?;
+        captured?;
         let readback = Readback::new(&ctx, 4);
         Ok(Engine {
             ctx,
@@ -114,12 +193,50 @@ impl Engine {
             state,
             decode,
             sample,
+            sampler: opts.sampler,
             readback,
             cached: Vec::new(),
             pending: None,
             counter: 0,
             stats: EngineStats::default(),
+            load_timings,
         })
+    }
+
+    #[allow(clippy::type_complexity)]
+    async fn load_captured<S: Source>(
+        ctx: &GpuContext,
+        gguf: &Gguf,
+        cfg: ModelConfig,
+        reader: &mut Reader<S>,
+        opts: &EngineOptions,
+        progress: &mut dyn FnMut(Phase, u64, u64),
+    ) -> Result<(ModelConfig, ModelWeights, Kernels, State, Vec<Dispatch>, Dispatch, LoadTimings), EngineError> {
+        let mut kernels = Kernels::with_variant(ctx, opts.f16, true);
+        let n_ctx = opts.n_ctx.clamp(1, cfg.n_ctx_train.max(1));
+        let max_chunk = opts.max_chunk.clamp(1, n_ctx);
+        let state = State::new(ctx, &kernels, &cfg, n_ctx, max_chunk)?;
+        let t0 = now_ms();
+        let wait0 = reader.wait_ms;
+        let weights = model::load_weights(ctx, gguf, &cfg, kernels.f16, reader, &mut |done, total| {
+            progress(Phase::Load, done, total)
+        })
+        .await?;
+        let t1 = now_ms();
+        // Compile every pipeline now (decode, sampling, and prefill, whose dispatches are
+        // rebuilt per chunk), not at the first request.
+        progress(Phase::Compile, 0, 3);
+        let decode = model::forward(ctx, &mut kernels, &cfg, &weights, &state, 1, Tokens::Sampled, Head::Last)?;
+        progress(Phase::Compile, 1, 3);
+        let sample = model::sampler(ctx, &mut kernels, &cfg, &state, &opts.sampler)?;
+        progress(Phase::Compile, 2, 3);
+        if max_chunk > 1 {
+            model::forward(ctx, &mut kernels, &cfg, &weights, &state, max_chunk, Tokens::Prompt, Head::Last)?;
+        }
+        progress(Phase::Compile, 3, 3);
+        let timings =
+            LoadTimings { weights_ms: t1 - t0, source_wait_ms: reader.wait_ms - wait0, compile_ms: now_ms() - t1 };
+        Ok((cfg, weights, kernels, state, decode, sample, timings))
     }
 
     /// Whether activations are f16.
@@ -142,10 +259,18 @@ impl Engine {
         &self.cached
     }
 
-    /// Changes the sampling settings (rebuilds one dispatch).
+    /// Changes the sampling settings (rebuilds one dispatch when they differ).
     pub fn set_sampler(&mut self, params: &SamplerParams) -> Result<(), EngineError> {
-        self.sample = model::sampler(&self.ctx, &mut self.kernels, &self.cfg, &self.state, params)?;
+        if *params != self.sampler {
+            self.sample = model::sampler(&self.ctx, &mut self.kernels, &self.cfg, &self.state, params)?;
+            self.sampler = *params;
+        }
         Ok(())
+    }
+
+    /// Restarts the sampler's random stream: the same seed then draws the same tokens again.
+    pub fn restart_random(&mut self) {
+        self.counter = 0;
     }
 
     /// Forgets the cached conversation.
@@ -165,18 +290,36 @@ impl Engine {
     /// Runs `ids` (appended at position `self.cached.len()`) through the model in chunks.
     /// With `all_logits`, returns the logits of every token (T, V); otherwise samples the next
     /// token into the GPU's token slot and returns nothing.
-    async fn run_chunks(&mut self, ids: &[u32], all_logits: bool) -> Result<Vec<f32>, EngineError> {
+    async fn run_chunks(&mut self, ids: &[u32], all_logits: bool, cancel: &Cancel) -> Result<Vec<f32>, EngineError> {
         let n_ctx = self.state.n_ctx;
         if self.cached.len() + ids.len() > n_ctx as usize {
             return Err(EngineError::ContextFull { n_ctx });
         }
+        let n_vocab = self.cfg.n_vocab;
+        if let Some(&id) = ids.iter().find(|&&id| id >= n_vocab) {
+            return Err(EngineError::BadToken { id, n_vocab });
+        }
+        self.ctx.failure()?;
         let mut logits = Vec::new();
-        for chunk in ids.chunks(self.state.max_chunk as usize) {
+        for (i, chunk) in ids.chunks(self.state.max_chunk as usize).enumerate() {
+            if i > 0 {
+                // Let the GPU finish the previous chunk: a long prompt never queues more than
+                // one chunk of work, and in the browser the worker's event loop (an abort
+                // message) runs in between.
+                self.ctx.idle().await?;
+            }
+            if cancel.is_cancelled() {
+                return Err(EngineError::Cancelled);
+            }
             let t = chunk.len() as u32;
             let pos0 = self.cached.len() as u32;
             self.ctx.write(&self.state.prompt, 0, bytemuck::cast_slice(chunk));
-            let all =
-                all_logits.then(|| self.kernels.act_buffer(&self.ctx, u64::from(t * self.cfg.n_vocab), "all_logits"));
+            let all_bytes = u64::from(t) * u64::from(n_vocab) * self.kernels.act_size();
+            if all_logits {
+                self.ctx.check_storage("the logits of a prompt chunk", all_bytes)?;
+            }
+            let all = all_logits
+                .then(|| self.kernels.act_buffer(&self.ctx, all_bytes / self.kernels.act_size(), "all_logits"));
             let head = all.as_ref().map_or(Head::Last, Head::All);
             let last = !all_logits && chunk.as_ptr_range().end == ids.as_ptr_range().end;
             let dispatches = model::forward(
@@ -229,13 +372,13 @@ impl Engine {
             return Err(EngineError::EmptyPrompt);
         }
         self.reset();
-        self.run_chunks(ids, true).await
+        self.run_chunks(ids, true, &Cancel::new()).await
     }
 
     /// Prepares to continue after `ids` (the whole conversation so far) and returns the first
     /// sampled token. Tokens already in the cache as a prefix of `ids` are not recomputed.
     /// Returns the token and how many tokens were prefilled.
-    pub async fn prefill(&mut self, ids: &[u32]) -> Result<(u32, usize), EngineError> {
+    pub async fn prefill(&mut self, ids: &[u32], cancel: &Cancel) -> Result<(u32, usize), EngineError> {
         if ids.is_empty() {
             return Err(EngineError::EmptyPrompt);
         }
@@ -246,7 +389,7 @@ impl Engine {
         common = common.min(ids.len() - 1);
         self.cached.truncate(common);
         self.pending = None;
-        self.run_chunks(&ids[common..], false).await?;
+        self.run_chunks(&ids[common..], false, cancel).await?;
         let token = self.pending.ok_or(EngineError::EmptyPrompt)?;
         Ok((token, ids.len() - common))
     }
@@ -254,6 +397,7 @@ impl Engine {
     /// Runs the last sampled token through the model and samples the next one.
     pub async fn step(&mut self) -> Result<u32, EngineError> {
         let token = self.pending.ok_or(EngineError::EmptyPrompt)?;
+        self.ctx.failure()?;
         let pos0 = self.cached.len() as u32;
         if pos0 >= self.state.n_ctx {
             return Err(EngineError::ContextFull { n_ctx: self.state.n_ctx });
@@ -278,10 +422,9 @@ impl Engine {
     /// in milliseconds, slowest first. A kernel's time is that of its dispatches alone, in
     /// order, in one submit (medians of `reps` runs), reading the buffers the last real step
     /// left. Needs no timestamp queries; the parts need not add up to the whole exactly.
-    /// Native only (it blocks on the device). Writes keys and values at the positions after the
-    /// cached ones (which the next real step overwrites); call [`Engine::reset`] to start over.
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn profile_step(&mut self, n_tokens: u32, reps: usize) -> Result<(f64, Vec<(String, f64)>), EngineError> {
+    /// Writes keys and values at the positions after the cached ones (which the next real step
+    /// overwrites); call [`Engine::reset`] to start over.
+    pub async fn profile_step(&mut self, n_tokens: u32, reps: usize) -> Result<StepProfile, EngineError> {
         let t = n_tokens.clamp(1, self.state.max_chunk.min(self.state.n_ctx));
         let dispatches: Vec<Dispatch> = if t == 1 {
             self.decode.iter().chain([&self.sample]).cloned().collect()
@@ -298,139 +441,34 @@ impl Engine {
                 None => key.shader.to_string(),
             }
         };
-        let time = |list: &[Dispatch]| {
-            let mut runs: Vec<f64> = (0..reps.max(1))
-                .map(|_| {
-                    let t0 = crate::clock::now_ms();
-                    let mut r = Recorder::new(&self.ctx);
-                    r.record(list);
-                    r.submit(&self.ctx);
-                    let _ = self.ctx.device.poll(wgpu::PollType::wait_indefinitely());
-                    crate::clock::now_ms() - t0
-                })
-                .collect();
-            runs.sort_by(f64::total_cmp);
-            runs[runs.len() / 2]
-        };
         let labels: Vec<String> = dispatches.iter().map(label).collect();
-        let mut kernels: Vec<String> = labels.clone();
-        kernels.sort();
-        kernels.dedup();
-        let full = time(&dispatches);
-        let mut kernels: Vec<(String, f64)> = kernels
-            .into_iter()
-            .map(|kernel| {
-                let only: Vec<Dispatch> =
-                    dispatches.iter().zip(&labels).filter(|(_, l)| **l == kernel).map(|(d, _)| d.clone()).collect();
-                let ms = time(&only);
-                (kernel, ms)
-            })
-            .collect();
-        kernels.sort_by(|a, b| b.1.total_cmp(&a.1));
-        Ok((full, kernels))
-    }
-}
-
-/// Generation limits and stop conditions.
-#[derive(Clone, Debug, Default)]
-pub struct GenerateOptions {
-    /// Most tokens to generate.
-    pub max_tokens: usize,
-    /// Stop when the text ends with one of these (the stop text is not returned).
-    pub stop: Vec<String>,
-}
-
-/// Why generation ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StopReason {
-    /// An end-of-generation token (EOS, EOT, …).
-    EndToken,
-    /// A stop string.
-    StopString,
-    /// `max_tokens` reached.
-    MaxTokens,
-    /// The caller asked to stop.
-    Cancelled,
-    /// The context is full.
-    ContextFull,
-}
-
-/// Timings of one generation, in milliseconds.
-#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
-pub struct Timings {
-    /// Tokens run through prefill (excluding reused cached ones).
-    pub prefill_tokens: usize,
-    /// Prefill time, including sampling the first token.
-    pub prefill_ms: f64,
-    /// Tokens decoded one by one.
-    pub decode_tokens: usize,
-    /// Decode time.
-    pub decode_ms: f64,
-}
-
-/// The result of [`Engine::generate`].
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct Generation {
-    /// Generated token ids (including a final end token, if any).
-    pub generated_ids: Vec<u32>,
-    /// Generated text.
-    pub text: String,
-    /// Why it stopped.
-    pub stop_reason: StopReason,
-    /// How long it took.
-    pub timings: Timings,
-}
-
-impl Engine {
-    /// Generates after `prompt_ids` (the whole conversation: a cached prefix is reused),
-    /// calling `on_text` with each new piece of valid UTF-8; `on_text` returning false stops.
-    pub async fn generate(
-        &mut self,
-        tokenizer: &crate::tokenizer::Tokenizer,
-        prompt_ids: &[u32],
-        opts: &GenerateOptions,
-        on_text: &mut dyn FnMut(&str) -> bool,
-    ) -> Result<Generation, EngineError> {
-        use crate::clock::now_ms;
-        let mut timings = Timings::default();
-        let t0 = now_ms();
-        let (mut token, prefilled) = self.prefill(prompt_ids).await?;
-        timings.prefill_tokens = prefilled;
-        timings.prefill_ms = now_ms() - t0;
-        let t1 = now_ms();
-        let mut decoder = crate::tokenizer::StreamDecoder::new();
-        let (mut ids, mut text) = (Vec::new(), String::new());
-        let stop_reason = loop {
-            ids.push(token);
-            if tokenizer.end_of_generation.contains(&token) {
-                break StopReason::EndToken;
-            }
-            let piece = decoder.push(tokenizer.token_bytes(token));
-            text.push_str(&piece);
-            if let Some(s) = opts.stop.iter().find(|s| !s.is_empty() && text.ends_with(s.as_str())) {
-                text.truncate(text.len() - s.len());
-                break StopReason::StopString;
-            }
-            if !piece.is_empty() && !on_text(&piece) {
-                break StopReason::Cancelled;
-            }
-            if ids.len() >= opts.max_tokens {
-                break StopReason::MaxTokens;
-            }
-            token = match self.step().await {
-                Ok(t) => t,
-                Err(EngineError::ContextFull { .. }) => break StopReason::ContextFull,
-                Err(e) => return Err(e),
-            };
-            timings.decode_tokens += 1;
-        };
-        let rest = decoder.finish();
-        if !rest.is_empty() && stop_reason != StopReason::StopString {
-            on_text(&rest);
-            text.push_str(&rest);
+        let mut names: Vec<String> = labels.clone();
+        names.sort();
+        names.dedup();
+        let step_ms = self.time_dispatches(&dispatches, reps).await?;
+        let mut kernels = Vec::with_capacity(names.len());
+        for kernel in names {
+            let only: Vec<Dispatch> =
+                dispatches.iter().zip(&labels).filter(|(_, l)| **l == kernel).map(|(d, _)| d.clone()).collect();
+            let ms = self.time_dispatches(&only, reps).await?;
+            kernels.push((kernel, only.len(), ms));
         }
-        timings.decode_ms = now_ms() - t1;
-        Ok(Generation { generated_ids: ids, text, stop_reason, timings })
+        kernels.sort_by(|a, b| b.2.total_cmp(&a.2));
+        Ok(StepProfile { n_tokens: t, dispatches: dispatches.len(), step_ms, kernels })
+    }
+
+    /// The median wall time of `reps` submits of `list`, each waited for.
+    async fn time_dispatches(&self, list: &[Dispatch], reps: usize) -> Result<f64, EngineError> {
+        let mut runs = Vec::with_capacity(reps.max(1));
+        for _ in 0..reps.max(1) {
+            let t0 = now_ms();
+            let mut r = Recorder::new(&self.ctx);
+            r.record(list);
+            r.submit(&self.ctx);
+            self.ctx.idle().await?;
+            runs.push(now_ms() - t0);
+        }
+        runs.sort_by(f64::total_cmp);
+        Ok(runs[runs.len() / 2])
     }
 }

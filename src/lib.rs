@@ -20,6 +20,8 @@ pub mod gpu;
 pub mod kernels;
 pub mod model;
 pub mod quant;
+pub mod session;
+pub mod source;
 pub mod tokenizer;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

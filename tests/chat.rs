@@ -102,7 +102,10 @@ fn cli_run_chat_uses_the_reference_prompt_ids() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
     let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-    let ids: Vec<u32> = last["prompt_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+    let ids: Vec<u32> =
+        last["prompt_token_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
     assert_eq!(ids, common::reference::cases("smollm2-Q4_0")[1].prompt_ids);
-    assert!(last["timings"]["prefill_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(last["object"], "chat.completion");
+    assert_eq!(last["usage"]["completion_tokens"], 2);
+    assert!(last["usage"]["extra"]["time_to_first_token_s"].as_f64().unwrap() > 0.0);
 }

@@ -93,9 +93,17 @@ fn matvec_every_type_and_variant() {
         let w = test_weight(ty, 37, 352, &mut rng);
         let gw = upload(&ctx, &w);
         for mut k in variants(&ctx) {
-            // 37 rows: a partial last workgroup at 4 and 16 rows per workgroup.
-            for (store, rows_per_wg) in STORES.into_iter().zip([1, 4, 16]) {
-                k.matvec_rows = rows_per_wg;
+            // 37 rows: a partial last workgroup at 4, 16 and 32 rows per workgroup; workgroups
+            // of 64 invocations (GPUs) and of 4 or 8 (CPU adapters, fewer than a subgroup).
+            let shapes = [
+                (Store::Act, 1, 64),
+                (Store::F32, 4, 64),
+                (Store::AddF32, 16, 4),
+                (Store::Act, 32, 4),
+                (Store::F32, 32, 8),
+            ];
+            for (store, rows_per_wg, wg) in shapes {
+                (k.matvec_rows, k.matvec_wg) = (rows_per_wg, wg);
                 let x = as_act(&k, &rng.values(w.cols));
                 let xb = ctx.upload(&k.act_bytes(&x), "x");
                 let (yb, y0) = output(&ctx, &k, store, &rng.values(w.rows));
@@ -106,7 +114,7 @@ fn matvec_every_type_and_variant() {
                     want.iter_mut().zip(&y0).for_each(|(a, b)| *a += b);
                 }
                 let scale = abs_dot_scale(&w.values, &x, w.rows, w.cols);
-                let what = format!("matvec {ty} {} {store:?} rows/wg {rows_per_wg}", name(&k));
+                let what = format!("matvec {ty} {} {store:?} rows/wg {rows_per_wg} wg {wg}", name(&k));
                 assert_close(&what, &got, &want, |i, v| dot_tol(&k, store, scale[i] + y0[i].abs(), v));
             }
         }

@@ -5,16 +5,15 @@
 mod common;
 
 use common::reference::{self, Case};
-use hearth::engine::{Engine, EngineOptions};
-use hearth::gguf::Gguf;
+use hearth::engine::{Cancel, Engine, EngineOptions};
 use hearth::gpu::GpuContext;
 use hearth::kernels::SamplerParams;
+use hearth::source::{ReadSource, Reader};
 
 fn engine(file: &str, f16: bool) -> Engine {
     let path = common::model(file);
-    let mut f = std::fs::File::open(&path).unwrap();
-    let size = f.metadata().unwrap().len();
-    let g = Gguf::read(&mut f, size).unwrap();
+    let mut reader = Reader::new(ReadSource::open(&path).unwrap());
+    let g = pollster::block_on(reader.read_header()).unwrap();
     let ctx = pollster::block_on(GpuContext::new()).expect("GPU adapter");
     let opts = EngineOptions {
         n_ctx: 256,
@@ -22,7 +21,7 @@ fn engine(file: &str, f16: bool) -> Engine {
         f16,
         sampler: SamplerParams { temperature: 0.0, ..Default::default() },
     };
-    let e = Engine::load(ctx, &g, &mut f, &opts, &mut |_, _| {}).unwrap();
+    let e = pollster::block_on(Engine::load(ctx, &g, &mut reader, &opts, &mut |_, _, _| {})).unwrap();
     assert_eq!(e.f16(), f16, "the f16 path needs shader-f16 (lavapipe has it)");
     e
 }
@@ -63,7 +62,7 @@ fn greedy(e: &mut Engine, name: &str, c: &Case) {
     if n == 0 {
         return;
     }
-    let (mut tok, _) = pollster::block_on(e.prefill(&c.prompt_ids)).unwrap();
+    let (mut tok, _) = pollster::block_on(e.prefill(&c.prompt_ids, &Cancel::new())).unwrap();
     let mut out = vec![tok];
     while out.len() < n {
         tok = pollster::block_on(e.step()).unwrap();
@@ -123,7 +122,7 @@ fn gemma3_matches_llama_cpp() {
 fn second_turn_reuses_the_cached_prefix() {
     let mut e = engine("SmolLM2-135M-Instruct.Q4_0.gguf", false);
     let first: Vec<u32> = reference::cases("smollm2-Q4_0")[0].prompt_ids.clone();
-    let (mut tok, prefilled) = pollster::block_on(e.prefill(&first)).unwrap();
+    let (mut tok, prefilled) = pollster::block_on(e.prefill(&first, &Cancel::new())).unwrap();
     assert_eq!(prefilled, first.len());
     let mut answer = vec![tok];
     for _ in 0..3 {
@@ -134,7 +133,7 @@ fn second_turn_reuses_the_cached_prefix() {
     let mut second = first.clone();
     second.extend_from_slice(&answer);
     second.extend_from_slice(&[198, 1780, 314, 260]);
-    let (warm_first, prefilled) = pollster::block_on(e.prefill(&second)).unwrap();
+    let (warm_first, prefilled) = pollster::block_on(e.prefill(&second, &Cancel::new())).unwrap();
     // Cached: the prompt and the answer tokens that were run (the last sampled one was not).
     assert_eq!(prefilled, second.len() - (first.len() + answer.len() - 1));
     let mut warm = vec![warm_first];
@@ -142,7 +141,7 @@ fn second_turn_reuses_the_cached_prefix() {
         warm.push(pollster::block_on(e.step()).unwrap());
     }
     e.reset();
-    let (cold_first, prefilled) = pollster::block_on(e.prefill(&second)).unwrap();
+    let (cold_first, prefilled) = pollster::block_on(e.prefill(&second, &Cancel::new())).unwrap();
     assert_eq!(prefilled, second.len());
     let mut cold = vec![cold_first];
     for _ in 0..3 {

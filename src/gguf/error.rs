@@ -12,7 +12,7 @@ pub enum GgufError {
         needed: u64,
     },
     /// The file does not start with `GGUF`.
-    #[error("not a GGUF file (it starts with {found:02x?}, not \"GGUF\")")]
+    #[error("{}", bad_magic(found))]
     BadMagic {
         /// The first four bytes.
         found: [u8; 4],
@@ -158,4 +158,16 @@ pub enum GgufError {
     /// Reading the file failed.
     #[error("cannot read the file: {0}")]
     Io(String),
+}
+
+/// The message for a file that does not start with `GGUF`, telling a web page (the usual
+/// mistake: a model page's URL instead of the file's) from other data.
+fn bad_magic(found: &[u8; 4]) -> String {
+    let text = String::from_utf8_lossy(found).to_lowercase();
+    if text.starts_with('<') || text.starts_with("\n<") {
+        return "this is a web page (HTML), not a GGUF file: link to the model file itself (on the Hugging Face hub a \
+                /resolve/ URL, not /blob/)"
+            .into();
+    }
+    format!("not a GGUF file (it starts with {found:02x?}, not \"GGUF\")")
 }

@@ -73,7 +73,30 @@ impl GpuContext {
         self.map_read(&staging).await?;
         let bytes = staging.slice(..).get_mapped_range().map(|v| v[..size as usize].to_vec());
         staging.unmap();
+        self.failure()?;
         bytes.map_err(|e| GpuError::Lost(e.to_string()))
+    }
+
+    /// Waits until the GPU has finished all submitted work and buffer writes: back-pressure
+    /// for streaming uploads (so written data never piles up in staging memory), and a point
+    /// where a long prefill yields to the event loop in the browser.
+    pub async fn idle(&self) -> Result<(), GpuError> {
+        self.queue.submit([]);
+        let (tx, rx) = oneshot();
+        self.queue.on_submitted_work_done(move || tx.send(()));
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Lost(e.to_string()))?;
+        rx.await;
+        self.failure()
+    }
+
+    /// Starts capturing the errors of a span of work (the allocations and uploads of a load),
+    /// which [`ErrorCapture::finish`] returns as a typed error instead of letting them reach
+    /// the uncaptured-error handler.
+    pub fn capture_errors(&self) -> ErrorCapture {
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        ErrorCapture { oom, validation }
     }
 
     /// Maps a MAP_READ buffer, polling the device natively; on the web the browser drives it.
@@ -82,7 +105,29 @@ impl GpuContext {
         buffer.slice(..).map_async(wgpu::MapMode::Read, move |r| tx.send(r));
         #[cfg(not(target_arch = "wasm32"))]
         self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Lost(e.to_string()))?;
-        rx.await.map_err(|e| GpuError::Lost(e.to_string()))
+        // A failed map usually means a lost device: report the loss's own reason if known.
+        rx.await.map_err(|e| self.failure().err().unwrap_or_else(|| GpuError::Lost(e.to_string())))
+    }
+}
+
+/// Error scopes around a span of work; see [`GpuContext::capture_errors`].
+#[must_use = "finish() reports what went wrong"]
+pub struct ErrorCapture {
+    oom: wgpu::ErrorScopeGuard,
+    validation: wgpu::ErrorScopeGuard,
+}
+
+impl ErrorCapture {
+    /// Ends the capture: the first out-of-memory or validation error of the span, if any.
+    pub async fn finish(self) -> Result<(), GpuError> {
+        // Scopes pop in reverse order of their pushing.
+        let validation = self.validation.pop().await;
+        let oom = self.oom.pop().await;
+        match (oom, validation) {
+            (Some(e), _) => Err(GpuError::OutOfMemory(e.to_string())),
+            (None, Some(e)) => Err(GpuError::Validation(e.to_string())),
+            (None, None) => Ok(()),
+        }
     }
 }
 
@@ -143,6 +188,7 @@ impl Readback {
         ctx.map_read(&self.staging).await?;
         let bytes = self.staging.slice(..).get_mapped_range().map(|v| v.to_vec());
         self.staging.unmap();
+        ctx.failure()?;
         bytes.map_err(|e| GpuError::Lost(e.to_string()))
     }
 }

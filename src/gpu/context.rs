@@ -1,6 +1,8 @@
 //! `GpuContext`: one adapter, device and queue, with the adapter's real limits and the
 //! optional features hearth uses (`shader-f16`, subgroups). Same code natively and on the web.
 
+use std::sync::{Arc, Mutex};
+
 use serde::Serialize;
 
 /// Why no usable GPU device could be had.
@@ -13,8 +15,11 @@ pub enum GpuError {
     #[error("the GPU adapter refused to create a device: {0}")]
     DeviceRequest(String),
     /// The device was lost or an operation on it failed.
-    #[error("the GPU device failed: {0}")]
+    #[error("the GPU device was lost ({0}): load the model again")]
     Lost(String),
+    /// An optional feature the caller asked for is missing.
+    #[error("this GPU has no {0}: load with f16 'auto' or false to use the f32 kernels")]
+    MissingFeature(&'static str),
     /// A limit of the adapter is below what hearth needs.
     #[error("the GPU adapter's {limit} is {have}, hearth needs at least {need}")]
     LimitTooSmall {
@@ -25,6 +30,60 @@ pub enum GpuError {
         /// hearth's minimum.
         need: u64,
     },
+    /// One buffer would exceed a limit of the device.
+    #[error(
+        "{what} needs a GPU buffer of {} MiB but this GPU's {limit} is {} MiB: use a shorter context or a smaller model",
+        mib(*.bytes),
+        mib(*.max)
+    )]
+    BufferTooLarge {
+        /// What the buffer is for.
+        what: String,
+        /// Its size.
+        bytes: u64,
+        /// The limit's WebGPU name.
+        limit: &'static str,
+        /// The limit.
+        max: u64,
+    },
+    /// The device ran out of memory.
+    #[error("the GPU ran out of memory ({0}): use a smaller model or a shorter context")]
+    OutOfMemory(String),
+    /// WebGPU rejected an operation: a bug in hearth, or a limit it did not check.
+    #[error("the GPU rejected an operation: {0}")]
+    Validation(String),
+}
+
+fn mib(bytes: u64) -> String {
+    let m = bytes as f64 / f64::from(1u32 << 20);
+    if m >= 10.0 { format!("{m:.0}") } else { format!("{m:.2}") }
+}
+
+impl GpuError {
+    /// A short machine-readable class: `no-webgpu`, `adapter-limits`, `out-of-memory` or
+    /// `device-lost`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            GpuError::NoAdapter(_) => "no-webgpu",
+            GpuError::DeviceRequest(_)
+            | GpuError::LimitTooSmall { .. }
+            | GpuError::BufferTooLarge { .. }
+            | GpuError::MissingFeature(_) => "adapter-limits",
+            GpuError::OutOfMemory(_) => "out-of-memory",
+            GpuError::Lost(_) | GpuError::Validation(_) => "device-lost",
+        }
+    }
+}
+
+/// Lower limits than the adapter's, to run as a smaller device would (tests, and users who
+/// want to leave room for other work). Names follow WebGPU's.
+#[derive(Clone, Copy, Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LimitCaps {
+    /// Caps maxStorageBufferBindingSize (weights are paged under it).
+    pub max_storage_buffer_binding_size: Option<u64>,
+    /// Caps maxBufferSize.
+    pub max_buffer_size: Option<u64>,
 }
 
 /// The least hearth runs on: WebGPU's defaults for what kernels bind at once.
@@ -81,12 +140,19 @@ pub struct GpuContext {
     pub weight_page_bytes: u64,
     /// Bytes allocated through [`GpuContext::buffer`].
     pub(super) allocated: std::sync::atomic::AtomicU64,
+    /// The first error the device reported outside an error scope, or its loss.
+    failure: Arc<Mutex<Option<GpuError>>>,
 }
 
 impl GpuContext {
     /// Opens the default adapter (high-performance preference) and a device with all of its
     /// limits and with `shader-f16` and subgroups when it has them.
     pub async fn new() -> Result<GpuContext, GpuError> {
+        Self::with_caps(&LimitCaps::default()).await
+    }
+
+    /// Opens the default adapter with its limits lowered to `caps`.
+    pub async fn with_caps(caps: &LimitCaps) -> Result<GpuContext, GpuError> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = instance
             .request_adapter(&wgpu::RequestAdapterOptions {
@@ -95,12 +161,18 @@ impl GpuContext {
             })
             .await
             .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
-        Self::from_adapter(adapter).await
+        Self::from_adapter(adapter, caps).await
     }
 
-    /// Opens a device on `adapter`.
-    pub async fn from_adapter(adapter: wgpu::Adapter) -> Result<GpuContext, GpuError> {
-        let limits = adapter.limits();
+    /// Opens a device on `adapter`, with its limits lowered to `caps`.
+    pub async fn from_adapter(adapter: wgpu::Adapter, caps: &LimitCaps) -> Result<GpuContext, GpuError> {
+        let mut limits = adapter.limits();
+        if let Some(c) = caps.max_storage_buffer_binding_size {
+            limits.max_storage_buffer_binding_size = limits.max_storage_buffer_binding_size.min(c);
+        }
+        if let Some(c) = caps.max_buffer_size {
+            limits.max_buffer_size = limits.max_buffer_size.min(c);
+        }
         check_min("maxStorageBufferBindingSize", limits.max_storage_buffer_binding_size, MIN_STORAGE_BINDING)?;
         check_min(
             "maxStorageBuffersPerShaderStage",
@@ -124,8 +196,59 @@ impl GpuContext {
             })
             .await
             .map_err(|e| GpuError::DeviceRequest(e.to_string()))?;
-        let weight_page_bytes = limits.max_storage_buffer_binding_size;
-        Ok(GpuContext { adapter, device, queue, features, limits, weight_page_bytes, allocated: Default::default() })
+        let weight_page_bytes = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
+        // Errors outside an error scope and the device's loss are kept, not printed or panicked
+        // on (wgpu's default natively), and come back from the next step as a typed error.
+        let failure: Arc<Mutex<Option<GpuError>>> = Arc::default();
+        let slot = failure.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let error = match e {
+                wgpu::Error::OutOfMemory { .. } => GpuError::OutOfMemory("while running".into()),
+                other => GpuError::Validation(other.to_string()),
+            };
+            keep_first(&slot, error);
+        }));
+        let slot = failure.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            keep_first(&slot, GpuError::Lost(format!("{reason:?}: {message}")));
+        });
+        Ok(GpuContext {
+            adapter,
+            device,
+            queue,
+            features,
+            limits,
+            weight_page_bytes,
+            allocated: Default::default(),
+            failure,
+        })
+    }
+
+    /// The error the device reported since it was opened (the first one), if any: once a step
+    /// failed or the device was lost, every later call reports it.
+    pub fn failure(&self) -> Result<(), GpuError> {
+        match &*self.failure.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks that a storage buffer of `bytes` for `what` fits the device's limits.
+    pub fn check_storage(&self, what: &str, bytes: u64) -> Result<(), GpuError> {
+        let too_large = |limit, max| GpuError::BufferTooLarge { what: what.to_owned(), bytes, limit, max };
+        if bytes > self.limits.max_buffer_size {
+            return Err(too_large("maxBufferSize", self.limits.max_buffer_size));
+        }
+        if bytes > self.limits.max_storage_buffer_binding_size {
+            return Err(too_large("maxStorageBufferBindingSize", self.limits.max_storage_buffer_binding_size));
+        }
+        Ok(())
+    }
+
+    /// Destroys the device, as a driver reset or a lost GPU process would: for tests of what
+    /// follows a device loss.
+    pub fn lose_device(&self) {
+        self.device.destroy();
     }
 
     /// Pages weights at `bytes` instead of the binding limit (to test paging on any adapter).
@@ -175,4 +298,11 @@ fn check_min(limit: &'static str, have: u64, need: u64) -> Result<(), GpuError> 
         return Err(GpuError::LimitTooSmall { limit, have, need });
     }
     Ok(())
+}
+
+fn keep_first(slot: &Mutex<Option<GpuError>>, error: GpuError) {
+    let mut s = slot.lock().unwrap_or_else(|e| e.into_inner());
+    if s.is_none() {
+        *s = Some(error);
+    }
 }

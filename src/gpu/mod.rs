@@ -9,8 +9,8 @@ mod recorder;
 mod uniforms;
 mod weights;
 
-pub use buffer::Readback;
-pub use context::{AdapterReport, GpuContext, GpuError};
+pub use buffer::{ErrorCapture, Readback};
+pub use context::{AdapterReport, GpuContext, GpuError, LimitCaps};
 pub use pipeline::{Pipeline, PipelineCache, PipelineKey, ShaderDef};
 pub use preprocess::{PreprocessError, preprocess};
 pub use recorder::{Dispatch, Recorder};

@@ -2,12 +2,12 @@
 //! (`maxStorageBufferBindingSize`: 128 MiB on lavapipe and many phones).
 
 use crate::gguf::GgmlType;
-use crate::quant::{QuantError, to_gpu_layout};
+use crate::quant::{QuantError, gpu_layout_bytes, split_in_place};
 
-use super::GpuContext;
+use super::{GpuContext, GpuError};
 
 /// Why a weight could not be put on the GPU.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum WeightError {
     /// The type has no GPU kernels, or the bytes do not match the shape.
     #[error("weight '{name}': {source}")]
@@ -29,6 +29,31 @@ pub enum WeightError {
         /// Why not.
         why: &'static str,
     },
+    /// One row does not fit in one binding.
+    #[error("weight '{name}' has rows of {row_bytes} bytes, more than this GPU binds at once ({max} bytes)")]
+    RowTooLarge {
+        /// The tensor.
+        name: String,
+        /// Bytes of one row.
+        row_bytes: u64,
+        /// The binding limit.
+        max: u64,
+    },
+    /// Rows written out of order or across a page: a bug in the caller.
+    #[error("weight '{name}': rows {first}..{end} cannot be written at once ({why})")]
+    Rows {
+        /// The tensor.
+        name: String,
+        /// First row written.
+        first: u64,
+        /// One past the last row.
+        end: u64,
+        /// Why not.
+        why: &'static str,
+    },
+    /// A page does not fit the device.
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
 }
 
 /// One buffer holding a run of whole rows of a weight, in the GPU layout.
@@ -60,6 +85,91 @@ pub struct GpuWeight {
 }
 
 impl GpuWeight {
+    /// Allocates the pages of a `rows` × `cols` weight of type `ty`, each at most
+    /// `ctx.weight_page_bytes`, for [`GpuWeight::write_rows`] to fill. Allocating before the
+    /// data arrives tells whether the model fits before it is downloaded.
+    pub fn allocate(ctx: &GpuContext, name: &str, ty: GgmlType, rows: u64, cols: u64) -> Result<Self, WeightError> {
+        let shape_err = |why| WeightError::Shape { name: name.to_owned(), rows, cols, why };
+        let quant_err = |source| WeightError::Quant { name: name.to_owned(), source };
+        if !cols.is_multiple_of(8) || cols == 0 {
+            return Err(shape_err("rows must be a non-zero multiple of 8 elements"));
+        }
+        let row_bytes = ty.row_bytes(cols).ok_or_else(|| shape_err("rows are not whole blocks"))?;
+        let (Ok(rows32), Ok(cols32)) = (u32::try_from(rows), u32::try_from(cols)) else {
+            return Err(shape_err("more than 2^32 rows or columns"));
+        };
+        let blocks_per_row = cols / u64::from(ty.block_size());
+        // The split layout may add up to 3 bytes of padding per page.
+        let rows_per_page = (ctx.weight_page_bytes.saturating_sub(4) / row_bytes).min(rows);
+        if rows_per_page == 0 && rows > 0 {
+            return Err(WeightError::RowTooLarge { name: name.to_owned(), row_bytes, max: ctx.weight_page_bytes });
+        }
+        let mut pages = Vec::new();
+        let mut first = 0u64;
+        while first < rows {
+            let n = rows_per_page.min(rows - first);
+            let (bytes, scales) = gpu_layout_bytes(ty, n * blocks_per_row).map_err(quant_err)?;
+            let label = format!("{name}[{first}..{}]", first + n);
+            ctx.check_storage(&label, bytes)?;
+            pages.push(WeightPage {
+                buffer: ctx.storage_buffer(bytes, &label),
+                first_row: first as u32,
+                n_rows: n as u32,
+                scales,
+            });
+            first += n;
+        }
+        Ok(GpuWeight { name: name.to_owned(), ty, rows: rows32, cols: cols32, pages })
+    }
+
+    /// Bytes of one row in the file.
+    pub fn row_bytes(&self) -> u64 {
+        self.ty.row_bytes(u64::from(self.cols)).unwrap_or(0)
+    }
+
+    /// One past the last row of the page that holds `row`.
+    pub fn page_end(&self, row: u32) -> u32 {
+        self.pages.iter().map(|p| p.first_row + p.n_rows).find(|&end| end > row).unwrap_or(self.rows)
+    }
+
+    /// Writes whole rows `first..` given as the file's bytes in `blocks`, which is rearranged
+    /// in place into the GPU layout (`scales` is scratch space). The rows must lie in one page
+    /// and, for types whose scales are split off, start at an even block of it (so that the
+    /// scales land on whole words): chunks of an even number of rows from a page's start do.
+    pub fn write_rows(
+        &self,
+        ctx: &GpuContext,
+        first: u32,
+        blocks: &mut [u8],
+        scales: &mut Vec<u8>,
+    ) -> Result<(), WeightError> {
+        let row_bytes = self.row_bytes();
+        let n = blocks.len() as u64 / row_bytes.max(1);
+        let end = u64::from(first) + n;
+        let rows_err = |why| WeightError::Rows { name: self.name.clone(), first: first.into(), end, why };
+        if n * row_bytes != blocks.len() as u64 {
+            return Err(rows_err("not whole rows"));
+        }
+        let page = self
+            .pages
+            .iter()
+            .find(|p| p.first_row <= first && u64::from(p.first_row + p.n_rows) >= end)
+            .ok_or_else(|| rows_err("they are not inside one page"))?;
+        let blocks_per_row = u64::from(self.cols / self.ty.block_size());
+        let first_block = u64::from(first - page.first_row) * blocks_per_row;
+        let data_len = split_in_place(self.ty, blocks, scales)
+            .map_err(|source| WeightError::Quant { name: self.name.clone(), source })?;
+        let data_bytes = data_len as u64 / (n * blocks_per_row).max(1);
+        ctx.write(&page.buffer, first_block * data_bytes, &blocks[..data_len]);
+        if !scales.is_empty() {
+            if !first_block.is_multiple_of(2) {
+                return Err(rows_err("split scales must start at an even block"));
+            }
+            ctx.write(&page.buffer, u64::from(page.scales) * 4 + first_block * 2, scales);
+        }
+        Ok(())
+    }
+
     /// Uploads `bytes` (rows × cols elements of `ty`, as in the GGUF file), split into pages of
     /// at most `ctx.weight_page_bytes` bytes.
     pub fn upload(
@@ -70,38 +180,21 @@ impl GpuWeight {
         cols: u64,
         bytes: &[u8],
     ) -> Result<Self, WeightError> {
-        let shape_err = |why| WeightError::Shape { name: name.to_owned(), rows, cols, why };
-        let quant_err = |source| WeightError::Quant { name: name.to_owned(), source };
-        if !cols.is_multiple_of(8) || cols == 0 {
-            return Err(shape_err("rows must be a non-zero multiple of 8 elements"));
-        }
-        let row_bytes = ty.row_bytes(cols).ok_or_else(|| shape_err("rows are not whole blocks"))?;
-        if Some(bytes.len() as u64) != row_bytes.checked_mul(rows) {
-            return Err(shape_err("the data size does not match the shape"));
-        }
-        let (Ok(rows32), Ok(cols32)) = (u32::try_from(rows), u32::try_from(cols)) else {
-            return Err(shape_err("more than 2^32 rows or columns"));
-        };
-        // The split layout may add up to 3 bytes of padding per page.
-        let rows_per_page = (ctx.weight_page_bytes.saturating_sub(4) / row_bytes).min(rows);
-        if rows_per_page == 0 && rows > 0 {
-            return Err(shape_err("one row is larger than the GPU's storage binding limit"));
-        }
-        let mut pages = Vec::new();
-        let mut first = 0u64;
-        while first < rows {
-            let n = rows_per_page.min(rows - first);
-            let chunk = &bytes[(first * row_bytes) as usize..((first + n) * row_bytes) as usize];
-            let (data, scales) = to_gpu_layout(ty, chunk).map_err(quant_err)?;
-            let label = format!("{name}[{first}..{}]", first + n);
-            pages.push(WeightPage {
-                buffer: ctx.upload(&data, &label),
-                first_row: first as u32,
-                n_rows: n as u32,
-                scales,
+        let w = Self::allocate(ctx, name, ty, rows, cols)?;
+        if Some(bytes.len() as u64) != w.row_bytes().checked_mul(rows) {
+            return Err(WeightError::Shape {
+                name: name.to_owned(),
+                rows,
+                cols,
+                why: "the data size does not match the shape",
             });
-            first += n;
         }
-        Ok(GpuWeight { name: name.to_owned(), ty, rows: rows32, cols: cols32, pages })
+        let mut scales = Vec::new();
+        for p in &w.pages {
+            let range = u64::from(p.first_row) * w.row_bytes()..u64::from(p.first_row + p.n_rows) * w.row_bytes();
+            let mut chunk = bytes[range.start as usize..range.end as usize].to_vec();
+            w.write_rows(ctx, p.first_row, &mut chunk, &mut scales)?;
+        }
+        Ok(w)
     }
 }

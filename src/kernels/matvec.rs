@@ -2,10 +2,10 @@
 
 use crate::gpu::{Dispatch, GpuContext, GpuWeight};
 
-use super::{KernelError, Kernels, Store, WG, grid, shaders, weight_defines};
+use super::{KernelError, Kernels, Store, grid, shaders, weight_defines};
 
 /// Most rows per workgroup (`MAX_ROWS` in shaders/matvec.wgsl).
-const MAX_ROWS_PER_WORKGROUP: u32 = 16;
+const MAX_ROWS_PER_WORKGROUP: u32 = 32;
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -44,7 +44,8 @@ impl Kernels {
     ) -> Result<Vec<Dispatch>, KernelError> {
         let defines = weight_defines("matvec", w.ty, store)?;
         let rows_per_wg = self.matvec_rows.clamp(1, MAX_ROWS_PER_WORKGROUP);
-        let pipeline = self.pipeline(ctx, &shaders::MATVEC, &defines, &[("WG", WG), ("ROWS", rows_per_wg)])?;
+        let wg = self.matvec_wg.clamp(1, 256).next_power_of_two();
+        let pipeline = self.pipeline(ctx, &shaders::MATVEC, &defines, &[("WG", wg), ("ROWS", rows_per_wg)])?;
         let mut out = Vec::new();
         for page in &w.pages {
             let params = Params {

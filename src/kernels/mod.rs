@@ -66,9 +66,11 @@ pub struct Kernels {
     /// attention workgroups, decode attention in one split. Set for CPU adapters; the results
     /// are the same either way (the tests run both).
     pub cpu_shapes: bool,
-    /// Output rows per matvec workgroup (1..=16): more rows share each loaded x chunk and one
+    /// Output rows per matvec workgroup (1..=32): more rows share each loaded x chunk and one
     /// reduction, fewer give more workgroups to spread over a GPU's cores.
     pub matvec_rows: u32,
+    /// Invocations per matvec workgroup (a power of two up to 256).
+    pub matvec_wg: u32,
 }
 
 /// Invocations per workgroup of the reduction kernels.
@@ -88,9 +90,12 @@ impl Kernels {
             uniforms: UniformArena::new(ctx),
             f16: f16 && ctx.has_f16(),
             subgroups: subgroups && ctx.has_subgroups(),
-            // CPU adapters (lavapipe, SwiftShader) pay dearly per workgroup (measured on lavapipe,
-            // SmolLM2 decode: 0.76 tok/s at 1 row, 1.56 at 16); GPUs want enough workgroups.
-            matvec_rows: if cpu { 16 } else { 4 },
+            // CPU adapters (lavapipe, SwiftShader) pay dearly per workgroup and per invocation
+            // of one (measured on lavapipe, SmolLM2 decode: 0.76 tok/s at 1 row, 1.56 at 16;
+            // SwiftShader, the 49152x576 LM head: 1868 ms at 64 invocations x 16 rows, 68 ms
+            // at 4 x 32); GPUs want enough workgroups and invocations.
+            matvec_rows: if cpu { 32 } else { 4 },
+            matvec_wg: if cpu { 4 } else { 64 },
             cpu_shapes: cpu,
         }
     }

@@ -7,4 +7,4 @@ mod weights;
 
 pub use config::{ConfigError, ModelConfig, SUPPORTED};
 pub use transformer::{Head, PENALTY_WINDOW, State, Tokens, forward, sampler, submit};
-pub use weights::{LayerWeights, LoadError, ModelWeights, TensorSource, load_weights, matrix_types};
+pub use weights::{LayerWeights, LoadError, ModelWeights, UPLOAD_CHUNK, load_weights, matrix_types};

@@ -1,10 +1,11 @@
 //! Model weights: GGUF tensors mapped by name onto GPU buffers, with shape checks.
 
-use std::ops::Range;
+use std::collections::HashMap;
 
 use crate::gguf::{GgmlType, Gguf, TensorInfo};
 use crate::gpu::{GpuContext, GpuWeight, WeightError};
 use crate::quant::{self, QuantError};
+use crate::source::{Reader, Source, SourceError};
 
 use super::ModelConfig;
 
@@ -35,29 +36,22 @@ pub enum LoadError {
         /// Why.
         source: QuantError,
     },
-    /// Reading tensor data failed.
-    #[error("reading tensor '{name}': {why}")]
+    /// A tensor hearth cannot read.
+    #[error("tensor '{name}': {why}")]
     Read {
         /// The tensor.
         name: String,
         /// Why.
         why: String,
     },
-}
-
-/// Where tensor bytes come from: a file natively, storage in the browser.
-pub trait TensorSource {
-    /// The bytes at `range` of the file.
-    fn read(&mut self, range: Range<u64>) -> Result<Vec<u8>, String>;
-}
-
-impl<R: std::io::Read + std::io::Seek> TensorSource for R {
-    fn read(&mut self, range: Range<u64>) -> Result<Vec<u8>, String> {
-        self.seek(std::io::SeekFrom::Start(range.start)).map_err(|e| e.to_string())?;
-        let mut buf = vec![0u8; (range.end - range.start) as usize];
-        self.read_exact(&mut buf).map_err(|e| e.to_string())?;
-        Ok(buf)
-    }
+    /// The source failed while the tensor streamed in.
+    #[error("reading tensor '{name}': {source}")]
+    Source {
+        /// The tensor.
+        name: String,
+        /// Why.
+        source: SourceError,
+    },
 }
 
 /// One transformer block's weights. Matrices are (rows = out features, cols = in features).
@@ -111,121 +105,232 @@ impl ModelWeights {
     }
 }
 
-/// Loads tensors one at a time, reporting progress as (bytes done, bytes total).
-pub struct Loader<'a> {
-    ctx: &'a GpuContext,
-    gguf: &'a Gguf,
-    source: &'a mut dyn TensorSource,
-    progress: &'a mut dyn FnMut(u64, u64),
-    act_f16: bool,
-    done: u64,
-    total: u64,
-}
+/// Bytes of tensor data read from the source at a time: a whole number of rows, written
+/// straight into the weight's GPU buffer. This, not the model's size, bounds the memory a load
+/// needs (in the browser: wasm memory).
+pub const UPLOAD_CHUNK: usize = 4 << 20;
 
-impl<'a> Loader<'a> {
-    fn info(&self, name: &str) -> Result<&'a TensorInfo, LoadError> {
-        self.gguf.tensor(name).ok_or_else(|| LoadError::Missing(name.to_owned()))
-    }
+/// Uploaded bytes after which a load waits for the GPU to take them (back-pressure: written
+/// data must not pile up in staging memory faster than the device consumes it).
+const UPLOAD_IN_FLIGHT: u64 = 32 << 20;
 
-    fn bytes(&mut self, t: &TensorInfo) -> Result<Vec<u8>, LoadError> {
-        let data =
-            self.source.read(self.gguf.tensor_range(t)).map_err(|why| LoadError::Read { name: t.name.clone(), why })?;
-        self.done += t.n_bytes;
-        (self.progress)(self.done, self.total);
-        Ok(data)
-    }
+/// Largest vector (norm weight, bias) read whole.
+const MAX_VECTOR_BYTES: u64 = 16 << 20;
 
-    fn check(t: &TensorInfo, expected: &[u64]) -> Result<(), LoadError> {
-        if t.dims != expected {
-            return Err(LoadError::Shape { name: t.name.clone(), found: t.dims.clone(), expected: expected.to_vec() });
-        }
-        Ok(())
-    }
-
-    /// A matrix of `rows` × `cols`.
-    fn matrix(&mut self, name: &str, rows: u32, cols: u32) -> Result<GpuWeight, LoadError> {
-        let t = self.info(name)?;
-        Self::check(t, &[u64::from(cols), u64::from(rows)])?;
-        let data = self.bytes(t)?;
-        Ok(GpuWeight::upload(self.ctx, name, t.ty, u64::from(rows), u64::from(cols), &data)?)
-    }
-
-    fn dequantized(&mut self, name: &str, n: u32) -> Result<Vec<f32>, LoadError> {
-        let t = self.info(name)?;
-        Self::check(t, &[u64::from(n)])?;
-        let data = self.bytes(t)?;
-        quant::dequantize_to_vec(t.ty, &data, n as usize)
-            .map_err(|source| LoadError::Quant { name: name.to_owned(), source })
-    }
-
-    /// A vector as f32 (norm weights).
-    fn vector(&mut self, name: &str, n: u32) -> Result<wgpu::Buffer, LoadError> {
-        let v = self.dequantized(name, n)?;
-        Ok(self.ctx.upload(bytemuck::cast_slice(&v), name))
-    }
-
+/// What the architecture makes of a tensor.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    /// A weight matrix of `rows` × `cols`, for the matrix kernels.
+    Matrix { rows: u32, cols: u32 },
+    /// A vector dequantized to f32 (norm weights).
+    Vector { n: u32 },
     /// A vector in activation precision (biases, added to activations).
-    fn act_vector(&mut self, name: &str, n: u32) -> Result<wgpu::Buffer, LoadError> {
-        let v = self.dequantized(name, n)?;
-        let bytes: Vec<u8> = if self.act_f16 {
-            v.iter().flat_map(|x| half::f16::from_f32(*x).to_le_bytes()).collect()
-        } else {
-            bytemuck::cast_slice(&v).to_vec()
-        };
-        Ok(self.ctx.upload(&bytes, name))
+    ActVector { n: u32 },
+}
+
+/// Every tensor `cfg` needs, by GGUF name.
+fn wanted_tensors(cfg: &ModelConfig) -> Vec<(String, Kind)> {
+    let (d, f, v) = (cfg.d_model, cfg.d_ff, cfg.n_vocab);
+    let (qd, kvd) = (cfg.n_head * cfg.head_dim, cfg.n_kv_head * cfg.head_dim);
+    let matrix = |rows, cols| Kind::Matrix { rows, cols };
+    let mut out = vec![("token_embd.weight".to_owned(), matrix(v, d))];
+    if !cfg.tied_embeddings {
+        out.push(("output.weight".to_owned(), matrix(v, d)));
+    }
+    out.push(("output_norm.weight".to_owned(), Kind::Vector { n: d }));
+    for i in 0..cfg.n_layer {
+        let mut layer = |s: &str, kind| out.push((format!("blk.{i}.{s}"), kind));
+        layer("attn_norm.weight", Kind::Vector { n: d });
+        layer("attn_q.weight", matrix(qd, d));
+        layer("attn_k.weight", matrix(kvd, d));
+        layer("attn_v.weight", matrix(kvd, d));
+        if cfg.qkv_bias {
+            layer("attn_q.bias", Kind::ActVector { n: qd });
+            layer("attn_k.bias", Kind::ActVector { n: kvd });
+            layer("attn_v.bias", Kind::ActVector { n: kvd });
+        }
+        if cfg.qk_norm {
+            layer("attn_q_norm.weight", Kind::Vector { n: cfg.head_dim });
+            layer("attn_k_norm.weight", Kind::Vector { n: cfg.head_dim });
+        }
+        layer("attn_output.weight", matrix(d, qd));
+        if cfg.post_norms {
+            layer("post_attention_norm.weight", Kind::Vector { n: d });
+        }
+        layer("ffn_norm.weight", Kind::Vector { n: d });
+        layer("ffn_gate.weight", matrix(f, d));
+        layer("ffn_up.weight", matrix(f, d));
+        layer("ffn_down.weight", matrix(d, f));
+        if cfg.post_norms {
+            layer("post_ffw_norm.weight", Kind::Vector { n: d });
+        }
+    }
+    out
+}
+
+/// A tensor's place on the GPU.
+enum Slot {
+    Matrix(GpuWeight),
+    Vector(Option<wgpu::Buffer>),
+}
+
+/// The GPU buffers of a load, by tensor name, filled as the data streams in.
+struct Slots(HashMap<String, Slot>);
+
+impl Slots {
+    fn matrix(&mut self, name: &str) -> Result<GpuWeight, LoadError> {
+        match self.0.remove(name) {
+            Some(Slot::Matrix(w)) => Ok(w),
+            _ => Err(LoadError::Missing(name.to_owned())),
+        }
+    }
+
+    fn vector(&mut self, name: &str) -> Result<wgpu::Buffer, LoadError> {
+        match self.0.remove(name) {
+            Some(Slot::Vector(Some(b))) => Ok(b),
+            _ => Err(LoadError::Missing(name.to_owned())),
+        }
     }
 }
 
-/// Uploads every weight `cfg` needs from `source`, checking each shape.
-pub fn load_weights(
+/// Checks `t` against what the architecture expects of it, innermost dimension first.
+fn check_shape(t: &TensorInfo, expected: &[u64]) -> Result<(), LoadError> {
+    if t.dims != expected {
+        return Err(LoadError::Shape { name: t.name.clone(), found: t.dims.clone(), expected: expected.to_vec() });
+    }
+    Ok(())
+}
+
+/// Uploads every weight `cfg` needs as it streams from `reader` (positioned after the header),
+/// in file order, a bounded chunk at a time. All GPU buffers are allocated (and so checked
+/// against the device's limits) before the first byte of tensor data is read.
+pub async fn load_weights<S: Source>(
     ctx: &GpuContext,
     gguf: &Gguf,
     cfg: &ModelConfig,
     act_f16: bool,
-    source: &mut dyn TensorSource,
+    reader: &mut Reader<S>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ModelWeights, LoadError> {
-    let total = gguf.tensors().iter().map(|t| t.n_bytes).sum();
-    let mut l = Loader { ctx, gguf, source, progress, act_f16, done: 0, total };
-    let (d, f, v) = (cfg.d_model, cfg.d_ff, cfg.n_vocab);
-    let (qd, kvd) = (cfg.n_head * cfg.head_dim, cfg.n_kv_head * cfg.head_dim);
-    let token_embd = l.matrix("token_embd.weight", v, d)?;
-    let output = if cfg.tied_embeddings { None } else { Some(l.matrix("output.weight", v, d)?) };
-    let output_norm = l.vector("output_norm.weight", d)?;
+    let wanted = wanted_tensors(cfg);
+    let mut slots = Slots(HashMap::with_capacity(wanted.len()));
+    let mut kinds = HashMap::with_capacity(wanted.len());
+    for (name, kind) in &wanted {
+        let t = gguf.tensor(name).ok_or_else(|| LoadError::Missing(name.clone()))?;
+        let slot = match *kind {
+            Kind::Matrix { rows, cols } => {
+                check_shape(t, &[u64::from(cols), u64::from(rows)])?;
+                Slot::Matrix(GpuWeight::allocate(ctx, name, t.ty, u64::from(rows), u64::from(cols))?)
+            }
+            Kind::Vector { n } | Kind::ActVector { n } => {
+                check_shape(t, &[u64::from(n)])?;
+                if !quant::is_supported(t.ty) {
+                    return Err(LoadError::Quant { name: name.clone(), source: QuantError::Unsupported(t.ty) });
+                }
+                if t.n_bytes > MAX_VECTOR_BYTES {
+                    return Err(LoadError::Read {
+                        name: name.clone(),
+                        why: format!("a vector of {} bytes", t.n_bytes),
+                    });
+                }
+                Slot::Vector(None)
+            }
+        };
+        slots.0.insert(name.clone(), slot);
+        kinds.insert(name.as_str(), *kind);
+    }
+
+    // Stream the tensors in file order.
+    let mut order: Vec<&TensorInfo> = gguf.tensors().iter().filter(|t| kinds.contains_key(t.name.as_str())).collect();
+    order.sort_by_key(|t| t.offset);
+    let total: u64 = order.iter().map(|t| t.n_bytes).sum();
+    let (mut done, mut in_flight) = (0u64, 0u64);
+    let mut chunk: Vec<u8> = Vec::new();
+    let mut scales = Vec::new();
+    for t in order {
+        let read_err = |e: SourceError| LoadError::Source { name: t.name.clone(), source: e };
+        reader.skip_to(gguf.tensor_range(t).start).await.map_err(read_err)?;
+        match slots.0.get_mut(&t.name) {
+            Some(Slot::Matrix(w)) => {
+                let row_bytes = w.row_bytes();
+                if row_bytes > UPLOAD_CHUNK as u64 / 2 {
+                    return Err(LoadError::Read {
+                        name: t.name.clone(),
+                        why: format!("rows of {row_bytes} bytes are larger than hearth uploads at once"),
+                    });
+                }
+                // An even number of rows per chunk keeps split scales on whole words.
+                let rows_per_chunk = ((UPLOAD_CHUNK as u64 / row_bytes) & !1) as u32;
+                let mut row = 0;
+                while row < w.rows {
+                    let n = rows_per_chunk.min(w.page_end(row) - row);
+                    let len = (u64::from(n) * row_bytes) as usize;
+                    chunk.resize(len, 0);
+                    reader.read_exact(&mut chunk).await.map_err(read_err)?;
+                    w.write_rows(ctx, row, &mut chunk, &mut scales)?;
+                    row += n;
+                    (done, in_flight) = (done + len as u64, in_flight + len as u64);
+                    progress(done, total);
+                    if in_flight >= UPLOAD_IN_FLIGHT {
+                        ctx.idle().await.map_err(WeightError::from)?;
+                        in_flight = 0;
+                    }
+                }
+            }
+            Some(Slot::Vector(slot)) => {
+                let mut data = vec![0u8; t.n_bytes as usize];
+                reader.read_exact(&mut data).await.map_err(read_err)?;
+                let n = t.n_elements() as usize;
+                let v = quant::dequantize_to_vec(t.ty, &data, n)
+                    .map_err(|source| LoadError::Quant { name: t.name.clone(), source })?;
+                let bytes: Vec<u8> = match kinds.get(t.name.as_str()) {
+                    Some(Kind::ActVector { .. }) if act_f16 => {
+                        v.iter().flat_map(|x| half::f16::from_f32(*x).to_le_bytes()).collect()
+                    }
+                    _ => bytemuck::cast_slice(&v).to_vec(),
+                };
+                *slot = Some(ctx.upload(&bytes, &t.name));
+                done += t.n_bytes;
+                progress(done, total);
+            }
+            None => {}
+        }
+    }
+    ctx.idle().await.map_err(WeightError::from)?;
+
+    // Assemble the model from the filled slots.
+    let token_embd = slots.matrix("token_embd.weight")?;
+    let output = if cfg.tied_embeddings { None } else { Some(slots.matrix("output.weight")?) };
+    let output_norm = slots.vector("output_norm.weight")?;
     let mut layers = Vec::with_capacity(cfg.n_layer as usize);
     for i in 0..cfg.n_layer {
         let n = |s: &str| format!("blk.{i}.{s}.weight");
         let bias = |s: &str| format!("blk.{i}.{s}.bias");
         layers.push(LayerWeights {
-            attn_norm: l.vector(&n("attn_norm"), d)?,
-            wq: l.matrix(&n("attn_q"), qd, d)?,
-            wk: l.matrix(&n("attn_k"), kvd, d)?,
-            wv: l.matrix(&n("attn_v"), kvd, d)?,
+            attn_norm: slots.vector(&n("attn_norm"))?,
+            wq: slots.matrix(&n("attn_q"))?,
+            wk: slots.matrix(&n("attn_k"))?,
+            wv: slots.matrix(&n("attn_v"))?,
             qkv_bias: if cfg.qkv_bias {
-                Some([
-                    l.act_vector(&bias("attn_q"), qd)?,
-                    l.act_vector(&bias("attn_k"), kvd)?,
-                    l.act_vector(&bias("attn_v"), kvd)?,
-                ])
+                Some([slots.vector(&bias("attn_q"))?, slots.vector(&bias("attn_k"))?, slots.vector(&bias("attn_v"))?])
             } else {
                 None
             },
             qk_norm: if cfg.qk_norm {
-                Some([l.vector(&n("attn_q_norm"), cfg.head_dim)?, l.vector(&n("attn_k_norm"), cfg.head_dim)?])
+                Some([slots.vector(&n("attn_q_norm"))?, slots.vector(&n("attn_k_norm"))?])
             } else {
                 None
             },
-            wo: l.matrix(&n("attn_output"), d, qd)?,
-            post_attn_norm: if cfg.post_norms { Some(l.vector(&n("post_attention_norm"), d)?) } else { None },
-            ffn_norm: l.vector(&n("ffn_norm"), d)?,
-            gate: l.matrix(&n("ffn_gate"), f, d)?,
-            up: l.matrix(&n("ffn_up"), f, d)?,
-            down: l.matrix(&n("ffn_down"), d, f)?,
-            post_ffn_norm: if cfg.post_norms { Some(l.vector(&n("post_ffw_norm"), d)?) } else { None },
+            wo: slots.matrix(&n("attn_output"))?,
+            post_attn_norm: if cfg.post_norms { Some(slots.vector(&n("post_attention_norm"))?) } else { None },
+            ffn_norm: slots.vector(&n("ffn_norm"))?,
+            gate: slots.matrix(&n("ffn_gate"))?,
+            up: slots.matrix(&n("ffn_up"))?,
+            down: slots.matrix(&n("ffn_down"))?,
+            post_ffn_norm: if cfg.post_norms { Some(slots.vector(&n("post_ffw_norm"))?) } else { None },
         });
     }
-    let n_bytes = l.done;
-    Ok(ModelWeights { token_embd, output_norm, output, layers, n_bytes })
+    Ok(ModelWeights { token_embd, output_norm, output, layers, n_bytes: done })
 }
 
 /// Types of the matrices of a file, for error messages about unsupported quantizations.

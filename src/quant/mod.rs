@@ -15,7 +15,7 @@ mod quantize;
 use crate::gguf::GgmlType;
 
 pub use kquants::{QK_K, get_scale_min_k4};
-pub use layout::{GpuLayout, gpu_layout, to_gpu_layout};
+pub use layout::{GpuLayout, gpu_layout, gpu_layout_bytes, split_in_place, to_gpu_layout};
 pub use quantize::quantize;
 
 /// Why a buffer could not be dequantized.
@@ -37,6 +37,14 @@ pub enum QuantError {
         per_block: u32,
         /// The type's block bytes.
         type_size: u32,
+    },
+    /// A tensor too large to lay out (its size overflows).
+    #[error("{ty}: {n_blocks} blocks are more than one GPU buffer can describe")]
+    TooLarge {
+        /// The type.
+        ty: GgmlType,
+        /// Blocks asked for.
+        n_blocks: u64,
     },
 }
 

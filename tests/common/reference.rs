@@ -18,6 +18,8 @@ pub struct Case {
     pub prompt_ids: Vec<u32>,
     /// llama.cpp's greedy continuation.
     pub greedy_ids: Vec<u32>,
+    /// Its text.
+    pub text: String,
     /// fp32 margin between best and second logit, per step.
     pub fp32_margin: Vec<f32>,
     /// Steps up to which any correct engine reproduces llama.cpp's ids.
@@ -46,6 +48,7 @@ pub fn cases(name: &str) -> Vec<Case> {
                 prompt: c["prompt"].as_str().unwrap().to_owned(),
                 prompt_ids: ids(&c["prompt_ids"]),
                 greedy_ids: ids(&c["greedy_ids"]),
+                text: c["text"].as_str().unwrap().to_owned(),
                 fp32_margin: c["fp32_margin"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect(),
                 fp32_agrees_until: c["fp32_agrees_until"].as_u64().unwrap() as usize,
                 logits,

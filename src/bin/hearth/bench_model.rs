@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use hearth::engine::Cancel;
 use hearth::kernels::{Kernels, SamplerParams};
 
 use crate::load::{ModelArgs, load};
@@ -17,19 +18,20 @@ pub fn run(
     profile: bool,
 ) -> Result<(), String> {
     let args = ModelArgs { model: model.to_owned(), ctx, f32, tokenizer: None };
-    let mut m = load(&args, SamplerParams { temperature: 0.0, ..Default::default() })?;
+    let mut m = load(&args)?;
+    let load_ms = m.info().load.total_ms;
+    // A prompt of ordinary text, repeated to the length asked for.
+    let text = "The quick brown fox jumps over the lazy dog. ".repeat(prompt_tokens);
+    let mut ids = m.tokenizer().encode(&text, true, false).map_err(|e| e.to_string())?;
+    ids.truncate(prompt_tokens.max(1));
     let e = &mut m.engine;
+    e.set_sampler(&SamplerParams { temperature: 0.0, ..Default::default() }).map_err(|e| e.to_string())?;
     let report = e.ctx.report();
     println!("adapter: {} ({}, {})", report.name, report.backend, report.device_type);
     println!("model: {} ({}), f16 activations: {}, context {}", model.display(), e.cfg.arch, e.f16(), e.n_ctx());
-    println!("load: {:.0} ms", m.load_ms);
-
-    // A prompt of ordinary text, repeated to the length asked for.
-    let text = "The quick brown fox jumps over the lazy dog. ".repeat(prompt_tokens);
-    let mut ids = m.tokenizer.encode(&text, true, false).map_err(|e| e.to_string())?;
-    ids.truncate(prompt_tokens.max(1));
+    println!("load: {load_ms:.0} ms");
     let t0 = hearth::clock::now_ms();
-    pollster::block_on(e.prefill(&ids)).map_err(|e| e.to_string())?;
+    pollster::block_on(e.prefill(&ids, &Cancel::new())).map_err(|e| e.to_string())?;
     let prefill_ms = hearth::clock::now_ms() - t0;
     let t1 = hearth::clock::now_ms();
     for _ in 0..gen_tokens {
@@ -73,10 +75,14 @@ pub fn run(
     );
     if profile {
         for (what, n_tokens) in [("decode step", 1), ("prefill chunk", ids.len() as u32)] {
-            let (step, kernels) = e.profile_step(n_tokens, 5).map_err(|e| e.to_string())?;
-            println!("{what} ({n_tokens} tokens) {step:.1} ms; by kernel (its dispatches alone, medians of 5):");
-            for (label, ms) in kernels {
-                println!("  {label:<24} {ms:>9.2} ms  {:>5.1}%", 100.0 * ms / step);
+            let p = pollster::block_on(e.profile_step(n_tokens, 5)).map_err(|e| e.to_string())?;
+            let step = p.step_ms;
+            println!(
+                "{what} ({n_tokens} tokens, {} dispatches) {step:.1} ms; by kernel (its dispatches alone, medians of 5):",
+                p.dispatches
+            );
+            for (label, n, ms) in p.kernels {
+                println!("  {label:<24} {n:>4}x {ms:>9.2} ms  {:>5.1}%", 100.0 * ms / step);
             }
         }
     }

@@ -4,8 +4,6 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use hearth::kernels::SamplerParams;
-
 use crate::load::{ModelArgs, load};
 
 /// Arguments of `hearth eval`.
@@ -23,7 +21,7 @@ pub struct Args {
 
 /// Runs the ids and prints each position's argmax and its logit.
 pub fn run(args: &Args) -> Result<(), String> {
-    let mut m = load(&args.model, SamplerParams { temperature: 0.0, ..Default::default() })?;
+    let mut m = load(&args.model)?;
     let v = m.engine.cfg.n_vocab as usize;
     if let Some(bad) = args.ids.iter().find(|&&id| id as usize >= v) {
         return Err(format!("token id {bad} is outside the vocabulary of {v}"));
@@ -35,7 +33,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             "{pos:>4} {:>8} -> argmax {best:>8} ({:.4}) {:?}",
             args.ids[pos],
             row[best],
-            m.tokenizer.decode(&[best as u32])
+            m.tokenizer().decode(&[best as u32])
         );
     }
     if let Some(path) = &args.logits {

@@ -1,16 +1,12 @@
-//! Loading a model for the CLI: header, tokenizer, chat template and engine, with progress
-//! on stderr.
+//! Loading a model for the CLI, with progress on stderr, and the flags that become a request.
 
-use std::fs::File;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use hearth::chat::ChatTemplate;
-use hearth::engine::{Engine, EngineOptions};
-use hearth::gguf::Gguf;
-use hearth::gpu::GpuContext;
-use hearth::kernels::SamplerParams;
-use hearth::tokenizer::Tokenizer;
+use hearth::chat::TemplateSource;
+use hearth::engine::Phase;
+use hearth::session::{F16, LoadOptions, Request, Session, Stop};
+use hearth::source::ReadSource;
 
 /// Options shared by every command that loads a model.
 #[derive(clap::Args, Clone)]
@@ -59,72 +55,58 @@ pub struct SamplingArgs {
 }
 
 impl SamplingArgs {
-    /// The sampler settings.
-    pub fn params(&self) -> SamplerParams {
-        SamplerParams {
-            temperature: self.temperature,
-            top_k: self.top_k,
-            top_p: self.top_p,
-            min_p: self.min_p,
-            repeat_penalty: self.repeat_penalty,
-            frequency_penalty: self.frequency_penalty,
-            presence_penalty: self.presence_penalty,
-            seed: self.seed,
+    /// A request with these sampling settings, `max_tokens` and `stop`; the caller adds the
+    /// messages or the prompt. The request layer checks the values, as it does for the web.
+    pub fn request(&self, max_tokens: usize, stop: &[String]) -> Request {
+        Request {
+            temperature: Some(self.temperature),
+            top_k: Some(self.top_k),
+            top_p: Some(self.top_p),
+            min_p: Some(self.min_p),
+            repetition_penalty: Some(self.repeat_penalty),
+            frequency_penalty: Some(self.frequency_penalty),
+            presence_penalty: Some(self.presence_penalty),
+            seed: Some(u64::from(self.seed)),
+            max_tokens: Some(u32::try_from(max_tokens).unwrap_or(u32::MAX)),
+            stop: (!stop.is_empty()).then(|| Stop::Many(stop.to_vec())),
+            stream: true,
+            ..Request::default()
         }
     }
 }
 
-/// Everything a command needs to generate.
-pub struct Loaded {
-    /// The header.
-    pub gguf: Gguf,
-    /// The tokenizer.
-    pub tokenizer: Tokenizer,
-    /// The engine.
-    pub engine: Engine,
-    /// Load time in ms.
-    pub load_ms: f64,
-}
-
-fn err(path: &Path, e: impl std::fmt::Display) -> String {
-    format!("{}: {e}", path.display())
-}
-
-/// Opens the GPU and loads the model, printing progress to stderr.
-pub fn load(args: &ModelArgs, sampler: SamplerParams) -> Result<Loaded, String> {
-    let t0 = hearth::clock::now_ms();
+/// Opens the GPU and loads the model through the library's [`Session`], printing progress
+/// to stderr.
+pub fn load(args: &ModelArgs) -> Result<Session, String> {
     let path = &args.model;
-    let mut file = File::open(path).map_err(|e| err(path, e))?;
-    let size = file.metadata().map_err(|e| err(path, e))?.len();
-    let gguf = Gguf::read(&mut file, size).map_err(|e| err(path, e))?;
-    let tokenizer = match &args.tokenizer {
-        Some(json) => {
-            let bytes = std::fs::read(json).map_err(|e| err(json, e))?;
-            Tokenizer::from_json(&bytes, Some(&gguf)).map_err(|e| err(json, e))?
-        }
-        None => Tokenizer::from_gguf(&gguf).map_err(|e| err(path, e))?,
+    let tokenizer_json = match &args.tokenizer {
+        Some(json) => Some(std::fs::read(json).map_err(|e| format!("{}: {e}", json.display()))?),
+        None => None,
     };
-    let ctx = pollster::block_on(GpuContext::new()).map_err(|e| e.to_string())?;
-    let opts = EngineOptions { n_ctx: args.ctx, max_chunk: 128, f16: !args.f32, sampler };
-    let mut last = 0u64;
-    let mut progress = |done: u64, total: u64| {
+    let opts = LoadOptions {
+        context_length: args.ctx,
+        f16: if args.f32 { F16::Off } else { F16::Auto },
+        tokenizer_json,
+        ..LoadOptions::default()
+    };
+    let source = ReadSource::open(path).map_err(|e| e.to_string())?;
+    let mut last = None;
+    let mut progress = |phase: Phase, done: u64, total: u64| {
         let pct = done * 100 / total.max(1);
-        if pct != last {
-            last = pct;
-            eprint!("\rloading {}: {pct}% of {} MiB", path.display(), total >> 20);
+        if last != Some((phase, pct)) {
+            last = Some((phase, pct));
+            match phase {
+                Phase::Load => eprint!("\rloading {}: {pct}% of {} MiB", path.display(), total >> 20),
+                Phase::Compile => eprint!("\rcompiling kernels: {done}/{total}{:30}", ""),
+            }
             let _ = std::io::stderr().flush();
         }
     };
-    let engine = Engine::load(ctx, &gguf, &mut file, &opts, &mut progress).map_err(|e| err(path, e))?;
+    let session = pollster::block_on(Session::load(source, &opts, &mut progress))
+        .map_err(|e| format!("{}: {e} [{}]", path.display(), e.code()))?;
     eprintln!();
-    Ok(Loaded { gguf, tokenizer, engine, load_ms: hearth::clock::now_ms() - t0 })
-}
-
-/// The chat template, telling the user when it is hearth's built-in one.
-pub fn template(gguf: &Gguf) -> Result<ChatTemplate, String> {
-    let t = ChatTemplate::from_gguf(gguf).map_err(|e| e.to_string())?;
-    if let hearth::chat::TemplateSource::BuiltIn(name) = t.source {
+    if let TemplateSource::BuiltIn(name) = session.template().source {
         eprintln!("note: the file has no chat template; using hearth's built-in '{name}' template");
     }
-    Ok(t)
+    Ok(session)
 }

@@ -1,24 +1,13 @@
-//! `hearth run`: one prompt, streamed to stdout; `hearth chat`: an interactive conversation.
+//! `hearth run`: one request, streamed to stdout; `hearth chat`: an interactive conversation.
+//! Both build the same requests the JS API takes and hand them to the library's session.
 
 use std::io::{BufRead, Write};
+use std::path::PathBuf;
 
-use hearth::chat::Message;
-use hearth::engine::{GenerateOptions, Generation};
+use hearth::engine::Cancel;
+use hearth::session::{ChatMessage, Content, Request, Session, Usage};
 
-use crate::load::{Loaded, ModelArgs, SamplingArgs, load, template};
-
-/// Generates after `ids`, printing each piece to stdout as it comes, then a newline.
-fn generate_to_stdout(m: &mut Loaded, ids: &[u32], opts: &GenerateOptions) -> Result<Generation, String> {
-    let mut out = std::io::stdout().lock();
-    let g = pollster::block_on(m.engine.generate(&m.tokenizer, ids, opts, &mut |piece| {
-        let _ = write!(out, "{piece}");
-        let _ = out.flush();
-        true
-    }))
-    .map_err(|e| e.to_string())?;
-    let _ = writeln!(out);
-    Ok(g)
-}
+use crate::load::{ModelArgs, SamplingArgs, load};
 
 /// Arguments of `hearth run`.
 #[derive(clap::Args)]
@@ -28,8 +17,12 @@ pub struct RunArgs {
     #[command(flatten)]
     sampling: SamplingArgs,
     /// The prompt (with --chat: the user's message).
-    #[arg(short = 'p', long)]
-    prompt: String,
+    #[arg(short = 'p', long, required_unless_present = "request")]
+    prompt: Option<String>,
+    /// An OpenAI-style request as JSON (`messages` for a chat, `prompt` for a text
+    /// completion), exactly as the JS API takes it; the sampling flags are then ignored.
+    #[arg(long, conflicts_with_all = ["prompt", "chat", "system"])]
+    request: Option<PathBuf>,
     /// Wrap the prompt in the model's chat template.
     #[arg(long)]
     chat: bool,
@@ -42,49 +35,82 @@ pub struct RunArgs {
     /// Stop when the output ends with this text (repeatable).
     #[arg(long)]
     stop: Vec<String>,
-    /// Print one JSON object on the last line (prompt_ids, generated_ids, text, timings).
+    /// Print the response object (with prompt and reply token ids) as JSON on the last line.
     #[arg(long)]
     json: bool,
 }
 
-/// Runs one prompt.
-pub fn run(args: &RunArgs) -> Result<(), String> {
-    let mut m = load(&args.model, args.sampling.params())?;
-    let prompt_ids = if args.chat {
-        let t = template(&m.gguf)?;
-        let mut messages = Vec::new();
-        if let Some(s) = &args.system {
-            messages.push(Message::new("system", s));
-        }
-        messages.push(Message::new("user", &args.prompt));
-        let text = t.render(&messages, true).map_err(|e| e.to_string())?;
-        m.tokenizer.encode(&text, !t.renders_bos(&text), true).map_err(|e| e.to_string())?
-    } else {
-        m.tokenizer.encode(&args.prompt, true, true).map_err(|e| e.to_string())?
+fn message(role: &str, text: &str) -> ChatMessage {
+    ChatMessage { role: role.into(), content: Content::Text(text.into()), name: None }
+}
+
+/// Streams the reply to `request` to stdout (then a newline) and returns the final response
+/// as JSON and its usage.
+fn answer(s: &mut Session, request: &Request) -> Result<(serde_json::Value, Usage), String> {
+    let mut out = std::io::stdout().lock();
+    let mut print = |text: &str| {
+        let _ = write!(out, "{text}");
+        let _ = out.flush();
     };
-    let opts = GenerateOptions { max_tokens: args.n, stop: args.stop.clone() };
-    let g = generate_to_stdout(&mut m, &prompt_ids, &opts)?;
-    let t = g.timings;
+    let cancel = Cancel::new();
+    let fail = |e: hearth::session::Error| format!("{e} [{}]", e.code());
+    let (value, usage) = if request.messages.is_some() {
+        let r = pollster::block_on(s.chat(request, &cancel, &mut |c| {
+            c.choices.iter().filter_map(|c| c.delta.content.as_deref()).for_each(&mut print)
+        }))
+        .map_err(fail)?;
+        let usage = r.usage.clone();
+        (serde_json::to_value(r).map_err(|e| e.to_string())?, usage)
+    } else {
+        let r =
+            pollster::block_on(s.complete(request, &cancel, &mut |c| c.choices.iter().for_each(|c| print(&c.text))))
+                .map_err(fail)?;
+        let usage = r.usage.clone().unwrap_or_default();
+        (serde_json::to_value(r).map_err(|e| e.to_string())?, usage)
+    };
+    print("\n");
+    Ok((value, usage))
+}
+
+fn print_usage(u: &Usage) {
     eprintln!(
-        "prefill {} tokens in {:.0} ms ({:.1} tok/s), decode {} tokens in {:.0} ms ({:.2} tok/s), stop: {:?}",
-        t.prefill_tokens,
-        t.prefill_ms,
-        t.prefill_tokens as f64 / (t.prefill_ms / 1e3),
-        t.decode_tokens,
-        t.decode_ms,
-        t.decode_tokens as f64 / (t.decode_ms / 1e3).max(1e-9),
-        g.stop_reason
+        "prompt {} tokens ({} cached), prefill {:.1} tok/s, first token after {:.0} ms; {} generated, decode {:.2} tok/s",
+        u.prompt_tokens,
+        u.prompt_tokens_details.cached_tokens,
+        u.extra.prefill_tokens_per_s,
+        u.extra.time_to_first_token_s * 1e3,
+        u.completion_tokens,
+        u.extra.decode_tokens_per_s,
     );
+}
+
+/// Runs one request.
+pub fn run(args: &RunArgs) -> Result<(), String> {
+    let mut request = match (&args.request, &args.prompt) {
+        (Some(path), _) => {
+            let json = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Request::from_json(&json).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        (None, Some(prompt)) => {
+            let mut r = args.sampling.request(args.n, &args.stop);
+            if args.chat {
+                let system = args.system.iter().map(|s| message("system", s));
+                r.messages = Some(system.chain([message("user", prompt)]).collect());
+            } else {
+                r.prompt = Some(prompt.clone());
+            }
+            r
+        }
+        (None, None) => return Err("give a prompt (-p) or a request (--request FILE.json)".into()),
+    };
+    // Streamed to the terminal either way; --json adds the ids to the final object.
+    request.stream = true;
+    request.return_token_ids |= args.json;
+    let mut s = load(&args.model)?;
+    let (value, usage) = answer(&mut s, &request)?;
+    print_usage(&usage);
     if args.json {
-        let v = serde_json::json!({
-            "prompt_ids": prompt_ids,
-            "generated_ids": g.generated_ids,
-            "text": g.text,
-            "stop_reason": g.stop_reason,
-            "timings": { "load_ms": m.load_ms, "prefill_tokens": t.prefill_tokens, "prefill_ms": t.prefill_ms,
-                         "decode_tokens": t.decode_tokens, "decode_ms": t.decode_ms },
-        });
-        let _ = writeln!(std::io::stdout().lock(), "{v}");
+        let _ = writeln!(std::io::stdout().lock(), "{value}");
     }
     Ok(())
 }
@@ -106,9 +132,8 @@ pub struct ChatArgs {
 
 /// An interactive conversation: each turn reuses the cached conversation so far.
 pub fn chat(args: &ChatArgs) -> Result<(), String> {
-    let mut m = load(&args.model, args.sampling.params())?;
-    let t = template(&m.gguf)?;
-    let mut messages: Vec<Message> = args.system.iter().map(|s| Message::new("system", s)).collect();
+    let mut s = load(&args.model)?;
+    let mut messages: Vec<ChatMessage> = args.system.iter().map(|s| message("system", s)).collect();
     eprintln!("chat with {} (empty line or Ctrl-D to quit)", args.model.model.display());
     let stdin = std::io::stdin();
     loop {
@@ -118,17 +143,12 @@ pub fn chat(args: &ChatArgs) -> Result<(), String> {
         if stdin.lock().read_line(&mut line).map_err(|e| e.to_string())? == 0 || line.trim().is_empty() {
             return Ok(());
         }
-        messages.push(Message::new("user", line.trim_end()));
-        let text = t.render(&messages, true).map_err(|e| e.to_string())?;
-        let ids = m.tokenizer.encode(&text, !t.renders_bos(&text), true).map_err(|e| e.to_string())?;
-        let opts = GenerateOptions { max_tokens: args.n, stop: Vec::new() };
-        let g = generate_to_stdout(&mut m, &ids, &opts)?;
-        eprintln!(
-            "[{} new prompt tokens, {} generated, {:.2} tok/s]",
-            g.timings.prefill_tokens,
-            g.timings.decode_tokens,
-            g.timings.decode_tokens as f64 / (g.timings.decode_ms / 1e3).max(1e-9)
-        );
-        messages.push(Message::new("assistant", g.text.trim()));
+        messages.push(message("user", line.trim_end()));
+        let mut request = args.sampling.request(args.n, &[]);
+        request.messages = Some(messages.clone());
+        let (value, usage) = answer(&mut s, &request)?;
+        print_usage(&usage);
+        let reply = value["choices"][0]["message"]["content"].as_str().unwrap_or_default();
+        messages.push(message("assistant", reply.trim()));
     }
 }

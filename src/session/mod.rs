@@ -1,0 +1,391 @@
+//! The request layer, shared by every front end (the CLI, the wasm API, the tests): a
+//! [`Session`] loads a model from any [`Source`] and answers OpenAI-shaped chat and text
+//! completion requests, streamed as chunks or whole, reusing the cached conversation prefix
+//! across requests. Front ends only marshal.
+
+mod error;
+mod generate;
+mod request;
+mod response;
+mod stop;
+
+use serde::{Deserialize, Serialize};
+
+use crate::chat::{ChatTemplate, TemplateSource};
+use crate::clock::{now_ms, unix_seconds};
+use crate::engine::{Cancel, Engine, EngineOptions, LoadTimings, Phase};
+use crate::gguf::{Gguf, Summary};
+use crate::gpu::{AdapterReport, GpuContext, GpuError, LimitCaps};
+use crate::kernels::SamplerParams;
+use crate::source::{Reader, Source};
+use crate::tokenizer::Tokenizer;
+
+pub use error::Error;
+pub use generate::{Outcome, generate};
+pub use request::{ChatMessage, Content, ContentPart, Generation, Request, Stop, StreamOptions};
+pub use response::{
+    AssistantMessage, ChatChoice, ChatChunk, ChatCompletion, ChunkChoice, Completion, Delta, FinishReason,
+    PromptDetails, TextChoice, Usage, UsageExtra,
+};
+pub use stop::StopMatcher;
+
+/// Whether to compute with f16 activations.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "serde_json::Value")]
+pub enum F16 {
+    /// Where the adapter has `shader-f16` (JS: `'auto'`).
+    #[default]
+    Auto,
+    /// Never: f32 activations everywhere (JS: `false`).
+    Off,
+    /// Always; an adapter without `shader-f16` is an error (JS: `true`).
+    Require,
+}
+
+impl TryFrom<serde_json::Value> for F16 {
+    type Error = String;
+    fn try_from(v: serde_json::Value) -> Result<Self, String> {
+        match v {
+            serde_json::Value::Bool(true) => Ok(F16::Require),
+            serde_json::Value::Bool(false) => Ok(F16::Off),
+            serde_json::Value::String(s) if s == "auto" => Ok(F16::Auto),
+            other => Err(format!("f16 must be 'auto', true or false, not {other}")),
+        }
+    }
+}
+
+/// How to load a model (JS: the options of `Hearth.load`, camelCase).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct LoadOptions {
+    /// Context length in tokens (capped by the model's training context).
+    pub context_length: u32,
+    /// f16 or f32 activations.
+    pub f16: F16,
+    /// Lower device limits than the adapter's (to run as a smaller GPU would).
+    pub limits: LimitCaps,
+    /// Most prompt tokens computed in one step.
+    pub prefill_chunk: u32,
+    /// A tokenizer.json to use instead of the file's tokenizer.
+    #[serde(skip)]
+    pub tokenizer_json: Option<Vec<u8>>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            context_length: 2048,
+            f16: F16::Auto,
+            limits: LimitCaps::default(),
+            prefill_chunk: 128,
+            tokenizer_json: None,
+        }
+    }
+}
+
+/// Where a load's time went, in milliseconds.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct LoadReport {
+    /// Opening the GPU.
+    pub gpu_ms: f64,
+    /// Reading and parsing the header.
+    pub header_ms: f64,
+    /// Building the tokenizer and the chat template.
+    pub tokenizer_ms: f64,
+    /// Streaming weights and compiling pipelines.
+    #[serde(flatten)]
+    pub engine: LoadTimings,
+    /// Everything.
+    pub total_ms: f64,
+    /// Bytes of wasm memory when the load began, once the header and the tokenizer were
+    /// read, and at the end (browser only): the weights stream through a bounded buffer, so
+    /// the last two differ by a few MiB whatever the model's size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wasm_memory: Option<[u64; 3]>,
+}
+
+/// A description of a loaded model: what `engine.info()` returns in JS.
+#[derive(Clone, Debug, Serialize)]
+pub struct Info {
+    /// `general.name`, or the architecture.
+    pub model: String,
+    /// `general.architecture`.
+    pub architecture: String,
+    /// Size of the file in bytes.
+    pub file_size: u64,
+    /// Number of weights.
+    pub n_parameters: u64,
+    /// Types of the weight matrices.
+    pub weight_types: Vec<String>,
+    /// The GPU.
+    pub adapter: AdapterReport,
+    /// `f16` or `f32` activations.
+    pub precision: &'static str,
+    /// Context length in tokens.
+    pub context_length: u32,
+    /// The model's training context.
+    pub context_length_train: u32,
+    /// Tokens in the KV cache now.
+    pub cached_tokens: usize,
+    /// The chat template: `file`, or `built-in NAME` when the file has none.
+    pub chat_template: String,
+    /// GPU memory allocated, in bytes.
+    pub gpu_memory: GpuMemory,
+    /// Where the load's time went.
+    pub load: LoadReport,
+    /// Bytes of wasm linear memory (browser only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wasm_memory_bytes: Option<u64>,
+}
+
+/// GPU memory of a loaded model, in bytes.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct GpuMemory {
+    /// Weights.
+    pub weights: u64,
+    /// KV caches.
+    pub kv_cache: u64,
+    /// Everything allocated (weights, caches, activations, scratch).
+    pub total: u64,
+}
+
+/// Bytes of wasm linear memory (it only grows, so this is also the peak).
+pub fn wasm_memory_bytes() -> Option<u64> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        Some(core::arch::wasm32::memory_size(0) as u64 * 65536)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        None
+    }
+}
+
+/// A loaded model with its tokenizer and chat template, answering requests.
+pub struct Session {
+    gguf: Gguf,
+    tokenizer: Tokenizer,
+    template: ChatTemplate,
+    /// The engine (exposed for evaluation and benchmarks).
+    pub engine: Engine,
+    model: String,
+    load: LoadReport,
+    requests: u64,
+}
+
+impl Session {
+    /// Opens the GPU and loads the model that `source` streams: header, tokenizer and chat
+    /// template first, then the weights straight onto the GPU a bounded chunk at a time,
+    /// then the pipelines. `progress` hears of the weights (bytes) and the compile step.
+    pub async fn load<S: Source>(
+        source: S,
+        opts: &LoadOptions,
+        progress: &mut dyn FnMut(Phase, u64, u64),
+    ) -> Result<Session, Error> {
+        let t0 = now_ms();
+        let memory_at_start = wasm_memory_bytes();
+        let ctx = GpuContext::with_caps(&opts.limits).await?;
+        if opts.f16 == F16::Require && !ctx.has_f16() {
+            return Err(GpuError::MissingFeature("shader-f16").into());
+        }
+        let t_gpu = now_ms();
+        let mut reader = Reader::new(source);
+        let gguf = reader.read_header().await?;
+        // Unsupported architectures fail here, before the tokenizer and any weight.
+        crate::model::ModelConfig::from_gguf(&gguf)?;
+        let t_header = now_ms();
+        let tokenizer = match &opts.tokenizer_json {
+            Some(json) => Tokenizer::from_json(json, Some(&gguf))?,
+            None => Tokenizer::from_gguf(&gguf)?,
+        };
+        let template = ChatTemplate::from_gguf(&gguf)?;
+        let t_tokenizer = now_ms();
+        let memory_before_weights = wasm_memory_bytes();
+        let engine_opts = EngineOptions {
+            n_ctx: opts.context_length,
+            max_chunk: opts.prefill_chunk,
+            f16: opts.f16 != F16::Off,
+            sampler: SamplerParams::default(),
+        };
+        let engine = Engine::load(ctx, &gguf, &mut reader, &engine_opts, progress).await?;
+        let model = Summary::new(&gguf).name.unwrap_or_else(|| engine.cfg.arch.clone());
+        let load = LoadReport {
+            gpu_ms: t_gpu - t0,
+            header_ms: t_header - t_gpu,
+            tokenizer_ms: t_tokenizer - t_header,
+            engine: engine.load_timings,
+            total_ms: now_ms() - t0,
+            wasm_memory: match (memory_at_start, memory_before_weights, wasm_memory_bytes()) {
+                (Some(a), Some(b), Some(c)) => Some([a, b, c]),
+                _ => None,
+            },
+        };
+        Ok(Session { gguf, tokenizer, template, engine, model, load, requests: 0 })
+    }
+
+    /// The file's header.
+    pub fn gguf(&self) -> &Gguf {
+        &self.gguf
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// The chat template.
+    pub fn template(&self) -> &ChatTemplate {
+        &self.template
+    }
+
+    /// What is loaded, on what, and how long it took.
+    pub fn info(&self) -> Info {
+        let e = &self.engine;
+        let summary = Summary::new(&self.gguf);
+        let mut weight_types: Vec<String> =
+            crate::model::matrix_types(&self.gguf).iter().map(|t| t.to_string()).collect();
+        weight_types.dedup();
+        Info {
+            model: self.model.clone(),
+            architecture: e.cfg.arch.clone(),
+            file_size: self.gguf.file_size(),
+            n_parameters: summary.n_parameters,
+            weight_types,
+            adapter: e.ctx.report(),
+            precision: if e.f16() { "f16" } else { "f32" },
+            context_length: e.n_ctx(),
+            context_length_train: e.cfg.n_ctx_train,
+            cached_tokens: e.cached().len(),
+            chat_template: match self.template.source {
+                TemplateSource::File => "file".into(),
+                TemplateSource::BuiltIn(name) => format!("built-in {name}"),
+            },
+            gpu_memory: GpuMemory {
+                weights: e.weights.n_bytes,
+                kv_cache: e.kv_cache_bytes(),
+                total: e.ctx.allocated_bytes(),
+            },
+            load: self.load,
+            wasm_memory_bytes: wasm_memory_bytes(),
+        }
+    }
+
+    /// Token ids of a chat request's prompt: the template rendered, then tokenized.
+    pub fn chat_prompt_ids(&self, req: &Request) -> Result<Vec<u32>, Error> {
+        let text = self.template.render(&req.chat_messages()?, true)?;
+        Ok(self.tokenizer.encode(&text, !self.template.renders_bos(&text), true)?)
+    }
+
+    /// Token ids of a text completion request's prompt (special tokens parsed).
+    pub fn completion_prompt_ids(&self, req: &Request) -> Result<Vec<u32>, Error> {
+        Ok(self.tokenizer.encode(req.completion_prompt()?, true, true)?)
+    }
+
+    fn next_id(&mut self, prefix: &str) -> (String, u64) {
+        self.requests += 1;
+        (format!("{prefix}-{}", self.requests), unix_seconds())
+    }
+
+    /// Answers a chat completion request; with `stream`, `on_chunk` hears every chunk first.
+    pub async fn chat(
+        &mut self,
+        req: &Request,
+        cancel: &Cancel,
+        on_chunk: &mut dyn FnMut(&ChatChunk),
+    ) -> Result<ChatCompletion, Error> {
+        let prompt_ids = self.chat_prompt_ids(req)?;
+        let g = req.generation()?;
+        let (id, created) = self.next_id("chatcmpl");
+        let ids = |v: &[u32]| req.return_token_ids.then(|| v.to_vec());
+        let chunk = |choices, usage, prompt_token_ids| ChatChunk {
+            id: id.clone(),
+            object: "chat.completion.chunk",
+            created,
+            model: self.model.clone(),
+            choices,
+            usage,
+            prompt_token_ids,
+        };
+        let choice = |delta, finish_reason, token_ids| ChunkChoice { index: 0, delta, finish_reason, token_ids };
+        if req.stream {
+            let first = Delta { role: Some("assistant"), content: Some(String::new()) };
+            on_chunk(&chunk(vec![choice(first, None, None)], None, ids(&prompt_ids)));
+        }
+        let out = generate(&mut self.engine, &self.tokenizer, &prompt_ids, &g, cancel, &mut |text, new| {
+            if req.stream {
+                let delta = Delta { role: None, content: Some(text.to_owned()) };
+                on_chunk(&chunk(vec![choice(delta, None, ids(new))], None, None));
+            }
+        })
+        .await?;
+        if req.stream {
+            on_chunk(&chunk(vec![choice(Delta::default(), Some(out.finish), None)], None, None));
+            if req.include_usage() {
+                on_chunk(&chunk(Vec::new(), Some(out.usage.clone()), None));
+            }
+        }
+        Ok(ChatCompletion {
+            id: id.clone(),
+            object: "chat.completion",
+            created,
+            model: self.model.clone(),
+            choices: vec![ChatChoice {
+                index: 0,
+                message: AssistantMessage { role: "assistant", content: out.text },
+                finish_reason: out.finish,
+                token_ids: ids(&out.token_ids),
+            }],
+            usage: out.usage,
+            prompt_token_ids: ids(&prompt_ids),
+        })
+    }
+
+    /// Answers a text completion request; with `stream`, `on_chunk` hears every chunk first.
+    pub async fn complete(
+        &mut self,
+        req: &Request,
+        cancel: &Cancel,
+        on_chunk: &mut dyn FnMut(&Completion),
+    ) -> Result<Completion, Error> {
+        let prompt_ids = self.completion_prompt_ids(req)?;
+        let g = req.generation()?;
+        let (id, created) = self.next_id("cmpl");
+        let ids = |v: &[u32]| req.return_token_ids.then(|| v.to_vec());
+        let completion = |choices, usage, prompt_token_ids| Completion {
+            id: id.clone(),
+            object: "text_completion",
+            created,
+            model: self.model.clone(),
+            choices,
+            usage,
+            prompt_token_ids,
+        };
+        let choice = |text: &str, finish_reason, token_ids| TextChoice {
+            index: 0,
+            text: text.to_owned(),
+            finish_reason,
+            logprobs: None,
+            token_ids,
+        };
+        let mut first = true;
+        let out = generate(&mut self.engine, &self.tokenizer, &prompt_ids, &g, cancel, &mut |text, new| {
+            if req.stream {
+                let prompt = if std::mem::take(&mut first) { ids(&prompt_ids) } else { None };
+                on_chunk(&completion(vec![choice(text, None, ids(new))], None, prompt));
+            }
+        })
+        .await?;
+        if req.stream {
+            let prompt = if first { ids(&prompt_ids) } else { None };
+            on_chunk(&completion(vec![choice("", Some(out.finish), None)], None, prompt));
+            if req.include_usage() {
+                on_chunk(&completion(Vec::new(), Some(out.usage.clone()), None));
+            }
+        }
+        Ok(completion(
+            vec![choice(&out.text, Some(out.finish), ids(&out.token_ids))],
+            Some(out.usage),
+            ids(&prompt_ids),
+        ))
+    }
+}

@@ -1,0 +1,240 @@
+//! Requests, shaped like OpenAI's chat and text completion requests (what WebLLM and the
+//! OpenAI clients send), and their validation into what the engine runs.
+
+use serde::Deserialize;
+
+use super::Error;
+use crate::chat::Message;
+use crate::kernels::SamplerParams;
+
+/// A chat completion (`messages`) or text completion (`prompt`) request. Unset sampling
+/// fields take llama.cpp's defaults (temperature 0.8, top-k 40, top-p 0.95, min-p 0.05).
+/// Fields hearth does not know are refused, so that a misspelt option never goes unnoticed.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    /// The conversation (chat completions).
+    pub messages: Option<Vec<ChatMessage>>,
+    /// The text to continue (text completions); special tokens in it are parsed.
+    pub prompt: Option<String>,
+    /// Accepted for compatibility; the loaded model answers.
+    pub model: Option<String>,
+    /// Stream the reply as chunks.
+    #[serde(default)]
+    pub stream: bool,
+    /// Streaming options.
+    pub stream_options: Option<StreamOptions>,
+    /// Temperature; 0 is greedy.
+    pub temperature: Option<f32>,
+    /// Nucleus sampling mass (1: off).
+    pub top_p: Option<f32>,
+    /// Keep the k most likely tokens (0: off).
+    pub top_k: Option<u32>,
+    /// Drop tokens below min_p × the best token's probability (0: off).
+    pub min_p: Option<f32>,
+    /// Most tokens to generate (default: until the context is full).
+    pub max_tokens: Option<u32>,
+    /// The same as `max_tokens` (OpenAI's newer name).
+    pub max_completion_tokens: Option<u32>,
+    /// Stop before any of these strings.
+    pub stop: Option<Stop>,
+    /// Makes sampling repeatable: the same seed and request give the same tokens.
+    pub seed: Option<u64>,
+    /// Subtracted from a token's logit per occurrence in the recent history.
+    pub frequency_penalty: Option<f32>,
+    /// Subtracted once from the logit of a token present in the recent history.
+    pub presence_penalty: Option<f32>,
+    /// llama.cpp's repetition penalty (1: off).
+    #[serde(alias = "repeat_penalty")]
+    pub repetition_penalty: Option<f32>,
+    /// Keep generating past end-of-generation tokens (vLLM and llama.cpp have it too).
+    #[serde(default)]
+    pub ignore_eos: bool,
+    /// Also return the prompt's and the reply's token ids (as vLLM does).
+    #[serde(default)]
+    pub return_token_ids: bool,
+    /// Number of choices; only 1 is supported.
+    pub n: Option<u32>,
+    /// Accepted for compatibility; unused.
+    pub user: Option<String>,
+}
+
+/// `stream_options`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamOptions {
+    /// Send a last chunk with the usage.
+    #[serde(default)]
+    pub include_usage: bool,
+}
+
+/// `stop`: one string or several.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Stop {
+    /// One stop string.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
+
+/// One message of a chat request.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatMessage {
+    /// `system`, `developer` (taken as system), `user` or `assistant`.
+    pub role: String,
+    /// Text, or a list of text parts.
+    pub content: Content,
+    /// Accepted for compatibility; unused.
+    pub name: Option<String>,
+}
+
+/// Message content: a string or OpenAI's list of parts (text parts only).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Content {
+    /// Plain text.
+    Text(String),
+    /// Parts, concatenated.
+    Parts(Vec<ContentPart>),
+}
+
+/// A part of a message's content.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContentPart {
+    /// Only `text` is supported.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The text.
+    pub text: Option<String>,
+}
+
+/// What a request asks the engine to do, checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Generation {
+    /// Sampling settings.
+    pub sampler: SamplerParams,
+    /// Whether the request fixed the seed (then the random stream restarts with it).
+    pub seeded: bool,
+    /// Most tokens to generate (`None`: until the context is full).
+    pub max_tokens: Option<u32>,
+    /// Stop strings.
+    pub stop: Vec<String>,
+    /// Keep going past end-of-generation tokens.
+    pub ignore_eos: bool,
+}
+
+fn bad(msg: impl Into<String>) -> Error {
+    Error::Request(msg.into())
+}
+
+impl Request {
+    /// Parses a request from JSON.
+    pub fn from_json(json: &str) -> Result<Request, Error> {
+        serde_json::from_str(json).map_err(|e| bad(e.to_string()))
+    }
+
+    /// The chat messages, checked; an error when the request has none.
+    pub fn chat_messages(&self) -> Result<Vec<Message>, Error> {
+        if self.prompt.is_some() {
+            return Err(bad("a chat request takes `messages`, not `prompt`"));
+        }
+        let messages = self.messages.as_ref().ok_or_else(|| bad("a chat request needs `messages`"))?;
+        if messages.is_empty() {
+            return Err(bad("`messages` is empty"));
+        }
+        messages
+            .iter()
+            .map(|m| {
+                let role = match m.role.as_str() {
+                    "system" | "developer" => "system",
+                    "user" => "user",
+                    "assistant" => "assistant",
+                    other => {
+                        return Err(bad(format!("message role '{other}' is not supported (system, user, assistant)")));
+                    }
+                };
+                let content = match &m.content {
+                    Content::Text(t) => t.clone(),
+                    Content::Parts(parts) => parts
+                        .iter()
+                        .map(|p| match (p.kind.as_str(), &p.text) {
+                            ("text", Some(t)) => Ok(t.as_str()),
+                            (kind, _) => Err(bad(format!("content part '{kind}' is not supported (text only)"))),
+                        })
+                        .collect::<Result<String, Error>>()?,
+                };
+                Ok(Message::new(role, &content))
+            })
+            .collect()
+    }
+
+    /// The prompt of a text completion request; an error when it has none.
+    pub fn completion_prompt(&self) -> Result<&str, Error> {
+        if self.messages.is_some() {
+            return Err(bad("a completion request takes `prompt`, not `messages`"));
+        }
+        match self.prompt.as_deref() {
+            Some("") => Err(bad("`prompt` is empty")),
+            Some(p) => Ok(p),
+            None => Err(bad("a completion request needs `prompt`")),
+        }
+    }
+
+    /// The generation settings, each checked against its valid range.
+    pub fn generation(&self) -> Result<Generation, Error> {
+        let d = SamplerParams::default();
+        let range = |name: &str, v: Option<f32>, default: f32, lo: f32, hi: f32| -> Result<f32, Error> {
+            let v = v.unwrap_or(default);
+            if !(v.is_finite() && (lo..=hi).contains(&v)) {
+                return Err(bad(format!("`{name}` is {v}; it must be between {lo} and {hi}")));
+            }
+            Ok(v)
+        };
+        if self.n.is_some_and(|n| n != 1) {
+            return Err(bad("`n` must be 1: hearth returns one choice"));
+        }
+        let max_tokens = match (self.max_tokens, self.max_completion_tokens) {
+            (Some(a), Some(b)) if a != b => return Err(bad("`max_tokens` and `max_completion_tokens` differ")),
+            (a, b) => a.or(b),
+        };
+        if max_tokens == Some(0) {
+            return Err(bad("`max_tokens` must be at least 1"));
+        }
+        let stop = match &self.stop {
+            None => Vec::new(),
+            Some(Stop::One(s)) => vec![s.clone()],
+            Some(Stop::Many(v)) => v.clone(),
+        };
+        if stop.iter().any(String::is_empty) {
+            return Err(bad("`stop` strings must not be empty"));
+        }
+        let top_p = range("top_p", self.top_p, d.top_p, 0.0, 1.0)?;
+        if top_p == 0.0 {
+            return Err(bad("`top_p` must be above 0"));
+        }
+        let repeat = range("repetition_penalty", self.repetition_penalty, d.repeat_penalty, 0.0, 10.0)?;
+        if repeat == 0.0 {
+            return Err(bad("`repetition_penalty` must be above 0"));
+        }
+        let sampler = SamplerParams {
+            temperature: range("temperature", self.temperature, d.temperature, 0.0, 100.0)?,
+            top_k: self.top_k.unwrap_or(d.top_k),
+            top_p,
+            min_p: range("min_p", self.min_p, d.min_p, 0.0, 1.0)?,
+            repeat_penalty: repeat,
+            frequency_penalty: range("frequency_penalty", self.frequency_penalty, d.frequency_penalty, -2.0, 2.0)?,
+            presence_penalty: range("presence_penalty", self.presence_penalty, d.presence_penalty, -2.0, 2.0)?,
+            // The GPU's generator takes 32 bits; fold the rest in so that every bit counts.
+            seed: self.seed.map_or(d.seed, |s| (s as u32) ^ ((s >> 32) as u32)),
+        };
+        Ok(Generation { sampler, seeded: self.seed.is_some(), max_tokens, stop, ignore_eos: self.ignore_eos })
+    }
+
+    /// Whether a streamed reply ends with a usage chunk.
+    pub fn include_usage(&self) -> bool {
+        self.stream_options.as_ref().is_some_and(|o| o.include_usage)
+    }
+}

@@ -1,0 +1,180 @@
+//! Responses and stream chunks, shaped like OpenAI's (and WebLLM's: timings in
+//! `usage.extra`; vLLM's `token_ids` when the request asks for them).
+
+use serde::Serialize;
+
+/// Why generation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// An end-of-generation token or a stop string.
+    Stop,
+    /// `max_tokens` reached, or the context is full.
+    Length,
+    /// `abort()` was called.
+    Abort,
+}
+
+/// Token counts and timings of one request.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Usage {
+    /// Tokens of the prompt (cached ones included).
+    pub prompt_tokens: usize,
+    /// Tokens generated.
+    pub completion_tokens: usize,
+    /// The sum.
+    pub total_tokens: usize,
+    /// Details of the prompt.
+    pub prompt_tokens_details: PromptDetails,
+    /// Timings, as WebLLM reports them.
+    pub extra: UsageExtra,
+}
+
+/// `usage.prompt_tokens_details`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct PromptDetails {
+    /// Prompt tokens whose keys and values were still cached from the previous request.
+    pub cached_tokens: usize,
+}
+
+/// `usage.extra`: where the request's time went.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct UsageExtra {
+    /// From the request to its first generated token.
+    pub time_to_first_token_s: f64,
+    /// Prompt tokens computed (not cached) per second.
+    pub prefill_tokens_per_s: f64,
+    /// Tokens generated per second after the first.
+    pub decode_tokens_per_s: f64,
+    /// Mean time per generated token after the first.
+    pub time_per_output_token_s: f64,
+    /// The whole request.
+    pub e2e_latency_s: f64,
+}
+
+/// The assistant's message of a chat completion.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AssistantMessage {
+    /// Always `assistant`.
+    pub role: &'static str,
+    /// The reply.
+    pub content: String,
+}
+
+/// One choice of a chat completion.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChatChoice {
+    /// Always 0.
+    pub index: u32,
+    /// The reply.
+    pub message: AssistantMessage,
+    /// Why it ended.
+    pub finish_reason: FinishReason,
+    /// The reply's token ids (`return_token_ids`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_ids: Option<Vec<u32>>,
+}
+
+/// A whole chat completion (`stream: false`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChatCompletion {
+    /// `chatcmpl-N`.
+    pub id: String,
+    /// Always `chat.completion`.
+    pub object: &'static str,
+    /// Unix time in seconds.
+    pub created: u64,
+    /// The model's name.
+    pub model: String,
+    /// One choice.
+    pub choices: Vec<ChatChoice>,
+    /// Counts and timings.
+    pub usage: Usage,
+    /// The prompt's token ids (`return_token_ids`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_token_ids: Option<Vec<u32>>,
+}
+
+/// What a chat chunk adds to the reply.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Delta {
+    /// `assistant` in the first chunk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<&'static str>,
+    /// New text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+}
+
+/// One choice of a chat chunk.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChunkChoice {
+    /// Always 0.
+    pub index: u32,
+    /// New text.
+    pub delta: Delta,
+    /// Set in the last chunk.
+    pub finish_reason: Option<FinishReason>,
+    /// Token ids generated since the previous chunk (`return_token_ids`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_ids: Option<Vec<u32>>,
+}
+
+/// One chunk of a streamed chat completion.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChatChunk {
+    /// The request's id, in every chunk.
+    pub id: String,
+    /// Always `chat.completion.chunk`.
+    pub object: &'static str,
+    /// Unix time in seconds.
+    pub created: u64,
+    /// The model's name.
+    pub model: String,
+    /// One choice; none in the usage chunk.
+    pub choices: Vec<ChunkChoice>,
+    /// In the last chunk when `stream_options.include_usage` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// In the first chunk (`return_token_ids`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_token_ids: Option<Vec<u32>>,
+}
+
+/// One choice of a text completion or of one of its chunks.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TextChoice {
+    /// Always 0.
+    pub index: u32,
+    /// The text (new text, in a chunk).
+    pub text: String,
+    /// Why it ended (in a chunk: only the last).
+    pub finish_reason: Option<FinishReason>,
+    /// Always null: hearth returns no log-probabilities.
+    pub logprobs: Option<()>,
+    /// Token ids (`return_token_ids`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_ids: Option<Vec<u32>>,
+}
+
+/// A text completion (`stream: false`) or one chunk of a streamed one (the same shape, as in
+/// OpenAI's API).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Completion {
+    /// `cmpl-N`.
+    pub id: String,
+    /// Always `text_completion`.
+    pub object: &'static str,
+    /// Unix time in seconds.
+    pub created: u64,
+    /// The model's name.
+    pub model: String,
+    /// One choice; none in the usage chunk.
+    pub choices: Vec<TextChoice>,
+    /// Counts and timings (in a stream: the last chunk, with `include_usage`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// The prompt's token ids (`return_token_ids`; in a stream: the first chunk).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_token_ids: Option<Vec<u32>>,
+}

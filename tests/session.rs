@@ -1,0 +1,223 @@
+//! The request layer natively: a model streamed from any source, OpenAI-shaped requests and
+//! their errors, streaming, stop strings, cancelling, seeds, and the context's end.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use common::reference;
+use hearth::engine::Cancel;
+use hearth::session::{ChatChunk, Completion, Error, FinishReason, LoadOptions, Request, Session};
+use hearth::source::{ReadSource, Source, SourceError};
+
+const Q4_0: &str = "SmolLM2-135M-Instruct.Q4_0.gguf";
+const SYSTEM: &str = "You are a helpful AI assistant named SmolLM, trained by Hugging Face";
+
+/// A source that hands out a file in pieces of random sizes (as a network does), of a size
+/// it may not know, optionally ending early.
+struct Trickle {
+    data: Vec<u8>,
+    pos: usize,
+    end: usize,
+    size: Option<u64>,
+    rng: common::Rng,
+}
+
+impl Trickle {
+    fn new(data: Vec<u8>, end: usize, size_known: bool) -> Self {
+        let size = size_known.then_some(data.len() as u64);
+        Trickle { data, pos: 0, end, size, rng: common::Rng::new(5) }
+    }
+}
+
+impl Source for Trickle {
+    fn size(&self) -> Option<u64> {
+        self.size
+    }
+
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, SourceError> {
+        let piece = 1 + (self.rng.next_u64() % 100_000) as usize;
+        let n = piece.min(buf.len()).min(self.end - self.pos);
+        buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+fn options(ctx: u32) -> LoadOptions {
+    LoadOptions { context_length: ctx, ..LoadOptions::default() }
+}
+
+fn load(file: &str, ctx: u32) -> Session {
+    let source = ReadSource::open(&common::model(file)).unwrap();
+    pollster::block_on(Session::load(source, &options(ctx), &mut |_, _, _| {})).unwrap()
+}
+
+fn request(json: serde_json::Value) -> Request {
+    Request::from_json(&json.to_string()).unwrap()
+}
+
+fn complete(s: &mut Session, req: &Request) -> (Completion, Vec<Completion>) {
+    let mut chunks = Vec::new();
+    let out = pollster::block_on(s.complete(req, &Cancel::new(), &mut |c| chunks.push(c.clone()))).unwrap();
+    (out, chunks)
+}
+
+fn ids(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+}
+
+/// Loading from a source that trickles in pieces of random sizes, with no known size, gives
+/// the reference's greedy ids; a source cut short gives `network` when it announced its size
+/// and `bad-model` when it did not.
+#[test]
+fn a_trickled_stream_loads_and_cut_streams_fail_with_codes() {
+    let data = std::fs::read(common::model(Q4_0)).unwrap();
+    let c0 = &reference::cases("smollm2-Q4_0")[0];
+    let len = data.len();
+    let mut s =
+        pollster::block_on(Session::load(Trickle::new(data.clone(), len, false), &options(256), &mut |_, _, _| {}))
+            .unwrap();
+    let req =
+        request(serde_json::json!({"prompt": c0.prompt, "temperature": 0, "max_tokens": 6, "return_token_ids": true}));
+    let (out, _) = complete(&mut s, &req);
+    assert_eq!(out.choices[0].token_ids.as_deref(), Some(&c0.greedy_ids[..6]));
+    drop(s);
+
+    for (size_known, code) in [(true, "network"), (false, "bad-model")] {
+        let cut = Trickle::new(data.clone(), 20_000_000, size_known);
+        let e = pollster::block_on(Session::load(cut, &options(256), &mut |_, _, _| {})).err().unwrap();
+        assert_eq!(e.code(), code, "{e}");
+        eprintln!("cut at 20 MB, size known {size_known}: [{}] {e}", e.code());
+    }
+}
+
+/// Chat with reference case 1's messages: the prompt ids and the greedy reply are the
+/// reference's; the streamed chunks add up to the whole response.
+#[test]
+fn chat_gives_the_reference_ids_and_chunks_add_up() {
+    let mut s = load(Q4_0, 256);
+    let c1 = &reference::cases("smollm2-Q4_0")[1];
+    let messages = serde_json::json!([{"role": "system", "content": SYSTEM},
+        {"role": "user", "content": [{"type": "text", "text": "What is the capital "}, {"type": "text", "text": "of France?"}]}]);
+    let json = serde_json::json!({"messages": messages, "temperature": 0, "max_tokens": 8, "stream": true,
+        "return_token_ids": true, "stream_options": {"include_usage": true}});
+    let mut chunks: Vec<ChatChunk> = Vec::new();
+    let out = pollster::block_on(s.chat(&request(json), &Cancel::new(), &mut |c| chunks.push(c.clone()))).unwrap();
+    let out = serde_json::to_value(out).unwrap();
+    assert_eq!(ids(&out["prompt_token_ids"]), c1.prompt_ids);
+    assert_eq!(ids(&out["choices"][0]["token_ids"]), c1.greedy_ids[..8]);
+    assert_eq!(out["choices"][0]["finish_reason"], "length");
+    assert_eq!(out["choices"][0]["message"]["role"], "assistant");
+
+    let chunks: Vec<serde_json::Value> = chunks.iter().map(|c| serde_json::to_value(c).unwrap()).collect();
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let text: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+    assert_eq!(text, out["choices"][0]["message"]["content"].as_str().unwrap());
+    let streamed: Vec<u32> = chunks
+        .iter()
+        .filter(|c| c["choices"][0]["token_ids"].is_array())
+        .flat_map(|c| ids(&c["choices"][0]["token_ids"]))
+        .collect();
+    assert_eq!(streamed, c1.greedy_ids[..8]);
+    let last = chunks.last().unwrap();
+    assert_eq!(last["choices"].as_array().unwrap().len(), 0);
+    assert_eq!(last["usage"]["completion_tokens"], 8);
+    assert_eq!(last["usage"]["prompt_tokens"], c1.prompt_ids.len());
+}
+
+/// A stop string ends the reply before it, and no part of it is ever streamed, even when it
+/// arrives split over tokens.
+#[test]
+fn stop_strings_never_leak_into_the_stream() {
+    let mut s = load(Q4_0, 256);
+    let c0 = &reference::cases("smollm2-Q4_0")[0];
+    // The reference continuation: ", I was so focused on my career that I neglected my family…"
+    assert!(c0.text.contains("career"), "{}", c0.text);
+    let req = request(serde_json::json!({"prompt": c0.prompt, "temperature": 0, "max_tokens": 24, "stream": true,
+        "stop": ["xyz", "car"]}));
+    let (out, chunks) = complete(&mut s, &req);
+    let want = &c0.text[..c0.text.find("car").unwrap()];
+    assert_eq!(out.choices[0].text, want);
+    assert_eq!(out.choices[0].finish_reason, Some(FinishReason::Stop));
+    let streamed: String = chunks.iter().flat_map(|c| c.choices.iter().map(|c| c.text.clone())).collect();
+    assert_eq!(streamed, want, "the stream holds back what may start a stop string");
+}
+
+/// Cancelling stops within one token with finish_reason "abort", and the next request runs.
+#[test]
+fn cancel_stops_within_one_token_and_the_session_goes_on() {
+    let mut s = load(Q4_0, 256);
+    let cancel = Cancel::new();
+    let req = request(serde_json::json!({"prompt": "Once upon a time", "max_tokens": 40, "ignore_eos": true,
+        "stream": true, "return_token_ids": true, "seed": 3}));
+    let mut seen = 0;
+    let out = pollster::block_on(s.complete(&req, &cancel, &mut |c| {
+        seen += c.choices.iter().map(|c| c.token_ids.as_ref().map_or(0, Vec::len)).sum::<usize>();
+        if seen >= 2 {
+            cancel.cancel();
+        }
+    }))
+    .unwrap();
+    assert_eq!(out.choices[0].finish_reason, Some(FinishReason::Abort));
+    let n = out.usage.as_ref().unwrap().completion_tokens;
+    assert!((2..=3).contains(&n), "{n} tokens after cancelling at 2");
+    cancel.reset();
+    let again = request(serde_json::json!({"prompt": "Once upon a time", "temperature": 0, "max_tokens": 2}));
+    let (out, _) = complete(&mut s, &again);
+    assert_eq!(out.usage.unwrap().completion_tokens, 2);
+}
+
+/// The same seed gives the same tokens; the reply ends with "length" when the context fills.
+#[test]
+fn seeds_repeat_and_a_full_context_ends_with_length() {
+    let mut s = load(Q4_0, 24);
+    let seeded = request(serde_json::json!({"prompt": "The sea", "temperature": 1.0, "seed": 11, "max_tokens": 6,
+        "return_token_ids": true}));
+    let (a, _) = complete(&mut s, &seeded);
+    let (b, _) = complete(&mut s, &seeded);
+    assert_eq!(a.choices[0].token_ids, b.choices[0].token_ids);
+    assert_eq!(a.choices[0].token_ids.as_ref().unwrap().len(), 6);
+
+    let long = request(serde_json::json!({"prompt": "Once upon a time", "temperature": 0, "ignore_eos": true}));
+    let (out, _) = complete(&mut s, &long);
+    let usage = out.usage.unwrap();
+    assert_eq!(out.choices[0].finish_reason, Some(FinishReason::Length));
+    assert_eq!(usage.prompt_tokens + usage.completion_tokens, 24, "{usage:?}");
+
+    let too_long = request(serde_json::json!({"prompt": "word ".repeat(40), "max_tokens": 2}));
+    let e = pollster::block_on(s.complete(&too_long, &Cancel::new(), &mut |_| {})).unwrap_err();
+    assert_eq!(e.code(), "bad-request");
+    assert!(e.to_string().contains("longer context"), "{e}");
+}
+
+/// Requests that cannot be served as asked give `bad-request` with the field's name, before
+/// any computation.
+#[test]
+fn bad_requests_name_what_is_wrong() {
+    let mut s = load(Q4_0, 64);
+    let chat = |s: &mut Session, json: serde_json::Value| -> Error {
+        let r = Request::from_json(&json.to_string());
+        match r {
+            Err(e) => e,
+            Ok(r) => pollster::block_on(s.chat(&r, &Cancel::new(), &mut |_| {})).unwrap_err(),
+        }
+    };
+    let hi = serde_json::json!([{"role": "user", "content": "Hi"}]);
+    for (json, needle) in [
+        (serde_json::json!({"messages": hi, "temperature": -1}), "temperature"),
+        (serde_json::json!({"messages": hi, "top_p": 0}), "top_p"),
+        (serde_json::json!({"messages": hi, "max_tokens": 0}), "max_tokens"),
+        (serde_json::json!({"messages": hi, "n": 2}), "`n`"),
+        (serde_json::json!({"messages": hi, "stop": [""]}), "stop"),
+        (serde_json::json!({"messages": hi, "max_token": 5}), "unknown field `max_token`"),
+        (serde_json::json!({"messages": []}), "empty"),
+        (serde_json::json!({"prompt": "Hi"}), "takes `messages`, not `prompt`"),
+        (serde_json::json!({"messages": [{"role": "tool", "content": "x"}]}), "role 'tool'"),
+        (serde_json::json!({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}), "image_url"),
+    ] {
+        let e = chat(&mut s, json.clone());
+        assert_eq!(e.code(), "bad-request", "{json}: {e}");
+        assert!(e.to_string().contains(needle), "{json}: {e}");
+    }
+    assert_eq!(s.info().cached_tokens, 0, "nothing ran");
+}
