@@ -229,7 +229,7 @@ serve() {
   models
   say "building the wasm module (release)"
   build_wasm
-  say "serving www/ on http://127.0.0.1:$port/ (default model: /models/$SMOL_Q4_1); Ctrl-C stops"
+  say "serving www/ on http://127.0.0.1:$port/ (default model: /models/SmolLM2-135M-Instruct.Q4_0.gguf); Ctrl-C stops"
   exec node "$BROWSER_TESTS/server.mjs" --port "$port" --root www --models "$MODELS"
 }
 

@@ -233,6 +233,9 @@ impl Engine {
         if max_chunk > 1 {
             model::forward(ctx, &mut kernels, &cfg, &weights, &state, max_chunk, Tokens::Prompt, Head::Last)?;
         }
+        // Browsers compile pipelines in the GPU process, in order with the queue: waiting for
+        // it makes the compile time count here rather than in the first request.
+        ctx.idle().await?;
         progress(Phase::Compile, 3, 3);
         let timings =
             LoadTimings { weights_ms: t1 - t0, source_wait_ms: reader.wait_ms - wait0, compile_ms: now_ms() - t1 };

@@ -1,8 +1,10 @@
-// The demo page: adapter info and the header of the default model, read by streaming only as
-// many bytes as the header needs (the same parser the engine uses, compiled to wasm).
+// The demo page: the adapter, the header of the default model (read by streaming only as many
+// bytes as the header needs, with the engine's own parser), and generation through the public
+// JS API (hearth.js: the engine in a worker).
+import { Hearth } from "./hearth.js";
 import init, { adapterInfo, inspectGguf } from "./pkg/hearth.js";
 
-const DEFAULT_MODEL = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
+const DEFAULT_MODEL = "models/SmolLM2-135M-Instruct.Q4_0.gguf";
 const $ = (id) => document.getElementById(id);
 
 function fail(el, message) {
@@ -39,7 +41,7 @@ async function showAdapter() {
   try {
     const a = JSON.parse(await adapterInfo());
     el.replaceChildren(table(null, [
-      ["name", a.name], ["backend", a.backend], ["type", a.device_type],
+      ["name", a.name || "(not reported by the browser)"], ["backend", a.backend], ["type", a.device_type],
       ["shader-f16", a.shader_f16 ? "yes" : "no"], ["subgroups", a.subgroups ? "yes" : "no"],
       ["max storage binding", mib(a.max_storage_binding)], ["max buffer", mib(a.max_buffer_size)],
     ]));
@@ -93,10 +95,89 @@ function showSummary(s) {
   );
 }
 
+// Loading, then a conversation: each reply streams in; the engine reuses the cached turns.
+function setUpGeneration(url) {
+  const messages = [];
+  let engine = null;
+  $("load").onclick = async () => {
+    $("load").disabled = true;
+    const bar = $("load-bar");
+    bar.hidden = false;
+    try {
+      engine = await Hearth.load(url, {
+        onProgress: (p) => {
+          bar.value = p.total ? p.done / p.total : 0;
+          const rate = p.rate ? `, ${mib(p.rate)}/s` : "";
+          $("load-status").textContent =
+            p.phase === "compile" ? "compiling kernels…" : `${p.phase}: ${mib(p.bytes ?? 0)} of ${mib(p.total)}${rate}`;
+        },
+      });
+      const info = await engine.info();
+      bar.hidden = true;
+      $("load-status").textContent = `loaded in ${(info.load.total_ms / 1000).toFixed(1)} s`;
+      $("engine-info").textContent =
+        `${info.model} (${info.architecture}, ${info.weight_types.join("/")}) on ${info.adapter.name || "this GPU"}: ` +
+        `${info.precision} kernels, ${info.context_length} tokens of context, ${mib(info.gpu_memory.total)} of GPU memory`;
+      $("prompt").disabled = $("send").disabled = false;
+      $("prompt").focus();
+    } catch (e) {
+      bar.hidden = true;
+      fail($("load-status"), `${e.message} [${e.code}]`);
+      $("load").disabled = false;
+    }
+  };
+  $("prompt").onkeydown = (e) => {
+    if (e.key === "Enter" && !e.shiftKey) {
+      e.preventDefault();
+      $("ask").requestSubmit();
+    }
+  };
+  $("stop").onclick = () => engine?.abort();
+  $("ask").onsubmit = async (e) => {
+    e.preventDefault();
+    const text = $("prompt").value.trim();
+    if (!text || !engine) return;
+    messages.push({ role: "user", content: text });
+    $("reply").textContent = "";
+    $("reply").classList.remove("error");
+    $("send").disabled = true;
+    $("stop").disabled = false;
+    $("stats").textContent = "reading the prompt…";
+    let reply = "";
+    try {
+      const stream = await engine.chat.completions.create({
+        messages,
+        stream: true,
+        max_tokens: 256,
+        stream_options: { include_usage: true },
+      });
+      for await (const chunk of stream) {
+        reply += chunk.choices[0]?.delta.content ?? "";
+        $("reply").textContent = reply; // text, never HTML
+        if (chunk.usage) {
+          const u = chunk.usage;
+          $("stats").textContent =
+            `${u.completion_tokens} tokens, first after ${u.extra.time_to_first_token_s.toFixed(1)} s, ` +
+            `${u.extra.decode_tokens_per_s.toFixed(1)} tok/s (${u.prompt_tokens_details.cached_tokens} prompt tokens cached)`;
+        }
+      }
+      messages.push({ role: "assistant", content: reply });
+      $("prompt").value = "";
+    } catch (err) {
+      messages.pop();
+      fail($("reply"), `${err.message} [${err.code}]`);
+    } finally {
+      $("send").disabled = false;
+      $("stop").disabled = true;
+    }
+  };
+}
+
 async function main() {
   await init();
   showAdapter();
   const url = new URLSearchParams(location.search).get("model") ?? DEFAULT_MODEL;
+  setUpGeneration(url);
   $("model-url").textContent = url;
   const progress = $("progress");
   try {
