@@ -178,12 +178,51 @@ impl Engine {
         opts: &EngineOptions,
         progress: &mut dyn FnMut(Phase, u64, u64),
     ) -> Result<Engine, EngineError> {
-        let cfg = ModelConfig::from_gguf(gguf)?;
+        // Allocation and upload failures (out of memory, a limit not checked) are captured
+        // and come back as this load's error.
         let errors = ctx.capture_errors();
-        let loaded = Self::load_captured(&ctx, gguf, cfg, reader, opts, progress).await;
+        let engine = Self::build(ctx, gguf, reader, opts, progress).await;
         let captured = errors.finish().await;
-        let (cfg, weights, kernels, state, decode, sample, load_timings) = loaded?;
+        let engine = engine?;
         captured?;
+        Ok(engine)
+    }
+
+    async fn build<S: Source>(
+        ctx: GpuContext,
+        gguf: &Gguf,
+        reader: &mut Reader<S>,
+        opts: &EngineOptions,
+        progress: &mut dyn FnMut(Phase, u64, u64),
+    ) -> Result<Engine, EngineError> {
+        let cfg = ModelConfig::from_gguf(gguf)?;
+        let mut kernels = Kernels::with_variant(&ctx, opts.f16, true);
+        let n_ctx = opts.n_ctx.clamp(1, cfg.n_ctx_train.max(1));
+        let max_chunk = opts.max_chunk.clamp(1, n_ctx);
+        let state = State::new(&ctx, &kernels, &cfg, n_ctx, max_chunk)?;
+        let t0 = now_ms();
+        let wait0 = reader.wait_ms;
+        let weights = model::load_weights(&ctx, gguf, &cfg, kernels.f16, reader, &mut |done, total| {
+            progress(Phase::Load, done, total)
+        })
+        .await?;
+        let t1 = now_ms();
+        // Compile every pipeline now (decode, sampling, and prefill, whose dispatches are
+        // rebuilt per chunk), not at the first request.
+        progress(Phase::Compile, 0, 3);
+        let decode = model::forward(&ctx, &mut kernels, &cfg, &weights, &state, 1, Tokens::Sampled, Head::Last)?;
+        progress(Phase::Compile, 1, 3);
+        let sample = model::sampler(&ctx, &mut kernels, &cfg, &state, &opts.sampler)?;
+        progress(Phase::Compile, 2, 3);
+        if max_chunk > 1 {
+            model::forward(&ctx, &mut kernels, &cfg, &weights, &state, max_chunk, Tokens::Prompt, Head::Last)?;
+        }
+        // Browsers compile pipelines in the GPU process, in order with the queue: waiting for
+        // it makes the compile time count here rather than in the first request.
+        ctx.idle().await?;
+        progress(Phase::Compile, 3, 3);
+        let load_timings =
+            LoadTimings { weights_ms: t1 - t0, source_wait_ms: reader.wait_ms - wait0, compile_ms: now_ms() - t1 };
         let readback = Readback::new(&ctx, 4);
         Ok(Engine {
             ctx,
@@ -201,45 +240,6 @@ impl Engine {
             stats: EngineStats::default(),
             load_timings,
         })
-    }
-
-    #[allow(clippy::type_complexity)]
-    async fn load_captured<S: Source>(
-        ctx: &GpuContext,
-        gguf: &Gguf,
-        cfg: ModelConfig,
-        reader: &mut Reader<S>,
-        opts: &EngineOptions,
-        progress: &mut dyn FnMut(Phase, u64, u64),
-    ) -> Result<(ModelConfig, ModelWeights, Kernels, State, Vec<Dispatch>, Dispatch, LoadTimings), EngineError> {
-        let mut kernels = Kernels::with_variant(ctx, opts.f16, true);
-        let n_ctx = opts.n_ctx.clamp(1, cfg.n_ctx_train.max(1));
-        let max_chunk = opts.max_chunk.clamp(1, n_ctx);
-        let state = State::new(ctx, &kernels, &cfg, n_ctx, max_chunk)?;
-        let t0 = now_ms();
-        let wait0 = reader.wait_ms;
-        let weights = model::load_weights(ctx, gguf, &cfg, kernels.f16, reader, &mut |done, total| {
-            progress(Phase::Load, done, total)
-        })
-        .await?;
-        let t1 = now_ms();
-        // Compile every pipeline now (decode, sampling, and prefill, whose dispatches are
-        // rebuilt per chunk), not at the first request.
-        progress(Phase::Compile, 0, 3);
-        let decode = model::forward(ctx, &mut kernels, &cfg, &weights, &state, 1, Tokens::Sampled, Head::Last)?;
-        progress(Phase::Compile, 1, 3);
-        let sample = model::sampler(ctx, &mut kernels, &cfg, &state, &opts.sampler)?;
-        progress(Phase::Compile, 2, 3);
-        if max_chunk > 1 {
-            model::forward(ctx, &mut kernels, &cfg, &weights, &state, max_chunk, Tokens::Prompt, Head::Last)?;
-        }
-        // Browsers compile pipelines in the GPU process, in order with the queue: waiting for
-        // it makes the compile time count here rather than in the first request.
-        ctx.idle().await?;
-        progress(Phase::Compile, 3, 3);
-        let timings =
-            LoadTimings { weights_ms: t1 - t0, source_wait_ms: reader.wait_ms - wait0, compile_ms: now_ms() - t1 };
-        Ok((cfg, weights, kernels, state, decode, sample, timings))
     }
 
     /// Whether activations are f16.

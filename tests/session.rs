@@ -221,3 +221,30 @@ fn bad_requests_name_what_is_wrong() {
     }
     assert_eq!(s.info().cached_tokens, 0, "nothing ran");
 }
+
+/// A model too large for the device's limits is refused before any weight is read; a lost
+/// device is reported as such, and a new load works.
+#[test]
+fn small_limits_and_a_lost_device_give_their_codes() {
+    let path = common::model(Q4_0);
+    // 8192 positions of 192 keys: 3 MiB per layer in f16, over a 1 MiB buffer limit.
+    let mut opts = options(8192);
+    opts.limits.max_buffer_size = Some(1 << 20);
+    let mut read = 0u64;
+    let e = pollster::block_on(Session::load(ReadSource::open(&path).unwrap(), &opts, &mut |_, done, _| read = done))
+        .err()
+        .unwrap();
+    assert_eq!(e.code(), "adapter-limits", "{e}");
+    assert!(e.to_string().contains("KV cache"), "{e}");
+    assert_eq!(read, 0, "no weight was read");
+
+    let mut s = load(Q4_0, 64);
+    s.engine.ctx.lose_device();
+    let req = request(serde_json::json!({"prompt": "Once upon a time", "temperature": 0, "max_tokens": 2}));
+    let e = pollster::block_on(s.complete(&req, &Cancel::new(), &mut |_| {})).unwrap_err();
+    assert_eq!(e.code(), "device-lost", "{e}");
+    drop(s);
+    let mut s = load(Q4_0, 64);
+    let (out, _) = complete(&mut s, &req);
+    assert_eq!(out.usage.unwrap().completion_tokens, 2);
+}

@@ -16,7 +16,7 @@ const PROGRESS_EVERY_MS = 100;
 
 let engine = null;
 let crashed = null;
-let loading = null; // the AbortController of a load in progress
+let loading = new AbortController(); // aborts the load (a worker loads one model, first)
 let queue = Promise.resolve(); // operations run one at a time, in order
 
 function fail(code, message) {
@@ -117,17 +117,23 @@ const ops = {
           "on Linux, Chrome needs chrome://flags/#enable-unsafe-webgpu",
       );
     }
-    loading = new AbortController();
+    // An abort that came while the wasm module was still starting counts too.
+    if (loading.signal.aborted) throw aborted();
     const progress = progressReporter(id);
     const onBytes = (done, total) => progress("download", done, total ?? 0);
+    const { signal } = loading;
     try {
       const src =
-        typeof source === "string"
-          ? await urlSource(source, loading.signal, onBytes)
-          : blobSource(source, loading.signal, onBytes);
+        typeof source === "string" ? await urlSource(source, signal, onBytes) : blobSource(source, signal, onBytes);
       engine = await loadEngine(src, JSON.stringify(options ?? {}), progress);
     } finally {
       loading = null;
+    }
+    // Aborted after the last byte was read (while the kernels compiled): still aborted.
+    if (signal.aborted) {
+      engine.free();
+      engine = null;
+      throw aborted();
     }
     return JSON.parse(engine.info());
   },
@@ -168,8 +174,8 @@ async function run({ id, op, ...args }) {
 self.onmessage = ({ data }) => {
   if (data.op === "abort") {
     // Not queued: it must reach the running operation.
-    loading?.abort();
-    engine?.abort();
+    if (loading) loading.abort();
+    else engine?.abort();
     return;
   }
   queue = queue.then(() => run(data));

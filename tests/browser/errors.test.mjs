@@ -53,14 +53,20 @@ test("bad sources and models give their error codes, and a good load follows", {
     console.log(`${what}: [${r.error.code}] ${r.error.message}`);
   }
 
-  // An aborted load.
-  const aborted = await inPage(page, async ({ url }) => {
-    const controller = new AbortController();
-    const loading = Hearth.load(url, { signal: controller.signal });
-    setTimeout(() => controller.abort(), 50);
-    return loading;
-  }, { url: SMALL });
-  assert.equal(aborted.error?.code, "aborted", JSON.stringify(aborted));
+  // A load aborted as soon as it starts, and one aborted in the middle of its download.
+  for (const when of ["at once", "mid-way"]) {
+    const aborted = await inPage(
+      page,
+      async ({ url, when }) => {
+        const controller = new AbortController();
+        if (when === "at once") setTimeout(() => controller.abort(), 0);
+        const onProgress = (p) => p.phase === "download" && p.done > 8e6 && controller.abort();
+        return Hearth.load(url, { signal: controller.signal, onProgress });
+      },
+      { url: SMALL, when },
+    );
+    assert.equal(aborted.error?.code, "aborted", `${when}: ${JSON.stringify(aborted)}`);
+  }
 
   // After all of that, the same page loads and runs a model; a bad request is refused and
   // the next good one is served.
