@@ -12,6 +12,7 @@ mod pieces;
 mod pretokenize;
 
 use std::collections::HashSet;
+use std::sync::Mutex;
 
 use tokenizers::models::bpe::{BPE, Merges, Vocab};
 use tokenizers::normalizers::{NormalizerWrapper, Prepend, Replace, Sequence as NormalizerSequence};
@@ -55,10 +56,10 @@ const TOKEN_USER_DEFINED: i32 = 4;
 
 /// A tokenizer with its special tokens.
 pub struct Tokenizer {
-    /// With special tokens matched in the text.
-    inner: tokenizers::Tokenizer,
-    /// Without: special-token text is tokenized as plain text.
-    plain: tokenizers::Tokenizer,
+    /// The tokenizer, with control tokens matched in the text unless encoding is told not
+    /// to (one copy: the vocabulary and merges of a 262k-token model are tens of MiB, and in
+    /// the browser they live in wasm memory). Locked only to set that switch for one call.
+    inner: Mutex<tokenizers::Tokenizer>,
     /// Bytes each token stands for (empty for control tokens).
     pieces: Vec<Vec<u8>>,
     /// Text of each token as stored (for control tokens, their name).
@@ -158,8 +159,8 @@ impl Tokenizer {
             }
             other => return Err(TokenizerError::UnsupportedModel(other.to_owned())),
         };
-        let plain = inner.clone();
-        // Control and user-defined tokens are matched whole in the text (parse_special).
+        // Control and user-defined tokens are matched whole in the text; without parse_special
+        // control tokens are tokenized as text (user-defined ones still match, as in llama.cpp).
         let specials: Vec<AddedToken> = texts
             .iter()
             .zip(&types)
@@ -185,8 +186,7 @@ impl Tokenizer {
             }
         }
         Ok(Tokenizer {
-            inner,
-            plain,
+            inner: Mutex::new(inner),
             pieces,
             texts,
             bos,
@@ -226,8 +226,7 @@ impl Tokenizer {
         let mut end_of_generation: HashSet<u32> = eos.into_iter().collect();
         end_of_generation.extend(find(&["<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>"]));
         Ok(Tokenizer {
-            plain: inner.clone(),
-            inner,
+            inner: Mutex::new(inner),
             pieces,
             texts,
             bos,
@@ -242,7 +241,7 @@ impl Tokenizer {
 
     /// This tokenizer as a Hugging Face `tokenizer.json`.
     pub fn to_json(&self) -> Result<String, TokenizerError> {
-        self.inner.to_string(false).map_err(lib_err)
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).to_string(false).map_err(lib_err)
     }
 
     /// Number of tokens.
@@ -258,13 +257,9 @@ impl Tokenizer {
         if add_special && self.add_bos {
             ids.extend(self.bos);
         }
-        if self.from_json {
-            ids.extend(self.inner.encode_fast(text, add_special).map_err(lib_err)?.get_ids());
-        } else if parse_special {
-            ids.extend(self.inner.encode_fast(text, false).map_err(lib_err)?.get_ids());
-        } else {
-            ids.extend(self.plain.encode_fast(text, false).map_err(lib_err)?.get_ids());
-        }
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.set_encode_special_tokens(!parse_special && !self.from_json);
+        ids.extend(inner.encode_fast(text, self.from_json && add_special).map_err(lib_err)?.get_ids());
         if add_special && self.add_eos {
             ids.extend(self.eos);
         }
