@@ -84,13 +84,13 @@ setup() {
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check gguf==0.19.0 numpy
   fi
-  # playwright-core (never a browser download: the tests drive Debian's Chromium), at the
-  # version package-lock.json pins.
+  # playwright-core (never a browser download: the tests drive Debian's Chromium) and
+  # prettier (the JS format check), at the versions package-lock.json pins.
   local pw_want pw_have
   pw_want=$(node -p 'require("./tests/browser/package-lock.json").packages["node_modules/playwright-core"].version')
   pw_have=$(node -p 'try { require("./tests/browser/node_modules/playwright-core/package.json").version } catch { "" }')
-  if [[ $pw_have != "$pw_want" ]]; then
-    say "installing playwright-core $pw_want for the browser tests (npm ci)"
+  if [[ $pw_have != "$pw_want" || ! -x $BROWSER_TESTS/node_modules/.bin/prettier ]]; then
+    say "installing playwright-core $pw_want and prettier for the browser tests (npm ci)"
     (cd "$BROWSER_TESTS" && npm ci --no-audit --no-fund --loglevel=error)
   fi
   export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/hearth-xdg-$(id -u)}"
@@ -181,6 +181,8 @@ run_tests() {
   export HEARTH_MODELS="$MODELS" HEARTH_REFERENCE="$SHARED/reference"
   say "cargo fmt --check"
   cargo fmt --check
+  say "prettier --check (the JS of www/ and tests/browser)"
+  "$BROWSER_TESTS/node_modules/.bin/prettier" --config "$BROWSER_TESTS/.prettierrc.json" --check www/*.js tests/browser/*.mjs
   say "cargo clippy (native and wasm32)"
   cargo clippy -q --all-targets -- -D warnings
   cargo clippy -q --all-targets --target wasm32-unknown-unknown -- -D warnings

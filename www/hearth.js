@@ -112,7 +112,8 @@ export class Hearth {
 
   // Chat and text completions: a response, or with `stream: true` an async iterator of chunks.
   async #create(op, request) {
-    if (!request || typeof request !== "object") throw new HearthError("bad-request", "create() takes a request object");
+    if (!request || typeof request !== "object")
+      throw new HearthError("bad-request", "create() takes a request object");
     if (!request.stream) return this.#call(op, { request });
     const chunks = [];
     let wake = null;
@@ -137,7 +138,8 @@ export class Hearth {
   }
 
   #call(op, args, handlers = {}) {
-    if (this.#closed) return Promise.reject(new HearthError("bad-request", `this engine cannot be used: ${this.#closed}`));
+    if (this.#closed)
+      return Promise.reject(new HearthError("bad-request", `this engine cannot be used: ${this.#closed}`));
     const id = this.#next++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject, ...handlers });

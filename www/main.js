@@ -40,11 +40,17 @@ async function showAdapter() {
   if (!navigator.gpu) return fail(el, "This browser has no WebGPU. Use a recent Chrome, Edge or Safari.");
   try {
     const a = JSON.parse(await adapterInfo());
-    el.replaceChildren(table(null, [
-      ["name", a.name || "(not reported by the browser)"], ["backend", a.backend], ["type", a.device_type],
-      ["shader-f16", a.shader_f16 ? "yes" : "no"], ["subgroups", a.subgroups ? "yes" : "no"],
-      ["max storage binding", mib(a.max_storage_binding)], ["max buffer", mib(a.max_buffer_size)],
-    ]));
+    el.replaceChildren(
+      table(null, [
+        ["name", a.name || "(not reported by the browser)"],
+        ["backend", a.backend],
+        ["type", a.device_type],
+        ["shader-f16", a.shader_f16 ? "yes" : "no"],
+        ["subgroups", a.subgroups ? "yes" : "no"],
+        ["max storage binding", mib(a.max_storage_binding)],
+        ["max buffer", mib(a.max_buffer_size)],
+      ]),
+    );
   } catch (e) {
     fail(el, `WebGPU is present but unusable: ${e.message}`);
   }
@@ -57,7 +63,8 @@ async function readHeader(url, progress) {
   const size = Number(response.headers.get("Content-Length"));
   if (!size) throw new Error(`${url}: the server did not say how large the file is`);
   const reader = response.body.getReader();
-  let buf = new Uint8Array(0), want = 0;
+  let buf = new Uint8Array(0);
+  let want = 0;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) throw new Error(`${url}: the download ended after ${buf.length} bytes, inside the header`);
@@ -80,17 +87,28 @@ function showSummary(s) {
   const hp = Object.entries(s.hyperparameters).map(([k, v]) => [k, JSON.stringify(v)]);
   const t = s.tokenizer;
   const tensors = document.createElement("details");
-  tensors.append(Object.assign(document.createElement("summary"), { textContent: `${s.tensors.length} tensors` }),
-    table(["name", "type", "shape", "bytes"], s.tensors.map((r) => [r.name, r.ty, JSON.stringify(r.dims), r.n_bytes])));
+  tensors.append(
+    Object.assign(document.createElement("summary"), { textContent: `${s.tensors.length} tensors` }),
+    table(
+      ["name", "type", "shape", "bytes"],
+      s.tensors.map((r) => [r.name, r.ty, JSON.stringify(r.dims), r.n_bytes]),
+    ),
+  );
   $("model").replaceChildren(
     table(null, [
-      ["name", s.name ?? "-"], ["architecture", s.architecture ?? "-"], ["GGUF version", s.version],
-      ["parameters", s.n_parameters], ["file size", mib(s.file_size)],
+      ["name", s.name ?? "-"],
+      ["architecture", s.architecture ?? "-"],
+      ["GGUF version", s.version],
+      ["parameters", s.n_parameters],
+      ["file size", mib(s.file_size)],
       ["tokenizer", `${t.model ?? "-"} (pre ${t.pre ?? "-"}), ${t.n_tokens} tokens, ${t.n_merges} merges`],
       ["chat template", t.has_chat_template ? "yes" : "no"],
     ]),
     table(["hyper-parameter", "value"], hp),
-    table(["type", "tensors", "bytes"], s.by_type.map((b) => [b.ty, b.count, mib(b.n_bytes)])),
+    table(
+      ["type", "tensors", "bytes"],
+      s.by_type.map((b) => [b.ty, b.count, mib(b.n_bytes)]),
+    ),
     tensors,
   );
 }

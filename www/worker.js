@@ -39,7 +39,10 @@ async function urlSource(url, signal, onBytes) {
     );
   }
   if (!response.ok) {
-    throw fail("network", `could not download ${url}: the server answered HTTP ${response.status} ${response.statusText}`.trim());
+    throw fail(
+      "network",
+      `could not download ${url}: the server answered HTTP ${response.status} ${response.statusText}`.trim(),
+    );
   }
   // A compressed body's Content-Length is not the file's size.
   const length = Number(response.headers.get("Content-Length"));

@@ -26,7 +26,7 @@ pub struct AttnShape {
     pub scale: f32,
 }
 
-/// Scratch for split-sequence decoding: per (head, split) a partial (m, l, o[head_dim]).
+/// Scratch for split-sequence decoding: per (head, split) a partial (m, l, o\[head_dim\]).
 pub struct DecodeScratch {
     partials: wgpu::Buffer,
     n_splits: u32,
@@ -36,7 +36,7 @@ pub struct DecodeScratch {
 impl DecodeScratch {
     /// Scratch for sequences of up to `max_seq` visible keys, with the split size the adapter
     /// wants: one split on CPU adapters (each extra workgroup and dispatch costs more than it
-    /// parallelizes), [`GPU_SPLIT_KEYS`] keys per split on GPUs.
+    /// parallelizes), `GPU_SPLIT_KEYS` keys per split on GPUs.
     pub fn for_adapter(ctx: &GpuContext, k: &Kernels, shape: &AttnShape, max_seq: u32) -> Self {
         Self::new(ctx, shape, max_seq, if k.cpu_shapes { max_seq.max(1) } else { GPU_SPLIT_KEYS })
     }

@@ -18,7 +18,11 @@ after(async () => {
 });
 
 function hearthBinary() {
-  const candidates = [process.env.HEARTH_BIN, path.join(repo, "target/debug/hearth"), path.join(repo, "target/release/hearth")];
+  const candidates = [
+    process.env.HEARTH_BIN,
+    path.join(repo, "target/debug/hearth"),
+    path.join(repo, "target/release/hearth"),
+  ];
   const found = candidates.find((p) => p && existsSync(p));
   assert.ok(found, "the hearth CLI is not built: run cargo build --bin hearth (./build.sh test does)");
   return found;
@@ -64,5 +68,7 @@ test("the CLI and the browser give the same ids for the same sampled request", {
   assert.deepEqual(web.choices[0].token_ids, native.choices[0].token_ids);
   assert.equal(web.choices[0].message.content, native.choices[0].message.content);
   assert.equal(web.choices[0].token_ids.length, 12);
-  console.log(`CLI and browser: ${JSON.stringify(web.choices[0].message.content)} (${web.choices[0].token_ids.length} ids equal)`);
+  console.log(
+    `CLI and browser: ${JSON.stringify(web.choices[0].message.content)} (${web.choices[0].token_ids.length} ids equal)`,
+  );
 });

@@ -31,9 +31,21 @@ test("bad sources and models give their error codes, and a good load follows", {
     ["a URL that is not there", "/models/no-such-model.gguf", {}, "network", /HTTP 404/],
     ["a server that is not there", `http://127.0.0.1:${port}/model.gguf`, {}, "network", /could not download/],
     ["an HTML page", "/test/page.html", {}, "bad-model", /web page \(HTML\), not a GGUF file/],
-    ["a truncated GGUF", `/__truncate/20000000${SMALL}`, {}, "bad-model", /past the end of the file \(20000000 bytes\)/],
+    [
+      "a truncated GGUF",
+      `/__truncate/20000000${SMALL}`,
+      {},
+      "bad-model",
+      /past the end of the file \(20000000 bytes\)/,
+    ],
     ["a download cut mid-way", `/__cut/20000000${SMALL}`, {}, "network", /stopped after|broke off/],
-    ["an unsupported architecture", "/models/vocab/ggml-vocab-gpt-2.gguf", {}, "unsupported-model", /architecture 'gpt2' is not supported/],
+    [
+      "an unsupported architecture",
+      "/models/vocab/ggml-vocab-gpt-2.gguf",
+      {},
+      "unsupported-model",
+      /architecture 'gpt2' is not supported/,
+    ],
     [
       "a model too large for the adapter's limits",
       SMALL,
@@ -45,7 +57,10 @@ test("bad sources and models give their error codes, and a good load follows", {
     ["an unknown load option", SMALL, { contextLenght: 10 }, "bad-request", /unknown field `contextLenght`/],
   ];
   for (const [what, url, options, code, message] of cases) {
-    const r = await inPage(page, async ({ url, options }) => Hearth.load(url, options).then(() => "loaded"), { url, options });
+    const r = await inPage(page, async ({ url, options }) => Hearth.load(url, options).then(() => "loaded"), {
+      url,
+      options,
+    });
     assert.ok(r.error, `${what}: expected an error, got ${JSON.stringify(r)}`);
     assert.equal(r.error.name, "HearthError", what);
     assert.equal(r.error.code, code, `${what}: ${r.error.message}`);

@@ -28,7 +28,11 @@ const TYPES = {
 };
 
 /** Starts the server; resolves to {url, port, stats, close}. */
-export async function startServer({ port = 0, root = path.join(repo, "www"), models = path.join(repo, "models") } = {}) {
+export async function startServer({
+  port = 0,
+  root = path.join(repo, "www"),
+  models = path.join(repo, "models"),
+} = {}) {
   const stats = new Map(); // path → {requests, bytes}
   const count = (p, bytes) => {
     const s = stats.get(p) ?? { requests: 0, bytes: 0 };
