@@ -197,8 +197,7 @@ impl Engine {
     ) -> Result<Engine, EngineError> {
         let cfg = ModelConfig::from_gguf(gguf)?;
         let mut kernels = Kernels::with_variant(&ctx, opts.f16, true);
-        let n_ctx = opts.n_ctx.clamp(1, cfg.n_ctx_train.max(1));
-        let max_chunk = opts.max_chunk.clamp(1, n_ctx);
+        let (n_ctx, max_chunk) = model::effective_context(&cfg, opts.n_ctx, opts.max_chunk);
         let state = State::new(&ctx, &kernels, &cfg, n_ctx, max_chunk)?;
         let t0 = now_ms();
         let wait0 = reader.wait_ms;

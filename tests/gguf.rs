@@ -463,12 +463,19 @@ fn inspect_prints_tables_and_json() {
     assert!(text.contains("llama.block_count"));
     assert!(text.contains("model gpt2, pre smollm"));
     assert!(text.contains("total     272 tensors"));
+    assert!(text.contains("GPU memory (f16 path, context 2048): weights"), "{text}");
+    assert!(text.contains("runs on llvmpipe"), "{text}");
     let out = hearth(&["inspect".as_ref(), "--json".as_ref(), common::model(common::GEMMA).as_os_str()]);
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["architecture"], "gemma3");
-    assert_eq!(v["tensors"].as_array().unwrap().len(), 236);
-    assert_eq!(v["hyperparameters"]["gemma3.attention.sliding_window"], 512);
+    assert_eq!(v["summary"]["architecture"], "gemma3");
+    assert_eq!(v["summary"]["tensors"].as_array().unwrap().len(), 236);
+    assert_eq!(v["summary"]["hyperparameters"]["gemma3.attention.sliding_window"], 512);
+    // The memory plan: weights in their GPU layout plus the KV cache at the default context.
+    assert_eq!(v["fits"], true, "{v}");
+    let (weights, kv) = (v["memory"]["weights"].as_u64().unwrap(), v["memory"]["kv_cache"].as_u64().unwrap());
+    assert!((235 << 20..240 << 20).contains(&weights), "{weights}");
+    assert!(kv > 0 && v["memory"]["total"].as_u64().unwrap() > weights + kv, "{v}");
 }
 
 #[test]

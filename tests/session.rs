@@ -6,7 +6,7 @@ mod common;
 
 use common::reference;
 use hearth::engine::Cancel;
-use hearth::session::{ChatChunk, Completion, Error, FinishReason, LoadOptions, Request, Session};
+use hearth::session::{ChatChunk, Completion, Error, FinishReason, LoadOptions, Request, Session, inspect};
 use hearth::source::{ReadSource, Source, SourceError};
 
 const Q4_0: &str = "SmolLM2-135M-Instruct.Q4_0.gguf";
@@ -237,6 +237,10 @@ fn small_limits_and_a_lost_device_give_their_codes() {
     assert_eq!(e.code(), "adapter-limits", "{e}");
     assert!(e.to_string().contains("KV cache"), "{e}");
     assert_eq!(read, 0, "no weight was read");
+    // inspect says so from the header alone.
+    let r = pollster::block_on(inspect(ReadSource::open(&path).unwrap(), &opts)).unwrap();
+    assert!(!r.fits);
+    assert!(r.reason.as_deref().unwrap_or("").contains("KV cache of one layer"), "{:?}", r.reason);
 
     let mut s = load(Q4_0, 64);
     s.engine.ctx.lose_device();
@@ -247,4 +251,20 @@ fn small_limits_and_a_lost_device_give_their_codes() {
     let mut s = load(Q4_0, 64);
     let (out, _) = complete(&mut s, &req);
     assert_eq!(out.usage.unwrap().completion_tokens, 2);
+}
+
+/// inspect's memory plan, from the header alone, is what a load then allocates.
+#[test]
+fn inspect_estimates_what_a_load_allocates() {
+    let path = common::model(Q4_0);
+    let r = pollster::block_on(inspect(ReadSource::open(&path).unwrap(), &options(1024))).unwrap();
+    assert!(r.fits, "{:?}", r.reason);
+    assert_eq!(r.header_bytes, r.summary.data_offset);
+    let plan = r.memory.unwrap();
+    let s = load(Q4_0, 1024);
+    let used = s.info().gpu_memory;
+    assert_eq!(plan.kv_cache, used.kv_cache);
+    let near = |a: u64, b: u64, tol: f64| (a as f64 - b as f64).abs() <= tol * b as f64;
+    assert!(near(plan.weights, used.weights, 0.01), "weights: planned {} allocated {}", plan.weights, used.weights);
+    assert!(near(plan.total, used.total, 0.03), "total: planned {} allocated {}", plan.total, used.total);
 }

@@ -8,7 +8,9 @@
 //   }
 //
 // Requests and responses are shaped like OpenAI's (as in WebLLM). Each engine runs in its own
-// Web Worker (worker.js): this module only posts messages, so the page never freezes.
+// Web Worker (worker.js): this module only posts messages, so the page never freezes. Models
+// from a URL are kept in browser storage (storage.js): downloaded once, resumed if cut.
+import { deleteModel, listModels, looksLikeId, readRecord, storageAvailable } from "./storage.js";
 
 /** An error with a `code`: no-webgpu, adapter-limits, out-of-memory, device-lost, quota,
  *  network, bad-model, unsupported-model, aborted, bad-request or internal. */
@@ -18,6 +20,22 @@ export class HearthError extends Error {
     this.name = "HearthError";
     this.code = code;
   }
+}
+
+/** Where a model comes from, as the worker takes it: {url, sha256, store}, {id} or {blob}. */
+async function describe(source, { sha256, store, quota }) {
+  if (source instanceof Blob) return { blob: source };
+  if (typeof source !== "string" && !(source instanceof URL)) {
+    throw new HearthError("bad-request", "Hearth.load takes a URL, a stored model's id or a File/Blob");
+  }
+  source = String(source);
+  if (looksLikeId(source) && storageAvailable() && (await readRecord(source))) return { id: source };
+  // Relative to the page, not to the worker's script.
+  const url = new URL(source, globalThis.document?.baseURI ?? globalThis.location?.href).href;
+  if (sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(sha256)) {
+    throw new HearthError("bad-request", "sha256 must be 64 hexadecimal digits");
+  }
+  return { url, sha256, store, quota };
 }
 
 /** A model loaded in a worker. */
@@ -30,33 +48,40 @@ export class Hearth {
   /**
    * Loads a GGUF model.
    * @param {string | URL | Blob} source  a URL (any HTTP server that sends the file, e.g. a hub
-   *   "resolve" link) or a local File/Blob (read in this browser, never uploaded)
+   *   "resolve" link), the id of a stored model (`Hearth.models.list()`), or a local File/Blob
+   *   (read in this browser, never uploaded). A URL's file is kept in browser storage: the
+   *   next load reads it from there, and a cut download resumes where it stopped.
    * @param {object} [options]
    * @param {(p: {phase: "download"|"load"|"compile", done: number, total: number,
    *   bytes?: number, rate?: number}) => void} [options.onProgress]  bytes and bytes/s for
    *   download and load, steps for compile
+   * @param {string} [options.sha256]  the file's SHA-256 (hex): a download or a stored copy
+   *   with another digest is discarded and fetched again
+   * @param {boolean} [options.store=true]  keep the file in browser storage
    * @param {number} [options.contextLength=2048]  tokens of context (KV cache)
    * @param {"auto"|boolean} [options.f16="auto"]  f16 activations where the GPU has shader-f16
    * @param {{maxStorageBufferBindingSize?: number, maxBufferSize?: number}} [options.limits]
    *   run as a GPU with these lower limits would
    * @param {number} [options.prefillChunk=128]  prompt tokens per GPU step
-   * @param {AbortSignal} [options.signal]  aborts the load (error code "aborted")
+   * @param {AbortSignal} [options.signal]  aborts the load (error code "aborted"); a download
+   *   stopped so resumes at the next load
+   * @param {number} [options.quotaForTesting]  for tests: storage quota in bytes, lower than
+   *   the browser's (browsers cannot be made to report a smaller one)
    * @returns {Promise<Hearth>}
    */
   static async load(source, options = {}) {
-    const { onProgress, signal, ...engineOptions } = options;
-    if (typeof source === "string" || source instanceof URL) {
-      // Relative to the page, not to the worker's script.
-      source = new URL(source, globalThis.document?.baseURI ?? globalThis.location?.href).href;
-    } else if (!(source instanceof Blob)) {
-      throw new HearthError("bad-request", "Hearth.load takes a URL or a File/Blob");
+    const { onProgress, signal, sha256, store = true, quotaForTesting, ...engineOptions } = options;
+    const where = await describe(source, { sha256, store, quota: quotaForTesting });
+    if (where.url && store && storageAvailable()) {
+      // Ask that the browser keep stored models under storage pressure (granted or not).
+      await navigator.storage.persist?.().catch(() => false);
     }
     if (signal?.aborted) throw new HearthError("aborted", "loading was aborted");
     const engine = new Hearth(new Worker(new URL("./worker.js", import.meta.url), { type: "module" }));
     const abort = () => engine.#worker.postMessage({ op: "abort" });
     signal?.addEventListener("abort", abort);
     try {
-      await engine.#call("load", { source, options: engineOptions }, { onProgress });
+      await engine.#call("load", { source: where, options: engineOptions }, { onProgress });
       return engine;
     } catch (e) {
       engine.#close(e.message);
@@ -65,6 +90,37 @@ export class Hearth {
       signal?.removeEventListener("abort", abort);
     }
   }
+
+  /**
+   * Reads only a model's header (a few Range requests for a URL; a stored model or a local
+   * file as well) and says what it is, how much GPU memory it needs and whether this GPU can
+   * run it, before a weight byte is downloaded.
+   * @param {string | URL | Blob} source  as for `Hearth.load`
+   * @param {object} [options]  `contextLength`, `f16`, `limits`, `prefillChunk`, as for load
+   * @returns {Promise<{summary: object, header_bytes: number, adapter: object|null,
+   *   precision: "f16"|"f32", memory: {weights: number, kv_cache: number, activations: number,
+   *   total: number, context_length: number}|null, fits: boolean, reason?: string}>}
+   */
+  static async inspect(source, options = {}) {
+    const where = await describe(source, {});
+    const worker = new Hearth(new Worker(new URL("./worker.js", import.meta.url), { type: "module" }));
+    try {
+      return await worker.#call("inspect", { source: where, options });
+    } finally {
+      worker.#close("inspected");
+    }
+  }
+
+  /** Models kept in this browser's storage. */
+  static models = {
+    /** Every stored model: `{id, url, size, bytes, complete, sha256, storedAt}`; a partial
+     *  one (`complete: false`) resumes at the next load of its URL. */
+    list: () => listModels(),
+    /** Deletes a stored model (complete or partial) and frees its space. */
+    delete: async (id) => {
+      if (!(await deleteModel(id))) throw new HearthError("bad-request", `there is no stored model '${id}'`);
+    },
+  };
 
   constructor(worker) {
     this.#worker = worker;

@@ -1,17 +1,20 @@
 // hearth's engine worker: the wasm module runs here, off the page's thread, so a long prefill
-// never freezes the page. It only turns messages into calls of the wasm API and makes model
-// sources (a streamed HTTP response, a File/Blob); every decision is the library's.
+// never freezes the page. It turns messages into calls of the wasm API and opens model
+// sources (sources.js: browser storage, a download into it, a stream, a File/Blob); every
+// decision about the model is the library's.
 //
-// Messages in:  {id, op: "load", source, options} | {id, op: "chat"|"complete", request}
+// Messages in:  {id, op: "load"|"inspect", source: {url, sha256, store} | {id} | {blob}, options}
+//               {id, op: "chat"|"complete", request}
 //               {id, op: "profile", nTokens, reps} | {id, op: "info"|"unload"|"loseDevice"}
 //               {op: "abort"}
 // Messages out: {id, type: "progress", phase, done, total, bytes, rate}
 //               {id, type: "chunk", chunk} | {id, type: "result", value}
 //               {id, type: "error", code, message}
-import init, { loadEngine } from "./pkg/hearth.js";
+import init, { inspect, loadEngine, Sha256 } from "./pkg/hearth.js";
+import { aborted, blobSource, fail, headerSource, storedOrDownload, storedSource, urlSource } from "./sources.js";
+import { deleteModel, modelId, readRecord, storageAvailable } from "./storage.js";
 
 const ready = init();
-const BLOB_CHUNK = 4 << 20; // bytes read from a File/Blob at a time
 const PROGRESS_EVERY_MS = 100;
 
 let engine = null;
@@ -19,89 +22,73 @@ let crashed = null;
 let loading = new AbortController(); // aborts the load (a worker loads one model, first)
 let queue = Promise.resolve(); // operations run one at a time, in order
 
-function fail(code, message) {
-  return Object.assign(new Error(message), { code });
+// Storage needs sync access handles (workers only) and a secure context.
+const canStore = () =>
+  storageAvailable() && typeof FileSystemFileHandle?.prototype.createSyncAccessHandle === "function";
+
+/** The stored model `id`, or a bad-request error naming it. */
+async function storedModel(id, signal) {
+  const record = await readRecord(id);
+  const source = record?.complete ? await storedSource(id, record, { signal, hasher: new Sha256() }) : null;
+  if (!source) {
+    throw fail("bad-request", `there is no complete stored model '${id}' (Hearth.models.list() shows what is stored)`);
+  }
+  return source;
 }
 
-const aborted = () => fail("aborted", "loading was aborted");
-
-// A source over a streamed HTTP response: bytes reach the engine as they arrive.
-async function urlSource(url, signal, onBytes) {
-  let response;
-  try {
-    response = await fetch(url, { signal });
-  } catch (e) {
-    if (signal.aborted) throw aborted();
-    throw fail(
-      "network",
-      `could not download ${url}: the server is unreachable, or it does not let this page read the file ` +
-        `(a model on another site needs CORS headers) (${e.message})`,
-    );
-  }
-  if (!response.ok) {
-    throw fail(
-      "network",
-      `could not download ${url}: the server answered HTTP ${response.status} ${response.statusText}`.trim(),
-    );
-  }
-  // A compressed body's Content-Length is not the file's size.
-  const length = Number(response.headers.get("Content-Length"));
-  const size = !response.headers.get("Content-Encoding") && length > 0 ? length : null;
-  const reader = response.body.getReader();
-  let received = 0;
-  return {
-    size,
-    async read() {
-      let r;
-      try {
-        r = await reader.read();
-      } catch (e) {
-        if (signal.aborted) throw aborted();
-        throw fail("network", `the download of ${url} broke off after ${received} bytes (${e.message}); try again`);
-      }
-      if (r.done) return null;
-      received += r.value.length;
-      onBytes(received, size);
-      return r.value;
-    },
-  };
-}
-
-// A source over a local File or Blob, read a slice at a time (never uploaded anywhere).
-function blobSource(blob, signal, onBytes) {
-  let pos = 0;
-  return {
-    size: blob.size,
-    async read() {
-      if (signal.aborted) throw aborted();
-      if (pos >= blob.size) return null;
-      const end = Math.min(pos + BLOB_CHUNK, blob.size);
-      let bytes;
-      try {
-        bytes = new Uint8Array(await blob.slice(pos, end).arrayBuffer());
-      } catch (e) {
-        throw fail("network", `could not read the file (${e.message}); choose it again`);
-      }
-      pos = end;
-      onBytes(pos, blob.size);
-      return bytes;
-    },
-  };
+/** The source a load reads, from the page's description of it. */
+async function openSource({ url, id, blob, sha256, store = true, quota }, signal, onBytes) {
+  if (blob) return blobSource(blob, signal, onBytes);
+  if (id) return storedModel(id, signal);
+  if (!store || !canStore()) return urlSource(url, signal, onBytes);
+  return storedOrDownload(url, await modelId(url), { sha256, hasher: new Sha256(), signal, onBytes, quota });
 }
 
 // Reports progress at most every PROGRESS_EVERY_MS per phase, and always at a phase's end.
+// `fresh` is what the rate counts (bytes transferred now, not those resumed from storage).
 function progressReporter(id) {
   const phases = {};
-  return (phase, done, total) => {
+  return (phase, done, total, fresh = done) => {
     const now = performance.now();
     const p = (phases[phase] ??= { start: now, last: -Infinity });
     if (now - p.last < PROGRESS_EVERY_MS && done !== total) return;
     p.last = now;
     const seconds = (now - p.start) / 1000;
     const bytes = phase === "compile" ? undefined : done;
-    const rate = bytes !== undefined && seconds > 0 ? bytes / seconds : undefined;
+    const rate = bytes !== undefined && seconds > 0 ? fresh / seconds : undefined;
     self.postMessage({ id, type: "progress", phase, done, total, bytes, rate });
   };
+}
+
+/**
+ * Loads the engine from `source`. A source that is kept in storage is finished after the
+ * load: the rest of the file read, its size and SHA-256 checked, the entry marked complete.
+ * A stored model that turns out damaged is deleted and downloaded again, once; a fresh
+ * download that is not a model is not kept.
+ */
+async function loadFrom(source, options, signal, progress, onBytes) {
+  const json = JSON.stringify(options ?? {});
+  for (let attempt = 0; ; attempt++) {
+    const src = await openSource(source, signal, onBytes);
+    let loaded = null;
+    try {
+      loaded = await loadEngine(src, json, progress);
+      await src.finish?.();
+      // Aborted after the last byte was read (while the kernels compiled): still aborted.
+      if (signal.aborted) throw aborted();
+      return loaded;
+    } catch (e) {
+      loaded?.free();
+      src.close?.();
+      // A stored copy that fails as a model is damaged; a download that is no model (a web
+      // page, a truncated or foreign file) is not kept. A cut or aborted download is, to resume.
+      const damaged = src.fromStorage && (e.corrupt || e.code === "bad-model");
+      const useless = !src.fromStorage && ["bad-model", "unsupported-model"].includes(e.code);
+      if (src.id && (damaged || useless)) await deleteModel(src.id);
+      if (damaged && src.url && attempt === 0) continue;
+      throw e;
+    }
+  }
 }
 
 function loaded() {
@@ -123,22 +110,32 @@ const ops = {
     // An abort that came while the wasm module was still starting counts too.
     if (loading.signal.aborted) throw aborted();
     const progress = progressReporter(id);
-    const onBytes = (done, total) => progress("download", done, total ?? 0);
+    const onBytes = (done, total, fresh) => progress("download", done, total ?? 0, fresh);
     const { signal } = loading;
     try {
-      const src =
-        typeof source === "string" ? await urlSource(source, signal, onBytes) : blobSource(source, signal, onBytes);
-      engine = await loadEngine(src, JSON.stringify(options ?? {}), progress);
+      engine = await loadFrom(source, options, signal, progress, onBytes);
     } finally {
       loading = null;
     }
-    // Aborted after the last byte was read (while the kernels compiled): still aborted.
-    if (signal.aborted) {
-      engine.free();
-      engine = null;
-      throw aborted();
-    }
     return JSON.parse(engine.info());
+  },
+  async inspect(id, { source, options }) {
+    await ready;
+    const signal = new AbortController().signal;
+    let src;
+    if (source.blob) src = blobSource(source.blob, signal);
+    else {
+      const storedId = source.id ?? (canStore() ? await modelId(source.url) : null);
+      const record = storedId && (await readRecord(storedId));
+      if (record?.complete) src = await storedSource(storedId, record, { signal });
+      else if (source.id) throw fail("bad-request", `there is no complete stored model '${source.id}'`);
+      src ??= await headerSource(source.url, signal);
+    }
+    try {
+      return JSON.parse(await inspect(src, JSON.stringify(options ?? {})));
+    } finally {
+      src.close?.();
+    }
   },
   async chat(id, { request }) {
     const send = (chunk) => self.postMessage({ id, type: "chunk", chunk: JSON.parse(chunk) });

@@ -153,38 +153,21 @@ impl GpuContext {
 
     /// Opens the default adapter with its limits lowered to `caps`.
     pub async fn with_caps(caps: &LimitCaps) -> Result<GpuContext, GpuError> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapter = instance
-            .request_adapter(&wgpu::RequestAdapterOptions {
-                power_preference: wgpu::PowerPreference::HighPerformance,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
-        Self::from_adapter(adapter, caps).await
+        Self::from_adapter(default_adapter().await?, caps).await
+    }
+
+    /// Describes the default adapter with its limits lowered to `caps`, without opening a
+    /// device: what `inspect` checks a model against. An adapter below hearth's minimum
+    /// limits is an error, as it is for [`GpuContext::with_caps`].
+    pub async fn probe(caps: &LimitCaps) -> Result<AdapterReport, GpuError> {
+        let adapter = default_adapter().await?;
+        let (features, limits) = usable(&adapter, caps)?;
+        Ok(AdapterReport::new(&adapter, features, &limits))
     }
 
     /// Opens a device on `adapter`, with its limits lowered to `caps`.
     pub async fn from_adapter(adapter: wgpu::Adapter, caps: &LimitCaps) -> Result<GpuContext, GpuError> {
-        let mut limits = adapter.limits();
-        if let Some(c) = caps.max_storage_buffer_binding_size {
-            limits.max_storage_buffer_binding_size = limits.max_storage_buffer_binding_size.min(c);
-        }
-        if let Some(c) = caps.max_buffer_size {
-            limits.max_buffer_size = limits.max_buffer_size.min(c);
-        }
-        check_min("maxStorageBufferBindingSize", limits.max_storage_buffer_binding_size, MIN_STORAGE_BINDING)?;
-        check_min(
-            "maxStorageBuffersPerShaderStage",
-            limits.max_storage_buffers_per_shader_stage.into(),
-            MIN_STORAGE_BUFFERS_PER_STAGE.into(),
-        )?;
-        check_min(
-            "maxComputeInvocationsPerWorkgroup",
-            limits.max_compute_invocations_per_workgroup.into(),
-            MIN_INVOCATIONS.into(),
-        )?;
-        let features = adapter.features() & (wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP);
+        let (features, limits) = usable(&adapter, caps)?;
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("hearth"),
@@ -273,15 +256,20 @@ impl GpuContext {
 
     /// A description of the adapter and the limits in force.
     pub fn report(&self) -> AdapterReport {
-        let info = self.adapter.get_info();
-        let l = &self.limits;
+        AdapterReport::new(&self.adapter, self.features, &self.limits)
+    }
+}
+
+impl AdapterReport {
+    fn new(adapter: &wgpu::Adapter, features: wgpu::Features, l: &wgpu::Limits) -> Self {
+        let info = adapter.get_info();
         AdapterReport {
             name: info.name,
             backend: format!("{:?}", info.backend),
             device_type: format!("{:?}", info.device_type),
             driver: format!("{} {}", info.driver, info.driver_info).trim().to_owned(),
-            shader_f16: self.has_f16(),
-            subgroups: self.has_subgroups(),
+            shader_f16: features.contains(wgpu::Features::SHADER_F16),
+            subgroups: features.contains(wgpu::Features::SUBGROUP),
             subgroup_size: (info.subgroup_min_size, info.subgroup_max_size),
             max_storage_binding: l.max_storage_buffer_binding_size,
             max_buffer_size: l.max_buffer_size,
@@ -291,6 +279,41 @@ impl GpuContext {
             max_workgroups_per_dim: l.max_compute_workgroups_per_dimension,
         }
     }
+}
+
+async fn default_adapter() -> Result<wgpu::Adapter, GpuError> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    instance
+        .request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| GpuError::NoAdapter(e.to_string()))
+}
+
+/// The features hearth uses and the adapter's limits lowered to `caps`, checked against the
+/// least hearth runs on.
+fn usable(adapter: &wgpu::Adapter, caps: &LimitCaps) -> Result<(wgpu::Features, wgpu::Limits), GpuError> {
+    let mut limits = adapter.limits();
+    if let Some(c) = caps.max_storage_buffer_binding_size {
+        limits.max_storage_buffer_binding_size = limits.max_storage_buffer_binding_size.min(c);
+    }
+    if let Some(c) = caps.max_buffer_size {
+        limits.max_buffer_size = limits.max_buffer_size.min(c);
+    }
+    check_min("maxStorageBufferBindingSize", limits.max_storage_buffer_binding_size, MIN_STORAGE_BINDING)?;
+    check_min(
+        "maxStorageBuffersPerShaderStage",
+        limits.max_storage_buffers_per_shader_stage.into(),
+        MIN_STORAGE_BUFFERS_PER_STAGE.into(),
+    )?;
+    check_min(
+        "maxComputeInvocationsPerWorkgroup",
+        limits.max_compute_invocations_per_workgroup.into(),
+        MIN_INVOCATIONS.into(),
+    )?;
+    Ok((adapter.features() & (wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP), limits))
 }
 
 fn check_min(limit: &'static str, have: u64, need: u64) -> Result<(), GpuError> {

@@ -2,9 +2,11 @@
 //! one transformer forward pass that the flags of the configuration specialize.
 
 mod config;
+mod plan;
 mod transformer;
 mod weights;
 
 pub use config::{ConfigError, ModelConfig, SUPPORTED};
+pub use plan::{MemoryPlan, PlanError, PlannedBuffer, effective_context};
 pub use transformer::{Head, PENALTY_WINDOW, State, Tokens, forward, sampler, submit};
 pub use weights::{LayerWeights, LoadError, ModelWeights, UPLOAD_CHUNK, load_weights, matrix_types};

@@ -88,15 +88,8 @@ impl State {
         let (d, f) = (u64::from(cfg.d_model), u64::from(cfg.d_ff));
         let (qd, kvd) = (u64::from(cfg.n_head * cfg.head_dim), u64::from(cfg.n_kv_head * cfg.head_dim));
         let a = k.act_size();
-        let longest_cache = (0..cfg.n_layer).map(|l| cache_len(cfg, l, n_ctx, max_chunk)).max().unwrap_or(0);
-        for (what, bytes) in [
-            ("the KV cache of one layer", u64::from(longest_cache) * kvd * a),
-            ("the logits", u64::from(cfg.n_vocab) * a),
-            ("the FFN activations of a prefill chunk", t * f * a),
-            ("the attention activations of a prefill chunk", t * qd.max(d) * 4),
-            ("the rope table", u64::from(n_ctx) * u64::from(cfg.rope_dims) * 4),
-        ] {
-            ctx.check_storage(what, bytes)?;
+        for b in super::plan::state_buffers(cfg, n_ctx, max_chunk, a) {
+            ctx.check_storage(b.what, b.bytes)?;
         }
         let act = |n: u64, label: &str| k.act_buffer(ctx, n, label);
         let f32s = |n: u64, label: &str| ctx.storage_buffer(4 * n, label);
@@ -141,7 +134,7 @@ impl State {
 
 /// Cache slots of layer `l`: the whole context, or a ring of window + max_chunk - 1 slots for
 /// a sliding-window layer (enough for a chunk's earliest query to still see its window).
-fn cache_len(cfg: &ModelConfig, l: u32, n_ctx: u32, max_chunk: u32) -> u32 {
+pub(super) fn cache_len(cfg: &ModelConfig, l: u32, n_ctx: u32, max_chunk: u32) -> u32 {
     if cfg.is_local_layer(l) { (cfg.sliding_window + max_chunk - 1).min(n_ctx) } else { n_ctx }
 }
 

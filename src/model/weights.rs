@@ -115,11 +115,11 @@ pub const UPLOAD_CHUNK: usize = 4 << 20;
 const UPLOAD_IN_FLIGHT: u64 = 32 << 20;
 
 /// Largest vector (norm weight, bias) read whole.
-const MAX_VECTOR_BYTES: u64 = 16 << 20;
+pub(super) const MAX_VECTOR_BYTES: u64 = 16 << 20;
 
 /// What the architecture makes of a tensor.
 #[derive(Clone, Copy, Debug)]
-enum Kind {
+pub(super) enum Kind {
     /// A weight matrix of `rows` × `cols`, for the matrix kernels.
     Matrix { rows: u32, cols: u32 },
     /// A vector dequantized to f32 (norm weights).
@@ -129,7 +129,7 @@ enum Kind {
 }
 
 /// Every tensor `cfg` needs, by GGUF name.
-fn wanted_tensors(cfg: &ModelConfig) -> Vec<(String, Kind)> {
+pub(super) fn wanted_tensors(cfg: &ModelConfig) -> Vec<(String, Kind)> {
     let (d, f, v) = (cfg.d_model, cfg.d_ff, cfg.n_vocab);
     let (qd, kvd) = (cfg.n_head * cfg.head_dim, cfg.n_kv_head * cfg.head_dim);
     let matrix = |rows, cols| Kind::Matrix { rows, cols };

@@ -65,6 +65,7 @@ fn source_code(e: &SourceError) -> &'static str {
     match e {
         SourceError::Network(_) | SourceError::Io(_) | SourceError::Cut { .. } => "network",
         SourceError::Aborted => "aborted",
+        SourceError::Quota(_) => "quota",
         SourceError::Truncated { .. } | SourceError::Header(_) | SourceError::HeaderTooLarge => "bad-model",
     }
 }

@@ -14,6 +14,9 @@ pub use read::ReadSource;
 /// The largest GGUF header hearth reads (real ones are 1–10 MiB, mostly the vocabulary).
 pub const MAX_HEADER_BYTES: u64 = 64 << 20;
 
+/// Bytes the header is read in, beyond the first (see [`Reader::read_header`]).
+const HEADER_STEP: u64 = 512 << 10;
+
 /// Why a source's bytes could not be had.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SourceError {
@@ -23,6 +26,9 @@ pub enum SourceError {
     /// Reading a local file failed.
     #[error("{0}")]
     Io(String),
+    /// Storage the source keeps the file in is full (the message says how much is needed).
+    #[error("{0}")]
+    Quota(String),
     /// The caller stopped the load.
     #[error("loading was aborted")]
     Aborted,
@@ -152,7 +158,7 @@ impl<S: Source> Reader<S> {
     pub async fn read_header(&mut self) -> Result<Gguf, SourceError> {
         let size = self.source.size().unwrap_or(u64::MAX);
         let mut buf: Vec<u8> = Vec::new();
-        let mut want: u64 = 256 << 10;
+        let mut want: u64 = HEADER_STEP;
         loop {
             let target = want.min(size) as usize;
             let mut ended = false;
@@ -184,8 +190,11 @@ impl<S: Source> Reader<S> {
                     if ended || buf.len() as u64 >= size {
                         return Err(self.ended(buf.len() as u64 + needed));
                     }
-                    // Grow geometrically so that a large vocabulary costs few re-parses.
-                    want = (buf.len() as u64).saturating_add(needed).max(want.saturating_mul(2));
+                    // Grow by steps of a sixteenth (at least HEADER_STEP): a large vocabulary
+                    // costs a bounded number of re-parses, and what is read past the header
+                    // stays under one step (what `inspect` of a URL transfers in vain).
+                    let len = buf.len() as u64;
+                    want = len.saturating_add(needed).max(len + (len / 16).max(HEADER_STEP));
                     if buf.len() as u64 + needed > MAX_HEADER_BYTES {
                         return Err(SourceError::HeaderTooLarge);
                     }

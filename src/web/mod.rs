@@ -62,6 +62,43 @@ pub fn inspect_gguf(prefix: &[u8], file_size: f64) -> Result<String, JsError> {
     Ok(value.to_string())
 }
 
+/// Reads the header from `source` (an object with `size` and `read()`) and returns JSON of
+/// [`crate::session::Inspection`]: the model's summary, the GPU memory it needs with
+/// `options` (JSON of [`LoadOptions`]) and whether this adapter can run it.
+#[wasm_bindgen]
+pub async fn inspect(source: JsValue, options: String) -> Result<String, JsValue> {
+    let opts: LoadOptions =
+        serde_json::from_str(&options).map_err(|e| js_error(&Error::Request(format!("inspect options: {e}"))))?;
+    let source = JsSource::new(source).map_err(|e| js_error(&e.into()))?;
+    let report = crate::session::inspect(source, &opts).await.map_err(|e| js_error(&e))?;
+    to_json(&report)
+}
+
+/// SHA-256 computed a chunk at a time, for the worker's checks of stored models.
+#[wasm_bindgen]
+#[derive(Default)]
+pub struct Sha256(sha2::Sha256);
+
+#[wasm_bindgen]
+impl Sha256 {
+    /// A hasher of nothing yet.
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> Sha256 {
+        Sha256::default()
+    }
+
+    /// Adds the next bytes.
+    pub fn update(&mut self, bytes: &[u8]) {
+        sha2::Digest::update(&mut self.0, bytes);
+    }
+
+    /// The digest of everything added, as lowercase hex; the hasher starts over.
+    pub fn finish(&mut self) -> String {
+        let digest = sha2::Digest::finalize_reset(&mut self.0);
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
 /// Loads a model from `source` (an object with `size` and `read()`, see [`JsSource`]) with
 /// `options` (JSON of [`LoadOptions`]); `on_progress(phase, done, total)` hears of the weights
 /// (`load`, bytes) and of the kernels (`compile`).

@@ -41,6 +41,7 @@ fn source_error(e: JsValue) -> SourceError {
     match (field("code").as_deref(), field("name").as_deref()) {
         (Some("aborted"), _) | (_, Some("AbortError")) => SourceError::Aborted,
         (Some("network"), _) => SourceError::Network(message),
+        (Some("quota"), _) => SourceError::Quota(message),
         _ => SourceError::Io(message),
     }
 }

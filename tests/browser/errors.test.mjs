@@ -38,7 +38,13 @@ test("bad sources and models give their error codes, and a good load follows", {
       "bad-model",
       /past the end of the file \(20000000 bytes\)/,
     ],
-    ["a download cut mid-way", `/__cut/20000000${SMALL}`, {}, "network", /stopped after|broke off/],
+    [
+      "a download that stops for good",
+      `/__stall/20000000${SMALL}`,
+      {},
+      "network",
+      /stopped at byte 20000000 of 77571136 .*did not resume after 5 tries/,
+    ],
     [
       "an unsupported architecture",
       "/models/vocab/ggml-vocab-gpt-2.gguf",

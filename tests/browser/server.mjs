@@ -6,8 +6,12 @@
 //
 // Routes: /models/* → the models folder; /test/* → tests/browser; everything else → www/.
 // Test routes: /__truncate/N/PATH (the first N bytes, sent as the whole file),
-//              /__cut/N/PATH (the whole length announced, the connection dropped after N bytes),
-//              /__stats (JSON of requests and bytes per path), /__reset (clears the stats).
+//              /__cut/N/PATH (every response dropped after N bytes of its body),
+//              /__cuts/A,B,…/PATH (a response that would send file byte A, B, … is dropped
+//                                   just before it: a download cut at those bytes),
+//              /__stall/N/PATH (no byte from N on is ever sent: a download that cannot finish),
+//              /__stats (JSON of requests, bytes and Range headers per path),
+//              /__reset (clears the stats and a stall set by setStall).
 import { createServer } from "node:http";
 import { createReadStream, promises as fs } from "node:fs";
 import path from "node:path";
@@ -33,9 +37,9 @@ export async function startServer({
   root = path.join(repo, "www"),
   models = path.join(repo, "models"),
 } = {}) {
-  const stats = new Map(); // path → {requests, bytes}
+  const stats = new Map(); // path → {requests, bytes, ranges}
   const count = (p, bytes) => {
-    const s = stats.get(p) ?? { requests: 0, bytes: 0 };
+    const s = stats.get(p) ?? { requests: 0, bytes: 0, ranges: [] };
     s.bytes += bytes;
     stats.set(p, s);
     return s;
@@ -50,7 +54,9 @@ export async function startServer({
     return urlPath.endsWith("/") ? path.join(file, "index.html") : file;
   }
 
-  async function serveFile(req, res, urlPath, { truncate, cut } = {}) {
+  let stallAll; // set by setStall(): no file byte from here on is sent, on any path
+
+  async function serveFile(req, res, urlPath, { truncate, cut, cuts, stall = stallAll } = {}) {
     const file = resolve(urlPath);
     const stat = file && (await fs.stat(file).catch(() => null));
     if (!stat?.isFile()) {
@@ -87,10 +93,20 @@ export async function startServer({
       res.end();
       return;
     }
-    const last = cut === undefined ? end : Math.min(end, start + cut - 1);
+    let last = cut === undefined ? end : Math.min(end, start + cut - 1);
+    // The first listed byte this response would send: the connection drops before it.
+    const at = (cuts ?? []).filter((c) => c > start && c <= last);
+    if (stall !== undefined) at.push(Math.max(stall, start));
+    if (at.length) last = Math.min(last, ...at.map((c) => c - 1));
+    if (last < start) {
+      res.destroy();
+      return;
+    }
     const stream = createReadStream(file, { start, end: last });
     stream.on("data", (chunk) => count(urlPath, chunk.length));
-    stream.on("end", () => (last < end ? res.destroy() : res.end()));
+    // A cut closes the connection once the bytes before it are sent (a reset would make the
+    // client drop bytes it had not read yet, and the cut would land before the planned byte).
+    stream.on("end", () => (last < end ? res.socket?.end() : res.end()));
     stream.on("error", () => res.destroy());
     stream.pipe(res, { end: false });
   }
@@ -105,14 +121,18 @@ export async function startServer({
       }
       if (p === "/__reset") {
         stats.clear();
+        stallAll = undefined;
         res.writeHead(204).end();
         return;
       }
-      const fault = /^\/__(truncate|cut)\/(\d+)(\/.*)$/.exec(p);
+      const fault = /^\/__(truncate|cut|cuts|stall)\/([\d,]+)(\/.*)$/.exec(p);
       const target = fault ? fault[3] : p;
-      count(target, 0).requests++;
-      if (fault) await serveFile(req, res, target, { [fault[1]]: Number(fault[2]) });
-      else await serveFile(req, res, target);
+      const s = count(target, 0);
+      s.requests++;
+      if (req.headers.range) s.ranges.push(req.headers.range);
+      if (!fault) await serveFile(req, res, target);
+      else if (fault[1] === "cuts") await serveFile(req, res, target, { cuts: fault[2].split(",").map(Number) });
+      else await serveFile(req, res, target, { [fault[1]]: Number(fault[2]) });
     } catch (e) {
       if (!res.headersSent) res.writeHead(500, { "Content-Type": "text/plain" });
       res.end(`${e.message}\n`);
@@ -125,6 +145,8 @@ export async function startServer({
     port: actual,
     stats: () => Object.fromEntries(stats),
     resetStats: () => stats.clear(),
+    /** From now on, no response sends a file's byte `n` or later (undefined: all again). */
+    setStall: (n) => (stallAll = n),
     close: () => new Promise((ok) => (server.closeAllConnections(), server.close(ok))),
   };
 }

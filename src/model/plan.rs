@@ -1,0 +1,151 @@
+//! The GPU memory a model needs, computed from its header alone: weights in their GPU layout,
+//! KV caches at a context length, activations and tables. The same figures decide what
+//! [`super::State::new`] checks against the device's limits, and what `Hearth.inspect` reports
+//! before a single weight byte is downloaded.
+
+use serde::Serialize;
+
+use super::config::ModelConfig;
+use super::transformer::cache_len;
+use super::weights::{Kind, MAX_VECTOR_BYTES, UPLOAD_CHUNK, wanted_tensors};
+use crate::gguf::Gguf;
+use crate::quant::gpu_layout_bytes;
+
+/// Bytes of GPU memory a model needs, by kind.
+#[derive(Clone, Debug, Serialize)]
+pub struct MemoryPlan {
+    /// Context length the plan is for (the request, capped by the training context).
+    pub context_length: u32,
+    /// Largest prompt chunk of one step.
+    pub max_chunk: u32,
+    /// Weights in their GPU layout.
+    pub weights: u64,
+    /// KV caches of all layers.
+    pub kv_cache: u64,
+    /// Activations, logits, rope tables and small scratch buffers.
+    pub activations: u64,
+    /// Everything.
+    pub total: u64,
+    /// The largest weight row (it must fit one storage binding).
+    pub largest_row: u64,
+    /// The largest single buffers besides the weights, which must each fit the device's limits.
+    pub buffers: Vec<PlannedBuffer>,
+}
+
+/// One buffer the device must be able to create and bind.
+#[derive(Clone, Debug, Serialize)]
+pub struct PlannedBuffer {
+    /// What it holds, for messages.
+    pub what: &'static str,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+/// Why a plan cannot be made: a tensor the architecture needs is missing or malformed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct PlanError(String);
+
+/// Context length and chunk a load will use for a requested context and chunk.
+pub fn effective_context(cfg: &ModelConfig, n_ctx: u32, max_chunk: u32) -> (u32, u32) {
+    let n_ctx = n_ctx.clamp(1, cfg.n_ctx_train.max(1));
+    (n_ctx, max_chunk.clamp(1, n_ctx))
+}
+
+/// The buffers of a model's [`super::State`] that grow with its shape and must each fit the
+/// device's limits, for contexts of `n_ctx` positions, steps of `max_chunk` tokens and
+/// activations of `act` bytes.
+pub fn state_buffers(cfg: &ModelConfig, n_ctx: u32, max_chunk: u32, act: u64) -> Vec<PlannedBuffer> {
+    let t = u64::from(max_chunk);
+    let (d, f) = (u64::from(cfg.d_model), u64::from(cfg.d_ff));
+    let (qd, kvd) = (u64::from(cfg.n_head * cfg.head_dim), u64::from(cfg.n_kv_head * cfg.head_dim));
+    let longest_cache = (0..cfg.n_layer).map(|l| cache_len(cfg, l, n_ctx, max_chunk)).max().unwrap_or(0);
+    [
+        ("the KV cache of one layer", u64::from(longest_cache) * kvd * act),
+        ("the logits", u64::from(cfg.n_vocab) * act),
+        ("the FFN activations of a prefill chunk", t * f * act),
+        ("the attention activations of a prefill chunk", t * qd.max(d) * 4),
+        ("the rope table", u64::from(n_ctx) * u64::from(cfg.rope_dims) * 4),
+    ]
+    .into_iter()
+    .map(|(what, bytes)| PlannedBuffer { what, bytes })
+    .collect()
+}
+
+impl MemoryPlan {
+    /// Plans a model with `cfg` read from `gguf`, for a requested context of `n_ctx` tokens,
+    /// prompt chunks of `max_chunk` and activations of `act` bytes (2 for f16, 4 for f32).
+    pub fn new(gguf: &Gguf, cfg: &ModelConfig, n_ctx: u32, max_chunk: u32, act: u64) -> Result<Self, PlanError> {
+        let (n_ctx, max_chunk) = effective_context(cfg, n_ctx, max_chunk);
+        let (mut weights, mut largest_row) = (0u64, 0u64);
+        for (name, kind) in wanted_tensors(cfg) {
+            let t = gguf.tensor(&name).ok_or_else(|| PlanError(format!("the file has no tensor '{name}'")))?;
+            weights += match kind {
+                Kind::Matrix { rows, cols } => {
+                    let bad = |why: &str| PlanError(format!("tensor '{name}': {why}"));
+                    let row = t.ty.row_bytes(u64::from(cols)).ok_or_else(|| bad("rows are not whole blocks"))?;
+                    if row > UPLOAD_CHUNK as u64 / 2 {
+                        return Err(bad(&format!("rows of {row} bytes are larger than hearth uploads at once")));
+                    }
+                    largest_row = largest_row.max(row);
+                    let blocks = u64::from(rows) * u64::from(cols) / u64::from(t.ty.block_size());
+                    gpu_layout_bytes(t.ty, blocks).map_err(|e| bad(&e.to_string()))?.0
+                }
+                Kind::Vector { n } => u64::from(n) * 4,
+                Kind::ActVector { n } => u64::from(n) * act,
+            };
+            if matches!(kind, Kind::Vector { .. } | Kind::ActVector { .. }) && t.n_bytes > MAX_VECTOR_BYTES {
+                return Err(PlanError(format!("tensor '{name}' is a vector of {} bytes", t.n_bytes)));
+            }
+        }
+        let kvd = u64::from(cfg.n_kv_head * cfg.head_dim);
+        let kv_cache = (0..cfg.n_layer).map(|l| 2 * u64::from(cache_len(cfg, l, n_ctx, max_chunk)) * kvd * act).sum();
+        let t = u64::from(max_chunk);
+        let (d, f, v) = (u64::from(cfg.d_model), u64::from(cfg.d_ff), u64::from(cfg.n_vocab));
+        let qd = u64::from(cfg.n_head * cfg.head_dim);
+        let has_local = (0..cfg.n_layer).any(|l| cfg.is_local_layer(l));
+        let rope_tables = if has_local { 2 } else { 1 } * u64::from(n_ctx) * u64::from(cfg.rope_dims) * 4;
+        let activations = 2 * t * d * 4  // x, o
+            + t * d * act                // h
+            + 2 * t * qd * act           // q, att
+            + 2 * t * kvd * act          // k, v
+            + 2 * t * f * act            // gate, up
+            + v * act                    // logits
+            + rope_tables
+            + 4 * t; // prompt ids
+        Ok(MemoryPlan {
+            context_length: n_ctx,
+            max_chunk,
+            weights,
+            kv_cache,
+            activations,
+            total: weights + kv_cache + activations,
+            largest_row,
+            buffers: state_buffers(cfg, n_ctx, max_chunk, act),
+        })
+    }
+
+    /// Why a device with these limits cannot hold the plan's buffers, or `None` when it can.
+    /// (WebGPU does not tell how much memory a GPU has, so only per-buffer limits are known.)
+    pub fn does_not_fit(&self, max_binding: u64, max_buffer: u64) -> Option<String> {
+        let page = max_binding.min(max_buffer);
+        if self.largest_row + 4 > page {
+            return Some(format!(
+                "a weight row of {} bytes does not fit one storage binding ({page} bytes on this GPU)",
+                self.largest_row
+            ));
+        }
+        for b in &self.buffers {
+            for (limit, max) in [("maxBufferSize", max_buffer), ("maxStorageBufferBindingSize", max_binding)] {
+                if b.bytes > max {
+                    return Some(format!(
+                        "{} needs a buffer of {} bytes, over this GPU's {limit} of {max} bytes: \
+                         choose a shorter context or a smaller model",
+                        b.what, b.bytes
+                    ));
+                }
+            }
+        }
+        None
+    }
+}

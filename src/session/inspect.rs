@@ -1,0 +1,86 @@
+//! What a model is and whether this GPU can run it, from the header alone: `Hearth.inspect`
+//! in the browser (before a single weight byte is downloaded) and `hearth inspect` natively.
+
+use serde::Serialize;
+
+use super::{Error, F16, LoadOptions};
+use crate::gguf::Summary;
+use crate::gpu::{AdapterReport, GpuContext};
+use crate::model::{MemoryPlan, ModelConfig};
+use crate::source::{Reader, Source};
+
+/// A model's summary, the GPU memory it needs and the verdict for this adapter.
+#[derive(Clone, Debug, Serialize)]
+pub struct Inspection {
+    /// Architecture, hyper-parameters, tokenizer, chat template and every tensor.
+    pub summary: Summary,
+    /// Bytes of the header (what inspecting a file has to read).
+    pub header_bytes: u64,
+    /// The adapter the verdict is for, with its limits; `None` without one.
+    pub adapter: Option<AdapterReport>,
+    /// The kernel path a load would take: `f16` or `f32`.
+    pub precision: &'static str,
+    /// GPU memory a load would allocate; `None` when the model cannot be planned (an
+    /// unsupported architecture, a missing tensor).
+    pub memory: Option<MemoryPlan>,
+    /// Whether hearth can run the model on this adapter with these options.
+    pub fits: bool,
+    /// Why not, as a sentence that says what to do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Reads the header from `source` (nothing past it) and judges the model for the default
+/// adapter and `opts` (context length, f16, limits, prefill chunk), without opening a device.
+/// A source that fails or a file that is not a GGUF is an error; a model this adapter cannot
+/// run is an answer (`fits: false` and the reason).
+pub async fn inspect<S: Source>(source: S, opts: &LoadOptions) -> Result<Inspection, Error> {
+    let mut reader = Reader::new(source);
+    let gguf = reader.read_header().await?;
+    let summary = Summary::new(&gguf);
+    let header_bytes = gguf.data_offset();
+    let mut reasons = Vec::new();
+    let adapter = match GpuContext::probe(&opts.limits).await {
+        Ok(a) => Some(a),
+        Err(e) => {
+            reasons.push(Error::from(e).to_string());
+            None
+        }
+    };
+    let has_f16 = adapter.as_ref().is_some_and(|a| a.shader_f16);
+    if opts.f16 == F16::Require && adapter.is_some() && !has_f16 {
+        reasons.push("this GPU has no shader-f16: load with f16 'auto' or false".into());
+    }
+    let f16 = has_f16 && opts.f16 != F16::Off;
+    let memory = match ModelConfig::from_gguf(&gguf) {
+        Err(e) => {
+            reasons.push(Error::from(e).to_string());
+            None
+        }
+        Ok(cfg) => {
+            match MemoryPlan::new(&gguf, &cfg, opts.context_length, opts.prefill_chunk, if f16 { 2 } else { 4 }) {
+                Err(e) => {
+                    reasons.push(format!("the file is not a usable model: {e}"));
+                    None
+                }
+                Ok(plan) => {
+                    if let Some(why) =
+                        adapter.as_ref().and_then(|a| plan.does_not_fit(a.max_storage_binding, a.max_buffer_size))
+                    {
+                        reasons.push(why);
+                    }
+                    Some(plan)
+                }
+            }
+        }
+    };
+    Ok(Inspection {
+        summary,
+        header_bytes,
+        adapter,
+        precision: if f16 { "f16" } else { "f32" },
+        memory,
+        fits: reasons.is_empty(),
+        reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
+    })
+}
