@@ -23,19 +23,19 @@ export class HearthError extends Error {
 }
 
 /** Where a model comes from, as the worker takes it: {url, sha256, store}, {id} or {blob}. */
-async function describe(source, { sha256, store, quota }) {
+async function describe(source, { sha256, store, verify, quota }) {
   if (source instanceof Blob) return { blob: source };
   if (typeof source !== "string" && !(source instanceof URL)) {
     throw new HearthError("bad-request", "Hearth.load takes a URL, a stored model's id or a File/Blob");
   }
   source = String(source);
-  if (looksLikeId(source) && storageAvailable() && (await readRecord(source))) return { id: source };
+  if (looksLikeId(source) && storageAvailable() && (await readRecord(source))) return { id: source, verify };
   // Relative to the page, not to the worker's script.
   const url = new URL(source, globalThis.document?.baseURI ?? globalThis.location?.href).href;
   if (sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(sha256)) {
     throw new HearthError("bad-request", "sha256 must be 64 hexadecimal digits");
   }
-  return { url, sha256, store, quota };
+  return { url, sha256, store, verify, quota };
 }
 
 /** A model loaded in a worker. */
@@ -58,6 +58,8 @@ export class Hearth {
    * @param {string} [options.sha256]  the file's SHA-256 (hex): a download or a stored copy
    *   with another digest is discarded and fetched again
    * @param {boolean} [options.store=true]  keep the file in browser storage
+   * @param {boolean} [options.verify=false]  hash a stored copy again as it loads (always done
+   *   when `sha256` is given; a download is always hashed): a damaged copy is fetched again
    * @param {number} [options.contextLength=2048]  tokens of context (KV cache)
    * @param {"auto"|boolean} [options.f16="auto"]  f16 activations where the GPU has shader-f16
    * @param {{maxStorageBufferBindingSize?: number, maxBufferSize?: number}} [options.limits]
@@ -70,8 +72,8 @@ export class Hearth {
    * @returns {Promise<Hearth>}
    */
   static async load(source, options = {}) {
-    const { onProgress, signal, sha256, store = true, quotaForTesting, ...engineOptions } = options;
-    const where = await describe(source, { sha256, store, quota: quotaForTesting });
+    const { onProgress, signal, sha256, store = true, verify = false, quotaForTesting, ...engineOptions } = options;
+    const where = await describe(source, { sha256, store, verify, quota: quotaForTesting });
     if (where.url && store && storageAvailable()) {
       // Ask that the browser keep stored models under storage pressure (granted or not).
       await navigator.storage.persist?.().catch(() => false);
@@ -150,7 +152,8 @@ export class Hearth {
     }
   }
 
-  /** The model, the GPU adapter, f16 or f32, the context, GPU memory and load timings. */
+  /** The model, the GPU adapter, f16 or f32, the context, GPU memory, load timings, and where
+   *  the model came from (`source: {kind: "storage"|"download"|"stream"|"file", id}`). */
   info() {
     return this.#call("info", {});
   }

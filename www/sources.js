@@ -46,12 +46,18 @@ async function get(url, { signal, headers = {}, method = "GET" } = {}) {
   return response;
 }
 
-/** {start, end, total} of a Content-Range header (total null when "*"), or null. */
-function contentRange(response) {
-  const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(response.headers.get("Content-Range") ?? "");
+/** {start, end, total} of a response to a Range request that started at `asked` (total null
+ *  when unknown). Another origin may not expose Content-Range to the page: a 206 then covers
+ *  `asked` on, for its Content-Length (a CORS-safelisted header). */
+function contentRange(response, asked) {
+  const header = response.headers.get("Content-Range") ?? "";
+  const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header);
   if (m) return { start: Number(m[1]), end: Number(m[2]), total: m[3] === "*" ? null : Number(m[3]) };
-  const unsatisfied = /^bytes \*\/(\d+)$/.exec(response.headers.get("Content-Range") ?? "");
-  return unsatisfied ? { start: null, end: null, total: Number(unsatisfied[1]) } : null;
+  const unsatisfied = /^bytes \*\/(\d+)$/.exec(header);
+  if (unsatisfied) return { start: null, end: null, total: Number(unsatisfied[1]) };
+  const length = Number(response.headers.get("Content-Length"));
+  if (response.status === 206 && length > 0) return { start: asked, end: asked + length - 1, total: null };
+  return null;
 }
 
 /** The size of the file a response sends whole (not compressed), or null. */
@@ -112,8 +118,9 @@ export function blobSource(blob, signal, onBytes = () => {}) {
 export async function storedSource(id, record, { signal, hasher = null }) {
   let handle;
   try {
-    handle = await openData(id);
-  } catch {
+    handle = await openData(id, { readOnly: true });
+  } catch (e) {
+    if (e.code) throw e;
     return null;
   }
   const size = handle.getSize();
@@ -189,32 +196,37 @@ export async function downloadSource(url, id, record, { sha256, hasher, signal, 
       const h = await openData(id);
       have = h.getSize();
       h.close();
-    } catch {
+    } catch (e) {
+      if (e.code) throw e;
       have = 0;
     }
   }
+  // What identifies this version of the file (when the server says, and lets the page read
+  // it): a resumed download whose validator changed starts over. Compared here rather than
+  // sent as If-Range, which is no CORS-safelisted header (it would need a preflight).
   const validator = (r) => r.headers.get("ETag") ?? r.headers.get("Last-Modified");
-  const ask = (start, ifRange, length = RANGE_CHUNK) =>
-    get(url, {
-      signal,
-      headers: {
-        Range: `bytes=${start}-${start + length - 1}`,
-        ...(ifRange ? { "If-Range": ifRange } : {}),
-      },
-    });
+  const changed = (r) => record?.validator && validator(r) && validator(r) !== record.validator;
+  const ask = (start, length = RANGE_CHUNK) =>
+    get(url, { signal, headers: { Range: `bytes=${start}-${start + length - 1}` } });
 
   // The first request is small: its answer says the size, and the quota is checked before
   // more than a few bytes of the model travel.
-  let response = await ask(have, have > 0 ? record.validator : null, HEADER_PIECE);
-  let range = contentRange(response);
+  let response = await ask(have, HEADER_PIECE);
+  let range = contentRange(response, have);
+  if (have > 0 && response.status !== 416 && changed(response)) {
+    response.body?.cancel();
+    have = 0;
+    response = await ask(0, HEADER_PIECE);
+    range = contentRange(response, 0);
+  }
   if (response.status === 416 && !(have > 0 && range?.total === have)) {
     // Asked past the end: what is stored is not a prefix of this file.
     have = 0;
-    response = await ask(0, null, HEADER_PIECE);
-    range = contentRange(response);
+    response = await ask(0, HEADER_PIECE);
+    range = contentRange(response, 0);
   }
   if (response.status === 200)
-    have = 0; // no ranges, or the file changed: from the start
+    have = 0; // a server without ranges: from the start
   else if (response.status === 206 && range?.start !== have) {
     response.body?.cancel();
     throw fail("network", `could not download ${url}: the server sent bytes from ${range?.start}, not ${have}`);
@@ -262,9 +274,9 @@ export async function downloadSource(url, id, record, { sha256, hasher, signal, 
   };
 
   async function nextResponse() {
-    const r = await ask(pos, record.validator);
-    const got = contentRange(r);
-    if (r.status !== 206 || got?.start !== pos) {
+    const r = await ask(pos);
+    const got = contentRange(r, pos);
+    if (r.status !== 206 || got?.start !== pos || changed(r)) {
       r.body?.cancel();
       throw fail("network", `${url} changed on the server during the download; load it again`, { changed: true });
     }
@@ -379,7 +391,7 @@ export async function headerSource(url, signal) {
     first.body?.cancel();
     return s;
   }
-  const size = contentRange(first)?.total ?? null;
+  const size = contentRange(first, 0)?.total ?? null;
   let pending = first;
   let pos = 0;
   return {
@@ -396,8 +408,9 @@ export async function headerSource(url, signal) {
   };
 }
 
-/** The source a load or an inspect of `url` reads: the stored model when it is complete (and,
- *  if `sha256` is given, has that digest), else a download into storage. */
+/** The source a load of `url` reads: the stored model when it is complete (and, if `sha256` is
+ *  given, has that digest; with `verify`, its bytes are hashed again as they load), else a
+ *  download into storage. */
 export async function storedOrDownload(url, id, opts) {
   let record = await readRecord(id);
   const wanted = opts.sha256?.toLowerCase();
@@ -406,7 +419,9 @@ export async function storedOrDownload(url, id, opts) {
     record = null;
   }
   if (record?.complete) {
-    const stored = await storedSource(id, record, opts);
+    // Hashing a stored copy costs as long as reading it (SHA-256 in wasm, ~180 MB/s on this
+    // CPU): done when the caller asks (a sha256, or verify), else the size is checked.
+    const stored = await storedSource(id, record, { ...opts, hasher: opts.verify ? opts.hasher : null });
     if (stored) return stored;
     await deleteModel(id); // its data is gone or of the wrong size
     record = null;

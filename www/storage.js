@@ -80,9 +80,14 @@ async function storedBytes(id) {
 
 /** Every stored model: {id, url, size, bytes, complete, sha256, storedAt}, newest first. */
 export async function listModels() {
-  if (!storageAvailable()) return [];
+  let dir;
+  try {
+    dir = await folder();
+  } catch {
+    return []; // no storage here (or refused, as in some private windows)
+  }
   const out = [];
-  for await (const [name] of (await folder()).entries()) {
+  for await (const [name] of dir.entries()) {
     if (!name.endsWith(".json")) continue;
     const id = name.slice(0, -5);
     const r = await readRecord(id);
@@ -117,20 +122,41 @@ export async function deleteModel(id) {
   return found;
 }
 
-/** A sync access handle on the data file of `id` (workers only), created if asked. A handle
- *  still held by a worker that is going away (a reloaded page) is waited for a moment. */
-export async function openData(id, { create = false } = {}) {
+/** A sync access handle on the data file of `id` (workers only), created if asked; a
+ *  read-only one may be shared (two tabs loading one stored model). A handle still held by a
+ *  worker that is going away (a reloaded page) is waited for a moment. */
+export async function openData(id, { create = false, readOnly = false } = {}) {
   const handle = await (await folder()).getFileHandle(`${id}.gguf`, { create });
-  return openHandle(handle);
+  return openHandle(handle, readOnly ? { mode: "read-only" } : undefined);
 }
 
-async function openHandle(handle) {
+async function openHandle(handle, options) {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await handle.createSyncAccessHandle();
+      return await handle.createSyncAccessHandle(options);
     } catch (e) {
-      if (e.name !== "NoModificationAllowedError" || attempt >= 20) throw e;
+      if (e.name !== "NoModificationAllowedError") throw e;
+      if (attempt >= 20) {
+        throw Object.assign(
+          new Error(`${handle.name} is being written by another tab or window of this site; try again when it is done`),
+          { code: "network" },
+        );
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+}
+
+/** Whether this context can keep models: OPFS with sync access handles (a worker), and not
+ *  refused (private windows of some browsers have none). */
+export async function canStore() {
+  if (!storageAvailable() || typeof FileSystemFileHandle?.prototype.createSyncAccessHandle !== "function") {
+    return false;
+  }
+  try {
+    await folder();
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -12,24 +12,22 @@
 //               {id, type: "error", code, message}
 import init, { inspect, loadEngine, Sha256 } from "./pkg/hearth.js";
 import { aborted, blobSource, fail, headerSource, storedOrDownload, storedSource, urlSource } from "./sources.js";
-import { deleteModel, modelId, readRecord, storageAvailable } from "./storage.js";
+import { canStore, deleteModel, modelId, readRecord } from "./storage.js";
 
 const ready = init();
 const PROGRESS_EVERY_MS = 100;
 
 let engine = null;
+let origin = null; // where the loaded model came from: {kind: "storage"|"download"|"stream"|"file", id}
 let crashed = null;
 let loading = new AbortController(); // aborts the load (a worker loads one model, first)
 let queue = Promise.resolve(); // operations run one at a time, in order
 
-// Storage needs sync access handles (workers only) and a secure context.
-const canStore = () =>
-  storageAvailable() && typeof FileSystemFileHandle?.prototype.createSyncAccessHandle === "function";
-
 /** The stored model `id`, or a bad-request error naming it. */
-async function storedModel(id, signal) {
+async function storedModel(id, verify, signal) {
   const record = await readRecord(id);
-  const source = record?.complete ? await storedSource(id, record, { signal, hasher: new Sha256() }) : null;
+  const hasher = verify ? new Sha256() : null;
+  const source = record?.complete ? await storedSource(id, record, { signal, hasher }) : null;
   if (!source) {
     throw fail("bad-request", `there is no complete stored model '${id}' (Hearth.models.list() shows what is stored)`);
   }
@@ -37,11 +35,12 @@ async function storedModel(id, signal) {
 }
 
 /** The source a load reads, from the page's description of it. */
-async function openSource({ url, id, blob, sha256, store = true, quota }, signal, onBytes) {
+async function openSource({ url, id, blob, sha256, store = true, verify, quota }, signal, onBytes) {
   if (blob) return blobSource(blob, signal, onBytes);
-  if (id) return storedModel(id, signal);
-  if (!store || !canStore()) return urlSource(url, signal, onBytes);
-  return storedOrDownload(url, await modelId(url), { sha256, hasher: new Sha256(), signal, onBytes, quota });
+  if (id) return storedModel(id, verify, signal);
+  if (!store || !(await canStore())) return urlSource(url, signal, onBytes);
+  const opts = { sha256, verify: verify || !!sha256, hasher: new Sha256(), signal, onBytes, quota };
+  return storedOrDownload(url, await modelId(url), opts);
 }
 
 // Reports progress at most every PROGRESS_EVERY_MS per phase, and always at a phase's end.
@@ -74,6 +73,10 @@ async function loadFrom(source, options, signal, progress, onBytes) {
     try {
       loaded = await loadEngine(src, json, progress);
       await src.finish?.();
+      origin = {
+        kind: source.blob ? "file" : src.fromStorage ? "storage" : src.id ? "download" : "stream",
+        id: src.id ?? null,
+      };
       // Aborted after the last byte was read (while the kernels compiled): still aborted.
       if (signal.aborted) throw aborted();
       return loaded;
@@ -89,6 +92,11 @@ async function loadFrom(source, options, signal, progress, onBytes) {
       throw e;
     }
   }
+}
+
+/** The engine's info, and where its model came from (`source`). */
+function info() {
+  return { ...JSON.parse(loaded().info()), source: origin };
 }
 
 function loaded() {
@@ -117,7 +125,7 @@ const ops = {
     } finally {
       loading = null;
     }
-    return JSON.parse(engine.info());
+    return info();
   },
   async inspect(id, { source, options }) {
     await ready;
@@ -125,7 +133,7 @@ const ops = {
     let src;
     if (source.blob) src = blobSource(source.blob, signal);
     else {
-      const storedId = source.id ?? (canStore() ? await modelId(source.url) : null);
+      const storedId = source.id ?? ((await canStore()) ? await modelId(source.url) : null);
       const record = storedId && (await readRecord(storedId));
       if (record?.complete) src = await storedSource(storedId, record, { signal });
       else if (source.id) throw fail("bad-request", `there is no complete stored model '${source.id}'`);
@@ -146,7 +154,7 @@ const ops = {
     return JSON.parse(await loaded().complete(JSON.stringify(request), send));
   },
   async info() {
-    return JSON.parse(loaded().info());
+    return info();
   },
   async profile(id, { nTokens, reps }) {
     return JSON.parse(await loaded().profile(nTokens, reps));

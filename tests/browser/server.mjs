@@ -31,11 +31,13 @@ const TYPES = {
   ".svg": "image/svg+xml",
 };
 
-/** Starts the server; resolves to {url, port, stats, close}. */
+/** Starts the server; resolves to {url, port, stats, close}. With `cors`, other origins may
+ *  read its files (Access-Control-Allow-Origin only, as many static hosts send it). */
 export async function startServer({
   port = 0,
   root = path.join(repo, "www"),
   models = path.join(repo, "models"),
+  cors = false,
 } = {}) {
   const stats = new Map(); // path → {requests, bytes, ranges}
   const count = (p, bytes) => {
@@ -70,6 +72,8 @@ export async function startServer({
       "Content-Type": TYPES[path.extname(file)] ?? "application/octet-stream",
       "Accept-Ranges": "bytes",
       "Cache-Control": "no-cache",
+      // As the least a host that lets other sites read its files sends: no exposed headers.
+      ...(cors ? { "Access-Control-Allow-Origin": "*" } : {}),
     };
     const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? "");
     let status = 200;

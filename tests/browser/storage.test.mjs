@@ -8,6 +8,7 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 
 import { inPage, MiB, modelsDir, ok, openPage, setUp } from "./helpers.mjs";
+import { startServer } from "./server.mjs";
 
 let env;
 before(async () => (env = await setUp()));
@@ -31,8 +32,9 @@ function loadAndRun(page, url, options = {}) {
     async ({ url, options }) => {
       const engine = await Hearth.load(url, { contextLength: 256, ...options });
       const out = await engine.completions.create({ prompt: "Once upon a time", temperature: 0, max_tokens: 4 });
+      const { source } = await engine.info();
       await engine.unload();
-      return { text: out.choices[0].text, list: await Hearth.models.list() };
+      return { text: out.choices[0].text, list: await Hearth.models.list(), source };
     },
     { url, options },
   );
@@ -51,6 +53,21 @@ async function storedSha(page, id) {
       },
       { id },
     ),
+  );
+}
+
+/** Flips one bit of byte `at` of a stored model, as a failing disk would. */
+function flip(page, id, at) {
+  return page.evaluate(
+    async ({ id, at }) => {
+      const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle("hearth-models");
+      const handle = await dir.getFileHandle(`${id}.gguf`);
+      const byte = new Uint8Array(await (await handle.getFile()).slice(at, at + 1).arrayBuffer());
+      const w = await handle.createWritable({ keepExistingData: true });
+      await w.write({ type: "write", position: at, data: new Uint8Array([byte[0] ^ 0x10]) });
+      await w.close();
+    },
+    { id, at },
   );
 }
 
@@ -80,6 +97,7 @@ test("a download cut at three bytes resumes by Range requests; later loads read 
   const second = ok(await loadAndRun(page, url));
   assert.equal(second.text, first.text);
   assert.equal(served(SMALL).requests, 0, "the second load reads storage");
+  assert.deepEqual([first.source.kind, second.source.kind], ["download", "storage"]);
 
   await page.reload();
   await page.waitForFunction(() => window.hearthReady === true);
@@ -130,21 +148,20 @@ test("a stored copy with a flipped byte is detected and fetched again", async (t
   const page = await openPage(t, env);
   const first = ok(await loadAndRun(page, SMALL, { sha256: SMALL_SHA }));
   const { id } = first.list[0];
-  await page.evaluate(
-    async ({ id, at }) => {
-      const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle("hearth-models");
-      const handle = await dir.getFileHandle(`${id}.gguf`);
-      const byte = new Uint8Array(await (await handle.getFile()).slice(at, at + 1).arrayBuffer());
-      const w = await handle.createWritable({ keepExistingData: true });
-      await w.write({ type: "write", position: at, data: new Uint8Array([byte[0] ^ 0x10]) });
-      await w.close();
-    },
-    { id, at: SMALL_SIZE - 1000 },
-  );
+  await flip(page, id, SMALL_SIZE - 1000);
   assert.notEqual(await storedSha(page, id), SMALL_SHA, "the byte was flipped");
   env.server.resetStats();
   const again = ok(await loadAndRun(page, SMALL, { sha256: SMALL_SHA }));
   assert.equal(again.text, first.text);
+  assert.equal(served(SMALL).bytes, SMALL_SIZE, "fetched again, whole");
+  assert.equal(await storedSha(page, id), SMALL_SHA);
+
+  // Without a digest to compare with, `verify` checks the stored copy against the one
+  // computed when it was downloaded.
+  await flip(page, id, 12345678);
+  env.server.resetStats();
+  const verified = ok(await loadAndRun(page, SMALL, { verify: true }));
+  assert.equal(verified.text, first.text);
   assert.equal(served(SMALL).bytes, SMALL_SIZE, "fetched again, whole");
   assert.equal(await storedSha(page, id), SMALL_SHA);
 
@@ -253,4 +270,25 @@ test("models.list and delete; delete frees the space", async (t) => {
   assert.ok(r.before - r.after >= 0.95 * SMALL_SIZE, `freed ${r.before - r.after}`);
   assert.deepEqual(r.left, []);
   assert.equal(r.again?.code, "bad-request");
+});
+
+test("a model on another origin loads where it sends CORS headers, and says why where not", async (t) => {
+  const page = await openPage(t, env);
+  const open = await startServer({ models: modelsDir, cors: true });
+  const closed = await startServer({ models: modelsDir });
+  t.after(() => Promise.all([open.close(), closed.close()]));
+  const r = ok(await loadAndRun(page, `${open.url}${SMALL}`));
+  const s = open.stats()[SMALL];
+  console.log(`cross-origin: ${s.requests} requests, ${s.bytes} bytes (${s.ranges.join(" ")})`);
+  assert.equal(s.bytes, SMALL_SIZE);
+  assert.deepEqual([r.list[0].complete, r.list[0].sha256], [true, SMALL_SHA]);
+  const inspected = ok(await inPage(page, ({ url }) => Hearth.inspect(url), { url: `${open.url}${GEMMA}` }));
+  assert.equal(inspected.summary.architecture, "gemma3");
+
+  const refused = await inPage(page, ({ url }) => Hearth.load(url).then(() => "loaded"), {
+    url: `${closed.url}${SMALL}`,
+  });
+  assert.equal(refused.error?.code, "network", JSON.stringify(refused));
+  assert.match(refused.error.message, /CORS headers, Access-Control-Allow-Origin/);
+  console.log(`no CORS: [${refused.error.code}] ${refused.error.message}`);
 });
