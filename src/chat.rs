@@ -55,6 +55,8 @@ pub struct ChatTemplate {
     eos_token: String,
     /// Where it came from.
     pub source: TemplateSource,
+    /// Its Jinja source.
+    pub text: String,
 }
 
 fn template_err(e: JinjaError) -> ChatError {
@@ -105,8 +107,8 @@ impl ChatTemplate {
         env.add_function("raise_exception", |msg: String| -> Result<String, JinjaError> {
             Err(JinjaError::new(ErrorKind::InvalidOperation, msg))
         });
-        env.add_template_owned("chat", source).map_err(template_err)?;
-        Ok(ChatTemplate { env, bos_token, eos_token, source: origin })
+        env.add_template_owned("chat", source.clone()).map_err(template_err)?;
+        Ok(ChatTemplate { env, bos_token, eos_token, source: origin, text: source })
     }
 
     /// The prompt text for `messages`; `add_generation_prompt` opens the assistant's turn.

@@ -113,6 +113,25 @@ export class Hearth {
     }
   }
 
+  /** The GPU adapter a load would use: its name, features (`shader_f16`, `subgroups`) and the
+   *  limits that matter; a `no-webgpu` error where the browser has none. */
+  static async adapter() {
+    const worker = new Hearth(new Worker(new URL("./worker.js", import.meta.url), { type: "module" }));
+    try {
+      return await worker.#call("adapter", {});
+    } finally {
+      worker.#close("done");
+    }
+  }
+
+  /** Storage used and available to this site, in bytes (`navigator.storage.estimate()`), and
+   *  whether stored models are kept under storage pressure. */
+  static async storage() {
+    const { usage = 0, quota = 0 } = (await navigator.storage?.estimate?.()) ?? {};
+    const persisted = (await navigator.storage?.persisted?.()) ?? false;
+    return { usage, quota, persisted };
+  }
+
   /** Models kept in this browser's storage. */
   static models = {
     /** Every stored model: `{id, url, size, bytes, complete, sha256, storedAt}`; a partial

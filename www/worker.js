@@ -10,7 +10,7 @@
 // Messages out: {id, type: "progress", phase, done, total, bytes, rate}
 //               {id, type: "chunk", chunk} | {id, type: "result", value}
 //               {id, type: "error", code, message}
-import init, { inspect, loadEngine, Sha256 } from "./pkg/hearth.js";
+import init, { adapterInfo, inspect, loadEngine, Sha256 } from "./pkg/hearth.js";
 import { aborted, blobSource, fail, headerSource, storedOrDownload, storedSource, urlSource } from "./sources.js";
 import { canStore, deleteModel, modelId, readRecord } from "./storage.js";
 
@@ -22,6 +22,23 @@ let origin = null; // where the loaded model came from: {kind: "storage"|"downlo
 let crashed = null;
 let loading = new AbortController(); // aborts the load (a worker loads one model, first)
 let queue = Promise.resolve(); // operations run one at a time, in order
+
+const noWebGpu = (why = "this browser has no WebGPU") =>
+  fail(
+    "no-webgpu",
+    `${why}: use a recent Chrome or Edge (113+), Safari (26+) or Firefox (141+ on Windows); ` +
+      "on Linux, Chrome needs chrome://flags/#enable-unsafe-webgpu",
+  );
+
+/** Throws no-webgpu when the browser has no WebGPU, or gives no adapter (blocklisted, off). */
+async function requireWebGpu() {
+  if (!navigator.gpu) throw noWebGpu();
+  const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" }).catch(() => null);
+  if (!adapter)
+    throw noWebGpu(
+      "this browser has WebGPU but offers no GPU adapter (the GPU may be blocklisted or WebGPU turned off)",
+    );
+}
 
 /** The stored model `id`, or a bad-request error naming it. */
 async function storedModel(id, verify, signal) {
@@ -108,13 +125,7 @@ function loaded() {
 const ops = {
   async load(id, { source, options }) {
     await ready;
-    if (!navigator.gpu) {
-      throw fail(
-        "no-webgpu",
-        "this browser has no WebGPU: use a recent Chrome or Edge (113+), Safari (26+) or Firefox (141+ on Windows); " +
-          "on Linux, Chrome needs chrome://flags/#enable-unsafe-webgpu",
-      );
-    }
+    await requireWebGpu();
     // An abort that came while the wasm module was still starting counts too.
     if (loading.signal.aborted) throw aborted();
     const progress = progressReporter(id);
@@ -126,6 +137,11 @@ const ops = {
       loading = null;
     }
     return info();
+  },
+  async adapter() {
+    await ready;
+    await requireWebGpu();
+    return JSON.parse(await adapterInfo());
   },
   async inspect(id, { source, options }) {
     await ready;

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::{Error, F16, LoadOptions};
+use crate::chat::{ChatTemplate, Message, TemplateSource};
 use crate::gguf::Summary;
 use crate::gpu::{AdapterReport, GpuContext};
 use crate::model::{MemoryPlan, ModelConfig};
@@ -28,6 +29,35 @@ pub struct Inspection {
     /// Why not, as a sentence that says what to do.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The chat template a load would use; `None` when it does not compile.
+    pub chat_template: Option<TemplateReport>,
+}
+
+/// A chat template as the inspector shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct TemplateReport {
+    /// `file`, or `built-in NAME` when the file has none.
+    pub source: String,
+    /// The Jinja source.
+    pub text: String,
+    /// What it makes of a system and a user message, ready for the reply.
+    pub example: Option<String>,
+}
+
+impl TemplateReport {
+    fn new(gguf: &crate::gguf::Gguf) -> Option<Self> {
+        let t = ChatTemplate::from_gguf(gguf).ok()?;
+        let example = [("system", "You are a helpful assistant."), ("user", "Hello!")]
+            .map(|(role, content)| Message { role: role.into(), content: content.into() });
+        Some(TemplateReport {
+            source: match t.source {
+                TemplateSource::File => "file".into(),
+                TemplateSource::BuiltIn(name) => format!("built-in {name}"),
+            },
+            example: t.render(&example, true).ok(),
+            text: t.text,
+        })
+    }
 }
 
 /// Reads the header from `source` (nothing past it) and judges the model for the default
@@ -75,6 +105,7 @@ pub async fn inspect<S: Source>(source: S, opts: &LoadOptions) -> Result<Inspect
         }
     };
     Ok(Inspection {
+        chat_template: TemplateReport::new(&gguf),
         summary,
         header_bytes,
         adapter,

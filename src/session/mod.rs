@@ -23,7 +23,7 @@ use crate::tokenizer::Tokenizer;
 
 pub use error::Error;
 pub use generate::{Outcome, generate};
-pub use inspect::{Inspection, inspect};
+pub use inspect::{Inspection, TemplateReport, inspect};
 pub use request::{ChatMessage, Content, ContentPart, Generation, Request, Stop, StreamOptions};
 pub use response::{
     AssistantMessage, ChatChoice, ChatChunk, ChatCompletion, ChunkChoice, Completion, Delta, FinishReason,

@@ -41,11 +41,12 @@ fn to_json(v: &impl serde::Serialize) -> Result<String, JsValue> {
     serde_json::to_string(v).map_err(|e| internal(&e.to_string()))
 }
 
-/// Opens the GPU and describes the adapter, its limits and features, as JSON.
+/// Describes the GPU adapter hearth would use, its limits and features, as JSON (without
+/// opening a device).
 #[wasm_bindgen(js_name = adapterInfo)]
 pub async fn adapter_info() -> Result<String, JsValue> {
-    let ctx = GpuContext::new().await.map_err(|e| js_error(&e.into()))?;
-    to_json(&ctx.report())
+    let report = GpuContext::probe(&Default::default()).await.map_err(|e| js_error(&e.into()))?;
+    to_json(&report)
 }
 
 /// Parses a GGUF header from the first bytes of a file of `file_size` bytes.

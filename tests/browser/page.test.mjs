@@ -1,0 +1,182 @@
+// The chat page end to end, as `./build.sh serve` serves it, driven through its UI: the default
+// model gives llama.cpp's reply, stop interrupts and the chat goes on, model text is never
+// HTML, the inspector, an error, a reload that loads from storage, and a browser without
+// WebGPU. Screenshots go to target/screenshots/.
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { after, before, test } from "node:test";
+
+import { chromium } from "playwright-core";
+
+import { CASE1_MESSAGES, CHROMIUM_ARGS, reference, repo, setUp } from "./helpers.mjs";
+
+let env;
+before(async () => (env = await setUp()));
+after(async () => {
+  await env?.browser.close();
+  await env?.server.close();
+});
+
+const MODEL = "/models/SmolLM2-135M-Instruct.Q4_0.gguf";
+const SHOTS = path.join(repo, "target", "screenshots");
+mkdirSync(SHOTS, { recursive: true });
+const shot = (page, name) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+
+/** A page of the site at `width` px, its console kept and printed if the test fails. */
+async function openSite(t, browser, { width = 1280, height = 860 } = {}) {
+  const page = await browser.newPage({ viewport: { width, height } });
+  const log = [];
+  page.on("console", (m) => log.push(`[console.${m.type()}] ${m.text()}`));
+  page.on("pageerror", (e) => log.push(`[pageerror] ${e.message}`));
+  t.after(async () => {
+    if (!t.passed) for (const line of log) console.error(line);
+    await page.close();
+  });
+  await page.goto(`${env.server.url}/`);
+  return page;
+}
+
+/** Types `text` into the composer, sends it with Enter, and waits for the reply to finish. */
+async function send(page, text) {
+  const before = await page.locator(".msg.assistant").count();
+  await page.fill("#input", text);
+  await page.press("#input", "Enter");
+  await page.waitForFunction((n) => document.querySelectorAll(".msg.assistant").length > n, before);
+  const reply = page.locator(".msg.assistant").last();
+  await page.waitForFunction(() => !document.querySelector(".msg.streaming"), null, { timeout: 300_000 });
+  return reply;
+}
+
+async function settings(page, values) {
+  await page.locator("#settings summary").click();
+  for (const [id, value] of Object.entries(values)) await page.fill(`#${id}`, String(value));
+  await page.locator("#settings summary").click();
+}
+
+test("the chat page: the default model, llama.cpp's reply, stop, regenerate, safe text, inspector, reload", async (t) => {
+  const page = await openSite(t, env.browser);
+  await page.waitForSelector("#verdict .fits", { timeout: 60_000 });
+  assert.match(await page.textContent("#verdict"), /77\.6 MB · llama · 135M parameters · needs .* GPU memory/);
+
+  // Load the default model through the UI.
+  env.server.resetStats();
+  await page.click("#load");
+  await page.waitForSelector("#loaded[data-ready]", { timeout: 300_000 });
+  assert.match(await page.textContent("#loaded"), /from the network/);
+
+  // Reference case 1: its system and user messages, temperature 0.
+  const [system, user] = CASE1_MESSAGES;
+  await settings(page, { system: system.content, temperature: 0, "max-tokens": 40 });
+  const ref = reference("smollm2-Q4_0")[1];
+  assert.equal(ref.fp32_agrees_until, 32);
+  const first = await send(page, user.content);
+  const text = await first.getAttribute("data-raw");
+  console.log(`reply: ${JSON.stringify(text)}`);
+  assert.ok(
+    text.startsWith(ref.text),
+    `the reply begins with llama.cpp's 32 greedy tokens: ${JSON.stringify(ref.text)}`,
+  );
+  assert.match(await first.locator(".stats").textContent(), /\d+ tokens · first after [\d.]+ s · [\d.]+ tok\/s/);
+  await shot(page, "reply-desktop");
+  await page.setViewportSize({ width: 390, height: 844 });
+  await shot(page, "reply-phone");
+  await page.setViewportSize({ width: 1280, height: 860 });
+
+  // Regenerate at temperature 0 gives the same reply again.
+  await settings(page, { "max-tokens": 8 });
+  await page.click("#regenerate");
+  await page.waitForFunction(() =>
+    document.querySelector(".msg.assistant:last-child .stats")?.textContent.includes("tok/s"),
+  );
+  const again = await page.locator(".msg.assistant").last().getAttribute("data-raw");
+  assert.equal(await page.locator(".msg.assistant").count(), 1, "the reply was replaced");
+  assert.ok(ref.text.startsWith(again) && again.length > 10, JSON.stringify(again));
+
+  // Stop interrupts a long reply; the next message works.
+  await settings(page, { "max-tokens": 400, temperature: 0.7 });
+  await page.fill("#input", "Tell me a long story about a dragon who learns to bake bread.");
+  await page.press("#input", "Enter");
+  await page.waitForFunction(() => (document.querySelector(".msg.streaming")?.dataset.raw ?? "").length > 20);
+  await page.click("#stop");
+  await page.waitForFunction(() => !document.querySelector(".msg.streaming"));
+  const stopped = page.locator(".msg.assistant").last();
+  assert.equal(await stopped.getAttribute("data-finish"), "abort");
+  assert.match(await stopped.locator(".stats").textContent(), /stopped/);
+  await settings(page, { "max-tokens": 6 });
+  const next = await send(page, "Thanks! Now say hello.");
+  assert.ok((await next.getAttribute("data-raw")).length > 0);
+  assert.match(await next.locator(".stats").textContent(), /\d+ tokens/);
+
+  // Model text is text: a reply with HTML in it creates no element and runs nothing.
+  const hostile =
+    'Try <img src=x onerror="window.__xss=1"> and <script>window.__xss=2</script> and ```\n<b>code</b>\n```';
+  await page.evaluate((text) => {
+    const bubble = window.hearthPage.addBubble("assistant", "");
+    window.hearthPage.showText(bubble, text);
+  }, hostile);
+  await settings(page, { "max-tokens": 2 });
+  await send(page, 'What does <img src=x onerror="window.__xss=3"> do?');
+  await page.waitForTimeout(500);
+  const dom = await page.evaluate(() => ({
+    xss: window.__xss ?? null,
+    img: document.querySelectorAll("#messages img, #messages script, #messages b").length,
+    text: document.getElementById("messages").textContent,
+  }));
+  assert.deepEqual([dom.xss, dom.img], [null, 0]);
+  assert.ok(dom.text.includes('<img src=x onerror="window.__xss=1">') && dom.text.includes("<script>"));
+  assert.ok(dom.text.includes("<b>code</b>"), "code blocks show their text");
+
+  // Clear empties the conversation.
+  await page.click("#clear");
+  assert.equal(await page.locator(".msg").count(), 0);
+
+  // The inspector, from the header.
+  await page.click("#inspect");
+  await page.waitForSelector("#inspector-body section:nth-of-type(7)");
+  const inspector = await page.textContent("#inspector-body");
+  for (const want of ["llama.block_count", "gpt2", "<|im_start|>system", "Q4_0", "token_embd.weight", "KV cache"]) {
+    assert.ok(inspector.includes(want), `the inspector shows ${want}`);
+  }
+  await shot(page, "inspector");
+  await page.locator("#inspector-body section:nth-of-type(5)").scrollIntoViewIfNeeded();
+  await shot(page, "inspector-template");
+  await page.click("#inspector-close");
+
+  // An error, as a sentence with what to do.
+  await page.selectOption("#preset", "custom");
+  await page.fill("#custom-url", `${env.server.url}/models/no-such-model.gguf`);
+  await page.dispatchEvent("#custom-url", "change");
+  await page.click("#load");
+  await page.waitForSelector("#banner:not([hidden])");
+  assert.equal(await page.getAttribute("#banner", "data-code"), "network");
+  assert.match(await page.textContent("#banner"), /HTTP 404.*Check the connection and the URL/s);
+  await shot(page, "error");
+
+  // After a reload the model loads from storage: no request for the file.
+  await page.reload();
+  env.server.resetStats();
+  await page.waitForSelector("#verdict .fits", { timeout: 60_000 });
+  assert.match(await page.textContent("#stored"), /SmolLM2-135M-Instruct\.Q4_0\.gguf/);
+  await page.click("#load");
+  await page.waitForSelector("#loaded[data-ready]", { timeout: 300_000 });
+  assert.match(await page.textContent("#loaded"), /from browser storage/);
+  assert.equal(env.server.stats()[MODEL]?.requests ?? 0, 0, JSON.stringify(env.server.stats()[MODEL]));
+});
+
+test("a browser without WebGPU shows the no-WebGPU message", async (t) => {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: CHROMIUM_ARGS.filter((a) => a !== "--enable-unsafe-webgpu"),
+  });
+  t.after(() => browser.close());
+  const page = await openSite(t, browser);
+  await page.waitForSelector("#banner:not([hidden])", { timeout: 60_000 });
+  assert.equal(await page.getAttribute("#banner", "data-code"), "no-webgpu");
+  assert.match(
+    await page.textContent("#banner"),
+    /offers no GPU adapter.*Chrome or Edge \(113\+\).*enable-unsafe-webgpu/s,
+  );
+  assert.equal(await page.isDisabled("#load"), true);
+  await shot(page, "no-webgpu");
+});

@@ -1,0 +1,580 @@
+// The chat page: pick a model (a preset, a URL or a local file), see from its header whether
+// this GPU can run it, load it (kept in browser storage), chat, and look inside the file.
+// Built only on the public JS API (hearth.js); the engine runs in a worker.
+import { CATALOG, DEFAULT_MODEL } from "./catalog.js";
+import { Hearth } from "./hearth.js";
+import { renderReply } from "./render.js";
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  engine: null,
+  file: null, // a local File chosen or dropped
+  messages: [], // the conversation: {role, content}
+  busy: false,
+  inspected: 0, // sequence number of the latest inspect, so older answers are dropped
+  adapter: null,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Formatting and errors
+// ---------------------------------------------------------------------------------------------
+
+function bytes(n) {
+  if (!Number.isFinite(n)) return "?";
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GB`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
+  return `${Math.round(n / 1e3)} kB`;
+}
+
+function seconds(s) {
+  if (!Number.isFinite(s)) return "";
+  return s >= 90 ? `${Math.round(s / 60)} min` : `${Math.max(1, Math.round(s))} s`;
+}
+
+function count(n) {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(1)}B`;
+  if (n >= 1e6) return `${Math.round(n / 1e6)}M`;
+  return String(n);
+}
+
+/** What to do about each error code, in a sentence. */
+const ADVICE = {
+  "no-webgpu": "", // the engine's message already names the browsers and the flag
+  "adapter-limits": "This GPU's limits are too small for this model: choose a smaller model or a shorter context.",
+  "out-of-memory":
+    "The GPU ran out of memory: choose a smaller model or a shorter context, or close other GPU-heavy tabs.",
+  "device-lost": "The GPU was reset (a driver update, sleep, or too much work at once). Load the model again.",
+  quota: "Browser storage is full: delete stored models below, or free disk space, then load again.",
+  network: "Check the connection and the URL, then load again: a download that was cut resumes where it stopped.",
+  "bad-model": "The file is not a usable GGUF model: check that the URL points at the .gguf file itself.",
+  "unsupported-model": "hearth cannot run this architecture yet: try a Llama, Qwen, SmolLM or Gemma 3 model.",
+  aborted: "Stopped. Load again to continue; a download resumes where it stopped.",
+  "bad-request": "Check the settings (numbers in range) and try again.",
+  internal: "Something went wrong inside hearth: reload the page and try again.",
+};
+
+function showError(e) {
+  const code = e.code ?? "internal";
+  const message = String(e.message ?? e);
+  $("banner-text").textContent = message.charAt(0).toUpperCase() + message.slice(1);
+  $("banner-advice").textContent = ADVICE[code] ?? "";
+  $("banner").dataset.code = code;
+  $("banner").hidden = false;
+}
+
+function clearError() {
+  $("banner").hidden = true;
+}
+
+function table(rows, headers = null) {
+  const t = document.createElement("table");
+  if (headers) {
+    const tr = t.createTHead().insertRow();
+    for (const h of headers) tr.append(Object.assign(document.createElement("th"), { textContent: h }));
+  }
+  const body = t.createTBody();
+  for (const r of rows) {
+    const tr = body.insertRow();
+    r.forEach((cell, i) => {
+      const td = tr.insertCell();
+      td.textContent = String(cell);
+      if (!headers && i === 0) td.className = "key";
+      else if (headers && typeof cell === "number") td.className = "num";
+    });
+  }
+  return t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Which model
+// ---------------------------------------------------------------------------------------------
+
+function fillPresets() {
+  const select = $("preset");
+  const fromAddress = new URLSearchParams(location.search).get("model");
+  const options = [...CATALOG];
+  if (fromAddress) options.unshift({ id: "address", name: `From the address: ${fromAddress}`, url: fromAddress });
+  for (const m of options) {
+    const size = m.id === "address" ? "" : ` (${bytes(m.size)})`;
+    select.append(new Option(`${m.name}${size}`, m.id));
+  }
+  select.append(new Option("Custom URL…", "custom"));
+  select.value = options[0].id;
+  select.onchange = () => {
+    $("custom-row").hidden = select.value !== "custom";
+    if (select.value !== "file") state.file = null;
+    onSourceChange();
+  };
+  $("custom-url").onchange = onSourceChange;
+}
+
+/** The source the page would load: a URL, or the chosen File. */
+function currentSource() {
+  const v = $("preset").value;
+  if (v === "file") return state.file;
+  if (v === "custom") return $("custom-url").value.trim() || null;
+  if (v === "address") return new URLSearchParams(location.search).get("model");
+  return CATALOG.find((m) => m.id === v)?.url ?? DEFAULT_MODEL.url;
+}
+
+function chooseFile(file) {
+  if (!file) return;
+  state.file = file;
+  const select = $("preset");
+  select.querySelector('option[value="file"]')?.remove();
+  select.append(new Option(`Local file: ${file.name} (${bytes(file.size)})`, "file"));
+  select.value = "file";
+  $("custom-row").hidden = true;
+  onSourceChange();
+}
+
+function setUpFileInput() {
+  $("file").onchange = () => chooseFile($("file").files[0]);
+  const drop = $("drop");
+  drop.ondragover = (e) => {
+    e.preventDefault();
+    drop.classList.add("over");
+  };
+  drop.ondragleave = () => drop.classList.remove("over");
+  drop.ondrop = (e) => {
+    e.preventDefault();
+    drop.classList.remove("over");
+    chooseFile(e.dataTransfer.files[0]);
+  };
+}
+
+const loadOptions = () => ({ contextLength: Number($("context").value) || 2048 });
+
+/** Reads the chosen model's header and says whether it runs here, before any download. */
+async function onSourceChange() {
+  const source = currentSource();
+  const verdict = $("verdict");
+  verdict.className = "verdict muted";
+  if (!source) {
+    verdict.textContent = "Enter the URL of a .gguf file.";
+    return;
+  }
+  const seq = ++state.inspected;
+  verdict.textContent = "Reading the model's header…";
+  try {
+    const r = await Hearth.inspect(source, loadOptions());
+    if (seq !== state.inspected) return;
+    const s = r.summary;
+    const what = `${bytes(s.file_size)} · ${s.architecture ?? "?"} · ${count(s.n_parameters)} parameters`;
+    const memory = r.memory
+      ? `needs ${bytes(r.memory.total)} of GPU memory at ${r.memory.context_length} tokens (${r.precision} kernels)`
+      : "";
+    verdict.replaceChildren(
+      Object.assign(document.createElement("div"), { textContent: [what, memory].filter(Boolean).join(" · ") }),
+      Object.assign(document.createElement("div"), {
+        className: r.fits ? "fits" : "nofit",
+        textContent: r.fits
+          ? `✓ Runs on this ${r.adapter ? adapterName(r.adapter) : "GPU"}`
+          : `✗ Cannot run here: ${r.reason ?? "unknown reason"}`,
+      }),
+    );
+    verdict.className = "verdict";
+  } catch (e) {
+    if (seq !== state.inspected) return;
+    verdict.className = "verdict nofit";
+    verdict.textContent = `Could not read the header: ${e.message}`;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+// ---------------------------------------------------------------------------------------------
+
+const PHASES = { download: "Downloading", load: "Loading onto the GPU", compile: "Compiling GPU kernels" };
+
+function showProgress(p) {
+  $("progress").hidden = false;
+  $("bar").value = p.total ? p.done / p.total : 0;
+  let text = PHASES[p.phase] ?? p.phase;
+  if (p.phase === "compile") text += ` (${p.done} of ${p.total})`;
+  else if (p.total) {
+    text += `: ${bytes(p.done)} of ${bytes(p.total)}`;
+    if (p.rate) text += ` · ${bytes(p.rate)}/s · ${seconds((p.total - p.done) / p.rate)} left`;
+  }
+  $("progress-text").textContent = text;
+}
+
+async function load(source = currentSource()) {
+  if (!source || state.busy) return;
+  clearError();
+  await unload();
+  state.busy = true;
+  $("load").disabled = true;
+  $("loaded").textContent = "";
+  try {
+    state.engine = await Hearth.load(source, { ...loadOptions(), onProgress: showProgress });
+    const info = await state.engine.info();
+    const from = { storage: "browser storage", download: "the network", stream: "the network", file: "a local file" };
+    $("loaded").textContent =
+      `Loaded ${info.model} from ${from[info.source?.kind] ?? "?"} in ${seconds(info.load.total_ms / 1000)}: ` +
+      `${info.precision} kernels, ${info.context_length} tokens of context, ${bytes(info.gpu_memory.total)} of GPU memory.`;
+    $("loaded").dataset.ready = "true";
+    $("unload").hidden = false;
+    showAdapter(info.precision);
+    setChatEnabled(true);
+    $("input").focus();
+  } catch (e) {
+    state.engine = null;
+    showError(e);
+  } finally {
+    state.busy = false;
+    $("load").disabled = false;
+    $("progress").hidden = true;
+    refreshStored();
+  }
+}
+
+async function unload() {
+  const engine = state.engine;
+  state.engine = null;
+  setChatEnabled(false);
+  $("unload").hidden = true;
+  delete $("loaded").dataset.ready;
+  $("loaded").textContent = "";
+  await engine?.unload().catch(() => {});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stored models and storage
+// ---------------------------------------------------------------------------------------------
+
+async function refreshStored() {
+  const list = $("stored");
+  const models = await Hearth.models.list().catch(() => []);
+  list.replaceChildren();
+  if (!models.length)
+    list.append(Object.assign(document.createElement("li"), { className: "muted", textContent: "None yet." }));
+  for (const m of models) {
+    const li = document.createElement("li");
+    const name = decodeURIComponent(new URL(m.url).pathname.split("/").pop());
+    const status = m.complete ? bytes(m.size) : `partial: ${bytes(m.bytes)} of ${bytes(m.size)}`;
+    const label = Object.assign(document.createElement("span"), { className: "name", textContent: name, title: m.url });
+    const meta = Object.assign(document.createElement("span"), {
+      className: "muted",
+      textContent: `${status} · ${new Date(m.storedAt).toLocaleDateString()}`,
+    });
+    const use = Object.assign(document.createElement("button"), {
+      type: "button",
+      textContent: m.complete ? "Load" : "Resume",
+      onclick: () => load(m.complete ? m.id : m.url),
+    });
+    const del = Object.assign(document.createElement("button"), {
+      type: "button",
+      className: "danger",
+      textContent: "Delete",
+      onclick: async () => {
+        await Hearth.models.delete(m.id).catch(showError);
+        refreshStored();
+      },
+    });
+    const buttons = Object.assign(document.createElement("span"), { className: "row" });
+    buttons.append(use, del);
+    li.append(label, meta, buttons);
+    list.append(li);
+  }
+  const s = await Hearth.storage();
+  $("storage-use").textContent =
+    `Using ${bytes(s.usage)} of ${bytes(s.quota)} this browser lets this site keep` +
+    (s.persisted ? " (kept under storage pressure)." : ".");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The adapter
+// ---------------------------------------------------------------------------------------------
+
+async function findAdapter() {
+  try {
+    state.adapter = await Hearth.adapter();
+    showAdapter(null);
+  } catch (e) {
+    $("gpu-badge").textContent = "No WebGPU";
+    $("gpu-badge").classList.add("bad");
+    $("adapter").textContent = e.message;
+    showError(e);
+    $("load").disabled = true;
+  }
+}
+
+/** The adapter's name, or what kind it is where the browser does not tell. */
+const adapterName = (a) => a.name || (a.device_type === "Cpu" ? "software GPU" : "GPU");
+
+function showAdapter(precision) {
+  const a = state.adapter;
+  if (!a) return;
+  const name = a.name || "(the browser does not tell the GPU's name)";
+  $("gpu-badge").textContent = `${adapterName(a)} · ${precision ?? (a.shader_f16 ? "f16" : "f32")} kernels`;
+  $("adapter").replaceChildren(
+    table([
+      ["GPU", name],
+      ["type", a.device_type],
+      ["backend", a.backend],
+      ["shader-f16", a.shader_f16 ? "yes" : "no"],
+      ["subgroups", a.subgroups ? "yes" : "no"],
+      ["max storage binding", bytes(a.max_storage_binding)],
+      ["max buffer", bytes(a.max_buffer_size)],
+      ["workgroup memory", bytes(a.max_workgroup_storage)],
+      ["invocations / workgroup", a.max_invocations],
+      ["kernels", precision ? `${precision} (chosen for the loaded model)` : a.shader_f16 ? "f16" : "f32"],
+    ]),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chat
+// ---------------------------------------------------------------------------------------------
+
+function setChatEnabled(on) {
+  $("input").disabled = !on;
+  $("send").disabled = !on || state.busy;
+  $("regenerate").disabled = !on || !state.messages.some((m) => m.role === "assistant");
+}
+
+function addBubble(role, text) {
+  $("empty").hidden = true;
+  const bubble = Object.assign(document.createElement("article"), { className: `msg ${role}` });
+  const body = Object.assign(document.createElement("div"), { className: "body" });
+  const stats = Object.assign(document.createElement("div"), { className: "stats muted" });
+  bubble.append(body, stats);
+  showText(bubble, text);
+  $("messages").append(bubble);
+  bubble.scrollIntoView({ block: "end" });
+  return bubble;
+}
+
+/** Shows `text` in a bubble: rendered as text and code blocks, never as HTML. */
+function showText(bubble, text) {
+  bubble.dataset.raw = text;
+  renderReply(bubble.querySelector(".body"), text);
+}
+
+function request() {
+  const system = $("system").value.trim();
+  const num = (id) => Number($(id).value);
+  return {
+    messages: system ? [{ role: "system", content: system }, ...state.messages] : state.messages,
+    stream: true,
+    stream_options: { include_usage: true },
+    temperature: num("temperature"),
+    top_p: num("top-p"),
+    top_k: num("top-k"),
+    max_tokens: num("max-tokens"),
+  };
+}
+
+async function reply() {
+  const engine = state.engine;
+  if (!engine) return;
+  state.busy = true;
+  $("send").disabled = $("regenerate").disabled = true;
+  $("stop").disabled = false;
+  const bubble = addBubble("assistant", "");
+  bubble.classList.add("streaming");
+  const stats = bubble.querySelector(".stats");
+  stats.textContent = "Reading the conversation…";
+  let text = "";
+  try {
+    for await (const chunk of await engine.chat.completions.create(request())) {
+      const delta = chunk.choices[0]?.delta?.content;
+      if (delta) {
+        text += delta;
+        showText(bubble, text);
+        stats.textContent = "…";
+      }
+      const finish = chunk.choices[0]?.finish_reason;
+      if (finish) bubble.dataset.finish = finish;
+      if (chunk.usage) {
+        const u = chunk.usage;
+        const why = { length: " · reached max tokens", abort: " · stopped" }[bubble.dataset.finish] ?? "";
+        stats.textContent =
+          `${u.completion_tokens} tokens · first after ${u.extra.time_to_first_token_s.toFixed(1)} s · ` +
+          `${u.extra.decode_tokens_per_s.toFixed(1)} tok/s${why}`;
+      }
+    }
+    state.messages.push({ role: "assistant", content: text });
+  } catch (e) {
+    bubble.remove();
+    showError(e);
+    if (e.code === "device-lost") await unload();
+  } finally {
+    bubble.classList.remove("streaming");
+    state.busy = false;
+    $("stop").disabled = true;
+    setChatEnabled(!!state.engine);
+  }
+}
+
+function setUpChat() {
+  $("composer").onsubmit = (e) => {
+    e.preventDefault();
+    const text = $("input").value.trim();
+    if (!text || !state.engine || state.busy) return;
+    $("input").value = "";
+    clearError();
+    state.messages.push({ role: "user", content: text });
+    addBubble("user", text);
+    reply();
+  };
+  $("input").onkeydown = (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      $("composer").requestSubmit();
+    }
+  };
+  $("stop").onclick = () => state.engine?.abort();
+  $("regenerate").onclick = () => {
+    if (state.busy || state.messages.at(-1)?.role !== "assistant") return;
+    state.messages.pop();
+    [...$("messages").querySelectorAll(".msg.assistant")].at(-1)?.remove();
+    reply();
+  };
+  $("clear").onclick = () => {
+    if (state.busy) state.engine?.abort();
+    state.messages = [];
+    $("messages")
+      .querySelectorAll(".msg")
+      .forEach((m) => m.remove());
+    $("empty").hidden = false;
+    setChatEnabled(!!state.engine);
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The inspector
+// ---------------------------------------------------------------------------------------------
+
+function section(title, ...content) {
+  const s = document.createElement("section");
+  s.append(Object.assign(document.createElement("h3"), { textContent: title }), ...content);
+  return s;
+}
+
+function pre(text) {
+  const p = document.createElement("pre");
+  p.textContent = text;
+  return p;
+}
+
+function templateSource(text) {
+  const d = document.createElement("details");
+  d.append(Object.assign(document.createElement("summary"), { textContent: "Template source" }), pre(text));
+  return d;
+}
+
+async function openInspector() {
+  const source = currentSource();
+  if (!source) return;
+  const body = $("inspector-body");
+  body.replaceChildren(Object.assign(document.createElement("p"), { textContent: "Reading the header…" }));
+  $("inspector").showModal();
+  try {
+    const r = await Hearth.inspect(source, loadOptions());
+    const s = r.summary;
+    const t = s.tokenizer;
+    const arch = s.architecture ?? "?";
+    $("inspector-h").textContent = s.name ?? arch;
+    const tensors = document.createElement("details");
+    tensors.append(
+      Object.assign(document.createElement("summary"), { textContent: `All ${s.tensors.length} tensors` }),
+      table(
+        s.tensors.map((x) => [x.name, x.ty, x.dims.join(" × "), x.n_bytes]),
+        ["name", "type", "shape", "bytes"],
+      ),
+    );
+    const template = r.chat_template;
+    body.replaceChildren(
+      section(
+        "Model",
+        table([
+          ["architecture", arch],
+          ["parameters", `${count(s.n_parameters)} (${s.n_parameters.toLocaleString()})`],
+          ["file size", `${bytes(s.file_size)} (${s.file_size.toLocaleString()} bytes)`],
+          ["header", `${bytes(r.header_bytes)} (all that was read to show this)`],
+          ["GGUF version", s.version],
+        ]),
+      ),
+      section(
+        "On this GPU",
+        table([
+          ["verdict", r.fits ? "runs here" : `cannot run here: ${r.reason}`],
+          ["GPU", r.adapter ? adapterName(r.adapter) : "none"],
+          ["kernels", r.precision],
+          ...(r.memory
+            ? [
+                ["context", `${r.memory.context_length} tokens`],
+                ["weights", bytes(r.memory.weights)],
+                ["KV cache", bytes(r.memory.kv_cache)],
+                ["activations", bytes(r.memory.activations)],
+                ["GPU memory in all", bytes(r.memory.total)],
+              ]
+            : []),
+        ]),
+      ),
+      section(
+        "Hyper-parameters",
+        table(Object.entries(s.hyperparameters).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)])),
+      ),
+      section(
+        "Tokenizer",
+        table([
+          ["model", t.model ?? "-"],
+          ["pre-tokenizer", t.pre ?? "-"],
+          ["tokens", t.n_tokens],
+          ["merges", t.n_merges],
+          ["BOS id", t.bos_id ?? "-"],
+          ["EOS id", t.eos_id ?? "-"],
+          ["adds BOS", t.add_bos ?? "-"],
+        ]),
+      ),
+      section(
+        "Chat template",
+        Object.assign(document.createElement("p"), {
+          textContent: template
+            ? template.source === "file"
+              ? "From the file. A system and a user message become:"
+              : `The file has none; hearth uses its ${template.source.replace("built-in ", "")} template. A system and a user message become:`
+            : "The template does not compile.",
+        }),
+        ...(template?.example ? [pre(template.example)] : []),
+        ...(template ? [templateSource(template.text)] : []),
+      ),
+      section(
+        "Bytes by type",
+        table(
+          s.by_type.map((b) => [b.ty, b.count, b.n_bytes, `${((100 * b.n_bytes) / s.n_tensor_bytes).toFixed(1)} %`]),
+          ["type", "tensors", "bytes", "share"],
+        ),
+      ),
+      section("Tensors", tensors),
+    );
+  } catch (e) {
+    body.replaceChildren(Object.assign(document.createElement("p"), { className: "nofit", textContent: e.message }));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function main() {
+  fillPresets();
+  setUpFileInput();
+  setUpChat();
+  $("load").onclick = () => load();
+  $("unload").onclick = () => unload();
+  $("inspect").onclick = () => openInspector();
+  $("inspector-close").onclick = () => $("inspector").close();
+  $("banner-close").onclick = clearError;
+  $("context").onchange = onSourceChange;
+  findAdapter().then(() => {
+    if (state.adapter) onSourceChange();
+  });
+  refreshStored();
+  // For tests and the curious: the page's state and its renderer.
+  window.hearthPage = { state, showText, addBubble };
+}
+
+main();
