@@ -3,9 +3,11 @@
 // sources (sources.js: browser storage, a download into it, a stream, a File/Blob); every
 // decision about the model is the library's.
 //
-// Messages in:  {id, op: "load"|"inspect", source: {url, sha256, store} | {id} | {blob}, options}
+// Messages in:  {id, op: "load"|"inspect", source, options} where source is
+//                 {url, sha256, store, verify, quota} | {id, verify} | {blob}
 //               {id, op: "chat"|"complete", request}
-//               {id, op: "profile", nTokens, reps} | {id, op: "info"|"unload"|"loseDevice"}
+//               {id, op: "profile", nTokens, reps}
+//               {id, op: "info"|"unload"|"loseDevice"|"adapter"}
 //               {op: "abort"}
 // Messages out: {id, type: "progress", phase, done, total, bytes, rate}
 //               {id, type: "chunk", chunk} | {id, type: "result", value}
