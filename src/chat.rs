@@ -63,6 +63,9 @@ fn template_err(e: JinjaError) -> ChatError {
     ChatError::Template(e.to_string())
 }
 
+/// Instructions one render of a chat template may execute.
+pub const TEMPLATE_FUEL: u64 = 2_000_000;
+
 impl ChatTemplate {
     /// The file's template, or the built-in one for its architecture.
     pub fn from_gguf(g: &Gguf) -> Result<ChatTemplate, ChatError> {
@@ -102,6 +105,9 @@ impl ChatTemplate {
         origin: TemplateSource,
     ) -> Result<Self, ChatError> {
         let mut env = Environment::new();
+        // A template comes from the file: it may loop for as long as it likes, so each render
+        // gets a budget (real templates use a few thousand instructions per conversation).
+        env.set_fuel(Some(TEMPLATE_FUEL));
         minijinja_contrib::add_to_environment(&mut env);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", |msg: String| -> Result<String, JinjaError> {

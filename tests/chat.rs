@@ -109,3 +109,21 @@ fn cli_run_chat_uses_the_reference_prompt_ids() {
     assert_eq!(last["usage"]["completion_tokens"], 2);
     assert!(last["usage"]["extra"]["time_to_first_token_s"].as_f64().unwrap() > 0.0);
 }
+
+/// A template from a hostile file cannot run for as long as it likes: each render has fuel,
+/// and a long real conversation stays far inside it.
+#[test]
+fn templates_run_on_bounded_fuel() {
+    let endless = "{% for i in range(100000) %}{% for j in range(100000) %}{{ j }}{% endfor %}{% endfor %}";
+    let t = ChatTemplate::new(endless.into(), String::new(), String::new(), TemplateSource::File).unwrap();
+    let start = std::time::Instant::now();
+    let e = t.render(&[Message::new("user", "hi")], true).unwrap_err();
+    assert!(e.to_string().contains("fuel"), "{e}");
+    assert!(start.elapsed().as_secs() < 10, "stopped after {:?}", start.elapsed());
+
+    let t = ChatTemplate::from_gguf(&header(common::SMOLLM2[0])).unwrap();
+    let long: Vec<Message> = (0..400)
+        .map(|i| Message::new(if i % 2 == 0 { "user" } else { "assistant" }, "a message of a long conversation"))
+        .collect();
+    assert!(t.render(&long, true).is_ok());
+}

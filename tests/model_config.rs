@@ -50,3 +50,63 @@ fn unsupported_architecture_lists_the_supported_ones() {
     let e = ModelConfig::from_gguf(&g).unwrap_err();
     assert!(e.to_string().contains("llama.embedding_length"), "{e}");
 }
+
+/// A small llama header with `overrides` replacing (or adding) metadata values.
+fn hostile(overrides: &[(&str, Value)]) -> Result<ModelConfig, ConfigError> {
+    let mut kv: Vec<(&str, Value)> = vec![
+        ("general.architecture", Value::String("llama".into())),
+        ("llama.block_count", Value::U32(2)),
+        ("llama.embedding_length", Value::U32(64)),
+        ("llama.feed_forward_length", Value::U32(128)),
+        ("llama.attention.head_count", Value::U32(4)),
+        ("llama.attention.head_count_kv", Value::U32(2)),
+        ("llama.vocab_size", Value::U32(100)),
+        ("llama.context_length", Value::U32(512)),
+    ];
+    for (k, v) in overrides {
+        match kv.iter_mut().find(|(key, _)| key == k) {
+            Some(slot) => slot.1 = v.clone(),
+            None => kv.push((k, v.clone())),
+        }
+    }
+    let mut b = GgufBuilder::new();
+    for (k, v) in kv {
+        b = b.kv(k, v);
+    }
+    let bytes = b.build();
+    let g = Gguf::parse(&bytes, bytes.len() as u64).unwrap();
+    ModelConfig::from_gguf(&g)
+}
+
+/// Hyper-parameters no real model has are refused with the key's name before anything is
+/// sized from them (a block_count of 4e9 once reached Vec::with_capacity).
+#[test]
+fn hostile_hyper_parameters_name_their_key() {
+    assert!(hostile(&[]).is_ok());
+    let cases: &[(&str, Value, &str)] = &[
+        ("llama.block_count", Value::U32(4_000_000_000), "'llama.block_count' is 4000000000: must be 1 to 1024"),
+        ("llama.block_count", Value::U32(0), "'llama.block_count' is 0"),
+        ("llama.embedding_length", Value::U32(1 << 20), "'llama.embedding_length' is 1048576: must be 8 to 131072"),
+        ("llama.feed_forward_length", Value::U32(100), "'llama.feed_forward_length' is 100: must be a multiple of 8"),
+        ("llama.attention.key_length", Value::U32(512), "'llama.attention.key_length' is 512: must be 2 to 256"),
+        ("llama.rope.dimension_count", Value::U32(40), "'llama.rope.dimension_count' is 40: must be 2 to 16"),
+        ("llama.vocab_size", Value::U32(1 << 30), "'llama.vocab_size' is 1073741824"),
+        ("llama.context_length", Value::U32(0), "'llama.context_length' is 0"),
+        ("llama.rope.freq_base", Value::F32(f32::NAN), "'llama.rope.freq_base' is NaN: must be a positive number"),
+        ("llama.attention.layer_norm_rms_epsilon", Value::F32(-1.0), "layer_norm_rms_epsilon' is -1"),
+        (
+            "tokenizer.ggml.eos_token_id",
+            Value::U32(100),
+            "'tokenizer.ggml.eos_token_id' is 100: past the vocabulary of 100",
+        ),
+        ("tokenizer.ggml.bos_token_id", Value::U32(u32::MAX), "'tokenizer.ggml.bos_token_id' is 4294967295"),
+    ];
+    let wide = [("llama.attention.head_count", Value::U32(1000)), ("llama.attention.key_length", Value::U32(256))];
+    let e = hostile(&wide).unwrap_err();
+    assert!(e.to_string().contains("'heads × head dim' is 256000: must be at most 131072"), "{e}");
+    for (key, value, message) in cases {
+        let e = hostile(&[(key, value.clone())]).unwrap_err();
+        assert!(matches!(e, ConfigError::OutOfRange { .. }), "{key}: {e:?}");
+        assert!(e.to_string().contains(message), "{key}: {e}");
+    }
+}

@@ -206,7 +206,6 @@ fn bad_requests_name_what_is_wrong() {
     for (json, needle) in [
         (serde_json::json!({"messages": hi, "temperature": -1}), "temperature"),
         (serde_json::json!({"messages": hi, "top_p": 0}), "top_p"),
-        (serde_json::json!({"messages": hi, "max_tokens": 0}), "max_tokens"),
         (serde_json::json!({"messages": hi, "n": 2}), "`n`"),
         (serde_json::json!({"messages": hi, "stop": [""]}), "stop"),
         (serde_json::json!({"messages": hi, "max_token": 5}), "unknown field `max_token`"),
@@ -219,6 +218,14 @@ fn bad_requests_name_what_is_wrong() {
         assert_eq!(e.code(), "bad-request", "{json}: {e}");
         assert!(e.to_string().contains(needle), "{json}: {e}");
     }
+    assert_eq!(s.info().cached_tokens, 0, "nothing ran");
+    // max_tokens 0 generates nothing (and runs nothing).
+    let r = request(serde_json::json!({"messages": hi, "max_tokens": 0}));
+    let out = pollster::block_on(s.chat(&r, &Cancel::new(), &mut |_| {})).unwrap();
+    let v = serde_json::to_value(&out).unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "", "{v}");
+    assert_eq!(v["choices"][0]["finish_reason"], "length", "{v}");
+    assert_eq!(v["usage"]["completion_tokens"], 0, "{v}");
     assert_eq!(s.info().cached_tokens, 0, "nothing ran");
 }
 

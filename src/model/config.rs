@@ -22,6 +22,33 @@ pub enum ConfigError {
     /// Hyper-parameters that contradict each other.
     #[error("inconsistent hyper-parameters: {0}")]
     Inconsistent(String),
+    /// A value outside what hearth (or any real model) can have.
+    #[error("the model's '{key}' is {value}: {why}")]
+    OutOfRange {
+        /// The metadata key (or the derived quantity) at fault.
+        key: String,
+        /// Its value.
+        value: String,
+        /// The bound it breaks.
+        why: String,
+    },
+}
+
+/// Caps on hyper-parameters: far above any real model, low enough that every size derived
+/// from them fits in 64-bit arithmetic and no allocation is sized by a hostile file.
+pub mod caps {
+    /// Transformer blocks.
+    pub const LAYERS: u32 = 1024;
+    /// Model width and FFN width.
+    pub const WIDTH: u32 = 1 << 17;
+    /// Attention heads.
+    pub const HEADS: u32 = 1024;
+    /// Dimensions per head (the attention kernels' bound).
+    pub const HEAD_DIM: u32 = 256;
+    /// Vocabulary entries.
+    pub const VOCAB: u32 = 1 << 21;
+    /// Training context and sliding window.
+    pub const CONTEXT: u32 = 1 << 24;
 }
 
 /// Everything the forward pass needs to know about an architecture instance.
@@ -116,7 +143,7 @@ impl ModelConfig {
             _ => 1.0,
         };
         let tied_embeddings = g.tensor("output.weight").is_none();
-        Ok(ModelConfig {
+        let cfg = ModelConfig {
             n_layer: u("block_count")?,
             d_model,
             d_ff: u("feed_forward_length")?,
@@ -141,7 +168,63 @@ impl ModelConfig {
             tied_embeddings,
             attn_scale: 1.0 / (head_dim as f32).sqrt(),
             arch,
-        })
+        };
+        cfg.validate()?;
+        for id_key in ["tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"] {
+            if let Some(id) = g.optional(id_key, Gguf::get_u32)?
+                && id >= cfg.n_vocab
+            {
+                return Err(out_of_range(id_key, id, format!("past the vocabulary of {} tokens", cfg.n_vocab)));
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// Checks every hyper-parameter against [`caps`] and the others, naming the key at fault:
+    /// run before anything is sized from them.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let key = |k: &str| format!("{}.{k}", self.arch);
+        let within = |k: &str, v: u32, lo: u32, hi: u32| {
+            if (lo..=hi).contains(&v) { Ok(()) } else { Err(out_of_range(&key(k), v, format!("must be {lo} to {hi}"))) }
+        };
+        within("block_count", self.n_layer, 1, caps::LAYERS)?;
+        within("embedding_length", self.d_model, 8, caps::WIDTH)?;
+        within("feed_forward_length", self.d_ff, 8, caps::WIDTH)?;
+        within("attention.head_count", self.n_head, 1, caps::HEADS)?;
+        within("attention.head_count_kv", self.n_kv_head, 1, self.n_head)?;
+        within("attention.key_length", self.head_dim, 2, caps::HEAD_DIM)?;
+        within("rope.dimension_count", self.rope_dims, 2, self.head_dim)?;
+        within("vocab_size", self.n_vocab, 1, caps::VOCAB)?;
+        within("context_length", self.n_ctx_train, 1, caps::CONTEXT)?;
+        within("attention.sliding_window", self.sliding_window, 0, caps::CONTEXT)?;
+        for (k, v) in [("embedding_length", self.d_model), ("feed_forward_length", self.d_ff)] {
+            if !v.is_multiple_of(8) {
+                return Err(out_of_range(&key(k), v, "must be a multiple of 8".into()));
+            }
+        }
+        if !self.head_dim.is_multiple_of(2) || !self.rope_dims.is_multiple_of(2) {
+            return Err(out_of_range(
+                &key("attention.key_length"),
+                self.head_dim,
+                "head and rope dims must be even".into(),
+            ));
+        }
+        // Query width: heads × head dim, within the width cap (so products of it stay small).
+        let q_width = u64::from(self.n_head) * u64::from(self.head_dim);
+        if q_width > u64::from(caps::WIDTH) {
+            return Err(out_of_range("heads × head dim", q_width, format!("must be at most {}", caps::WIDTH)));
+        }
+        for (k, v) in
+            [("attention.layer_norm_rms_epsilon", f64::from(self.norm_eps)), ("rope.freq_base", self.rope_base)]
+        {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(out_of_range(&key(k), v, "must be a positive number".into()));
+            }
+        }
+        if !(self.rope_freq_scale.is_finite() && self.rope_freq_scale > 0.0) {
+            return Err(out_of_range(&key("rope.scaling.factor"), self.rope_freq_scale, "must be positive".into()));
+        }
+        Ok(())
     }
 
     /// The factor token embeddings are multiplied by.
@@ -155,4 +238,8 @@ impl ModelConfig {
             && self.sliding_window_pattern > 0
             && !(l + 1).is_multiple_of(self.sliding_window_pattern)
     }
+}
+
+fn out_of_range(key: &str, value: impl std::fmt::Display, why: String) -> ConfigError {
+    ConfigError::OutOfRange { key: key.to_owned(), value: value.to_string(), why }
 }

@@ -47,6 +47,11 @@ pub async fn generate(
     let limit = g.max_tokens.map_or(usize::MAX, |m| m as usize);
 
     let mut usage = Usage { prompt_tokens: prompt_ids.len(), ..Default::default() };
+    if limit == 0 {
+        // Nothing to generate: the prompt is not even run (the cache stays as it was).
+        usage.total_tokens = usage.prompt_tokens;
+        return Ok(Outcome { text: String::new(), token_ids: Vec::new(), finish: FinishReason::Length, usage });
+    }
     let (mut token, prefilled) = match engine.prefill(prompt_ids, cancel).await {
         Ok(first) => first,
         Err(EngineError::Cancelled) => {

@@ -200,9 +200,6 @@ impl Request {
             (Some(a), Some(b)) if a != b => return Err(bad("`max_tokens` and `max_completion_tokens` differ")),
             (a, b) => a.or(b),
         };
-        if max_tokens == Some(0) {
-            return Err(bad("`max_tokens` must be at least 1"));
-        }
         let stop = match &self.stop {
             None => Vec::new(),
             Some(Stop::One(s)) => vec![s.clone()],
