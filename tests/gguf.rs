@@ -499,3 +499,34 @@ fn inspect_on_a_broken_file_says_one_line_and_fails() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// gguf.cpp's caps: tensor names under 64 bytes, bounded keys, and no string or header past
+/// 64 MiB, even in a file large enough to hold one (the file size is no bound on a 100 GB
+/// model's header).
+#[test]
+fn names_keys_strings_and_the_header_are_capped() {
+    let name = "n".repeat(64);
+    let b = GgufBuilder::new().tensor(&name, &[4], GgmlType::F32, vec![0; 16]).build();
+    expect_err(&b, |e| matches!(e, GgufError::TooLong { what: "a tensor name", len: 64, max: 63, .. }));
+    let ok = GgufBuilder::new().tensor(&name[..63], &[4], GgmlType::F32, vec![0; 16]).build();
+    assert!(parse_bounded(&ok, ok.len() as u64).is_ok());
+
+    let key = "k".repeat(2000);
+    let b = GgufBuilder::new().kv(&key, Value::U32(1)).build();
+    expect_err(&b, |e| matches!(e, GgufError::TooLong { what: "a metadata key", len: 2000, .. }));
+
+    // A string claiming 4 GB inside a file of 100 GB: refused at its length, nothing read.
+    let b0 = GgufBuilder::new().kv("s", Value::String("hello".into())).build();
+    let at = find(&b0, b"hello") - 8;
+    let mut b = b0.clone();
+    patch(&mut b, at, &(4u64 << 30).to_le_bytes());
+    let e = parse_bounded(&b, 100 << 30).unwrap_err();
+    assert!(matches!(e, GgufError::TooLong { what: "a string value", .. }), "{e:?}");
+    // A string in an array (no cap of its own) that would end past 64 MiB of header.
+    let b0 = GgufBuilder::new().kv("arr", Value::Array(Array::String(StrArray::from_iter(["abc"])))).build();
+    let mut b = b0.clone();
+    let at = find(&b0, b"abc") - 8;
+    patch(&mut b, at, &(65u64 << 20).to_le_bytes());
+    let e = parse_bounded(&b, 100 << 30).unwrap_err();
+    assert!(matches!(e, GgufError::TooMany { what: "the header's size in bytes", .. }), "{e:?}");
+}

@@ -5,6 +5,7 @@
 //! lengths are checked against the bytes that remain *before* anything is allocated.
 
 use super::GgufError;
+use super::header::MAX_HEADER_BYTES;
 
 #[derive(Clone)]
 pub(crate) struct Cursor<'a> {
@@ -39,9 +40,14 @@ impl<'a> Cursor<'a> {
         Ok(())
     }
 
-    /// The next `n` bytes.
+    /// The next `n` bytes, which must end inside the first [`MAX_HEADER_BYTES`] of the file
+    /// (so a claimed 4 GB string is refused before anyone reads or allocates it).
     pub fn take(&mut self, what: &'static str, n: u64) -> Result<&'a [u8], GgufError> {
         self.check_claim(what, n)?;
+        let end = self.pos().saturating_add(n);
+        if end > MAX_HEADER_BYTES {
+            return Err(GgufError::TooMany { what: "the header's size in bytes", count: end, max: MAX_HEADER_BYTES });
+        }
         let have = (self.data.len() - self.pos) as u64;
         if n > have {
             return Err(GgufError::NeedMore { needed: n - have });
@@ -78,10 +84,15 @@ impl<'a> Cursor<'a> {
         self.take(what, len)
     }
 
-    /// A GGUF string that must be UTF-8.
-    pub fn string(&mut self, what: &'static str) -> Result<String, GgufError> {
+    /// A GGUF string that must be UTF-8 and at most `max` bytes long.
+    pub fn string(&mut self, what: &'static str, max: u64) -> Result<String, GgufError> {
         let at = self.pos();
-        let bytes = self.bytes_with_len(what)?;
+        let len = self.u64(what)?;
+        self.check_claim(what, len)?;
+        if len > max {
+            return Err(GgufError::TooLong { what, at, len, max });
+        }
+        let bytes = self.take(what, len)?;
         std::str::from_utf8(bytes).map(str::to_owned).map_err(|_| GgufError::InvalidUtf8 { what, at })
     }
 }

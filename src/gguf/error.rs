@@ -35,6 +35,18 @@ pub enum GgufError {
         /// How many bytes the file has after `at`.
         left: u64,
     },
+    /// A string longer than its cap.
+    #[error("{what} at byte {at} is {len} bytes long, more than the {max} hearth accepts")]
+    TooLong {
+        /// What the string is.
+        what: &'static str,
+        /// Offset in the file of its length.
+        at: u64,
+        /// Its claimed length.
+        len: u64,
+        /// The cap.
+        max: u64,
+    },
     /// A count above a sanity cap.
     #[error("{what} is {count}, more than the {max} hearth accepts")]
     TooMany {

@@ -14,6 +14,13 @@ pub const MAX_TENSORS: u64 = 1 << 20;
 pub const MAX_KEYS: u64 = 1 << 20;
 /// ggml tensors have at most four dimensions.
 pub const MAX_DIMS: u32 = 4;
+/// The largest header hearth reads (real ones are 1–10 MiB, mostly the vocabulary).
+pub const MAX_HEADER_BYTES: u64 = 64 << 20;
+/// The longest metadata key.
+pub const MAX_KEY_LEN: u64 = 1024;
+/// The longest tensor name: ggml's GGML_MAX_NAME (64) with its terminating NUL, as
+/// llama.cpp's gguf.cpp checks.
+pub const MAX_NAME_LEN: u64 = 63;
 /// Alignment of tensor data when `general.alignment` is absent.
 pub const DEFAULT_ALIGNMENT: u64 = 32;
 
@@ -93,7 +100,7 @@ impl Gguf {
 
         let mut metadata = BTreeMap::new();
         for _ in 0..n_keys {
-            let key = c.string("a metadata key")?;
+            let key = c.string("a metadata key", MAX_KEY_LEN)?;
             let ty = read_value_type(&mut c, &key)?;
             let value = read_value(&mut c, &key, ty, 0)?;
             if metadata.contains_key(&key) {
@@ -272,7 +279,7 @@ fn check_count(what: &'static str, count: u64, max: u64) -> Result<(), GgufError
 }
 
 fn read_tensor_info(c: &mut Cursor<'_>) -> Result<TensorInfo, GgufError> {
-    let name = c.string("a tensor name")?;
+    let name = c.string("a tensor name", MAX_NAME_LEN)?;
     let n_dims = c.u32("a tensor's dimension count")?;
     if n_dims > MAX_DIMS {
         return Err(GgufError::TooManyDims { tensor: name, n_dims });

@@ -16,7 +16,9 @@ mod writer;
 
 pub use dtype::GgmlType;
 pub use error::GgufError;
-pub use header::{DEFAULT_ALIGNMENT, Gguf, MAX_DIMS, MAX_KEYS, MAX_TENSORS, TensorInfo};
+pub use header::{
+    DEFAULT_ALIGNMENT, Gguf, MAX_DIMS, MAX_HEADER_BYTES, MAX_KEY_LEN, MAX_KEYS, MAX_NAME_LEN, MAX_TENSORS, TensorInfo,
+};
 pub use summary::{Summary, TensorRow, TypeTotal};
 pub use value::{Array, MAX_ARRAY_DEPTH, StrArray, Value, ValueType};
 pub use writer::GgufBuilder;

@@ -2,6 +2,7 @@
 
 use super::GgufError;
 use super::cursor::Cursor;
+use super::header::MAX_HEADER_BYTES;
 
 /// Arrays of arrays deeper than this are rejected (real files use none; hostile ones could
 /// otherwise recurse until the stack overflows).
@@ -265,7 +266,7 @@ pub(crate) fn read_value(c: &mut Cursor<'_>, key: &str, ty: ValueType, depth: u3
         ValueType::I32 => Value::I32(c.u32(w)? as i32),
         ValueType::F32 => Value::F32(f32::from_bits(c.u32(w)?)),
         ValueType::Bool => Value::Bool(c.u8(w)? != 0),
-        ValueType::String => Value::String(c.string("a string value")?),
+        ValueType::String => Value::String(c.string("a string value", MAX_HEADER_BYTES)?),
         ValueType::Array => Value::Array(read_array(c, key, depth + 1)?),
         ValueType::U64 => Value::U64(c.u64(w)?),
         ValueType::I64 => Value::I64(c.u64(w)? as i64),

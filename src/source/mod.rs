@@ -11,8 +11,7 @@ use crate::gguf::{Gguf, GgufError};
 
 pub use read::ReadSource;
 
-/// The largest GGUF header hearth reads (real ones are 1–10 MiB, mostly the vocabulary).
-pub const MAX_HEADER_BYTES: u64 = 64 << 20;
+pub use crate::gguf::MAX_HEADER_BYTES;
 
 /// Bytes the header is read in, beyond the first (see [`Reader::read_header`]).
 const HEADER_STEP: u64 = 512 << 10;
