@@ -53,16 +53,26 @@ fn teacher_forced(e: &mut Engine, name: &str, c: &Case, tol: f32) {
             assert_eq!(am(got), am(want), "{name} step {s}: argmax differs (fp32 margin {})", c.fp32_margin[s]);
         }
     }
-    eprintln!("{name}: teacher-forced max |d| {worst:.4} over {} steps", c.steps);
+    eprintln!("{name}: teacher-forced max |d| {worst:.2e} over {} steps", c.steps);
 }
 
-/// Free-running greedy: llama.cpp's ids for the first fp32_agrees_until steps.
-fn greedy(e: &mut Engine, name: &str, c: &Case) {
+/// Free-running greedy: llama.cpp's ids for the first fp32_agrees_until steps. Where
+/// llama.cpp's first pick already differs from the fp32 forward pass (fp32_agrees_until 0),
+/// an exact engine follows fp32: its first id is fp32's argmax when that margin is wider than
+/// twice the path's logit error.
+fn greedy(e: &mut Engine, name: &str, c: &Case, tol: f32) {
     let n = c.fp32_agrees_until;
+    let (mut tok, _) = pollster::block_on(e.prefill(&c.prompt_ids, &Cancel::new())).unwrap();
     if n == 0 {
+        if c.fp32_margin[0] > 2.0 * tol {
+            let v = c.logits.len() / c.steps;
+            let first = &c.logits[..v];
+            let fp32 = (0..v).fold(0, |b, j| if first[j] > first[b] { j } else { b }) as u32;
+            assert_eq!(tok, fp32, "{name}: the first id is not fp32's argmax");
+            eprintln!("{name}: first id {tok} = fp32's argmax (llama.cpp's was {})", c.greedy_ids[0]);
+        }
         return;
     }
-    let (mut tok, _) = pollster::block_on(e.prefill(&c.prompt_ids, &Cancel::new())).unwrap();
     let mut out = vec![tok];
     while out.len() < n {
         tok = pollster::block_on(e.step()).unwrap();
@@ -72,8 +82,11 @@ fn greedy(e: &mut Engine, name: &str, c: &Case) {
     eprintln!("{name}: greedy {n}/{n} ids equal llama.cpp's");
 }
 
-fn check_file(file: &str, reference: &str) {
-    check_paths(file, reference, &[(false, 0.05), (true, 0.2)]);
+/// Checks both paths with logit tolerances near twice the error measured on lavapipe per
+/// fixture (f32, f16): f32 is exact but for summation order (measured 2.7e-5 to 8.6e-5), f16
+/// rounds activations (2.4e-2 to 7.7e-2).
+fn check_file(file: &str, reference: &str, tol: (f32, f32)) {
+    check_paths(file, reference, &[(false, tol.0), (true, tol.1)]);
 }
 
 fn check_paths(file: &str, reference: &str, paths: &[(bool, f32)]) {
@@ -82,29 +95,29 @@ fn check_paths(file: &str, reference: &str, paths: &[(bool, f32)]) {
         for (i, c) in reference::cases(reference).iter().enumerate() {
             let name = format!("{reference} case {i} {}", if f16 { "f16" } else { "f32" });
             teacher_forced(&mut e, &name, c, tol);
-            greedy(&mut e, &name, c);
+            greedy(&mut e, &name, c, tol);
         }
     }
 }
 
 #[test]
 fn smollm2_f16_matches_llama_cpp() {
-    check_file("SmolLM2-135M-Instruct.F16.gguf", "smollm2-F16");
+    check_file("SmolLM2-135M-Instruct.F16.gguf", "smollm2-F16", (1e-4, 0.1));
 }
 
 #[test]
 fn smollm2_q8_0_matches_llama_cpp() {
-    check_file("SmolLM2-135M-Instruct.Q8_0.gguf", "smollm2-Q8_0");
+    check_file("SmolLM2-135M-Instruct.Q8_0.gguf", "smollm2-Q8_0", (1e-4, 0.16));
 }
 
 #[test]
 fn smollm2_q4_1_matches_llama_cpp() {
-    check_file("SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2-Q4_1");
+    check_file("SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2-Q4_1", (2e-4, 0.14));
 }
 
 #[test]
 fn smollm2_q4_0_matches_llama_cpp() {
-    check_file("SmolLM2-135M-Instruct.Q4_0.gguf", "smollm2-Q4_0");
+    check_file("SmolLM2-135M-Instruct.Q4_0.gguf", "smollm2-Q4_0", (1.2e-4, 0.12));
 }
 
 /// Gemma 3 (Q4_K/Q6_K/Q5_0/Q8_0 weights, sliding-window layers, a token table paged over
@@ -113,7 +126,7 @@ fn smollm2_q4_0_matches_llama_cpp() {
 /// table (178 MB) is paged at lavapipe's 128 MiB binding limit.
 #[test]
 fn gemma3_matches_llama_cpp() {
-    check_file(common::GEMMA, "gemma3-270m-Q4_K_M");
+    check_file(common::GEMMA, "gemma3-270m-Q4_K_M", (6e-5, 0.05));
 }
 
 /// A second turn that extends the first prefills only its new tokens and decodes the same ids
