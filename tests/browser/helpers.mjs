@@ -34,9 +34,10 @@ export async function setUp() {
   return { server, browser };
 }
 
-/** A fresh page with `window.Hearth`; its console is kept and printed if the test fails. */
-export async function openPage(t, { server, browser }) {
-  const page = await browser.newPage();
+/** A new page of `browser` (Playwright `options`), closed after test `t`; its console is
+ *  kept and printed if the test fails. */
+export async function loggedPage(t, browser, options = {}) {
+  const page = await browser.newPage(options);
   const log = [];
   page.on("console", (m) => log.push(`[console.${m.type()}] ${m.text()}`));
   page.on("pageerror", (e) => log.push(`[pageerror] ${e.message}`));
@@ -44,6 +45,12 @@ export async function openPage(t, { server, browser }) {
     if (!t.passed) for (const line of log) console.error(line);
     await page.close();
   });
+  return page;
+}
+
+/** A fresh page with `window.Hearth`; its console is kept and printed if the test fails. */
+export async function openPage(t, { server, browser }) {
+  const page = await loggedPage(t, browser);
   await page.goto(`${server.url}/test/page.html`);
   await page.waitForFunction(() => window.hearthReady === true);
   return page;

@@ -9,7 +9,7 @@ import { after, before, test } from "node:test";
 
 import { chromium } from "playwright-core";
 
-import { CASE1_MESSAGES, CHROMIUM_ARGS, reference, repo, setUp } from "./helpers.mjs";
+import { CASE1_MESSAGES, CHROMIUM_ARGS, loggedPage, reference, repo, setUp } from "./helpers.mjs";
 
 let env;
 before(async () => (env = await setUp()));
@@ -25,14 +25,7 @@ const shot = (page, name) => page.screenshot({ path: path.join(SHOTS, `${name}.p
 
 /** A page of the site at `width` px, its console kept and printed if the test fails. */
 async function openSite(t, browser, { width = 1280, height = 860 } = {}) {
-  const page = await browser.newPage({ viewport: { width, height } });
-  const log = [];
-  page.on("console", (m) => log.push(`[console.${m.type()}] ${m.text()}`));
-  page.on("pageerror", (e) => log.push(`[pageerror] ${e.message}`));
-  t.after(async () => {
-    if (!t.passed) for (const line of log) console.error(line);
-    await page.close();
-  });
+  const page = await loggedPage(t, browser, { viewport: { width, height } });
   await page.goto(`${env.server.url}/`);
   return page;
 }
