@@ -7,6 +7,10 @@
 #   ./build.sh test           setup + models + every test suite (native, then browser)
 #   ./build.sh serve [PORT]   build the wasm (release) into www/pkg and serve www/ (and models/ as
 #                             /models/) on 127.0.0.1
+#   ./build.sh fuzz [SECONDS [TARGET...]]
+#                             run the fuzz targets (all, or those named; cargo-fuzz, nightly) for
+#                             SECONDS each (60) from seed corpora made from the fixtures; not part
+#                             of `test`, which runs the committed inputs of fuzz/regressions
 #
 # Every step checks before it acts, so a warm machine pays almost nothing.
 set -euo pipefail
@@ -247,10 +251,64 @@ serve() {
   exec node "$BROWSER_TESTS/server.mjs" --port "$port" --root www --models "$MODELS"
 }
 
+# ---------------------------------------------------------------------------------------------
+# fuzz
+# ---------------------------------------------------------------------------------------------
+FUZZ_TARGETS=(gguf_prefix gguf_file model_config memory_plan tokenizer chat_template)
+
+fuzz() {
+  local seconds=${1:-60}
+  [[ $seconds =~ ^[0-9]+$ ]] || die "fuzz: SECONDS must be a number, not '$seconds'"
+  shift || true
+  local targets=("$@")
+  [[ ${#targets[@]} -gt 0 ]] || targets=("${FUZZ_TARGETS[@]}")
+  for t in "${targets[@]}"; do
+    [[ " ${FUZZ_TARGETS[*]} " == *" $t "* ]] || die "fuzz: no target '$t' (targets: ${FUZZ_TARGETS[*]})"
+  done
+  setup
+  models
+  if ! rustup toolchain list | grep -q '^nightly'; then
+    say "installing the nightly toolchain (cargo-fuzz needs it; tests stay on stable)"
+    rustup toolchain install nightly --profile minimal
+  fi
+  command -v cargo-fuzz >/dev/null || { say "installing cargo-fuzz"; cargo install -q cargo-fuzz; }
+  say "seed corpora from the fixtures (fuzz/corpus)"
+  HEARTH_MODELS="$MODELS" HEARTH_REFERENCE="$SHARED/reference" \
+    cargo test -q --test fuzz_regressions -- --ignored write_seed_corpora >/dev/null
+  say "building the fuzz targets (nightly, sanitizer coverage)"
+  # No sanitizer: hearth is safe Rust, so AddressSanitizer finds little and costs 3x the
+  # executions; libFuzzer's own -rss_limit_mb/-malloc_limit_mb still catch huge allocations
+  # and debug assertions (overflow checks) stay on.
+  (cd fuzz && cargo +nightly fuzz build -O -s none)
+  mkdir -p target
+  local summary="$ROOT/target/fuzz-summary.txt"
+  : >"$summary"
+  for t in "${targets[@]}"; do
+    local max_len=4096
+    [[ $t == gguf_prefix ]] && max_len=16384
+    [[ $t == gguf_file ]] && max_len=65536
+    say "fuzzing $t for ${seconds}s"
+    # -timeout: an input slower than 10 s is a finding; -rss_limit_mb: so is using over 2 GiB.
+    (cd fuzz && HEARTH_MODELS="$MODELS" cargo +nightly fuzz run -O -s none "$t" "corpus/$t" -- \
+      -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len="$max_len" -print_final_stats=1) \
+      2>&1 | tee "$ROOT/target/fuzz-$t.log" | grep -E '^#[0-9]+ +(INITED|DONE)|^Done|^stat::(number_of_executed_units|peak_rss_mb)|ERROR|crash-|timeout-|oom-' || true
+    {
+      printf '%s: ' "$t"
+      grep -E '^#[0-9]+ +DONE' "$ROOT/target/fuzz-$t.log" | tail -1 || echo "(no DONE line)"
+      grep -E '^stat::number_of_executed_units' "$ROOT/target/fuzz-$t.log" || true
+      grep -E 'ERROR|Test unit written' "$ROOT/target/fuzz-$t.log" || true
+    } >>"$summary"
+  done
+  say "summary (target/fuzz-summary.txt; findings are in fuzz/artifacts/TARGET/)"
+  cat "$summary"
+  ! grep -q ERROR "$summary"
+}
+
 case "${1:-}" in
   setup) setup ;;
   models) setup && models ;;
   test) mkdir -p target && run_tests ;;
   serve) shift; serve "$@" ;;
-  *) echo "usage: $0 {setup|models|test|serve [PORT]}" >&2; exit 2 ;;
+  fuzz) shift; fuzz "$@" ;;
+  *) echo "usage: $0 {setup|models|test|serve [PORT]|fuzz [SECONDS [TARGET...]]}" >&2; exit 2 ;;
 esac

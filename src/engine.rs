@@ -10,7 +10,10 @@ use crate::clock::now_ms;
 use crate::gguf::{Gguf, GgufError};
 use crate::gpu::{Dispatch, GpuContext, GpuError, Readback, Recorder};
 use crate::kernels::{KernelError, Kernels, SamplerParams, Step};
-use crate::model::{self, ConfigError, Head, LoadError, ModelConfig, ModelWeights, PENALTY_WINDOW, State, Tokens};
+use crate::model::{
+    self, ConfigError, DeviceBudget, DoesNotFit, Head, LoadError, MemoryPlan, ModelConfig, ModelWeights,
+    PENALTY_WINDOW, PlanError, State, Tokens,
+};
 use crate::source::{Reader, Source};
 
 /// Why the engine could not load or run.
@@ -25,6 +28,12 @@ pub enum EngineError {
     /// The weights.
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// The file lacks a tensor the architecture needs, or has one of an impossible shape.
+    #[error("the file is not a usable model: {0}")]
+    Plan(#[from] PlanError),
+    /// The model, at the requested context, does not fit the device.
+    #[error(transparent)]
+    DoesNotFit(#[from] DoesNotFit),
     /// Setting up kernels.
     #[error(transparent)]
     Kernel(#[from] KernelError),
@@ -104,7 +113,7 @@ pub struct LoadTimings {
 /// Load-time choices.
 #[derive(Clone, Debug)]
 pub struct EngineOptions {
-    /// Context length (capped by the model's training context).
+    /// Context length (may exceed the model's training context; see [`model::effective_context`]).
     pub n_ctx: u32,
     /// Most tokens per prefill step.
     pub max_chunk: u32,
@@ -198,6 +207,14 @@ impl Engine {
         let cfg = ModelConfig::from_gguf(gguf)?;
         let mut kernels = Kernels::with_variant(&ctx, opts.f16, true);
         let (n_ctx, max_chunk) = model::effective_context(&cfg, opts.n_ctx, opts.max_chunk);
+        // Everything the load will allocate, planned from the header and checked against the
+        // device before the first buffer is created.
+        let device = DeviceBudget {
+            max_binding: ctx.limits.max_storage_buffer_binding_size,
+            max_buffer: ctx.limits.max_buffer_size,
+            memory: ctx.memory_budget,
+        };
+        MemoryPlan::new(gguf, &cfg, n_ctx, max_chunk, kernels.act_size())?.check(&device)?;
         let state = State::new(&ctx, &kernels, &cfg, n_ctx, max_chunk)?;
         let t0 = now_ms();
         let wait0 = reader.wait_ms;

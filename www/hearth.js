@@ -62,8 +62,9 @@ export class Hearth {
    *   when `sha256` is given; a download is always hashed): a damaged copy is fetched again
    * @param {number} [options.contextLength=2048]  tokens of context (KV cache)
    * @param {"auto"|boolean} [options.f16="auto"]  f16 activations where the GPU has shader-f16
-   * @param {{maxStorageBufferBindingSize?: number, maxBufferSize?: number}} [options.limits]
-   *   run as a GPU with these lower limits would
+   * @param {{maxStorageBufferBindingSize?: number, maxBufferSize?: number,
+   *   memoryBudget?: number}} [options.limits]  run as a GPU with these lower limits would;
+   *   `memoryBudget` (bytes) refuses a model planned over it before anything is allocated
    * @param {number} [options.prefillChunk=128]  prompt tokens per GPU step
    * @param {AbortSignal} [options.signal]  aborts the load (error code "aborted"); a download
    *   stopped so resumes at the next load

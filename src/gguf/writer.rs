@@ -9,7 +9,17 @@ pub struct GgufBuilder {
     version: u32,
     alignment: u64,
     kvs: Vec<(String, Value)>,
-    tensors: Vec<(String, Vec<u64>, GgmlType, Vec<u8>)>,
+    tensors: Vec<Tensor>,
+}
+
+/// A tensor's info and its bytes, or only the number of bytes it claims.
+#[derive(Clone, Debug)]
+struct Tensor {
+    name: String,
+    dims: Vec<u64>,
+    ty: GgmlType,
+    data: Vec<u8>,
+    n_bytes: u64,
 }
 
 impl Default for GgufBuilder {
@@ -30,10 +40,15 @@ impl GgufBuilder {
         self
     }
 
-    /// Adds a metadata key-value pair (`general.alignment` also sets the data alignment).
+    /// Adds a metadata key-value pair. `general.alignment` also sets the data alignment when it
+    /// is a power of two up to 1 MiB; other values are written as given while the data stays
+    /// at the default alignment, as a hostile file would have it.
     pub fn kv(mut self, key: &str, value: Value) -> Self {
         if let (Some(a), "general.alignment") = (value.as_i128(), key) {
-            self.alignment = u64::try_from(a).unwrap_or(1).max(1);
+            self.alignment = u64::try_from(a)
+                .ok()
+                .filter(|a| a.is_power_of_two() && *a <= 1 << 20)
+                .unwrap_or(super::DEFAULT_ALIGNMENT);
         }
         self.kvs.push((key.to_owned(), value));
         self
@@ -41,12 +56,47 @@ impl GgufBuilder {
 
     /// Adds a tensor with dimensions `dims` (innermost first) and raw data bytes.
     pub fn tensor(mut self, name: &str, dims: &[u64], ty: GgmlType, data: Vec<u8>) -> Self {
-        self.tensors.push((name.to_owned(), dims.to_vec(), ty, data));
+        let n_bytes = data.len() as u64;
+        self.tensors.push(Tensor { name: name.to_owned(), dims: dims.to_vec(), ty, data, n_bytes });
         self
     }
 
-    /// The file's bytes.
+    /// Declares a tensor whose data is never written, only counted in the offsets and the file
+    /// size [`GgufBuilder::build_header`] reports: headers of models too big to build (memory
+    /// plans, fuzzing, hostile shapes).
+    pub fn declare(mut self, name: &str, dims: &[u64], ty: GgmlType) -> Self {
+        let n = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+        let n_bytes = n.and_then(|n| ty.row_bytes(n)).unwrap_or(u64::MAX / 4);
+        self.tensors.push(Tensor { name: name.to_owned(), dims: dims.to_vec(), ty, data: Vec::new(), n_bytes });
+        self
+    }
+
+    /// The header alone (up to the aligned start of tensor data) and the size of the whole file
+    /// it describes.
+    pub fn build_header(&self) -> (Vec<u8>, u64) {
+        let mut out = self.header();
+        out.resize(self.align(out.len() as u64) as usize, 0);
+        let data: u64 = self.tensors.iter().fold(0, |end, t| self.align(end.saturating_add(t.n_bytes)));
+        let size = (out.len() as u64).saturating_add(data);
+        (out, size)
+    }
+
+    /// The file's bytes (declared tensors contribute no bytes).
     pub fn build(&self) -> Vec<u8> {
+        let mut out = self.header();
+        out.resize(self.align(out.len() as u64) as usize, 0);
+        for t in &self.tensors {
+            out.extend_from_slice(&t.data);
+            out.resize(self.align(out.len() as u64) as usize, 0);
+        }
+        out
+    }
+
+    fn align(&self, n: u64) -> u64 {
+        n.div_ceil(self.alignment).saturating_mul(self.alignment)
+    }
+
+    fn header(&self) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(b"GGUF");
         out.extend_from_slice(&self.version.to_le_bytes());
@@ -57,22 +107,16 @@ impl GgufBuilder {
             out.extend_from_slice(&value_type_id(v).to_le_bytes());
             put_value(&mut out, v);
         }
-        let align = |n: u64| n.div_ceil(self.alignment) * self.alignment;
         let mut offset = 0u64;
-        for (name, dims, ty, data) in &self.tensors {
-            put_str(&mut out, name.as_bytes());
-            out.extend_from_slice(&(dims.len() as u32).to_le_bytes());
-            for d in dims {
+        for t in &self.tensors {
+            put_str(&mut out, t.name.as_bytes());
+            out.extend_from_slice(&(t.dims.len() as u32).to_le_bytes());
+            for d in &t.dims {
                 out.extend_from_slice(&d.to_le_bytes());
             }
-            out.extend_from_slice(&ty.id().to_le_bytes());
+            out.extend_from_slice(&t.ty.id().to_le_bytes());
             out.extend_from_slice(&offset.to_le_bytes());
-            offset = align(offset + data.len() as u64);
-        }
-        out.resize(align(out.len() as u64) as usize, 0);
-        for (_, _, _, data) in &self.tensors {
-            out.extend_from_slice(data);
-            out.resize(align(out.len() as u64) as usize, 0);
+            offset = self.align(offset.saturating_add(t.n_bytes));
         }
         out
     }

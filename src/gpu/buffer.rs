@@ -7,6 +7,9 @@ use std::task::{Context, Poll, Waker};
 
 use super::{GpuContext, GpuError};
 
+/// See [`GpuContext::process_allocated_bytes`].
+static PROCESS_ALLOCATED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 impl GpuContext {
     /// A storage buffer of `size` bytes (rounded up to 4) that can be copied to and from.
     pub fn storage_buffer(&self, size: u64, label: &str) -> wgpu::Buffer {
@@ -26,6 +29,7 @@ impl GpuContext {
     pub fn buffer(&self, size: u64, usage: wgpu::BufferUsages, label: &str) -> wgpu::Buffer {
         let size = size.max(4).next_multiple_of(4);
         self.allocated.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
+        PROCESS_ALLOCATED.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size,
@@ -50,6 +54,12 @@ impl GpuContext {
             padded.resize(bytes.len().next_multiple_of(4), 0);
             self.queue.write_buffer(buffer, offset, &padded);
         }
+    }
+
+    /// Bytes of GPU buffers created through every context of this process so far: a load
+    /// refused before this moves allocated nothing (what tests of hostile models assert).
+    pub fn process_allocated_bytes() -> u64 {
+        PROCESS_ALLOCATED.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Bytes of GPU memory allocated through this context so far.

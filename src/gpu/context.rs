@@ -84,6 +84,9 @@ pub struct LimitCaps {
     pub max_storage_buffer_binding_size: Option<u64>,
     /// Caps maxBufferSize.
     pub max_buffer_size: Option<u64>,
+    /// The most GPU memory a model may take in all (WebGPU does not tell how much a GPU
+    /// has; a user who knows sets it, and a model planned over it is refused before loading).
+    pub memory_budget: Option<u64>,
 }
 
 /// The least hearth runs on: WebGPU's defaults for what kernels bind at once.
@@ -138,6 +141,8 @@ pub struct GpuContext {
     /// The most bytes one weight buffer may hold: the binding limit, or less for tests that
     /// exercise paging (see [`GpuContext::limit_weight_pages`]).
     pub weight_page_bytes: u64,
+    /// The most GPU memory a model may take, when the user set it ([`LimitCaps::memory_budget`]).
+    pub memory_budget: Option<u64>,
     /// Bytes allocated through [`GpuContext::buffer`].
     pub(super) allocated: std::sync::atomic::AtomicU64,
     /// The first error the device reported outside an error scope, or its loss.
@@ -202,6 +207,7 @@ impl GpuContext {
             features,
             limits,
             weight_page_bytes,
+            memory_budget: caps.memory_budget,
             allocated: Default::default(),
             failure,
         })

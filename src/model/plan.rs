@@ -7,14 +7,14 @@ use serde::Serialize;
 
 use super::config::ModelConfig;
 use super::transformer::cache_len;
-use super::weights::{Kind, MAX_VECTOR_BYTES, UPLOAD_CHUNK, wanted_tensors};
+use super::weights::{Kind, MAX_VECTOR_BYTES, UPLOAD_CHUNK, tensor_shapes, wanted_tensors};
 use crate::gguf::Gguf;
-use crate::quant::gpu_layout_bytes;
+use crate::quant::{QuantError, gpu_layout_bytes, is_supported};
 
 /// Bytes of GPU memory a model needs, by kind.
 #[derive(Clone, Debug, Serialize)]
 pub struct MemoryPlan {
-    /// Context length the plan is for (the request, capped by the training context).
+    /// Context length the plan is for (the request, at least 1).
     pub context_length: u32,
     /// Largest prompt chunk of one step.
     pub max_chunk: u32,
@@ -41,14 +41,82 @@ pub struct PlannedBuffer {
     pub bytes: u64,
 }
 
-/// Why a plan cannot be made: a tensor the architecture needs is missing or malformed.
+/// Why a plan cannot be made: a tensor the architecture needs is missing, has another shape,
+/// or a type hearth cannot run.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct PlanError(String);
+pub enum PlanError {
+    /// The file lacks a tensor.
+    #[error("the file has no tensor '{0}'")]
+    Missing(String),
+    /// A tensor's dimensions differ from what the hyper-parameters imply.
+    #[error("tensor '{name}' has dimensions {found:?}, but the hyper-parameters make it {expected:?}")]
+    Shape {
+        /// The tensor.
+        name: String,
+        /// Its dimensions in the file (innermost first).
+        found: Vec<u64>,
+        /// The dimensions the configuration implies.
+        expected: Vec<u64>,
+    },
+    /// A tensor type hearth has no kernels for.
+    #[error("tensor '{name}' is of type {ty}, which hearth cannot run yet")]
+    Unsupported {
+        /// The tensor.
+        name: String,
+        /// Its type.
+        ty: crate::gguf::GgmlType,
+    },
+    /// A tensor hearth could run but not in this form.
+    #[error("tensor '{name}': {why}")]
+    Malformed {
+        /// The tensor.
+        name: String,
+        /// What is wrong.
+        why: String,
+    },
+}
 
-/// Context length and chunk a load will use for a requested context and chunk.
-pub fn effective_context(cfg: &ModelConfig, n_ctx: u32, max_chunk: u32) -> (u32, u32) {
-    let n_ctx = n_ctx.clamp(1, cfg.n_ctx_train.max(1));
+/// Why a planned model does not fit the device: one buffer over a limit, or the whole over
+/// the memory budget. Found from the header alone, before anything is allocated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{what} needs {} ({need} bytes), over this GPU's {limit} of {} ({max} bytes): use a shorter context or a smaller model",
+    mib(*.need),
+    mib(*.max)
+)]
+pub struct DoesNotFit {
+    /// What the memory is for ("the KV cache of one layer", "a weight row", "the model").
+    pub what: String,
+    /// Bytes it needs.
+    pub need: u64,
+    /// The limit's name: WebGPU's (`maxStorageBufferBindingSize`, `maxBufferSize`) or
+    /// `memory budget`.
+    pub limit: &'static str,
+    /// The limit's value in bytes.
+    pub max: u64,
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20))
+}
+
+/// What a device allows, as far as a plan is concerned.
+#[derive(Clone, Copy, Debug)]
+pub struct DeviceBudget {
+    /// maxStorageBufferBindingSize.
+    pub max_binding: u64,
+    /// maxBufferSize.
+    pub max_buffer: u64,
+    /// The most GPU memory the model may use in all, when the user set one (WebGPU does not
+    /// tell how much memory a GPU has).
+    pub memory: Option<u64>,
+}
+
+/// Context length and chunk a load will use for a requested context and chunk. A context
+/// longer than the training context is allowed (as llama.cpp allows it; front ends warn),
+/// up to [`super::config::caps::CONTEXT`].
+pub fn effective_context(_cfg: &ModelConfig, n_ctx: u32, max_chunk: u32) -> (u32, u32) {
+    let n_ctx = n_ctx.clamp(1, super::config::caps::CONTEXT);
     (n_ctx, max_chunk.clamp(1, n_ctx))
 }
 
@@ -78,24 +146,34 @@ impl MemoryPlan {
     pub fn new(gguf: &Gguf, cfg: &ModelConfig, n_ctx: u32, max_chunk: u32, act: u64) -> Result<Self, PlanError> {
         let (n_ctx, max_chunk) = effective_context(cfg, n_ctx, max_chunk);
         let (mut weights, mut largest_row) = (0u64, 0u64);
-        for (name, kind) in wanted_tensors(cfg) {
-            let t = gguf.tensor(&name).ok_or_else(|| PlanError(format!("the file has no tensor '{name}'")))?;
+        for ((name, kind), (_, dims)) in wanted_tensors(cfg).into_iter().zip(tensor_shapes(cfg)) {
+            let t = gguf.tensor(&name).ok_or_else(|| PlanError::Missing(name.clone()))?;
+            if t.dims != dims {
+                return Err(PlanError::Shape { name, found: t.dims.clone(), expected: dims });
+            }
+            let bad = |why: String| PlanError::Malformed { name: name.clone(), why };
             weights += match kind {
                 Kind::Matrix { rows, cols } => {
-                    let bad = |why: &str| PlanError(format!("tensor '{name}': {why}"));
-                    let row = t.ty.row_bytes(u64::from(cols)).ok_or_else(|| bad("rows are not whole blocks"))?;
+                    if !is_supported(t.ty) {
+                        return Err(PlanError::Unsupported { name, ty: t.ty });
+                    }
+                    let row = t.ty.row_bytes(u64::from(cols)).ok_or_else(|| bad("rows are not whole blocks".into()))?;
                     if row > UPLOAD_CHUNK as u64 / 2 {
-                        return Err(bad(&format!("rows of {row} bytes are larger than hearth uploads at once")));
+                        return Err(bad(format!("rows of {row} bytes are larger than hearth uploads at once")));
                     }
                     largest_row = largest_row.max(row);
                     let blocks = u64::from(rows) * u64::from(cols) / u64::from(t.ty.block_size());
-                    gpu_layout_bytes(t.ty, blocks).map_err(|e| bad(&e.to_string()))?.0
+                    match gpu_layout_bytes(t.ty, blocks) {
+                        Ok((bytes, _)) => bytes,
+                        Err(QuantError::Unsupported(ty)) => return Err(PlanError::Unsupported { name, ty }),
+                        Err(e) => return Err(bad(e.to_string())),
+                    }
                 }
                 Kind::Vector { n } => u64::from(n) * 4,
                 Kind::ActVector { n } => u64::from(n) * act,
             };
             if matches!(kind, Kind::Vector { .. } | Kind::ActVector { .. }) && t.n_bytes > MAX_VECTOR_BYTES {
-                return Err(PlanError(format!("tensor '{name}' is a vector of {} bytes", t.n_bytes)));
+                return Err(bad(format!("a vector of {} bytes", t.n_bytes)));
             }
         }
         let kvd = u64::from(cfg.n_kv_head * cfg.head_dim);
@@ -125,27 +203,26 @@ impl MemoryPlan {
         })
     }
 
-    /// Why a device with these limits cannot hold the plan's buffers, or `None` when it can.
-    /// (WebGPU does not tell how much memory a GPU has, so only per-buffer limits are known.)
-    pub fn does_not_fit(&self, max_binding: u64, max_buffer: u64) -> Option<String> {
-        let page = max_binding.min(max_buffer);
-        if self.largest_row + 4 > page {
-            return Some(format!(
-                "a weight row of {} bytes does not fit one storage binding ({page} bytes on this GPU)",
-                self.largest_row
-            ));
-        }
-        for b in &self.buffers {
-            for (limit, max) in [("maxBufferSize", max_buffer), ("maxStorageBufferBindingSize", max_binding)] {
+    /// Checks every planned buffer against the device's per-buffer limits (weights are paged
+    /// under them, so only a weight row must fit one page) and the total against the budget.
+    pub fn check(&self, device: &DeviceBudget) -> Result<(), DoesNotFit> {
+        let limits = [("maxBufferSize", device.max_buffer), ("maxStorageBufferBindingSize", device.max_binding)];
+        let row = PlannedBuffer { what: "a weight row", bytes: self.largest_row + 4 };
+        for b in std::iter::once(&row).chain(&self.buffers) {
+            for (limit, max) in limits {
                 if b.bytes > max {
-                    return Some(format!(
-                        "{} needs a buffer of {} bytes, over this GPU's {limit} of {max} bytes: \
-                         choose a shorter context or a smaller model",
-                        b.what, b.bytes
-                    ));
+                    return Err(DoesNotFit { what: b.what.to_owned(), need: b.bytes, limit, max });
                 }
             }
         }
-        None
+        match device.memory {
+            Some(max) if self.total > max => Err(DoesNotFit {
+                what: "the model at this context".into(),
+                need: self.total,
+                limit: "memory budget",
+                max,
+            }),
+            _ => Ok(()),
+        }
     }
 }

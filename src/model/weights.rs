@@ -168,6 +168,21 @@ pub(super) fn wanted_tensors(cfg: &ModelConfig) -> Vec<(String, Kind)> {
     out
 }
 
+/// Every tensor `cfg` needs, by GGUF name, with the dimensions it must have (innermost
+/// first, as GGUF lists them): what a file of this architecture must hold.
+pub fn tensor_shapes(cfg: &ModelConfig) -> Vec<(String, Vec<u64>)> {
+    wanted_tensors(cfg)
+        .into_iter()
+        .map(|(name, kind)| {
+            let dims = match kind {
+                Kind::Matrix { rows, cols } => vec![u64::from(cols), u64::from(rows)],
+                Kind::Vector { n } | Kind::ActVector { n } => vec![u64::from(n)],
+            };
+            (name, dims)
+        })
+        .collect()
+}
+
 /// A tensor's place on the GPU.
 enum Slot {
     Matrix(GpuWeight),

@@ -5,7 +5,7 @@ use crate::chat::ChatError;
 use crate::engine::EngineError;
 use crate::gpu::{GpuError, WeightError};
 use crate::kernels::KernelError;
-use crate::model::{ConfigError, LoadError};
+use crate::model::{ConfigError, LoadError, PlanError};
 use crate::quant::QuantError;
 use crate::source::SourceError;
 use crate::tokenizer::TokenizerError;
@@ -98,6 +98,9 @@ fn engine_code(e: &EngineError) -> &'static str {
         EngineError::Kernel(KernelError::Shape { .. }) => "unsupported-model",
         EngineError::Kernel(KernelError::Shader(_)) => "internal",
         EngineError::Gpu(g) => g.code(),
+        EngineError::Plan(PlanError::Unsupported { .. }) => "unsupported-model",
+        EngineError::Plan(_) => "bad-model",
+        EngineError::DoesNotFit(_) => "adapter-limits",
         EngineError::ContextFull { .. } | EngineError::EmptyPrompt | EngineError::BadToken { .. } => "bad-request",
         EngineError::Cancelled => "aborted",
     }

@@ -7,7 +7,7 @@ use super::{Error, F16, LoadOptions};
 use crate::chat::{ChatTemplate, Message, TemplateSource};
 use crate::gguf::Summary;
 use crate::gpu::{AdapterReport, GpuContext};
-use crate::model::{MemoryPlan, ModelConfig};
+use crate::model::{DeviceBudget, MemoryPlan, ModelConfig};
 use crate::source::{Reader, Source};
 
 /// A model's summary, the GPU memory it needs and the verdict for this adapter.
@@ -94,10 +94,15 @@ pub async fn inspect<S: Source>(source: S, opts: &LoadOptions) -> Result<Inspect
                     None
                 }
                 Ok(plan) => {
-                    if let Some(why) =
-                        adapter.as_ref().and_then(|a| plan.does_not_fit(a.max_storage_binding, a.max_buffer_size))
-                    {
-                        reasons.push(why);
+                    if let Some(a) = &adapter {
+                        let device = DeviceBudget {
+                            max_binding: a.max_storage_binding,
+                            max_buffer: a.max_buffer_size,
+                            memory: opts.limits.memory_budget,
+                        };
+                        if let Err(e) = plan.check(&device) {
+                            reasons.push(e.to_string());
+                        }
                     }
                     Some(plan)
                 }

@@ -19,7 +19,7 @@ use crate::gguf::{Gguf, Summary};
 use crate::gpu::{AdapterReport, GpuContext, GpuError, LimitCaps};
 use crate::kernels::SamplerParams;
 use crate::source::{Reader, Source};
-use crate::tokenizer::Tokenizer;
+use crate::tokenizer::{Tokenizer, TokenizerError};
 
 pub use error::Error;
 pub use generate::{Outcome, generate};
@@ -60,7 +60,7 @@ impl TryFrom<serde_json::Value> for F16 {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct LoadOptions {
-    /// Context length in tokens (capped by the model's training context).
+    /// Context length in tokens (beyond the model's training context the text may degrade).
     pub context_length: u32,
     /// f16 or f32 activations.
     pub f16: F16,
@@ -193,13 +193,22 @@ impl Session {
         let t_gpu = now_ms();
         let mut reader = Reader::new(source);
         let gguf = reader.read_header().await?;
-        // Unsupported architectures fail here, before the tokenizer and any weight.
-        crate::model::ModelConfig::from_gguf(&gguf)?;
+        // Unsupported architectures and hostile hyper-parameters fail here, before the
+        // tokenizer and any weight.
+        let n_vocab = crate::model::ModelConfig::from_gguf(&gguf)?.n_vocab;
         let t_header = now_ms();
         let tokenizer = match &opts.tokenizer_json {
             Some(json) => Tokenizer::from_json(json, Some(&gguf))?,
             None => Tokenizer::from_gguf(&gguf)?,
         };
+        // Every id the tokenizer can produce must index the model's token table; past it the
+        // embedding gather would read nothing and the step run on stale activations.
+        if tokenizer.n_vocab() > n_vocab as usize {
+            return Err(Error::Tokenizer(TokenizerError::VocabMismatch {
+                tokenizer: tokenizer.n_vocab(),
+                model: n_vocab,
+            }));
+        }
         let template = ChatTemplate::from_gguf(&gguf)?;
         let t_tokenizer = now_ms();
         let memory_before_weights = wasm_memory_bytes();

@@ -41,6 +41,14 @@ pub enum TokenizerError {
     /// The vocabulary is malformed (e.g. a token that is not UTF-8, a bad merge).
     #[error("malformed vocabulary: {0}")]
     Vocab(String),
+    /// The tokenizer produces ids past the model's token table.
+    #[error("the tokenizer has {tokenizer} tokens but the model's token table only {model}")]
+    VocabMismatch {
+        /// Tokens of the tokenizer.
+        tokenizer: usize,
+        /// Rows of the model's token table.
+        model: u32,
+    },
     /// The `tokenizers` crate failed.
     #[error("tokenizer: {0}")]
     Library(String),

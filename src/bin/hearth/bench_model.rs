@@ -17,7 +17,7 @@ pub fn run(
     gen_tokens: usize,
     profile: bool,
 ) -> Result<(), String> {
-    let args = ModelArgs { model: model.to_owned(), ctx, f32, tokenizer: None };
+    let args = ModelArgs { model: model.to_owned(), ctx, f32, tokenizer: None, gpu_memory: None };
     let mut m = load(&args)?;
     let load_ms = m.info().load.total_ms;
     // A prompt of ordinary text, repeated to the length asked for.

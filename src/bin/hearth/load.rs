@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use hearth::chat::TemplateSource;
 use hearth::engine::Phase;
+use hearth::gpu::LimitCaps;
 use hearth::session::{F16, LoadOptions, Request, Session, Stop};
 use hearth::source::ReadSource;
 
@@ -17,6 +18,10 @@ pub struct ModelArgs {
     /// Context length in tokens.
     #[arg(long = "ctx", default_value_t = 2048)]
     pub ctx: u32,
+    /// The most GPU memory the model may take, in MiB: a model planned over it is refused
+    /// before loading (GPUs do not tell hearth how much memory they have).
+    #[arg(long = "gpu-memory", value_name = "MIB")]
+    pub gpu_memory: Option<u64>,
     /// Compute with f32 activations even where shader-f16 is available.
     #[arg(long)]
     pub f32: bool,
@@ -87,6 +92,7 @@ pub fn load(args: &ModelArgs) -> Result<Session, String> {
         context_length: args.ctx,
         f16: if args.f32 { F16::Off } else { F16::Auto },
         tokenizer_json,
+        limits: LimitCaps { memory_budget: args.gpu_memory.map(|m| m.saturating_mul(1 << 20)), ..LimitCaps::default() },
         ..LoadOptions::default()
     };
     let source = ReadSource::open(path).map_err(|e| e.to_string())?;
@@ -105,6 +111,10 @@ pub fn load(args: &ModelArgs) -> Result<Session, String> {
     let session = pollster::block_on(Session::load(source, &opts, &mut progress))
         .map_err(|e| format!("{}: {e} [{}]", path.display(), e.code()))?;
     eprintln!();
+    let train = session.engine.cfg.n_ctx_train;
+    if args.ctx > train {
+        eprintln!("note: the model was trained on {train} tokens; positions past that may give poor text");
+    }
     if let TemplateSource::BuiltIn(name) = session.template().source {
         eprintln!("note: the file has no chat template; using hearth's built-in '{name}' template");
     }

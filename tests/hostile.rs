@@ -1,0 +1,364 @@
+//! Hostile models through the whole load path (`Session::load`, as the CLI and the browser
+//! call it): each is refused with its typed error and code before any GPU buffer is created,
+//! without a panic, and within a bound on the heap it may use, measured by a counting
+//! allocator (a hostile length must never become an allocation).
+//!
+//! The files are SmolLM2's real header with one thing changed, written by the GGUF writer;
+//! tensor data is never read (the source serves zeros after the header).
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::Read;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use hearth::gguf::{GgmlType, Gguf, GgufBuilder, StrArray, Value};
+use hearth::gpu::{GpuContext, LimitCaps};
+use hearth::session::{LoadOptions, Session};
+use hearth::source::ReadSource;
+
+/// The system allocator, counting live bytes and their peak.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(n: usize) {
+    let now = LIVE.fetch_add(n, Ordering::Relaxed) + n;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+// SAFETY: every call is forwarded to `System` unchanged; only counters are added.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+            grew(new_size);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+const MIB: usize = 1 << 20;
+
+/// One hostile file: what it changes, the load options, and what must come back.
+struct Case {
+    what: &'static str,
+    file: (Vec<u8>, u64),
+    options: LoadOptions,
+    code: &'static str,
+    message: &'static str,
+    heap: usize,
+}
+
+/// SmolLM2's metadata with `overrides` (a `None` value removes the key) and its tensor infos,
+/// with `tensor` changing each (name, dims, type) first.
+fn smollm2(
+    overrides: &[(&str, Option<Value>)],
+    tensor: impl Fn(&str, Vec<u64>, GgmlType) -> Option<(String, Vec<u64>, GgmlType)>,
+) -> (Vec<u8>, u64) {
+    let g = real_header();
+    let mut b = GgufBuilder::new();
+    for (k, v) in g.metadata() {
+        match overrides.iter().find(|(key, _)| key == k) {
+            Some((_, Some(v))) => b = b.kv(k, v.clone()),
+            Some((_, None)) => {}
+            None => b = b.kv(k, v.clone()),
+        }
+    }
+    for (k, v) in overrides {
+        if let (Some(v), None) = (v, g.metadata().get(*k)) {
+            b = b.kv(k, v.clone());
+        }
+    }
+    for t in g.tensors() {
+        if let Some((name, dims, ty)) = tensor(&t.name, t.dims.clone(), t.ty) {
+            b = b.declare(&name, &dims, ty);
+        }
+    }
+    b.build_header()
+}
+
+fn real_header() -> Gguf {
+    let path = common::model("SmolLM2-135M-Instruct.Q8_0.gguf");
+    let mut file = std::fs::File::open(&path).unwrap();
+    let size = file.metadata().unwrap().len();
+    Gguf::read(&mut file, size).unwrap()
+}
+
+fn same(name: &str, dims: Vec<u64>, ty: GgmlType) -> Option<(String, Vec<u64>, GgmlType)> {
+    Some((name.to_owned(), dims, ty))
+}
+
+fn options(context_length: u32, limits: LimitCaps) -> LoadOptions {
+    LoadOptions { context_length, limits, ..LoadOptions::default() }
+}
+
+/// A header by hand: one string value whose length claims 4 GB.
+fn four_gb_string() -> (Vec<u8>, u64) {
+    let mut f = b"GGUF".to_vec();
+    f.extend(3u32.to_le_bytes());
+    f.extend(0u64.to_le_bytes()); // tensors
+    f.extend(1u64.to_le_bytes()); // keys
+    f.extend(12u64.to_le_bytes());
+    f.extend(b"general.name");
+    f.extend(8u32.to_le_bytes()); // string
+    f.extend((4u64 << 30).to_le_bytes());
+    let size = f.len() as u64 + (4 << 30);
+    (f, size)
+}
+
+/// A header whose token array claims 50 million strings in a 1 GB file: it would pass the
+/// 64 MiB header cap long before the array ends.
+fn endless_header() -> (Vec<u8>, u64) {
+    let mut f = b"GGUF".to_vec();
+    f.extend(3u32.to_le_bytes());
+    f.extend(0u64.to_le_bytes()); // tensors
+    f.extend(2u64.to_le_bytes()); // keys
+    for (key, value) in [("general.architecture", &b"llama"[..]), ("tokenizer.ggml.tokens", &[][..])] {
+        f.extend((key.len() as u64).to_le_bytes());
+        f.extend(key.as_bytes());
+        if value.is_empty() {
+            f.extend(9u32.to_le_bytes()); // an array
+            f.extend(8u32.to_le_bytes()); // of strings
+            f.extend(50_000_000u64.to_le_bytes());
+        } else {
+            f.extend(8u32.to_le_bytes());
+            f.extend((value.len() as u64).to_le_bytes());
+            f.extend(value);
+        }
+    }
+    (f, 1 << 30)
+}
+
+fn cases() -> Vec<Case> {
+    let u32v = |v: u32| Some(Value::U32(v));
+    let none = LimitCaps::default();
+    let long_name = "blk.0.attn_q.weight_".to_owned() + &"x".repeat(60);
+    let mut small_vocab = StrArray::default();
+    (0..100).for_each(|i| small_vocab.push(format!("t{i}").as_bytes()));
+    vec![
+        Case {
+            what: "block_count of 4e9",
+            file: smollm2(&[("llama.block_count", u32v(4_000_000_000))], same),
+            options: LoadOptions::default(),
+            code: "bad-model",
+            message: "'llama.block_count' is 4000000000: must be 1 to 1024",
+            heap: 8 * MIB,
+        },
+        Case {
+            what: "heads × head dim past the width cap",
+            file: smollm2(
+                &[("llama.attention.head_count", u32v(999)), ("llama.attention.key_length", u32v(256))],
+                same,
+            ),
+            options: LoadOptions::default(),
+            code: "bad-model",
+            message: "'heads × head dim' is 255744",
+            heap: 8 * MIB,
+        },
+        Case {
+            what: "head_dim past the attention kernels' bound",
+            file: smollm2(&[("llama.attention.key_length", u32v(512))], same),
+            options: LoadOptions::default(),
+            code: "bad-model",
+            message: "'llama.attention.key_length' is 512: must be 2 to 256",
+            heap: 8 * MIB,
+        },
+        Case {
+            what: "a sliding window of 2^31 (gemma3)",
+            file: smollm2(
+                &[
+                    ("general.architecture", Some(Value::String("gemma3".into()))),
+                    ("gemma3.block_count", u32v(30)),
+                    ("gemma3.embedding_length", u32v(576)),
+                    ("gemma3.feed_forward_length", u32v(1536)),
+                    ("gemma3.attention.head_count", u32v(9)),
+                    ("gemma3.attention.head_count_kv", u32v(3)),
+                    ("gemma3.attention.sliding_window", u32v(1 << 31)),
+                ],
+                same,
+            ),
+            options: LoadOptions::default(),
+            code: "bad-model",
+            message: "'gemma3.attention.sliding_window' is 2147483648",
+            heap: 8 * MIB,
+        },
+        Case {
+            what: "an EOS id past the vocabulary",
+            file: smollm2(&[("tokenizer.ggml.eos_token_id", u32v(49152))], same),
+            options: LoadOptions::default(),
+            code: "bad-model",
+            message: "'tokenizer.ggml.eos_token_id' is 49152: past the vocabulary of 49152 tokens",
+            heap: 8 * MIB,
+        },
+        Case {
+            what: "a tokenizer with ids past the token table",
+            file: smollm2(&[("llama.vocab_size", u32v(1000))], |n, mut dims, ty| {
+                if n == "token_embd.weight" {
+                    dims[1] = 1000;
+                }
+                same(n, dims, ty)
+            }),
+            options: LoadOptions::default(),
+            code: "bad-model",
+            message: "the tokenizer has 49152 tokens but the model's token table only 1000",
+            heap: 32 * MIB,
+        },
+        Case {
+            what: "a tensor name of 80 bytes",
+            file: smollm2(&[], |n, dims, ty| {
+                Some((if n == "blk.0.attn_q.weight" { long_name.clone() } else { n.to_owned() }, dims, ty))
+            }),
+            options: LoadOptions::default(),
+            code: "bad-model",
+            message: "a tensor name at byte 1769975 is 80 bytes long, more than the 63",
+            heap: 8 * MIB,
+        },
+        Case {
+            what: "a string of 4 GB",
+            file: four_gb_string(),
+            options: LoadOptions::default(),
+            code: "bad-model",
+            message: "a string value at byte 48 is 4294967296 bytes long",
+            heap: 2 * MIB,
+        },
+        Case {
+            what: "a header past 64 MiB",
+            file: endless_header(),
+            options: LoadOptions::default(),
+            code: "bad-model",
+            message: "header",
+            heap: 80 * MIB,
+        },
+        Case {
+            what: "an unsupported architecture",
+            file: smollm2(&[("general.architecture", Some(Value::String("mamba".into())))], same),
+            options: LoadOptions::default(),
+            code: "unsupported-model",
+            message: "architecture 'mamba' is not supported",
+            heap: 8 * MIB,
+        },
+        Case {
+            what: "a missing tensor",
+            file: smollm2(&[], |n, d, t| (n != "blk.7.ffn_up.weight").then(|| (n.to_owned(), d, t))),
+            options: LoadOptions::default(),
+            code: "bad-model",
+            message: "the file has no tensor 'blk.7.ffn_up.weight'",
+            heap: 32 * MIB,
+        },
+        Case {
+            what: "a tensor of the wrong shape",
+            file: smollm2(&[], |n, mut dims, ty| {
+                if n == "blk.3.attn_k.weight" {
+                    dims[1] = 64;
+                }
+                same(n, dims, ty)
+            }),
+            options: LoadOptions::default(),
+            code: "bad-model",
+            message: "tensor 'blk.3.attn_k.weight' has dimensions [576, 64], but the hyper-parameters make it [576, 192]",
+            heap: 32 * MIB,
+        },
+        Case {
+            what: "a weight type without kernels",
+            file: smollm2(&[], |n, dims, ty| {
+                same(n, dims, if n == "blk.0.ffn_gate.weight" { GgmlType::IQ4_NL } else { ty })
+            }),
+            options: LoadOptions::default(),
+            code: "unsupported-model",
+            message: "tensor 'blk.0.ffn_gate.weight' is of type IQ4_NL, which hearth cannot run yet",
+            heap: 32 * MIB,
+        },
+        Case {
+            what: "a context whose KV cache exceeds a binding",
+            file: smollm2(&[], same),
+            options: options(1_000_000, none),
+            code: "adapter-limits",
+            message: "the KV cache of one layer needs",
+            heap: 32 * MIB,
+        },
+        Case {
+            what: "a model over the memory budget",
+            file: smollm2(&[], same),
+            options: options(2048, LimitCaps { memory_budget: Some(100 << 20), ..none }),
+            code: "adapter-limits",
+            message: "the model at this context needs",
+            heap: 32 * MIB,
+        },
+    ]
+}
+
+/// Every hostile case: its code and message, no GPU buffer, and bounded heap.
+#[test]
+fn hostile_models_are_refused_before_any_gpu_allocation() {
+    let cases = cases();
+    for case in cases {
+        let (header, size) = case.file;
+        let data = std::io::Cursor::new(header).chain(std::io::repeat(0).take(size));
+        let source = ReadSource::new(data, Some(size));
+        let gpu_before = GpuContext::process_allocated_bytes();
+        let live = LIVE.load(Ordering::Relaxed);
+        PEAK.store(live, Ordering::Relaxed);
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pollster::block_on(Session::load(source, &case.options, &mut |_, _, _| {}))
+        }));
+        let heap = PEAK.load(Ordering::Relaxed).saturating_sub(live);
+        let what = case.what;
+        let Ok(result) = run else { panic!("{what}: panicked") };
+        let Err(e) = result else { panic!("{what}: loaded") };
+        println!("{what}: [{}] {e} (heap peak {:.1} MiB)", e.code(), heap as f64 / MIB as f64);
+        assert_eq!(e.code(), case.code, "{what}: {e}");
+        assert!(e.to_string().contains(case.message), "{what}: {e}");
+        assert_eq!(GpuContext::process_allocated_bytes(), gpu_before, "{what}: GPU buffers were created");
+        assert!(heap <= case.heap, "{what}: {heap} bytes of heap, over {}", case.heap);
+    }
+}
+
+/// `hearth run` with a context the GPU cannot hold: one line naming the buffer, the bytes it
+/// needs and the limit, a non-zero exit, no panic.
+#[test]
+fn cli_refuses_a_context_the_gpu_cannot_hold_in_one_line() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["run", "-m"])
+        .arg(common::model("SmolLM2-135M-Instruct.Q8_0.gguf"))
+        .args(["--ctx", "16000000", "--f32", "-p", "hi", "-n", "4"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("hearth:")).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    // f32 keys: 16,000,000 positions × 3 KV heads × 64 dims × 4 bytes, past any GPU binding.
+    for part in ["the KV cache of one layer needs", "(12288000000 bytes)", "over this GPU's max", "[adapter-limits]"] {
+        assert!(lines[0].contains(part), "{part}: {}", lines[0]);
+    }
+    assert!(out.stdout.is_empty(), "generated text: {}", String::from_utf8_lossy(&out.stdout));
+}
