@@ -291,10 +291,10 @@ fuzz() {
     # -timeout: an input slower than 10 s is a finding; -rss_limit_mb: so is using over 2 GiB.
     (cd fuzz && HEARTH_MODELS="$MODELS" cargo +nightly fuzz run -O -s none "$t" "corpus/$t" -- \
       -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len="$max_len" -print_final_stats=1) \
-      2>&1 | tee "$ROOT/target/fuzz-$t.log" | grep -E '^#[0-9]+ +(INITED|DONE)|^Done|^stat::(number_of_executed_units|peak_rss_mb)|ERROR|crash-|timeout-|oom-' || true
+      2>&1 | tee "$ROOT/target/fuzz-$t.log" | grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^Done|^stat::(number_of_executed_units|peak_rss_mb)|ERROR|crash-|timeout-|oom-' || true
     {
       printf '%s: ' "$t"
-      grep -E '^#[0-9]+ +DONE' "$ROOT/target/fuzz-$t.log" | tail -1 || echo "(no DONE line)"
+      grep -E '^#[0-9]+[[:space:]]+DONE' "$ROOT/target/fuzz-$t.log" | tail -1 || echo "(no DONE line)"
       grep -E '^stat::number_of_executed_units' "$ROOT/target/fuzz-$t.log" || true
       grep -E 'ERROR|Test unit written' "$ROOT/target/fuzz-$t.log" || true
     } >>"$summary"

@@ -54,6 +54,16 @@ pub enum TokenizerError {
     Library(String),
 }
 
+/// `id`, the value of special-token key `key`, if it names one of the `n` tokens.
+fn special_id(key: &str, id: Option<u32>, n: usize) -> Result<Option<u32>, TokenizerError> {
+    match id {
+        Some(id) if id as usize >= n => {
+            Err(TokenizerError::Vocab(format!("'{key}' is {id}, past the vocabulary of {n} tokens")))
+        }
+        other => Ok(other),
+    }
+}
+
 fn lib_err(e: impl std::fmt::Display) -> TokenizerError {
     TokenizerError::Library(e.to_string())
 }
@@ -177,7 +187,8 @@ impl Tokenizer {
             .collect();
         inner.add_special_tokens(specials).map_err(lib_err)?;
 
-        let id = |k: &str| g.optional(k, Gguf::get_u32);
+        // A special id past the vocabulary would be emitted as a token that is not there.
+        let id = |k: &str| special_id(k, g.optional(k, Gguf::get_u32)?, texts.len());
         let bos = id("tokenizer.ggml.bos_token_id")?;
         let eos = id("tokenizer.ggml.eos_token_id")?;
         let mut end_of_generation: HashSet<u32> =
@@ -227,9 +238,9 @@ impl Tokenizer {
         let pieces =
             if byte_level { pieces::byte_level(&texts, &types) } else { pieces::sentencepiece_guess(&texts, &types) };
         let find = |names: &[&str]| texts.iter().position(|t| names.contains(&t.as_str())).map(|i| i as u32);
-        let from_gguf = |k: &str| gguf.and_then(|g| g.optional(k, Gguf::get_u32).ok().flatten());
-        let bos = from_gguf("tokenizer.ggml.bos_token_id").or_else(|| find(&["<s>", "<bos>", "<|begin_of_text|>"]));
-        let eos = from_gguf("tokenizer.ggml.eos_token_id")
+        let from_gguf = |k: &str| special_id(k, gguf.and_then(|g| g.optional(k, Gguf::get_u32).ok().flatten()), n);
+        let bos = from_gguf("tokenizer.ggml.bos_token_id")?.or_else(|| find(&["<s>", "<bos>", "<|begin_of_text|>"]));
+        let eos = from_gguf("tokenizer.ggml.eos_token_id")?
             .or_else(|| find(&["</s>", "<eos>", "<|end_of_text|>", "<|endoftext|>"]));
         let mut end_of_generation: HashSet<u32> = eos.into_iter().collect();
         end_of_generation.extend(find(&["<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>"]));
