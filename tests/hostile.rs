@@ -67,6 +67,13 @@ static ALLOCATOR: Counting = Counting;
 
 const MIB: usize = 1 << 20;
 
+/// The counters are the process's: tests that read them take turns.
+static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn measuring() -> std::sync::MutexGuard<'static, ()> {
+    MEASURING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// One hostile file: what it changes, the load options, and what must come back.
 struct Case {
     what: &'static str,
@@ -161,6 +168,7 @@ fn cases() -> Vec<Case> {
     let u32v = |v: u32| Some(Value::U32(v));
     let none = LimitCaps::default();
     let long_name = "blk.0.attn_q.weight_".to_owned() + &"x".repeat(60);
+    let long_key = "general.".to_owned() + &"k".repeat(1992);
     let mut small_vocab = StrArray::default();
     (0..100).for_each(|i| small_vocab.push(format!("t{i}").as_bytes()));
     vec![
@@ -242,6 +250,22 @@ fn cases() -> Vec<Case> {
             heap: 8 * MIB,
         },
         Case {
+            what: "a metadata key of 2000 bytes",
+            file: smollm2(&[(&long_key, Some(Value::U32(1)))], same),
+            options: LoadOptions::default(),
+            code: "bad-model",
+            message: "a metadata key at byte",
+            heap: 8 * MIB,
+        },
+        Case {
+            what: "rope dimensions past the head dimension",
+            file: smollm2(&[("llama.rope.dimension_count", u32v(128))], same),
+            options: LoadOptions::default(),
+            code: "bad-model",
+            message: "'llama.rope.dimension_count' is 128",
+            heap: 8 * MIB,
+        },
+        Case {
             what: "a string of 4 GB",
             file: four_gb_string(),
             options: LoadOptions::default(),
@@ -319,6 +343,7 @@ fn cases() -> Vec<Case> {
 #[test]
 fn hostile_models_are_refused_before_any_gpu_allocation() {
     let cases = cases();
+    let _turn = measuring();
     for case in cases {
         let (header, size) = case.file;
         let data = std::io::Cursor::new(header).chain(std::io::repeat(0).take(size));
@@ -361,4 +386,21 @@ fn cli_refuses_a_context_the_gpu_cannot_hold_in_one_line() {
         assert!(lines[0].contains(part), "{part}: {}", lines[0]);
     }
     assert!(out.stdout.is_empty(), "generated text: {}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// A chat template from a hostile file that loops without end stops on its fuel, within a
+/// bounded heap (the render's output would otherwise grow without limit).
+#[test]
+fn an_endless_template_stops_on_its_fuel_within_a_heap_bound() {
+    use hearth::chat::{ChatTemplate, Message, TemplateSource};
+    let endless = "{% for i in range(100000) %}{% for j in range(100000) %}{{ j }}{% endfor %}{% endfor %}";
+    let t = ChatTemplate::new(endless.into(), String::new(), String::new(), TemplateSource::File).unwrap();
+    let _turn = measuring();
+    let live = LIVE.load(Ordering::Relaxed);
+    PEAK.store(live, Ordering::Relaxed);
+    let e = t.render(&[Message::new("user", "hi")], true).unwrap_err();
+    let heap = PEAK.load(Ordering::Relaxed).saturating_sub(live);
+    println!("endless template: {e} (heap peak {:.1} MiB)", heap as f64 / MIB as f64);
+    assert!(e.to_string().contains("fuel"), "{e}");
+    assert!(heap <= 16 * MIB, "{heap} bytes of heap");
 }
