@@ -1,13 +1,13 @@
 //! The GPU memory a model needs, computed from its header alone: weights in their GPU layout,
-//! KV caches at a context length, activations and tables. The same figures decide what
-//! [`super::State::new`] checks against the device's limits, and what `Hearth.inspect` reports
+//! KV caches at a context length, activations and tables. The same figures decide whether a
+//! load goes ahead (checked before its first GPU buffer) and what `Hearth.inspect` reports
 //! before a single weight byte is downloaded.
 
 use serde::Serialize;
 
 use super::config::ModelConfig;
 use super::transformer::cache_len;
-use super::weights::{Kind, MAX_VECTOR_BYTES, UPLOAD_CHUNK, tensor_shapes, wanted_tensors};
+use super::weights::{Kind, MAX_VECTOR_BYTES, UPLOAD_CHUNK, wanted_tensors};
 use crate::gguf::Gguf;
 use crate::quant::{QuantError, gpu_layout_bytes, is_supported};
 
@@ -115,7 +115,7 @@ pub struct DeviceBudget {
 /// Context length and chunk a load will use for a requested context and chunk. A context
 /// longer than the training context is allowed (as llama.cpp allows it; front ends warn),
 /// up to [`super::config::caps::CONTEXT`].
-pub fn effective_context(_cfg: &ModelConfig, n_ctx: u32, max_chunk: u32) -> (u32, u32) {
+pub fn effective_context(n_ctx: u32, max_chunk: u32) -> (u32, u32) {
     let n_ctx = n_ctx.clamp(1, super::config::caps::CONTEXT);
     (n_ctx, max_chunk.clamp(1, n_ctx))
 }
@@ -123,7 +123,7 @@ pub fn effective_context(_cfg: &ModelConfig, n_ctx: u32, max_chunk: u32) -> (u32
 /// The buffers of a model's [`super::State`] that grow with its shape and must each fit the
 /// device's limits, for contexts of `n_ctx` positions, steps of `max_chunk` tokens and
 /// activations of `act` bytes.
-pub fn state_buffers(cfg: &ModelConfig, n_ctx: u32, max_chunk: u32, act: u64) -> Vec<PlannedBuffer> {
+fn state_buffers(cfg: &ModelConfig, n_ctx: u32, max_chunk: u32, act: u64) -> Vec<PlannedBuffer> {
     let t = u64::from(max_chunk);
     let (d, f) = (u64::from(cfg.d_model), u64::from(cfg.d_ff));
     let (qd, kvd) = (u64::from(cfg.n_head * cfg.head_dim), u64::from(cfg.n_kv_head * cfg.head_dim));
@@ -144,10 +144,11 @@ impl MemoryPlan {
     /// Plans a model with `cfg` read from `gguf`, for a requested context of `n_ctx` tokens,
     /// prompt chunks of `max_chunk` and activations of `act` bytes (2 for f16, 4 for f32).
     pub fn new(gguf: &Gguf, cfg: &ModelConfig, n_ctx: u32, max_chunk: u32, act: u64) -> Result<Self, PlanError> {
-        let (n_ctx, max_chunk) = effective_context(cfg, n_ctx, max_chunk);
+        let (n_ctx, max_chunk) = effective_context(n_ctx, max_chunk);
         let (mut weights, mut largest_row) = (0u64, 0u64);
-        for ((name, kind), (_, dims)) in wanted_tensors(cfg).into_iter().zip(tensor_shapes(cfg)) {
+        for (name, kind) in wanted_tensors(cfg) {
             let t = gguf.tensor(&name).ok_or_else(|| PlanError::Missing(name.clone()))?;
+            let dims = kind.dims();
             if t.dims != dims {
                 return Err(PlanError::Shape { name, found: t.dims.clone(), expected: dims });
             }

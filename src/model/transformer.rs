@@ -5,7 +5,7 @@
 //! dim, F FFN width, V vocabulary. Activations are `act` (f32, or f16 on the f16 path); the
 //! residual stream `x` and a sub-layer's output `o` are f32 on both paths.
 
-use crate::gpu::{Dispatch, GpuContext, GpuError, Recorder};
+use crate::gpu::{Dispatch, GpuContext, Recorder};
 use crate::kernels::{
     AttnShape, DecodeScratch, KernelError, Kernels, RopeTable, SamplerParams, Step, StepBuffer, Store, rope_freqs,
 };
@@ -76,21 +76,12 @@ pub enum Head<'a> {
 
 impl State {
     /// Allocates every buffer for contexts of `n_ctx` positions and steps of up to `max_chunk`
-    /// tokens, after checking each large one against the device's limits.
-    pub fn new(
-        ctx: &GpuContext,
-        k: &Kernels,
-        cfg: &ModelConfig,
-        n_ctx: u32,
-        max_chunk: u32,
-    ) -> Result<State, GpuError> {
+    /// tokens. The load checks them against the device first ([`super::MemoryPlan::check`]);
+    /// an allocation that still fails is caught by the load's error scopes.
+    pub fn new(ctx: &GpuContext, k: &Kernels, cfg: &ModelConfig, n_ctx: u32, max_chunk: u32) -> State {
         let t = u64::from(max_chunk);
         let (d, f) = (u64::from(cfg.d_model), u64::from(cfg.d_ff));
         let (qd, kvd) = (u64::from(cfg.n_head * cfg.head_dim), u64::from(cfg.n_kv_head * cfg.head_dim));
-        let a = k.act_size();
-        for b in super::plan::state_buffers(cfg, n_ctx, max_chunk, a) {
-            ctx.check_storage(b.what, b.bytes)?;
-        }
         let act = |n: u64, label: &str| k.act_buffer(ctx, n, label);
         let f32s = |n: u64, label: &str| ctx.storage_buffer(4 * n, label);
         let caches = (0..cfg.n_layer)
@@ -103,7 +94,7 @@ impl State {
         let has_local = (0..cfg.n_layer).any(|l| cfg.is_local_layer(l));
         let shape = attn_shape(cfg, 0, n_ctx, max_chunk);
         let hist = ctx.upload(bytemuck::cast_slice(&[u32::MAX; PENALTY_WINDOW as usize]), "hist");
-        Ok(State {
+        State {
             x: f32s(t * d, "x"),
             h: act(t * d, "h"),
             o: f32s(t * d, "o"),
@@ -128,7 +119,7 @@ impl State {
             hist,
             max_chunk,
             n_ctx,
-        })
+        }
     }
 }
 

@@ -128,6 +128,16 @@ pub(super) enum Kind {
     ActVector { n: u32 },
 }
 
+impl Kind {
+    /// The dimensions a tensor of this kind has in a file, innermost first.
+    pub(super) fn dims(self) -> Vec<u64> {
+        match self {
+            Kind::Matrix { rows, cols } => vec![u64::from(cols), u64::from(rows)],
+            Kind::Vector { n } | Kind::ActVector { n } => vec![u64::from(n)],
+        }
+    }
+}
+
 /// Every tensor `cfg` needs, by GGUF name.
 pub(super) fn wanted_tensors(cfg: &ModelConfig) -> Vec<(String, Kind)> {
     let (d, f, v) = (cfg.d_model, cfg.d_ff, cfg.n_vocab);
@@ -171,16 +181,7 @@ pub(super) fn wanted_tensors(cfg: &ModelConfig) -> Vec<(String, Kind)> {
 /// Every tensor `cfg` needs, by GGUF name, with the dimensions it must have (innermost
 /// first, as GGUF lists them): what a file of this architecture must hold.
 pub fn tensor_shapes(cfg: &ModelConfig) -> Vec<(String, Vec<u64>)> {
-    wanted_tensors(cfg)
-        .into_iter()
-        .map(|(name, kind)| {
-            let dims = match kind {
-                Kind::Matrix { rows, cols } => vec![u64::from(cols), u64::from(rows)],
-                Kind::Vector { n } | Kind::ActVector { n } => vec![u64::from(n)],
-            };
-            (name, dims)
-        })
-        .collect()
+    wanted_tensors(cfg).into_iter().map(|(name, kind)| (name, kind.dims())).collect()
 }
 
 /// A tensor's place on the GPU.
@@ -232,13 +233,12 @@ pub async fn load_weights<S: Source>(
     let mut kinds = HashMap::with_capacity(wanted.len());
     for (name, kind) in &wanted {
         let t = gguf.tensor(name).ok_or_else(|| LoadError::Missing(name.clone()))?;
+        check_shape(t, &kind.dims())?;
         let slot = match *kind {
             Kind::Matrix { rows, cols } => {
-                check_shape(t, &[u64::from(cols), u64::from(rows)])?;
                 Slot::Matrix(GpuWeight::allocate(ctx, name, t.ty, u64::from(rows), u64::from(cols))?)
             }
-            Kind::Vector { n } | Kind::ActVector { n } => {
-                check_shape(t, &[u64::from(n)])?;
+            Kind::Vector { .. } | Kind::ActVector { .. } => {
                 if !quant::is_supported(t.ty) {
                     return Err(LoadError::Quant { name: name.clone(), source: QuantError::Unsupported(t.ty) });
                 }
