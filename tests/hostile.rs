@@ -123,6 +123,19 @@ fn same(name: &str, dims: Vec<u64>, ty: GgmlType) -> Option<(String, Vec<u64>, G
     Some((name.to_owned(), dims, ty))
 }
 
+/// Every tensor as it is, but `tensor` with `rows` rows.
+fn with_rows(
+    tensor: &'static str,
+    rows: u64,
+) -> impl Fn(&str, Vec<u64>, GgmlType) -> Option<(String, Vec<u64>, GgmlType)> {
+    move |name, mut dims, ty| {
+        if name == tensor {
+            dims[1] = rows;
+        }
+        same(name, dims, ty)
+    }
+}
+
 fn options(context_length: u32, limits: LimitCaps) -> LoadOptions {
     LoadOptions { context_length, limits, ..LoadOptions::default() }
 }
@@ -228,12 +241,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             what: "a tokenizer with ids past the token table",
-            file: smollm2(&[("llama.vocab_size", u32v(1000))], |n, mut dims, ty| {
-                if n == "token_embd.weight" {
-                    dims[1] = 1000;
-                }
-                same(n, dims, ty)
-            }),
+            file: smollm2(&[("llama.vocab_size", u32v(1000))], with_rows("token_embd.weight", 1000)),
             options: LoadOptions::default(),
             code: "bad-model",
             message: "the tokenizer has 49152 tokens but the model's token table only 1000",
@@ -299,12 +307,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             what: "a tensor of the wrong shape",
-            file: smollm2(&[], |n, mut dims, ty| {
-                if n == "blk.3.attn_k.weight" {
-                    dims[1] = 64;
-                }
-                same(n, dims, ty)
-            }),
+            file: smollm2(&[], with_rows("blk.3.attn_k.weight", 64)),
             options: LoadOptions::default(),
             code: "bad-model",
             message: "tensor 'blk.3.attn_k.weight' has dimensions [576, 64], but the hyper-parameters make it [576, 192]",
