@@ -88,7 +88,7 @@ struct Case {
 /// with `tensor` changing each (name, dims, type) first.
 fn smollm2(
     overrides: &[(&str, Option<Value>)],
-    tensor: impl Fn(&str, Vec<u64>, GgmlType) -> Option<(String, Vec<u64>, GgmlType)>,
+    tensor: impl Fn(&str, Vec<u64>, GgmlType) -> Option<TensorInfo>,
 ) -> (Vec<u8>, u64) {
     let g = real_header();
     let mut b = GgufBuilder::new();
@@ -119,15 +119,15 @@ fn real_header() -> Gguf {
     Gguf::read(&mut file, size).unwrap()
 }
 
-fn same(name: &str, dims: Vec<u64>, ty: GgmlType) -> Option<(String, Vec<u64>, GgmlType)> {
+/// A tensor's name, dimensions and type, as the file declares them.
+type TensorInfo = (String, Vec<u64>, GgmlType);
+
+fn same(name: &str, dims: Vec<u64>, ty: GgmlType) -> Option<TensorInfo> {
     Some((name.to_owned(), dims, ty))
 }
 
 /// Every tensor as it is, but `tensor` with `rows` rows.
-fn with_rows(
-    tensor: &'static str,
-    rows: u64,
-) -> impl Fn(&str, Vec<u64>, GgmlType) -> Option<(String, Vec<u64>, GgmlType)> {
+fn with_rows(tensor: &'static str, rows: u64) -> impl Fn(&str, Vec<u64>, GgmlType) -> Option<TensorInfo> {
     move |name, mut dims, ty| {
         if name == tensor {
             dims[1] = rows;
