@@ -1,6 +1,7 @@
-//! The fuzz targets' committed inputs (`fuzz/regressions/TARGET/*`: inputs that once failed,
-//! and hand-picked hostile ones), run on stable as ordinary tests through the same bodies
-//! libFuzzer runs (`fuzz/src/lib.rs`). Also writes the seed corpora for `./build.sh fuzz`.
+//! The fuzz targets' regression inputs (inputs that once failed, and hand-picked hostile ones)
+//! run on stable as ordinary tests through the same bodies libFuzzer runs
+//! (`fuzz/src/lib.rs`): committed under `fuzz/regressions/TARGET/`, or, for the GGUF targets,
+//! made here. Also writes the seed corpora for `./build.sh fuzz`.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
@@ -14,10 +15,9 @@ use hearth::gguf::{Array, Gguf, GgufBuilder, StrArray, Value};
 
 type Target = fn(&[u8]);
 
-/// Every target, by its directory name under `fuzz/regressions` and `fuzz/corpus`.
-const TARGETS: [(&str, Target); 6] = [
-    ("gguf_prefix", targets::gguf_prefix),
-    ("gguf_file", targets::gguf_file),
+/// The targets whose inputs are committed, by their directory under `fuzz/regressions` (the
+/// GGUF targets' inputs are made by `gguf_regression_inputs_pass`).
+const COMMITTED: [(&str, Target); 4] = [
     ("model_config", targets::model_config),
     ("memory_plan", targets::memory_plan),
     ("tokenizer", targets::tokenizer),
@@ -40,7 +40,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 /// a failure (the directory moved, or the inputs were lost).
 #[test]
 fn committed_fuzz_inputs_pass() {
-    for (name, target) in TARGETS {
+    for (name, target) in COMMITTED {
         let inputs = files(&fuzz_dir().join("regressions").join(name));
         assert!(!inputs.is_empty(), "fuzz/regressions/{name} has no inputs");
         for path in inputs {
@@ -49,6 +49,83 @@ fn committed_fuzz_inputs_pass() {
             assert!(run.is_ok(), "{name}: {} failed", path.display());
         }
     }
+}
+
+/// The GGUF targets' regression inputs, made here rather than committed (GGUF files, even
+/// hand-made ones, stay out of git): hostile headers, a small valid file, a cut of each
+/// fixture, and the file that once made `encode` emit a BOS past the vocabulary.
+#[test]
+fn gguf_regression_inputs_pass() {
+    let mut inputs = vec![("tiny", tiny_gguf()), ("special id past the vocabulary", special_id_past_vocab())];
+    inputs.extend(hostile_headers());
+    for name in common::SMOLLM2.iter().chain([&common::GEMMA]) {
+        let data = std::fs::read(common::model(name)).unwrap();
+        let g = Gguf::parse(&data, data.len() as u64).unwrap();
+        inputs.push((name, small_model(&g, &data, 16)));
+        inputs.push((name, small_model(&g, &data, 64)));
+    }
+    for (what, data) in &inputs {
+        for (target, body) in [("gguf_prefix", targets::gguf_prefix as Target), ("gguf_file", targets::gguf_file)] {
+            // Odd and even lengths: the prefix target streams with and without a known size.
+            for cut in [data.len(), data.len().saturating_sub(1)] {
+                let run = std::panic::catch_unwind(|| body(&data[..cut]));
+                assert!(run.is_ok(), "{target}: {what} ({cut} bytes) failed");
+            }
+        }
+    }
+}
+
+/// A small valid GGUF: one Q8_0 tensor at a 64-byte alignment.
+fn tiny_gguf() -> Vec<u8> {
+    GgufBuilder::new()
+        .kv("general.architecture", Value::String("llama".into()))
+        .kv("general.alignment", Value::U32(64))
+        .tensor("w", &[32, 2], hearth::gguf::GgmlType::Q8_0, vec![7; 68])
+        .build()
+}
+
+/// A SentencePiece-style vocabulary of 64 tokens whose BOS id is 2050 (found by `gguf_file`).
+fn special_id_past_vocab() -> Vec<u8> {
+    let mut tokens = StrArray::default();
+    (0..64).for_each(|i| tokens.push(format!("▁t{i}").as_bytes()));
+    GgufBuilder::new()
+        .kv("general.architecture", Value::String("llama".into()))
+        .kv("tokenizer.ggml.model", Value::String("llama".into()))
+        .kv("tokenizer.ggml.tokens", Value::Array(Array::String(tokens)))
+        .kv("tokenizer.ggml.scores", Value::Array(Array::F32(vec![0.0; 64])))
+        .kv("tokenizer.ggml.token_type", Value::Array(Array::I32(vec![1; 64])))
+        .kv("tokenizer.ggml.bos_token_id", Value::U32(2050))
+        .kv("tokenizer.ggml.add_bos_token", Value::Bool(true))
+        .build()
+}
+
+/// Headers by hand: a string value claiming 4 GB, an array of 2^60 strings, a tensor of
+/// 2^40 × 2^40 elements.
+fn hostile_headers() -> Vec<(&'static str, Vec<u8>)> {
+    let head = |n_tensors: u64, n_keys: u64| {
+        [&b"GGUF"[..], &3u32.to_le_bytes(), &n_tensors.to_le_bytes(), &n_keys.to_le_bytes()].concat()
+    };
+    let name = |s: &str| [&(s.len() as u64).to_le_bytes()[..], s.as_bytes()].concat();
+    let four_gb = [head(0, 1), name("general.name"), 8u32.to_le_bytes().to_vec(), (4u64 << 30).to_le_bytes().to_vec()];
+    let array = [
+        head(0, 1),
+        name("tokenizer.ggml.tokens"),
+        [9u32, 8].map(u32::to_le_bytes).concat(),
+        (1u64 << 60).to_le_bytes().to_vec(),
+    ];
+    let tensor = [
+        head(1, 0),
+        name("w"),
+        2u32.to_le_bytes().to_vec(),
+        [1u64 << 40, 1 << 40].map(u64::to_le_bytes).concat(),
+        8u32.to_le_bytes().to_vec(),
+        0u64.to_le_bytes().to_vec(),
+    ];
+    vec![
+        ("a 4 GB string", four_gb.concat()),
+        ("2^60 strings", array.concat()),
+        ("a 2^80-element tensor", tensor.concat()),
+    ]
 }
 
 /// Writes the seed corpora `./build.sh fuzz` starts from into `fuzz/corpus/TARGET/`, made
