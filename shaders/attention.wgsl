@@ -192,3 +192,73 @@ fn attn_combine(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id
         out[out_base + d] = act(acc / l);
     }
 }
+
+#ifdef SUBGROUPS
+// attn_decode_sg: attn_decode for a workgroup that is exactly one subgroup (WG = the
+// adapter's only subgroup size), with no workgroup memory and no barrier: lane i owns the
+// head's dimensions i, i + WG, …, a key's score is the subgroupAdd of the lanes' partial dot
+// products, and every lane keeps the same running max and denominator. CPU adapters run a
+// workgroup with barriers as coroutines and pay for it per workgroup (lavapipe: ~4 ms per
+// dispatch of attn_decode at 9 heads, whatever the sequence length); GPUs skip the shared
+// memory round trips. Same splits and partials as attn_decode.
+const MAX_DPL: u32 = 64u;
+
+@compute @workgroup_size(WG)
+fn attn_decode_sg(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let split = wid.y;
+    let head = wid.x;
+    let pos = step.pos0 + step.n_tokens - 1u;
+    let lo = first_visible(pos) + split * p.split_keys;
+    let hi = min(lo + p.split_keys, pos + 1u);
+    let pbase = (head * p.n_splits + split) * (p.head_dim + 2u);
+    if (lo >= hi) {
+        if (lid == 0u) {
+            partials[pbase] = -3.0e38;
+            partials[pbase + 1u] = 0.0;
+        }
+        return;
+    }
+    // Dimensions per lane: head_dim is a multiple of WG (checked by the host).
+    let n_d = p.head_dim / WG;
+    let q_base = ((step.n_tokens - 1u) * p.n_head + head) * p.head_dim + lid;
+    var qv: array<f32, MAX_DPL>;
+    var acc: array<f32, MAX_DPL>;
+    for (var i = 0u; i < n_d; i++) {
+        qv[i] = f32(q[q_base + i * WG]);
+        acc[i] = 0.0;
+    }
+    let width = p.n_kv * p.head_dim;
+    let head_off = (head / (p.n_head / p.n_kv)) * p.head_dim + lid;
+    var m = -3.0e38;
+    var l = 0.0;
+    for (var j = lo; j < hi; j++) {
+        let kb = (j % p.cache_len) * width + head_off;
+        var part = 0.0;
+        for (var i = 0u; i < n_d; i++) {
+            part += qv[i] * f32(k_cache[kb + i * WG]);
+        }
+        let s = subgroupAdd(part) * p.scale;
+        let m_new = max(m, s);
+        let corr = exp(m - m_new);
+        let pj = exp(s - m_new);
+        l = l * corr + pj;
+        for (var i = 0u; i < n_d; i++) {
+            acc[i] = acc[i] * corr + pj * f32(v_cache[kb + i * WG]);
+        }
+        m = m_new;
+    }
+    if (p.n_splits == 1u) {
+        for (var i = 0u; i < n_d; i++) {
+            out[q_base + i * WG] = act(acc[i] / l);
+        }
+        return;
+    }
+    if (lid == 0u) {
+        partials[pbase] = m;
+        partials[pbase + 1u] = l;
+    }
+    for (var i = 0u; i < n_d; i++) {
+        partials[pbase + 2u + lid + i * WG] = acc[i];
+    }
+}
+#endif

@@ -357,19 +357,27 @@ fn attention_prefill_and_split_decode() {
                 }
                 pos += n;
             }
-            // Decode the last position with splits of 4 keys, then in one split.
+            // Decode the last position with splits of 4 keys, then in one split; with
+            // subgroups, by one-subgroup workgroups (attn_decode_sg) and by the general kernel.
             let last = n_pos - 1;
             step.write(&ctx, Step { pos0: last as u32, n_tokens: 1, ..Default::default() });
-            for split_keys in [4, 64] {
+            let sizes = if k.subgroups { vec![k.subgroup_size, 0] } else { vec![k.subgroup_size] };
+            for (split_keys, sg) in [4, 64].into_iter().flat_map(|s| sizes.iter().map(move |&sg| (s, sg))) {
+                k.subgroup_size = sg;
                 let scratch = DecodeScratch::new(&ctx, &shape, 64, split_keys);
                 let out1 = k.act_buffer(&ctx, u64::from(n_head * head_dim), "out1");
                 let d = k.attn_decode(&ctx, &shape, &qb, &kc, &vc, &out1, &step, &scratch).unwrap();
                 assert_eq!(d.len(), if split_keys == 64 { 1 } else { 2 });
+                let kernel = d[0].pipeline.key.shader;
+                if ctx.report().name.starts_with("llvmpipe") && k.subgroups && sg > 0 {
+                    // lavapipe's subgroups are 8 wide: every head size here takes the one-subgroup kernel.
+                    assert_eq!(kernel, "attn_decode_sg");
+                }
                 run(&ctx, &d);
                 let got = read_act(&ctx, &k, &out1, n_head as usize * hd);
                 let want = attention_ref(&q[..got.len()], &kv_k, &kv_v, last, &shape);
                 let what = format!(
-                    "attn_decode h{n_head} kv{n_kv} hd{head_dim} w{window} split {split_keys} {} cpu_shapes={}",
+                    "{kernel} h{n_head} kv{n_kv} hd{head_dim} w{window} split {split_keys} {} cpu_shapes={}",
                     name(&k),
                     k.cpu_shapes
                 );

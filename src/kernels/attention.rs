@@ -172,8 +172,14 @@ impl Kernels {
         step: &StepBuffer,
         scratch: &DecodeScratch,
     ) -> Result<Vec<Dispatch>, KernelError> {
+        let sg = self.subgroup_size;
+        let one_subgroup = self.subgroups && sg > 0 && shape.head_dim.is_multiple_of(sg) && shape.head_dim / sg <= 64;
+        let split = if one_subgroup {
+            self.pipeline(ctx, &shaders::ATTN_DECODE_SG, &[], &[("WG", sg)])?
+        } else {
+            self.pipeline(ctx, &shaders::ATTN_DECODE, &[], &[("WG", self.attn_wg())])?
+        };
         let wg = self.attn_wg();
-        let split = self.pipeline(ctx, &shaders::ATTN_DECODE, &[], &[("WG", wg)])?;
         let slot = self.attn_params(ctx, shape, scratch.n_splits, scratch.split_keys)?;
         let split_dispatch = Dispatch::with_bindings(
             ctx,

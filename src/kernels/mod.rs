@@ -71,6 +71,16 @@ pub struct Kernels {
     pub matvec_rows: u32,
     /// Invocations per matvec workgroup (a power of two up to 256).
     pub matvec_wg: u32,
+    /// The adapter's subgroup size when it has only one (lavapipe 8, NVIDIA 32), else 0:
+    /// kernels whose workgroup is exactly one subgroup need no barrier.
+    pub subgroup_size: u32,
+}
+
+/// The subgroup size of an adapter whose subgroups all have one size (a power of two from 4
+/// to 128), else 0.
+fn single_subgroup_size(info: &wgpu::AdapterInfo) -> u32 {
+    let (lo, hi) = (info.subgroup_min_size, info.subgroup_max_size);
+    if lo == hi && lo.is_power_of_two() && (4..=128).contains(&lo) { lo } else { 0 }
 }
 
 /// Invocations per workgroup of the reduction kernels.
@@ -97,6 +107,7 @@ impl Kernels {
             matvec_rows: if cpu { 32 } else { 4 },
             matvec_wg: if cpu { 4 } else { 64 },
             cpu_shapes: cpu,
+            subgroup_size: single_subgroup_size(&ctx.adapter.get_info()),
         }
     }
 

@@ -27,6 +27,7 @@ shader!(SOFTMAX, "softmax");
 shader!(KV_WRITE, "kv_write");
 shader!(ATTN_PREFILL, "attention", "attn_prefill");
 shader!(ATTN_DECODE, "attention", "attn_decode");
+shader!(ATTN_DECODE_SG, "attention", "attn_decode_sg");
 shader!(ATTN_COMBINE, "attention", "attn_combine");
 shader!(ARGMAX, "sample", "argmax");
 shader!(SAMPLE, "sample", "sample");
@@ -55,6 +56,7 @@ pub static ALL: &[&ShaderDef] = &[
     &KV_WRITE,
     &ATTN_PREFILL,
     &ATTN_DECODE,
+    &ATTN_DECODE_SG,
     &ATTN_COMBINE,
     &ARGMAX,
     &SAMPLE,
