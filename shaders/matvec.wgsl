@@ -33,9 +33,11 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> y: array<out_t>;
 @group(0) @binding(3) var<uniform> p: Params;
 
+#ifndef ONE_SUBGROUP
 // partials[r * WG + i]: invocation i's sum for row r (without SUBGROUPS); with SUBGROUPS,
 // partials[r * n_subgroups + s]: subgroup s's.
 var<workgroup> partials: array<f32, PARTIALS>;
+#endif
 
 const MAX_ROWS: u32 = 32u;
 
@@ -67,6 +69,17 @@ fn matvec(
         }
     }
 
+#ifdef ONE_SUBGROUP
+    // The workgroup is exactly one subgroup (WG = the adapter's only subgroup size): each
+    // row's sum is one subgroupAdd, with no workgroup memory and no barrier (CPU adapters run
+    // workgroups with barriers as coroutines, and pay for it per workgroup).
+    for (var r = 0u; r < ROWS; r++) {
+        let total = subgroupAdd(acc[r]);
+        if (lid == 0u && row0 + r < p.rows) {
+            store(p.out_offset + row0 + r, total);
+        }
+    }
+#else
 #ifdef SUBGROUPS
     let n_sg = (WG + sg_size - 1u) / sg_size;
     for (var r = 0u; r < ROWS; r++) {
@@ -100,6 +113,7 @@ fn matvec(
     for (var r = lid; r < ROWS && row0 + r < p.rows; r += WG) {
         store(p.out_offset + row0 + r, partials[r * WG]);
     }
+#endif
 #endif
 }
 

@@ -89,25 +89,30 @@ const STORES: [Store; 3] = [Store::Act, Store::F32, Store::AddF32];
 fn matvec_every_type_and_variant() {
     let ctx = context();
     let mut rng = Rng::new(1);
+    let mut one_subgroup = 0;
     for ty in WEIGHT_TYPES {
         let w = test_weight(ty, 37, 352, &mut rng);
         let gw = upload(&ctx, &w);
         for mut k in variants(&ctx) {
-            // 37 rows: a partial last workgroup at 4, 16 and 32 rows per workgroup; workgroups
-            // of 64 invocations (GPUs) and of 4 or 8 (CPU adapters, fewer than a subgroup).
+            // 37 rows: a partial last workgroup at 4, 8, 16 and 32 rows per workgroup;
+            // workgroups of 64 invocations (GPUs), of 4 (fewer than a subgroup) and of 8 (one
+            // lavapipe subgroup: the barrier-free ONE_SUBGROUP reduction).
             let shapes = [
                 (Store::Act, 1, 64),
                 (Store::F32, 4, 64),
                 (Store::AddF32, 16, 4),
                 (Store::Act, 32, 4),
                 (Store::F32, 32, 8),
+                (Store::AddF32, 8, 8),
             ];
             for (store, rows_per_wg, wg) in shapes {
                 (k.matvec_rows, k.matvec_wg) = (rows_per_wg, wg);
                 let x = as_act(&k, &rng.values(w.cols));
                 let xb = ctx.upload(&k.act_bytes(&x), "x");
                 let (yb, y0) = output(&ctx, &k, store, &rng.values(w.rows));
-                run(&ctx, &k.matvec(&ctx, &gw, &xb, &yb, store).unwrap());
+                let dispatches = k.matvec(&ctx, &gw, &xb, &yb, store).unwrap();
+                one_subgroup += usize::from(dispatches[0].pipeline.key.defines.contains(&"ONE_SUBGROUP"));
+                run(&ctx, &dispatches);
                 let got = read_output(&ctx, &k, store, &yb, w.rows);
                 let mut want = matvec_ref(&w.values, &x, w.rows, w.cols);
                 if store == Store::AddF32 {
@@ -118,6 +123,10 @@ fn matvec_every_type_and_variant() {
                 assert_close(&what, &got, &want, |i, v| dot_tol(&k, store, scale[i] + y0[i].abs(), v));
             }
         }
+    }
+    if ctx.report().name.starts_with("llvmpipe") {
+        // Two shapes of 8 invocations × two subgroup variants × every type.
+        assert_eq!(one_subgroup, 4 * WEIGHT_TYPES.len(), "matvecs that took the one-subgroup reduction");
     }
 }
 

@@ -42,9 +42,12 @@ impl Kernels {
         y: &wgpu::Buffer,
         store: Store,
     ) -> Result<Vec<Dispatch>, KernelError> {
-        let defines = weight_defines("matvec", w.ty, store)?;
+        let mut defines = weight_defines("matvec", w.ty, store)?;
         let rows_per_wg = self.matvec_rows.clamp(1, MAX_ROWS_PER_WORKGROUP);
         let wg = self.matvec_wg.clamp(1, 256).next_power_of_two();
+        if self.subgroups && wg == self.subgroup_size {
+            defines.push("ONE_SUBGROUP");
+        }
         let pipeline = self.pipeline(ctx, &shaders::MATVEC, &defines, &[("WG", wg), ("ROWS", rows_per_wg)])?;
         let mut out = Vec::new();
         for page in &w.pages {
