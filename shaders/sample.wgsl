@@ -23,14 +23,16 @@ struct Params {
     frequency_penalty: f32,
     presence_penalty: f32,
     seed: u32,
-    _pad: u32,
+    // 1: shift hist left by one and put the chosen id last (the engine's history of recent
+    // tokens stays current on the GPU while steps run ahead of the CPU).
+    push_hist: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> logits: array<act>;
 @group(0) @binding(1) var<storage, read_write> ids: array<u32>;
 @group(0) @binding(2) var<uniform> p: Params;
 @group(0) @binding(3) var<uniform> step: Step;
-@group(0) @binding(4) var<storage, read> hist: array<u32>;
+@group(0) @binding(4) var<storage, read_write> hist: array<u32>;
 
 var<workgroup> sh_f: array<f32, 256>;
 var<workgroup> sh_u: array<u32, 256>;
@@ -241,5 +243,12 @@ fn sample(@builtin(local_invocation_index) lid: u32) {
             }
         }
         ids[p.out_index] = chosen;
+        // Every invocation read hist before the barriers above; this one alone writes it.
+        if (p.push_hist != 0u && p.n_hist > 0u) {
+            for (var h = 1u; h < p.n_hist; h++) {
+                hist[h - 1u] = hist[h];
+            }
+            hist[p.n_hist - 1u] = chosen;
+        }
     }
 }

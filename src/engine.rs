@@ -129,13 +129,21 @@ impl Default for EngineOptions {
     }
 }
 
-/// Counters of what the engine computed.
-#[derive(Clone, Copy, Debug, Default)]
+/// Counters of what the engine computed and how it drove the GPU: per decoded token they
+/// tell per-token overhead from bandwidth on any GPU.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
 pub struct EngineStats {
     /// Prompt tokens run through prefill (not counting reused cached tokens).
     pub prefilled: u64,
     /// Tokens decoded one at a time.
     pub decoded: u64,
+    /// Decode steps submitted (including ones run ahead and then not needed).
+    pub decode_submits: u64,
+    /// Dispatches in those submits.
+    pub decode_dispatches: u64,
+    /// Decoded tokens the CPU waited for with no later step queued behind them: each left
+    /// the GPU idle until the CPU submitted again.
+    pub decode_stalls: u64,
 }
 
 /// Where one step's time goes: see [`Engine::profile_step`].
@@ -151,6 +159,13 @@ pub struct StepProfile {
     pub kernels: Vec<(String, usize, f64)>,
 }
 
+/// A submitted step whose sampled id is on its way back.
+#[derive(Clone, Debug)]
+struct InFlight {
+    slot: usize,
+    index: Option<wgpu::SubmissionIndex>,
+}
+
 /// A model loaded on the GPU, ready to generate.
 pub struct Engine {
     /// The GPU.
@@ -164,16 +179,26 @@ pub struct Engine {
     decode: Vec<Dispatch>,
     sample: Dispatch,
     sampler: SamplerParams,
-    readback: Readback,
+    /// Two read-back slots: a step's sampled id is copied into one while the CPU reads the
+    /// previous step's from the other.
+    readbacks: [Readback; 2],
     /// Tokens whose keys and values are in the cache, at positions 0...
     cached: Vec<u32>,
     /// The last sampled token, not yet in the cache.
     pending: Option<u32>,
+    /// A decode step already submitted that runs `pending` at position `cached.len()` (it was
+    /// submitted before `pending` was read back: the sampled id feeds it on the GPU).
+    ahead: Option<InFlight>,
+    /// The read-back slot the next submitted step uses.
+    next_slot: usize,
     counter: u32,
     /// What has been computed.
     pub stats: EngineStats,
     /// Where the load's time went.
     pub load_timings: LoadTimings,
+    /// Submit each decode step before waiting for the previous one's token (true unless a
+    /// comparison or a test turns it off): see [`Engine::step`].
+    pub run_ahead: bool,
 }
 
 impl Engine {
@@ -239,7 +264,7 @@ impl Engine {
         progress(Phase::Compile, 3, 3);
         let load_timings =
             LoadTimings { weights_ms: t1 - t0, source_wait_ms: reader.wait_ms - wait0, compile_ms: now_ms() - t1 };
-        let readback = Readback::new(&ctx, 4);
+        let readbacks = [Readback::new(&ctx, 4), Readback::new(&ctx, 4)];
         Ok(Engine {
             ctx,
             cfg,
@@ -249,12 +274,15 @@ impl Engine {
             decode,
             sample,
             sampler: opts.sampler,
-            readback,
+            readbacks,
             cached: Vec::new(),
             pending: None,
+            ahead: None,
+            next_slot: 0,
             counter: 0,
             stats: EngineStats::default(),
             load_timings,
+            run_ahead: true,
         })
     }
 
@@ -273,6 +301,22 @@ impl Engine {
         self.state.caches.iter().map(|(k, v, _)| k.size() + v.size()).sum()
     }
 
+    /// Dispatches in one decode step, sampling included.
+    pub fn decode_dispatches(&self) -> usize {
+        self.decode.len() + 1
+    }
+
+    /// Dispatches per transformer layer in the decode step (counted from the recorded list:
+    /// those between the embedding and the final norm, over the number of layers).
+    pub fn layer_dispatches(&self) -> f64 {
+        // Outside the layers: the embedding (one per page of the table), the final norm, the
+        // LM head (one per page).
+        let head_pages = self.weights.lm_head().pages.len();
+        let embed_pages = self.weights.token_embd.pages.len();
+        let in_layers = self.decode.len().saturating_sub(embed_pages + 1 + head_pages);
+        in_layers as f64 / f64::from(self.cfg.n_layer)
+    }
+
     /// Tokens currently in the KV cache.
     pub fn cached(&self) -> &[u32] {
         &self.cached
@@ -283,6 +327,8 @@ impl Engine {
         if *params != self.sampler {
             self.sample = model::sampler(&self.ctx, &mut self.kernels, &self.cfg, &self.state, params)?;
             self.sampler = *params;
+            // A step run ahead sampled with the old settings.
+            self.ahead = None;
         }
         Ok(())
     }
@@ -296,13 +342,17 @@ impl Engine {
     pub fn reset(&mut self) {
         self.cached.clear();
         self.pending = None;
+        self.ahead = None;
     }
 
-    fn write_history(&self) {
-        let all: Vec<u32> = self.cached.iter().copied().chain(self.pending).collect();
+    /// Writes the penalties' window from the cached tokens and `then` (the latest last); the
+    /// sampler then appends each token it draws on the GPU.
+    fn write_history(&self, then: Option<u32>) {
+        let all: Vec<u32> = self.cached.iter().copied().chain(then).collect();
         let mut hist = [u32::MAX; PENALTY_WINDOW as usize];
         let recent = &all[all.len().saturating_sub(hist.len())..];
-        hist[..recent.len()].copy_from_slice(recent);
+        let n = hist.len();
+        hist[n - recent.len()..].copy_from_slice(recent);
         self.ctx.write(&self.state.hist, 0, bytemuck::cast_slice(&hist));
     }
 
@@ -354,7 +404,7 @@ impl Engine {
             self.cached.extend_from_slice(chunk);
             self.stats.prefilled += u64::from(t);
             if last {
-                self.write_history();
+                self.write_history(None);
                 let sample = [self.sample.clone()];
                 let step = Step { pos0, n_tokens: t, counter: self.counter, _pad: 0 };
                 self.pending = Some(self.submit_and_read(step, &[&dispatches, &sample]).await?);
@@ -372,16 +422,43 @@ impl Engine {
     }
 
     async fn submit_and_read(&mut self, step: Step, dispatches: &[&[Dispatch]]) -> Result<u32, EngineError> {
+        let flight = self.submit_sampling(step, dispatches);
+        self.read_token(flight).await
+    }
+
+    /// Submits one step that ends by sampling into the GPU's token slot and copying the id
+    /// into the next read-back slot. The step uniform goes through the queue, so it is
+    /// ordered with the submits before and after.
+    fn submit_sampling(&mut self, step: Step, dispatches: &[&[Dispatch]]) -> InFlight {
         self.state.step.write(&self.ctx, step);
         let mut r = Recorder::new(&self.ctx);
         for d in dispatches {
             r.record(d);
         }
-        self.readback.copy_from(r.encoder(), &self.state.token, 0);
-        r.submit(&self.ctx);
+        let slot = self.next_slot;
+        self.next_slot = 1 - slot;
+        self.readbacks[slot].copy_from(r.encoder(), &self.state.token, 0);
+        let index = r.submit(&self.ctx);
         self.counter = self.counter.wrapping_add(1);
-        let bytes = self.readback.read(&self.ctx).await?;
+        InFlight { slot, index: Some(index) }
+    }
+
+    /// Waits for `flight`'s sampled id (and for no later submission).
+    async fn read_token(&self, flight: InFlight) -> Result<u32, EngineError> {
+        let bytes = self.readbacks[flight.slot].read_after(&self.ctx, flight.index).await?;
         Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    }
+
+    /// Submits the decode step at position `pos0` (the GPU's token slot holds its input).
+    fn submit_decode(&mut self, pos0: u32) -> InFlight {
+        let step = Step { pos0, n_tokens: 1, counter: self.counter, _pad: 0 };
+        let decode = std::mem::take(&mut self.decode);
+        let sample = [self.sample.clone()];
+        let flight = self.submit_sampling(step, &[&decode, &sample]);
+        self.decode = decode;
+        self.stats.decode_submits += 1;
+        self.stats.decode_dispatches += (self.decode.len() + 1) as u64;
+        flight
     }
 
     /// Teacher-forced logits: runs `ids` from position 0 and returns every position's logits,
@@ -408,27 +485,50 @@ impl Engine {
         common = common.min(ids.len() - 1);
         self.cached.truncate(common);
         self.pending = None;
+        // A step run ahead for the previous request is not needed: its cache slot is
+        // overwritten from here on.
+        self.ahead = None;
         self.run_chunks(&ids[common..], false, cancel).await?;
         let token = self.pending.ok_or(EngineError::EmptyPrompt)?;
         Ok((token, ids.len() - common))
     }
 
     /// Runs the last sampled token through the model and samples the next one.
+    ///
+    /// Tokens in flight: before waiting for this step's id, the step after it is submitted
+    /// too (its input is the id this step samples, already on the GPU), so the GPU never waits
+    /// for the CPU between tokens. If the caller stops (an end token, a stop string, a
+    /// limit), that one step was computed for nothing and its cache slot is overwritten by
+    /// whatever runs next.
     pub async fn step(&mut self) -> Result<u32, EngineError> {
         let token = self.pending.ok_or(EngineError::EmptyPrompt)?;
         self.ctx.failure()?;
         let pos0 = self.cached.len() as u32;
-        if pos0 >= self.state.n_ctx {
-            return Err(EngineError::ContextFull { n_ctx: self.state.n_ctx });
+        let n_ctx = self.state.n_ctx;
+        if pos0 >= n_ctx {
+            return Err(EngineError::ContextFull { n_ctx });
         }
+        let this = match self.ahead.take() {
+            Some(flight) => flight,
+            None => {
+                // The GPU's token slot and history may hold what a dropped step sampled: set
+                // both to what this step runs.
+                self.ctx.write(&self.state.token, 0, &token.to_le_bytes());
+                self.write_history(Some(token));
+                self.submit_decode(pos0)
+            }
+        };
         self.cached.push(token);
-        self.write_history();
         self.stats.decoded += 1;
-        let step = Step { pos0, n_tokens: 1, counter: self.counter, _pad: 0 };
-        let decode = std::mem::take(&mut self.decode);
-        let sample = [self.sample.clone()];
-        let next = self.submit_and_read(step, &[&decode, &sample]).await;
-        self.decode = decode;
+        if self.run_ahead && pos0 + 1 < n_ctx {
+            self.ahead = Some(self.submit_decode(pos0 + 1));
+        } else {
+            self.stats.decode_stalls += 1;
+        }
+        let next = self.read_token(this).await;
+        if next.is_err() {
+            self.ahead = None;
+        }
         let next = next?;
         self.pending = Some(next);
         Ok(next)
@@ -444,6 +544,7 @@ impl Engine {
     /// Writes keys and values at the positions after the cached ones (which the next real step
     /// overwrites); call [`Engine::reset`] to start over.
     pub async fn profile_step(&mut self, n_tokens: u32, reps: usize) -> Result<StepProfile, EngineError> {
+        self.ahead = None;
         let t = n_tokens.clamp(1, self.state.max_chunk.min(self.state.n_ctx));
         let dispatches: Vec<Dispatch> = if t == 1 {
             self.decode.iter().chain([&self.sample]).cloned().collect()

@@ -187,7 +187,7 @@ fn matmul_every_type_and_variant() {
 }
 
 use hearth::kernels::{
-    AttnShape, DecodeScratch, GluKind, RopeLayout, RopeTable, SamplerParams, Step, StepBuffer, attention_ref,
+    AttnShape, DecodeScratch, GluKind, History, RopeLayout, RopeTable, SamplerParams, Step, StepBuffer, attention_ref,
     embed_ref, glu_ref, rms_norm_ref, rope_freqs, rope_ref, softmax_ref,
 };
 
@@ -396,6 +396,10 @@ fn attention_prefill_and_split_decode() {
     }
 }
 
+fn history(buffer: &wgpu::Buffer, len: usize, push: bool) -> History<'_> {
+    History { buffer, len: len as u32, push }
+}
+
 fn read_ids(ctx: &GpuContext, ids: &wgpu::Buffer, n: usize) -> Vec<u32> {
     bytemuck::cast_slice(&pollster::block_on(ctx.read_back(ids, 0, 4 * n as u64)).unwrap()).to_vec()
 }
@@ -457,7 +461,7 @@ fn sampler_draws_follow_the_filtered_distribution() {
                 .map(|i| {
                     let lb = ctx.upload(&k.act_bytes(&logits), "logits");
                     let p = SamplerParams { seed: i as u32 * 7919 + 1, ..params };
-                    k.sample(&ctx, &lb, &ids, i as u32, n as u32, &step, &hb, hist.len() as u32, &p).unwrap()
+                    k.sample(&ctx, &lb, &ids, i as u32, n as u32, &step, &history(&hb, hist.len(), false), &p).unwrap()
                 })
                 .collect();
             run(&ctx, &dispatches);
@@ -565,7 +569,7 @@ fn sampler_filters_and_is_reproducible() {
             let loose = SamplerParams { top_p: (params.top_p + 1e-3).min(1.0), min_p: params.min_p * 0.999, ..params };
             let allowed = hearth::kernels::allowed_ref(&penalized, &loose);
             let lb = ctx.upload(&k.act_bytes(&logits), "logits");
-            let d = k.sample(&ctx, &lb, &ids, 0, n as u32, &step, &hb, hist.len() as u32, &params).unwrap();
+            let d = k.sample(&ctx, &lb, &ids, 0, n as u32, &step, &history(&hb, hist.len(), false), &params).unwrap();
             let mut draws = Vec::new();
             for counter in 0..150 {
                 ctx.write(&lb, 0, &k.act_bytes(&logits));
@@ -592,8 +596,21 @@ fn sampler_filters_and_is_reproducible() {
         // Temperature 0 is greedy.
         let lb = ctx.upload(&k.act_bytes(&logits), "logits");
         let greedy = SamplerParams { temperature: 0.0, ..Default::default() };
-        run(&ctx, &[k.sample(&ctx, &lb, &ids, 0, n as u32, &step, &hb, 0, &greedy).unwrap()]);
+        run(&ctx, &[k.sample(&ctx, &lb, &ids, 0, n as u32, &step, &history(&hb, 0, false), &greedy).unwrap()]);
         assert_eq!(read_ids(&ctx, &ids, 1)[0], hearth::kernels::argmax_ref(&logits));
+        // With push_hist the drawn id enters the history, last, the rest shifting forward.
+        let window = [u32::MAX, 3, 17, 499];
+        let hb = ctx.upload(bytemuck::cast_slice(&window), "hist");
+        let params = SamplerParams { top_k: 5, temperature: 1.0, ..Default::default() };
+        let d = k.sample(&ctx, &lb, &ids, 0, n as u32, &step, &history(&hb, window.len(), true), &params).unwrap();
+        let mut want = window.to_vec();
+        for round in 0..2 {
+            ctx.write(&lb, 0, &k.act_bytes(&logits));
+            run(&ctx, std::slice::from_ref(&d));
+            want.remove(0);
+            want.push(read_ids(&ctx, &ids, 1)[0]);
+            assert_eq!(read_ids(&ctx, &hb, window.len()), want, "history after draw {round}");
+        }
     }
 }
 

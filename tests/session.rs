@@ -190,6 +190,36 @@ fn seeds_repeat_and_a_full_context_ends_with_length() {
     assert!(e.to_string().contains("longer context"), "{e}");
 }
 
+/// Tokens in flight: with each decode step submitted before the previous one's token is read,
+/// sampling with penalties and a seed draws the same tokens as one step at a time (the
+/// penalties' window is kept on the GPU by the sampler), with one submit per token plus the
+/// one step run ahead at the end, and the CPU never waits on an idle GPU.
+#[test]
+fn steps_run_ahead_draw_the_same_tokens_without_stalls() {
+    let mut s = load(Q4_0, 64);
+    let req = request(serde_json::json!({"prompt": "The sea", "temperature": 0.9, "seed": 5, "max_tokens": 12,
+        "repetition_penalty": 1.5, "frequency_penalty": 0.5, "presence_penalty": 0.3, "ignore_eos": true,
+        "return_token_ids": true}));
+    let mut runs = Vec::new();
+    for run_ahead in [true, false] {
+        s.engine.run_ahead = run_ahead;
+        let before = s.engine.stats;
+        let (out, _) = complete(&mut s, &req);
+        let after = s.engine.stats;
+        let decoded = after.decoded - before.decoded;
+        assert_eq!(decoded, 11, "the first token comes from the prefill");
+        let (submits, stalls) =
+            (after.decode_submits - before.decode_submits, after.decode_stalls - before.decode_stalls);
+        if run_ahead {
+            assert_eq!((submits, stalls), (decoded + 1, 0), "run ahead: submits, CPU waits on an idle GPU");
+        } else {
+            assert_eq!((submits, stalls), (decoded, decoded), "one at a time: submits, CPU waits on an idle GPU");
+        }
+        runs.push(out.choices[0].token_ids.clone().unwrap());
+    }
+    assert_eq!(runs[0], runs[1], "tokens drawn running ahead vs one step at a time");
+}
+
 /// Requests that cannot be served as asked give `bad-request` with the field's name, before
 /// any computation.
 #[test]

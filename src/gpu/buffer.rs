@@ -111,10 +111,24 @@ impl GpuContext {
 
     /// Maps a MAP_READ buffer, polling the device natively; on the web the browser drives it.
     pub async fn map_read(&self, buffer: &wgpu::Buffer) -> Result<(), GpuError> {
+        self.map_read_after(buffer, None).await
+    }
+
+    /// [`GpuContext::map_read`] of a buffer last written by submission `index` (None: by any
+    /// submission so far), natively waiting for that submission and no later one.
+    pub async fn map_read_after(
+        &self,
+        buffer: &wgpu::Buffer,
+        index: Option<wgpu::SubmissionIndex>,
+    ) -> Result<(), GpuError> {
         let (tx, rx) = oneshot();
         buffer.slice(..).map_async(wgpu::MapMode::Read, move |r| tx.send(r));
         #[cfg(not(target_arch = "wasm32"))]
-        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Lost(e.to_string()))?;
+        self.device
+            .poll(wgpu::PollType::Wait { submission_index: index, timeout: None })
+            .map_err(|e| GpuError::Lost(e.to_string()))?;
+        #[cfg(target_arch = "wasm32")]
+        let _ = index;
         // A failed map usually means a lost device: report the loss's own reason if known.
         rx.await.map_err(|e| self.failure().err().unwrap_or_else(|| GpuError::Lost(e.to_string())))
     }
@@ -195,7 +209,18 @@ impl Readback {
 
     /// Waits for the submitted copy and returns the bytes.
     pub async fn read(&self, ctx: &GpuContext) -> Result<Vec<u8>, GpuError> {
-        ctx.map_read(&self.staging).await?;
+        self.read_after(ctx, None).await
+    }
+
+    /// [`Readback::read`] of a copy made by submission `index`, waiting for that submission
+    /// only (natively; browsers map a buffer once the work that used it is done): work
+    /// submitted after it keeps the GPU busy meanwhile.
+    pub async fn read_after(
+        &self,
+        ctx: &GpuContext,
+        index: Option<wgpu::SubmissionIndex>,
+    ) -> Result<Vec<u8>, GpuError> {
+        ctx.map_read_after(&self.staging, index).await?;
         let bytes = self.staging.slice(..).get_mapped_range().map(|v| v.to_vec());
         self.staging.unmap();
         ctx.failure()?;

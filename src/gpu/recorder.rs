@@ -76,8 +76,8 @@ impl Recorder {
         &mut self.encoder
     }
 
-    /// Submits everything recorded.
-    pub fn submit(self, ctx: &GpuContext) {
-        ctx.queue.submit([self.encoder.finish()]);
+    /// Submits everything recorded; the index lets a read-back wait for just this submit.
+    pub fn submit(self, ctx: &GpuContext) -> wgpu::SubmissionIndex {
+        ctx.queue.submit([self.encoder.finish()])
     }
 }

@@ -43,6 +43,17 @@ impl Default for SamplerParams {
     }
 }
 
+/// The recent tokens the penalties look at: `buffer[..len]` (u32 ids; `u32::MAX` is none).
+pub struct History<'a> {
+    /// The ids.
+    pub buffer: &'a wgpu::Buffer,
+    /// How many.
+    pub len: u32,
+    /// Whether the drawn id then enters the history: the ids shift forward by one and it goes
+    /// last (so a short history is padded with `u32::MAX` at the front).
+    pub push: bool,
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
@@ -57,7 +68,7 @@ struct Params {
     frequency_penalty: f32,
     presence_penalty: f32,
     seed: u32,
-    _pad: u32,
+    push_hist: u32,
 }
 
 impl Kernels {
@@ -83,7 +94,7 @@ impl Kernels {
             frequency_penalty: 0.0,
             presence_penalty: 0.0,
             seed: 0,
-            _pad: 0,
+            push_hist: 0,
         };
         let slot = self.uniforms.push(ctx, &params);
         Ok(Dispatch::with_bindings(
@@ -95,8 +106,8 @@ impl Kernels {
     }
 
     /// `ids[out_index]` = a token drawn from `logits (n_vocab,)` with `params`, after applying
-    /// the penalties for the first `n_hist` ids of `hist` (in place on `logits`). The draw is
-    /// seeded by `(params.seed, step.counter)`. Temperature <= 0 gives [`Kernels::argmax`].
+    /// the penalties for the ids of `hist` (in place on `logits`). The draw is seeded by
+    /// `(params.seed, step.counter)`. Temperature <= 0 gives [`Kernels::argmax`].
     pub fn sample(
         &mut self,
         ctx: &GpuContext,
@@ -105,8 +116,7 @@ impl Kernels {
         out_index: u32,
         n_vocab: u32,
         step: &StepBuffer,
-        hist: &wgpu::Buffer,
-        n_hist: u32,
+        hist: &History<'_>,
         params: &SamplerParams,
     ) -> Result<Dispatch, KernelError> {
         if params.temperature <= 0.0 {
@@ -117,7 +127,7 @@ impl Kernels {
             n_vocab,
             out_index,
             top_k: params.top_k,
-            n_hist,
+            n_hist: hist.len,
             temperature: params.temperature,
             top_p: params.top_p,
             min_p: params.min_p,
@@ -125,7 +135,7 @@ impl Kernels {
             frequency_penalty: params.frequency_penalty,
             presence_penalty: params.presence_penalty,
             seed: params.seed,
-            _pad: 0,
+            push_hist: u32::from(hist.push),
         };
         let slot = self.uniforms.push(ctx, &p);
         Ok(Dispatch::new(
@@ -136,7 +146,7 @@ impl Kernels {
                 ids.as_entire_binding(),
                 self.uniforms.binding(slot),
                 step.buffer.as_entire_binding(),
-                hist.as_entire_binding(),
+                hist.buffer.as_entire_binding(),
             ],
             [1, 1, 1],
         ))

@@ -7,7 +7,8 @@
 
 use crate::gpu::{Dispatch, GpuContext, Recorder};
 use crate::kernels::{
-    AttnShape, DecodeScratch, KernelError, Kernels, RopeTable, SamplerParams, Step, StepBuffer, Store, rope_freqs,
+    AttnShape, DecodeScratch, History, KernelError, Kernels, RopeTable, SamplerParams, Step, StepBuffer, Store,
+    rope_freqs,
 };
 
 use super::{ModelConfig, ModelWeights};
@@ -49,7 +50,8 @@ pub struct State {
     pub token: wgpu::Buffer,
     /// (T_max,) u32: prompt tokens of a prefill chunk.
     pub prompt: wgpu::Buffer,
-    /// (PENALTY_WINDOW,) u32: recent tokens for the penalties (u32::MAX = empty).
+    /// (PENALTY_WINDOW,) u32: recent tokens for the penalties, the latest last (u32::MAX =
+    /// empty, at the front).
     pub hist: wgpu::Buffer,
     /// Largest T of one step.
     pub max_chunk: u32,
@@ -231,7 +233,8 @@ pub fn forward(
     Ok(out)
 }
 
-/// The sampling dispatch: writes the next token into `State::token`.
+/// The sampling dispatch: writes the next token into `State::token` and appends it to
+/// `State::hist`, the penalties' window, so that steps submitted ahead of the CPU see it.
 pub fn sampler(
     ctx: &GpuContext,
     k: &mut Kernels,
@@ -239,7 +242,8 @@ pub fn sampler(
     s: &State,
     params: &SamplerParams,
 ) -> Result<Dispatch, KernelError> {
-    k.sample(ctx, &s.logits, &s.token, 0, cfg.n_vocab, &s.step, &s.hist, PENALTY_WINDOW, params)
+    let hist = History { buffer: &s.hist, len: PENALTY_WINDOW, push: true };
+    k.sample(ctx, &s.logits, &s.token, 0, cfg.n_vocab, &s.step, &hist, params)
 }
 
 /// Records and submits one step.

@@ -60,6 +60,7 @@ pub async fn generate(
         Err(e) => return Err(e.into()),
     };
     let t_first = now_ms();
+    let stats0 = engine.stats;
 
     let mut decoder = StreamDecoder::new();
     let mut stops = StopMatcher::new(&g.stop);
@@ -106,6 +107,8 @@ pub async fn generate(
 
     let t_end = now_ms();
     let decoded = ids.len().saturating_sub(1);
+    let stats = engine.stats;
+    let per_token = |n: u64| if decoded > 0 { n as f64 / decoded as f64 } else { 0.0 };
     let decode_s = (t_end - t_first) / 1e3;
     usage.completion_tokens = ids.len();
     usage.total_tokens = usage.prompt_tokens + ids.len();
@@ -116,6 +119,9 @@ pub async fn generate(
         decode_tokens_per_s: if decoded > 0 { decoded as f64 / decode_s.max(1e-9) } else { 0.0 },
         time_per_output_token_s: if decoded > 0 { decode_s / decoded as f64 } else { 0.0 },
         e2e_latency_s: (t_end - t0) / 1e3,
+        submits_per_token: per_token(stats.decode_submits - stats0.decode_submits),
+        dispatches_per_token: per_token(stats.decode_dispatches - stats0.decode_dispatches),
+        gpu_idle_waits_per_token: per_token(stats.decode_stalls - stats0.decode_stalls),
     };
     Ok(Outcome { text, token_ids: ids, finish, usage })
 }

@@ -50,6 +50,14 @@ pub struct UsageExtra {
     pub time_per_output_token_s: f64,
     /// The whole request.
     pub e2e_latency_s: f64,
+    /// GPU submits per decoded token (1 in steady state; the step run ahead past the last
+    /// token counts too).
+    pub submits_per_token: f64,
+    /// Kernel dispatches per decoded token.
+    pub dispatches_per_token: f64,
+    /// Per decoded token, how often the CPU waited for a token with no later step queued
+    /// (the GPU idle meanwhile): 0 when steps run ahead.
+    pub gpu_idle_waits_per_token: f64,
 }
 
 /// The assistant's message of a chat completion.

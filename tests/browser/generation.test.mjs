@@ -75,9 +75,18 @@ test(
     assert.equal(usage.prompt_tokens, c1.prompt_ids.length);
     assert.equal(usage.completion_tokens, 32);
     assert.ok(usage.extra.decode_tokens_per_s > 0 && usage.extra.time_to_first_token_s > 0);
+    // Tokens in flight in the browser too: each step is submitted before the previous token is
+    // read, so the CPU never waits on an idle GPU; 31 decoded tokens take 32 submits (one
+    // step runs ahead past the last).
+    assert.equal(usage.extra.gpu_idle_waits_per_token, 0);
+    assert.ok(
+      Math.abs(usage.extra.submits_per_token - 32 / 31) < 1e-9,
+      `${usage.extra.submits_per_token} submits per token`,
+    );
     console.log(
       `F16 in the browser: load ${r.info.load.total_ms.toFixed(0)} ms, decode ${usage.extra.decode_tokens_per_s.toFixed(2)} tok/s, ` +
-        `prefill ${usage.extra.prefill_tokens_per_s.toFixed(2)} tok/s`,
+        `prefill ${usage.extra.prefill_tokens_per_s.toFixed(2)} tok/s, per token ${usage.extra.submits_per_token.toFixed(2)} submits, ` +
+        `${usage.extra.dispatches_per_token.toFixed(0)} dispatches, ${usage.extra.gpu_idle_waits_per_token} idle-GPU waits`,
     );
   },
 );

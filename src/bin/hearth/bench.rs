@@ -19,10 +19,10 @@ pub struct Args {
     model: Option<std::path::PathBuf>,
     /// Context length.
     #[arg(long, default_value_t = 512)]
-    ctx: u32,
+    pub ctx: u32,
     /// Use f32 activations even where shader-f16 is available.
     #[arg(long)]
-    f32: bool,
+    pub f32: bool,
     /// Prompt tokens to prefill.
     #[arg(long, default_value_t = 64)]
     prompt_tokens: usize,
@@ -31,7 +31,10 @@ pub struct Args {
     gen_tokens: usize,
     /// Also time each kernel of the decode step (-m only)
     #[arg(long)]
-    profile: bool,
+    pub profile: bool,
+    /// Wait for each token before submitting the next step (to measure what running ahead gains).
+    #[arg(long)]
+    pub no_run_ahead: bool,
 }
 
 #[derive(clap::Subcommand)]
@@ -54,9 +57,7 @@ enum What {
 pub fn run(args: &Args) -> Result<(), String> {
     match (&args.what, &args.model) {
         (Some(What::Kernels { runs, f32, shapes }), _) => kernels(*runs, *f32, shapes),
-        (None, Some(model)) => {
-            crate::bench_model::run(model, args.ctx, args.f32, args.prompt_tokens, args.gen_tokens, args.profile)
-        }
+        (None, Some(model)) => crate::bench_model::run(model, args, args.prompt_tokens, args.gen_tokens),
         (None, None) => Err("say what to benchmark: `hearth bench kernels` or `hearth bench -m FILE.gguf`".into()),
     }
 }

@@ -9,16 +9,11 @@ use hearth::kernels::{Kernels, SamplerParams};
 use crate::load::{ModelArgs, load};
 
 /// Runs the model benchmark.
-pub fn run(
-    model: &Path,
-    ctx: u32,
-    f32: bool,
-    prompt_tokens: usize,
-    gen_tokens: usize,
-    profile: bool,
-) -> Result<(), String> {
+pub fn run(model: &Path, opts: &crate::bench::Args, prompt_tokens: usize, gen_tokens: usize) -> Result<(), String> {
+    let (ctx, f32, profile) = (opts.ctx, opts.f32, opts.profile);
     let args = ModelArgs { model: model.to_owned(), ctx, f32, tokenizer: None, gpu_memory: None };
     let mut m = load(&args)?;
+    m.engine.run_ahead = !opts.no_run_ahead;
     let load_ms = m.info().load.total_ms;
     // A prompt of ordinary text, repeated to the length asked for.
     let text = "The quick brown fox jumps over the lazy dog. ".repeat(prompt_tokens);
@@ -33,11 +28,13 @@ pub fn run(
     let t0 = hearth::clock::now_ms();
     pollster::block_on(e.prefill(&ids, &Cancel::new())).map_err(|e| e.to_string())?;
     let prefill_ms = hearth::clock::now_ms() - t0;
+    let before = e.stats;
     let t1 = hearth::clock::now_ms();
     for _ in 0..gen_tokens {
         pollster::block_on(e.step()).map_err(|e| e.to_string())?;
     }
     let decode_ms = hearth::clock::now_ms() - t1;
+    let after = e.stats;
     let prefill_tps = ids.len() as f64 / (prefill_ms / 1e3);
     let decode_tps = gen_tokens as f64 / (decode_ms / 1e3);
 
@@ -63,7 +60,24 @@ pub fn run(
     let budget = w.n_bytes + kv + (64 << 20);
     println!("prefill: {} tokens in {prefill_ms:.0} ms = {prefill_tps:.2} tok/s", ids.len());
     println!("decode: {gen_tokens} tokens in {decode_ms:.0} ms = {decode_tps:.3} tok/s");
-    println!("weight bytes read per token: {:.1} MiB", per_token as f64 / 1048576.0);
+    // Counted by the engine: what it submitted while decoding, and how often the CPU waited
+    // with nothing queued behind (the GPU then idles until the next submit).
+    let n = (after.decoded - before.decoded).max(1) as f64;
+    let submits = (after.decode_submits - before.decode_submits) as f64;
+    println!(
+        "decode per token: {:.2} submits, {:.1} dispatches ({} per step: {:.1} per layer), {:.2} CPU waits with the GPU idle",
+        submits / n,
+        (after.decode_dispatches - before.decode_dispatches) as f64 / n,
+        e.decode_dispatches(),
+        e.layer_dispatches(),
+        (after.decode_stalls - before.decode_stalls) as f64 / n,
+    );
+    let tensor_bytes = w.n_bytes;
+    println!(
+        "weight bytes read per token: {:.1} MiB (tensors on the GPU: {:.1} MiB)",
+        per_token as f64 / 1048576.0,
+        tensor_bytes as f64 / 1048576.0
+    );
     println!("achieved: {gbs:.3} GB/s = {:.1}% of the copy roofline ({roof:.2} GB/s)", 100.0 * gbs / roof);
     println!(
         "GPU memory allocated: {:.1} MiB (weights {:.1} MiB + KV cache {:.1} MiB + {:.1} MiB other; budget weights + KV + 64 MiB: {})",
