@@ -33,6 +33,28 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> y: array<out_t>;
 @group(0) @binding(3) var<uniform> p: Params;
 
+#ifdef GLU_X
+// GLU_X: x is the FFN's gated product act_fn(gate) * up, made as it is loaded (gate bound as
+// x, up here): the GLU folded into the down projection. Rounded to act like the glu kernel's
+// output, so the result is the same as glu then matvec. SiLU, or GELU (tanh) with GELU.
+@group(0) @binding(4) var<storage, read> x_up: array<act4>;
+
+fn load_x(i: u32) -> vec4<f32> {
+    let g = vec4<f32>(x[i]);
+#ifdef GELU
+    let inner = clamp(0.7978845608 * (g + 0.044715 * g * g * g), vec4<f32>(-15.0), vec4<f32>(15.0));
+    let a = 0.5 * g * (1.0 + tanh(inner));
+#else
+    let a = g / (1.0 + exp(-g));
+#endif
+    return vec4<f32>(act4(a * vec4<f32>(x_up[i])));
+}
+#else
+fn load_x(i: u32) -> vec4<f32> {
+    return vec4<f32>(x[i]);
+}
+#endif
+
 #ifndef ONE_SUBGROUP
 // partials[r * WG + i]: invocation i's sum for row r (without SUBGROUPS); with SUBGROUPS,
 // partials[r * n_subgroups + s]: subgroup s's.
@@ -60,8 +82,8 @@ fn matvec(
     var acc: array<f32, MAX_ROWS>;
     for (var c = lid; c < p.cols / 8u; c += WG) {
         let first = load_chunk(min(row0, last), c, p.cols, p.scales);
-        let xa = vec4<f32>(x[p.x_offset + first.col_a / 4u]);
-        let xb = vec4<f32>(x[p.x_offset + first.col_b / 4u]);
+        let xa = load_x(p.x_offset + first.col_a / 4u);
+        let xb = load_x(p.x_offset + first.col_b / 4u);
         acc[0] += dot(first.a, xa) + dot(first.b, xb);
         for (var r = 1u; r < ROWS; r++) {
             let ch = load_chunk(min(row0 + r, last), c, p.cols, p.scales);

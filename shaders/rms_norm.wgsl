@@ -17,7 +17,12 @@ struct Params {
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<uniform> p: Params;
 #ifndef IN_PLACE
+#ifdef ADD_F32
+// ADD_F32: y is f32 and the result is added to it (Gemma's post-norm and residual add as one).
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+#else
 @group(0) @binding(3) var<storage, read_write> y: array<act>;
+#endif
 #endif
 
 @compute @workgroup_size(WG)
@@ -43,7 +48,11 @@ fn rms_norm(
 #ifdef IN_PLACE
         x[base + i] = in_t(f32(x[base + i]) * inv * w[i]);
 #else
+#ifdef ADD_F32
+        y[base + i] = y[base + i] + f32(x[base + i]) * inv * w[i];
+#else
         y[base + i] = act(f32(x[base + i]) * inv * w[i]);
+#endif
 #endif
     }
 }

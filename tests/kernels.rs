@@ -130,6 +130,35 @@ fn matvec_every_type_and_variant() {
     }
 }
 
+/// The GLU folded into the down projection (one dispatch) against the chain it replaces on the
+/// CPU: glu_ref, rounded to activations as the glu kernel stores them, then matvec_ref.
+#[test]
+fn matvec_glu_matches_glu_then_matvec() {
+    let ctx = context();
+    let mut rng = Rng::new(21);
+    for ty in [GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_K] {
+        let w = test_weight(ty, 37, 512, &mut rng);
+        let gw = upload(&ctx, &w);
+        for mut k in variants(&ctx) {
+            for (kind, (rows_per_wg, wg)) in [(GluKind::Silu, (32, 8)), (GluKind::Gelu, (4, 64))] {
+                (k.matvec_rows, k.matvec_wg) = (rows_per_wg, wg);
+                let gate = as_act(&k, &rng.values(w.cols).iter().map(|v| 3.0 * v).collect::<Vec<_>>());
+                let up = as_act(&k, &rng.values(w.cols));
+                let (gb, ub) = (ctx.upload(&k.act_bytes(&gate), "gate"), ctx.upload(&k.act_bytes(&up), "up"));
+                let (yb, y0) = output(&ctx, &k, Store::AddF32, &rng.values(w.rows));
+                run(&ctx, &k.matvec_glu(&ctx, &gw, kind, &gb, &ub, &yb, Store::AddF32).unwrap());
+                let x = as_act(&k, &glu_ref(kind, &gate, &up));
+                let mut want = matvec_ref(&w.values, &x, w.rows, w.cols);
+                want.iter_mut().zip(&y0).for_each(|(a, b)| *a += b);
+                let scale = abs_dot_scale(&w.values, &x, w.rows, w.cols);
+                let got = read_output(&ctx, &k, Store::AddF32, &yb, w.rows);
+                let what = format!("matvec_glu {ty} {kind:?} {} rows/wg {rows_per_wg} wg {wg}", name(&k));
+                assert_close(&what, &got, &want, |i, v| dot_tol(&k, Store::AddF32, scale[i] + y0[i].abs(), v));
+            }
+        }
+    }
+}
+
 /// The matvec of one row of a (T, cols) activation buffer (the last token of a prefill).
 #[test]
 fn matvec_reads_a_row_of_a_batch() {
@@ -187,8 +216,8 @@ fn matmul_every_type_and_variant() {
 }
 
 use hearth::kernels::{
-    AttnShape, DecodeScratch, GluKind, History, RopeLayout, RopeTable, SamplerParams, Step, StepBuffer, attention_ref,
-    embed_ref, glu_ref, rms_norm_ref, rope_freqs, rope_ref, softmax_ref,
+    AttnShape, DecodeScratch, GluKind, History, QkvBuffers, RopeLayout, RopeTable, SamplerParams, Step, StepBuffer,
+    attention_ref, embed_ref, glu_ref, rms_norm_ref, rope_freqs, rope_ref, softmax_ref,
 };
 
 /// Elementwise tolerance: f32 is near-exact; f16 storage rounds to 11 bits.
@@ -218,6 +247,65 @@ fn rms_norm_rows_and_in_place() {
             let got = if x_f32 { read_f32(&ctx, &xb, rows * n) } else { read_act(&ctx, &k, &xb, rows * n) };
             let tol = |v: f32| if x_f32 { 1e-5 * v.abs() + 1e-6 } else { elem_tol(&k, v) };
             assert_close(&format!("{what} in place"), &got, &want, |_, v| tol(v));
+        }
+        // Added to an f32 buffer (the post-norm and residual add of Gemma): y0 + rms_norm(x) · w.
+        let (x, w, y0) = (rng.values(rows * n), rng.values(n), rng.values(rows * n));
+        let [xb, wb, yb] = [&x, &w, &y0].map(|v| ctx.upload(bytemuck::cast_slice(v), "rms_norm_add"));
+        run(&ctx, &[k.rms_norm_add(&ctx, &xb, &wb, &yb, rows as u32, n as u32, 1e-5).unwrap()]);
+        let want: Vec<f32> = rms_norm_ref(&x, &w, n, 1e-5).iter().zip(&y0).map(|(a, b)| a + b).collect();
+        assert_close(&format!("rms_norm_add {}", name(&k)), &read_f32(&ctx, &yb, rows * n), &want, |_, v| {
+            1e-5 * v.abs() + 1e-6
+        });
+    }
+}
+
+/// rope_kv (one dispatch) against the chain it replaces, on the CPU: rope_ref on q and k, then
+/// k and v stored at their positions' slots of a ring cache that wraps within the step.
+#[test]
+fn rope_kv_rotates_and_appends_to_the_cache() {
+    let ctx = context();
+    let mut rng = Rng::new(14);
+    let (n_tokens, n_head, n_kv, head_dim, cache_len) = (3usize, 4usize, 2usize, 64usize, 7u32);
+    let kvd = n_kv * head_dim;
+    for mut k in variants(&ctx) {
+        for (layout, rot_dims, base) in [(RopeLayout::Normal, 64, 10000.0), (RopeLayout::Neox, 48, 1e6)] {
+            let freqs = rope_freqs(base, rot_dims, 1.0, None);
+            let table = RopeTable::new(&ctx, &freqs, 64);
+            let step = StepBuffer::new(&ctx);
+            // Positions 40, 41, 42: slots 5, 6, 0 of 7.
+            let pos0 = 40;
+            step.write(&ctx, Step { pos0, n_tokens: n_tokens as u32, ..Default::default() });
+            let [q, kk, v] = [n_head, n_kv, n_kv].map(|h| as_act(&k, &rng.values(n_tokens * h * head_dim)));
+            let cache0 = as_act(&k, &rng.values(cache_len as usize * kvd));
+            let up = |x: &[f32], label| ctx.upload(&k.act_bytes(x), label);
+            let (qb, kb, vb) = (up(&q, "q"), up(&kk, "k"), up(&v, "v"));
+            let (kc, vc) = (up(&cache0, "k_cache"), up(&cache0, "v_cache"));
+            let shape = AttnShape {
+                n_head: n_head as u32,
+                n_kv: n_kv as u32,
+                head_dim: head_dim as u32,
+                cache_len,
+                window: 0,
+                scale: 1.0,
+            };
+            let bufs = QkvBuffers { q: &qb, k: &kb, v: &vb, k_cache: &kc, v_cache: &vc };
+            run(&ctx, &[k.rope_kv(&ctx, &bufs, &table, &step, layout, &shape, 8).unwrap()]);
+
+            let what = format!("rope_kv {layout:?} rot {rot_dims} {}", name(&k));
+            let tol = |_, v| elem_tol(&k, v) * 4.0;
+            let want_q = rope_ref(&q, pos0, &freqs, layout, n_head, head_dim);
+            assert_close(&format!("{what} q"), &read_act(&ctx, &k, &qb, q.len()), &want_q, tol);
+            let rotated_k = rope_ref(&kk, pos0, &freqs, layout, n_kv, head_dim);
+            let (mut want_kc, mut want_vc) = (cache0.clone(), cache0.clone());
+            for t in 0..n_tokens {
+                let slot = (pos0 as usize + t) % cache_len as usize;
+                want_kc[slot * kvd..][..kvd].copy_from_slice(&rotated_k[t * kvd..][..kvd]);
+                want_vc[slot * kvd..][..kvd].copy_from_slice(&v[t * kvd..][..kvd]);
+            }
+            let n = cache0.len();
+            assert_close(&format!("{what} k cache"), &read_act(&ctx, &k, &kc, n), &want_kc, tol);
+            assert_close(&format!("{what} v cache"), &read_act(&ctx, &k, &vc, n), &want_vc, tol);
+            assert_eq!(read_act(&ctx, &k, &kb, kk.len()), kk, "{what}: k itself is left as it was");
         }
     }
 }

@@ -33,6 +33,7 @@ fn every_shader_variant_parses_and_validates() {
                 vec!["GELU"],
                 vec!["IN_F32"],
                 vec!["IN_F32", "OUT_F32", "IN_PLACE"],
+                vec!["IN_F32", "ADD_F32"],
             ]
         };
         for e in &extra {

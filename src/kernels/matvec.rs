@@ -2,7 +2,7 @@
 
 use crate::gpu::{Dispatch, GpuContext, GpuWeight};
 
-use super::{KernelError, Kernels, Store, grid, shaders, weight_defines};
+use super::{GluKind, KernelError, Kernels, Store, grid, shaders, weight_defines};
 
 /// Most rows per workgroup (`MAX_ROWS` in shaders/matvec.wgsl).
 const MAX_ROWS_PER_WORKGROUP: u32 = 32;
@@ -42,7 +42,41 @@ impl Kernels {
         y: &wgpu::Buffer,
         store: Store,
     ) -> Result<Vec<Dispatch>, KernelError> {
+        self.matvec_with(ctx, w, x, x_row, None, y, store)
+    }
+
+    /// The FFN's GLU and down projection in one dispatch per page: `y = W (act_fn(gate) · up)`,
+    /// with the product made (and rounded to act, as [`Kernels::glu`] stores it) as x loads.
+    pub fn matvec_glu(
+        &mut self,
+        ctx: &GpuContext,
+        w: &GpuWeight,
+        kind: GluKind,
+        gate: &wgpu::Buffer,
+        up: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        store: Store,
+    ) -> Result<Vec<Dispatch>, KernelError> {
+        self.matvec_with(ctx, w, gate, 0, Some((kind, up)), y, store)
+    }
+
+    fn matvec_with(
+        &mut self,
+        ctx: &GpuContext,
+        w: &GpuWeight,
+        x: &wgpu::Buffer,
+        x_row: u32,
+        glu: Option<(GluKind, &wgpu::Buffer)>,
+        y: &wgpu::Buffer,
+        store: Store,
+    ) -> Result<Vec<Dispatch>, KernelError> {
         let mut defines = weight_defines("matvec", w.ty, store)?;
+        if let Some((kind, _)) = glu {
+            defines.push("GLU_X");
+            if kind == GluKind::Gelu {
+                defines.push("GELU");
+            }
+        }
         let rows_per_wg = self.matvec_rows.clamp(1, MAX_ROWS_PER_WORKGROUP);
         let wg = self.matvec_wg.clamp(1, 256).next_power_of_two();
         if self.subgroups && wg == self.subgroup_size {
@@ -60,17 +94,14 @@ impl Kernels {
                 _pad: [0; 3],
             };
             let slot = self.uniforms.push(ctx, &params);
-            out.push(Dispatch::new(
-                ctx,
-                pipeline.clone(),
-                &[
-                    page.buffer.as_entire_binding(),
-                    x.as_entire_binding(),
-                    y.as_entire_binding(),
-                    self.uniforms.binding(slot),
-                ],
-                grid(page.n_rows.div_ceil(rows_per_wg)),
-            ));
+            let mut bindings = vec![
+                page.buffer.as_entire_binding(),
+                x.as_entire_binding(),
+                y.as_entire_binding(),
+                self.uniforms.binding(slot),
+            ];
+            bindings.extend(glu.map(|(_, up)| up.as_entire_binding()));
+            out.push(Dispatch::new(ctx, pipeline.clone(), &bindings, grid(page.n_rows.div_ceil(rows_per_wg))));
         }
         Ok(out)
     }

@@ -29,7 +29,7 @@ pub use embed::embed_ref;
 pub use matmul::matmul_ref;
 pub use matvec::matvec_ref;
 pub use norm::rms_norm_ref;
-pub use rope::{RopeLayout, RopeTable, rope_freqs, rope_ref};
+pub use rope::{QkvBuffers, RopeLayout, RopeTable, rope_freqs, rope_ref};
 pub use sample::{History, SamplerParams, allowed_ref, argmax_ref, penalize_ref};
 pub use softmax::softmax_ref;
 pub use step::{Step, StepBuffer};

@@ -34,7 +34,36 @@ impl Kernels {
         if x_f32 {
             defines.push("IN_F32");
         }
-        let pipeline = self.pipeline(ctx, &shaders::RMS_NORM, &defines, &[("WG", WG)])?;
+        self.rms_norm_with(ctx, &defines, x, w, y, rows, n, eps)
+    }
+
+    /// `y (rows, n) f32 += rms_norm(x (rows, n) f32) · w`: Gemma's post-norm of a sub-layer's
+    /// output and the residual add, in one dispatch.
+    pub fn rms_norm_add(
+        &mut self,
+        ctx: &GpuContext,
+        x: &wgpu::Buffer,
+        w: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        rows: u32,
+        n: u32,
+        eps: f32,
+    ) -> Result<Dispatch, KernelError> {
+        self.rms_norm_with(ctx, &["IN_F32", "ADD_F32"], x, w, Some(y), rows, n, eps)
+    }
+
+    fn rms_norm_with(
+        &mut self,
+        ctx: &GpuContext,
+        defines: &[&'static str],
+        x: &wgpu::Buffer,
+        w: &wgpu::Buffer,
+        y: Option<&wgpu::Buffer>,
+        rows: u32,
+        n: u32,
+        eps: f32,
+    ) -> Result<Dispatch, KernelError> {
+        let pipeline = self.pipeline(ctx, &shaders::RMS_NORM, defines, &[("WG", WG)])?;
         let slot = self.uniforms.push(ctx, &Params { rows, n, eps, _pad: 0 });
         let mut bindings = vec![x.as_entire_binding(), w.as_entire_binding(), self.uniforms.binding(slot)];
         bindings.extend(y.map(|y| y.as_entire_binding()));

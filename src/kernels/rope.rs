@@ -2,7 +2,7 @@
 
 use crate::gpu::{Dispatch, GpuContext};
 
-use super::{KernelError, Kernels, StepBuffer, WG, grid, shaders};
+use super::{AttnShape, KernelError, Kernels, StepBuffer, WG, grid, shaders};
 
 /// How dimensions pair up for rotation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +96,81 @@ impl Kernels {
             grid(n.div_ceil(WG)),
         ))
     }
+
+    /// One layer's [`Kernels::rope`] on `q` and `k` and the cache append of `k` and `v`
+    /// ([`Kernels::kv_write`]) in one dispatch: q rotates in place; rotated k and v go to
+    /// slot `(step.pos0 + t) % shape.cache_len` of the caches (k itself is left as it was).
+    pub fn rope_kv(
+        &mut self,
+        ctx: &GpuContext,
+        bufs: &QkvBuffers<'_>,
+        table: &RopeTable,
+        step: &StepBuffer,
+        layout: RopeLayout,
+        shape: &AttnShape,
+        max_tokens: u32,
+    ) -> Result<Dispatch, KernelError> {
+        if table.rot_dims > shape.head_dim || !table.rot_dims.is_multiple_of(2) || shape.cache_len == 0 {
+            return Err(KernelError::Shape {
+                kernel: "rope_kv",
+                why: format!("{} rotated dims of {}, {} cache slots", table.rot_dims, shape.head_dim, shape.cache_len),
+            });
+        }
+        let defines: &[&str] = if layout == RopeLayout::Neox { &["NEOX"] } else { &[] };
+        let pipeline = self.pipeline(ctx, &shaders::ROPE_KV, defines, &[("WG", WG)])?;
+        let params = RopeKvParams {
+            n_head: shape.n_head,
+            n_kv: shape.n_kv,
+            head_dim: shape.head_dim,
+            rot_dims: table.rot_dims,
+            max_pos: table.max_pos,
+            cache_len: shape.cache_len,
+            _pad: [0; 2],
+        };
+        let slot = self.uniforms.push(ctx, &params);
+        let per_token = shape.n_head * table.rot_dims / 2 + 2 * shape.n_kv * shape.head_dim;
+        Ok(Dispatch::new(
+            ctx,
+            pipeline,
+            &[
+                bufs.q.as_entire_binding(),
+                bufs.k.as_entire_binding(),
+                bufs.v.as_entire_binding(),
+                bufs.k_cache.as_entire_binding(),
+                bufs.v_cache.as_entire_binding(),
+                table.buffer.as_entire_binding(),
+                self.uniforms.binding(slot),
+                step.buffer.as_entire_binding(),
+            ],
+            grid((max_tokens * per_token).div_ceil(WG)),
+        ))
+    }
+}
+
+/// One layer's step queries, keys and values and its caches (see [`Kernels::rope_kv`]).
+pub struct QkvBuffers<'a> {
+    /// (T, n_head, head_dim) queries, rotated in place.
+    pub q: &'a wgpu::Buffer,
+    /// (T, n_kv, head_dim) keys.
+    pub k: &'a wgpu::Buffer,
+    /// (T, n_kv, head_dim) values.
+    pub v: &'a wgpu::Buffer,
+    /// (cache_len, n_kv * head_dim) key cache.
+    pub k_cache: &'a wgpu::Buffer,
+    /// (cache_len, n_kv * head_dim) value cache.
+    pub v_cache: &'a wgpu::Buffer,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct RopeKvParams {
+    n_head: u32,
+    n_kv: u32,
+    head_dim: u32,
+    rot_dims: u32,
+    max_pos: u32,
+    cache_len: u32,
+    _pad: [u32; 2],
 }
 
 /// CPU reference of [`Kernels::rope`] (angles in f64, like the tables).

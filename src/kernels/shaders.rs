@@ -21,6 +21,7 @@ shader!(MATMUL, "matmul");
 shader!(EMBED, "embed");
 shader!(RMS_NORM, "rms_norm");
 shader!(ROPE, "rope");
+shader!(ROPE_KV, "rope_kv");
 shader!(GLU, "glu");
 shader!(ADD, "add");
 shader!(SOFTMAX, "softmax");
@@ -50,6 +51,7 @@ pub static ALL: &[&ShaderDef] = &[
     &EMBED,
     &RMS_NORM,
     &ROPE,
+    &ROPE_KV,
     &GLU,
     &ADD,
     &SOFTMAX,

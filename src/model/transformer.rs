@@ -7,8 +7,8 @@
 
 use crate::gpu::{Dispatch, GpuContext, Recorder};
 use crate::kernels::{
-    AttnShape, DecodeScratch, History, KernelError, Kernels, RopeTable, SamplerParams, Step, StepBuffer, Store,
-    rope_freqs,
+    AttnShape, DecodeScratch, History, KernelError, Kernels, QkvBuffers, RopeTable, SamplerParams, Step, StepBuffer,
+    Store, rope_freqs,
 };
 
 use super::{ModelConfig, ModelWeights};
@@ -167,8 +167,7 @@ pub fn forward(
     let add_to_residual = |k: &mut Kernels, w, input: &wgpu::Buffer, post_norm: Option<&wgpu::Buffer>| {
         let Some(pn) = post_norm else { return proj(k, w, input, &s.x, Store::AddF32) };
         let mut v = proj(k, w, input, &s.o, Store::F32)?;
-        v.push(k.rms_norm(ctx, &s.o, true, pn, None, t, d, cfg.norm_eps)?);
-        v.push(k.add(ctx, &s.x, &s.o, t * d)?);
+        v.push(k.rms_norm_add(ctx, &s.o, pn, &s.x, t, d, cfg.norm_eps)?);
         Ok(v)
     };
 
@@ -179,7 +178,7 @@ pub fn forward(
     for (l, lw) in w.layers.iter().enumerate() {
         let shape = attn_shape(cfg, l as u32, s.n_ctx, s.max_chunk);
         let local = shape.window > 0;
-        let (k_cache, v_cache, cache_len) = &s.caches[l];
+        let (k_cache, v_cache, _) = &s.caches[l];
         let rope = if local { s.rope.1.as_ref().unwrap_or(&s.rope.0) } else { &s.rope.0 };
 
         // --- attention ---
@@ -200,10 +199,8 @@ pub fn forward(
             out.push(k.rms_norm(ctx, &s.k, false, kn, None, t * cfg.n_kv_head, cfg.head_dim, cfg.norm_eps)?);
         }
         // rotate q, k by position; append k, v to the cache
-        out.push(k.rope(ctx, &s.q, rope, &s.step, cfg.rope_layout, cfg.n_head, cfg.head_dim, t)?);
-        out.push(k.rope(ctx, &s.k, rope, &s.step, cfg.rope_layout, cfg.n_kv_head, cfg.head_dim, t)?);
-        out.push(k.kv_write(ctx, &s.k, k_cache, &s.step, kvd, *cache_len, t)?);
-        out.push(k.kv_write(ctx, &s.v, v_cache, &s.step, kvd, *cache_len, t)?);
+        let qkv = QkvBuffers { q: &s.q, k: &s.k, v: &s.v, k_cache, v_cache };
+        out.push(k.rope_kv(ctx, &qkv, rope, &s.step, cfg.rope_layout, &shape, t)?);
         // att (T, H·hd) = softmax(q k^T · scale + causal/window mask) v
         if decode {
             let scratch = if local { s.scratch.1.as_ref().unwrap_or(&s.scratch.0) } else { &s.scratch.0 };
@@ -219,9 +216,19 @@ pub fn forward(
         out.push(k.rms_norm(ctx, &s.x, true, &lw.ffn_norm, Some(&s.h), t, d, cfg.norm_eps)?);
         out.extend(proj(k, &lw.gate, &s.h, &s.gate, Store::Act)?);
         out.extend(proj(k, &lw.up, &s.h, &s.up, Store::Act)?);
-        out.push(k.glu(ctx, cfg.glu, &s.gate, &s.up, None, t * f)?);
-        // x += gate Wd^T  (gemma3: x += rms_norm(gate Wd^T) · post_ffw_norm)
-        out.extend(add_to_residual(k, &lw.down, &s.gate, lw.post_ffn_norm.as_ref())?);
+        // x += gate Wd^T  (gemma3: x += rms_norm(gate Wd^T) · post_ffw_norm); when decoding,
+        // the GLU is made as the down projection loads its input.
+        match (decode, lw.post_ffn_norm.as_ref()) {
+            (true, None) => out.extend(k.matvec_glu(ctx, &lw.down, cfg.glu, &s.gate, &s.up, &s.x, Store::AddF32)?),
+            (true, Some(pn)) => {
+                out.extend(k.matvec_glu(ctx, &lw.down, cfg.glu, &s.gate, &s.up, &s.o, Store::F32)?);
+                out.push(k.rms_norm_add(ctx, &s.o, pn, &s.x, t, d, cfg.norm_eps)?);
+            }
+            (false, post_norm) => {
+                out.push(k.glu(ctx, cfg.glu, &s.gate, &s.up, None, t * f)?);
+                out.extend(add_to_residual(k, &lw.down, &s.gate, post_norm)?);
+            }
+        }
     }
 
     // logits = rms_norm(x) · output_norm · W_out^T
