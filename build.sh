@@ -11,6 +11,10 @@
 #                             run the fuzz targets (all, or those named; cargo-fuzz, nightly) for
 #                             SECONDS each (60) from seed corpora made from the fixtures; not part
 #                             of `test`, which runs the committed inputs of fuzz/regressions
+#   ./build.sh bench-peers [RUNS]
+#                             hearth vs llama.cpp's Vulkan backend on this adapter, same files,
+#                             interleaved runs, one table of medians and ratios (benches/peers.sh;
+#                             builds llama.cpp once into target/peers/); not part of `test`
 #
 # Every step checks before it acts, so a warm machine pays almost nothing.
 set -euo pipefail
@@ -310,5 +314,6 @@ case "${1:-}" in
   test) mkdir -p target && run_tests ;;
   serve) shift; serve "$@" ;;
   fuzz) shift; fuzz "$@" ;;
-  *) echo "usage: $0 {setup|models|test|serve [PORT]|fuzz [SECONDS [TARGET...]]}" >&2; exit 2 ;;
+  bench-peers) shift; setup && models && "$ROOT/benches/peers.sh" "$@" ;;
+  *) echo "usage: $0 {setup|models|test|serve [PORT]|fuzz [SECONDS [TARGET...]]|bench-peers [RUNS]}" >&2; exit 2 ;;
 esac

@@ -141,6 +141,9 @@ pub struct EngineStats {
     pub decode_submits: u64,
     /// Dispatches in those submits.
     pub decode_dispatches: u64,
+    /// Prefill dispatch lists built (bind groups included); chunks of a length seen recently
+    /// reuse theirs.
+    pub prefill_builds: u64,
     /// Decoded tokens the CPU waited for with no later step queued behind them: each left
     /// the GPU idle until the CPU submitted again.
     pub decode_stalls: u64,
@@ -158,6 +161,9 @@ pub struct StepProfile {
     /// Per kernel (shader and weight type): its dispatches and their time alone.
     pub kernels: Vec<(String, usize, f64)>,
 }
+
+/// Prefill dispatch lists kept, by chunk length.
+const PREFILL_LISTS: usize = 4;
 
 /// A submitted step whose sampled id is on its way back.
 #[derive(Clone, Debug)]
@@ -191,6 +197,10 @@ pub struct Engine {
     ahead: Option<InFlight>,
     /// The read-back slot the next submitted step uses.
     next_slot: usize,
+    /// Prefill dispatch lists by chunk length, most recently used last (at most
+    /// `PREFILL_LISTS`): a long prompt's full chunks and a chat's usual turn lengths build
+    /// their bind groups once.
+    prefill_lists: Vec<(u32, Vec<Dispatch>)>,
     counter: u32,
     /// What has been computed.
     pub stats: EngineStats,
@@ -255,8 +265,11 @@ impl Engine {
         progress(Phase::Compile, 1, 3);
         let sample = model::sampler(&ctx, &mut kernels, &cfg, &state, &opts.sampler)?;
         progress(Phase::Compile, 2, 3);
+        let mut prefill_lists = Vec::new();
         if max_chunk > 1 {
-            model::forward(&ctx, &mut kernels, &cfg, &weights, &state, max_chunk, Tokens::Prompt, Head::Last)?;
+            let list =
+                model::forward(&ctx, &mut kernels, &cfg, &weights, &state, max_chunk, Tokens::Prompt, Head::Last)?;
+            prefill_lists.push((max_chunk, list));
         }
         // Browsers compile pipelines in the GPU process, in order with the queue: waiting for
         // it makes the compile time count here rather than in the first request.
@@ -279,6 +292,7 @@ impl Engine {
             pending: None,
             ahead: None,
             next_slot: 0,
+            prefill_lists,
             counter: 0,
             stats: EngineStats::default(),
             load_timings,
@@ -391,16 +405,19 @@ impl Engine {
                 .then(|| self.kernels.act_buffer(&self.ctx, all_bytes / self.kernels.act_size(), "all_logits"));
             let head = all.as_ref().map_or(Head::Last, Head::All);
             let last = !all_logits && chunk.as_ptr_range().end == ids.as_ptr_range().end;
-            let dispatches = model::forward(
-                &self.ctx,
-                &mut self.kernels,
-                &self.cfg,
-                &self.weights,
-                &self.state,
-                t,
-                Tokens::Prompt,
-                head,
-            )?;
+            let dispatches = match head {
+                Head::Last => self.prefill_list(t)?,
+                head => model::forward(
+                    &self.ctx,
+                    &mut self.kernels,
+                    &self.cfg,
+                    &self.weights,
+                    &self.state,
+                    t,
+                    Tokens::Prompt,
+                    head,
+                )?,
+            };
             self.cached.extend_from_slice(chunk);
             self.stats.prefilled += u64::from(t);
             if last {
@@ -419,6 +436,25 @@ impl Engine {
             }
         }
         Ok(logits)
+    }
+
+    /// The dispatches of a prefill chunk of `t` tokens ending with the last token's logits:
+    /// built once per length while it stays among the recent ones.
+    fn prefill_list(&mut self, t: u32) -> Result<Vec<Dispatch>, EngineError> {
+        if let Some(i) = self.prefill_lists.iter().position(|(n, _)| *n == t) {
+            let entry = self.prefill_lists.remove(i);
+            let list = entry.1.clone();
+            self.prefill_lists.push(entry);
+            return Ok(list);
+        }
+        let (ctx, cfg, w, s) = (&self.ctx, &self.cfg, &self.weights, &self.state);
+        let list = model::forward(ctx, &mut self.kernels, cfg, w, s, t, Tokens::Prompt, Head::Last)?;
+        self.stats.prefill_builds += 1;
+        if self.prefill_lists.len() == PREFILL_LISTS {
+            self.prefill_lists.remove(0);
+        }
+        self.prefill_lists.push((t, list.clone()));
+        Ok(list)
     }
 
     async fn submit_and_read(&mut self, step: Step, dispatches: &[&[Dispatch]]) -> Result<u32, EngineError> {

@@ -6,6 +6,7 @@ mod common;
 
 use common::reference;
 use hearth::engine::Cancel;
+use hearth::kernels::SamplerParams;
 use hearth::session::{ChatChunk, Completion, Error, FinishReason, LoadOptions, Request, Session, inspect};
 use hearth::source::{ReadSource, Source, SourceError};
 
@@ -218,6 +219,28 @@ fn steps_run_ahead_draw_the_same_tokens_without_stalls() {
         runs.push(out.choices[0].token_ids.clone().unwrap());
     }
     assert_eq!(runs[0], runs[1], "tokens drawn running ahead vs one step at a time");
+}
+
+/// Prefill chunks reuse their dispatch lists: the full chunk's is built at load, a remainder's
+/// once, and the same prompt again builds nothing and gives the same first token.
+#[test]
+fn prefill_builds_each_chunk_length_once() {
+    let source = ReadSource::open(&common::model(Q4_0)).unwrap();
+    let opts = LoadOptions { context_length: 64, prefill_chunk: 8, ..LoadOptions::default() };
+    let mut s = pollster::block_on(Session::load(source, &opts, &mut |_, _, _| {})).unwrap();
+    s.engine.set_sampler(&SamplerParams { temperature: 0.0, ..Default::default() }).unwrap();
+    let ids: Vec<u32> = (0..20).map(|i| 100 + 7 * i).collect();
+    let mut firsts = Vec::new();
+    for round in 0..2 {
+        let before = s.engine.stats.prefill_builds;
+        s.engine.reset();
+        let (first, prefilled) = pollster::block_on(s.engine.prefill(&ids, &Cancel::new())).unwrap();
+        assert_eq!(prefilled, 20);
+        let built = s.engine.stats.prefill_builds - before;
+        assert_eq!(built, if round == 0 { 1 } else { 0 }, "round {round}: lists built for chunks of 8, 8 and 4");
+        firsts.push(first);
+    }
+    assert_eq!(firsts[0], firsts[1]);
 }
 
 /// Requests that cannot be served as asked give `bad-request` with the field's name, before
