@@ -109,17 +109,26 @@ fn load_chunk(row: u32, c: u32, cols: u32, scales: u32) -> Chunk {
 // 36 words per 256-element block: (d, dmin), 12 bytes of packed 6-bit scales and mins,
 // 128 bytes of nibbles. Sub-block s uses nibble bytes 32 * (s / 2).., low when s is even.
 // x = (d * sc) * q - dmin * m.
-fn scale_byte(base: u32, i: u32) -> u32 {
-    return (w[base + 1u + i / 4u] >> (8u * (i % 4u))) & 0xFFu;
-}
-
-fn scale_min_k4(base: u32, s: u32) -> vec2<f32> {
-    if (s < 4u) {
-        return vec2<f32>(f32(scale_byte(base, s) & 63u), f32(scale_byte(base, s + 4u) & 63u));
+// (sc, m) of sub-blocks 2p and 2p + 1, from the three scale words (bytes 0-3, 4-7, 8-11), two
+// bytes at a time: s < 4 keeps the low 6 bits of bytes s (sc) and s + 4 (m); s >= 4 takes the
+// low and high nibbles of byte s + 4 and the top 2 bits of bytes s - 4 (sc) and s (m).
+fn scales_mins_k4(base: u32, p: u32) -> vec4<f32> {
+    let b0 = w[base + 1u];
+    let b4 = w[base + 2u];
+    let b8 = w[base + 3u];
+    var sc: u32;
+    var m: u32;
+    if (p < 2u) {
+        let sh = 16u * p;
+        sc = (b0 >> sh) & 0x3F3Fu;
+        m = (b4 >> sh) & 0x3F3Fu;
+    } else {
+        let sh = 16u * (p - 2u);
+        let e = b8 >> sh;
+        sc = (e & 0x0F0Fu) | ((b0 >> sh >> 2u) & 0x3030u);
+        m = ((e >> 4u) & 0x0F0Fu) | ((b4 >> sh >> 2u) & 0x3030u);
     }
-    let sc = (scale_byte(base, s + 4u) & 0xFu) | ((scale_byte(base, s - 4u) >> 6u) << 4u);
-    let m = (scale_byte(base, s + 4u) >> 4u) | ((scale_byte(base, s) >> 6u) << 4u);
-    return vec2<f32>(f32(sc), f32(m));
+    return vec4<f32>(f32(sc & 0xFFu), f32(m & 0xFFu), f32((sc >> 8u) & 0xFFu), f32((m >> 8u) & 0xFFu));
 }
 
 fn load_chunk(row: u32, c: u32, cols: u32, scales: u32) -> Chunk {
@@ -129,10 +138,9 @@ fn load_chunk(row: u32, c: u32, cols: u32, scales: u32) -> Chunk {
     let dd = unpack2x16float(w[base]);
     let p = j / 8u;
     let q = w[base + 4u + j];
-    let s0 = scale_min_k4(base, 2u * p);
-    let s1 = scale_min_k4(base, 2u * p + 1u);
+    let sm = scales_mins_k4(base, p);
     let col = (c / 32u) * 256u + 64u * p + 4u * (j % 8u);
-    return Chunk((dd.x * s0.x) * nibbles_lo(q) - dd.y * s0.y, (dd.x * s1.x) * nibbles_hi(q) - dd.y * s1.y, col, col + 32u);
+    return Chunk((dd.x * sm.x) * nibbles_lo(q) - dd.y * sm.y, (dd.x * sm.z) * nibbles_hi(q) - dd.y * sm.w, col, col + 32u);
 }
 #endif
 
