@@ -125,8 +125,8 @@ fn scales_mins_k4(base: u32, p: u32) -> vec4<f32> {
     } else {
         let sh = 16u * (p - 2u);
         let e = b8 >> sh;
-        sc = (e & 0x0F0Fu) | ((b0 >> sh >> 2u) & 0x3030u);
-        m = ((e >> 4u) & 0x0F0Fu) | ((b4 >> sh >> 2u) & 0x3030u);
+        sc = (e & 0x0F0Fu) | (((b0 >> sh) >> 2u) & 0x3030u);
+        m = ((e >> 4u) & 0x0F0Fu) | (((b4 >> sh) >> 2u) & 0x3030u);
     }
     return vec4<f32>(f32(sc & 0xFFu), f32(m & 0xFFu), f32((sc >> 8u) & 0xFFu), f32((m >> 8u) & 0xFFu));
 }
