@@ -1,6 +1,5 @@
-// add: x += y elementwise over n values, y repeating every y_len values (the residual add
-// when y_len = n; a bias broadcast over tokens when y_len is the row length).
-// x is out_t and y in_t: both f32 for the residual add (OUT_F32, IN_F32), act for a bias.
+// add: x += y elementwise over n values, y repeating every y_len values (a bias broadcast over
+// tokens when y_len is the row length). x is out_t and y in_t (act unless OUT_F32 / IN_F32).
 #include "common/header.wgsl"
 
 override WG: u32 = 64u;

@@ -123,6 +123,23 @@ fn attn_prefill(
     }
 }
 
+// Decode split `split` of `head`, for the step's last token: its key positions [x, y) and
+// the index z of its partial (m, l, o[head_dim]) in `partials`.
+fn decode_split(head: u32, split: u32) -> vec3<u32> {
+    let pos = step.pos0 + step.n_tokens - 1u;
+    let lo = first_visible(pos) + split * p.split_keys;
+    let hi = min(lo + p.split_keys, pos + 1u);
+    return vec3<u32>(lo, hi, (head * p.n_splits + split) * (p.head_dim + 2u));
+}
+
+// A split's running max and softmax denominator, at the head of its partial.
+fn write_split_stats(pbase: u32, lid: u32, m: f32, l: f32) {
+    if (lid == 0u) {
+        partials[pbase] = m;
+        partials[pbase + 1u] = l;
+    }
+}
+
 @compute @workgroup_size(WG)
 fn attn_decode(
     @builtin(local_invocation_index) lid: u32,
@@ -130,17 +147,14 @@ fn attn_decode(
 #include "common/subgroup_args.wgsl"
 ) {
 #include "common/subgroup_init.wgsl"
-    let split = wid.y;
     let head = wid.x;
-    let pos = step.pos0 + step.n_tokens - 1u;
-    let lo = first_visible(pos) + split * p.split_keys;
-    let hi = min(lo + p.split_keys, pos + 1u);
-    let pbase = (head * p.n_splits + split) * (p.head_dim + 2u);
+    let sp = decode_split(head, wid.y);
+    let lo = sp.x;
+    let hi = sp.y;
+    let pbase = sp.z;
     if (lo >= hi) {
-        if (lid == 0u) {
-            partials[pbase] = -3.0e38;
-            partials[pbase + 1u] = 0.0;
-        }
+        // No keys: a partial that attn_combine weighs by 0.
+        write_split_stats(pbase, lid, -3.0e38, 0.0);
         return;
     }
     load_q(((step.n_tokens - 1u) * p.n_head + head) * p.head_dim, lid);
@@ -155,10 +169,7 @@ fn attn_decode(
         }
         return;
     }
-    if (lid == 0u) {
-        partials[pbase] = ml.x;
-        partials[pbase + 1u] = ml.y;
-    }
+    write_split_stats(pbase, lid, ml.x, ml.y);
     for (var k = 0u; k < DPI; k++) {
         let d = lid + k * WG;
         if (d < p.head_dim) {
@@ -205,17 +216,14 @@ const MAX_DPL: u32 = 64u;
 
 @compute @workgroup_size(WG)
 fn attn_decode_sg(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-    let split = wid.y;
     let head = wid.x;
-    let pos = step.pos0 + step.n_tokens - 1u;
-    let lo = first_visible(pos) + split * p.split_keys;
-    let hi = min(lo + p.split_keys, pos + 1u);
-    let pbase = (head * p.n_splits + split) * (p.head_dim + 2u);
+    let sp = decode_split(head, wid.y);
+    let lo = sp.x;
+    let hi = sp.y;
+    let pbase = sp.z;
     if (lo >= hi) {
-        if (lid == 0u) {
-            partials[pbase] = -3.0e38;
-            partials[pbase + 1u] = 0.0;
-        }
+        // No keys: a partial that attn_combine weighs by 0.
+        write_split_stats(pbase, lid, -3.0e38, 0.0);
         return;
     }
     // Dimensions per lane: head_dim is a multiple of WG (checked by the host).
@@ -253,10 +261,7 @@ fn attn_decode_sg(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_
         }
         return;
     }
-    if (lid == 0u) {
-        partials[pbase] = m;
-        partials[pbase + 1u] = l;
-    }
+    write_split_stats(pbase, lid, m, l);
     for (var i = 0u; i < n_d; i++) {
         partials[pbase + 2u + lid + i * WG] = acc[i];
     }

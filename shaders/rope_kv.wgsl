@@ -1,10 +1,11 @@
-// rope_kv: one layer's RoPE and KV-cache append in one dispatch (it replaces rope on q, rope
-// on k and two kv_writes). For each token t of the step, at position pos = step.pos0 + t:
+// rope_kv: one layer's RoPE and KV-cache append in one dispatch. For each token t of the step,
+// at position pos = step.pos0 + t:
 // - q (n_tokens, n_head, head_dim) rotates in place;
 // - k (n_tokens, n_kv, head_dim) rotated, and v as it is, go to slot pos % cache_len of
 //   k_cache and v_cache (cache_len, n_kv * head_dim).
-// Rotation as in rope.wgsl: the first rot_dims dimensions of a head in pairs, adjacent (2i,
-// 2i + 1) by default, (i, i + rot_dims / 2) with NEOX; (cos, sin) from the table.
+// Rotation: the first rot_dims dimensions of a head in pairs, adjacent (2i, 2i + 1) by default
+// ("normal", llama; GGUF Q/K are pre-permuted), (i, i + rot_dims / 2) with NEOX; table
+// (max_pos, rot_dims / 2) holds (cos, sin) of pos * freq_i, computed in f64 on the host.
 // One invocation per q pair, per k element and per v element: each writes what it computes
 // and nothing another invocation reads.
 #include "common/header.wgsl"

@@ -56,7 +56,7 @@ fn inspect_gguf_reports_need_more_then_a_summary() {
 
 use hearth::gpu::{GpuWeight, Recorder};
 use hearth::kernels::{
-    AttnShape, DecodeScratch, Kernels, RopeLayout, RopeTable, Step, StepBuffer, attention_ref, matvec_ref,
+    AttnShape, DecodeScratch, Kernels, QkvBuffers, RopeLayout, RopeTable, Step, StepBuffer, attention_ref, matvec_ref,
     rms_norm_ref, rope_freqs, rope_ref,
 };
 use hearth::quant;
@@ -126,7 +126,7 @@ async fn matvec_q4_0_q8_0_q4_k_in_the_browser() {
 }
 
 #[wasm_bindgen_test]
-async fn rms_norm_and_rope_in_the_browser() {
+async fn rms_norm_and_rope_kv_in_the_browser() {
     let ctx = GpuContext::new().await.unwrap();
     let mut k = Kernels::new(&ctx);
     let (rows, n) = (3usize, 200usize);
@@ -137,17 +137,36 @@ async fn rms_norm_and_rope_in_the_browser() {
     run(&ctx, &[k.rms_norm(&ctx, &xb, false, &wb, Some(&yb), rows as u32, n as u32, 1e-6).unwrap()]);
     check("rms_norm", &read_f32(&ctx, &yb, rows * n).await, &rms_norm_ref(&x, &w, n, 1e-6), 1e-5);
 
-    let (n_heads, head_dim) = (3usize, 64usize);
+    // rope_kv: q rotated in place, rotated k and v appended at the positions' cache slots.
+    let (n_heads, n_kv, head_dim, cache_len) = (3usize, 1usize, 64usize, 16usize);
     let q = values(6, 2 * n_heads * head_dim);
+    let (kk, v) = (values(9, 2 * n_kv * head_dim), values(10, 2 * n_kv * head_dim));
+    let shape = AttnShape {
+        n_head: n_heads as u32,
+        n_kv: n_kv as u32,
+        head_dim: head_dim as u32,
+        cache_len: cache_len as u32,
+        window: 0,
+        scale: 1.0,
+    };
     for layout in [RopeLayout::Normal, RopeLayout::Neox] {
         let freqs = rope_freqs(10000.0, 64, 1.0, None);
         let table = RopeTable::new(&ctx, &freqs, 32);
         let step = StepBuffer::new(&ctx);
         step.write(&ctx, Step { pos0: 9, n_tokens: 2, ..Default::default() });
-        let qb = ctx.upload(bytemuck::cast_slice(&q), "q");
-        run(&ctx, &[k.rope(&ctx, &qb, &table, &step, layout, n_heads as u32, head_dim as u32, 2).unwrap()]);
+        let up = |x: &[f32], label| ctx.upload(bytemuck::cast_slice(x), label);
+        let (qb, kb, vb) = (up(&q, "q"), up(&kk, "k"), up(&v, "v"));
+        let zeros = vec![0.0f32; cache_len * n_kv * head_dim];
+        let (kc, vc) = (up(&zeros, "k_cache"), up(&zeros, "v_cache"));
+        let bufs = QkvBuffers { q: &qb, k: &kb, v: &vb, k_cache: &kc, v_cache: &vc };
+        run(&ctx, &[k.rope_kv(&ctx, &bufs, &table, &step, layout, &shape, 2).unwrap()]);
         let want = rope_ref(&q, 9, &freqs, layout, n_heads, head_dim);
-        check(&format!("rope {layout:?}"), &read_f32(&ctx, &qb, q.len()).await, &want, 1e-5);
+        check(&format!("rope_kv {layout:?} q"), &read_f32(&ctx, &qb, q.len()).await, &want, 1e-5);
+        // Positions 9 and 10 are slots 9 and 10 of the 16.
+        let (row, slots) = (n_kv * head_dim, 9 * n_kv * head_dim..11 * n_kv * head_dim);
+        let want_k = rope_ref(&kk, 9, &freqs, layout, n_kv, head_dim);
+        check(&format!("rope_kv {layout:?} k"), &read_f32(&ctx, &kc, zeros.len()).await[slots.clone()], &want_k, 1e-5);
+        check(&format!("rope_kv {layout:?} v"), &read_f32(&ctx, &vc, zeros.len()).await[slots], &v[..2 * row], 1e-5);
     }
 }
 

@@ -1,9 +1,8 @@
-//! Attention over the KV cache (`shaders/attention.wgsl`) and writing the cache
-//! (`shaders/kv_write.wgsl`).
+//! Attention over the KV cache (`shaders/attention.wgsl`); [`Kernels::rope_kv`] writes the cache.
 
 use crate::gpu::{Dispatch, GpuContext};
 
-use super::{KernelError, Kernels, StepBuffer, WG, grid, shaders};
+use super::{KernelError, Kernels, StepBuffer, WG, shaders};
 
 /// Keys per decode split on GPUs: enough workgroups to fill the GPU for long contexts.
 const GPU_SPLIT_KEYS: u32 = 256;
@@ -63,41 +62,7 @@ struct AttnParams {
     scale: f32,
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct KvParams {
-    width: u32,
-    cache_len: u32,
-    _pad: [u32; 2],
-}
-
 impl Kernels {
-    /// Stores `src (T, width)` into `cache (cache_len, width)` at slots `(step.pos0 + t) % cache_len`.
-    pub fn kv_write(
-        &mut self,
-        ctx: &GpuContext,
-        src: &wgpu::Buffer,
-        cache: &wgpu::Buffer,
-        step: &StepBuffer,
-        width: u32,
-        cache_len: u32,
-        max_tokens: u32,
-    ) -> Result<Dispatch, KernelError> {
-        let pipeline = self.pipeline(ctx, &shaders::KV_WRITE, &[], &[("WG", WG)])?;
-        let slot = self.uniforms.push(ctx, &KvParams { width, cache_len, _pad: [0; 2] });
-        Ok(Dispatch::new(
-            ctx,
-            pipeline,
-            &[
-                src.as_entire_binding(),
-                cache.as_entire_binding(),
-                self.uniforms.binding(slot),
-                step.buffer.as_entire_binding(),
-            ],
-            grid((max_tokens * width).div_ceil(WG)),
-        ))
-    }
-
     /// Invocations per attention workgroup: CPU adapters pay per invocation at each barrier,
     /// so there half a GPU's (lavapipe: each 8 invocations of a workgroup with barriers run as
     /// a coroutine).

@@ -46,17 +46,6 @@ impl Kernels {
         Ok(Dispatch::new(ctx, pipeline, &bindings, grid(n.div_ceil(WG))))
     }
 
-    /// The residual add `x (n,) += y (n,)`, both f32 on every path.
-    pub fn add(
-        &mut self,
-        ctx: &GpuContext,
-        x: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-        n: u32,
-    ) -> Result<Dispatch, KernelError> {
-        self.add_with(ctx, &["IN_F32", "OUT_F32"], x, y, n, n)
-    }
-
     /// `x (n,) += y` where y `(y_len,)` repeats, both act (a bias added to every token's row).
     pub fn add_broadcast(
         &mut self,
@@ -66,19 +55,7 @@ impl Kernels {
         n: u32,
         y_len: u32,
     ) -> Result<Dispatch, KernelError> {
-        self.add_with(ctx, &[], x, y, n, y_len)
-    }
-
-    fn add_with(
-        &mut self,
-        ctx: &GpuContext,
-        defines: &[&'static str],
-        x: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-        n: u32,
-        y_len: u32,
-    ) -> Result<Dispatch, KernelError> {
-        let pipeline = self.pipeline(ctx, &shaders::ADD, defines, &[("WG", WG)])?;
+        let pipeline = self.pipeline(ctx, &shaders::ADD, &[], &[("WG", WG)])?;
         let slot = self.uniforms.push(ctx, &Params { n, y_len: y_len.max(1), _pad: [0; 2] });
         Ok(Dispatch::new(
             ctx,

@@ -95,27 +95,30 @@ impl Kernels {
     /// Kernels with an explicit variant (each flag only where the device allows it).
     pub fn with_variant(ctx: &GpuContext, f16: bool, subgroups: bool) -> Self {
         let cpu = ctx.adapter.get_info().device_type == wgpu::DeviceType::Cpu;
-        let mut k = Kernels {
+        let subgroups = subgroups && ctx.has_subgroups();
+        let subgroup_size = single_subgroup_size(&ctx.adapter.get_info());
+        // CPU adapters (lavapipe, SwiftShader) pay dearly per workgroup and per invocation of
+        // one (measured on lavapipe, SmolLM2 decode: 0.76 tok/s at 1 row, 1.56 at 16;
+        // SwiftShader, the 49152x576 LM head: 1868 ms at 64 invocations x 16 rows, 68 ms at
+        // 4 x 32); GPUs want enough workgroups and invocations. With subgroups of one size, a
+        // CPU adapter's matvec workgroup is one subgroup: no barrier (lavapipe, SmolLM2 Q8_0
+        // decode, three rounds alternating: 5.1-5.7 tok/s at 4 invocations x 32 rows, 6.5-9.0
+        // at 8 x 32, 6.4-7.5 at 8 x 16, 5.8-7.1 at 8 x 8).
+        let matvec_wg = match (cpu, subgroups && subgroup_size > 0) {
+            (true, true) => subgroup_size,
+            (true, false) => 4,
+            (false, _) => 64,
+        };
+        Kernels {
             cache: PipelineCache::new(shaders::INCLUDES),
             uniforms: UniformArena::new(ctx),
             f16: f16 && ctx.has_f16(),
-            subgroups: subgroups && ctx.has_subgroups(),
-            // CPU adapters (lavapipe, SwiftShader) pay dearly per workgroup and per invocation
-            // of one (measured on lavapipe, SmolLM2 decode: 0.76 tok/s at 1 row, 1.56 at 16;
-            // SwiftShader, the 49152x576 LM head: 1868 ms at 64 invocations x 16 rows, 68 ms
-            // at 4 x 32); GPUs want enough workgroups and invocations.
+            subgroups,
             matvec_rows: if cpu { 32 } else { 4 },
-            matvec_wg: if cpu { 4 } else { 64 },
+            matvec_wg,
             cpu_shapes: cpu,
-            subgroup_size: single_subgroup_size(&ctx.adapter.get_info()),
-        };
-        // With subgroups of one size, a CPU adapter's matvec workgroup is one subgroup: no
-        // barrier (lavapipe, SmolLM2 Q8_0 decode, three rounds alternating: 5.1-5.7 tok/s at
-        // 4 invocations x 32 rows, 6.5-9.0 at 8 x 32, 6.4-7.5 at 8 x 16, 5.8-7.1 at 8 x 8).
-        if cpu && k.subgroups && k.subgroup_size > 0 {
-            k.matvec_wg = k.subgroup_size;
+            subgroup_size,
         }
-        k
     }
 
     /// Bytes per activation element.

@@ -1,4 +1,5 @@
-//! `rope`: rotary position embeddings, in place, with a (cos, sin) table made on the host.
+//! `rope_kv`: rotary position embeddings on q and k, with a (cos, sin) table made on the host,
+//! and the append of k and v to the KV cache.
 
 use crate::gpu::{Dispatch, GpuContext};
 
@@ -50,56 +51,11 @@ impl RopeTable {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    n_heads: u32,
-    head_dim: u32,
-    rot_dims: u32,
-    max_pos: u32,
-}
-
 impl Kernels {
-    /// Rotates `x (T, n_heads, head_dim)` in place; token t is at position `step.pos0 + t`.
-    /// `max_tokens` sizes the dispatch (the step's `n_tokens` may be smaller).
-    pub fn rope(
-        &mut self,
-        ctx: &GpuContext,
-        x: &wgpu::Buffer,
-        table: &RopeTable,
-        step: &StepBuffer,
-        layout: RopeLayout,
-        n_heads: u32,
-        head_dim: u32,
-        max_tokens: u32,
-    ) -> Result<Dispatch, KernelError> {
-        if table.rot_dims > head_dim || !table.rot_dims.is_multiple_of(2) {
-            return Err(KernelError::Shape {
-                kernel: "rope",
-                why: format!("{} rotated dims of {head_dim}", table.rot_dims),
-            });
-        }
-        let defines: &[&str] = if layout == RopeLayout::Neox { &["NEOX"] } else { &[] };
-        let pipeline = self.pipeline(ctx, &shaders::ROPE, defines, &[("WG", WG)])?;
-        let params = Params { n_heads, head_dim, rot_dims: table.rot_dims, max_pos: table.max_pos };
-        let slot = self.uniforms.push(ctx, &params);
-        let n = max_tokens * n_heads * table.rot_dims / 2;
-        Ok(Dispatch::new(
-            ctx,
-            pipeline,
-            &[
-                x.as_entire_binding(),
-                table.buffer.as_entire_binding(),
-                self.uniforms.binding(slot),
-                step.buffer.as_entire_binding(),
-            ],
-            grid(n.div_ceil(WG)),
-        ))
-    }
-
-    /// One layer's [`Kernels::rope`] on `q` and `k` and the cache append of `k` and `v`
-    /// ([`Kernels::kv_write`]) in one dispatch: q rotates in place; rotated k and v go to
-    /// slot `(step.pos0 + t) % shape.cache_len` of the caches (k itself is left as it was).
+    /// One layer's rotary position embedding and cache append in one dispatch: `q (T, n_head,
+    /// head_dim)` rotates in place (token t at position `step.pos0 + t`); rotated `k` and `v`
+    /// go to slot `(step.pos0 + t) % shape.cache_len` of the caches (k itself is left as it
+    /// was). `max_tokens` sizes the dispatch (the step's `n_tokens` may be smaller).
     pub fn rope_kv(
         &mut self,
         ctx: &GpuContext,
@@ -173,7 +129,8 @@ struct RopeKvParams {
     _pad: [u32; 2],
 }
 
-/// CPU reference of [`Kernels::rope`] (angles in f64, like the tables).
+/// CPU reference of the rotation [`Kernels::rope_kv`] applies to `x (T, n_heads, head_dim)`
+/// (angles in f64, like the tables).
 pub fn rope_ref(x: &[f32], pos0: u32, freqs: &[f64], layout: RopeLayout, n_heads: usize, head_dim: usize) -> Vec<f32> {
     let half = freqs.len();
     let mut out = x.to_vec();

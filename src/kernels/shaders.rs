@@ -20,12 +20,10 @@ shader!(MATVEC, "matvec");
 shader!(MATMUL, "matmul");
 shader!(EMBED, "embed");
 shader!(RMS_NORM, "rms_norm");
-shader!(ROPE, "rope");
 shader!(ROPE_KV, "rope_kv");
 shader!(GLU, "glu");
 shader!(ADD, "add");
 shader!(SOFTMAX, "softmax");
-shader!(KV_WRITE, "kv_write");
 shader!(ATTN_PREFILL, "attention", "attn_prefill");
 shader!(ATTN_DECODE, "attention", "attn_decode");
 shader!(ATTN_DECODE_SG, "attention", "attn_decode_sg");
@@ -50,12 +48,10 @@ pub static ALL: &[&ShaderDef] = &[
     &MATMUL,
     &EMBED,
     &RMS_NORM,
-    &ROPE,
     &ROPE_KV,
     &GLU,
     &ADD,
     &SOFTMAX,
-    &KV_WRITE,
     &ATTN_PREFILL,
     &ATTN_DECODE,
     &ATTN_DECODE_SG,

@@ -25,10 +25,10 @@ pub struct Args {
     pub f32: bool,
     /// Prompt tokens to prefill.
     #[arg(long, default_value_t = 64)]
-    prompt_tokens: usize,
+    pub prompt_tokens: usize,
     /// Tokens to decode.
     #[arg(long, default_value_t = 16)]
-    gen_tokens: usize,
+    pub gen_tokens: usize,
     /// Also time each kernel of the decode step (-m only)
     #[arg(long)]
     pub profile: bool,
@@ -57,7 +57,7 @@ enum What {
 pub fn run(args: &Args) -> Result<(), String> {
     match (&args.what, &args.model) {
         (Some(What::Kernels { runs, f32, shapes }), _) => kernels(*runs, *f32, shapes),
-        (None, Some(model)) => crate::bench_model::run(model, args, args.prompt_tokens, args.gen_tokens),
+        (None, Some(model)) => crate::bench_model::run(model, args),
         (None, None) => Err("say what to benchmark: `hearth bench kernels` or `hearth bench -m FILE.gguf`".into()),
     }
 }

@@ -9,8 +9,9 @@ use hearth::kernels::{Kernels, SamplerParams};
 use crate::load::{ModelArgs, load};
 
 /// Runs the model benchmark.
-pub fn run(model: &Path, opts: &crate::bench::Args, prompt_tokens: usize, gen_tokens: usize) -> Result<(), String> {
+pub fn run(model: &Path, opts: &crate::bench::Args) -> Result<(), String> {
     let (ctx, f32, profile) = (opts.ctx, opts.f32, opts.profile);
+    let (prompt_tokens, gen_tokens) = (opts.prompt_tokens, opts.gen_tokens);
     let args = ModelArgs { model: model.to_owned(), ctx, f32, tokenizer: None, gpu_memory: None };
     let mut m = load(&args)?;
     m.engine.run_ahead = !opts.no_run_ahead;
