@@ -4,6 +4,8 @@
 // within its workgroup's block of WG·RR rows) and TT tokens, so each weight chunk it decodes
 // serves TT tokens and each activation load serves RR rows. No workgroup barriers (they are
 // pathologically slow on CPU adapters). ACCUMULATE adds into Y; OUT_F32 makes Y f32.
+// OUTPUTS_2 / OUTPUTS_3: W is two or three tensors stacked by rows, and rows from p.split1
+// (p.split2) on go to Y1 (Y2), each (n_tokens, its own rows): one dispatch for all of them.
 #include "common/header.wgsl"
 #include "common/weights.wgsl"
 
@@ -21,12 +23,20 @@ struct Params {
     out_offset: u32,
     n_tokens: u32,
     out_stride: u32,
+    split1: u32,
+    split2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> w: array<u32>;
 @group(0) @binding(1) var<storage, read> x: array<act4>;
 @group(0) @binding(2) var<storage, read_write> y: array<out_t>;
 @group(0) @binding(3) var<uniform> p: Params;
+#ifdef OUTPUTS_2
+@group(0) @binding(6) var<storage, read_write> y1: array<out_t>;
+#endif
+#ifdef OUTPUTS_3
+@group(0) @binding(7) var<storage, read_write> y2: array<out_t>;
+#endif
 
 @compute @workgroup_size(WG)
 fn matmul(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -64,13 +74,33 @@ fn matmul(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid:
         let row = row0 + r * WG;
         for (var t = 0u; t < TT; t++) {
             if (row < p.rows && t0 + t < p.n_tokens) {
-                let i = (t0 + t) * p.out_stride + p.out_offset + row;
-#ifdef ACCUMULATE
-                y[i] = out_t(f32(y[i]) + acc[r * TT + t]);
-#else
-                y[i] = out_t(acc[r * TT + t]);
-#endif
+                store(t0 + t, p.out_offset + row, acc[r * TT + t]);
             }
         }
     }
+}
+
+// Stores Y[t, g] for row g of the (stacked) weight.
+fn store(t: u32, g: u32, v: f32) {
+#ifdef OUTPUTS_3
+    if (g >= p.split2) {
+        y2[t * (p.out_stride - p.split2) + g - p.split2] = out_t(v);
+        return;
+    }
+#endif
+#ifdef OUTPUTS_2
+    if (g >= p.split1) {
+        // split2 is the total row count when there are two tensors.
+        y1[t * (p.split2 - p.split1) + g - p.split1] = out_t(v);
+        return;
+    }
+    let i = t * p.split1 + g;
+#else
+    let i = t * p.out_stride + g;
+#endif
+#ifdef ACCUMULATE
+    y[i] = out_t(f32(y[i]) + v);
+#else
+    y[i] = out_t(v);
+#endif
 }

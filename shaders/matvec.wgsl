@@ -6,6 +6,10 @@
 // all ROWS rows, and the ROWS partial sums are reduced together, so the reduction's barriers
 // are paid once per ROWS rows. ACCUMULATE adds into y instead (the residual add fused into
 // the projection); OUT_F32 makes y f32 (the residual stream).
+// Fused inputs: NORM_X makes x rms_norm(x) · norm_w as it loads (x f32, the residual stream:
+// the sub-layer's input norm folded in), GLU_X makes it act_fn(gate) · up (the FFN's GLU).
+// OUTPUTS_2 / OUTPUTS_3: W is two or three tensors stacked by rows (q, k, v; gate, up), and
+// rows from p.split1 (p.split2) on go to y1 (y2): one dispatch for all of them.
 #include "common/header.wgsl"
 #include "common/weights.wgsl"
 
@@ -23,15 +27,28 @@ struct Params {
     out_offset: u32,
     // x starts at x[x_offset] (in vec4s): the last token's row of a prefill, for example.
     x_offset: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    // First rows of the second and third stacked tensors (OUTPUTS_2, OUTPUTS_3).
+    split1: u32,
+    split2: u32,
+    // The norm's epsilon (NORM_X).
+    eps: f32,
 }
 
 @group(0) @binding(0) var<storage, read> w: array<u32>;
+#ifdef NORM_X
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> norm_w: array<vec4<f32>>;
+#else
 @group(0) @binding(1) var<storage, read> x: array<act4>;
+#endif
 @group(0) @binding(2) var<storage, read_write> y: array<out_t>;
 @group(0) @binding(3) var<uniform> p: Params;
+#ifdef OUTPUTS_2
+@group(0) @binding(6) var<storage, read_write> y1: array<out_t>;
+#endif
+#ifdef OUTPUTS_3
+@group(0) @binding(7) var<storage, read_write> y2: array<out_t>;
+#endif
 
 #ifdef GLU_X
 // GLU_X: x is the FFN's gated product act_fn(gate) * up, made as it is loaded (gate bound as
@@ -50,9 +67,20 @@ fn load_x(i: u32) -> vec4<f32> {
     return vec4<f32>(act4(a * vec4<f32>(x_up[i])));
 }
 #else
+#ifdef NORM_X
+// 1 / rms(x) of this token, computed by each workgroup before its rows (norm_inv).
+var<private> inv_rms: f32;
+
+// Rounded to act as the rms_norm kernel stores its output, so the result is that of rms_norm
+// then matvec (up to the order in which the sum of squares is added up).
+fn load_x(i: u32) -> vec4<f32> {
+    return vec4<f32>(act4(x[i] * inv_rms * norm_w[i - p.x_offset]));
+}
+#else
 fn load_x(i: u32) -> vec4<f32> {
     return vec4<f32>(x[i]);
 }
+#endif
 #endif
 
 #ifndef ONE_SUBGROUP
@@ -77,6 +105,44 @@ fn matvec(
     if (row0 >= p.rows) {
         return;
     }
+#ifdef NORM_X
+    // The token's sum of squares, once per workgroup: x is (cols,) f32, a small read next to
+    // the ROWS weight rows, and it saves the separate norm dispatch and its h buffer.
+    var ss = 0.0;
+    for (var c = lid; c < p.cols / 4u; c += WG) {
+        let v = x[p.x_offset + c];
+        ss += dot(v, v);
+    }
+#ifdef ONE_SUBGROUP
+    ss = subgroupAdd(ss);
+#else
+#ifdef SUBGROUPS
+    let n_sg0 = (WG + sg_size - 1u) / sg_size;
+    let s0 = subgroupAdd(ss);
+    if (sg_lane == 0u) {
+        partials[lid / sg_size] = s0;
+    }
+    workgroupBarrier();
+    ss = 0.0;
+    for (var i = 0u; i < n_sg0; i++) {
+        ss += partials[i];
+    }
+#else
+    partials[lid] = ss;
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        workgroupBarrier();
+        if (lid < s) {
+            partials[lid] += partials[lid + s];
+        }
+    }
+    workgroupBarrier();
+    ss = partials[0];
+#endif
+    // The row sums below reuse partials.
+    workgroupBarrier();
+#endif
+    inv_rms = 1.0 / sqrt(ss / f32(p.cols) + p.eps);
+#endif
     // Rows past the end repeat the last row (their sums are not written): no divergence.
     let last = p.rows - 1u;
     var acc: array<f32, MAX_ROWS>;
@@ -140,6 +206,18 @@ fn matvec(
 }
 
 fn store(i: u32, total: f32) {
+#ifdef OUTPUTS_3
+    if (i >= p.split2) {
+        y2[i - p.split2] = out_t(total);
+        return;
+    }
+#endif
+#ifdef OUTPUTS_2
+    if (i >= p.split1) {
+        y1[i - p.split1] = out_t(total);
+        return;
+    }
+#endif
 #ifdef ACCUMULATE
     y[i] = out_t(f32(y[i]) + total);
 #else

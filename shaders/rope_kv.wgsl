@@ -1,15 +1,19 @@
-// rope_kv: one layer's RoPE and KV-cache append in one dispatch. For each token t of the step,
-// at position pos = step.pos0 + t:
-// - q (n_tokens, n_head, head_dim) rotates in place;
-// - k (n_tokens, n_kv, head_dim) rotated, and v as it is, go to slot pos % cache_len of
-//   k_cache and v_cache (cache_len, n_kv * head_dim).
+// rope_kv: one layer's RoPE and KV-cache append in one dispatch, with Qwen3/Gemma 3's per-head
+// q and k norms (QK_NORM) before the rotation. For each token t of the step, at position
+// pos = step.pos0 + t:
+// - q (n_tokens, n_head, head_dim) is normalized and rotated in place;
+// - k (n_tokens, n_kv, head_dim) normalized and rotated, and v as it is, go to slot
+//   pos % cache_len of k_cache and v_cache (cache_len, n_kv * head_dim).
 // Rotation: the first rot_dims dimensions of a head in pairs, adjacent (2i, 2i + 1) by default
 // ("normal", llama; GGUF Q/K are pre-permuted), (i, i + rot_dims / 2) with NEOX; table
 // (max_pos, rot_dims / 2) holds (cos, sin) of pos * freq_i, computed in f64 on the host.
-// One invocation per q pair, per k element and per v element: each writes what it computes
-// and nothing another invocation reads.
+// One workgroup per head of a token: the q heads, then the k heads, then the v heads.
+// Invocation i owns the pairs i, i + WG, … of its head and the unrotated dimensions
+// rot_dims + i, …: it reads and writes only those, so q rotates in place without a barrier,
+// even with the norm (whose sum of squares needs the whole head before any write).
 #include "common/header.wgsl"
 #include "common/step.wgsl"
+#include "common/reduce.wgsl"
 
 override WG: u32 = 64u;
 
@@ -20,8 +24,9 @@ struct Params {
     rot_dims: u32,
     max_pos: u32,
     cache_len: u32,
-    _pad0: u32,
-    _pad1: u32,
+    // The q and k norms' epsilon (QK_NORM).
+    eps: f32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> q: array<act>;
@@ -32,67 +37,114 @@ struct Params {
 @group(0) @binding(5) var<storage, read> table: array<vec2<f32>>;
 @group(0) @binding(6) var<uniform> p: Params;
 @group(0) @binding(7) var<uniform> step: Step;
+#ifdef QK_NORM
+// (head_dim,) f32 norm weights of q heads and k heads.
+@group(0) @binding(8) var<storage, read> q_norm: array<f32>;
+@group(0) @binding(9) var<storage, read> k_norm: array<f32>;
+#endif
 
-// Dimensions (d0, d1) of rotated pair `pair` of a head starting at `base`.
-fn pair_dims(base: u32, pair: u32) -> vec2<u32> {
+// Dimensions (d0, d1) of rotated pair `pair` of a head.
+fn pair_dims(pair: u32) -> vec2<u32> {
 #ifdef NEOX
-    return vec2<u32>(base + pair, base + pair + p.rot_dims / 2u);
+    return vec2<u32>(pair, pair + p.rot_dims / 2u);
 #else
-    return vec2<u32>(base + 2u * pair, base + 2u * pair + 1u);
+    return vec2<u32>(2u * pair, 2u * pair + 1u);
 #endif
 }
 
-@compute @workgroup_size(WG)
-fn rope_kv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let half_rot = p.rot_dims / 2u;
-    let kvd = p.n_kv * p.head_dim;
-    let q_items = p.n_head * half_rot;
-    let per_token = q_items + 2u * kvd;
-    let i = gid.x + gid.y * nwg.x * WG;
-    if (i >= step.n_tokens * per_token) {
-        return;
+// The head being worked on: a q head (in place at q[src..]) or a k head (from k[src..] to
+// k_cache[dst..]).
+struct Head {
+    is_q: bool,
+    src: u32,
+    dst: u32,
+}
+
+fn load(h: Head, d: u32) -> f32 {
+    if (h.is_q) {
+        return f32(q[h.src + d]);
     }
-    let t = i / per_token;
-    let r = i % per_token;
-    let pos = step.pos0 + t;
-    let cs_row = min(pos, p.max_pos - 1u) * half_rot;
-    if (r < q_items) {
-        // A rotated pair of q, in place.
-        let head = r / half_rot;
-        let pair = r % half_rot;
-        let dims = pair_dims((t * p.n_head + head) * p.head_dim, pair);
-        let cs = table[cs_row + pair];
-        let x0 = f32(q[dims.x]);
-        let x1 = f32(q[dims.y]);
-        q[dims.x] = act(x0 * cs.x - x1 * cs.y);
-        q[dims.y] = act(x0 * cs.y + x1 * cs.x);
-        return;
-    }
-    let slot = pos % p.cache_len;
-    let e = r - q_items;
-    if (e >= kvd) {
-        // An element of v.
-        let j = e - kvd;
-        v_cache[slot * kvd + j] = v[t * kvd + j];
-        return;
-    }
-    // An element of k: rotated when its dimension is in a rotated pair.
-    let d = e % p.head_dim;
-    let src = t * kvd + e;
-    var value = f32(k[src]);
-    if (d < p.rot_dims) {
-#ifdef NEOX
-        let pair = d % half_rot;
-        let first = d < half_rot;
+    return f32(k[h.src + d]);
+}
+
+// Dimension d of the head as the rotation takes it: normalized (rounded to act, as the
+// separate norm kernel stored it) with QK_NORM, else as loaded.
+fn input(h: Head, d: u32, inv: f32) -> f32 {
+#ifdef QK_NORM
+    let w = select(k_norm[d], q_norm[d], h.is_q);
+    return f32(act(load(h, d) * inv * w));
 #else
-        let pair = d / 2u;
-        let first = d % 2u == 0u;
+    return load(h, d);
 #endif
-        let dims = pair_dims(src - d, pair);
-        let cs = table[cs_row + pair];
-        let x0 = f32(k[dims.x]);
-        let x1 = f32(k[dims.y]);
-        value = select(x0 * cs.y + x1 * cs.x, x0 * cs.x - x1 * cs.y, first);
+}
+
+fn put(h: Head, d: u32, value: f32) {
+    if (h.is_q) {
+        q[h.src + d] = act(value);
+    } else {
+        k_cache[h.dst + d] = act(value);
     }
-    k_cache[slot * kvd + e] = act(value);
+}
+
+@compute @workgroup_size(WG)
+fn rope_kv(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+#include "common/subgroup_args.wgsl"
+) {
+#include "common/subgroup_init.wgsl"
+    let units = p.n_head + 2u * p.n_kv;
+    let g = flat_workgroup(wid, nwg);
+    if (g >= step.n_tokens * units) {
+        return;
+    }
+    let t = g / units;
+    let u = g % units;
+    let hd = p.head_dim;
+    let kvd = p.n_kv * hd;
+    let pos = step.pos0 + t;
+    let slot = pos % p.cache_len;
+    if (u >= p.n_head + p.n_kv) {
+        // A v head, copied.
+        let off = (u - p.n_head - p.n_kv) * hd;
+        for (var d = lid; d < hd; d += WG) {
+            v_cache[slot * kvd + off + d] = v[t * kvd + off + d];
+        }
+        return;
+    }
+    let is_q = u < p.n_head;
+    let kv_head = select(u - p.n_head, 0u, is_q);
+    let h = Head(is_q, select(t * kvd + kv_head * hd, (t * p.n_head + u) * hd, is_q), slot * kvd + kv_head * hd);
+    let half_rot = p.rot_dims / 2u;
+
+    var inv = 1.0;
+#ifdef QK_NORM
+    // Over the dimensions this invocation owns (see the top).
+    var ss = 0.0;
+    for (var pair = lid; pair < half_rot; pair += WG) {
+        let dims = pair_dims(pair);
+        let a = load(h, dims.x);
+        let b = load(h, dims.y);
+        ss += a * a + b * b;
+    }
+    for (var d = p.rot_dims + lid; d < hd; d += WG) {
+        let a = load(h, d);
+        ss += a * a;
+    }
+    inv = 1.0 / sqrt(reduce_sum(ss, lid) / f32(hd) + p.eps);
+#endif
+
+    let cs_row = min(pos, p.max_pos - 1u) * half_rot;
+    for (var pair = lid; pair < half_rot; pair += WG) {
+        let dims = pair_dims(pair);
+        let cs = table[cs_row + pair];
+        let x0 = input(h, dims.x, inv);
+        let x1 = input(h, dims.y, inv);
+        put(h, dims.x, x0 * cs.x - x1 * cs.y);
+        put(h, dims.y, x0 * cs.y + x1 * cs.x);
+    }
+    for (var d = p.rot_dims + lid; d < hd; d += WG) {
+        put(h, d, input(h, d, inv));
+    }
 }

@@ -9,7 +9,7 @@ use common::gpu::{as_act, context, name, read_act, read_f32, run, variants};
 use common::{Rng, assert_close};
 use hearth::gguf::{GgmlType, Gguf};
 use hearth::gpu::{GpuContext, GpuWeight};
-use hearth::kernels::{Kernels, Store, WEIGHT_TYPES, matmul_ref, matvec_ref};
+use hearth::kernels::{Kernels, MatvecX, Store, WEIGHT_TYPES, matmul_ref, matvec_ref};
 use hearth::quant;
 
 /// A test weight: the file bytes and their dequantization.
@@ -180,6 +180,134 @@ fn matvec_reads_a_row_of_a_batch() {
     }
 }
 
+/// Bounds the effect of an f16 input rounded at a different point: folding the norm into the
+/// matvec sums the squares in another order than the CPU (and the rms_norm kernel), so an
+/// element of h may round to the neighbouring f16 (2^-11 relative), moving the dot product by
+/// up to 2^-11 of the sum of |w h| terms. f32 activations do not round there.
+fn norm_fold_tol(k: &Kernels, scale: f32) -> f32 {
+    if k.f16 { scale / 2048.0 } else { 0.0 }
+}
+
+/// The input norm folded into the matvec (one dispatch) against the chain it replaces on the
+/// CPU: rms_norm_ref of a row of the f32 residual stream, rounded to activations as the
+/// rms_norm kernel stores them, then matvec_ref.
+#[test]
+fn matvec_norm_matches_rms_norm_then_matvec() {
+    let ctx = context();
+    let mut rng = Rng::new(22);
+    for ty in [GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_K] {
+        let w = test_weight(ty, 37, 512, &mut rng);
+        let gw = upload(&ctx, &w);
+        for mut k in variants(&ctx) {
+            for (store, rows_per_wg, wg) in [(Store::Act, 32, 8), (Store::Act, 4, 64), (Store::F32, 16, 4)] {
+                (k.matvec_rows, k.matvec_wg) = (rows_per_wg, wg);
+                // Row 3 of a (5, cols) residual stream with a large spread, as real ones have.
+                let x: Vec<f32> = rng.values(5 * w.cols).iter().map(|v| 20.0 * v).collect();
+                let norm = rng.values(w.cols);
+                let xb = ctx.upload(bytemuck::cast_slice(&x), "x");
+                let nb = ctx.upload(bytemuck::cast_slice(&norm), "norm");
+                let (yb, _) = output(&ctx, &k, store, &rng.values(w.rows));
+                let xn = MatvecX::Normed { x: &xb, row: 3, norm: &nb, eps: 1e-6 };
+                run(&ctx, &k.matvec_into(&ctx, &gw, xn, &[&yb], store).unwrap());
+                let h = as_act(&k, &rms_norm_ref(&x[3 * w.cols..4 * w.cols], &norm, w.cols, 1e-6));
+                let want = matvec_ref(&w.values, &h, w.rows, w.cols);
+                let scale = abs_dot_scale(&w.values, &h, w.rows, w.cols);
+                let got = read_output(&ctx, &k, store, &yb, w.rows);
+                let what = format!("matvec norm {ty} {} {store:?} rows/wg {rows_per_wg} wg {wg}", name(&k));
+                assert_close(&what, &got, &want, |i, v| dot_tol(&k, store, scale[i], v) + norm_fold_tol(&k, scale[i]));
+            }
+        }
+    }
+}
+
+/// Writes `w`'s file bytes as the rows from `first` of `gw`, a page at a time (as the loader
+/// does).
+fn write_part(ctx: &GpuContext, gw: &GpuWeight, first: u32, w: &TestWeight) {
+    let row_bytes = gw.row_bytes() as usize;
+    let (mut row, mut scales) = (0u32, Vec::new());
+    while (row as usize) < w.rows {
+        let n = (gw.page_end(first + row) - first - row).min(w.rows as u32 - row);
+        let mut chunk = w.bytes[row as usize * row_bytes..(row + n) as usize * row_bytes].to_vec();
+        gw.write_rows(ctx, first + row, &mut chunk, &mut scales).unwrap();
+        row += n;
+    }
+}
+
+/// Tensors stacked by rows into one weight (q, k, v; gate, up), over pages of a few rows so
+/// that tensors start inside pages and pages end inside tensors: one matvec (plain and with the
+/// norm folded in) and one matmul write each tensor's rows to its own output.
+#[test]
+fn stacked_tensors_go_to_their_own_outputs() {
+    let mut rng = Rng::new(23);
+    for ty in [GgmlType::Q8_0, GgmlType::Q5_0, GgmlType::Q4_K] {
+        for rows in [&[12usize, 6, 6][..], &[10, 8]] {
+            let parts: Vec<TestWeight> = rows
+                .iter()
+                .enumerate()
+                .map(|(i, &r)| match ty {
+                    GgmlType::Q4_K => fixture_rows(common::GEMMA, "blk.0.attn_output.weight", 20 * i, r),
+                    _ => test_weight(ty, r, 256, &mut rng),
+                })
+                .collect();
+            let cols = parts[0].cols;
+            let mut ctx = context();
+            // 5 rows per page, rounded down to 4 so that stacked tensors start on even blocks.
+            ctx.limit_weight_pages(5 * ty.row_bytes(cols as u64).unwrap() + 4);
+            let names = ["a", "b", "c"];
+            let spec: Vec<(&str, u64)> = names.iter().zip(rows).map(|(n, &r)| (*n, r as u64)).collect();
+            let gw = GpuWeight::allocate_stacked(&ctx, &spec, ty, cols as u64).unwrap();
+            assert!(gw.pages.iter().all(|p| p.n_rows == 4 || p.first_row + p.n_rows == gw.rows), "{:?}", gw.pages);
+            for (p, w) in gw.parts.iter().zip(&parts) {
+                write_part(&ctx, &gw, p.first_row, w);
+            }
+            for mut k in variants(&ctx) {
+                let what = format!("stacked {ty} {rows:?} {}", name(&k));
+                let n_tokens = 5;
+                let x: Vec<f32> = rng.values(n_tokens * cols).iter().map(|v| 4.0 * v).collect();
+                let x_act = as_act(&k, &x);
+                let xb = ctx.upload(&k.act_bytes(&x_act), "x");
+                let xf = ctx.upload(bytemuck::cast_slice(&x), "x_f32");
+                let norm = rng.values(cols);
+                let nb = ctx.upload(bytemuck::cast_slice(&norm), "norm");
+                let h = as_act(&k, &rms_norm_ref(&x[2 * cols..3 * cols], &norm, cols, 1e-5));
+                let outs: Vec<wgpu::Buffer> =
+                    parts.iter().map(|w| k.act_buffer(&ctx, (n_tokens * w.rows) as u64, "y")).collect();
+                let ys: Vec<&wgpu::Buffer> = outs.iter().collect();
+                let check = |label: &str, k: &Kernels, xs: &[f32], t: usize, extra: f32| {
+                    for ((w, yb), i) in parts.iter().zip(&outs).zip(0..) {
+                        let want = matmul_ref(&w.values, xs, w.rows, w.cols, t);
+                        let ax: Vec<f32> = xs.iter().map(|v| v.abs()).collect();
+                        let aw: Vec<f32> = w.values.iter().map(|v| v.abs()).collect();
+                        let scale = matmul_ref(&aw, &ax, w.rows, w.cols, t);
+                        let got = read_act(&ctx, k, yb, want.len());
+                        assert_close(&format!("{what} {label} output {i}"), &got, &want, |j, v| {
+                            dot_tol(k, Store::Act, scale[j], v) + extra * norm_fold_tol(k, scale[j])
+                        });
+                    }
+                };
+                for (rows_per_wg, wg) in [(32, 8), (4, 64)] {
+                    (k.matvec_rows, k.matvec_wg) = (rows_per_wg, wg);
+                    let xr = MatvecX::Act { x: &xb, row: 1 };
+                    run(&ctx, &k.matvec_into(&ctx, &gw, xr, &ys, Store::Act).unwrap());
+                    check(&format!("matvec {rows_per_wg}x{wg}"), &k, &x_act[cols..2 * cols], 1, 0.0);
+                    let xn = MatvecX::Normed { x: &xf, row: 2, norm: &nb, eps: 1e-5 };
+                    run(&ctx, &k.matvec_into(&ctx, &gw, xn, &ys, Store::Act).unwrap());
+                    check(&format!("matvec norm {rows_per_wg}x{wg}"), &k, &h, 1, 1.0);
+                }
+                if !k.subgroups {
+                    for cpu_shapes in [true, false] {
+                        k.cpu_shapes = cpu_shapes;
+                        run(&ctx, &k.matmul_into(&ctx, &gw, &xb, &ys, n_tokens as u32, Store::Act).unwrap());
+                        check(&format!("matmul cpu_shapes={cpu_shapes}"), &k, &x_act, n_tokens, 0.0);
+                    }
+                }
+                let err = k.matvec_into(&ctx, &gw, MatvecX::Act { x: &xb, row: 0 }, &ys[..1], Store::Act);
+                assert!(err.is_err(), "{what}: one output for {} tensors", rows.len());
+            }
+        }
+    }
+}
+
 #[test]
 fn matmul_every_type_and_variant() {
     let ctx = context();
@@ -216,8 +344,8 @@ fn matmul_every_type_and_variant() {
 }
 
 use hearth::kernels::{
-    AttnShape, DecodeScratch, GluKind, History, QkvBuffers, RopeLayout, RopeTable, SamplerParams, Step, StepBuffer,
-    attention_ref, embed_ref, glu_ref, rms_norm_ref, rope_freqs, rope_ref, softmax_ref,
+    AttnShape, DecodeScratch, GluKind, History, QkNorm, QkvBuffers, RopeLayout, RopeTable, SamplerParams, Step,
+    StepBuffer, attention_ref, embed_ref, glu_ref, rms_norm_ref, rope_freqs, rope_ref, softmax_ref,
 };
 
 /// Elementwise tolerance: f32 is near-exact; f16 storage rounds to 11 bits.
@@ -259,8 +387,9 @@ fn rms_norm_rows_and_in_place() {
     }
 }
 
-/// rope_kv (one dispatch) against the chain it replaces, on the CPU: rope_ref on q and k, then
-/// k and v stored at their positions' slots of a ring cache that wraps within the step.
+/// rope_kv (one dispatch) against the chain it replaces, on the CPU: with the per-head norms,
+/// rms_norm_ref of each q and k head rounded to activations; rope_ref on q and k; then k and v
+/// stored at their positions' slots of a ring cache that wraps within the step.
 #[test]
 fn rope_kv_rotates_and_appends_to_the_cache() {
     let ctx = context();
@@ -268,7 +397,9 @@ fn rope_kv_rotates_and_appends_to_the_cache() {
     let (n_tokens, n_head, n_kv, head_dim, cache_len) = (3usize, 4usize, 2usize, 64usize, 7u32);
     let kvd = n_kv * head_dim;
     for mut k in variants(&ctx) {
-        for (layout, rot_dims, base) in [(RopeLayout::Normal, 64, 10000.0), (RopeLayout::Neox, 48, 1e6)] {
+        let cases = [(RopeLayout::Normal, 64, 10000.0, false), (RopeLayout::Neox, 48, 1e6, false)];
+        let normed = [(RopeLayout::Neox, 64, 1e6, true), (RopeLayout::Normal, 48, 10000.0, true)];
+        for (layout, rot_dims, base, qk_norm) in cases.into_iter().chain(normed) {
             let freqs = rope_freqs(base, rot_dims, 1.0, None);
             let table = RopeTable::new(&ctx, &freqs, 64);
             let step = StepBuffer::new(&ctx);
@@ -288,14 +419,20 @@ fn rope_kv_rotates_and_appends_to_the_cache() {
                 window: 0,
                 scale: 1.0,
             };
-            let bufs = QkvBuffers { q: &qb, k: &kb, v: &vb, k_cache: &kc, v_cache: &vc };
+            let (qn, kn) = (rng.values(head_dim), rng.values(head_dim));
+            let (qnb, knb) = (ctx.upload(bytemuck::cast_slice(&qn), "qn"), ctx.upload(bytemuck::cast_slice(&kn), "kn"));
+            let norms = qk_norm.then_some(QkNorm { q: &qnb, k: &knb, eps: 1e-6 });
+            let bufs = QkvBuffers { q: &qb, k: &kb, v: &vb, k_cache: &kc, v_cache: &vc, qk_norm: norms };
             run(&ctx, &[k.rope_kv(&ctx, &bufs, &table, &step, layout, &shape, 8).unwrap()]);
 
-            let what = format!("rope_kv {layout:?} rot {rot_dims} {}", name(&k));
+            let what = format!("rope_kv {layout:?} rot {rot_dims} qk_norm {qk_norm} {}", name(&k));
             let tol = |_, v| elem_tol(&k, v) * 4.0;
-            let want_q = rope_ref(&q, pos0, &freqs, layout, n_head, head_dim);
+            let norm = |x: &[f32], w: &[f32]| {
+                if qk_norm { as_act(&k, &rms_norm_ref(x, w, head_dim, 1e-6)) } else { x.to_vec() }
+            };
+            let want_q = rope_ref(&norm(&q, &qn), pos0, &freqs, layout, n_head, head_dim);
             assert_close(&format!("{what} q"), &read_act(&ctx, &k, &qb, q.len()), &want_q, tol);
-            let rotated_k = rope_ref(&kk, pos0, &freqs, layout, n_kv, head_dim);
+            let rotated_k = rope_ref(&norm(&kk, &kn), pos0, &freqs, layout, n_kv, head_dim);
             let (mut want_kc, mut want_vc) = (cache0.clone(), cache0.clone());
             for t in 0..n_tokens {
                 let slot = (pos0 as usize + t) % cache_len as usize;
@@ -400,7 +537,7 @@ fn attention_prefill_and_split_decode() {
             let q_scratch = k.act_buffer(&ctx, u64::from(max_tokens * n_head * head_dim), "q_scratch");
             let freqs = rope_freqs(10000.0, 32, 1.0, None);
             let table = RopeTable::new(&ctx, &freqs, n_pos as u32);
-            let bufs = QkvBuffers { q: &q_scratch, k: &ks, v: &vs, k_cache: &kc, v_cache: &vc };
+            let bufs = QkvBuffers { q: &q_scratch, k: &ks, v: &vs, k_cache: &kc, v_cache: &vc, qk_norm: None };
             let append = k.rope_kv(&ctx, &bufs, &table, &step, RopeLayout::Neox, &shape, max_tokens).unwrap();
             let kv_k_rotated = as_act(&k, &rope_ref(&kv_k, 0, &freqs, RopeLayout::Neox, n_kv as usize, hd));
             let q = as_act(&k, &rng.values(max_tokens as usize * n_head as usize * hd));

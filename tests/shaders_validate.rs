@@ -23,13 +23,24 @@ fn every_shader_variant_parses_and_validates() {
         let extra: Vec<Vec<&str>> = if reads_weights {
             weight_defines
                 .iter()
-                .flat_map(|w| [vec![*w], vec![*w, "OUT_F32"], vec![*w, "OUT_F32", "ACCUMULATE"]])
+                .flat_map(|w| {
+                    [
+                        vec![*w],
+                        vec![*w, "OUT_F32"],
+                        vec![*w, "OUT_F32", "ACCUMULATE"],
+                        vec![*w, "NORM_X", "OUTPUTS_2", "OUTPUTS_3"],
+                        vec![*w, "OUTPUTS_2"],
+                        vec![*w, "GLU_X", "GELU", "OUT_F32", "ACCUMULATE"],
+                    ]
+                })
                 .collect()
         } else {
             vec![
                 vec![],
                 vec!["IN_PLACE"],
                 vec!["NEOX"],
+                vec!["QK_NORM"],
+                vec!["QK_NORM", "NEOX"],
                 vec!["GELU"],
                 vec!["IN_F32"],
                 vec!["IN_F32", "OUT_F32", "IN_PLACE"],
@@ -37,7 +48,15 @@ fn every_shader_variant_parses_and_validates() {
             ]
         };
         for e in &extra {
-            for variant in [&[][..], &["ACT_F16"], &["SUBGROUPS"], &["ACT_F16", "SUBGROUPS"]] {
+            let variants = [
+                &[][..],
+                &["ACT_F16"],
+                &["SUBGROUPS"],
+                &["ACT_F16", "SUBGROUPS"],
+                &["SUBGROUPS", "ONE_SUBGROUP"],
+                &["ACT_F16", "SUBGROUPS", "ONE_SUBGROUP"],
+            ];
+            for variant in variants {
                 let defines: Vec<&'static str> = e.iter().chain(variant).copied().collect();
                 let wgsl = cache.source(shader, &defines).unwrap();
                 validate(&format!("{} {defines:?}", shader.name), &wgsl);

@@ -56,8 +56,8 @@ fn inspect_gguf_reports_need_more_then_a_summary() {
 
 use hearth::gpu::{GpuWeight, Recorder};
 use hearth::kernels::{
-    AttnShape, DecodeScratch, Kernels, QkvBuffers, RopeLayout, RopeTable, Step, StepBuffer, attention_ref, matvec_ref,
-    rms_norm_ref, rope_freqs, rope_ref,
+    AttnShape, DecodeScratch, Kernels, MatvecX, QkNorm, QkvBuffers, RopeLayout, RopeTable, Step, StepBuffer,
+    attention_ref, matvec_ref, rms_norm_ref, rope_freqs, rope_ref,
 };
 use hearth::quant;
 
@@ -123,6 +123,37 @@ async fn matvec_q4_0_q8_0_q4_k_in_the_browser() {
         let got = read_f32(&ctx, &yb, rows).await;
         check(&format!("matvec {ty}"), &got, &matvec_ref(&w, &x, rows, cols), 1e-3);
     }
+
+    // Three tensors stacked by rows (q, k, v) times rms_norm(x) · norm folded in: one dispatch,
+    // each tensor's rows into its own buffer.
+    let parts = [12usize, 6, 6];
+    let bytes: Vec<Vec<u8>> = parts
+        .iter()
+        .zip(4..)
+        .map(|(&r, seed)| quant::quantize(GgmlType::Q8_0, &values(seed, r * cols)).unwrap())
+        .collect();
+    let spec = [("q", 12u64), ("k", 6), ("v", 6)];
+    let gw = GpuWeight::allocate_stacked(&ctx, &spec, GgmlType::Q8_0, cols as u64).unwrap();
+    let mut scales = Vec::new();
+    for (p, b) in gw.parts.iter().zip(&bytes) {
+        gw.write_rows(&ctx, p.first_row, &mut b.clone(), &mut scales).unwrap();
+    }
+    let (x, norm) = (values(7, 2 * cols), values(8, cols));
+    let (xb, nb) = (ctx.upload(bytemuck::cast_slice(&x), "x"), ctx.upload(bytemuck::cast_slice(&norm), "norm"));
+    let ys: Vec<wgpu::Buffer> = parts.iter().map(|&r| k.act_buffer(&ctx, r as u64, "y")).collect();
+    let y_refs: Vec<&wgpu::Buffer> = ys.iter().collect();
+    let xn = MatvecX::Normed { x: &xb, row: 1, norm: &nb, eps: 1e-6 };
+    run(&ctx, &k.matvec_into(&ctx, &gw, xn, &y_refs, hearth::kernels::Store::Act).unwrap());
+    let h = rms_norm_ref(&x[cols..], &norm, cols, 1e-6);
+    for ((&r, b), y) in parts.iter().zip(&bytes).zip(&ys) {
+        let w = quant::dequantize_to_vec(GgmlType::Q8_0, b, r * cols).unwrap();
+        check(
+            "stacked matvec with the norm folded in",
+            &read_f32(&ctx, y, r).await,
+            &matvec_ref(&w, &h, r, cols),
+            1e-3,
+        );
+    }
 }
 
 #[wasm_bindgen_test]
@@ -149,7 +180,9 @@ async fn rms_norm_and_rope_kv_in_the_browser() {
         window: 0,
         scale: 1.0,
     };
-    for layout in [RopeLayout::Normal, RopeLayout::Neox] {
+    let (qn, kn) = (values(11, head_dim), values(12, head_dim));
+    let (qnb, knb) = (ctx.upload(bytemuck::cast_slice(&qn), "qn"), ctx.upload(bytemuck::cast_slice(&kn), "kn"));
+    for (layout, qk_norm) in [(RopeLayout::Normal, false), (RopeLayout::Neox, false), (RopeLayout::Neox, true)] {
         let freqs = rope_freqs(10000.0, 64, 1.0, None);
         let table = RopeTable::new(&ctx, &freqs, 32);
         let step = StepBuffer::new(&ctx);
@@ -158,15 +191,19 @@ async fn rms_norm_and_rope_kv_in_the_browser() {
         let (qb, kb, vb) = (up(&q, "q"), up(&kk, "k"), up(&v, "v"));
         let zeros = vec![0.0f32; cache_len * n_kv * head_dim];
         let (kc, vc) = (up(&zeros, "k_cache"), up(&zeros, "v_cache"));
-        let bufs = QkvBuffers { q: &qb, k: &kb, v: &vb, k_cache: &kc, v_cache: &vc };
+        // With the per-head q and k norms (Gemma 3, Qwen3) applied first.
+        let qk = qk_norm.then_some(QkNorm { q: &qnb, k: &knb, eps: 1e-6 });
+        let bufs = QkvBuffers { q: &qb, k: &kb, v: &vb, k_cache: &kc, v_cache: &vc, qk_norm: qk };
         run(&ctx, &[k.rope_kv(&ctx, &bufs, &table, &step, layout, &shape, 2).unwrap()]);
-        let want = rope_ref(&q, 9, &freqs, layout, n_heads, head_dim);
-        check(&format!("rope_kv {layout:?} q"), &read_f32(&ctx, &qb, q.len()).await, &want, 1e-5);
+        let norm = |x: &[f32], w: &[f32]| if qk_norm { rms_norm_ref(x, w, head_dim, 1e-6) } else { x.to_vec() };
+        let what = format!("rope_kv {layout:?} qk_norm {qk_norm}");
+        let want = rope_ref(&norm(&q, &qn), 9, &freqs, layout, n_heads, head_dim);
+        check(&format!("{what} q"), &read_f32(&ctx, &qb, q.len()).await, &want, 1e-5);
         // Positions 9 and 10 are slots 9 and 10 of the 16.
         let (row, slots) = (n_kv * head_dim, 9 * n_kv * head_dim..11 * n_kv * head_dim);
-        let want_k = rope_ref(&kk, 9, &freqs, layout, n_kv, head_dim);
-        check(&format!("rope_kv {layout:?} k"), &read_f32(&ctx, &kc, zeros.len()).await[slots.clone()], &want_k, 1e-5);
-        check(&format!("rope_kv {layout:?} v"), &read_f32(&ctx, &vc, zeros.len()).await[slots], &v[..2 * row], 1e-5);
+        let want_k = rope_ref(&norm(&kk, &kn), 9, &freqs, layout, n_kv, head_dim);
+        check(&format!("{what} k"), &read_f32(&ctx, &kc, zeros.len()).await[slots.clone()], &want_k, 1e-5);
+        check(&format!("{what} v"), &read_f32(&ctx, &vc, zeros.len()).await[slots], &v[..2 * row], 1e-5);
     }
 }
 

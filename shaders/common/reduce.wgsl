@@ -1,11 +1,24 @@
 // Workgroup-wide reductions of one f32 per invocation, for workgroups of WG invocations
 // (WG a power of two, at most 256). With SUBGROUPS, subgroupAdd/Max do most of the work and
 // only one value per subgroup goes through workgroup memory; without, a shared-memory tree.
-// Every invocation of the workgroup must call these in uniform control flow.
+// Every invocation of the workgroup must call these in uniform control flow. ONE_SUBGROUP:
+// the workgroup is exactly one subgroup (WG = the adapter's only subgroup size), and a
+// reduction is one subgroup operation: no workgroup memory, no barrier (CPU adapters run
+// workgroups with barriers as coroutines and pay for it per workgroup).
 
-var<workgroup> red_buf: array<f32, 256>;
 var<private> sg_size: u32 = 1u;
 var<private> sg_lane: u32 = 0u;
+
+#ifdef ONE_SUBGROUP
+fn reduce_sum(v: f32, lid: u32) -> f32 {
+    return subgroupAdd(v);
+}
+
+fn reduce_max(v: f32, lid: u32) -> f32 {
+    return subgroupMax(v);
+}
+#else
+var<workgroup> red_buf: array<f32, 256>;
 
 fn reduce_sum(v: f32, lid: u32) -> f32 {
     workgroupBarrier();
@@ -58,3 +71,4 @@ fn reduce_max(v: f32, lid: u32) -> f32 {
     return red_buf[0];
 #endif
 }
+#endif

@@ -15,4 +15,4 @@ pub use pipeline::{Pipeline, PipelineCache, PipelineKey, ShaderDef};
 pub use preprocess::{PreprocessError, preprocess};
 pub use recorder::{Dispatch, Recorder};
 pub use uniforms::{UniformArena, UniformSlot};
-pub use weights::{GpuWeight, WeightError, WeightPage};
+pub use weights::{GpuWeight, WeightError, WeightPage, WeightPart};

@@ -69,10 +69,23 @@ pub struct WeightPage {
     pub scales: u32,
 }
 
-/// A weight matrix (rows, cols) on the GPU in one or more pages.
+/// One tensor of a [`GpuWeight`]: its rows `first_row..first_row + rows`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightPart {
+    /// Tensor name.
+    pub name: String,
+    /// Its first row in the weight.
+    pub first_row: u32,
+    /// Its rows.
+    pub rows: u32,
+}
+
+/// A weight matrix (rows, cols) on the GPU in one or more pages: one tensor, or several of the
+/// same type and width stacked by rows (q, k and v; gate and up), which the matrix kernels
+/// multiply by one input in one dispatch, writing each tensor's rows to its own output.
 #[derive(Debug)]
 pub struct GpuWeight {
-    /// Tensor name.
+    /// Tensor name (names joined by '+' when stacked).
     pub name: String,
     /// Element type.
     pub ty: GgmlType,
@@ -82,6 +95,8 @@ pub struct GpuWeight {
     pub cols: u32,
     /// Pages in row order.
     pub pages: Vec<WeightPage>,
+    /// The tensors stacked here, in row order (one when not stacked).
+    pub parts: Vec<WeightPart>,
 }
 
 impl GpuWeight {
@@ -89,6 +104,21 @@ impl GpuWeight {
     /// `ctx.weight_page_bytes`, for [`GpuWeight::write_rows`] to fill. Allocating before the
     /// data arrives tells whether the model fits before it is downloaded.
     pub fn allocate(ctx: &GpuContext, name: &str, ty: GgmlType, rows: u64, cols: u64) -> Result<Self, WeightError> {
+        Self::allocate_stacked(ctx, &[(name, rows)], ty, cols)
+    }
+
+    /// Allocates tensors of the same type and width stacked by rows, given as (name, rows) in
+    /// order. Each must have an even number of rows (so that every tensor after the first
+    /// starts on an even block of its page, as [`GpuWeight::write_rows`] needs).
+    pub fn allocate_stacked(
+        ctx: &GpuContext,
+        tensors: &[(&str, u64)],
+        ty: GgmlType,
+        cols: u64,
+    ) -> Result<Self, WeightError> {
+        let name = tensors.iter().map(|(n, _)| *n).collect::<Vec<_>>().join("+");
+        let name = name.as_str();
+        let rows: u64 = tensors.iter().map(|(_, r)| r).sum();
         let shape_err = |why| WeightError::Shape { name: name.to_owned(), rows, cols, why };
         let quant_err = |source| WeightError::Quant { name: name.to_owned(), source };
         if !cols.is_multiple_of(8) || cols == 0 {
@@ -98,11 +128,18 @@ impl GpuWeight {
         let (Ok(rows32), Ok(cols32)) = (u32::try_from(rows), u32::try_from(cols)) else {
             return Err(shape_err("more than 2^32 rows or columns"));
         };
+        if tensors.len() > 1 && tensors.iter().any(|(_, r)| r % 2 == 1) {
+            return Err(shape_err("only tensors of an even number of rows are stacked"));
+        }
         let blocks_per_row = cols / u64::from(ty.block_size());
-        // The split layout may add up to 3 bytes of padding per page.
-        let rows_per_page = (ctx.weight_page_bytes.saturating_sub(4) / row_bytes).min(rows);
+        // The split layout may add up to 3 bytes of padding per page. An even number of rows
+        // per page keeps stacked tensors on even blocks of their page.
+        let mut rows_per_page = (ctx.weight_page_bytes.saturating_sub(4) / row_bytes).min(rows);
         if rows_per_page == 0 && rows > 0 {
             return Err(WeightError::RowTooLarge { name: name.to_owned(), row_bytes, max: ctx.weight_page_bytes });
+        }
+        if rows_per_page > 1 && rows_per_page < rows {
+            rows_per_page &= !1;
         }
         let mut pages = Vec::new();
         let mut first = 0u64;
@@ -119,7 +156,20 @@ impl GpuWeight {
             });
             first += n;
         }
-        Ok(GpuWeight { name: name.to_owned(), ty, rows: rows32, cols: cols32, pages })
+        let mut parts = Vec::with_capacity(tensors.len());
+        let mut first_row = 0;
+        for (name, rows) in tensors {
+            // Each is at most the total, which fits u32 (checked above).
+            let rows = *rows as u32;
+            parts.push(WeightPart { name: (*name).to_owned(), first_row, rows });
+            first_row += rows;
+        }
+        Ok(GpuWeight { name: name.to_owned(), ty, rows: rows32, cols: cols32, pages, parts })
+    }
+
+    /// The part holding tensor `name`.
+    pub fn part(&self, name: &str) -> Option<&WeightPart> {
+        self.parts.iter().find(|p| p.name == name)
     }
 
     /// Bytes of one row in the file.

@@ -2,7 +2,7 @@
 
 use crate::gpu::{Dispatch, GpuContext, GpuWeight};
 
-use super::{KernelError, Kernels, Store, shaders, weight_defines};
+use super::{KernelError, Kernels, Store, matvec::output_splits, shaders, weight_defines};
 
 /// Tokens per invocation (`TT` in shaders/matmul.wgsl).
 const TOKENS_PER_INVOCATION: u32 = 8;
@@ -18,7 +18,8 @@ struct Params {
     out_offset: u32,
     n_tokens: u32,
     out_stride: u32,
-    _pad: [u32; 2],
+    split1: u32,
+    split2: u32,
 }
 
 impl Kernels {
@@ -33,7 +34,22 @@ impl Kernels {
         n_tokens: u32,
         store: Store,
     ) -> Result<Vec<Dispatch>, KernelError> {
-        let defines = weight_defines("matmul", w.ty, store)?;
+        self.matmul_into(ctx, w, x, &[y], n_tokens, store)
+    }
+
+    /// [`Kernels::matmul`] where each tensor stacked in `w` writes its columns of Y to its own
+    /// `(T, its rows)` buffer of `ys` (one per [`GpuWeight::parts`], in order).
+    pub fn matmul_into(
+        &mut self,
+        ctx: &GpuContext,
+        w: &GpuWeight,
+        x: &wgpu::Buffer,
+        ys: &[&wgpu::Buffer],
+        n_tokens: u32,
+        store: Store,
+    ) -> Result<Vec<Dispatch>, KernelError> {
+        let mut defines = weight_defines("matmul", w.ty, store)?;
+        let (split1, split2) = output_splits("matmul", w, ys, store, &mut defines)?;
         // CPU adapters: small workgroups measured fastest (lavapipe, 1536x576 Q8_0, 32 tokens:
         // 2.6 GFLOP/s at 16 vs 2.4 at 32); GPUs: at least a warp.
         let wg = if self.cpu_shapes { 16 } else { 64 };
@@ -48,21 +64,19 @@ impl Kernels {
                 out_offset: page.first_row,
                 n_tokens,
                 out_stride: w.rows,
-                _pad: [0; 2],
+                split1,
+                split2,
             };
             let slot = self.uniforms.push(ctx, &params);
             let groups = [page.n_rows.div_ceil(rows_per_workgroup), n_tokens.div_ceil(TOKENS_PER_INVOCATION), 1];
-            out.push(Dispatch::new(
-                ctx,
-                pipeline.clone(),
-                &[
-                    page.buffer.as_entire_binding(),
-                    x.as_entire_binding(),
-                    y.as_entire_binding(),
-                    self.uniforms.binding(slot),
-                ],
-                groups,
-            ));
+            let mut bindings = vec![
+                (0, page.buffer.as_entire_binding()),
+                (1, x.as_entire_binding()),
+                (2, ys[0].as_entire_binding()),
+                (3, self.uniforms.binding(slot)),
+            ];
+            bindings.extend(ys.iter().skip(1).zip(6..).map(|(y, i)| (i, y.as_entire_binding())));
+            out.push(Dispatch::with_bindings(ctx, pipeline.clone(), &bindings, groups));
         }
         Ok(out)
     }

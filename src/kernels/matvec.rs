@@ -15,7 +15,42 @@ struct Params {
     scales: u32,
     out_offset: u32,
     x_offset: u32,
-    _pad: [u32; 3],
+    split1: u32,
+    split2: u32,
+    eps: f32,
+}
+
+/// The x a matvec multiplies, made as it loads.
+#[derive(Clone, Copy)]
+pub enum MatvecX<'a> {
+    /// Row `row` of a (rows, cols) act buffer.
+    Act {
+        /// The activations.
+        x: &'a wgpu::Buffer,
+        /// The row.
+        row: u32,
+    },
+    /// `rms_norm(x[row]) · norm` rounded to act, x a (rows, cols) f32 buffer (the residual
+    /// stream): a sub-layer's input norm folded into its projections.
+    Normed {
+        /// The residual stream.
+        x: &'a wgpu::Buffer,
+        /// The row.
+        row: u32,
+        /// (cols,) f32 norm weight.
+        norm: &'a wgpu::Buffer,
+        /// The norm's epsilon.
+        eps: f32,
+    },
+    /// The FFN's GLU `act_fn(gate) · up`, rounded to act as [`Kernels::glu`] stores it.
+    Glu {
+        /// Which activation function.
+        kind: GluKind,
+        /// (cols,) act
+        gate: &'a wgpu::Buffer,
+        /// (cols,) act
+        up: &'a wgpu::Buffer,
+    },
 }
 
 impl Kernels {
@@ -29,7 +64,7 @@ impl Kernels {
         y: &wgpu::Buffer,
         store: Store,
     ) -> Result<Vec<Dispatch>, KernelError> {
-        self.matvec_at(ctx, w, x, 0, y, store)
+        self.matvec_into(ctx, w, MatvecX::Act { x, row: 0 }, &[y], store)
     }
 
     /// [`Kernels::matvec`] reading x from row `x_row` of a `(rows, cols)` activation buffer.
@@ -42,7 +77,7 @@ impl Kernels {
         y: &wgpu::Buffer,
         store: Store,
     ) -> Result<Vec<Dispatch>, KernelError> {
-        self.matvec_with(ctx, w, x, x_row, None, y, store)
+        self.matvec_into(ctx, w, MatvecX::Act { x, row: x_row }, &[y], store)
     }
 
     /// The FFN's GLU and down projection in one dispatch per page: `y = W (act_fn(gate) · up)`,
@@ -57,26 +92,36 @@ impl Kernels {
         y: &wgpu::Buffer,
         store: Store,
     ) -> Result<Vec<Dispatch>, KernelError> {
-        self.matvec_with(ctx, w, gate, 0, Some((kind, up)), y, store)
+        self.matvec_into(ctx, w, MatvecX::Glu { kind, gate, up }, &[y], store)
     }
 
-    fn matvec_with(
+    /// `W x` for an x made as `x` says, one dispatch per page; each tensor stacked in `w`
+    /// writes its rows to its own buffer of `ys` (one per [`GpuWeight::parts`], in order;
+    /// several only with `Store::Act`).
+    pub fn matvec_into(
         &mut self,
         ctx: &GpuContext,
         w: &GpuWeight,
-        x: &wgpu::Buffer,
-        x_row: u32,
-        glu: Option<(GluKind, &wgpu::Buffer)>,
-        y: &wgpu::Buffer,
+        x: MatvecX<'_>,
+        ys: &[&wgpu::Buffer],
         store: Store,
     ) -> Result<Vec<Dispatch>, KernelError> {
         let mut defines = weight_defines("matvec", w.ty, store)?;
-        if let Some((kind, _)) = glu {
-            defines.push("GLU_X");
-            if kind == GluKind::Gelu {
-                defines.push("GELU");
+        let (split1, split2) = output_splits("matvec", w, ys, store, &mut defines)?;
+        let (x_buffer, x_row, eps) = match x {
+            MatvecX::Act { x, row } => (x, row, 0.0),
+            MatvecX::Normed { x, row, eps, .. } => {
+                defines.push("NORM_X");
+                (x, row, eps)
             }
-        }
+            MatvecX::Glu { kind, gate, .. } => {
+                defines.push("GLU_X");
+                if kind == GluKind::Gelu {
+                    defines.push("GELU");
+                }
+                (gate, 0, 0.0)
+            }
+        };
         let rows_per_wg = self.matvec_rows.clamp(1, MAX_ROWS_PER_WORKGROUP);
         let wg = self.matvec_wg.clamp(1, 256).next_power_of_two();
         if self.subgroups && wg == self.subgroup_size {
@@ -91,20 +136,58 @@ impl Kernels {
                 scales: page.scales,
                 out_offset: page.first_row,
                 x_offset: x_row * w.cols / 4,
-                _pad: [0; 3],
+                split1,
+                split2,
+                eps,
             };
             let slot = self.uniforms.push(ctx, &params);
             let mut bindings = vec![
-                page.buffer.as_entire_binding(),
-                x.as_entire_binding(),
-                y.as_entire_binding(),
-                self.uniforms.binding(slot),
+                (0, page.buffer.as_entire_binding()),
+                (1, x_buffer.as_entire_binding()),
+                (2, ys[0].as_entire_binding()),
+                (3, self.uniforms.binding(slot)),
             ];
-            bindings.extend(glu.map(|(_, up)| up.as_entire_binding()));
-            out.push(Dispatch::new(ctx, pipeline.clone(), &bindings, grid(page.n_rows.div_ceil(rows_per_wg))));
+            match x {
+                MatvecX::Glu { up, .. } => bindings.push((4, up.as_entire_binding())),
+                MatvecX::Normed { norm, .. } => bindings.push((5, norm.as_entire_binding())),
+                MatvecX::Act { .. } => {}
+            }
+            bindings.extend(ys.iter().skip(1).zip(6..).map(|(y, i)| (i, y.as_entire_binding())));
+            out.push(Dispatch::with_bindings(
+                ctx,
+                pipeline.clone(),
+                &bindings,
+                grid(page.n_rows.div_ceil(rows_per_wg)),
+            ));
         }
         Ok(out)
     }
+}
+
+/// Checks that `ys` has one buffer per tensor stacked in `w`, adds the defines for them and
+/// returns the first rows of the second and third tensors (the total when there are fewer).
+pub(super) fn output_splits(
+    kernel: &'static str,
+    w: &GpuWeight,
+    ys: &[&wgpu::Buffer],
+    store: Store,
+    defines: &mut Vec<&'static str>,
+) -> Result<(u32, u32), KernelError> {
+    let shape_err = |why: String| KernelError::Shape { kernel, why };
+    if ys.len() != w.parts.len().max(1) || ys.len() > 3 {
+        return Err(shape_err(format!("{} outputs for the {} tensors of '{}'", ys.len(), w.parts.len(), w.name)));
+    }
+    if ys.len() > 1 && store != Store::Act {
+        return Err(shape_err(format!("stacked tensors of '{}' store activations only", w.name)));
+    }
+    let first = |i: usize| w.parts.get(i).map_or(w.rows, |p| p.first_row);
+    if ys.len() >= 2 {
+        defines.push("OUTPUTS_2");
+    }
+    if ys.len() == 3 {
+        defines.push("OUTPUTS_3");
+    }
+    Ok((first(1), first(2)))
 }
 
 /// CPU reference: `w` (rows × cols, row-major f32) times `x`, accumulated in f64.

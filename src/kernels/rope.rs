@@ -55,7 +55,9 @@ impl Kernels {
     /// One layer's rotary position embedding and cache append in one dispatch: `q (T, n_head,
     /// head_dim)` rotates in place (token t at position `step.pos0 + t`); rotated `k` and `v`
     /// go to slot `(step.pos0 + t) % shape.cache_len` of the caches (k itself is left as it
-    /// was). `max_tokens` sizes the dispatch (the step's `n_tokens` may be smaller).
+    /// was). With `bufs.qk_norm`, each q and k head is RMS-normalized first (rounded to act,
+    /// as [`Kernels::rms_norm`] stores it). `max_tokens` sizes the dispatch (the step's
+    /// `n_tokens` may be smaller).
     pub fn rope_kv(
         &mut self,
         ctx: &GpuContext,
@@ -72,8 +74,21 @@ impl Kernels {
                 why: format!("{} rotated dims of {}, {} cache slots", table.rot_dims, shape.head_dim, shape.cache_len),
             });
         }
-        let defines: &[&str] = if layout == RopeLayout::Neox { &["NEOX"] } else { &[] };
-        let pipeline = self.pipeline(ctx, &shaders::ROPE_KV, defines, &[("WG", WG)])?;
+        let mut defines = Vec::new();
+        if layout == RopeLayout::Neox {
+            defines.push("NEOX");
+        }
+        if bufs.qk_norm.is_some() {
+            defines.push("QK_NORM");
+        }
+        // A workgroup per head; where it can be one subgroup, the norm's sum needs no barrier.
+        let wg = if self.subgroups && self.subgroup_size > 0 {
+            defines.push("ONE_SUBGROUP");
+            self.subgroup_size
+        } else {
+            WG
+        };
+        let pipeline = self.pipeline(ctx, &shaders::ROPE_KV, &defines, &[("WG", wg)])?;
         let params = RopeKvParams {
             n_head: shape.n_head,
             n_kv: shape.n_kv,
@@ -81,25 +96,25 @@ impl Kernels {
             rot_dims: table.rot_dims,
             max_pos: table.max_pos,
             cache_len: shape.cache_len,
-            _pad: [0; 2],
+            eps: bufs.qk_norm.as_ref().map_or(0.0, |n| n.eps),
+            _pad: 0,
         };
         let slot = self.uniforms.push(ctx, &params);
-        let per_token = shape.n_head * table.rot_dims / 2 + 2 * shape.n_kv * shape.head_dim;
-        Ok(Dispatch::new(
-            ctx,
-            pipeline,
-            &[
-                bufs.q.as_entire_binding(),
-                bufs.k.as_entire_binding(),
-                bufs.v.as_entire_binding(),
-                bufs.k_cache.as_entire_binding(),
-                bufs.v_cache.as_entire_binding(),
-                table.buffer.as_entire_binding(),
-                self.uniforms.binding(slot),
-                step.buffer.as_entire_binding(),
-            ],
-            grid((max_tokens * per_token).div_ceil(WG)),
-        ))
+        let mut bindings = vec![
+            (0, bufs.q.as_entire_binding()),
+            (1, bufs.k.as_entire_binding()),
+            (2, bufs.v.as_entire_binding()),
+            (3, bufs.k_cache.as_entire_binding()),
+            (4, bufs.v_cache.as_entire_binding()),
+            (5, table.buffer.as_entire_binding()),
+            (6, self.uniforms.binding(slot)),
+            (7, step.buffer.as_entire_binding()),
+        ];
+        if let Some(n) = &bufs.qk_norm {
+            bindings.extend([(8, n.q.as_entire_binding()), (9, n.k.as_entire_binding())]);
+        }
+        let heads_per_token = shape.n_head + 2 * shape.n_kv;
+        Ok(Dispatch::with_bindings(ctx, pipeline, &bindings, grid(max_tokens * heads_per_token)))
     }
 }
 
@@ -115,6 +130,18 @@ pub struct QkvBuffers<'a> {
     pub k_cache: &'a wgpu::Buffer,
     /// (cache_len, n_kv * head_dim) value cache.
     pub v_cache: &'a wgpu::Buffer,
+    /// Per-head norms of q and k (qwen3, gemma3), applied before the rotation.
+    pub qk_norm: Option<QkNorm<'a>>,
+}
+
+/// Per-head RMS norms of queries and keys.
+pub struct QkNorm<'a> {
+    /// (head_dim,) f32 weight of the q heads' norm.
+    pub q: &'a wgpu::Buffer,
+    /// (head_dim,) f32 weight of the k heads' norm.
+    pub k: &'a wgpu::Buffer,
+    /// Epsilon of both.
+    pub eps: f32,
 }
 
 #[repr(C)]
@@ -126,7 +153,8 @@ struct RopeKvParams {
     rot_dims: u32,
     max_pos: u32,
     cache_len: u32,
-    _pad: [u32; 2],
+    eps: f32,
+    _pad: u32,
 }
 
 /// CPU reference of the rotation [`Kernels::rope_kv`] applies to `x (T, n_heads, head_dim)`

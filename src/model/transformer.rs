@@ -5,10 +5,10 @@
 //! dim, F FFN width, V vocabulary. Activations are `act` (f32, or f16 on the f16 path); the
 //! residual stream `x` and a sub-layer's output `o` are f32 on both paths.
 
-use crate::gpu::{Dispatch, GpuContext, Recorder};
+use crate::gpu::{Dispatch, GpuContext, GpuWeight, Recorder};
 use crate::kernels::{
-    AttnShape, DecodeScratch, History, KernelError, Kernels, QkvBuffers, RopeTable, SamplerParams, Step, StepBuffer,
-    Store, rope_freqs,
+    AttnShape, DecodeScratch, History, KernelError, Kernels, MatvecX, QkNorm, QkvBuffers, RopeTable, SamplerParams,
+    Step, StepBuffer, Store, rope_freqs,
 };
 
 use super::{ModelConfig, ModelWeights};
@@ -163,6 +163,26 @@ pub fn forward(
     let proj = |k: &mut Kernels, w, x: &wgpu::Buffer, y: &wgpu::Buffer, store| {
         if decode { k.matvec(ctx, w, x, y, store) } else { k.matmul(ctx, w, x, y, t, store) }
     };
+    // A sub-layer's input projections (one weight per stack of tensors, each tensor into its
+    // buffer of `outs`) of h = rms_norm(x) · norm: folded into the matvecs when decoding, a
+    // norm into h then matmuls when prefilling.
+    let eps = cfg.norm_eps;
+    let project_in = |k: &mut Kernels, stacks: &[GpuWeight], norm: &wgpu::Buffer, outs: &[&wgpu::Buffer]| {
+        let mut v = Vec::new();
+        if !decode {
+            v.push(k.rms_norm(ctx, &s.x, true, norm, Some(&s.h), t, d, eps)?);
+        }
+        let mut outs = outs.iter().copied();
+        for w in stacks {
+            let ys: Vec<&wgpu::Buffer> = outs.by_ref().take(w.parts.len()).collect();
+            v.extend(if decode {
+                k.matvec_into(ctx, w, MatvecX::Normed { x: &s.x, row: 0, norm, eps }, &ys, Store::Act)?
+            } else {
+                k.matmul_into(ctx, w, &s.h, &ys, t, Store::Act)?
+            });
+        }
+        Ok::<_, KernelError>(v)
+    };
     // x += input W^T, or with a post-norm (gemma3) x += rms_norm(input W^T) · post_norm.
     let add_to_residual = |k: &mut Kernels, w, input: &wgpu::Buffer, post_norm: Option<&wgpu::Buffer>| {
         let Some(pn) = post_norm else { return proj(k, w, input, &s.x, Store::AddF32) };
@@ -182,24 +202,16 @@ pub fn forward(
         let rope = if local { s.rope.1.as_ref().unwrap_or(&s.rope.0) } else { &s.rope.0 };
 
         // --- attention ---
-        // h = rms_norm(x) · attn_norm
-        out.push(k.rms_norm(ctx, &s.x, true, &lw.attn_norm, Some(&s.h), t, d, cfg.norm_eps)?);
-        // q (T, H·hd), k, v (T, KV·hd) = h W^T (+ bias)
-        out.extend(proj(k, &lw.wq, &s.h, &s.q, Store::Act)?);
-        out.extend(proj(k, &lw.wk, &s.h, &s.k, Store::Act)?);
-        out.extend(proj(k, &lw.wv, &s.h, &s.v, Store::Act)?);
+        // q (T, H·hd), k, v (T, KV·hd) = (rms_norm(x) · attn_norm) W^T (+ bias)
+        out.extend(project_in(k, &lw.qkv, &lw.attn_norm, &[&s.q, &s.k, &s.v])?);
         if let Some([bq, bk, bv]) = &lw.qkv_bias {
             out.push(k.add_broadcast(ctx, &s.q, bq, t * qd, qd)?);
             out.push(k.add_broadcast(ctx, &s.k, bk, t * kvd, kvd)?);
             out.push(k.add_broadcast(ctx, &s.v, bv, t * kvd, kvd)?);
         }
-        // per-head q, k norms (qwen3, gemma3)
-        if let Some([qn, kn]) = &lw.qk_norm {
-            out.push(k.rms_norm(ctx, &s.q, false, qn, None, t * cfg.n_head, cfg.head_dim, cfg.norm_eps)?);
-            out.push(k.rms_norm(ctx, &s.k, false, kn, None, t * cfg.n_kv_head, cfg.head_dim, cfg.norm_eps)?);
-        }
-        // rotate q, k by position; append k, v to the cache
-        let qkv = QkvBuffers { q: &s.q, k: &s.k, v: &s.v, k_cache, v_cache };
+        // per-head q, k norms (qwen3, gemma3); rotate q, k by position; append k, v to the cache
+        let qk_norm = lw.qk_norm.as_ref().map(|[q, k]| QkNorm { q, k, eps });
+        let qkv = QkvBuffers { q: &s.q, k: &s.k, v: &s.v, k_cache, v_cache, qk_norm };
         out.push(k.rope_kv(ctx, &qkv, rope, &s.step, cfg.rope_layout, &shape, t)?);
         // att (T, H·hd) = softmax(q k^T · scale + causal/window mask) v
         if decode {
@@ -212,10 +224,8 @@ pub fn forward(
         out.extend(add_to_residual(k, &lw.wo, &s.att, lw.post_attn_norm.as_ref())?);
 
         // --- feed-forward ---
-        // h = rms_norm(x) · ffn_norm; gate = act(h Wg^T) · (h Wu^T)
-        out.push(k.rms_norm(ctx, &s.x, true, &lw.ffn_norm, Some(&s.h), t, d, cfg.norm_eps)?);
-        out.extend(proj(k, &lw.gate, &s.h, &s.gate, Store::Act)?);
-        out.extend(proj(k, &lw.up, &s.h, &s.up, Store::Act)?);
+        // gate, up (T, F) = (rms_norm(x) · ffn_norm) W^T
+        out.extend(project_in(k, &lw.gate_up, &lw.ffn_norm, &[&s.gate, &s.up])?);
         // x += gate Wd^T  (gemma3: x += rms_norm(gate Wd^T) · post_ffw_norm); when decoding,
         // the GLU is made as the down projection loads its input.
         match (decode, lw.post_ffn_norm.as_ref()) {
@@ -231,11 +241,16 @@ pub fn forward(
         }
     }
 
-    // logits = rms_norm(x) · output_norm · W_out^T
-    out.push(k.rms_norm(ctx, &s.x, true, &w.output_norm, Some(&s.h), t, d, cfg.norm_eps)?);
+    // logits = rms_norm(x) · output_norm · W_out^T (of the last token: the norm folded in)
     match head {
-        Head::Last => out.extend(k.matvec_at(ctx, w.lm_head(), &s.h, t - 1, &s.logits, Store::Act)?),
-        Head::All(all) => out.extend(k.matmul(ctx, w.lm_head(), &s.h, all, t, Store::Act)?),
+        Head::Last => {
+            let x = MatvecX::Normed { x: &s.x, row: t - 1, norm: &w.output_norm, eps };
+            out.extend(k.matvec_into(ctx, w.lm_head(), x, &[&s.logits], Store::Act)?);
+        }
+        Head::All(all) => {
+            out.push(k.rms_norm(ctx, &s.x, true, &w.output_norm, Some(&s.h), t, d, eps)?);
+            out.extend(k.matmul(ctx, w.lm_head(), &s.h, all, t, Store::Act)?);
+        }
     }
     Ok(out)
 }

@@ -58,12 +58,9 @@ pub enum LoadError {
 pub struct LayerWeights {
     /// (D,) f32
     pub attn_norm: wgpu::Buffer,
-    /// (H·hd, D)
-    pub wq: GpuWeight,
-    /// (KV·hd, D)
-    pub wk: GpuWeight,
-    /// (KV·hd, D)
-    pub wv: GpuWeight,
+    /// Q (H·hd, D), K and V (KV·hd, D), stacked by rows where their types match: one to
+    /// three weights whose parts are q, k, v in order.
+    pub qkv: Vec<GpuWeight>,
     /// Biases of Q, K, V (qwen2): (H·hd,), (KV·hd,), (KV·hd,) in activation precision.
     pub qkv_bias: Option<[wgpu::Buffer; 3]>,
     /// (hd,) f32 norms of Q and K heads (qwen3, gemma3).
@@ -74,10 +71,8 @@ pub struct LayerWeights {
     pub post_attn_norm: Option<wgpu::Buffer>,
     /// (D,) f32
     pub ffn_norm: wgpu::Buffer,
-    /// (F, D)
-    pub gate: GpuWeight,
-    /// (F, D)
-    pub up: GpuWeight,
+    /// Gate and up (F, D), stacked by rows where their types match: one or two weights.
+    pub gate_up: Vec<GpuWeight>,
     /// (D, F)
     pub down: GpuWeight,
     /// (D,) f32 norm of the FFN output (gemma3).
@@ -184,25 +179,55 @@ pub fn tensor_shapes(cfg: &ModelConfig) -> Vec<(String, Vec<u64>)> {
     wanted_tensors(cfg).into_iter().map(|(name, kind)| (name, kind.dims())).collect()
 }
 
+/// Tensors multiplied by the same input, stacked into one weight where their types match
+/// (see [`GpuWeight::allocate_stacked`]): per layer q, k, v and gate, up.
+fn stack_groups(cfg: &ModelConfig) -> Vec<Vec<String>> {
+    (0..cfg.n_layer)
+        .flat_map(|i| {
+            let n = move |s: &str| format!("blk.{i}.{s}.weight");
+            [vec![n("attn_q"), n("attn_k"), n("attn_v")], vec![n("ffn_gate"), n("ffn_up")]]
+        })
+        .collect()
+}
+
 /// A tensor's place on the GPU.
 enum Slot {
-    Matrix(GpuWeight),
+    /// Rows `first_row..` of the weight `Slots::matrices[stack]`.
+    Matrix {
+        stack: String,
+        first_row: u32,
+    },
     Vector(Option<wgpu::Buffer>),
 }
 
 /// The GPU buffers of a load, by tensor name, filled as the data streams in.
-struct Slots(HashMap<String, Slot>);
+struct Slots {
+    tensors: HashMap<String, Slot>,
+    /// Weights by the name of their first tensor.
+    matrices: HashMap<String, GpuWeight>,
+}
 
 impl Slots {
     fn matrix(&mut self, name: &str) -> Result<GpuWeight, LoadError> {
-        match self.0.remove(name) {
-            Some(Slot::Matrix(w)) => Ok(w),
-            _ => Err(LoadError::Missing(name.to_owned())),
+        self.matrices.remove(name).ok_or_else(|| LoadError::Missing(name.to_owned()))
+    }
+
+    /// The weights holding `names`, in order (each stack once).
+    fn stacked(&mut self, names: &[String]) -> Result<Vec<GpuWeight>, LoadError> {
+        let mut out: Vec<GpuWeight> = Vec::new();
+        for name in names {
+            let Some(Slot::Matrix { stack, .. }) = self.tensors.get(name) else {
+                return Err(LoadError::Missing(name.clone()));
+            };
+            if out.last().is_none_or(|w| w.part(name).is_none()) {
+                out.push(self.matrix(&stack.clone())?);
+            }
         }
+        Ok(out)
     }
 
     fn vector(&mut self, name: &str) -> Result<wgpu::Buffer, LoadError> {
-        match self.0.remove(name) {
+        match self.tensors.remove(name) {
             Some(Slot::Vector(Some(b))) => Ok(b),
             _ => Err(LoadError::Missing(name.to_owned())),
         }
@@ -229,15 +254,49 @@ pub async fn load_weights<S: Source>(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ModelWeights, LoadError> {
     let wanted = wanted_tensors(cfg);
-    let mut slots = Slots(HashMap::with_capacity(wanted.len()));
+    let mut slots = Slots { tensors: HashMap::with_capacity(wanted.len()), matrices: HashMap::new() };
     let mut kinds = HashMap::with_capacity(wanted.len());
     for (name, kind) in &wanted {
         let t = gguf.tensor(name).ok_or_else(|| LoadError::Missing(name.clone()))?;
         check_shape(t, &kind.dims())?;
-        let slot = match *kind {
-            Kind::Matrix { rows, cols } => {
-                Slot::Matrix(GpuWeight::allocate(ctx, name, t.ty, u64::from(rows), u64::from(cols))?)
+        kinds.insert(name.as_str(), *kind);
+    }
+    // Stacks: runs of tensors of a group with the same type and an even number of rows.
+    let mut stacks: Vec<Vec<&TensorInfo>> = Vec::new();
+    let mut grouped = std::collections::HashSet::new();
+    for group in stack_groups(cfg) {
+        let mut run: Vec<&TensorInfo> = Vec::new();
+        for name in &group {
+            let t = gguf.tensor(name).ok_or_else(|| LoadError::Missing(name.clone()))?;
+            let stackable = |t: &TensorInfo| t.dims.get(1).is_some_and(|r| r % 2 == 0);
+            if run.last().is_some_and(|last| last.ty != t.ty || !stackable(last) || !stackable(t)) {
+                stacks.push(std::mem::take(&mut run));
             }
+            run.push(t);
+            grouped.insert(name.clone());
+        }
+        stacks.push(run);
+    }
+    stacks.extend(
+        wanted
+            .iter()
+            .filter(|(name, kind)| matches!(kind, Kind::Matrix { .. }) && !grouped.contains(name))
+            .filter_map(|(name, _)| gguf.tensor(name))
+            .map(|t| vec![t]),
+    );
+    for stack in stacks {
+        let Some(first) = stack.first() else { continue };
+        let parts: Vec<(&str, u64)> = stack.iter().map(|t| (t.name.as_str(), t.dims[1])).collect();
+        let w = GpuWeight::allocate_stacked(ctx, &parts, first.ty, first.dims[0])?;
+        for p in &w.parts {
+            slots.tensors.insert(p.name.clone(), Slot::Matrix { stack: first.name.clone(), first_row: p.first_row });
+        }
+        slots.matrices.insert(first.name.clone(), w);
+    }
+    for (name, kind) in &wanted {
+        let Some(t) = gguf.tensor(name) else { continue };
+        let slot = match *kind {
+            Kind::Matrix { .. } => continue,
             Kind::Vector { .. } | Kind::ActVector { .. } => {
                 if !quant::is_supported(t.ty) {
                     return Err(LoadError::Quant { name: name.clone(), source: QuantError::Unsupported(t.ty) });
@@ -251,8 +310,7 @@ pub async fn load_weights<S: Source>(
                 Slot::Vector(None)
             }
         };
-        slots.0.insert(name.clone(), slot);
-        kinds.insert(name.as_str(), *kind);
+        slots.tensors.insert(name.clone(), slot);
     }
 
     // Stream the tensors in file order.
@@ -265,8 +323,10 @@ pub async fn load_weights<S: Source>(
     for t in order {
         let read_err = |e: SourceError| LoadError::Source { name: t.name.clone(), source: e };
         reader.skip_to(gguf.tensor_range(t).start).await.map_err(read_err)?;
-        match slots.0.get_mut(&t.name) {
-            Some(Slot::Matrix(w)) => {
+        match slots.tensors.get_mut(&t.name) {
+            Some(Slot::Matrix { stack, first_row }) => {
+                let (first_row, w) = (*first_row, &slots.matrices[stack.as_str()]);
+                let rows = w.part(&t.name).map_or(0, |p| p.rows);
                 let row_bytes = w.row_bytes();
                 if row_bytes > UPLOAD_CHUNK as u64 / 2 {
                     return Err(LoadError::Read {
@@ -276,9 +336,9 @@ pub async fn load_weights<S: Source>(
                 }
                 // An even number of rows per chunk keeps split scales on whole words.
                 let rows_per_chunk = ((UPLOAD_CHUNK as u64 / row_bytes) & !1) as u32;
-                let mut row = 0;
-                while row < w.rows {
-                    let n = rows_per_chunk.min(w.page_end(row) - row);
+                let mut row = first_row;
+                while row < first_row + rows {
+                    let n = rows_per_chunk.min(w.page_end(row) - row).min(first_row + rows - row);
                     let len = (u64::from(n) * row_bytes) as usize;
                     chunk.resize(len, 0);
                     reader.read_exact(&mut chunk).await.map_err(read_err)?;
@@ -323,9 +383,7 @@ pub async fn load_weights<S: Source>(
         let bias = |s: &str| format!("blk.{i}.{s}.bias");
         layers.push(LayerWeights {
             attn_norm: slots.vector(&n("attn_norm"))?,
-            wq: slots.matrix(&n("attn_q"))?,
-            wk: slots.matrix(&n("attn_k"))?,
-            wv: slots.matrix(&n("attn_v"))?,
+            qkv: slots.stacked(&[n("attn_q"), n("attn_k"), n("attn_v")])?,
             qkv_bias: if cfg.qkv_bias {
                 Some([slots.vector(&bias("attn_q"))?, slots.vector(&bias("attn_k"))?, slots.vector(&bias("attn_v"))?])
             } else {
@@ -339,8 +397,7 @@ pub async fn load_weights<S: Source>(
             wo: slots.matrix(&n("attn_output"))?,
             post_attn_norm: if cfg.post_norms { Some(slots.vector(&n("post_attention_norm"))?) } else { None },
             ffn_norm: slots.vector(&n("ffn_norm"))?,
-            gate: slots.matrix(&n("ffn_gate"))?,
-            up: slots.matrix(&n("ffn_up"))?,
+            gate_up: slots.stacked(&[n("ffn_gate"), n("ffn_up")])?,
             down: slots.matrix(&n("ffn_down"))?,
             post_ffn_norm: if cfg.post_norms { Some(slots.vector(&n("post_ffw_norm"))?) } else { None },
         });
