@@ -147,13 +147,14 @@ fn matvec(
     let last = p.rows - 1u;
     var acc: array<f32, MAX_ROWS>;
     for (var c = lid; c < p.cols / 8u; c += WG) {
-        let first = load_chunk(min(row0, last), c, p.cols, p.scales);
+        // x and its sums are loaded once for all ROWS rows (see parts_dot).
+        let first = load_parts(min(row0, last), c, p.cols, p.scales);
         let xa = load_x(p.x_offset + first.col_a / 4u);
         let xb = load_x(p.x_offset + first.col_b / 4u);
-        acc[0] += dot(first.a, xa) + dot(first.b, xb);
+        let sum_x = vec2<f32>(dot(xa, vec4<f32>(1.0)), dot(xb, vec4<f32>(1.0)));
+        acc[0] += parts_dot(first, xa, xb, sum_x);
         for (var r = 1u; r < ROWS; r++) {
-            let ch = load_chunk(min(row0 + r, last), c, p.cols, p.scales);
-            acc[r] += dot(ch.a, xa) + dot(ch.b, xb);
+            acc[r] += parts_dot(load_parts(min(row0 + r, last), c, p.cols, p.scales), xa, xb, sum_x);
         }
     }
 

@@ -8,11 +8,29 @@
 //
 // A chunk is two groups of four consecutive columns: a at col_a.., b at col_b... Adjacent
 // chunks read adjacent words, so adjacent invocations make coalesced loads.
-// Each type's arithmetic matches src/quant (same f32 operations, same order).
+//
+// Each type defines `load_parts`: the chunk's small integers q (as f32) with each half's scale
+// s, zero point z and min m, the value being s * (q - z) - m. `load_chunk` makes the values
+// with the arithmetic of src/quant (same f32 operations, same order); `parts_dot` takes a dot
+// product with x as s * dot(q, x) - (s * z + m) * sum(x), where sum(x) is shared by every row
+// a matvec workgroup computes: fewer operations per weight, which is what bounds the small
+// formats on adapters that are short of arithmetic rather than bandwidth (CPU adapters).
 
 struct Chunk {
     a: vec4<f32>,
     b: vec4<f32>,
+    col_a: u32,
+    col_b: u32,
+}
+
+struct Parts {
+    qa: vec4<f32>,
+    qb: vec4<f32>,
+    // Scales and mins of halves a and b.
+    s: vec2<f32>,
+    m: vec2<f32>,
+    // The zero point, the same for both halves.
+    z: f32,
     col_a: u32,
     col_b: u32,
 }
@@ -35,63 +53,77 @@ fn split_scale(scales: u32, blk: u32) -> f32 {
     return unpack2x16float(w[scales + blk / 2u])[blk & 1u];
 }
 
+// Types whose values are plain scaled integers (z = 0 and m = 0) skip the sum(x) term.
 #ifdef W_F32
-fn load_chunk(row: u32, c: u32, cols: u32, scales: u32) -> Chunk {
+const ZERO_OFFSET: bool = true;
+
+fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
     let base = row * cols + 8u * c;
     let a = vec4<f32>(bitcast<f32>(w[base]), bitcast<f32>(w[base + 1u]), bitcast<f32>(w[base + 2u]), bitcast<f32>(w[base + 3u]));
     let b = vec4<f32>(bitcast<f32>(w[base + 4u]), bitcast<f32>(w[base + 5u]), bitcast<f32>(w[base + 6u]), bitcast<f32>(w[base + 7u]));
-    return Chunk(a, b, 8u * c, 8u * c + 4u);
+    return Parts(a, b, vec2<f32>(1.0), vec2<f32>(0.0), 0.0, 8u * c, 8u * c + 4u);
 }
 #endif
 
 #ifdef W_F16
-fn load_chunk(row: u32, c: u32, cols: u32, scales: u32) -> Chunk {
+const ZERO_OFFSET: bool = true;
+
+fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
     let base = (row * cols) / 2u + 4u * c;
     let a = vec4<f32>(unpack2x16float(w[base]), unpack2x16float(w[base + 1u]));
     let b = vec4<f32>(unpack2x16float(w[base + 2u]), unpack2x16float(w[base + 3u]));
-    return Chunk(a, b, 8u * c, 8u * c + 4u);
+    return Parts(a, b, vec2<f32>(1.0), vec2<f32>(0.0), 0.0, 8u * c, 8u * c + 4u);
 }
 #endif
 
 #ifdef W_Q8_0
-// 32 int8 (8 words) per block; d in the scale region. x = q * d.
-fn load_chunk(row: u32, c: u32, cols: u32, scales: u32) -> Chunk {
+// 32 int8 (8 words) per block; d in the scale region. x = d * q.
+const ZERO_OFFSET: bool = true;
+
+fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
     let blk = row * (cols / 32u) + c / 4u;
     let j = c % 4u;
     let d = split_scale(scales, blk);
     let base = blk * 8u + 2u * j;
-    return Chunk(bytes_i8(w[base]) * d, bytes_i8(w[base + 1u]) * d, (c / 4u) * 32u + 8u * j, (c / 4u) * 32u + 8u * j + 4u);
+    let col = (c / 4u) * 32u + 8u * j;
+    return Parts(bytes_i8(w[base]), bytes_i8(w[base + 1u]), vec2<f32>(d), vec2<f32>(0.0), 0.0, col, col + 4u);
 }
 #endif
 
 #ifdef W_Q4_0
 // 16 bytes of nibbles (4 words) per block; d in the scale region. x = d * (q - 8).
-fn load_chunk(row: u32, c: u32, cols: u32, scales: u32) -> Chunk {
+const ZERO_OFFSET: bool = false;
+
+fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
     let blk = row * (cols / 32u) + c / 4u;
     let j = c % 4u;
     let d = split_scale(scales, blk);
     let q = w[blk * 4u + j];
     let col = (c / 4u) * 32u + 4u * j;
-    return Chunk(d * (nibbles_lo(q) - 8.0), d * (nibbles_hi(q) - 8.0), col, col + 16u);
+    return Parts(nibbles_lo(q), nibbles_hi(q), vec2<f32>(d), vec2<f32>(0.0), 8.0, col, col + 16u);
 }
 #endif
 
 #ifdef W_Q4_1
 // 5 words per block: (d, m) as two f16, then 16 bytes of nibbles. x = d * q + m.
-fn load_chunk(row: u32, c: u32, cols: u32, scales: u32) -> Chunk {
+const ZERO_OFFSET: bool = false;
+
+fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
     let blk = row * (cols / 32u) + c / 4u;
     let j = c % 4u;
     let dm = unpack2x16float(w[blk * 5u]);
     let q = w[blk * 5u + 1u + j];
     let col = (c / 4u) * 32u + 4u * j;
-    return Chunk(dm.x * nibbles_lo(q) + dm.y, dm.x * nibbles_hi(q) + dm.y, col, col + 16u);
+    return Parts(nibbles_lo(q), nibbles_hi(q), vec2<f32>(dm.x), vec2<f32>(-dm.y), 0.0, col, col + 16u);
 }
 #endif
 
 #ifdef W_Q5_0
 // 5 words per block: qh (the 5th bits), then 16 bytes of nibbles; d in the scale region.
 // x = d * (q - 16).
-fn load_chunk(row: u32, c: u32, cols: u32, scales: u32) -> Chunk {
+const ZERO_OFFSET: bool = false;
+
+fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
     let blk = row * (cols / 32u) + c / 4u;
     let j = c % 4u;
     let d = split_scale(scales, blk);
@@ -101,7 +133,7 @@ fn load_chunk(row: u32, c: u32, cols: u32, scales: u32) -> Chunk {
     let ha = vec4<f32>((vec4<u32>(qh) >> sh) & vec4<u32>(1u)) * 16.0;
     let hb = vec4<f32>((vec4<u32>(qh) >> (sh + 16u)) & vec4<u32>(1u)) * 16.0;
     let col = (c / 4u) * 32u + 4u * j;
-    return Chunk(d * ((nibbles_lo(q) + ha) - 16.0), d * ((nibbles_hi(q) + hb) - 16.0), col, col + 16u);
+    return Parts(nibbles_lo(q) + ha, nibbles_hi(q) + hb, vec2<f32>(d), vec2<f32>(0.0), 16.0, col, col + 16u);
 }
 #endif
 
@@ -131,7 +163,9 @@ fn scales_mins_k4(base: u32, p: u32) -> vec4<f32> {
     return vec4<f32>(f32(sc & 0xFFu), f32(m & 0xFFu), f32((sc >> 8u) & 0xFFu), f32((m >> 8u) & 0xFFu));
 }
 
-fn load_chunk(row: u32, c: u32, cols: u32, scales: u32) -> Chunk {
+const ZERO_OFFSET: bool = false;
+
+fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
     let blk = row * (cols / 256u) + c / 32u;
     let j = c % 32u;
     let base = blk * 36u;
@@ -140,7 +174,8 @@ fn load_chunk(row: u32, c: u32, cols: u32, scales: u32) -> Chunk {
     let q = w[base + 4u + j];
     let sm = scales_mins_k4(base, p);
     let col = (c / 32u) * 256u + 64u * p + 4u * (j % 8u);
-    return Chunk((dd.x * sm.x) * nibbles_lo(q) - dd.y * sm.y, (dd.x * sm.z) * nibbles_hi(q) - dd.y * sm.w, col, col + 32u);
+    let s = vec2<f32>(dd.x * sm.x, dd.x * sm.z);
+    return Parts(nibbles_lo(q), nibbles_hi(q), s, vec2<f32>(dd.y * sm.y, dd.y * sm.w), 0.0, col, col + 32u);
 }
 #endif
 
@@ -153,7 +188,9 @@ fn scale_i8(base: u32, i: u32) -> f32 {
     return f32(bitcast<i32>(word << (24u - 8u * (i % 4u))) >> 24u);
 }
 
-fn load_chunk(row: u32, c: u32, cols: u32, scales: u32) -> Chunk {
+const ZERO_OFFSET: bool = false;
+
+fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
     let blk = row * (cols / 256u) + c / 32u;
     let j = c % 32u;
     let base = blk * 52u;
@@ -167,6 +204,23 @@ fn load_chunk(row: u32, c: u32, cols: u32, scales: u32) -> Chunk {
     let sa = d * scale_i8(base, 8u * h + jj / 4u);
     let sb = d * scale_i8(base, 8u * h + 4u + jj / 4u);
     let col = (c / 32u) * 256u + 128u * h + 4u * jj;
-    return Chunk(sa * ((nibbles_lo(ql) + 16.0 * hi_lo) - 32.0), sb * ((nibbles_hi(ql) + 16.0 * hi_hi) - 32.0), col, col + 64u);
+    return Parts(nibbles_lo(ql) + 16.0 * hi_lo, nibbles_hi(ql) + 16.0 * hi_hi, vec2<f32>(sa, sb), vec2<f32>(0.0), 32.0, col, col + 64u);
 }
 #endif
+
+// The chunk's values, as src/quant computes them: s * (q - z) - m (z and m are 0 where the
+// format has none, and subtracting 0 changes nothing).
+fn load_chunk(row: u32, c: u32, cols: u32, scales: u32) -> Chunk {
+    let p = load_parts(row, c, cols, scales);
+    return Chunk(p.s.x * (p.qa - p.z) - p.m.x, p.s.y * (p.qb - p.z) - p.m.y, p.col_a, p.col_b);
+}
+
+// dot(chunk, (xa, xb)) as s * dot(q, x) - (s * z + m) * sum(x), given sum_x = (sum(xa),
+// sum(xb)).
+fn parts_dot(p: Parts, xa: vec4<f32>, xb: vec4<f32>, sum_x: vec2<f32>) -> f32 {
+    let d = p.s.x * dot(p.qa, xa) + p.s.y * dot(p.qb, xb);
+    if (ZERO_OFFSET) {
+        return d;
+    }
+    return d - dot(p.s * p.z + p.m, sum_x);
+}
