@@ -320,15 +320,10 @@ impl Engine {
         self.decode.len() + 1
     }
 
-    /// Dispatches per transformer layer in the decode step (counted from the recorded list:
-    /// those between the embedding and the final norm, over the number of layers).
+    /// Dispatches per transformer layer in the decode step (counted from the recorded list,
+    /// see [`model::layer_dispatches`]).
     pub fn layer_dispatches(&self) -> f64 {
-        // Outside the layers: the embedding (one per page of the table), the final norm, the
-        // LM head (one per page).
-        let head_pages = self.weights.lm_head().pages.len();
-        let embed_pages = self.weights.token_embd.pages.len();
-        let in_layers = self.decode.len().saturating_sub(embed_pages + 1 + head_pages);
-        in_layers as f64 / f64::from(self.cfg.n_layer)
+        model::layer_dispatches(self.decode.len(), &self.weights, &self.cfg)
     }
 
     /// Tokens currently in the KV cache.

@@ -165,3 +165,31 @@ fn second_turn_reuses_the_cached_prefix() {
     let budget = e.weights.n_bytes + e.kv_cache_bytes() + (64 << 20);
     assert!(e.ctx.allocated_bytes() <= budget, "{} bytes allocated, budget {budget}", e.ctx.allocated_bytes());
 }
+
+/// The fused decode layer, counted from the recorded dispatch list in both precisions and both
+/// kernel shapes (the GPU shapes split decode attention over the keys and add its combine
+/// dispatch): at most 7 per llama layer and 10 per Gemma 3 layer.
+#[test]
+fn decode_layers_take_at_most_7_and_10_dispatches() {
+    use hearth::kernels::Kernels;
+    use hearth::model::{Head, ModelConfig, State, Tokens, forward, layer_dispatches, load_weights};
+    let ctx = pollster::block_on(GpuContext::new()).expect("GPU adapter");
+    for (file, most) in [(common::SMOLLM2[2], 7.0), (common::GEMMA, 10.0)] {
+        let mut reader = Reader::new(ReadSource::open(&common::model(file)).unwrap());
+        let g = pollster::block_on(reader.read_header()).unwrap();
+        let cfg = ModelConfig::from_gguf(&g).unwrap();
+        let w = pollster::block_on(load_weights(&ctx, &g, &cfg, false, &mut reader, &mut |_, _| {})).unwrap();
+        for f16 in [false, true] {
+            for cpu_shapes in [true, false] {
+                let mut k = Kernels::with_variant(&ctx, f16, true);
+                k.cpu_shapes = cpu_shapes;
+                // 1024 positions: more than one split of keys with the GPU shapes.
+                let s = State::new(&ctx, &k, &cfg, 1024, 8);
+                let list = forward(&ctx, &mut k, &cfg, &w, &s, 1, Tokens::Sampled, Head::Last).unwrap();
+                let per_layer = layer_dispatches(list.len(), &w, &cfg);
+                println!("{file} f16={f16} cpu_shapes={cpu_shapes}: {per_layer:.2} dispatches per layer");
+                assert!(per_layer <= most, "{file} f16={f16} cpu_shapes={cpu_shapes}: {per_layer} per layer");
+            }
+        }
+    }
+}

@@ -8,5 +8,5 @@ mod weights;
 
 pub use config::{ConfigError, ModelConfig, SUPPORTED, caps};
 pub use plan::{DeviceBudget, DoesNotFit, MemoryPlan, PlanError, PlannedBuffer, effective_context};
-pub use transformer::{Head, PENALTY_WINDOW, State, Tokens, forward, sampler, submit};
+pub use transformer::{Head, PENALTY_WINDOW, State, Tokens, forward, layer_dispatches, sampler, submit};
 pub use weights::{LayerWeights, LoadError, ModelWeights, UPLOAD_CHUNK, load_weights, matrix_types, tensor_shapes};

@@ -255,6 +255,14 @@ pub fn forward(
     Ok(out)
 }
 
+/// Dispatches per transformer layer in a forward list of `n_dispatches` for one token: those
+/// besides the embedding and the LM head (one per page of their tables; the final norm is
+/// folded into the head), over the number of layers.
+pub fn layer_dispatches(n_dispatches: usize, w: &ModelWeights, cfg: &ModelConfig) -> f64 {
+    let outside = w.token_embd.pages.len() + w.lm_head().pages.len();
+    n_dispatches.saturating_sub(outside) as f64 / f64::from(cfg.n_layer)
+}
+
 /// The sampling dispatch: writes the next token into `State::token` and appends it to
 /// `State::hist`, the penalties' window, so that steps submitted ahead of the CPU see it.
 pub fn sampler(
