@@ -3,8 +3,9 @@
 // The including kernel declares `w: array<u32>` (one page of a weight, see
 // src/quant/layout.rs) and calls `load_chunk(row, c, cols, scales)`, where `row` is the row
 // within the page, `c` the chunk within the row (a row has cols / 8 chunks), `cols` the row
-// length and `scales` the word offset of the page's f16-scale region (types whose blocks
-// carry a lone f16 keep it there, so that every other load is an aligned u32).
+// length and `scales` the word offset of the page's side region (types whose blocks carry a
+// lone f16 keep it there, so that every other load is an aligned u32; Q4_K its unpacked
+// scales and mins).
 //
 // A chunk is two groups of four consecutive columns: a at col_a.., b at col_b... Adjacent
 // chunks read adjacent words, so adjacent invocations make coalesced loads.
@@ -138,41 +139,20 @@ fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
 #endif
 
 #ifdef W_Q4_K
-// 36 words per 256-element block: (d, dmin), 12 bytes of packed 6-bit scales and mins,
-// 128 bytes of nibbles. Sub-block s uses nibble bytes 32 * (s / 2).., low when s is even.
-// x = (d * sc) * q - dmin * m.
-// (sc, m) of sub-blocks 2p and 2p + 1, from the three scale words (bytes 0-3, 4-7, 8-11), two
-// bytes at a time: s < 4 keeps the low 6 bits of bytes s (sc) and s + 4 (m); s >= 4 takes the
-// low and high nibbles of byte s + 4 and the top 2 bits of bytes s - 4 (sc) and s (m).
-fn scales_mins_k4(base: u32, p: u32) -> vec4<f32> {
-    let b0 = w[base + 1u];
-    let b4 = w[base + 2u];
-    let b8 = w[base + 3u];
-    var sc: u32;
-    var m: u32;
-    if (p < 2u) {
-        let sh = 16u * p;
-        sc = (b0 >> sh) & 0x3F3Fu;
-        m = (b4 >> sh) & 0x3F3Fu;
-    } else {
-        let sh = 16u * (p - 2u);
-        let e = b8 >> sh;
-        sc = (e & 0x0F0Fu) | (((b0 >> sh) >> 2u) & 0x3030u);
-        m = ((e >> 4u) & 0x0F0Fu) | (((b4 >> sh) >> 2u) & 0x3030u);
-    }
-    return vec4<f32>(f32(sc & 0xFFu), f32(m & 0xFFu), f32((sc >> 8u) & 0xFFu), f32((m >> 8u) & 0xFFu));
-}
-
+// 33 words per 256-element block in the data region: (d, dmin), then 128 bytes of nibbles;
+// sub-block s uses nibble bytes 32 * (s / 2).., low when s is even. The block's 6-bit scales
+// and mins, unpacked at upload (src/quant/layout.rs), are 4 words of the side region: word p
+// holds bytes (sc 2p, m 2p, sc 2p + 1, m 2p + 1). x = (d * sc) * q - dmin * m.
 const ZERO_OFFSET: bool = false;
 
 fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
     let blk = row * (cols / 256u) + c / 32u;
     let j = c % 32u;
-    let base = blk * 36u;
+    let base = blk * 33u;
     let dd = unpack2x16float(w[base]);
     let p = j / 8u;
-    let q = w[base + 4u + j];
-    let sm = scales_mins_k4(base, p);
+    let q = w[base + 1u + j];
+    let sm = vec4<f32>((vec4<u32>(w[scales + blk * 4u + p]) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xFFu));
     let col = (c / 32u) * 256u + 64u * p + 4u * (j % 8u);
     let s = vec2<f32>(dd.x * sm.x, dd.x * sm.z);
     return Parts(nibbles_lo(q), nibbles_hi(q), s, vec2<f32>(dd.y * sm.y, dd.y * sm.w), 0.0, col, col + 32u);

@@ -65,7 +65,7 @@ pub struct WeightPage {
     pub first_row: u32,
     /// Number of rows held here.
     pub n_rows: u32,
-    /// Word offset of the f16-scale region (see `quant::to_gpu_layout`).
+    /// Word offset of the side region: f16 scales, Q4_K's unpacked scales (see `quant::to_gpu_layout`).
     pub scales: u32,
 }
 
@@ -212,10 +212,11 @@ impl GpuWeight {
         let data_bytes = data_len as u64 / (n * blocks_per_row).max(1);
         ctx.write(&page.buffer, first_block * data_bytes, &blocks[..data_len]);
         if !scales.is_empty() {
-            if !first_block.is_multiple_of(2) {
-                return Err(rows_err("split scales must start at an even block"));
+            let side_bytes = scales.len() as u64 / (n * blocks_per_row).max(1);
+            if !(first_block * side_bytes).is_multiple_of(4) {
+                return Err(rows_err("the side region must start on a whole word (an even block for f16 scales)"));
             }
-            ctx.write(&page.buffer, u64::from(page.scales) * 4 + first_block * 2, scales);
+            ctx.write(&page.buffer, u64::from(page.scales) * 4 + first_block * side_bytes, scales);
         }
         Ok(())
     }

@@ -15,7 +15,7 @@ mod quantize;
 use crate::gguf::GgmlType;
 
 pub use kquants::{QK_K, get_scale_min_k4};
-pub use layout::{GpuLayout, gpu_layout, gpu_layout_bytes, split_in_place, to_gpu_layout};
+pub use layout::{GpuLayout, Side, gpu_layout, gpu_layout_bytes, split_in_place, to_gpu_layout};
 pub use quantize::quantize;
 
 /// Why a buffer could not be dequantized.

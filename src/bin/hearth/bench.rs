@@ -50,13 +50,16 @@ enum What {
         /// Matvec shapes as ROWSxCOLS (default: 1536x576, 2048x2048, 4096x4096).
         #[arg(long, value_delimiter = ',')]
         shapes: Vec<String>,
+        /// Only these weight types, e.g. Q4_K,Q8_0 (default: every type the kernels read).
+        #[arg(long, value_delimiter = ',')]
+        types: Vec<String>,
     },
 }
 
 /// Runs the benchmark.
 pub fn run(args: &Args) -> Result<(), String> {
     match (&args.what, &args.model) {
-        (Some(What::Kernels { runs, f32, shapes }), _) => kernels(*runs, *f32, shapes),
+        (Some(What::Kernels { runs, f32, shapes, types }), _) => kernels(*runs, *f32, shapes, types),
         (None, Some(model)) => crate::bench_model::run(model, args),
         (None, None) => Err("say what to benchmark: `hearth bench kernels` or `hearth bench -m FILE.gguf`".into()),
     }
@@ -70,7 +73,20 @@ pub fn copy_roofline(ctx: &GpuContext, k: &mut Kernels, runs: usize) -> Result<f
     Ok(2.0 * copy_bytes as f64 / t.as_secs_f64() / 1e9)
 }
 
-fn kernels(runs: usize, f32: bool, shapes: &[String]) -> Result<(), String> {
+fn kernels(runs: usize, f32: bool, shapes: &[String], types: &[String]) -> Result<(), String> {
+    let types: Vec<GgmlType> = if types.is_empty() {
+        WEIGHT_TYPES.to_vec()
+    } else {
+        types
+            .iter()
+            .map(|name| {
+                WEIGHT_TYPES.into_iter().find(|t| t.to_string().eq_ignore_ascii_case(name)).ok_or_else(|| {
+                    let known: Vec<String> = WEIGHT_TYPES.iter().map(|t| t.to_string()).collect();
+                    format!("no kernel reads '{name}' weights (these do: {})", known.join(", "))
+                })
+            })
+            .collect::<Result<_, _>>()?
+    };
     let (runs, f32) = (&runs, &f32);
     let ctx = pollster::block_on(GpuContext::new()).map_err(|e| e.to_string())?;
     let mut k = Kernels::new(&ctx);
@@ -94,7 +110,7 @@ fn kernels(runs: usize, f32: bool, shapes: &[String]) -> Result<(), String> {
     println!("{:<8} {:<8} {:>11} {:>10} {:>10} {:>9}", "kernel", "type", "shape", "ms", "GB/s", "roofline");
     for &(rows, cols) in &shapes {
         // K-quant rows are whole 256-element blocks: skip them where the shape has none.
-        for ty in WEIGHT_TYPES.into_iter().filter(|t| cols % u64::from(t.block_size()) == 0) {
+        for &ty in types.iter().filter(|t| cols % u64::from(t.block_size()) == 0) {
             let w = random_weight(&ctx, ty, rows, cols)?;
             let x = k.act_buffer(&ctx, cols, "x");
             let y = k.act_buffer(&ctx, rows, "y");
@@ -114,7 +130,7 @@ fn kernels(runs: usize, f32: bool, shapes: &[String]) -> Result<(), String> {
     }
     let (rows, cols, n_tokens) = (1024u64, 1024u64, 64u32);
     println!("\n{:<8} {:<8} {:>15} {:>10} {:>10}", "kernel", "type", "shape", "ms", "GFLOP/s");
-    for ty in WEIGHT_TYPES {
+    for &ty in &types {
         let w = random_weight(&ctx, ty, rows, cols)?;
         let x = k.act_buffer(&ctx, cols * u64::from(n_tokens), "x");
         let y = k.act_buffer(&ctx, rows * u64::from(n_tokens), "y");
