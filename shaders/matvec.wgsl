@@ -146,6 +146,25 @@ fn matvec(
     // Rows past the end repeat the last row (their sums are not written): no divergence.
     let last = p.rows - 1u;
     var acc: array<f32, MAX_ROWS>;
+#ifdef PAIRS
+    // Two adjacent chunks per step (rows of whole 32-element blocks have an even number of
+    // chunks): their block's scales are loaded once (load_pair).
+    for (var c = 2u * lid; c < p.cols / 8u; c += 2u * WG) {
+        let first = load_pair(min(row0, last), c, p.cols, p.scales);
+        let xa0 = load_x(p.x_offset + first.p0.col_a / 4u);
+        let xb0 = load_x(p.x_offset + first.p0.col_b / 4u);
+        let xa1 = load_x(p.x_offset + first.p1.col_a / 4u);
+        let xb1 = load_x(p.x_offset + first.p1.col_b / 4u);
+        let one = vec4<f32>(1.0);
+        let sum0 = vec2<f32>(dot(xa0, one), dot(xb0, one));
+        let sum1 = vec2<f32>(dot(xa1, one), dot(xb1, one));
+        acc[0] += parts_dot(first.p0, xa0, xb0, sum0) + parts_dot(first.p1, xa1, xb1, sum1);
+        for (var r = 1u; r < ROWS; r++) {
+            let pr = load_pair(min(row0 + r, last), c, p.cols, p.scales);
+            acc[r] += parts_dot(pr.p0, xa0, xb0, sum0) + parts_dot(pr.p1, xa1, xb1, sum1);
+        }
+    }
+#else
     for (var c = lid; c < p.cols / 8u; c += WG) {
         // x and its sums are loaded once for all ROWS rows (see parts_dot).
         let first = load_parts(min(row0, last), c, p.cols, p.scales);
@@ -157,6 +176,7 @@ fn matvec(
             acc[r] += parts_dot(load_parts(min(row0 + r, last), c, p.cols, p.scales), xa, xb, sum_x);
         }
     }
+#endif
 
 #ifdef ONE_SUBGROUP
     // The workgroup is exactly one subgroup (WG = the adapter's only subgroup size): each

@@ -24,6 +24,13 @@ struct Chunk {
     col_b: u32,
 }
 
+// Two adjacent chunks c, c + 1 (c even) of one row (load_pair): they share their block, so
+// formats with per-block scales load those once.
+struct Pair {
+    p0: Parts,
+    p1: Parts,
+}
+
 struct Parts {
     qa: vec4<f32>,
     qb: vec4<f32>,
@@ -64,6 +71,10 @@ fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
     let b = vec4<f32>(bitcast<f32>(w[base + 4u]), bitcast<f32>(w[base + 5u]), bitcast<f32>(w[base + 6u]), bitcast<f32>(w[base + 7u]));
     return Parts(a, b, vec2<f32>(1.0), vec2<f32>(0.0), 0.0, 8u * c, 8u * c + 4u);
 }
+
+fn load_pair(row: u32, c: u32, cols: u32, scales: u32) -> Pair {
+    return Pair(load_parts(row, c, cols, scales), load_parts(row, c + 1u, cols, scales));
+}
 #endif
 
 #ifdef W_F16
@@ -74,6 +85,10 @@ fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
     let a = vec4<f32>(unpack2x16float(w[base]), unpack2x16float(w[base + 1u]));
     let b = vec4<f32>(unpack2x16float(w[base + 2u]), unpack2x16float(w[base + 3u]));
     return Parts(a, b, vec2<f32>(1.0), vec2<f32>(0.0), 0.0, 8u * c, 8u * c + 4u);
+}
+
+fn load_pair(row: u32, c: u32, cols: u32, scales: u32) -> Pair {
+    return Pair(load_parts(row, c, cols, scales), load_parts(row, c + 1u, cols, scales));
 }
 #endif
 
@@ -89,6 +104,19 @@ fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
     let col = (c / 4u) * 32u + 8u * j;
     return Parts(bytes_i8(w[base]), bytes_i8(w[base + 1u]), vec2<f32>(d), vec2<f32>(0.0), 0.0, col, col + 4u);
 }
+
+fn load_pair(row: u32, c: u32, cols: u32, scales: u32) -> Pair {
+    let blk = row * (cols / 32u) + c / 4u;
+    let j = c % 4u;
+    let d = vec2<f32>(split_scale(scales, blk));
+    let base = blk * 8u + 2u * j;
+    let col = (c / 4u) * 32u + 8u * j;
+    let z = vec2<f32>(0.0);
+    return Pair(
+        Parts(bytes_i8(w[base]), bytes_i8(w[base + 1u]), d, z, 0.0, col, col + 4u),
+        Parts(bytes_i8(w[base + 2u]), bytes_i8(w[base + 3u]), d, z, 0.0, col + 8u, col + 12u),
+    );
+}
 #endif
 
 #ifdef W_Q4_0
@@ -103,6 +131,20 @@ fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
     let col = (c / 4u) * 32u + 4u * j;
     return Parts(nibbles_lo(q), nibbles_hi(q), vec2<f32>(d), vec2<f32>(0.0), 8.0, col, col + 16u);
 }
+
+fn load_pair(row: u32, c: u32, cols: u32, scales: u32) -> Pair {
+    let blk = row * (cols / 32u) + c / 4u;
+    let j = c % 4u;
+    let d = vec2<f32>(split_scale(scales, blk));
+    let q0 = w[blk * 4u + j];
+    let q1 = w[blk * 4u + j + 1u];
+    let col = (c / 4u) * 32u + 4u * j;
+    let z = vec2<f32>(0.0);
+    return Pair(
+        Parts(nibbles_lo(q0), nibbles_hi(q0), d, z, 8.0, col, col + 16u),
+        Parts(nibbles_lo(q1), nibbles_hi(q1), d, z, 8.0, col + 4u, col + 20u),
+    );
+}
 #endif
 
 #ifdef W_Q4_1
@@ -116,6 +158,10 @@ fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
     let q = w[blk * 5u + 1u + j];
     let col = (c / 4u) * 32u + 4u * j;
     return Parts(nibbles_lo(q), nibbles_hi(q), vec2<f32>(dm.x), vec2<f32>(-dm.y), 0.0, col, col + 16u);
+}
+
+fn load_pair(row: u32, c: u32, cols: u32, scales: u32) -> Pair {
+    return Pair(load_parts(row, c, cols, scales), load_parts(row, c + 1u, cols, scales));
 }
 #endif
 
@@ -135,6 +181,27 @@ fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
     let hb = vec4<f32>((vec4<u32>(qh) >> (sh + 16u)) & vec4<u32>(1u)) * 16.0;
     let col = (c / 4u) * 32u + 4u * j;
     return Parts(nibbles_lo(q) + ha, nibbles_hi(q) + hb, vec2<f32>(d), vec2<f32>(0.0), 16.0, col, col + 16u);
+}
+
+fn q5_half(q: u32, qh: u32, j: u32, hi: bool) -> vec4<f32> {
+    let sh = vec4<u32>(0u, 1u, 2u, 3u) + 4u * j + select(0u, 16u, hi);
+    let h = vec4<f32>((vec4<u32>(qh) >> sh) & vec4<u32>(1u)) * 16.0;
+    return select(nibbles_lo(q), nibbles_hi(q), hi) + h;
+}
+
+fn load_pair(row: u32, c: u32, cols: u32, scales: u32) -> Pair {
+    let blk = row * (cols / 32u) + c / 4u;
+    let j = c % 4u;
+    let d = vec2<f32>(split_scale(scales, blk));
+    let qh = w[blk * 5u];
+    let q0 = w[blk * 5u + 1u + j];
+    let q1 = w[blk * 5u + 2u + j];
+    let col = (c / 4u) * 32u + 4u * j;
+    let z = vec2<f32>(0.0);
+    return Pair(
+        Parts(q5_half(q0, qh, j, false), q5_half(q0, qh, j, true), d, z, 16.0, col, col + 16u),
+        Parts(q5_half(q1, qh, j + 1u, false), q5_half(q1, qh, j + 1u, true), d, z, 16.0, col + 4u, col + 20u),
+    );
 }
 #endif
 
@@ -156,6 +223,24 @@ fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
     let col = (c / 32u) * 256u + 64u * p + 4u * (j % 8u);
     let s = vec2<f32>(dd.x * sm.x, dd.x * sm.z);
     return Parts(nibbles_lo(q), nibbles_hi(q), s, vec2<f32>(dd.y * sm.y, dd.y * sm.w), 0.0, col, col + 32u);
+}
+
+fn load_pair(row: u32, c: u32, cols: u32, scales: u32) -> Pair {
+    let blk = row * (cols / 256u) + c / 32u;
+    let j = c % 32u;
+    let base = blk * 33u;
+    let dd = unpack2x16float(w[base]);
+    let p = j / 8u;
+    let q0 = w[base + 1u + j];
+    let q1 = w[base + 2u + j];
+    let sm = vec4<f32>((vec4<u32>(w[scales + blk * 4u + p]) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xFFu));
+    let col = (c / 32u) * 256u + 64u * p + 4u * (j % 8u);
+    let s = vec2<f32>(dd.x * sm.x, dd.x * sm.z);
+    let m = vec2<f32>(dd.y * sm.y, dd.y * sm.w);
+    return Pair(
+        Parts(nibbles_lo(q0), nibbles_hi(q0), s, m, 0.0, col, col + 32u),
+        Parts(nibbles_lo(q1), nibbles_hi(q1), s, m, 0.0, col + 4u, col + 36u),
+    );
 }
 #endif
 
@@ -185,6 +270,33 @@ fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
     let sb = d * scale_i8(base, 8u * h + 4u + jj / 4u);
     let col = (c / 32u) * 256u + 128u * h + 4u * jj;
     return Parts(nibbles_lo(ql) + 16.0 * hi_lo, nibbles_hi(ql) + 16.0 * hi_hi, vec2<f32>(sa, sb), vec2<f32>(0.0), 32.0, col, col + 64u);
+}
+
+// The 6-bit values of a chunk: nibbles of ql with their 2 high bits from qh (bits sh..).
+fn q6_half(ql: u32, qh: u32, sh: u32, hi: bool) -> vec4<f32> {
+    let h = vec4<f32>((vec4<u32>(qh) >> (vec4<u32>(0u, 8u, 16u, 24u) + sh + select(0u, 4u, hi))) & vec4<u32>(3u));
+    return select(nibbles_lo(ql), nibbles_hi(ql), hi) + 16.0 * h;
+}
+
+fn load_pair(row: u32, c: u32, cols: u32, scales: u32) -> Pair {
+    let blk = row * (cols / 256u) + c / 32u;
+    let j = c % 32u;
+    let base = blk * 52u;
+    let h = j / 16u;
+    let jj = j % 16u;
+    let ql0 = w[base + j];
+    let ql1 = w[base + j + 1u];
+    let qh0 = w[base + 32u + 8u * h + jj % 8u];
+    let qh1 = w[base + 33u + 8u * h + jj % 8u];
+    let sh = 2u * (jj / 8u);
+    let d = split_scale(scales, blk);
+    let s = vec2<f32>(d * scale_i8(base, 8u * h + jj / 4u), d * scale_i8(base, 8u * h + 4u + jj / 4u));
+    let col = (c / 32u) * 256u + 128u * h + 4u * jj;
+    let z = vec2<f32>(0.0);
+    return Pair(
+        Parts(q6_half(ql0, qh0, sh, false), q6_half(ql0, qh0, sh, true), s, z, 32.0, col, col + 64u),
+        Parts(q6_half(ql1, qh1, sh, false), q6_half(ql1, qh1, sh, true), s, z, 32.0, col + 4u, col + 68u),
+    );
 }
 #endif
 
