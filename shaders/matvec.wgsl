@@ -146,22 +146,28 @@ fn matvec(
     // Rows past the end repeat the last row (their sums are not written): no divergence.
     let last = p.rows - 1u;
     var acc: array<f32, MAX_ROWS>;
-#ifdef PAIRS
-    // Two adjacent chunks per step (rows of whole 32-element blocks have an even number of
-    // chunks): their block's scales are loaded once (load_pair).
-    for (var c = 2u * lid; c < p.cols / 8u; c += 2u * WG) {
-        let first = load_pair(min(row0, last), c, p.cols, p.scales);
-        let xa0 = load_x(p.x_offset + first.p0.col_a / 4u);
-        let xb0 = load_x(p.x_offset + first.p0.col_b / 4u);
-        let xa1 = load_x(p.x_offset + first.p1.col_a / 4u);
-        let xb1 = load_x(p.x_offset + first.p1.col_b / 4u);
-        let one = vec4<f32>(1.0);
-        let sum0 = vec2<f32>(dot(xa0, one), dot(xb0, one));
-        let sum1 = vec2<f32>(dot(xa1, one), dot(xb1, one));
-        acc[0] += parts_dot(first.p0, xa0, xb0, sum0) + parts_dot(first.p1, xa1, xb1, sum1);
+#ifdef GROUPS
+    // Four adjacent chunks per step (rows of whole 32-element blocks have a multiple of four
+    // chunks): they share one header (load_group), so a block's scales are loaded once.
+    for (var c = 4u * lid; c < p.cols / 8u; c += 4u * WG) {
+        let first = load_group(min(row0, last), c, p.cols, p.scales);
+        var xa: array<vec4<f32>, 4>;
+        var xb: array<vec4<f32>, 4>;
+        var sums: array<vec2<f32>, 4>;
+        xa[0] = load_x(p.x_offset + first[0].col_a / 4u);
+        xb[0] = load_x(p.x_offset + first[0].col_b / 4u);
+        xa[1] = load_x(p.x_offset + first[1].col_a / 4u);
+        xb[1] = load_x(p.x_offset + first[1].col_b / 4u);
+        xa[2] = load_x(p.x_offset + first[2].col_a / 4u);
+        xb[2] = load_x(p.x_offset + first[2].col_b / 4u);
+        xa[3] = load_x(p.x_offset + first[3].col_a / 4u);
+        xb[3] = load_x(p.x_offset + first[3].col_b / 4u);
+        for (var k = 0u; k < 4u; k++) {
+            sums[k] = vec2<f32>(dot(xa[k], vec4<f32>(1.0)), dot(xb[k], vec4<f32>(1.0)));
+        }
+        acc[0] += group_dot(first, xa, xb, sums);
         for (var r = 1u; r < ROWS; r++) {
-            let pr = load_pair(min(row0 + r, last), c, p.cols, p.scales);
-            acc[r] += parts_dot(pr.p0, xa0, xb0, sum0) + parts_dot(pr.p1, xa1, xb1, sum1);
+            acc[r] += group_dot(load_group(min(row0 + r, last), c, p.cols, p.scales), xa, xb, sums);
         }
     }
 #else
@@ -224,6 +230,11 @@ fn matvec(
     }
 #endif
 #endif
+}
+
+fn group_dot(g: array<Parts, 4>, xa: array<vec4<f32>, 4>, xb: array<vec4<f32>, 4>, sums: array<vec2<f32>, 4>) -> f32 {
+    return parts_dot(g[0], xa[0], xb[0], sums[0]) + parts_dot(g[1], xa[1], xb[1], sums[1])
+        + parts_dot(g[2], xa[2], xb[2], sums[2]) + parts_dot(g[3], xa[3], xb[3], sums[3]);
 }
 
 fn store(i: u32, total: f32) {

@@ -24,13 +24,6 @@ struct Chunk {
     col_b: u32,
 }
 
-// Two adjacent chunks c, c + 1 (c even) of one row (load_pair): they share their block, so
-// formats with per-block scales load those once.
-struct Pair {
-    p0: Parts,
-    p1: Parts,
-}
-
 struct Parts {
     qa: vec4<f32>,
     qb: vec4<f32>,
@@ -61,34 +54,46 @@ fn split_scale(scales: u32, blk: u32) -> f32 {
     return unpack2x16float(w[scales + blk / 2u])[blk & 1u];
 }
 
+// Each type splits a chunk's load in two: load_header reads what the chunk's block (or, for the
+// K formats, its group of 4 chunks) shares, such as scales; chunk_parts reads the chunk's own
+// words. A group of 4 chunks c.. with c % 4 == 0 has one header (load_group): what the
+// matvec takes per step, so that the header's loads are paid once per 32 elements.
 // Types whose values are plain scaled integers (z = 0 and m = 0) skip the sum(x) term.
 #ifdef W_F32
 const ZERO_OFFSET: bool = true;
 
-fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
-    let base = row * cols + 8u * c;
+struct Header {
+    base: u32,
+}
+
+fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
+    return Header(row * cols);
+}
+
+fn chunk_parts(h: Header, c: u32) -> Parts {
+    let base = h.base + 8u * c;
     let a = vec4<f32>(bitcast<f32>(w[base]), bitcast<f32>(w[base + 1u]), bitcast<f32>(w[base + 2u]), bitcast<f32>(w[base + 3u]));
     let b = vec4<f32>(bitcast<f32>(w[base + 4u]), bitcast<f32>(w[base + 5u]), bitcast<f32>(w[base + 6u]), bitcast<f32>(w[base + 7u]));
     return Parts(a, b, vec2<f32>(1.0), vec2<f32>(0.0), 0.0, 8u * c, 8u * c + 4u);
-}
-
-fn load_pair(row: u32, c: u32, cols: u32, scales: u32) -> Pair {
-    return Pair(load_parts(row, c, cols, scales), load_parts(row, c + 1u, cols, scales));
 }
 #endif
 
 #ifdef W_F16
 const ZERO_OFFSET: bool = true;
 
-fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
-    let base = (row * cols) / 2u + 4u * c;
+struct Header {
+    base: u32,
+}
+
+fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
+    return Header((row * cols) / 2u);
+}
+
+fn chunk_parts(h: Header, c: u32) -> Parts {
+    let base = h.base + 4u * c;
     let a = vec4<f32>(unpack2x16float(w[base]), unpack2x16float(w[base + 1u]));
     let b = vec4<f32>(unpack2x16float(w[base + 2u]), unpack2x16float(w[base + 3u]));
     return Parts(a, b, vec2<f32>(1.0), vec2<f32>(0.0), 0.0, 8u * c, 8u * c + 4u);
-}
-
-fn load_pair(row: u32, c: u32, cols: u32, scales: u32) -> Pair {
-    return Pair(load_parts(row, c, cols, scales), load_parts(row, c + 1u, cols, scales));
 }
 #endif
 
@@ -96,26 +101,21 @@ fn load_pair(row: u32, c: u32, cols: u32, scales: u32) -> Pair {
 // 32 int8 (8 words) per block; d in the scale region. x = d * q.
 const ZERO_OFFSET: bool = true;
 
-fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
-    let blk = row * (cols / 32u) + c / 4u;
-    let j = c % 4u;
-    let d = split_scale(scales, blk);
-    let base = blk * 8u + 2u * j;
-    let col = (c / 4u) * 32u + 8u * j;
-    return Parts(bytes_i8(w[base]), bytes_i8(w[base + 1u]), vec2<f32>(d), vec2<f32>(0.0), 0.0, col, col + 4u);
+struct Header {
+    blk: u32,
+    d: f32,
 }
 
-fn load_pair(row: u32, c: u32, cols: u32, scales: u32) -> Pair {
+fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
     let blk = row * (cols / 32u) + c / 4u;
+    return Header(blk, split_scale(scales, blk));
+}
+
+fn chunk_parts(h: Header, c: u32) -> Parts {
     let j = c % 4u;
-    let d = vec2<f32>(split_scale(scales, blk));
-    let base = blk * 8u + 2u * j;
+    let base = h.blk * 8u + 2u * j;
     let col = (c / 4u) * 32u + 8u * j;
-    let z = vec2<f32>(0.0);
-    return Pair(
-        Parts(bytes_i8(w[base]), bytes_i8(w[base + 1u]), d, z, 0.0, col, col + 4u),
-        Parts(bytes_i8(w[base + 2u]), bytes_i8(w[base + 3u]), d, z, 0.0, col + 8u, col + 12u),
-    );
+    return Parts(bytes_i8(w[base]), bytes_i8(w[base + 1u]), vec2<f32>(h.d), vec2<f32>(0.0), 0.0, col, col + 4u);
 }
 #endif
 
@@ -123,27 +123,21 @@ fn load_pair(row: u32, c: u32, cols: u32, scales: u32) -> Pair {
 // 16 bytes of nibbles (4 words) per block; d in the scale region. x = d * (q - 8).
 const ZERO_OFFSET: bool = false;
 
-fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
-    let blk = row * (cols / 32u) + c / 4u;
-    let j = c % 4u;
-    let d = split_scale(scales, blk);
-    let q = w[blk * 4u + j];
-    let col = (c / 4u) * 32u + 4u * j;
-    return Parts(nibbles_lo(q), nibbles_hi(q), vec2<f32>(d), vec2<f32>(0.0), 8.0, col, col + 16u);
+struct Header {
+    blk: u32,
+    d: f32,
 }
 
-fn load_pair(row: u32, c: u32, cols: u32, scales: u32) -> Pair {
+fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
     let blk = row * (cols / 32u) + c / 4u;
+    return Header(blk, split_scale(scales, blk));
+}
+
+fn chunk_parts(h: Header, c: u32) -> Parts {
     let j = c % 4u;
-    let d = vec2<f32>(split_scale(scales, blk));
-    let q0 = w[blk * 4u + j];
-    let q1 = w[blk * 4u + j + 1u];
+    let q = w[h.blk * 4u + j];
     let col = (c / 4u) * 32u + 4u * j;
-    let z = vec2<f32>(0.0);
-    return Pair(
-        Parts(nibbles_lo(q0), nibbles_hi(q0), d, z, 8.0, col, col + 16u),
-        Parts(nibbles_lo(q1), nibbles_hi(q1), d, z, 8.0, col + 4u, col + 20u),
-    );
+    return Parts(nibbles_lo(q), nibbles_hi(q), vec2<f32>(h.d), vec2<f32>(0.0), 8.0, col, col + 16u);
 }
 #endif
 
@@ -151,17 +145,21 @@ fn load_pair(row: u32, c: u32, cols: u32, scales: u32) -> Pair {
 // 5 words per block: (d, m) as two f16, then 16 bytes of nibbles. x = d * q + m.
 const ZERO_OFFSET: bool = false;
 
-fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
-    let blk = row * (cols / 32u) + c / 4u;
-    let j = c % 4u;
-    let dm = unpack2x16float(w[blk * 5u]);
-    let q = w[blk * 5u + 1u + j];
-    let col = (c / 4u) * 32u + 4u * j;
-    return Parts(nibbles_lo(q), nibbles_hi(q), vec2<f32>(dm.x), vec2<f32>(-dm.y), 0.0, col, col + 16u);
+struct Header {
+    blk: u32,
+    dm: vec2<f32>,
 }
 
-fn load_pair(row: u32, c: u32, cols: u32, scales: u32) -> Pair {
-    return Pair(load_parts(row, c, cols, scales), load_parts(row, c + 1u, cols, scales));
+fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
+    let blk = row * (cols / 32u) + c / 4u;
+    return Header(blk, unpack2x16float(w[blk * 5u]));
+}
+
+fn chunk_parts(h: Header, c: u32) -> Parts {
+    let j = c % 4u;
+    let q = w[h.blk * 5u + 1u + j];
+    let col = (c / 4u) * 32u + 4u * j;
+    return Parts(nibbles_lo(q), nibbles_hi(q), vec2<f32>(h.dm.x), vec2<f32>(-h.dm.y), 0.0, col, col + 16u);
 }
 #endif
 
@@ -170,38 +168,25 @@ fn load_pair(row: u32, c: u32, cols: u32, scales: u32) -> Pair {
 // x = d * (q - 16).
 const ZERO_OFFSET: bool = false;
 
-fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
+struct Header {
+    blk: u32,
+    d: f32,
+    qh: u32,
+}
+
+fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
     let blk = row * (cols / 32u) + c / 4u;
+    return Header(blk, split_scale(scales, blk), w[blk * 5u]);
+}
+
+fn chunk_parts(h: Header, c: u32) -> Parts {
     let j = c % 4u;
-    let d = split_scale(scales, blk);
-    let qh = w[blk * 5u];
-    let q = w[blk * 5u + 1u + j];
+    let q = w[h.blk * 5u + 1u + j];
     let sh = vec4<u32>(0u, 1u, 2u, 3u) + 4u * j;
-    let ha = vec4<f32>((vec4<u32>(qh) >> sh) & vec4<u32>(1u)) * 16.0;
-    let hb = vec4<f32>((vec4<u32>(qh) >> (sh + 16u)) & vec4<u32>(1u)) * 16.0;
+    let ha = vec4<f32>((vec4<u32>(h.qh) >> sh) & vec4<u32>(1u)) * 16.0;
+    let hb = vec4<f32>((vec4<u32>(h.qh) >> (sh + 16u)) & vec4<u32>(1u)) * 16.0;
     let col = (c / 4u) * 32u + 4u * j;
-    return Parts(nibbles_lo(q) + ha, nibbles_hi(q) + hb, vec2<f32>(d), vec2<f32>(0.0), 16.0, col, col + 16u);
-}
-
-fn q5_half(q: u32, qh: u32, j: u32, hi: bool) -> vec4<f32> {
-    let sh = vec4<u32>(0u, 1u, 2u, 3u) + 4u * j + select(0u, 16u, hi);
-    let h = vec4<f32>((vec4<u32>(qh) >> sh) & vec4<u32>(1u)) * 16.0;
-    return select(nibbles_lo(q), nibbles_hi(q), hi) + h;
-}
-
-fn load_pair(row: u32, c: u32, cols: u32, scales: u32) -> Pair {
-    let blk = row * (cols / 32u) + c / 4u;
-    let j = c % 4u;
-    let d = vec2<f32>(split_scale(scales, blk));
-    let qh = w[blk * 5u];
-    let q0 = w[blk * 5u + 1u + j];
-    let q1 = w[blk * 5u + 2u + j];
-    let col = (c / 4u) * 32u + 4u * j;
-    let z = vec2<f32>(0.0);
-    return Pair(
-        Parts(q5_half(q0, qh, j, false), q5_half(q0, qh, j, true), d, z, 16.0, col, col + 16u),
-        Parts(q5_half(q1, qh, j + 1u, false), q5_half(q1, qh, j + 1u, true), d, z, 16.0, col + 4u, col + 20u),
-    );
+    return Parts(nibbles_lo(q) + ha, nibbles_hi(q) + hb, vec2<f32>(h.d), vec2<f32>(0.0), 16.0, col, col + 16u);
 }
 #endif
 
@@ -209,38 +194,31 @@ fn load_pair(row: u32, c: u32, cols: u32, scales: u32) -> Pair {
 // 33 words per 256-element block in the data region: (d, dmin), then 128 bytes of nibbles;
 // sub-block s uses nibble bytes 32 * (s / 2).., low when s is even. The block's 6-bit scales
 // and mins, unpacked at upload (src/quant/layout.rs), are 4 words of the side region: word p
-// holds bytes (sc 2p, m 2p, sc 2p + 1, m 2p + 1). x = (d * sc) * q - dmin * m.
+// holds bytes (sc 2p, m 2p, sc 2p + 1, m 2p + 1). Chunk j (of 32) of a block takes nibble
+// word j and sub-blocks 2p, 2p + 1 with p = j / 8: a group of 4 chunks shares p.
+// x = (d * sc) * q - dmin * m.
 const ZERO_OFFSET: bool = false;
 
-fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
-    let blk = row * (cols / 256u) + c / 32u;
-    let j = c % 32u;
-    let base = blk * 33u;
-    let dd = unpack2x16float(w[base]);
-    let p = j / 8u;
-    let q = w[base + 1u + j];
-    let sm = vec4<f32>((vec4<u32>(w[scales + blk * 4u + p]) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xFFu));
-    let col = (c / 32u) * 256u + 64u * p + 4u * (j % 8u);
-    let s = vec2<f32>(dd.x * sm.x, dd.x * sm.z);
-    return Parts(nibbles_lo(q), nibbles_hi(q), s, vec2<f32>(dd.y * sm.y, dd.y * sm.w), 0.0, col, col + 32u);
+struct Header {
+    base: u32,
+    s: vec2<f32>,
+    m: vec2<f32>,
 }
 
-fn load_pair(row: u32, c: u32, cols: u32, scales: u32) -> Pair {
+fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
     let blk = row * (cols / 256u) + c / 32u;
-    let j = c % 32u;
     let base = blk * 33u;
     let dd = unpack2x16float(w[base]);
-    let p = j / 8u;
-    let q0 = w[base + 1u + j];
-    let q1 = w[base + 2u + j];
-    let sm = vec4<f32>((vec4<u32>(w[scales + blk * 4u + p]) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xFFu));
-    let col = (c / 32u) * 256u + 64u * p + 4u * (j % 8u);
-    let s = vec2<f32>(dd.x * sm.x, dd.x * sm.z);
-    let m = vec2<f32>(dd.y * sm.y, dd.y * sm.w);
-    return Pair(
-        Parts(nibbles_lo(q0), nibbles_hi(q0), s, m, 0.0, col, col + 32u),
-        Parts(nibbles_lo(q1), nibbles_hi(q1), s, m, 0.0, col + 4u, col + 36u),
-    );
+    let word = w[scales + blk * 4u + (c % 32u) / 8u];
+    let sm = vec4<f32>((vec4<u32>(word) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xFFu));
+    return Header(base, vec2<f32>(dd.x * sm.x, dd.x * sm.z), vec2<f32>(dd.y * sm.y, dd.y * sm.w));
+}
+
+fn chunk_parts(h: Header, c: u32) -> Parts {
+    let j = c % 32u;
+    let q = w[h.base + 1u + j];
+    let col = (c / 32u) * 256u + 64u * (j / 8u) + 4u * (j % 8u);
+    return Parts(nibbles_lo(q), nibbles_hi(q), h.s, h.m, 0.0, col, col + 32u);
 }
 #endif
 
@@ -248,6 +226,8 @@ fn load_pair(row: u32, c: u32, cols: u32, scales: u32) -> Pair {
 // 52 words per 256-element block: ql (128 bytes), qh (64 bytes), 16 int8 scales; d in the
 // scale region. In half h (128 elements) element r takes nibble r / 64 of ql byte
 // 64h + r % 64 and bits 2 * (r / 32) of qh byte 32h + r % 32. x = (d * sc) * (q - 32).
+// Chunk j (of 32) of a block is in half j / 16 with scales 8h + jj / 4 and 8h + 4 + jj / 4
+// (jj = j % 16): a group of 4 chunks shares them.
 fn scale_i8(base: u32, i: u32) -> f32 {
     let word = w[base + 48u + i / 4u];
     return f32(bitcast<i32>(word << (24u - 8u * (i % 4u))) >> 24u);
@@ -255,50 +235,43 @@ fn scale_i8(base: u32, i: u32) -> f32 {
 
 const ZERO_OFFSET: bool = false;
 
-fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
+struct Header {
+    base: u32,
+    s: vec2<f32>,
+}
+
+fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
     let blk = row * (cols / 256u) + c / 32u;
-    let j = c % 32u;
     let base = blk * 52u;
+    let j = c % 32u;
     let h = j / 16u;
     let jj = j % 16u;
-    let ql = w[base + j];
-    let qh = vec4<u32>(w[base + 32u + 8u * h + jj % 8u]) >> vec4<u32>(0u, 8u, 16u, 24u);
+    let d = split_scale(scales, blk);
+    return Header(base, vec2<f32>(d * scale_i8(base, 8u * h + jj / 4u), d * scale_i8(base, 8u * h + 4u + jj / 4u)));
+}
+
+fn chunk_parts(hd: Header, c: u32) -> Parts {
+    let j = c % 32u;
+    let h = j / 16u;
+    let jj = j % 16u;
+    let ql = w[hd.base + j];
+    let qh = vec4<u32>(w[hd.base + 32u + 8u * h + jj % 8u]) >> vec4<u32>(0u, 8u, 16u, 24u);
     let hi_lo = vec4<f32>((qh >> vec4<u32>(2u * (jj / 8u))) & vec4<u32>(3u));
     let hi_hi = vec4<f32>((qh >> vec4<u32>(4u + 2u * (jj / 8u))) & vec4<u32>(3u));
-    let d = split_scale(scales, blk);
-    let sa = d * scale_i8(base, 8u * h + jj / 4u);
-    let sb = d * scale_i8(base, 8u * h + 4u + jj / 4u);
     let col = (c / 32u) * 256u + 128u * h + 4u * jj;
-    return Parts(nibbles_lo(ql) + 16.0 * hi_lo, nibbles_hi(ql) + 16.0 * hi_hi, vec2<f32>(sa, sb), vec2<f32>(0.0), 32.0, col, col + 64u);
-}
-
-// The 6-bit values of a chunk: nibbles of ql with their 2 high bits from qh (bits sh..).
-fn q6_half(ql: u32, qh: u32, sh: u32, hi: bool) -> vec4<f32> {
-    let h = vec4<f32>((vec4<u32>(qh) >> (vec4<u32>(0u, 8u, 16u, 24u) + sh + select(0u, 4u, hi))) & vec4<u32>(3u));
-    return select(nibbles_lo(ql), nibbles_hi(ql), hi) + 16.0 * h;
-}
-
-fn load_pair(row: u32, c: u32, cols: u32, scales: u32) -> Pair {
-    let blk = row * (cols / 256u) + c / 32u;
-    let j = c % 32u;
-    let base = blk * 52u;
-    let h = j / 16u;
-    let jj = j % 16u;
-    let ql0 = w[base + j];
-    let ql1 = w[base + j + 1u];
-    let qh0 = w[base + 32u + 8u * h + jj % 8u];
-    let qh1 = w[base + 33u + 8u * h + jj % 8u];
-    let sh = 2u * (jj / 8u);
-    let d = split_scale(scales, blk);
-    let s = vec2<f32>(d * scale_i8(base, 8u * h + jj / 4u), d * scale_i8(base, 8u * h + 4u + jj / 4u));
-    let col = (c / 32u) * 256u + 128u * h + 4u * jj;
-    let z = vec2<f32>(0.0);
-    return Pair(
-        Parts(q6_half(ql0, qh0, sh, false), q6_half(ql0, qh0, sh, true), s, z, 32.0, col, col + 64u),
-        Parts(q6_half(ql1, qh1, sh, false), q6_half(ql1, qh1, sh, true), s, z, 32.0, col + 4u, col + 68u),
-    );
+    return Parts(nibbles_lo(ql) + 16.0 * hi_lo, nibbles_hi(ql) + 16.0 * hi_hi, hd.s, vec2<f32>(0.0), 32.0, col, col + 64u);
 }
 #endif
+
+fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
+    return chunk_parts(load_header(row, c, cols, scales), c);
+}
+
+// Chunks c..c + 3 (c % 4 == 0) of a row: one header.
+fn load_group(row: u32, c: u32, cols: u32, scales: u32) -> array<Parts, 4> {
+    let h = load_header(row, c, cols, scales);
+    return array<Parts, 4>(chunk_parts(h, c), chunk_parts(h, c + 1u), chunk_parts(h, c + 2u), chunk_parts(h, c + 3u));
+}
 
 // The chunk's values, as src/quant computes them: s * (q - z) - m (z and m are 0 where the
 // format has none, and subtracting 0 changes nothing).

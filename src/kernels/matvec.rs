@@ -122,9 +122,9 @@ impl Kernels {
                 (gate, 0, 0.0)
             }
         };
-        // Rows of whole 32-element blocks have an even number of 8-element chunks.
+        // Rows of whole 32-element blocks have a multiple of four 8-element chunks.
         if w.ty.block_size() >= 32 {
-            defines.push("PAIRS");
+            defines.push("GROUPS");
         }
         let rows_per_wg = self.matvec_rows.clamp(1, MAX_ROWS_PER_WORKGROUP);
         let wg = self.matvec_wg.clamp(1, 256).next_power_of_two();
