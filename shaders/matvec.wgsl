@@ -107,7 +107,9 @@ fn matvec(
     }
 #ifdef NORM_X
     // The token's sum of squares, once per workgroup: x is (cols,) f32, a small read next to
-    // the ROWS weight rows, and it saves the separate norm dispatch and its h buffer.
+    // the ROWS weight rows, and it saves the separate norm dispatch and its h buffer. Reduced
+    // here in `partials` rather than with common/reduce.wgsl, whose own workgroup buffer would
+    // add to the memory each workgroup zero-initializes.
     var ss = 0.0;
     for (var c = lid; c < p.cols / 4u; c += WG) {
         let v = x[p.x_offset + c];

@@ -192,10 +192,9 @@ fn stack_groups(cfg: &ModelConfig) -> Vec<Vec<String>> {
 
 /// A tensor's place on the GPU.
 enum Slot {
-    /// Rows `first_row..` of the weight `Slots::matrices[stack]`.
+    /// One part of the weight `Slots::matrices[stack]` (its rows: [`GpuWeight::part`]).
     Matrix {
         stack: String,
-        first_row: u32,
     },
     Vector(Option<wgpu::Buffer>),
 }
@@ -289,7 +288,7 @@ pub async fn load_weights<S: Source>(
         let parts: Vec<(&str, u64)> = stack.iter().map(|t| (t.name.as_str(), t.dims[1])).collect();
         let w = GpuWeight::allocate_stacked(ctx, &parts, first.ty, first.dims[0])?;
         for p in &w.parts {
-            slots.tensors.insert(p.name.clone(), Slot::Matrix { stack: first.name.clone(), first_row: p.first_row });
+            slots.tensors.insert(p.name.clone(), Slot::Matrix { stack: first.name.clone() });
         }
         slots.matrices.insert(first.name.clone(), w);
     }
@@ -324,9 +323,9 @@ pub async fn load_weights<S: Source>(
         let read_err = |e: SourceError| LoadError::Source { name: t.name.clone(), source: e };
         reader.skip_to(gguf.tensor_range(t).start).await.map_err(read_err)?;
         match slots.tensors.get_mut(&t.name) {
-            Some(Slot::Matrix { stack, first_row }) => {
-                let (first_row, w) = (*first_row, &slots.matrices[stack.as_str()]);
-                let rows = w.part(&t.name).map_or(0, |p| p.rows);
+            Some(Slot::Matrix { stack }) => {
+                let w = &slots.matrices[stack.as_str()];
+                let (first_row, rows) = w.part(&t.name).map_or((0, 0), |p| (p.first_row, p.rows));
                 let row_bytes = w.row_bytes();
                 if row_bytes > UPLOAD_CHUNK as u64 / 2 {
                     return Err(LoadError::Read {
