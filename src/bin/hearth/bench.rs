@@ -41,7 +41,7 @@ pub struct Args {
 enum What {
     /// Time every matvec/matmul type against the copy roofline.
     Kernels {
-        /// Timed repetitions per measurement (the median is reported).
+        /// Timed repetitions (matvecs: rounds that time every type once, in turn); medians reported.
         #[arg(long, default_value_t = 5)]
         runs: usize,
         /// Use f32 activations even where shader-f16 is available.
@@ -107,24 +107,43 @@ fn kernels(runs: usize, f32: bool, shapes: &[String], types: &[String]) -> Resul
     let roof = copy_roofline(&ctx, &mut k, *runs)?;
     println!("copy roofline: {roof:.2} GB/s (read + write of 64 MiB, median of {runs})\n");
 
-    println!("{:<8} {:<8} {:>11} {:>10} {:>10} {:>9}", "kernel", "type", "shape", "ms", "GB/s", "roofline");
+    println!(
+        "{:<8} {:<8} {:>11} {:>10} {:>10} {:>9} {:>8}",
+        "kernel", "type", "shape", "ms", "GB/s", "roofline", "Q8_0/x"
+    );
     for &(rows, cols) in &shapes {
         // K-quant rows are whole 256-element blocks: skip them where the shape has none.
+        let mut timed = Vec::new();
         for &ty in types.iter().filter(|t| cols % u64::from(t.block_size()) == 0) {
             let w = random_weight(&ctx, ty, rows, cols)?;
             let x = k.act_buffer(&ctx, cols, "x");
             let y = k.act_buffer(&ctx, rows, "y");
             let d = k.matvec(&ctx, &w, &x, &y, Store::Act).map_err(|e| e.to_string())?;
-            let t = median_time(&ctx, &d, *runs);
             let bytes = ty.row_bytes(cols).unwrap_or(0) * rows;
-            let gbs = bytes as f64 / t.as_secs_f64() / 1e9;
-            let shape = format!("{rows}x{cols}");
-            let ms = t.as_secs_f64() * 1e3;
+            timed.push((ty, d, bytes));
+        }
+        let lists: Vec<&[Dispatch]> = timed.iter().map(|(_, d, _)| d.as_slice()).collect();
+        let rounds = interleaved_times(&ctx, &lists, *runs);
+        let q8 = timed.iter().position(|(ty, _, _)| *ty == GgmlType::Q8_0);
+        for (i, (ty, _, bytes)) in timed.iter().enumerate() {
+            let t = median(rounds.iter().map(|round| round[i].as_secs_f64()).collect());
+            let gbs = *bytes as f64 / t / 1e9;
+            // Q8_0's fraction of the roofline over this type's, round by round: both ran
+            // moments apart, so a drifting machine moves them together and the roofline cancels.
+            let vs_q8 = q8.map(|j| {
+                let q8_bytes = timed[j].2 as f64;
+                let ratios =
+                    rounds.iter().map(|r| q8_bytes * r[i].as_secs_f64() / (*bytes as f64 * r[j].as_secs_f64()));
+                format!("{:.2}", median(ratios.collect()))
+            });
             println!(
-                "{:<8} {:<8} {shape:>11} {ms:>10.3} {gbs:>10.2} {:>8.1}%",
+                "{:<8} {:<8} {:>11} {:>10.3} {gbs:>10.2} {:>8.1}% {:>8}",
                 "matvec",
                 ty.to_string(),
-                100.0 * gbs / roof
+                format!("{rows}x{cols}"),
+                t * 1e3,
+                100.0 * gbs / roof,
+                vs_q8.unwrap_or_default()
             );
         }
     }
@@ -190,18 +209,34 @@ fn random_weight(ctx: &GpuContext, ty: GgmlType, rows: u64, cols: u64) -> Result
     GpuWeight::upload(ctx, "bench", ty, rows, cols, &bytes).map_err(|e| e.to_string())
 }
 
+/// Wall times of `lists`, each timed once per round for `runs` rounds in turn (after one
+/// warm-up each), so that every list sees the same moments of a noisy machine.
+fn interleaved_times(ctx: &GpuContext, lists: &[&[Dispatch]], runs: usize) -> Vec<Vec<Duration>> {
+    for d in lists {
+        time_once(ctx, d);
+    }
+    (0..runs.max(1)).map(|_| lists.iter().map(|d| time_once(ctx, d)).collect()).collect()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Wall time of recording, submitting and finishing `dispatches` once.
+fn time_once(ctx: &GpuContext, dispatches: &[Dispatch]) -> Duration {
+    let start = Instant::now();
+    let mut r = Recorder::new(ctx);
+    r.record(dispatches);
+    r.submit(ctx);
+    let _ = ctx.device.poll(wgpu::PollType::wait_indefinitely());
+    start.elapsed()
+}
+
 /// Median wall time of recording, submitting and finishing `dispatches` (after one warm-up).
 fn median_time(ctx: &GpuContext, dispatches: &[Dispatch], runs: usize) -> Duration {
-    let once = || {
-        let start = Instant::now();
-        let mut r = Recorder::new(ctx);
-        r.record(dispatches);
-        r.submit(ctx);
-        let _ = ctx.device.poll(wgpu::PollType::wait_indefinitely());
-        start.elapsed()
-    };
-    once();
-    let mut times: Vec<Duration> = (0..runs.max(1)).map(|_| once()).collect();
+    time_once(ctx, dispatches);
+    let mut times: Vec<Duration> = (0..runs.max(1)).map(|_| time_once(ctx, dispatches)).collect();
     times.sort();
     times[times.len() / 2]
 }
