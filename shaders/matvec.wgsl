@@ -35,6 +35,10 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> w: array<u32>;
+#ifdef GROUPS
+// The same page as vectors: a group of four chunks' words (common/weights.wgsl).
+@group(0) @binding(8) var<storage, read> wv: array<vec4<u32>>;
+#endif
 #ifdef NORM_X
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> norm_w: array<vec4<f32>>;

@@ -56,8 +56,9 @@ fn split_scale(scales: u32, blk: u32) -> f32 {
 
 // Each type splits a chunk's load in two: load_header reads what the chunk's block (or, for the
 // K formats, its group of 4 chunks) shares, such as scales; chunk_parts reads the chunk's own
-// words. A group of 4 chunks c.. with c % 4 == 0 has one header (load_group): what the
-// matvec takes per step, so that the header's loads are paid once per 32 elements.
+// words. A group of 4 chunks c.. with c % 4 == 0 has one header and, in block formats, its
+// words are one or two aligned vectors of the data region (GROUPS, matvec: group_parts reads
+// them from `wv`, the same page seen as array<vec4<u32>>): what the matvec takes per step.
 // Types whose values are plain scaled integers (z = 0 and m = 0) skip the sum(x) term.
 #ifdef W_F32
 const ZERO_OFFSET: bool = true;
@@ -98,134 +99,164 @@ fn chunk_parts(h: Header, c: u32) -> Parts {
 #endif
 
 #ifdef W_Q8_0
-// 32 int8 (8 words) per block; d in the scale region. x = d * q.
+// 32 int8 (8 words) per block; d in the side region. x = d * q. Chunk j of a block is words
+// 2j, 2j + 1.
 const ZERO_OFFSET: bool = true;
 
 struct Header {
     blk: u32,
     d: f32,
+    col: u32,
 }
 
 fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
     let blk = row * (cols / 32u) + c / 4u;
-    return Header(blk, split_scale(scales, blk));
+    return Header(blk, split_scale(scales, blk), (c / 4u) * 32u);
+}
+
+fn q8_parts(h: Header, j: u32, q0: u32, q1: u32) -> Parts {
+    let col = h.col + 8u * j;
+    return Parts(bytes_i8(q0), bytes_i8(q1), vec2<f32>(h.d), vec2<f32>(0.0), 0.0, col, col + 4u);
 }
 
 fn chunk_parts(h: Header, c: u32) -> Parts {
     let j = c % 4u;
-    let base = h.blk * 8u + 2u * j;
-    let col = (c / 4u) * 32u + 8u * j;
-    return Parts(bytes_i8(w[base]), bytes_i8(w[base + 1u]), vec2<f32>(h.d), vec2<f32>(0.0), 0.0, col, col + 4u);
+    return q8_parts(h, j, w[h.blk * 8u + 2u * j], w[h.blk * 8u + 2u * j + 1u]);
+}
+
+#ifdef GROUPS
+fn group_parts(h: Header, c: u32) -> array<Parts, 4> {
+    let a = wv[2u * h.blk];
+    let b = wv[2u * h.blk + 1u];
+    return array<Parts, 4>(q8_parts(h, 0u, a.x, a.y), q8_parts(h, 1u, a.z, a.w), q8_parts(h, 2u, b.x, b.y), q8_parts(h, 3u, b.z, b.w));
 }
 #endif
+#endif
 
+// The 32-element 4-bit formats: their headers and nibble_parts, then common/nibble_blocks.wgsl.
 #ifdef W_Q4_0
-// 16 bytes of nibbles (4 words) per block; d in the scale region. x = d * (q - 8).
+// d in the side region. x = d * (q - 8).
 const ZERO_OFFSET: bool = false;
 
 struct Header {
     blk: u32,
     d: f32,
+    col: u32,
 }
 
 fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
     let blk = row * (cols / 32u) + c / 4u;
-    return Header(blk, split_scale(scales, blk));
+    return Header(blk, split_scale(scales, blk), (c / 4u) * 32u);
 }
 
-fn chunk_parts(h: Header, c: u32) -> Parts {
-    let j = c % 4u;
-    let q = w[h.blk * 4u + j];
-    let col = (c / 4u) * 32u + 4u * j;
+fn nibble_parts(h: Header, j: u32, q: u32) -> Parts {
+    let col = h.col + 4u * j;
     return Parts(nibbles_lo(q), nibbles_hi(q), vec2<f32>(h.d), vec2<f32>(0.0), 8.0, col, col + 16u);
 }
+
+#include "common/nibble_blocks.wgsl"
 #endif
 
 #ifdef W_Q4_1
-// 5 words per block: (d, m) as two f16, then 16 bytes of nibbles. x = d * q + m.
+// (d, m) as two f16 in the side region. x = d * q + m.
 const ZERO_OFFSET: bool = false;
 
 struct Header {
     blk: u32,
     dm: vec2<f32>,
+    col: u32,
 }
 
 fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
     let blk = row * (cols / 32u) + c / 4u;
-    return Header(blk, unpack2x16float(w[blk * 5u]));
+    return Header(blk, unpack2x16float(w[scales + blk]), (c / 4u) * 32u);
 }
 
-fn chunk_parts(h: Header, c: u32) -> Parts {
-    let j = c % 4u;
-    let q = w[h.blk * 5u + 1u + j];
-    let col = (c / 4u) * 32u + 4u * j;
+fn nibble_parts(h: Header, j: u32, q: u32) -> Parts {
+    let col = h.col + 4u * j;
     return Parts(nibbles_lo(q), nibbles_hi(q), vec2<f32>(h.dm.x), vec2<f32>(-h.dm.y), 0.0, col, col + 16u);
 }
+
+#include "common/nibble_blocks.wgsl"
 #endif
 
 #ifdef W_Q5_0
-// 5 words per block: qh (the 5th bits), then 16 bytes of nibbles; d in the scale region.
-// x = d * (q - 16).
+// Side region: qh (the 5th bits: bit i for column i), then d as f32. x = d * (q - 16).
 const ZERO_OFFSET: bool = false;
 
 struct Header {
     blk: u32,
     d: f32,
     qh: u32,
+    col: u32,
 }
 
 fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
     let blk = row * (cols / 32u) + c / 4u;
-    return Header(blk, split_scale(scales, blk), w[blk * 5u]);
+    return Header(blk, bitcast<f32>(w[scales + 2u * blk + 1u]), w[scales + 2u * blk], (c / 4u) * 32u);
 }
 
-fn chunk_parts(h: Header, c: u32) -> Parts {
-    let j = c % 4u;
-    let q = w[h.blk * 5u + 1u + j];
+fn nibble_parts(h: Header, j: u32, q: u32) -> Parts {
     let sh = vec4<u32>(0u, 1u, 2u, 3u) + 4u * j;
     let ha = vec4<f32>((vec4<u32>(h.qh) >> sh) & vec4<u32>(1u)) * 16.0;
     let hb = vec4<f32>((vec4<u32>(h.qh) >> (sh + 16u)) & vec4<u32>(1u)) * 16.0;
-    let col = (c / 4u) * 32u + 4u * j;
+    let col = h.col + 4u * j;
     return Parts(nibbles_lo(q) + ha, nibbles_hi(q) + hb, vec2<f32>(h.d), vec2<f32>(0.0), 16.0, col, col + 16u);
 }
+
+#include "common/nibble_blocks.wgsl"
 #endif
 
 #ifdef W_Q4_K
-// 33 words per 256-element block in the data region: (d, dmin), then 128 bytes of nibbles;
-// sub-block s uses nibble bytes 32 * (s / 2).., low when s is even. The block's 6-bit scales
-// and mins, unpacked at upload (src/quant/layout.rs), are 4 words of the side region: word p
-// holds bytes (sc 2p, m 2p, sc 2p + 1, m 2p + 1). Chunk j (of 32) of a block takes nibble
-// word j and sub-blocks 2p, 2p + 1 with p = j / 8: a group of 4 chunks shares p.
-// x = (d * sc) * q - dmin * m.
+// 32 words of nibbles per 256-element block; sub-block s uses nibble bytes 32 * (s / 2)..,
+// low when s is even. Side region, 5 words per block: (d, dmin), then the 6-bit scales and
+// mins unpacked at upload (src/quant/layout.rs): word 1 + p holds (sc 2p, m 2p, sc 2p + 1,
+// m 2p + 1). Chunk j (of 32) of a block takes nibble word j and sub-blocks 2p, 2p + 1 with
+// p = j / 8: a group of 4 chunks shares p. x = (d * sc) * q - dmin * m.
 const ZERO_OFFSET: bool = false;
 
 struct Header {
-    base: u32,
+    blk: u32,
     s: vec2<f32>,
     m: vec2<f32>,
+    col: u32,
 }
 
 fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
     let blk = row * (cols / 256u) + c / 32u;
-    let base = blk * 33u;
-    let dd = unpack2x16float(w[base]);
-    let word = w[scales + blk * 4u + (c % 32u) / 8u];
+    let j = c % 32u;
+    let dd = unpack2x16float(w[scales + 5u * blk]);
+    let word = w[scales + 5u * blk + 1u + j / 8u];
     let sm = vec4<f32>((vec4<u32>(word) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xFFu));
-    return Header(base, vec2<f32>(dd.x * sm.x, dd.x * sm.z), vec2<f32>(dd.y * sm.y, dd.y * sm.w));
+    let col = (c / 32u) * 256u + 64u * (j / 8u);
+    return Header(blk, vec2<f32>(dd.x * sm.x, dd.x * sm.z), vec2<f32>(dd.y * sm.y, dd.y * sm.w), col);
+}
+
+// Chunk jj (of 8) of the header's sub-block pair.
+fn q4k_parts(h: Header, jj: u32, q: u32) -> Parts {
+    let col = h.col + 4u * jj;
+    return Parts(nibbles_lo(q), nibbles_hi(q), h.s, h.m, 0.0, col, col + 32u);
 }
 
 fn chunk_parts(h: Header, c: u32) -> Parts {
     let j = c % 32u;
-    let q = w[h.base + 1u + j];
-    let col = (c / 32u) * 256u + 64u * (j / 8u) + 4u * (j % 8u);
-    return Parts(nibbles_lo(q), nibbles_hi(q), h.s, h.m, 0.0, col, col + 32u);
+    return q4k_parts(h, j % 8u, w[h.blk * 32u + j]);
 }
+
+#ifdef GROUPS
+fn group_parts(h: Header, c: u32) -> array<Parts, 4> {
+    let j = c % 32u;
+    let q = wv[h.blk * 8u + j / 4u];
+    let jj = j % 8u;
+    return array<Parts, 4>(q4k_parts(h, jj, q.x), q4k_parts(h, jj + 1u, q.y), q4k_parts(h, jj + 2u, q.z), q4k_parts(h, jj + 3u, q.w));
+}
+#endif
 #endif
 
 #ifdef W_Q6_K
-// 52 words per 256-element block: ql (128 bytes), qh (64 bytes), 16 int8 scales; d in the
-// scale region. In half h (128 elements) element r takes nibble r / 64 of ql byte
-// 64h + r % 64 and bits 2 * (r / 32) of qh byte 32h + r % 32. x = (d * sc) * (q - 32).
+// 52 words (13 vectors) per 256-element block: ql (128 bytes), qh (64 bytes), 16 int8
+// scales; d in the side region. In half h (128 elements) element r takes nibble r / 64 of ql
+// byte 64h + r % 64 and bits 2 * (r / 32) of qh byte 32h + r % 32. x = (d * sc) * (q - 32).
 // Chunk j (of 32) of a block is in half j / 16 with scales 8h + jj / 4 and 8h + 4 + jj / 4
 // (jj = j % 16): a group of 4 chunks shares them.
 fn scale_i8(base: u32, i: u32) -> f32 {
@@ -250,28 +281,44 @@ fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
     return Header(base, vec2<f32>(d * scale_i8(base, 8u * h + jj / 4u), d * scale_i8(base, 8u * h + 4u + jj / 4u)));
 }
 
-fn chunk_parts(hd: Header, c: u32) -> Parts {
+// Chunk c from its ql word and its qh word.
+fn q6k_parts(hd: Header, c: u32, ql: u32, qh_word: u32) -> Parts {
     let j = c % 32u;
     let h = j / 16u;
     let jj = j % 16u;
-    let ql = w[hd.base + j];
-    let qh = vec4<u32>(w[hd.base + 32u + 8u * h + jj % 8u]) >> vec4<u32>(0u, 8u, 16u, 24u);
+    let qh = vec4<u32>(qh_word) >> vec4<u32>(0u, 8u, 16u, 24u);
     let hi_lo = vec4<f32>((qh >> vec4<u32>(2u * (jj / 8u))) & vec4<u32>(3u));
     let hi_hi = vec4<f32>((qh >> vec4<u32>(4u + 2u * (jj / 8u))) & vec4<u32>(3u));
     let col = (c / 32u) * 256u + 128u * h + 4u * jj;
     return Parts(nibbles_lo(ql) + 16.0 * hi_lo, nibbles_hi(ql) + 16.0 * hi_hi, hd.s, vec2<f32>(0.0), 32.0, col, col + 64u);
 }
+
+fn chunk_parts(hd: Header, c: u32) -> Parts {
+    let j = c % 32u;
+    return q6k_parts(hd, c, w[hd.base + j], w[hd.base + 32u + 8u * (j / 16u) + j % 8u]);
+}
+
+#ifdef GROUPS
+// The group's ql words are one vector, and so are its qh words (jj % 8 is 0 or 4 at its start).
+fn group_parts(hd: Header, c: u32) -> array<Parts, 4> {
+    let j = c % 32u;
+    let ql = wv[hd.base / 4u + j / 4u];
+    let qh = wv[hd.base / 4u + 8u + 2u * (j / 16u) + (j % 8u) / 4u];
+    return array<Parts, 4>(q6k_parts(hd, c, ql.x, qh.x), q6k_parts(hd, c + 1u, ql.y, qh.y), q6k_parts(hd, c + 2u, ql.z, qh.z), q6k_parts(hd, c + 3u, ql.w, qh.w));
+}
+#endif
 #endif
 
 fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
     return chunk_parts(load_header(row, c, cols, scales), c);
 }
 
-// Chunks c..c + 3 (c % 4 == 0) of a row: one header.
+#ifdef GROUPS
+// Chunks c..c + 3 (c % 4 == 0) of a row: one header, one or two vector loads.
 fn load_group(row: u32, c: u32, cols: u32, scales: u32) -> array<Parts, 4> {
-    let h = load_header(row, c, cols, scales);
-    return array<Parts, 4>(chunk_parts(h, c), chunk_parts(h, c + 1u), chunk_parts(h, c + 2u), chunk_parts(h, c + 3u));
+    return group_parts(load_header(row, c, cols, scales), c);
 }
+#endif
 
 // The chunk's values, as src/quant computes them: s * (q - z) - m (z and m are 0 where the
 // format has none, and subtracting 0 changes nothing).

@@ -122,8 +122,10 @@ impl Kernels {
                 (gate, 0, 0.0)
             }
         };
-        // Rows of whole 32-element blocks have a multiple of four 8-element chunks.
-        if w.ty.block_size() >= 32 {
+        // Rows of whole 32-element blocks have a multiple of four 8-element chunks, whose words
+        // are whole vectors: the page is bound a second time, as array<vec4<u32>>.
+        let groups = w.ty.block_size() >= 32;
+        if groups {
             defines.push("GROUPS");
         }
         let rows_per_wg = self.matvec_rows.clamp(1, MAX_ROWS_PER_WORKGROUP);
@@ -151,6 +153,9 @@ impl Kernels {
                 (2, ys[0].as_entire_binding()),
                 (3, self.uniforms.binding(slot)),
             ];
+            if groups {
+                bindings.push((8, page.buffer.as_entire_binding()));
+            }
             match x {
                 MatvecX::Glu { up, .. } => bindings.push((4, up.as_entire_binding())),
                 MatvecX::Normed { norm, .. } => bindings.push((5, norm.as_entire_binding())),

@@ -37,6 +37,7 @@ pub static INCLUDES: &[(&str, &str)] = &[
     ("common/header.wgsl", include_str!("../../shaders/common/header.wgsl")),
     ("common/reduce.wgsl", include_str!("../../shaders/common/reduce.wgsl")),
     ("common/weights.wgsl", include_str!("../../shaders/common/weights.wgsl")),
+    ("common/nibble_blocks.wgsl", include_str!("../../shaders/common/nibble_blocks.wgsl")),
     ("common/step.wgsl", include_str!("../../shaders/common/step.wgsl")),
     ("common/subgroup_args.wgsl", include_str!("../../shaders/common/subgroup_args.wgsl")),
     ("common/subgroup_init.wgsl", include_str!("../../shaders/common/subgroup_init.wgsl")),

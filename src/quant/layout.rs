@@ -1,15 +1,19 @@
 //! The GPU layout of weight blocks: what shaders/common/weights.wgsl reads.
 //!
-//! Most block formats are a whole number of 4-byte words (Q4_1, F32) and are uploaded as they
-//! are. The others keep part of each block apart, in a *side region* after all blocks' data,
-//! so that every load is an aligned u32 and no byte is read twice or padded:
-//! - formats whose block is a lone f16 scale plus 4-byte-aligned data (Q4_0, Q5_0, Q8_0,
-//!   Q6_K): the scales, packed two per word;
-//! - Q4_K: its eight 6-bit scales and mins, packed into 12 bytes in the file, unpacked into 16
-//!   (one byte each), so that a chunk's two (scale, min) pairs are one word with no bit
-//!   shuffling (4 more bytes per 144-byte block).
+//! Block formats keep each block's quantized values in the *data region*, whole 16-byte
+//! vectors per block (a matvec loads four adjacent 8-element chunks as one or two `vec4<u32>`:
+//! on CPU adapters every load costs a loop over the lanes whatever its width, on GPUs it is
+//! one wide load), and what the block's values share (scales, mins, high bits) in a *side
+//! region* after all blocks' data, as aligned words:
+//! - Q4_0, Q8_0, Q6_K: the lone f16 scale, packed two per word (no byte padded);
+//! - Q4_1: (d, m), two f16 in one word;
+//! - Q5_0: the high bits' word, then d widened to f32 (8 bytes for the file's 6: an f16 next
+//!   to the word would straddle words);
+//! - Q4_K: (d, dmin) in one word, then its eight 6-bit scales and mins, packed into 12 bytes
+//!   in the file, unpacked into 16 (one byte each), so that a chunk's two (scale, min) pairs
+//!   are one word with no bit shuffling.
 //!
-//! F16 rows are left as they are (pairs of halves per word).
+//! F32 and F16 rows are left as they are.
 
 use crate::gguf::GgmlType;
 
@@ -20,11 +24,18 @@ use super::{QuantError, get_scale_min_k4};
 pub enum Side {
     /// Nothing: blocks are uploaded as they are.
     None,
-    /// The lone f16 scale at this byte of the block (2 bytes per block).
-    F16At(u32),
-    /// Q4_K's packed scales and mins (bytes 4..16 of the block) as 16 bytes: word p holds
-    /// (scale 2p, min 2p, scale 2p + 1, min 2p + 1).
-    Q4KScales,
+    /// Bytes `at..at + len` of the block, as they are (an f16 scale: 2 bytes; Q4_1's (d, m): 4).
+    Bytes {
+        /// First byte within the block.
+        at: u32,
+        /// How many bytes.
+        len: u32,
+    },
+    /// Q5_0's d and qh (bytes 0..6) as two words: qh, then d as f32.
+    Q5_0,
+    /// Q4_K's (d, dmin) and packed scales and mins (bytes 0..16) as 20 bytes: (d, dmin), then
+    /// word p holding (scale 2p, min 2p, scale 2p + 1, min 2p + 1).
+    Q4K,
 }
 
 impl Side {
@@ -32,8 +43,38 @@ impl Side {
     pub fn bytes(self) -> u32 {
         match self {
             Side::None => 0,
-            Side::F16At(_) => 2,
-            Side::Q4KScales => 16,
+            Side::Bytes { len, .. } => len,
+            Side::Q5_0 => 8,
+            Side::Q4K => 20,
+        }
+    }
+
+    /// The bytes of a block that move to the side region: (first, count).
+    fn moved(self) -> (usize, usize) {
+        match self {
+            Side::None => (0, 0),
+            Side::Bytes { at, len } => (at as usize, len as usize),
+            Side::Q5_0 => (0, 6),
+            Side::Q4K => (0, 16),
+        }
+    }
+
+    /// Appends what the side region keeps for a block whose moved bytes are `moved`.
+    fn push(self, moved: &[u8], side: &mut Vec<u8>) {
+        match self {
+            Side::Q5_0 => {
+                side.extend_from_slice(&moved[2..6]);
+                let d = half::f16::from_le_bytes([moved[0], moved[1]]).to_f32();
+                side.extend_from_slice(&d.to_le_bytes());
+            }
+            Side::Q4K => {
+                side.extend_from_slice(&moved[..4]);
+                for s in 0..8 {
+                    let (sc, m) = get_scale_min_k4(s, &moved[4..]);
+                    side.extend_from_slice(&[sc, m]);
+                }
+            }
+            _ => side.extend_from_slice(moved),
         }
     }
 }
@@ -53,12 +94,12 @@ pub fn gpu_layout(ty: GgmlType) -> Result<GpuLayout, QuantError> {
     match ty {
         GgmlType::F32 => layout(4, Side::None),
         GgmlType::F16 => layout(2, Side::None),
-        GgmlType::Q4_1 => layout(20, Side::None),
-        GgmlType::Q4_K => layout(132, Side::Q4KScales),
-        GgmlType::Q8_0 => layout(32, Side::F16At(0)),
-        GgmlType::Q4_0 => layout(16, Side::F16At(0)),
-        GgmlType::Q5_0 => layout(20, Side::F16At(0)),
-        GgmlType::Q6_K => layout(208, Side::F16At(208)),
+        GgmlType::Q4_1 => layout(16, Side::Bytes { at: 0, len: 4 }),
+        GgmlType::Q4_K => layout(128, Side::Q4K),
+        GgmlType::Q8_0 => layout(32, Side::Bytes { at: 0, len: 2 }),
+        GgmlType::Q4_0 => layout(16, Side::Bytes { at: 0, len: 2 }),
+        GgmlType::Q5_0 => layout(16, Side::Q5_0),
+        GgmlType::Q6_K => layout(208, Side::Bytes { at: 208, len: 2 }),
         other => Err(QuantError::Unsupported(other)),
     }
 }
@@ -97,27 +138,16 @@ pub fn split_in_place(ty: GgmlType, blocks: &mut [u8], side: &mut Vec<u8>) -> Re
         });
     }
     side.clear();
-    // The bytes of a block that move to the side region, and what is written there.
-    let (at, len) = match layout.side {
-        Side::None => return Ok(blocks.len()),
-        Side::F16At(at) => (at as usize, 2),
-        Side::Q4KScales => (4, 12),
-    };
+    if layout.side == Side::None {
+        return Ok(blocks.len());
+    }
+    let (at, len) = layout.side.moved();
     let data_bytes = layout.data_bytes as usize;
     let n = blocks.len() / ts;
     side.reserve(n * layout.side.bytes() as usize);
     for i in 0..n {
         let (src, dst) = (i * ts, i * data_bytes);
-        let moved = &blocks[src + at..src + at + len];
-        match layout.side {
-            Side::Q4KScales => {
-                for s in 0..8 {
-                    let (sc, m) = get_scale_min_k4(s, moved);
-                    side.extend_from_slice(&[sc, m]);
-                }
-            }
-            _ => side.extend_from_slice(moved),
-        }
+        layout.side.push(&blocks[src + at..src + at + len], side);
         // Block i moves to i·data_bytes ≤ i·ts: forward over blocks never overwrites one not
         // yet moved (copy_within is a memmove).
         blocks.copy_within(src..src + at, dst);

@@ -124,6 +124,8 @@ fn kernels(runs: usize, f32: bool, shapes: &[String], types: &[String]) -> Resul
         }
         let lists: Vec<&[Dispatch]> = timed.iter().map(|(_, d, _)| d.as_slice()).collect();
         let rounds = interleaved_times(&ctx, &lists, *runs);
+        // A dispatch the device refused runs as nothing and would time as nothing.
+        ctx.failure().map_err(|e| e.to_string())?;
         let q8 = timed.iter().position(|(ty, _, _)| *ty == GgmlType::Q8_0);
         for (i, (ty, _, bytes)) in timed.iter().enumerate() {
             let t = median(rounds.iter().map(|round| round[i].as_secs_f64()).collect());
