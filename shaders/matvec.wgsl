@@ -36,7 +36,8 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read> w: array<u32>;
 #ifdef GROUPS
-// The same page as vectors: a group of four chunks' words (common/weights.wgsl).
+// The same page as vectors: a group of four chunks' words (common/weights.wgsl). Block formats
+// read their scales from w; F32 and F16 only from wv (then w is not in the layout).
 @group(0) @binding(8) var<storage, read> wv: array<vec4<u32>>;
 #endif
 #ifdef NORM_X
@@ -153,8 +154,8 @@ fn matvec(
     let last = p.rows - 1u;
     var acc: array<f32, MAX_ROWS>;
 #ifdef GROUPS
-    // Four adjacent chunks per step (rows of whole 32-element blocks have a multiple of four
-    // chunks): they share one header (load_group), so a block's scales are loaded once.
+    // Four adjacent chunks per step (rows of a multiple of 32 elements have a multiple of four
+    // chunks): one header (a block's scales are loaded once) and whole vectors (load_group).
     for (var c = 4u * lid; c < p.cols / 8u; c += 4u * WG) {
         let first = load_group(min(row0, last), c, p.cols, p.scales);
         var xa: array<vec4<f32>, 4>;

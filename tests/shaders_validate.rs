@@ -16,16 +16,14 @@ fn validate(name: &str, wgsl: &str) {
 #[test]
 fn every_shader_variant_parses_and_validates() {
     let cache = PipelineCache::new(shaders::INCLUDES);
-    // GROUPS (matvec: four chunks per step) is for the block formats; F32 and F16 have none.
-    let weight_defines: Vec<(&str, bool)> =
-        WEIGHT_TYPES.iter().filter_map(|t| Some((weight_define(*t)?, t.block_size() >= 32))).collect();
+    let weight_defines: Vec<&str> = WEIGHT_TYPES.iter().filter_map(|t| weight_define(*t)).collect();
     let mut n = 0;
     for shader in shaders::ALL {
         let reads_weights = shader.source.contains("common/weights.wgsl");
         let extra: Vec<Vec<&str>> = if reads_weights {
             weight_defines
                 .iter()
-                .flat_map(|&(w, blocks)| {
+                .flat_map(|&w| {
                     let mut extra = vec![
                         vec![w],
                         vec![w, "OUT_F32"],
@@ -34,7 +32,8 @@ fn every_shader_variant_parses_and_validates() {
                         vec![w, "OUTPUTS_2"],
                         vec![w, "GLU_X", "GELU", "OUT_F32", "ACCUMULATE"],
                     ];
-                    if blocks && shader.name == "matvec" {
+                    // Four chunks per step: matvec only.
+                    if shader.name == "matvec" {
                         extra.extend([vec![w, "GROUPS"], vec![w, "GROUPS", "NORM_X", "OUTPUTS_2"]]);
                     }
                     extra

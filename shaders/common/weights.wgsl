@@ -77,6 +77,19 @@ fn chunk_parts(h: Header, c: u32) -> Parts {
     let b = vec4<f32>(bitcast<f32>(w[base + 4u]), bitcast<f32>(w[base + 5u]), bitcast<f32>(w[base + 6u]), bitcast<f32>(w[base + 7u]));
     return Parts(a, b, vec2<f32>(1.0), vec2<f32>(0.0), 0.0, 8u * c, 8u * c + 4u);
 }
+
+#ifdef GROUPS
+// Chunk c is vectors 2c, 2c + 1 of the row.
+fn group_parts(h: Header, c: u32) -> array<Parts, 4> {
+    var g: array<Parts, 4>;
+    for (var k = 0u; k < 4u; k++) {
+        let i = h.base / 4u + 2u * (c + k);
+        let col = 8u * (c + k);
+        g[k] = Parts(bitcast<vec4<f32>>(wv[i]), bitcast<vec4<f32>>(wv[i + 1u]), vec2<f32>(1.0), vec2<f32>(0.0), 0.0, col, col + 4u);
+    }
+    return g;
+}
+#endif
 #endif
 
 #ifdef W_F16
@@ -96,6 +109,19 @@ fn chunk_parts(h: Header, c: u32) -> Parts {
     let b = vec4<f32>(unpack2x16float(w[base + 2u]), unpack2x16float(w[base + 3u]));
     return Parts(a, b, vec2<f32>(1.0), vec2<f32>(0.0), 0.0, 8u * c, 8u * c + 4u);
 }
+
+#ifdef GROUPS
+// Chunk c is vector c of the row (rows start on whole vectors: cols % 32 == 0).
+fn group_parts(h: Header, c: u32) -> array<Parts, 4> {
+    var g: array<Parts, 4>;
+    for (var k = 0u; k < 4u; k++) {
+        let q = wv[h.base / 4u + c + k];
+        let col = 8u * (c + k);
+        g[k] = Parts(vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y)), vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w)), vec2<f32>(1.0), vec2<f32>(0.0), 0.0, col, col + 4u);
+    }
+    return g;
+}
+#endif
 #endif
 
 #ifdef W_Q8_0

@@ -122,9 +122,12 @@ impl Kernels {
                 (gate, 0, 0.0)
             }
         };
-        // Rows of whole 32-element blocks have a multiple of four 8-element chunks, whose words
-        // are whole vectors: the page is bound a second time, as array<vec4<u32>>.
-        let groups = w.ty.block_size() >= 32;
+        // Rows of a multiple of 32 elements have a multiple of four 8-element chunks, whose
+        // words are whole vectors: the page is bound a second time, as array<vec4<u32>>. Then
+        // only the block formats read single words (their scales): a binding the shader does
+        // not use is not in its layout.
+        let groups = w.cols.is_multiple_of(32);
+        let words = !groups || w.ty.block_size() >= 32;
         if groups {
             defines.push("GROUPS");
         }
@@ -148,11 +151,13 @@ impl Kernels {
             };
             let slot = self.uniforms.push(ctx, &params);
             let mut bindings = vec![
-                (0, page.buffer.as_entire_binding()),
                 (1, x_buffer.as_entire_binding()),
                 (2, ys[0].as_entire_binding()),
                 (3, self.uniforms.binding(slot)),
             ];
+            if words {
+                bindings.push((0, page.buffer.as_entire_binding()));
+            }
             if groups {
                 bindings.push((8, page.buffer.as_entire_binding()));
             }
