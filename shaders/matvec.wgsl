@@ -154,29 +154,33 @@ fn matvec(
     let last = p.rows - 1u;
     var acc: array<f32, MAX_ROWS>;
 #ifdef GROUPS
+#ifdef SPAN_8
+    // Eight adjacent chunks per step, two groups under one header (the K formats' scales
+    // cover 64 columns or more): the header's loads are paid once per 64 columns.
+    for (var c = 8u * lid; c < p.cols / 8u; c += 8u * WG) {
+        let h0 = load_header(min(row0, last), c, p.cols, p.scales);
+        let g0 = group_parts(h0, c);
+        let g1 = group_parts(h0, c + 4u);
+        let x0 = group_x(g0);
+        let x1 = group_x(g1);
+        acc[0] += group_dot(g0, x0) + group_dot(g1, x1);
+        for (var r = 1u; r < ROWS; r++) {
+            let h = load_header(min(row0 + r, last), c, p.cols, p.scales);
+            acc[r] += group_dot(group_parts(h, c), x0) + group_dot(group_parts(h, c + 4u), x1);
+        }
+    }
+#else
     // Four adjacent chunks per step (rows of a multiple of 32 elements have a multiple of four
     // chunks): one header (a block's scales are loaded once) and whole vectors (load_group).
     for (var c = 4u * lid; c < p.cols / 8u; c += 4u * WG) {
         let first = load_group(min(row0, last), c, p.cols, p.scales);
-        var xa: array<vec4<f32>, 4>;
-        var xb: array<vec4<f32>, 4>;
-        var sums: array<vec2<f32>, 4>;
-        xa[0] = load_x(p.x_offset + first[0].col_a / 4u);
-        xb[0] = load_x(p.x_offset + first[0].col_b / 4u);
-        xa[1] = load_x(p.x_offset + first[1].col_a / 4u);
-        xb[1] = load_x(p.x_offset + first[1].col_b / 4u);
-        xa[2] = load_x(p.x_offset + first[2].col_a / 4u);
-        xb[2] = load_x(p.x_offset + first[2].col_b / 4u);
-        xa[3] = load_x(p.x_offset + first[3].col_a / 4u);
-        xb[3] = load_x(p.x_offset + first[3].col_b / 4u);
-        for (var k = 0u; k < 4u; k++) {
-            sums[k] = vec2<f32>(dot(xa[k], vec4<f32>(1.0)), dot(xb[k], vec4<f32>(1.0)));
-        }
-        acc[0] += group_dot(first, xa, xb, sums);
+        let gx = group_x(first);
+        acc[0] += group_dot(first, gx);
         for (var r = 1u; r < ROWS; r++) {
-            acc[r] += group_dot(load_group(min(row0 + r, last), c, p.cols, p.scales), xa, xb, sums);
+            acc[r] += group_dot(load_group(min(row0 + r, last), c, p.cols, p.scales), gx);
         }
     }
+#endif
 #else
     for (var c = lid; c < p.cols / 8u; c += WG) {
         // x and its sums are loaded once for all ROWS rows (see parts_dot).
@@ -239,9 +243,34 @@ fn matvec(
 #endif
 }
 
-fn group_dot(g: array<Parts, 4>, xa: array<vec4<f32>, 4>, xb: array<vec4<f32>, 4>, sums: array<vec2<f32>, 4>) -> f32 {
-    return parts_dot(g[0], xa[0], xb[0], sums[0]) + parts_dot(g[1], xa[1], xb[1], sums[1])
-        + parts_dot(g[2], xa[2], xb[2], sums[2]) + parts_dot(g[3], xa[3], xb[3], sums[3]);
+// A group's x (loaded once for all ROWS rows) and the sums of its a and b halves.
+struct GroupX {
+    a: array<vec4<f32>, 4>,
+    b: array<vec4<f32>, 4>,
+    sums: vec2<f32>,
+}
+
+fn group_x(g: array<Parts, 4>) -> GroupX {
+    var gx: GroupX;
+    for (var k = 0u; k < 4u; k++) {
+        gx.a[k] = load_x(p.x_offset + g[k].col_a / 4u);
+        gx.b[k] = load_x(p.x_offset + g[k].col_b / 4u);
+        gx.sums += vec2<f32>(dot(gx.a[k], vec4<f32>(1.0)), dot(gx.b[k], vec4<f32>(1.0)));
+    }
+    return gx;
+}
+
+// The chunks of a group share their scales, zero point and mins per half (one block, or one
+// K-format sub-block pair: common/weights.wgsl), so each is applied once to sums of plain
+// dot products: s * Σ dot(q, x) - (s * z + m) * Σ sum(x), half by half (see parts_dot).
+fn group_dot(g: array<Parts, 4>, gx: GroupX) -> f32 {
+    let da = dot(g[0].qa, gx.a[0]) + dot(g[1].qa, gx.a[1]) + dot(g[2].qa, gx.a[2]) + dot(g[3].qa, gx.a[3]);
+    let db = dot(g[0].qb, gx.b[0]) + dot(g[1].qb, gx.b[1]) + dot(g[2].qb, gx.b[2]) + dot(g[3].qb, gx.b[3]);
+    let d = g[0].s.x * da + g[0].s.y * db;
+    if (ZERO_OFFSET) {
+        return d;
+    }
+    return d - dot(g[0].s * g[0].z + g[0].m, gx.sums);
 }
 
 fn store(i: u32, total: f32) {

@@ -89,7 +89,7 @@ const STORES: [Store; 3] = [Store::Act, Store::F32, Store::AddF32];
 fn matvec_every_type_and_variant() {
     let ctx = context();
     let mut rng = Rng::new(1);
-    let mut one_subgroup = 0;
+    let (mut one_subgroup, mut span_8) = (0, 0);
     // 352 columns (11 × 32): four chunks per step (GROUPS); F32 and F16 rows may also be any
     // multiple of 8, such as 360: one chunk per step.
     let cases: Vec<(GgmlType, usize)> = WEIGHT_TYPES
@@ -113,11 +113,15 @@ fn matvec_every_type_and_variant() {
             ];
             for (store, rows_per_wg, wg) in shapes {
                 (k.matvec_rows, k.matvec_wg) = (rows_per_wg, wg);
+                // 64 invocations as on a GPU: the K formats' 640-column rows are too short for
+                // eight chunks per step there (SPAN_8 is taken at 4 and 8, CPU shapes).
+                k.cpu_shapes = wg != 64;
                 let x = as_act(&k, &rng.values(w.cols));
                 let xb = ctx.upload(&k.act_bytes(&x), "x");
                 let (yb, y0) = output(&ctx, &k, store, &rng.values(w.rows));
                 let dispatches = k.matvec(&ctx, &gw, &xb, &yb, store).unwrap();
                 one_subgroup += usize::from(dispatches[0].pipeline.key.defines.contains(&"ONE_SUBGROUP"));
+                span_8 += usize::from(dispatches[0].pipeline.key.defines.contains(&"SPAN_8"));
                 run(&ctx, &dispatches);
                 let got = read_output(&ctx, &k, store, &yb, w.rows);
                 let mut want = matvec_ref(&w.values, &x, w.rows, w.cols);
@@ -125,7 +129,7 @@ fn matvec_every_type_and_variant() {
                     want.iter_mut().zip(&y0).for_each(|(a, b)| *a += b);
                 }
                 let scale = abs_dot_scale(&w.values, &x, w.rows, w.cols);
-                let what = format!("matvec {ty} {cols} cols {} {store:?} rows/wg {rows_per_wg} wg {wg}", name(&k));
+                let what = format!("matvec {ty} {} cols {} {store:?} rows/wg {rows_per_wg} wg {wg}", w.cols, name(&k));
                 assert_close(&what, &got, &want, |i, v| dot_tol(&k, store, scale[i] + y0[i].abs(), v));
             }
         }
@@ -134,6 +138,7 @@ fn matvec_every_type_and_variant() {
         // Two shapes of 8 invocations × two subgroup variants × every case.
         assert_eq!(one_subgroup, 4 * cases.len(), "matvecs that took the one-subgroup reduction");
     }
+    assert!(span_8 > 0, "no matvec took eight chunks per step");
 }
 
 /// The GLU folded into the down projection (one dispatch) against the chain it replaces on the

@@ -35,6 +35,9 @@ fn every_shader_variant_parses_and_validates() {
                     // Four chunks per step: matvec only.
                     if shader.name == "matvec" {
                         extra.extend([vec![w, "GROUPS"], vec![w, "GROUPS", "NORM_X", "OUTPUTS_2"]]);
+                        if matches!(w, "W_Q4_K" | "W_Q6_K") {
+                            extra.push(vec![w, "GROUPS", "SPAN_8", "GLU_X"]);
+                        }
                     }
                     extra
                 })

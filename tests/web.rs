@@ -103,15 +103,27 @@ fn random_q4_k(seed: u64, n_blocks: usize) -> Vec<u8> {
     b
 }
 
+/// Q6_K blocks of random bytes (quants and int8 scales) with a small finite d.
+fn random_q6_k(seed: u64, n_blocks: usize) -> Vec<u8> {
+    let mut b: Vec<u8> = values(seed, n_blocks * 210).iter().map(|v| (v.to_bits() >> 7) as u8).collect();
+    for blk in b.chunks_exact_mut(210) {
+        blk[208..].copy_from_slice(&half::f16::from_f32(0.001).to_le_bytes());
+    }
+    b
+}
+
+/// Every format's matvec (four chunks per step as whole vectors; the K formats eight) compiled
+/// by the browser's own WGSL compiler, against the CPU reference.
 #[wasm_bindgen_test]
-async fn matvec_q4_0_q8_0_q4_k_in_the_browser() {
+async fn matvec_every_format_in_the_browser() {
     let ctx = GpuContext::new().await.unwrap();
     let mut k = Kernels::new(&ctx);
     assert!(!k.f16, "SwiftShader has no shader-f16: the browser runs the f32 path");
     let (rows, cols) = (37usize, 512usize);
-    for ty in [GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K] {
+    for ty in hearth::kernels::WEIGHT_TYPES {
         let bytes = match ty {
             GgmlType::Q4_K => random_q4_k(1, rows * cols / 256),
+            GgmlType::Q6_K => random_q6_k(1, rows * cols / 256),
             _ => quant::quantize(ty, &values(2, rows * cols)).unwrap(),
         };
         let w = quant::dequantize_to_vec(ty, &bytes, rows * cols).unwrap();

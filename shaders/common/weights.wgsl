@@ -1,11 +1,10 @@
 // Reading one quantized weight matrix, eight values ("a chunk") at a time.
 //
 // The including kernel declares `w: array<u32>` (one page of a weight, see
-// src/quant/layout.rs) and calls `load_chunk(row, c, cols, scales)`, where `row` is the row
-// within the page, `c` the chunk within the row (a row has cols / 8 chunks), `cols` the row
-// length and `scales` the word offset of the page's side region (types whose blocks carry a
-// lone f16 keep it there, so that every other load is an aligned u32; Q4_K its unpacked
-// scales and mins).
+// src/quant/layout.rs; with GROUPS also `wv: array<vec4<u32>>`, the same page as vectors) and
+// calls `load_chunk(row, c, cols, scales)`, where `row` is the row within the page, `c` the
+// chunk within the row (a row has cols / 8 chunks), `cols` the row length and `scales` the
+// word offset of the page's side region (what a block's values share: scales, mins, high bits).
 //
 // A chunk is two groups of four consecutive columns: a at col_a.., b at col_b... Adjacent
 // chunks read adjacent words, so adjacent invocations make coalesced loads.
@@ -15,7 +14,8 @@
 // with the arithmetic of src/quant (same f32 operations, same order); `parts_dot` takes a dot
 // product with x as s * dot(q, x) - (s * z + m) * sum(x), where sum(x) is shared by every row
 // a matvec workgroup computes: fewer operations per weight, which is what bounds the small
-// formats on adapters that are short of arithmetic rather than bandwidth (CPU adapters).
+// formats on adapters that are short of arithmetic rather than bandwidth (CPU adapters). The
+// chunks of a group of four share s, z and m per half, which the matvec uses (group_dot).
 
 struct Chunk {
     a: vec4<f32>,
@@ -36,12 +36,16 @@ struct Parts {
     col_b: u32,
 }
 
-fn nibbles_lo(q: u32) -> vec4<f32> {
-    return vec4<f32>(vec4<u32>(q, q >> 8u, q >> 16u, q >> 24u) & vec4<u32>(0xFu));
+fn bytes_u8(q: u32) -> vec4<f32> {
+    return vec4<f32>(vec4<u32>(q, q >> 8u, q >> 16u, q >> 24u) & vec4<u32>(0xFFu));
 }
 
-fn nibbles_hi(q: u32) -> vec4<f32> {
-    return vec4<f32>(vec4<u32>(q >> 4u, q >> 12u, q >> 20u, q >> 28u) & vec4<u32>(0xFu));
+// Bits 0..3 of b moved to bit 4 of bytes 0..3, to be or-ed onto four nibbles: a format's
+// high bits joined to its nibbles in one word, so each value is extracted and converted once.
+// The product adds copies of b shifted by 0, 7, 14 and 21 bits: they do not overlap (no
+// carries), and copy k has bit k at bit 8k.
+fn spread_bits4(b: u32) -> u32 {
+    return (((b & 0xFu) * 0x00204081u) & 0x01010101u) << 4u;
 }
 
 fn bytes_i8(q: u32) -> vec4<f32> {
@@ -54,11 +58,11 @@ fn split_scale(scales: u32, blk: u32) -> f32 {
     return unpack2x16float(w[scales + blk / 2u])[blk & 1u];
 }
 
-// Each type splits a chunk's load in two: load_header reads what the chunk's block (or, for the
-// K formats, its group of 4 chunks) shares, such as scales; chunk_parts reads the chunk's own
-// words. A group of 4 chunks c.. with c % 4 == 0 has one header and, in block formats, its
-// words are one or two aligned vectors of the data region (GROUPS, matvec: group_parts reads
-// them from `wv`, the same page seen as array<vec4<u32>>): what the matvec takes per step.
+// Each type splits a chunk's load in two: load_header reads what the chunk's block (for the K
+// formats, its sub-block pair or half: 8 chunks or more) shares, such as scales; chunk_parts
+// reads the chunk's own words. A group of 4 chunks c.. with c % 4 == 0 has one header, and its
+// words are one, two or four aligned vectors (GROUPS, matvec: group_parts reads them from wv):
+// what the matvec takes per step, or two groups under one header for the K formats (SPAN_8).
 // Types whose values are plain scaled integers (z = 0 and m = 0) skip the sum(x) term.
 #ifdef W_F32
 const ZERO_OFFSET: bool = true;
@@ -159,7 +163,8 @@ fn group_parts(h: Header, c: u32) -> array<Parts, 4> {
 #endif
 #endif
 
-// The 32-element 4-bit formats: their headers and nibble_parts, then common/nibble_blocks.wgsl.
+// The 32-element 4-bit formats: their headers, nibble_bytes (chunk j's values, halves a and b,
+// a byte each) and nibble_parts, then common/nibble_blocks.wgsl.
 #ifdef W_Q4_0
 // d in the side region. x = d * (q - 8).
 const ZERO_OFFSET: bool = false;
@@ -175,9 +180,13 @@ fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
     return Header(blk, split_scale(scales, blk), (c / 4u) * 32u);
 }
 
-fn nibble_parts(h: Header, j: u32, q: u32) -> Parts {
+fn nibble_bytes(h: Header, j: u32, q: u32) -> vec2<u32> {
+    return vec2<u32>(q & 0x0F0F0F0Fu, (q >> 4u) & 0x0F0F0F0Fu);
+}
+
+fn nibble_parts(h: Header, j: u32, qa: vec4<f32>, qb: vec4<f32>) -> Parts {
     let col = h.col + 4u * j;
-    return Parts(nibbles_lo(q), nibbles_hi(q), vec2<f32>(h.d), vec2<f32>(0.0), 8.0, col, col + 16u);
+    return Parts(qa, qb, vec2<f32>(h.d), vec2<f32>(0.0), 8.0, col, col + 16u);
 }
 
 #include "common/nibble_blocks.wgsl"
@@ -198,9 +207,13 @@ fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
     return Header(blk, unpack2x16float(w[scales + blk]), (c / 4u) * 32u);
 }
 
-fn nibble_parts(h: Header, j: u32, q: u32) -> Parts {
+fn nibble_bytes(h: Header, j: u32, q: u32) -> vec2<u32> {
+    return vec2<u32>(q & 0x0F0F0F0Fu, (q >> 4u) & 0x0F0F0F0Fu);
+}
+
+fn nibble_parts(h: Header, j: u32, qa: vec4<f32>, qb: vec4<f32>) -> Parts {
     let col = h.col + 4u * j;
-    return Parts(nibbles_lo(q), nibbles_hi(q), vec2<f32>(h.dm.x), vec2<f32>(-h.dm.y), 0.0, col, col + 16u);
+    return Parts(qa, qb, vec2<f32>(h.dm.x), vec2<f32>(-h.dm.y), 0.0, col, col + 16u);
 }
 
 #include "common/nibble_blocks.wgsl"
@@ -222,12 +235,15 @@ fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
     return Header(blk, bitcast<f32>(w[scales + 2u * blk + 1u]), w[scales + 2u * blk], (c / 4u) * 32u);
 }
 
-fn nibble_parts(h: Header, j: u32, q: u32) -> Parts {
-    let sh = vec4<u32>(0u, 1u, 2u, 3u) + 4u * j;
-    let ha = vec4<f32>((vec4<u32>(h.qh) >> sh) & vec4<u32>(1u)) * 16.0;
-    let hb = vec4<f32>((vec4<u32>(h.qh) >> (sh + 16u)) & vec4<u32>(1u)) * 16.0;
+fn nibble_bytes(h: Header, j: u32, q: u32) -> vec2<u32> {
+    let lo = (q & 0x0F0F0F0Fu) | spread_bits4(h.qh >> (4u * j));
+    let hi = ((q >> 4u) & 0x0F0F0F0Fu) | spread_bits4(h.qh >> (16u + 4u * j));
+    return vec2<u32>(lo, hi);
+}
+
+fn nibble_parts(h: Header, j: u32, qa: vec4<f32>, qb: vec4<f32>) -> Parts {
     let col = h.col + 4u * j;
-    return Parts(nibbles_lo(q) + ha, nibbles_hi(q) + hb, vec2<f32>(h.d), vec2<f32>(0.0), 16.0, col, col + 16u);
+    return Parts(qa, qb, vec2<f32>(h.d), vec2<f32>(0.0), 16.0, col, col + 16u);
 }
 
 #include "common/nibble_blocks.wgsl"
@@ -259,22 +275,29 @@ fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
 }
 
 // Chunk jj (of 8) of the header's sub-block pair.
-fn q4k_parts(h: Header, jj: u32, q: u32) -> Parts {
+fn q4k_parts(h: Header, jj: u32, qa: vec4<f32>, qb: vec4<f32>) -> Parts {
     let col = h.col + 4u * jj;
-    return Parts(nibbles_lo(q), nibbles_hi(q), h.s, h.m, 0.0, col, col + 32u);
+    return Parts(qa, qb, h.s, h.m, 0.0, col, col + 32u);
 }
 
 fn chunk_parts(h: Header, c: u32) -> Parts {
     let j = c % 32u;
-    return q4k_parts(h, j % 8u, w[h.blk * 32u + j]);
+    let q = w[h.blk * 32u + j];
+    return q4k_parts(h, j % 8u, bytes_u8(q & 0x0F0F0F0Fu), bytes_u8((q >> 4u) & 0x0F0F0F0Fu));
 }
 
 #ifdef GROUPS
 fn group_parts(h: Header, c: u32) -> array<Parts, 4> {
     let j = c % 32u;
     let q = wv[h.blk * 8u + j / 4u];
+    let lo = q & vec4<u32>(0x0F0F0F0Fu);
+    let hi = (q >> vec4<u32>(4u)) & vec4<u32>(0x0F0F0F0Fu);
     let jj = j % 8u;
-    return array<Parts, 4>(q4k_parts(h, jj, q.x), q4k_parts(h, jj + 1u, q.y), q4k_parts(h, jj + 2u, q.z), q4k_parts(h, jj + 3u, q.w));
+    return array<Parts, 4>(
+        q4k_parts(h, jj, bytes_u8(lo.x), bytes_u8(hi.x)),
+        q4k_parts(h, jj + 1u, bytes_u8(lo.y), bytes_u8(hi.y)),
+        q4k_parts(h, jj + 2u, bytes_u8(lo.z), bytes_u8(hi.z)),
+        q4k_parts(h, jj + 3u, bytes_u8(lo.w), bytes_u8(hi.w)));
 }
 #endif
 #endif
@@ -283,45 +306,45 @@ fn group_parts(h: Header, c: u32) -> array<Parts, 4> {
 // 52 words (13 vectors) per 256-element block: ql (128 bytes), qh (64 bytes), 16 int8
 // scales; d in the side region. In half h (128 elements) element r takes nibble r / 64 of ql
 // byte 64h + r % 64 and bits 2 * (r / 32) of qh byte 32h + r % 32. x = (d * sc) * (q - 32).
-// Chunk j (of 32) of a block is in half j / 16 with scales 8h + jj / 4 and 8h + 4 + jj / 4
-// (jj = j % 16): a group of 4 chunks shares them.
-fn scale_i8(base: u32, i: u32) -> f32 {
-    let word = w[base + 48u + i / 4u];
-    return f32(bitcast<i32>(word << (24u - 8u * (i % 4u))) >> 24u);
-}
-
+// Chunk j (of 32) of a block is in half h = j / 16 with scales 8h + jj / 4 and 8h + 4 + jj / 4
+// (jj = j % 16): bytes jj / 4 of scale words 2h and 2h + 1, which the header holds for the
+// half (a group of 4 chunks shares both scales).
 const ZERO_OFFSET: bool = false;
 
 struct Header {
     base: u32,
-    s: vec2<f32>,
+    d: f32,
+    sc: vec2<u32>,
 }
 
 fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
     let blk = row * (cols / 256u) + c / 32u;
     let base = blk * 52u;
-    let j = c % 32u;
-    let h = j / 16u;
-    let jj = j % 16u;
-    let d = split_scale(scales, blk);
-    return Header(base, vec2<f32>(d * scale_i8(base, 8u * h + jj / 4u), d * scale_i8(base, 8u * h + 4u + jj / 4u)));
+    let h = (c % 32u) / 16u;
+    return Header(base, split_scale(scales, blk), vec2<u32>(w[base + 48u + 2u * h], w[base + 49u + 2u * h]));
 }
 
-// Chunk c from its ql word and its qh word.
-fn q6k_parts(hd: Header, c: u32, ql: u32, qh_word: u32) -> Parts {
+// Chunk c's values from its ql word and its qh word: halves a and b, a byte each.
+fn q6k_bytes(c: u32, ql: u32, qh: u32) -> vec2<u32> {
+    // Each byte's two high bits for the low nibbles, then for the high ones, moved to bits 4..5.
+    let shift = 2u * ((c % 16u) / 8u);
+    let lo = (ql & 0x0F0F0F0Fu) | (((qh >> shift) & 0x03030303u) << 4u);
+    let hi = ((ql >> 4u) & 0x0F0F0F0Fu) | (((qh >> (4u + shift)) & 0x03030303u) << 4u);
+    return vec2<u32>(lo, hi);
+}
+
+fn q6k_parts(hd: Header, c: u32, qa: vec4<f32>, qb: vec4<f32>) -> Parts {
     let j = c % 32u;
-    let h = j / 16u;
     let jj = j % 16u;
-    let qh = vec4<u32>(qh_word) >> vec4<u32>(0u, 8u, 16u, 24u);
-    let hi_lo = vec4<f32>((qh >> vec4<u32>(2u * (jj / 8u))) & vec4<u32>(3u));
-    let hi_hi = vec4<f32>((qh >> vec4<u32>(4u + 2u * (jj / 8u))) & vec4<u32>(3u));
-    let col = (c / 32u) * 256u + 128u * h + 4u * jj;
-    return Parts(nibbles_lo(ql) + 16.0 * hi_lo, nibbles_hi(ql) + 16.0 * hi_hi, hd.s, vec2<f32>(0.0), 32.0, col, col + 64u);
+    let sc = vec2<f32>(bitcast<vec2<i32>>(hd.sc << vec2<u32>(24u - 8u * (jj / 4u))) >> vec2<u32>(24u));
+    let col = (c / 32u) * 256u + 128u * (j / 16u) + 4u * jj;
+    return Parts(qa, qb, hd.d * sc, vec2<f32>(0.0), 32.0, col, col + 64u);
 }
 
 fn chunk_parts(hd: Header, c: u32) -> Parts {
     let j = c % 32u;
-    return q6k_parts(hd, c, w[hd.base + j], w[hd.base + 32u + 8u * (j / 16u) + j % 8u]);
+    let v = q6k_bytes(c, w[hd.base + j], w[hd.base + 32u + 8u * (j / 16u) + j % 8u]);
+    return q6k_parts(hd, c, bytes_u8(v.x), bytes_u8(v.y));
 }
 
 #ifdef GROUPS
@@ -330,7 +353,12 @@ fn group_parts(hd: Header, c: u32) -> array<Parts, 4> {
     let j = c % 32u;
     let ql = wv[hd.base / 4u + j / 4u];
     let qh = wv[hd.base / 4u + 8u + 2u * (j / 16u) + (j % 8u) / 4u];
-    return array<Parts, 4>(q6k_parts(hd, c, ql.x, qh.x), q6k_parts(hd, c + 1u, ql.y, qh.y), q6k_parts(hd, c + 2u, ql.z, qh.z), q6k_parts(hd, c + 3u, ql.w, qh.w));
+    var g: array<Parts, 4>;
+    for (var k = 0u; k < 4u; k++) {
+        let v = q6k_bytes(c + k, ql[k], qh[k]);
+        g[k] = q6k_parts(hd, c + k, bytes_u8(v.x), bytes_u8(v.y));
+    }
+    return g;
 }
 #endif
 #endif

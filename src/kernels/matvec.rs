@@ -1,5 +1,6 @@
 //! `matvec`: y = W x for one token, with W dequantized on the fly (decode).
 
+use crate::gguf::GgmlType;
 use crate::gpu::{Dispatch, GpuContext, GpuWeight};
 
 use super::{GluKind, KernelError, Kernels, Store, grid, shaders, weight_defines};
@@ -122,6 +123,8 @@ impl Kernels {
                 (gate, 0, 0.0)
             }
         };
+        let rows_per_wg = self.matvec_rows.clamp(1, MAX_ROWS_PER_WORKGROUP);
+        let wg = self.matvec_wg.clamp(1, 256).next_power_of_two();
         // Rows of a multiple of 32 elements have a multiple of four 8-element chunks, whose
         // words are whole vectors: the page is bound a second time, as array<vec4<u32>>. Then
         // only the block formats read single words (their scales): a binding the shader does
@@ -130,9 +133,13 @@ impl Kernels {
         let words = !groups || w.ty.block_size() >= 32;
         if groups {
             defines.push("GROUPS");
+            // K formats: a header (Q4_K's sub-block pair, Q6_K's half) covers 8 chunks or more,
+            // so two groups share it; on GPUs only where every invocation still has a step.
+            let k_format = matches!(w.ty, GgmlType::Q4_K | GgmlType::Q6_K);
+            if k_format && (self.cpu_shapes || w.cols / 64 >= wg) {
+                defines.push("SPAN_8");
+            }
         }
-        let rows_per_wg = self.matvec_rows.clamp(1, MAX_ROWS_PER_WORKGROUP);
-        let wg = self.matvec_wg.clamp(1, 256).next_power_of_two();
         if self.subgroups && wg == self.subgroup_size {
             defines.push("ONE_SUBGROUP");
         }
