@@ -40,6 +40,12 @@ fn bytes_u8(q: u32) -> vec4<f32> {
     return vec4<f32>(vec4<u32>(q, q >> 8u, q >> 16u, q >> 24u) & vec4<u32>(0xFFu));
 }
 
+// A word of 8 nibbles as the low nibbles' word and the high nibbles' word, a byte each: what
+// the 4-bit formats' halves a and b are made of.
+fn nibbles(q: u32) -> vec2<u32> {
+    return vec2<u32>(q, q >> 4u) & vec2<u32>(0x0F0F0F0Fu);
+}
+
 // Bits 0..3 of b moved to bit 4 of bytes 0..3, to be or-ed onto four nibbles: a format's
 // high bits joined to its nibbles in one word, so each value is extracted and converted once.
 // The product adds copies of b shifted by 0, 7, 14 and 21 bits: they do not overlap (no
@@ -181,7 +187,7 @@ fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
 }
 
 fn nibble_bytes(h: Header, j: u32, q: u32) -> vec2<u32> {
-    return vec2<u32>(q & 0x0F0F0F0Fu, (q >> 4u) & 0x0F0F0F0Fu);
+    return nibbles(q);
 }
 
 fn nibble_parts(h: Header, j: u32, qa: vec4<f32>, qb: vec4<f32>) -> Parts {
@@ -208,7 +214,7 @@ fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
 }
 
 fn nibble_bytes(h: Header, j: u32, q: u32) -> vec2<u32> {
-    return vec2<u32>(q & 0x0F0F0F0Fu, (q >> 4u) & 0x0F0F0F0Fu);
+    return nibbles(q);
 }
 
 fn nibble_parts(h: Header, j: u32, qa: vec4<f32>, qb: vec4<f32>) -> Parts {
@@ -236,9 +242,7 @@ fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
 }
 
 fn nibble_bytes(h: Header, j: u32, q: u32) -> vec2<u32> {
-    let lo = (q & 0x0F0F0F0Fu) | spread_bits4(h.qh >> (4u * j));
-    let hi = ((q >> 4u) & 0x0F0F0F0Fu) | spread_bits4(h.qh >> (16u + 4u * j));
-    return vec2<u32>(lo, hi);
+    return nibbles(q) | vec2<u32>(spread_bits4(h.qh >> (4u * j)), spread_bits4(h.qh >> (16u + 4u * j)));
 }
 
 fn nibble_parts(h: Header, j: u32, qa: vec4<f32>, qb: vec4<f32>) -> Parts {
@@ -282,22 +286,20 @@ fn q4k_parts(h: Header, jj: u32, qa: vec4<f32>, qb: vec4<f32>) -> Parts {
 
 fn chunk_parts(h: Header, c: u32) -> Parts {
     let j = c % 32u;
-    let q = w[h.blk * 32u + j];
-    return q4k_parts(h, j % 8u, bytes_u8(q & 0x0F0F0F0Fu), bytes_u8((q >> 4u) & 0x0F0F0F0Fu));
+    let v = nibbles(w[h.blk * 32u + j]);
+    return q4k_parts(h, j % 8u, bytes_u8(v.x), bytes_u8(v.y));
 }
 
 #ifdef GROUPS
 fn group_parts(h: Header, c: u32) -> array<Parts, 4> {
     let j = c % 32u;
     let q = wv[h.blk * 8u + j / 4u];
-    let lo = q & vec4<u32>(0x0F0F0F0Fu);
-    let hi = (q >> vec4<u32>(4u)) & vec4<u32>(0x0F0F0F0Fu);
-    let jj = j % 8u;
-    return array<Parts, 4>(
-        q4k_parts(h, jj, bytes_u8(lo.x), bytes_u8(hi.x)),
-        q4k_parts(h, jj + 1u, bytes_u8(lo.y), bytes_u8(hi.y)),
-        q4k_parts(h, jj + 2u, bytes_u8(lo.z), bytes_u8(hi.z)),
-        q4k_parts(h, jj + 3u, bytes_u8(lo.w), bytes_u8(hi.w)));
+    var g: array<Parts, 4>;
+    for (var k = 0u; k < 4u; k++) {
+        let v = nibbles(q[k]);
+        g[k] = q4k_parts(h, j % 8u + k, bytes_u8(v.x), bytes_u8(v.y));
+    }
+    return g;
 }
 #endif
 #endif
@@ -328,9 +330,7 @@ fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
 fn q6k_bytes(c: u32, ql: u32, qh: u32) -> vec2<u32> {
     // Each byte's two high bits for the low nibbles, then for the high ones, moved to bits 4..5.
     let shift = 2u * ((c % 16u) / 8u);
-    let lo = (ql & 0x0F0F0F0Fu) | (((qh >> shift) & 0x03030303u) << 4u);
-    let hi = ((ql >> 4u) & 0x0F0F0F0Fu) | (((qh >> (4u + shift)) & 0x03030303u) << 4u);
-    return vec2<u32>(lo, hi);
+    return nibbles(ql) | ((vec2<u32>(qh >> shift, qh >> (4u + shift)) & vec2<u32>(0x03030303u)) << vec2<u32>(4u));
 }
 
 fn q6k_parts(hd: Header, c: u32, qa: vec4<f32>, qb: vec4<f32>) -> Parts {
@@ -368,7 +368,7 @@ fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
 }
 
 #ifdef GROUPS
-// Chunks c..c + 3 (c % 4 == 0) of a row: one header, one or two vector loads.
+// Chunks c..c + 3 (c % 4 == 0) of a row: one header, their words as vectors (group_parts).
 fn load_group(row: u32, c: u32, cols: u32, scales: u32) -> array<Parts, 4> {
     return group_parts(load_header(row, c, cols, scales), c);
 }

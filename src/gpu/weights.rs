@@ -65,7 +65,7 @@ pub struct WeightPage {
     pub first_row: u32,
     /// Number of rows held here.
     pub n_rows: u32,
-    /// Word offset of the side region: f16 scales, Q4_K's unpacked scales (see `quant::to_gpu_layout`).
+    /// Word offset of the side region: what each block's values share (see `quant::to_gpu_layout`).
     pub scales: u32,
 }
 

@@ -237,8 +237,6 @@ fn time_once(ctx: &GpuContext, dispatches: &[Dispatch]) -> Duration {
 
 /// Median wall time of recording, submitting and finishing `dispatches` (after one warm-up).
 fn median_time(ctx: &GpuContext, dispatches: &[Dispatch], runs: usize) -> Duration {
-    time_once(ctx, dispatches);
-    let mut times: Vec<Duration> = (0..runs.max(1)).map(|_| time_once(ctx, dispatches)).collect();
-    times.sort();
-    times[times.len() / 2]
+    let rounds = interleaved_times(ctx, &[dispatches], runs);
+    Duration::from_secs_f64(median(rounds.iter().map(|round| round[0].as_secs_f64()).collect()))
 }
