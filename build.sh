@@ -11,6 +11,11 @@
 #                             run the fuzz targets (all, or those named; cargo-fuzz, nightly) for
 #                             SECONDS each (60) from seed corpora made from the fixtures; not part
 #                             of `test`, which runs the committed inputs of fuzz/regressions
+#   ./build.sh arch-references
+#                             llama.cpp built for the CPU (once, into target/oracle/) runs on the
+#                             random-weight architecture fixtures and rewrites
+#                             tests/arch/reference/*.json, saying whether each fixture is still the
+#                             file its committed reference was of; not part of `test`
 #   ./build.sh bench-peers [RUNS]
 #                             hearth vs llama.cpp's Vulkan backend on this adapter, same files,
 #                             interleaved runs, one table of medians and ratios (benches/peers.sh;
@@ -119,7 +124,10 @@ declare -A SMOL_VARIANT_SHA=(
 GEMMA=gemma-3-270m-Q4_K_M.gguf
 GEMMA_SHA=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
 LLAMA_CPP_SDIST_SHA=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
-VOCABS=(llama-bpe llama-spm qwen2 gpt-2 phi-3)
+# Every vocabulary llama.cpp ships with test pairs (tests/tokenizer.rs), and falcon's, which
+# the architecture fixtures use too.
+VOCABS=(bert-bge command-r deepseek-coder deepseek-llm falcon gemma-4 gpt-2 llama-bpe llama-spm mpt phi-3 qwen2
+  qwen35 refact starcoder)
 
 sha_ok() { [[ -f $1 ]] && [[ $(sha256sum "$1" | cut -d' ' -f1) == "$2" ]]; }
 check_sha() { sha_ok "$1" "$2" || die "sha256 mismatch for $1 (expected $2, got $(sha256sum "$1" | cut -d' ' -f1))"; }
@@ -173,7 +181,8 @@ models() {
   fi
   # llama.cpp's tokenizer test vectors, from the llama-cpp-python source package (MODELS.md).
   local vocab="$MODELS/vocab"
-  if [[ ! -f $vocab/.complete ]]; then
+  # The marker holds the list it was made for: a longer list fetches again.
+  if [[ $(cat "$vocab/.complete" 2>/dev/null) != "${VOCABS[*]}" ]]; then
     say "fetching llama.cpp's tokenizer test vectors (PyPI llama-cpp-python==0.3.36 source, 77 MB)"
     rm -rf "$tmp" "$vocab" && mkdir -p "$tmp" "$vocab"
     # --no-binary for this package only: its build tools still come as wheels, so pip can read
@@ -185,11 +194,52 @@ models() {
         tar -xzf "$tmp/llama_cpp_python-0.3.36.tar.gz" -O "llama_cpp_python-0.3.36/vendor/llama.cpp/models/ggml-vocab-$v.$ext" >"$vocab/ggml-vocab-$v.$ext"
       done
     done
-    touch "$vocab/.complete"
+    echo "${VOCABS[*]}" >"$vocab/.complete"
   fi
   rm -rf "$tmp"
   # Reference dequantization by gguf-py, cached next to the models (keyed by the model's sha256).
   "$PY" tests/tools/gguf_py_reference.py "$MODELS"
+  # Random-weight files of every architecture family (tests/arch), written where missing and
+  # checked against the sha256 of the file llama.cpp's references were made on (unless the
+  # references are being remade from new files).
+  if [[ -z ${REMAKING_REFERENCES:-} ]]; then
+    "$PY" tests/arch/make_fixtures.py "$vocab" "$MODELS/arch" --check tests/arch/reference
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# arch-references: llama.cpp's outputs on the architecture fixtures
+# ---------------------------------------------------------------------------------------------
+ORACLE="$ROOT/target/oracle"
+
+arch_references() {
+  local src="$ORACLE/llama.cpp" lib="$ORACLE/llama.cpp/build-cpu/bin"
+  if [[ ! -f $lib/libllama.so ]]; then
+    command -v cmake >/dev/null || { [[ $(id -u) == 0 ]] && apt-get install -y -q cmake; } || die "cmake is missing"
+    mkdir -p "$ORACLE"
+    local sdist="$ORACLE/llama_cpp_python-0.3.36.tar.gz"
+    if ! sha_ok "$sdist" "$LLAMA_CPP_SDIST_SHA"; then
+      say "fetching llama-cpp-python 0.3.36's source package (PyPI), which vendors llama.cpp"
+      "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps --no-binary llama-cpp-python -d "$ORACLE" llama-cpp-python==0.3.36
+      check_sha "$sdist" "$LLAMA_CPP_SDIST_SHA"
+    fi
+    rm -rf "$src" "$ORACLE/src" && mkdir -p "$ORACLE/src"
+    tar -xzf "$sdist" -C "$ORACLE/src" llama_cpp_python-0.3.36/vendor/llama.cpp
+    mv "$ORACLE/src/llama_cpp_python-0.3.36/vendor/llama.cpp" "$src" && rm -rf "$ORACLE/src"
+    say "building llama.cpp for the CPU (once; ~10 minutes on 2 cores)"
+    # x86-64-v3 without AMX: reproducible across machines, and llama.cpp's AMX path crashed
+    # on Q8_0 batches here (GGML_NATIVE on a CPU with AMX).
+    cmake -S "$src" -B "$src/build-cpu" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF \
+      -DLLAMA_BUILD_SERVER=OFF -DBUILD_SHARED_LIBS=ON -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON \
+      -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON >/dev/null
+    cmake --build "$src/build-cpu" -j"$(nproc)" --target llama >/dev/null
+  fi
+  say "compiling the oracle (tests/arch/oracle.c, against llama.h)"
+  gcc -O2 -Wall -o "$ORACLE/oracle" tests/arch/oracle.c -I "$src/include" -I "$src/ggml/include" -L "$lib" \
+    -lllama -lggml -lggml-base -Wl,-rpath,"$lib" -lm
+  say "writing the fixtures afresh and running llama.cpp on them"
+  "$PY" tests/arch/make_fixtures.py "$MODELS/vocab" "$MODELS/arch" >/dev/null
+  (cd tests/arch && "$PY" make_references.py "$ORACLE/oracle" "$MODELS/arch" reference)
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -315,5 +365,6 @@ case "${1:-}" in
   serve) shift; serve "$@" ;;
   fuzz) shift; fuzz "$@" ;;
   bench-peers) shift; setup && models && "$ROOT/benches/peers.sh" "$@" ;;
-  *) echo "usage: $0 {setup|models|test|serve [PORT]|fuzz [SECONDS [TARGET...]]|bench-peers [RUNS]}" >&2; exit 2 ;;
+  arch-references) setup && REMAKING_REFERENCES=1 models && arch_references ;;
+  *) echo "usage: $0 {setup|models|test|serve [PORT]|fuzz [SECONDS [TARGET...]]|bench-peers [RUNS]|arch-references}" >&2; exit 2 ;;
 esac

@@ -8,6 +8,9 @@
 // Token t of the step sits at position step.pos0 + t and sees positions
 // [max(0, pos - window + 1), pos] (all of [0, pos] when window is 0). Keys live at slot
 // position % cache_len (a ring for sliding-window layers).
+// ALIBI: position by linear biases (BLOOM) instead of rotations: the score of key position j
+// gets slope(head) * (j - pos), with llama.cpp's slopes (m0^(h+1) for the first n_log2 heads,
+// m1^(2(h - n_log2) + 1) after).
 #include "common/header.wgsl"
 #include "common/reduce.wgsl"
 #include "common/step.wgsl"
@@ -26,6 +29,26 @@ struct Params {
     n_splits: u32,
     split_keys: u32,
     scale: f32,
+    // ALIBI: the slopes' bases and the largest power of two at most n_head.
+    alibi_m0: f32,
+    alibi_m1: f32,
+    alibi_n_log2: u32,
+    _pad: u32,
+}
+
+// The score bias of key position j for a query of `head` at position pos (0 without ALIBI).
+fn position_bias(head: u32, j: u32, pos: u32) -> f32 {
+#ifdef ALIBI
+    var slope: f32;
+    if (head < p.alibi_n_log2) {
+        slope = pow(p.alibi_m0, f32(head + 1u));
+    } else {
+        slope = pow(p.alibi_m1, f32(2u * (head - p.alibi_n_log2) + 1u));
+    }
+    return slope * (f32(j) - f32(pos));
+#else
+    return 0.0;
+#endif
 }
 
 @group(0) @binding(0) var<storage, read> q: array<act>;
@@ -54,9 +77,10 @@ fn first_visible(pos: u32) -> u32 {
     return pos + 1u - p.window;
 }
 
-// Attends to key positions [lo, hi), hi > lo. Leaves the unnormalized output in `o` and
-// returns (running max m, softmax denominator l).
-fn attend(kv_head: u32, lo: u32, hi: u32, lid: u32) -> vec2<f32> {
+// Query `head` at position `pos` attends to key positions [lo, hi), hi > lo. Leaves the
+// unnormalized output in `o` and returns (running max m, softmax denominator l).
+fn attend(head: u32, pos: u32, lo: u32, hi: u32, lid: u32) -> vec2<f32> {
+    let kv_head = head / (p.n_head / p.n_kv);
     for (var k = 0u; k < DPI; k++) {
         o[k] = 0.0;
     }
@@ -74,7 +98,7 @@ fn attend(kv_head: u32, lo: u32, hi: u32, lid: u32) -> vec2<f32> {
             for (var d = 0u; d < p.head_dim; d++) {
                 acc += q_sh[d] * f32(k_cache[kb + d]);
             }
-            s = acc * p.scale;
+            s = acc * p.scale + position_bias(head, j, pos);
         }
         let m_new = max(m, reduce_max(s, lid));
         let pj = select(0.0, exp(s - m_new), j < hi);
@@ -114,7 +138,7 @@ fn attn_prefill(
     let pos = step.pos0 + t;
     let base = (t * p.n_head + head) * p.head_dim;
     load_q(base, lid);
-    let ml = attend(head / (p.n_head / p.n_kv), first_visible(pos), pos + 1u, lid);
+    let ml = attend(head, pos, first_visible(pos), pos + 1u, lid);
     for (var k = 0u; k < DPI; k++) {
         let d = lid + k * WG;
         if (d < p.head_dim) {
@@ -158,7 +182,7 @@ fn attn_decode(
         return;
     }
     load_q(((step.n_tokens - 1u) * p.n_head + head) * p.head_dim, lid);
-    let ml = attend(head / (p.n_head / p.n_kv), lo, hi, lid);
+    let ml = attend(head, step.pos0 + step.n_tokens - 1u, lo, hi, lid);
     if (p.n_splits == 1u) {
         let out_base = ((step.n_tokens - 1u) * p.n_head + head) * p.head_dim;
         for (var k = 0u; k < DPI; k++) {
@@ -237,6 +261,7 @@ fn attn_decode_sg(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_
     }
     let width = p.n_kv * p.head_dim;
     let head_off = (head / (p.n_head / p.n_kv)) * p.head_dim + lid;
+    let pos = step.pos0 + step.n_tokens - 1u;
     var m = -3.0e38;
     var l = 0.0;
     for (var j = lo; j < hi; j++) {
@@ -245,7 +270,7 @@ fn attn_decode_sg(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_
         for (var i = 0u; i < n_d; i++) {
             part += qv[i] * f32(k_cache[kb + i * WG]);
         }
-        let s = subgroupAdd(part) * p.scale;
+        let s = subgroupAdd(part) * p.scale + position_bias(head, j, pos);
         let m_new = max(m, s);
         let corr = exp(m - m_new);
         let pj = exp(s - m_new);

@@ -1,6 +1,7 @@
 // glu: the gated FFN product out = act_fn(gate) * up, elementwise over n values.
 // SiLU (x * sigmoid(x)) by default, GELU (tanh approximation) with GELU. IN_PLACE writes the
-// product over gate (out is not bound).
+// product over gate (out is not bound). NO_UP: out = act_fn(gate) alone (a plain, non-gated
+// FFN's activation; up is not bound).
 #include "common/header.wgsl"
 
 override WG: u32 = 64u;
@@ -13,7 +14,9 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read_write> gate: array<act>;
+#ifndef NO_UP
 @group(0) @binding(1) var<storage, read> up: array<act>;
+#endif
 @group(0) @binding(2) var<uniform> p: Params;
 #ifndef IN_PLACE
 @group(0) @binding(3) var<storage, read_write> out: array<act>;
@@ -33,9 +36,14 @@ fn glu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
 #else
     let a = g / (1.0 + exp(-g));
 #endif
-#ifdef IN_PLACE
-    gate[i] = act(a * f32(up[i]));
+#ifdef NO_UP
+    let v = a;
 #else
-    out[i] = act(a * f32(up[i]));
+    let v = a * f32(up[i]);
+#endif
+#ifdef IN_PLACE
+    gate[i] = act(v);
+#else
+    out[i] = act(v);
 #endif
 }

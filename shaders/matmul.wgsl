@@ -6,6 +6,7 @@
 // pathologically slow on CPU adapters). ACCUMULATE adds into Y; OUT_F32 makes Y f32.
 // OUTPUTS_2 / OUTPUTS_3: W is two or three tensors stacked by rows, and rows from p.split1
 // (p.split2) on go to Y1 (Y2), each (n_tokens, its own rows): one dispatch for all of them.
+// BIAS adds bias[row] (a projection's bias, over the rows of all stacked tensors).
 #include "common/header.wgsl"
 #include "common/weights.wgsl"
 
@@ -36,6 +37,10 @@ struct Params {
 #endif
 #ifdef OUTPUTS_3
 @group(0) @binding(7) var<storage, read_write> y2: array<out_t>;
+#endif
+#ifdef BIAS
+// (rows of the whole weight,) f32.
+@group(0) @binding(9) var<storage, read> bias: array<f32>;
 #endif
 
 @compute @workgroup_size(WG)
@@ -81,7 +86,12 @@ fn matmul(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid:
 }
 
 // Stores Y[t, g] for row g of the (stacked) weight.
-fn store(t: u32, g: u32, v: f32) {
+fn store(t: u32, g: u32, sum: f32) {
+#ifdef BIAS
+    let v = sum + bias[g];
+#else
+    let v = sum;
+#endif
 #ifdef OUTPUTS_3
     if (g >= p.split2) {
         y2[t * (p.out_stride - p.split2) + g - p.split2] = out_t(v);

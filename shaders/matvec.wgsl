@@ -7,7 +7,10 @@
 // are paid once per ROWS rows. ACCUMULATE adds into y instead (the residual add fused into
 // the projection); OUT_F32 makes y f32 (the residual stream).
 // Fused inputs: NORM_X makes x rms_norm(x) · norm_w as it loads (x f32, the residual stream:
-// the sub-layer's input norm folded in), GLU_X makes it act_fn(gate) · up (the FFN's GLU).
+// the sub-layer's input norm folded in; with LAYER_NORM a LayerNorm, norm_w then holding the
+// weight and the bias), GLU_X makes it act_fn(gate) · up (the FFN's GLU; with NO_UP
+// act_fn(gate) alone: a plain FFN's activation). BIAS adds bias[row] (a projection's bias,
+// over the rows of all stacked tensors).
 // OUTPUTS_2 / OUTPUTS_3: W is two or three tensors stacked by rows (q, k, v; gate, up), and
 // rows from p.split1 (p.split2) on go to y1 (y2): one dispatch for all of them.
 #include "common/header.wgsl"
@@ -42,6 +45,7 @@ struct Params {
 #endif
 #ifdef NORM_X
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+// (cols,) f32 weight; with LAYER_NORM (2 cols,): the weight, then the bias.
 @group(0) @binding(5) var<storage, read> norm_w: array<vec4<f32>>;
 #else
 @group(0) @binding(1) var<storage, read> x: array<act4>;
@@ -54,12 +58,18 @@ struct Params {
 #ifdef OUTPUTS_3
 @group(0) @binding(7) var<storage, read_write> y2: array<out_t>;
 #endif
+#ifdef BIAS
+// (rows of the whole weight,) f32.
+@group(0) @binding(9) var<storage, read> bias: array<f32>;
+#endif
 
 #ifdef GLU_X
 // GLU_X: x is the FFN's gated product act_fn(gate) * up, made as it is loaded (gate bound as
 // x, up here): the GLU folded into the down projection. Rounded to act like the glu kernel's
 // output, so the result is the same as glu then matvec. SiLU, or GELU (tanh) with GELU.
+#ifndef NO_UP
 @group(0) @binding(4) var<storage, read> x_up: array<act4>;
+#endif
 
 fn load_x(i: u32) -> vec4<f32> {
     let g = vec4<f32>(x[i]);
@@ -69,17 +79,28 @@ fn load_x(i: u32) -> vec4<f32> {
 #else
     let a = g / (1.0 + exp(-g));
 #endif
+#ifdef NO_UP
+    return vec4<f32>(act4(a));
+#else
     return vec4<f32>(act4(a * vec4<f32>(x_up[i])));
+#endif
 }
 #else
 #ifdef NORM_X
-// 1 / rms(x) of this token, computed by each workgroup before its rows (norm_inv).
+// This token's 1 / sqrt(var + eps) and (LAYER_NORM) mean, computed by each workgroup before its
+// rows.
 var<private> inv_rms: f32;
+var<private> x_mean: f32;
 
-// Rounded to act as the rms_norm kernel stores its output, so the result is that of rms_norm
-// then matvec (up to the order in which the sum of squares is added up).
+// Rounded to act as the norm kernel stores its output, so the result is that of the norm then
+// matvec (up to the order in which the sums are added up).
 fn load_x(i: u32) -> vec4<f32> {
-    return vec4<f32>(act4(x[i] * inv_rms * norm_w[i - p.x_offset]));
+    let j = i - p.x_offset;
+#ifdef LAYER_NORM
+    return vec4<f32>(act4((x[i] - vec4<f32>(x_mean)) * inv_rms * norm_w[j] + norm_w[p.cols / 4u + j]));
+#else
+    return vec4<f32>(act4(x[i] * inv_rms * norm_w[j]));
+#endif
 }
 #else
 fn load_x(i: u32) -> vec4<f32> {
@@ -96,6 +117,46 @@ var<workgroup> partials: array<f32, PARTIALS>;
 
 const MAX_ROWS: u32 = 32u;
 
+#ifdef NORM_X
+var<private> sg_size_p: u32 = 1u;
+var<private> sg_lane_p: u32 = 0u;
+
+// The sum of v over the workgroup (uniform control flow), for the norm's statistics. Reduced in
+// `partials` rather than with common/reduce.wgsl, whose own workgroup buffer would add to the
+// memory each workgroup zero-initializes; the barriers around it let the row sums below, and
+// a second call, reuse `partials`.
+fn workgroup_sum(v: f32, lid: u32) -> f32 {
+#ifdef ONE_SUBGROUP
+    return subgroupAdd(v);
+#else
+    workgroupBarrier();
+#ifdef SUBGROUPS
+    let s = subgroupAdd(v);
+    if (sg_lane_p == 0u) {
+        partials[lid / sg_size_p] = s;
+    }
+    workgroupBarrier();
+    var total = 0.0;
+    for (var i = 0u; i < (WG + sg_size_p - 1u) / sg_size_p; i++) {
+        total += partials[i];
+    }
+#else
+    partials[lid] = v;
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        workgroupBarrier();
+        if (lid < s) {
+            partials[lid] += partials[lid + s];
+        }
+    }
+    workgroupBarrier();
+    let total = partials[0];
+#endif
+    workgroupBarrier();
+    return total;
+#endif
+}
+#endif
+
 @compute @workgroup_size(WG)
 fn matvec(
     @builtin(local_invocation_index) lid: u32,
@@ -111,44 +172,28 @@ fn matvec(
         return;
     }
 #ifdef NORM_X
-    // The token's sum of squares, once per workgroup: x is (cols,) f32, a small read next to
-    // the ROWS weight rows, and it saves the separate norm dispatch and its h buffer. Reduced
-    // here in `partials` rather than with common/reduce.wgsl, whose own workgroup buffer would
-    // add to the memory each workgroup zero-initializes.
+    // The token's statistics, once per workgroup: x is (cols,) f32, a small read next to the
+    // ROWS weight rows, and it saves the separate norm dispatch and its h buffer. LayerNorm
+    // takes the mean first and the variance around it, as the norm kernel does.
+#ifdef SUBGROUPS
+    sg_size_p = sg_size;
+    sg_lane_p = sg_lane;
+#endif
+    var mean = 0.0;
+#ifdef LAYER_NORM
+    var sx = 0.0;
+    for (var c = lid; c < p.cols / 4u; c += WG) {
+        sx += dot(x[p.x_offset + c], vec4<f32>(1.0));
+    }
+    mean = workgroup_sum(sx, lid) / f32(p.cols);
+#endif
     var ss = 0.0;
     for (var c = lid; c < p.cols / 4u; c += WG) {
-        let v = x[p.x_offset + c];
+        let v = x[p.x_offset + c] - vec4<f32>(mean);
         ss += dot(v, v);
     }
-#ifdef ONE_SUBGROUP
-    ss = subgroupAdd(ss);
-#else
-#ifdef SUBGROUPS
-    let n_sg0 = (WG + sg_size - 1u) / sg_size;
-    let s0 = subgroupAdd(ss);
-    if (sg_lane == 0u) {
-        partials[lid / sg_size] = s0;
-    }
-    workgroupBarrier();
-    ss = 0.0;
-    for (var i = 0u; i < n_sg0; i++) {
-        ss += partials[i];
-    }
-#else
-    partials[lid] = ss;
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        workgroupBarrier();
-        if (lid < s) {
-            partials[lid] += partials[lid + s];
-        }
-    }
-    workgroupBarrier();
-    ss = partials[0];
-#endif
-    // The row sums below reuse partials.
-    workgroupBarrier();
-#endif
-    inv_rms = 1.0 / sqrt(ss / f32(p.cols) + p.eps);
+    inv_rms = 1.0 / sqrt(workgroup_sum(ss, lid) / f32(p.cols) + p.eps);
+    x_mean = mean;
 #endif
     // Rows past the end repeat the last row (their sums are not written): no divergence.
     let last = p.rows - 1u;
@@ -273,7 +318,12 @@ fn group_dot(g: array<Parts, 4>, gx: GroupX) -> f32 {
     return d - dot(g[0].s * g[0].z + g[0].m, gx.sums);
 }
 
-fn store(i: u32, total: f32) {
+fn store(i: u32, sum: f32) {
+#ifdef BIAS
+    let total = sum + bias[i];
+#else
+    let total = sum;
+#endif
 #ifdef OUTPUTS_3
     if (i >= p.split2) {
         y2[i - p.split2] = out_t(total);

@@ -241,7 +241,7 @@ impl Engine {
     ) -> Result<Engine, EngineError> {
         let cfg = ModelConfig::from_gguf(gguf)?;
         let mut kernels = Kernels::with_variant(&ctx, opts.f16, true);
-        let (n_ctx, max_chunk) = model::effective_context(opts.n_ctx, opts.max_chunk);
+        let (n_ctx, max_chunk) = model::effective_context(&cfg, opts.n_ctx, opts.max_chunk);
         // Everything the load will allocate, planned from the header and checked against the
         // device before the first buffer is created.
         let device = DeviceBudget {
@@ -250,13 +250,12 @@ impl Engine {
             memory: ctx.memory_budget,
         };
         MemoryPlan::new(gguf, &cfg, n_ctx, max_chunk, kernels.act_size())?.check(&device)?;
-        let state = State::new(&ctx, &kernels, &cfg, n_ctx, max_chunk);
         let t0 = now_ms();
         let wait0 = reader.wait_ms;
-        let weights = model::load_weights(&ctx, gguf, &cfg, kernels.f16, reader, &mut |done, total| {
-            progress(Phase::Load, done, total)
-        })
-        .await?;
+        let weights =
+            model::load_weights(&ctx, gguf, &cfg, reader, &mut |done, total| progress(Phase::Load, done, total))
+                .await?;
+        let state = State::new(&ctx, &kernels, &cfg, &weights, n_ctx, max_chunk);
         let t1 = now_ms();
         // Compile every pipeline now (decode, sampling, and prefill, whose dispatches are
         // rebuilt per chunk), not at the first request.

@@ -112,6 +112,19 @@ fn smollm2(
     b.build_header()
 }
 
+/// SmolLM2's header with one more tensor declared after its own.
+fn smollm2_and(extra: TensorInfo) -> (Vec<u8>, u64) {
+    let g = real_header();
+    let mut b = GgufBuilder::new();
+    for (k, v) in g.metadata() {
+        b = b.kv(k, v.clone());
+    }
+    for t in g.tensors() {
+        b = b.declare(&t.name, &t.dims, t.ty);
+    }
+    b.declare(&extra.0, &extra.1, extra.2).build_header()
+}
+
 fn real_header() -> Gguf {
     let path = common::model("SmolLM2-135M-Instruct.Q8_0.gguf");
     let mut file = std::fs::File::open(&path).unwrap();
@@ -314,6 +327,36 @@ fn cases() -> Vec<Case> {
             heap: 32 * MIB,
         },
         Case {
+            what: "a tensor the architecture does not use",
+            file: smollm2_and(("blk.0.attn_rot_embd".into(), vec![32], GgmlType::F32)),
+            options: LoadOptions::default(),
+            code: "unsupported-model",
+            message: "the file has a tensor 'blk.0.attn_rot_embd' that hearth's llama does not use",
+            heap: 32 * MIB,
+        },
+        Case {
+            what: "a pre-tokenizer llama.cpp does not know",
+            file: smollm2(&[("tokenizer.ggml.pre", Some(Value::String("no-such-pre".into())))], same),
+            options: LoadOptions::default(),
+            code: "unsupported-model",
+            message: "pre-tokenizer 'no-such-pre' is not one llama.cpp knows",
+            heap: 32 * MIB,
+        },
+        Case {
+            what: "YaRN RoPE scaling",
+            file: smollm2(
+                &[
+                    ("llama.rope.scaling.type", Some(Value::String("yarn".into()))),
+                    ("llama.rope.scaling.factor", Some(Value::F32(4.0))),
+                ],
+                same,
+            ),
+            options: LoadOptions::default(),
+            code: "unsupported-model",
+            message: "this llama model uses RoPE scaling 'yarn', which hearth does not run yet",
+            heap: 8 * MIB,
+        },
+        Case {
             what: "a weight type without kernels",
             file: smollm2(&[], |n, dims, ty| {
                 same(n, dims, if n == "blk.0.ffn_gate.weight" { GgmlType::IQ4_NL } else { ty })
@@ -406,4 +449,66 @@ fn an_endless_template_stops_on_its_fuel_within_a_heap_bound() {
     println!("endless template: {e} (heap peak {:.1} MiB)", heap as f64 / MIB as f64);
     assert!(e.to_string().contains("fuel"), "{e}");
     assert!(heap <= 16 * MIB, "{heap} bytes of heap");
+}
+
+/// `inspect` runs every check a load makes from the header: for every hostile file, and every
+/// fixture (real models, the architecture fixtures, llama.cpp's vocabulary-only files of
+/// architectures hearth does and does not run), its verdict is the load's outcome, and when
+/// it says no, its reason is the load's error.
+#[test]
+fn inspect_verdict_equals_the_load_outcome() {
+    use hearth::session::inspect;
+    // It allocates a lot: the tests that count allocations must not run beside it.
+    let _turn = measuring();
+    let hostile = cases().into_iter().map(|c| (c.what.to_owned(), c.file, c.options));
+    let dirs = [common::models_dir(), common::models_dir().join("arch"), common::models_dir().join("vocab")];
+    let mut fixtures: Vec<std::path::PathBuf> = dirs
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).unwrap().map(|e| e.unwrap().path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "gguf"))
+        .collect();
+    fixtures.sort();
+    assert!(fixtures.len() >= 30, "{} fixture files", fixtures.len());
+    let files = fixtures.into_iter().map(|p| {
+        let bytes = std::fs::read(&p).unwrap();
+        let size = bytes.len() as u64;
+        (p.file_name().unwrap().to_string_lossy().into_owned(), (bytes, size), LoadOptions::default())
+    });
+    let (mut loaded, mut refused) = (0, 0);
+    for (what, (bytes, size), options) in hostile.chain(files) {
+        let source = || {
+            let n = size.saturating_sub(bytes.len() as u64);
+            ReadSource::new(std::io::Cursor::new(bytes.clone()).chain(std::io::repeat(0).take(n)), Some(size))
+        };
+        let verdict = pollster::block_on(inspect(source(), &options));
+        let load = pollster::block_on(Session::load(source(), &options, &mut |_, _, _| {}));
+        match (&verdict, &load) {
+            (Ok(v), Ok(_)) if v.fits => loaded += 1,
+            (Ok(v), Err(e)) if !v.fits => {
+                let reason = v.reason.clone().unwrap_or_default();
+                assert!(reason.contains(&e.to_string()), "{what}: inspect says '{reason}', the load '{e}'");
+                refused += 1;
+            }
+            // A header that cannot be read: both fail with the same error.
+            (Err(i), Err(e)) => {
+                assert_eq!(i.to_string(), e.to_string(), "{what}");
+                refused += 1;
+            }
+            (v, l) => panic!(
+                "{what}: inspect {:?}, load {:?}",
+                v.as_ref().map(|v| (v.fits, v.reason.clone())),
+                l.as_ref().map(|_| "loaded")
+            ),
+        }
+        println!("{what}: {}", if load.is_ok() { "loads" } else { "refused" });
+    }
+    println!("{loaded} loaded, {refused} refused, inspect agreeing on each");
+    // The five real models and every architecture fixture load; the hostile files and the
+    // vocabulary-only files do not.
+    let arch = std::fs::read_dir(common::models_dir().join("arch"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "gguf"))
+        .count();
+    assert_eq!(loaded, 5 + arch, "{loaded} loaded");
+    assert!(refused >= 35, "{refused} refused");
 }

@@ -141,8 +141,9 @@ fn matvec_every_type_and_variant() {
     assert!(span_8 > 0, "no matvec took eight chunks per step");
 }
 
-/// The GLU folded into the down projection (one dispatch) against the chain it replaces on the
-/// CPU: glu_ref, rounded to activations as the glu kernel stores them, then matvec_ref.
+/// The GLU (or a plain FFN's activation, without up) folded into the down projection (one
+/// dispatch) against the chain it replaces on the CPU: glu_ref, rounded to activations as the
+/// glu kernel stores them, then matvec_ref.
 #[test]
 fn matvec_glu_matches_glu_then_matvec() {
     let ctx = context();
@@ -151,19 +152,22 @@ fn matvec_glu_matches_glu_then_matvec() {
         let w = test_weight(ty, 37, 512, &mut rng);
         let gw = upload(&ctx, &w);
         for mut k in variants(&ctx) {
-            for (kind, (rows_per_wg, wg)) in [(GluKind::Silu, (32, 8)), (GluKind::Gelu, (4, 64))] {
+            let shapes =
+                [(GluKind::Silu, true, (32, 8)), (GluKind::Gelu, true, (4, 64)), (GluKind::Gelu, false, (32, 8))];
+            for (kind, gated, (rows_per_wg, wg)) in shapes {
                 (k.matvec_rows, k.matvec_wg) = (rows_per_wg, wg);
                 let gate = as_act(&k, &rng.values(w.cols).iter().map(|v| 3.0 * v).collect::<Vec<_>>());
                 let up = as_act(&k, &rng.values(w.cols));
                 let (gb, ub) = (ctx.upload(&k.act_bytes(&gate), "gate"), ctx.upload(&k.act_bytes(&up), "up"));
                 let (yb, y0) = output(&ctx, &k, Store::AddF32, &rng.values(w.rows));
-                run(&ctx, &k.matvec_glu(&ctx, &gw, kind, &gb, &ub, &yb, Store::AddF32).unwrap());
-                let x = as_act(&k, &glu_ref(kind, &gate, &up));
+                let ub = gated.then_some(&ub);
+                run(&ctx, &k.matvec_glu(&ctx, &gw, kind, &gb, ub, &yb, Store::AddF32).unwrap());
+                let x = as_act(&k, &glu_ref(kind, &gate, gated.then_some(&up)));
                 let mut want = matvec_ref(&w.values, &x, w.rows, w.cols);
                 want.iter_mut().zip(&y0).for_each(|(a, b)| *a += b);
                 let scale = abs_dot_scale(&w.values, &x, w.rows, w.cols);
                 let got = read_output(&ctx, &k, Store::AddF32, &yb, w.rows);
-                let what = format!("matvec_glu {ty} {kind:?} {} rows/wg {rows_per_wg} wg {wg}", name(&k));
+                let what = format!("matvec_glu {ty} {kind:?} gated {gated} {} rows/wg {rows_per_wg} wg {wg}", name(&k));
                 assert_close(&what, &got, &want, |i, v| dot_tol(&k, Store::AddF32, scale[i] + y0[i].abs(), v));
             }
         }
@@ -199,32 +203,37 @@ fn norm_fold_tol(k: &Kernels, scale: f32) -> f32 {
     if k.f16 { scale / 2048.0 } else { 0.0 }
 }
 
-/// The input norm folded into the matvec (one dispatch) against the chain it replaces on the
-/// CPU: rms_norm_ref of a row of the f32 residual stream, rounded to activations as the
-/// rms_norm kernel stores them, then matvec_ref.
+/// The input norm (RMSNorm, or LayerNorm with its bias) folded into the matvec (one dispatch)
+/// against the chain it replaces on the CPU: norm_ref of a row of the f32 residual stream,
+/// rounded to activations as the norm kernel stores them, then matvec_ref.
 #[test]
-fn matvec_norm_matches_rms_norm_then_matvec() {
+fn matvec_norm_matches_norm_then_matvec() {
     let ctx = context();
     let mut rng = Rng::new(22);
     for ty in [GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_K] {
         let w = test_weight(ty, 37, 512, &mut rng);
         let gw = upload(&ctx, &w);
         for mut k in variants(&ctx) {
-            for (store, rows_per_wg, wg) in [(Store::Act, 32, 8), (Store::Act, 4, 64), (Store::F32, 16, 4)] {
+            let shapes = [(Store::Act, 32, 8), (Store::Act, 4, 64), (Store::F32, 16, 4)];
+            for ((store, rows_per_wg, wg), kind) in
+                shapes.iter().flat_map(|s| [NormKind::Rms, NormKind::Layer].map(|n| (*s, n)))
+            {
                 (k.matvec_rows, k.matvec_wg) = (rows_per_wg, wg);
-                // Row 3 of a (5, cols) residual stream with a large spread, as real ones have.
-                let x: Vec<f32> = rng.values(5 * w.cols).iter().map(|v| 20.0 * v).collect();
-                let norm = rng.values(w.cols);
+                // Row 3 of a (5, cols) residual stream with a large spread and (for LayerNorm)
+                // a mean far from 0, as real ones have.
+                let shift = if kind == NormKind::Layer { 30.0 } else { 0.0 };
+                let x: Vec<f32> = rng.values(5 * w.cols).iter().map(|v| 20.0 * v + shift).collect();
+                let norm = rng.values(kind.weight_len(w.cols as u32) as usize);
                 let xb = ctx.upload(bytemuck::cast_slice(&x), "x");
                 let nb = ctx.upload(bytemuck::cast_slice(&norm), "norm");
                 let (yb, _) = output(&ctx, &k, store, &rng.values(w.rows));
-                let xn = MatvecX::Normed { x: &xb, row: 3, norm: &nb, eps: 1e-6 };
+                let xn = MatvecX::Normed { x: &xb, row: 3, norm: Norm { weights: &nb, kind, eps: 1e-6 } };
                 run(&ctx, &k.matvec_into(&ctx, &gw, xn, &[&yb], store).unwrap());
-                let h = as_act(&k, &rms_norm_ref(&x[3 * w.cols..4 * w.cols], &norm, w.cols, 1e-6));
+                let h = as_act(&k, &norm_ref(kind, &x[3 * w.cols..4 * w.cols], &norm, w.cols, 1e-6));
                 let want = matvec_ref(&w.values, &h, w.rows, w.cols);
                 let scale = abs_dot_scale(&w.values, &h, w.rows, w.cols);
                 let got = read_output(&ctx, &k, store, &yb, w.rows);
-                let what = format!("matvec norm {ty} {} {store:?} rows/wg {rows_per_wg} wg {wg}", name(&k));
+                let what = format!("matvec norm {kind:?} {ty} {} {store:?} rows/wg {rows_per_wg} wg {wg}", name(&k));
                 assert_close(&what, &got, &want, |i, v| dot_tol(&k, store, scale[i], v) + norm_fold_tol(&k, scale[i]));
             }
         }
@@ -246,7 +255,8 @@ fn write_part(ctx: &GpuContext, gw: &GpuWeight, first: u32, w: &TestWeight) {
 
 /// Tensors stacked by rows into one weight (q, k, v; gate, up), over pages of a few rows so
 /// that tensors start inside pages and pages end inside tensors: one matvec (plain and with the
-/// norm folded in) and one matmul write each tensor's rows to its own output.
+/// norm folded in) and one matmul write each tensor's rows to its own output, without and with
+/// the weight's bias (each tensor's bias, joined in row order).
 #[test]
 fn stacked_tensors_go_to_their_own_outputs() {
     let mut rng = Rng::new(23);
@@ -266,54 +276,63 @@ fn stacked_tensors_go_to_their_own_outputs() {
             ctx.limit_weight_pages(5 * ty.row_bytes(cols as u64).unwrap() + 4);
             let names = ["a", "b", "c"];
             let spec: Vec<(&str, u64)> = names.iter().zip(rows).map(|(n, &r)| (*n, r as u64)).collect();
-            let gw = GpuWeight::allocate_stacked(&ctx, &spec, ty, cols as u64).unwrap();
+            let mut gw = GpuWeight::allocate_stacked(&ctx, &spec, ty, cols as u64).unwrap();
             assert!(gw.pages.iter().all(|p| p.n_rows == 4 || p.first_row + p.n_rows == gw.rows), "{:?}", gw.pages);
             for (p, w) in gw.parts.iter().zip(&parts) {
                 write_part(&ctx, &gw, p.first_row, w);
             }
-            for mut k in variants(&ctx) {
-                let what = format!("stacked {ty} {rows:?} {}", name(&k));
-                let n_tokens = 5;
-                let x: Vec<f32> = rng.values(n_tokens * cols).iter().map(|v| 4.0 * v).collect();
-                let x_act = as_act(&k, &x);
-                let xb = ctx.upload(&k.act_bytes(&x_act), "x");
-                let xf = ctx.upload(bytemuck::cast_slice(&x), "x_f32");
-                let norm = rng.values(cols);
-                let nb = ctx.upload(bytemuck::cast_slice(&norm), "norm");
-                let h = as_act(&k, &rms_norm_ref(&x[2 * cols..3 * cols], &norm, cols, 1e-5));
-                let outs: Vec<wgpu::Buffer> =
-                    parts.iter().map(|w| k.act_buffer(&ctx, (n_tokens * w.rows) as u64, "y")).collect();
-                let ys: Vec<&wgpu::Buffer> = outs.iter().collect();
-                let check = |label: &str, k: &Kernels, xs: &[f32], t: usize, extra: f32| {
-                    for ((w, yb), i) in parts.iter().zip(&outs).zip(0..) {
-                        let want = matmul_ref(&w.values, xs, w.rows, w.cols, t);
-                        let ax: Vec<f32> = xs.iter().map(|v| v.abs()).collect();
-                        let aw: Vec<f32> = w.values.iter().map(|v| v.abs()).collect();
-                        let scale = matmul_ref(&aw, &ax, w.rows, w.cols, t);
-                        let got = read_act(&ctx, k, yb, want.len());
-                        assert_close(&format!("{what} {label} output {i}"), &got, &want, |j, v| {
-                            dot_tol(k, Store::Act, scale[j], v) + extra * norm_fold_tol(k, scale[j])
-                        });
+            let biases: Vec<Vec<f32>> = parts.iter().map(|w| rng.values(w.rows)).collect();
+            let joined: Vec<f32> = biases.concat();
+            for with_bias in [false, true] {
+                gw.bias = with_bias.then(|| ctx.upload(bytemuck::cast_slice(&joined), "bias"));
+                for mut k in variants(&ctx) {
+                    let what = format!("stacked {ty} {rows:?} bias {with_bias} {}", name(&k));
+                    let n_tokens = 5;
+                    let x: Vec<f32> = rng.values(n_tokens * cols).iter().map(|v| 4.0 * v).collect();
+                    let x_act = as_act(&k, &x);
+                    let xb = ctx.upload(&k.act_bytes(&x_act), "x");
+                    let xf = ctx.upload(bytemuck::cast_slice(&x), "x_f32");
+                    let norm = rng.values(cols);
+                    let nb = ctx.upload(bytemuck::cast_slice(&norm), "norm");
+                    let h = as_act(&k, &rms_norm_ref(&x[2 * cols..3 * cols], &norm, cols, 1e-5));
+                    let outs: Vec<wgpu::Buffer> =
+                        parts.iter().map(|w| k.act_buffer(&ctx, (n_tokens * w.rows) as u64, "y")).collect();
+                    let ys: Vec<&wgpu::Buffer> = outs.iter().collect();
+                    let check = |label: &str, k: &Kernels, xs: &[f32], t: usize, extra: f32| {
+                        for ((w, yb), i) in parts.iter().zip(&outs).zip(0..) {
+                            let mut want = matmul_ref(&w.values, xs, w.rows, w.cols, t);
+                            if with_bias {
+                                want.iter_mut().enumerate().for_each(|(j, v)| *v += biases[i][j % w.rows]);
+                            }
+                            let ax: Vec<f32> = xs.iter().map(|v| v.abs()).collect();
+                            let aw: Vec<f32> = w.values.iter().map(|v| v.abs()).collect();
+                            let scale = matmul_ref(&aw, &ax, w.rows, w.cols, t);
+                            let got = read_act(&ctx, k, yb, want.len());
+                            assert_close(&format!("{what} {label} output {i}"), &got, &want, |j, v| {
+                                dot_tol(k, Store::Act, scale[j] + v.abs(), v) + extra * norm_fold_tol(k, scale[j])
+                            });
+                        }
+                    };
+                    for (rows_per_wg, wg) in [(32, 8), (4, 64)] {
+                        (k.matvec_rows, k.matvec_wg) = (rows_per_wg, wg);
+                        let xr = MatvecX::Act { x: &xb, row: 1 };
+                        run(&ctx, &k.matvec_into(&ctx, &gw, xr, &ys, Store::Act).unwrap());
+                        check(&format!("matvec {rows_per_wg}x{wg}"), &k, &x_act[cols..2 * cols], 1, 0.0);
+                        let norm = Norm { weights: &nb, kind: NormKind::Rms, eps: 1e-5 };
+                        let xn = MatvecX::Normed { x: &xf, row: 2, norm };
+                        run(&ctx, &k.matvec_into(&ctx, &gw, xn, &ys, Store::Act).unwrap());
+                        check(&format!("matvec norm {rows_per_wg}x{wg}"), &k, &h, 1, 1.0);
                     }
-                };
-                for (rows_per_wg, wg) in [(32, 8), (4, 64)] {
-                    (k.matvec_rows, k.matvec_wg) = (rows_per_wg, wg);
-                    let xr = MatvecX::Act { x: &xb, row: 1 };
-                    run(&ctx, &k.matvec_into(&ctx, &gw, xr, &ys, Store::Act).unwrap());
-                    check(&format!("matvec {rows_per_wg}x{wg}"), &k, &x_act[cols..2 * cols], 1, 0.0);
-                    let xn = MatvecX::Normed { x: &xf, row: 2, norm: &nb, eps: 1e-5 };
-                    run(&ctx, &k.matvec_into(&ctx, &gw, xn, &ys, Store::Act).unwrap());
-                    check(&format!("matvec norm {rows_per_wg}x{wg}"), &k, &h, 1, 1.0);
-                }
-                if !k.subgroups {
-                    for cpu_shapes in [true, false] {
-                        k.cpu_shapes = cpu_shapes;
-                        run(&ctx, &k.matmul_into(&ctx, &gw, &xb, &ys, n_tokens as u32, Store::Act).unwrap());
-                        check(&format!("matmul cpu_shapes={cpu_shapes}"), &k, &x_act, n_tokens, 0.0);
+                    if !k.subgroups {
+                        for cpu_shapes in [true, false] {
+                            k.cpu_shapes = cpu_shapes;
+                            run(&ctx, &k.matmul_into(&ctx, &gw, &xb, &ys, n_tokens as u32, Store::Act).unwrap());
+                            check(&format!("matmul cpu_shapes={cpu_shapes}"), &k, &x_act, n_tokens, 0.0);
+                        }
                     }
+                    let err = k.matvec_into(&ctx, &gw, MatvecX::Act { x: &xb, row: 0 }, &ys[..1], Store::Act);
+                    assert!(err.is_err(), "{what}: one output for {} tensors", rows.len());
                 }
-                let err = k.matvec_into(&ctx, &gw, MatvecX::Act { x: &xb, row: 0 }, &ys[..1], Store::Act);
-                assert!(err.is_err(), "{what}: one output for {} tensors", rows.len());
             }
         }
     }
@@ -355,8 +374,9 @@ fn matmul_every_type_and_variant() {
 }
 
 use hearth::kernels::{
-    AttnShape, DecodeScratch, GluKind, History, QkNorm, QkvBuffers, RopeLayout, RopeTable, SamplerParams, Step,
-    StepBuffer, attention_ref, embed_ref, glu_ref, rms_norm_ref, rope_freqs, rope_ref, softmax_ref,
+    AttnShape, DecodeScratch, GluKind, History, Norm, NormKind, QkNorm, QkvBuffers, RopeLayout, RopeTable,
+    SamplerParams, Step, StepBuffer, attention_ref, embed_ref, glu_ref, norm_ref, rms_norm_ref, rope_freqs, rope_ref,
+    rope_scaled_ref, softmax_ref,
 };
 
 /// Elementwise tolerance: f32 is near-exact; f16 storage rounds to 11 bits.
@@ -364,28 +384,54 @@ fn elem_tol(k: &Kernels, want: f32) -> f32 {
     if k.f16 { 2e-3 * want.abs() + 2e-3 } else { 1e-5 * want.abs() + 1e-6 }
 }
 
+/// Per element of a LayerNorm of rows of `n`, (|x| + |mean|) / sqrt(var) · |w| (0 for RMSNorm,
+/// which does not center): what an f32 error in the mean is relative to.
+fn centering_scale(kind: NormKind, x: &[f32], w: &[f32], n: usize) -> Vec<f32> {
+    if kind == NormKind::Rms {
+        return vec![0.0; x.len()];
+    }
+    x.chunks_exact(n)
+        .flat_map(|row| {
+            let mean = row.iter().map(|v| f64::from(*v)).sum::<f64>() / n as f64;
+            let var = row.iter().map(|v| (f64::from(*v) - mean).powi(2)).sum::<f64>() / n as f64;
+            let inv = 1.0 / var.sqrt();
+            row.iter().zip(w).map(move |(v, w)| ((f64::from(*v).abs() + mean.abs()) * inv * f64::from(w.abs())) as f32)
+        })
+        .collect()
+}
+
 #[test]
-fn rms_norm_rows_and_in_place() {
+fn norm_rows_and_in_place() {
     let ctx = context();
     let mut rng = Rng::new(3);
     let (rows, n) = (5, 333);
     for mut k in variants(&ctx) {
-        // x as activations (per-head norms) or as the f32 residual stream.
-        for x_f32 in [false, true] {
-            let x = if x_f32 { rng.values(rows * n) } else { as_act(&k, &rng.values(rows * n)) };
-            let x_bytes = if x_f32 { bytemuck::cast_slice(&x).to_vec() } else { k.act_bytes(&x) };
-            let w: Vec<f32> = rng.values(n);
-            let want = rms_norm_ref(&x, &w, n, 1e-5);
-            let xb = ctx.upload(&x_bytes, "x");
-            let wb = ctx.upload(bytemuck::cast_slice(&w), "w");
-            let yb = k.act_buffer(&ctx, (rows * n) as u64, "y");
-            let what = format!("rms_norm {} x_f32={x_f32}", name(&k));
-            run(&ctx, &[k.rms_norm(&ctx, &xb, x_f32, &wb, Some(&yb), rows as u32, n as u32, 1e-5).unwrap()]);
-            assert_close(&what, &read_act(&ctx, &k, &yb, rows * n), &want, |_, v| elem_tol(&k, v));
-            run(&ctx, &[k.rms_norm(&ctx, &xb, x_f32, &wb, None, rows as u32, n as u32, 1e-5).unwrap()]);
-            let got = if x_f32 { read_f32(&ctx, &xb, rows * n) } else { read_act(&ctx, &k, &xb, rows * n) };
-            let tol = |v: f32| if x_f32 { 1e-5 * v.abs() + 1e-6 } else { elem_tol(&k, v) };
-            assert_close(&format!("{what} in place"), &got, &want, |_, v| tol(v));
+        for kind in [NormKind::Rms, NormKind::Layer] {
+            // x as activations (per-head norms) or as the f32 residual stream; LayerNorm's rows
+            // with a mean far from 0.
+            for x_f32 in [false, true] {
+                let shift = if kind == NormKind::Layer { 25.0 } else { 0.0 };
+                let x: Vec<f32> = rng.values(rows * n).iter().map(|v| v + shift).collect();
+                let x = if x_f32 { x } else { as_act(&k, &x) };
+                let x_bytes = if x_f32 { bytemuck::cast_slice(&x).to_vec() } else { k.act_bytes(&x) };
+                let w: Vec<f32> = rng.values(kind.weight_len(n as u32) as usize);
+                let want = norm_ref(kind, &x, &w, n, 1e-5);
+                let xb = ctx.upload(&x_bytes, "x");
+                let wb = ctx.upload(bytemuck::cast_slice(&w), "w");
+                let norm = Norm { weights: &wb, kind, eps: 1e-5 };
+                let yb = k.act_buffer(&ctx, (rows * n) as u64, "y");
+                let what = format!("norm {kind:?} {} x_f32={x_f32}", name(&k));
+                // LayerNorm centers by a mean computed in f32: its error is relative to the
+                // values before centering, (|x| + |mean|) · inv · |w|, not to the result.
+                let centering = centering_scale(kind, &x, &w, n);
+                let f32_err = |i: usize| 2e-6 * centering[i];
+                run(&ctx, &[k.norm(&ctx, norm, &xb, x_f32, Some(&yb), rows as u32, n as u32).unwrap()]);
+                assert_close(&what, &read_act(&ctx, &k, &yb, rows * n), &want, |i, v| elem_tol(&k, v) + f32_err(i));
+                run(&ctx, &[k.norm(&ctx, norm, &xb, x_f32, None, rows as u32, n as u32).unwrap()]);
+                let got = if x_f32 { read_f32(&ctx, &xb, rows * n) } else { read_act(&ctx, &k, &xb, rows * n) };
+                let tol = |v: f32| if x_f32 { 1e-5 * v.abs() + 1e-6 } else { elem_tol(&k, v) };
+                assert_close(&format!("{what} in place"), &got, &want, |i, v| tol(v) + f32_err(i));
+            }
         }
         // Added to an f32 buffer (the post-norm and residual add of Gemma): y0 + rms_norm(x) · w.
         let (x, w, y0) = (rng.values(rows * n), rng.values(n), rng.values(rows * n));
@@ -408,11 +454,18 @@ fn rope_kv_rotates_and_appends_to_the_cache() {
     let (n_tokens, n_head, n_kv, head_dim, cache_len) = (3usize, 4usize, 2usize, 64usize, 7u32);
     let kvd = n_kv * head_dim;
     for mut k in variants(&ctx) {
-        let cases = [(RopeLayout::Normal, 64, 10000.0, false), (RopeLayout::Neox, 48, 1e6, false)];
-        let normed = [(RopeLayout::Neox, 64, 1e6, true), (RopeLayout::Normal, 48, 10000.0, true)];
-        for (layout, rot_dims, base, qk_norm) in cases.into_iter().chain(normed) {
+        // (layout, rotated dims, base, per-head norms, table scale): partial rotation, longrope's
+        // scaled table and no rotation at all (ALiBi and learned positions) among them.
+        let cases = [
+            (RopeLayout::Normal, 64, 10000.0, false, 1.0),
+            (RopeLayout::Neox, 48, 1e6, false, 1.0),
+            (RopeLayout::Neox, 48, 1e4, false, 1.19),
+            (RopeLayout::Neox, 0, 1e4, false, 1.0),
+        ];
+        let normed = [(RopeLayout::Neox, 64, 1e6, true, 1.0), (RopeLayout::Normal, 48, 10000.0, true, 1.0)];
+        for (layout, rot_dims, base, qk_norm, mscale) in cases.into_iter().chain(normed) {
             let freqs = rope_freqs(base, rot_dims, 1.0, None);
-            let table = RopeTable::new(&ctx, &freqs, 64);
+            let table = RopeTable::new(&ctx, &freqs, 64, mscale);
             let step = StepBuffer::new(&ctx);
             // Positions 40, 41, 42: slots 5, 6, 0 of 7.
             let pos0 = 40;
@@ -429,6 +482,7 @@ fn rope_kv_rotates_and_appends_to_the_cache() {
                 cache_len,
                 window: 0,
                 scale: 1.0,
+                alibi: 0.0,
             };
             let (qn, kn) = (rng.values(head_dim), rng.values(head_dim));
             let (qnb, knb) = (ctx.upload(bytemuck::cast_slice(&qn), "qn"), ctx.upload(bytemuck::cast_slice(&kn), "kn"));
@@ -436,14 +490,14 @@ fn rope_kv_rotates_and_appends_to_the_cache() {
             let bufs = QkvBuffers { q: &qb, k: &kb, v: &vb, k_cache: &kc, v_cache: &vc, qk_norm: norms };
             run(&ctx, &[k.rope_kv(&ctx, &bufs, &table, &step, layout, &shape, 8).unwrap()]);
 
-            let what = format!("rope_kv {layout:?} rot {rot_dims} qk_norm {qk_norm} {}", name(&k));
+            let what = format!("rope_kv {layout:?} rot {rot_dims} qk_norm {qk_norm} scale {mscale} {}", name(&k));
             let tol = |_, v| elem_tol(&k, v) * 4.0;
             let norm = |x: &[f32], w: &[f32]| {
                 if qk_norm { as_act(&k, &rms_norm_ref(x, w, head_dim, 1e-6)) } else { x.to_vec() }
             };
-            let want_q = rope_ref(&norm(&q, &qn), pos0, &freqs, layout, n_head, head_dim);
+            let want_q = rope_scaled_ref(&norm(&q, &qn), pos0, &freqs, mscale, layout, n_head, head_dim);
             assert_close(&format!("{what} q"), &read_act(&ctx, &k, &qb, q.len()), &want_q, tol);
-            let rotated_k = rope_ref(&norm(&kk, &kn), pos0, &freqs, layout, n_kv, head_dim);
+            let rotated_k = rope_scaled_ref(&norm(&kk, &kn), pos0, &freqs, mscale, layout, n_kv, head_dim);
             let (mut want_kc, mut want_vc) = (cache0.clone(), cache0.clone());
             for t in 0..n_tokens {
                 let slot = (pos0 as usize + t) % cache_len as usize;
@@ -459,7 +513,7 @@ fn rope_kv_rotates_and_appends_to_the_cache() {
 }
 
 #[test]
-fn glu_add_softmax() {
+fn glu_and_softmax() {
     let ctx = context();
     let mut rng = Rng::new(5);
     let n = 1000;
@@ -467,24 +521,18 @@ fn glu_add_softmax() {
         let gate = as_act(&k, &rng.values(n));
         let up = as_act(&k, &rng.values(n));
         let (gb, ub) = (ctx.upload(&k.act_bytes(&gate), "gate"), ctx.upload(&k.act_bytes(&up), "up"));
-        for kind in [GluKind::Silu, GluKind::Gelu] {
+        // Gated (SiLU, GELU) and plain (GELU of the gate alone, as GPT-2's FFN).
+        for (kind, gated) in [(GluKind::Silu, true), (GluKind::Gelu, true), (GluKind::Gelu, false)] {
             let ob = k.act_buffer(&ctx, n as u64, "out");
-            run(&ctx, &[k.glu(&ctx, kind, &gb, &ub, Some(&ob), n as u32).unwrap()]);
-            let want = glu_ref(kind, &gate, &up);
-            assert_close(&format!("glu {kind:?} {}", name(&k)), &read_act(&ctx, &k, &ob, n), &want, |_, v| {
-                elem_tol(&k, v) + 1e-5
-            });
+            run(&ctx, &[k.glu(&ctx, kind, &gb, gated.then_some(&ub), Some(&ob), n as u32).unwrap()]);
+            let want = glu_ref(kind, &gate, gated.then_some(&up));
+            let what = format!("glu {kind:?} gated {gated} {}", name(&k));
+            assert_close(&what, &read_act(&ctx, &k, &ob, n), &want, |_, v| elem_tol(&k, v) + 1e-5);
         }
-        // A bias of 40 values broadcast over 25 rows (activations).
-        run(&ctx, &[k.add_broadcast(&ctx, &gb, &ub, n as u32, 40).unwrap()]);
-        let want: Vec<f32> = gate.iter().enumerate().map(|(i, a)| a + up[i % 40]).collect();
-        assert_close(&format!("add broadcast {}", name(&k)), &read_act(&ctx, &k, &gb, n), &want, |_, v| {
-            elem_tol(&k, v) * 2.0
-        });
         // GLU written over the gate.
         let gb = ctx.upload(&k.act_bytes(&gate), "gate");
-        run(&ctx, &[k.glu(&ctx, GluKind::Silu, &gb, &ub, None, n as u32).unwrap()]);
-        let want = glu_ref(GluKind::Silu, &gate, &up);
+        run(&ctx, &[k.glu(&ctx, GluKind::Silu, &gb, Some(&ub), None, n as u32).unwrap()]);
+        let want = glu_ref(GluKind::Silu, &gate, Some(&up));
         assert_close(&format!("glu in place {}", name(&k)), &read_act(&ctx, &k, &gb, n), &want, |_, v| {
             elem_tol(&k, v) + 1e-5
         });
@@ -514,6 +562,16 @@ fn embed_gathers_quantized_rows() {
             run(&ctx, &k.embed(&ctx, &gw, &tb, 0, &ob, tokens.len() as u32, 0.5).unwrap());
             let want = embed_ref(&w.values, w.cols, &tokens, 0.5);
             assert_close(&format!("embed {ty} {}", name(&k)), &read_f32(&ctx, &ob, want.len()), &want, |_, _| 1e-6);
+            // Learned positions (GPT-2) added: rows 46..50 for a step of 4 tokens at position
+            // 46 (the dispatch sized for 5; the fifth writes nothing).
+            let step = StepBuffer::new(&ctx);
+            step.write(&ctx, Step { pos0: 46, n_tokens: 4, ..Default::default() });
+            run(&ctx, &k.embed_positions(&ctx, &gw, &step, &ob, tokens.len() as u32).unwrap());
+            let mut want_pos = want.clone();
+            let pos_rows = embed_ref(&w.values, w.cols, &[46, 47, 48, 49], 1.0);
+            want_pos.iter_mut().zip(&pos_rows).for_each(|(a, b)| *a += b);
+            let got = read_f32(&ctx, &ob, want.len());
+            assert_close(&format!("embed positions {ty} {}", name(&k)), &got, &want_pos, |_, v| 1e-6 * (1.0 + v.abs()));
         }
     }
 }
@@ -525,13 +583,16 @@ fn attention_prefill_and_split_decode() {
     let ctx = context();
     let mut rng = Rng::new(7);
     let cases = [
-        // (n_head, n_kv, head_dim, window, cache_len)
-        (4, 2, 64, 0, 80),
-        (3, 1, 256, 9, 9 + 5 - 1),
-        (2, 2, 40, 0, 80),
+        // (n_head, n_kv, head_dim, window, cache_len, ALiBi's max bias)
+        (4, 2, 64, 0, 80, 0.0),
+        (3, 1, 256, 9, 9 + 5 - 1, 0.0),
+        (2, 2, 40, 0, 80, 0.0),
+        // BLOOM's ALiBi over 6 heads: the first 4 take m0's powers, the last 2 m1's.
+        (6, 6, 32, 0, 80, 8.0),
     ];
-    for (n_head, n_kv, head_dim, window, cache_len) in cases {
-        let shape = AttnShape { n_head, n_kv, head_dim, cache_len, window, scale: 1.0 / (head_dim as f32).sqrt() };
+    for (n_head, n_kv, head_dim, window, cache_len, alibi) in cases {
+        let scale = 1.0 / (head_dim as f32).sqrt();
+        let shape = AttnShape { n_head, n_kv, head_dim, cache_len, window, scale, alibi };
         let (hd, width) = (head_dim as usize, (n_kv * head_dim) as usize);
         for (i, mut k) in variants(&ctx).into_iter().enumerate() {
             // Attention workgroups of both shapes (CPU-adapter and GPU), alternating by variant.
@@ -547,7 +608,7 @@ fn attention_prefill_and_split_decode() {
             // The chunks' own queries are rotated into a scratch buffer; attention reads `q`.
             let q_scratch = k.act_buffer(&ctx, u64::from(max_tokens * n_head * head_dim), "q_scratch");
             let freqs = rope_freqs(10000.0, 32, 1.0, None);
-            let table = RopeTable::new(&ctx, &freqs, n_pos as u32);
+            let table = RopeTable::new(&ctx, &freqs, n_pos as u32, 1.0);
             let bufs = QkvBuffers { q: &q_scratch, k: &ks, v: &vs, k_cache: &kc, v_cache: &vc, qk_norm: None };
             let append = k.rope_kv(&ctx, &bufs, &table, &step, RopeLayout::Neox, &shape, max_tokens).unwrap();
             let kv_k_rotated = as_act(&k, &rope_ref(&kv_k, 0, &freqs, RopeLayout::Neox, n_kv as usize, hd));
@@ -567,7 +628,7 @@ fn attention_prefill_and_split_decode() {
                     let got = read_act(&ctx, &k, &out, n * n_head as usize * hd);
                     let want = attention_ref(&q[..got.len()], &kv_k_rotated, &kv_v, pos, &shape);
                     let what = format!(
-                        "attn_prefill h{n_head} kv{n_kv} hd{head_dim} w{window} {} cpu_shapes={}",
+                        "attn_prefill h{n_head} kv{n_kv} hd{head_dim} w{window} alibi {alibi} {} cpu_shapes={}",
                         name(&k),
                         k.cpu_shapes
                     );
@@ -595,7 +656,7 @@ fn attention_prefill_and_split_decode() {
                 let got = read_act(&ctx, &k, &out1, n_head as usize * hd);
                 let want = attention_ref(&q[..got.len()], &kv_k_rotated, &kv_v, last, &shape);
                 let what = format!(
-                    "{kernel} h{n_head} kv{n_kv} hd{head_dim} w{window} split {split_keys} {} cpu_shapes={}",
+                    "{kernel} h{n_head} kv{n_kv} hd{head_dim} w{window} alibi {alibi} split {split_keys} {} cpu_shapes={}",
                     name(&k),
                     k.cpu_shapes
                 );

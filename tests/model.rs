@@ -178,13 +178,13 @@ fn decode_layers_take_at_most_7_and_10_dispatches() {
         let mut reader = Reader::new(ReadSource::open(&common::model(file)).unwrap());
         let g = pollster::block_on(reader.read_header()).unwrap();
         let cfg = ModelConfig::from_gguf(&g).unwrap();
-        let w = pollster::block_on(load_weights(&ctx, &g, &cfg, false, &mut reader, &mut |_, _| {})).unwrap();
+        let w = pollster::block_on(load_weights(&ctx, &g, &cfg, &mut reader, &mut |_, _| {})).unwrap();
         for f16 in [false, true] {
             for cpu_shapes in [true, false] {
                 let mut k = Kernels::with_variant(&ctx, f16, true);
                 k.cpu_shapes = cpu_shapes;
                 // 1024 positions: more than one split of keys with the GPU shapes.
-                let s = State::new(&ctx, &k, &cfg, 1024, 8);
+                let s = State::new(&ctx, &k, &cfg, &w, 1024, 8);
                 let list = forward(&ctx, &mut k, &cfg, &w, &s, 1, Tokens::Sampled, Head::Last).unwrap();
                 let per_layer = layer_dispatches(list.len(), &w, &cfg);
                 println!("{file} f16={f16} cpu_shapes={cpu_shapes}: {per_layer:.2} dispatches per layer");

@@ -5,7 +5,7 @@ mod common;
 
 use hearth::gguf::{Gguf, GgufBuilder, Value};
 use hearth::kernels::{GluKind, RopeLayout};
-use hearth::model::{ConfigError, ModelConfig};
+use hearth::model::{ConfigError, ModelConfig, RopeFactors};
 
 fn config(name: &str) -> ModelConfig {
     let path = common::model(name);
@@ -21,8 +21,10 @@ fn smollm2_is_a_llama() {
     assert_eq!((c.n_vocab, c.n_ctx_train, c.rope_dims), (49152, 8192, 64));
     assert_eq!(c.rope_base, 100000.0);
     assert_eq!(c.norm_eps, 1e-5);
-    assert_eq!((c.rope_layout, c.glu), (RopeLayout::Normal, GluKind::Silu));
-    assert!(c.tied_embeddings && !c.qk_norm && !c.post_norms && !c.qkv_bias && !c.scale_embeddings);
+    assert_eq!((c.family.rope_layout, c.family.act), (RopeLayout::Normal, GluKind::Silu));
+    let f = c.family;
+    assert!(c.tied_embeddings && !f.qk_norm && !f.post_norms && c.layout.qkv_bias.is_none() && !f.scale_embeddings);
+    assert!(!c.layout.fused_qkv && c.layout.rope_factors == RopeFactors::None);
     assert!(!c.is_local_layer(0));
 }
 
@@ -32,8 +34,9 @@ fn gemma3_flags_and_layer_pattern() {
     assert_eq!((c.n_layer, c.d_model, c.d_ff, c.n_head, c.n_kv_head, c.head_dim), (18, 640, 2048, 4, 1, 256));
     assert_eq!((c.n_vocab, c.sliding_window), (262144, 512));
     assert_eq!((c.rope_base, c.rope_base_local), (1e6, 10000.0));
-    assert_eq!((c.rope_layout, c.glu), (RopeLayout::Neox, GluKind::Gelu));
-    assert!(c.tied_embeddings && c.qk_norm && c.post_norms && c.scale_embeddings && !c.qkv_bias);
+    assert_eq!((c.family.rope_layout, c.family.act), (RopeLayout::Neox, GluKind::Gelu));
+    let f = c.family;
+    assert!(c.tied_embeddings && f.qk_norm && f.post_norms && f.scale_embeddings && c.layout.qkv_bias.is_none());
     let local: Vec<bool> = (0..12).map(|l| c.is_local_layer(l)).collect();
     assert_eq!(local, [true, true, true, true, true, false, true, true, true, true, true, false]);
 }
@@ -44,7 +47,10 @@ fn unsupported_architecture_lists_the_supported_ones() {
     let g = Gguf::parse(&b, b.len() as u64).unwrap();
     let e = ModelConfig::from_gguf(&g).unwrap_err();
     assert!(matches!(e, ConfigError::Unsupported(_)));
-    assert_eq!(e.to_string(), "architecture 'mamba' is not supported (supported: llama, qwen2, qwen3, gemma3)");
+    assert_eq!(
+        e.to_string(),
+        "architecture 'mamba' is not supported (supported: llama, qwen2, qwen3, gemma3, phi3, gpt2, falcon, bloom)"
+    );
     let b = GgufBuilder::new().kv("general.architecture", Value::String("llama".into())).build();
     let g = Gguf::parse(&b, b.len() as u64).unwrap();
     let e = ModelConfig::from_gguf(&g).unwrap_err();

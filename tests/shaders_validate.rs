@@ -31,10 +31,17 @@ fn every_shader_variant_parses_and_validates() {
                         vec![w, "NORM_X", "OUTPUTS_2", "OUTPUTS_3"],
                         vec![w, "OUTPUTS_2"],
                         vec![w, "GLU_X", "GELU", "OUT_F32", "ACCUMULATE"],
+                        vec![w, "NORM_X", "LAYER_NORM", "BIAS", "OUTPUTS_2", "OUTPUTS_3"],
+                        vec![w, "GLU_X", "NO_UP", "GELU", "BIAS", "OUT_F32", "ACCUMULATE"],
+                        vec![w, "POSITIONS", "OUT_F32"],
                     ];
                     // Four chunks per step: matvec only.
                     if shader.name == "matvec" {
-                        extra.extend([vec![w, "GROUPS"], vec![w, "GROUPS", "NORM_X", "OUTPUTS_2"]]);
+                        extra.extend([
+                            vec![w, "GROUPS"],
+                            vec![w, "GROUPS", "NORM_X", "OUTPUTS_2"],
+                            vec![w, "GROUPS", "NORM_X", "LAYER_NORM", "BIAS"],
+                        ]);
                         if matches!(w, "W_Q4_K" | "W_Q6_K") {
                             extra.push(vec![w, "GROUPS", "SPAN_8", "GLU_X"]);
                         }
@@ -53,6 +60,10 @@ fn every_shader_variant_parses_and_validates() {
                 vec!["IN_F32"],
                 vec!["IN_F32", "OUT_F32", "IN_PLACE"],
                 vec!["IN_F32", "ADD_F32"],
+                vec!["LAYER_NORM"],
+                vec!["LAYER_NORM", "IN_F32", "IN_PLACE"],
+                vec!["NO_UP", "GELU", "IN_PLACE"],
+                vec!["ALIBI"],
             ]
         };
         for e in &extra {

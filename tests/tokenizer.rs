@@ -92,29 +92,63 @@ fn check_vocab(name: &str) {
     );
 }
 
-#[test]
-fn vocab_llama_bpe() {
-    check_vocab("llama-bpe");
+/// Every BPE and SentencePiece vocabulary llama.cpp ships with test pairs.
+macro_rules! vocab_tests {
+    ($($test:ident => $name:literal),* $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                check_vocab($name);
+            }
+        )*
+    };
 }
 
-#[test]
-fn vocab_llama_spm() {
-    check_vocab("llama-spm");
+vocab_tests! {
+    vocab_command_r => "command-r",
+    vocab_deepseek_coder => "deepseek-coder",
+    vocab_deepseek_llm => "deepseek-llm",
+    vocab_falcon => "falcon",
+    vocab_gemma_4 => "gemma-4",
+    vocab_gpt_2 => "gpt-2",
+    vocab_llama_bpe => "llama-bpe",
+    vocab_llama_spm => "llama-spm",
+    vocab_mpt => "mpt",
+    vocab_phi_3 => "phi-3",
+    vocab_qwen2 => "qwen2",
+    vocab_qwen35 => "qwen35",
+    vocab_refact => "refact",
+    vocab_starcoder => "starcoder",
 }
 
+/// WordPiece (BERT's) stays out, refused by name.
 #[test]
-fn vocab_qwen2() {
-    check_vocab("qwen2");
+fn wordpiece_is_refused_by_name() {
+    let path = common::model("vocab/ggml-vocab-bert-bge.gguf");
+    let size = std::fs::metadata(&path).unwrap().len();
+    let g = Gguf::read(&mut std::fs::File::open(&path).unwrap(), size).unwrap();
+    let e = Tokenizer::from_gguf(&g).err().expect("a WordPiece vocabulary is refused");
+    assert_eq!(e.to_string(), "tokenizer model 'bert' is not supported (supported: gpt2, gemma4, llama)");
 }
 
+/// Every pre-tokenizer of the table compiles, and every name llama.cpp knows is in it once.
 #[test]
-fn vocab_gpt_2() {
-    check_vocab("gpt-2");
-}
-
-#[test]
-fn vocab_phi_3() {
-    check_vocab("phi-3");
+fn every_pre_tokenizer_compiles() {
+    use hearth::tokenizer::pretokenize::{PRE_TOKENIZERS, lookup};
+    use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+    let mut names = std::collections::HashSet::new();
+    for pre in PRE_TOKENIZERS {
+        for name in pre.names {
+            assert!(names.insert(*name), "'{name}' is in the table twice");
+            assert_eq!(lookup(name).is_ok(), pre.refused.is_none(), "{name}");
+        }
+        for re in pre.regexes {
+            Split::new(SplitPattern::Regex((*re).to_owned()), tokenizers::SplitDelimiterBehavior::Isolated, false)
+                .unwrap_or_else(|e| panic!("{:?}: {re}: {e}", pre.names));
+        }
+    }
+    assert!(names.len() >= 90, "{} names", names.len());
+    assert!(lookup("deepseek-r1-qwen").is_ok() && lookup("no-such-pre").is_err());
 }
 
 /// A tokenizer.json (here: SmolLM2's GGUF tokenizer written out as one) gives the same ids.

@@ -56,8 +56,9 @@ fn inspect_gguf_reports_need_more_then_a_summary() {
 
 use hearth::gpu::{GpuWeight, Recorder};
 use hearth::kernels::{
-    AttnShape, DecodeScratch, Kernels, MatvecX, QkNorm, QkvBuffers, RopeLayout, RopeTable, Step, StepBuffer,
-    attention_ref, matvec_ref, rms_norm_ref, rope_freqs, rope_ref,
+    AttnShape, DecodeScratch, GluKind, Kernels, MatvecX, Norm, NormKind, QkNorm, QkvBuffers, RopeLayout, RopeTable,
+    Step, StepBuffer, attention_ref, embed_ref, glu_ref, matvec_ref, norm_ref, rms_norm_ref, rope_freqs,
+    rope_scaled_ref,
 };
 use hearth::quant;
 
@@ -136,8 +137,9 @@ async fn matvec_every_format_in_the_browser() {
         check(&format!("matvec {ty}"), &got, &matvec_ref(&w, &x, rows, cols), 1e-3);
     }
 
-    // Three tensors stacked by rows (q, k, v) times rms_norm(x) · norm folded in: one dispatch,
-    // each tensor's rows into its own buffer.
+    // Three tensors stacked by rows (q, k, v) times norm(x) folded in (RMSNorm, and LayerNorm
+    // with its bias), plus the projection's bias: one dispatch, each tensor's rows into its own
+    // buffer.
     let parts = [12usize, 6, 6];
     let bytes: Vec<Vec<u8>> = parts
         .iter()
@@ -145,27 +147,69 @@ async fn matvec_every_format_in_the_browser() {
         .map(|(&r, seed)| quant::quantize(GgmlType::Q8_0, &values(seed, r * cols)).unwrap())
         .collect();
     let spec = [("q", 12u64), ("k", 6), ("v", 6)];
-    let gw = GpuWeight::allocate_stacked(&ctx, &spec, GgmlType::Q8_0, cols as u64).unwrap();
+    let mut gw = GpuWeight::allocate_stacked(&ctx, &spec, GgmlType::Q8_0, cols as u64).unwrap();
     let mut scales = Vec::new();
     for (p, b) in gw.parts.iter().zip(&bytes) {
         gw.write_rows(&ctx, p.first_row, &mut b.clone(), &mut scales).unwrap();
     }
-    let (x, norm) = (values(7, 2 * cols), values(8, cols));
-    let (xb, nb) = (ctx.upload(bytemuck::cast_slice(&x), "x"), ctx.upload(bytemuck::cast_slice(&norm), "norm"));
-    let ys: Vec<wgpu::Buffer> = parts.iter().map(|&r| k.act_buffer(&ctx, r as u64, "y")).collect();
-    let y_refs: Vec<&wgpu::Buffer> = ys.iter().collect();
-    let xn = MatvecX::Normed { x: &xb, row: 1, norm: &nb, eps: 1e-6 };
-    run(&ctx, &k.matvec_into(&ctx, &gw, xn, &y_refs, hearth::kernels::Store::Act).unwrap());
-    let h = rms_norm_ref(&x[cols..], &norm, cols, 1e-6);
-    for ((&r, b), y) in parts.iter().zip(&bytes).zip(&ys) {
-        let w = quant::dequantize_to_vec(GgmlType::Q8_0, b, r * cols).unwrap();
-        check(
-            "stacked matvec with the norm folded in",
-            &read_f32(&ctx, y, r).await,
-            &matvec_ref(&w, &h, r, cols),
-            1e-3,
-        );
+    let bias = values(13, 24);
+    gw.bias = Some(ctx.upload(bytemuck::cast_slice(&bias), "bias"));
+    let x: Vec<f32> = values(7, 2 * cols).iter().map(|v| v + 5.0).collect();
+    for kind in [NormKind::Rms, NormKind::Layer] {
+        let norm = values(8, kind.weight_len(cols as u32) as usize);
+        let (xb, nb) = (ctx.upload(bytemuck::cast_slice(&x), "x"), ctx.upload(bytemuck::cast_slice(&norm), "norm"));
+        let ys: Vec<wgpu::Buffer> = parts.iter().map(|&r| k.act_buffer(&ctx, r as u64, "y")).collect();
+        let y_refs: Vec<&wgpu::Buffer> = ys.iter().collect();
+        let xn = MatvecX::Normed { x: &xb, row: 1, norm: Norm { weights: &nb, kind, eps: 1e-6 } };
+        run(&ctx, &k.matvec_into(&ctx, &gw, xn, &y_refs, hearth::kernels::Store::Act).unwrap());
+        let h = norm_ref(kind, &x[cols..], &norm, cols, 1e-6);
+        let mut first = 0;
+        for ((&r, b), y) in parts.iter().zip(&bytes).zip(&ys) {
+            let w = quant::dequantize_to_vec(GgmlType::Q8_0, b, r * cols).unwrap();
+            let mut want = matvec_ref(&w, &h, r, cols);
+            want.iter_mut().zip(&bias[first..]).for_each(|(a, b)| *a += b);
+            first += r;
+            let what = format!("stacked matvec with {kind:?} folded in and a bias");
+            check(&what, &read_f32(&ctx, y, r).await, &want, 1e-3);
+        }
     }
+
+    // A plain FFN's activation folded into the down projection (GELU of the gate alone).
+    let ty = GgmlType::Q8_0;
+    let bytes = quant::quantize(ty, &values(14, rows * cols)).unwrap();
+    let w = quant::dequantize_to_vec(ty, &bytes, rows * cols).unwrap();
+    let gw = GpuWeight::upload(&ctx, "w", ty, rows as u64, cols as u64, &bytes).unwrap();
+    let gate = values(15, cols);
+    let gb = ctx.upload(bytemuck::cast_slice(&gate), "gate");
+    let yb = k.act_buffer(&ctx, rows as u64, "y");
+    run(&ctx, &k.matvec_glu(&ctx, &gw, GluKind::Gelu, &gb, None, &yb, hearth::kernels::Store::Act).unwrap());
+    let want = matvec_ref(&w, &glu_ref(GluKind::Gelu, &gate, None), rows, cols);
+    check("matvec of GELU(gate)", &read_f32(&ctx, &yb, rows).await, &want, 1e-3);
+}
+
+/// The elementwise activation of a plain FFN and learned position embeddings added to the
+/// token embeddings (GPT-2), under Tint.
+#[wasm_bindgen_test]
+async fn plain_ffn_and_positions_in_the_browser() {
+    let ctx = GpuContext::new().await.unwrap();
+    let mut k = Kernels::new(&ctx);
+    let gate = values(16, 300);
+    let (gb, ob) = (ctx.upload(bytemuck::cast_slice(&gate), "gate"), k.act_buffer(&ctx, 300, "out"));
+    run(&ctx, &[k.glu(&ctx, GluKind::Gelu, &gb, None, Some(&ob), 300).unwrap()]);
+    check("gelu", &read_f32(&ctx, &ob, 300).await, &glu_ref(GluKind::Gelu, &gate, None), 1e-5);
+
+    let (rows, cols) = (20usize, 64usize);
+    let table = values(17, rows * cols);
+    let bytes: Vec<u8> = bytemuck::cast_slice(&table).to_vec();
+    let gw = GpuWeight::upload(&ctx, "pos", GgmlType::F32, rows as u64, cols as u64, &bytes).unwrap();
+    let x0 = values(18, 3 * cols);
+    let xb = ctx.upload(bytemuck::cast_slice(&x0), "x");
+    let step = StepBuffer::new(&ctx);
+    step.write(&ctx, Step { pos0: 11, n_tokens: 3, ..Default::default() });
+    run(&ctx, &k.embed_positions(&ctx, &gw, &step, &xb, 4).unwrap());
+    let pos = embed_ref(&table, cols, &[11, 12, 13], 1.0);
+    let want: Vec<f32> = x0.iter().zip(&pos).map(|(a, b)| a + b).collect();
+    check("positions", &read_f32(&ctx, &xb, 3 * cols).await, &want, 1e-6);
 }
 
 #[wasm_bindgen_test]
@@ -179,6 +223,13 @@ async fn rms_norm_and_rope_kv_in_the_browser() {
     let yb = k.act_buffer(&ctx, (rows * n) as u64, "y");
     run(&ctx, &[k.rms_norm(&ctx, &xb, false, &wb, Some(&yb), rows as u32, n as u32, 1e-6).unwrap()]);
     check("rms_norm", &read_f32(&ctx, &yb, rows * n).await, &rms_norm_ref(&x, &w, n, 1e-6), 1e-5);
+    // LayerNorm with its bias, in place on the f32 residual stream (BLOOM's embedding norm).
+    let wb2 = values(19, 2 * n);
+    let norm = Norm { weights: &ctx.upload(bytemuck::cast_slice(&wb2), "w"), kind: NormKind::Layer, eps: 1e-5 };
+    let xl = ctx.upload(bytemuck::cast_slice(&x), "x");
+    run(&ctx, &[k.norm(&ctx, norm, &xl, true, None, rows as u32, n as u32).unwrap()]);
+    let want = norm_ref(NormKind::Layer, &x, &wb2, n, 1e-5);
+    check("layer_norm in place", &read_f32(&ctx, &xl, rows * n).await, &want, 1e-5);
 
     // rope_kv: q rotated in place, rotated k and v appended at the positions' cache slots.
     let (n_heads, n_kv, head_dim, cache_len) = (3usize, 1usize, 64usize, 16usize);
@@ -191,12 +242,21 @@ async fn rms_norm_and_rope_kv_in_the_browser() {
         cache_len: cache_len as u32,
         window: 0,
         scale: 1.0,
+        alibi: 0.0,
     };
     let (qn, kn) = (values(11, head_dim), values(12, head_dim));
     let (qnb, knb) = (ctx.upload(bytemuck::cast_slice(&qn), "qn"), ctx.upload(bytemuck::cast_slice(&kn), "kn"));
-    for (layout, qk_norm) in [(RopeLayout::Normal, false), (RopeLayout::Neox, false), (RopeLayout::Neox, true)] {
-        let freqs = rope_freqs(10000.0, 64, 1.0, None);
-        let table = RopeTable::new(&ctx, &freqs, 32);
+    // (layout, per-head norms, rotated dims, table scale): partial rotation with longrope's
+    // scaled table among them.
+    let cases = [
+        (RopeLayout::Normal, false, 64, 1.0),
+        (RopeLayout::Neox, false, 64, 1.0),
+        (RopeLayout::Neox, true, 64, 1.0),
+        (RopeLayout::Neox, false, 48, 1.19),
+    ];
+    for (layout, qk_norm, rot, mscale) in cases {
+        let freqs = rope_freqs(10000.0, rot, 1.0, Some(&[1.0, 2.0, 4.0]));
+        let table = RopeTable::new(&ctx, &freqs, 32, mscale);
         let step = StepBuffer::new(&ctx);
         step.write(&ctx, Step { pos0: 9, n_tokens: 2, ..Default::default() });
         let up = |x: &[f32], label| ctx.upload(bytemuck::cast_slice(x), label);
@@ -208,24 +268,31 @@ async fn rms_norm_and_rope_kv_in_the_browser() {
         let bufs = QkvBuffers { q: &qb, k: &kb, v: &vb, k_cache: &kc, v_cache: &vc, qk_norm: qk };
         run(&ctx, &[k.rope_kv(&ctx, &bufs, &table, &step, layout, &shape, 2).unwrap()]);
         let norm = |x: &[f32], w: &[f32]| if qk_norm { rms_norm_ref(x, w, head_dim, 1e-6) } else { x.to_vec() };
-        let what = format!("rope_kv {layout:?} qk_norm {qk_norm}");
-        let want = rope_ref(&norm(&q, &qn), 9, &freqs, layout, n_heads, head_dim);
+        let what = format!("rope_kv {layout:?} qk_norm {qk_norm} rot {rot} scale {mscale}");
+        let want = rope_scaled_ref(&norm(&q, &qn), 9, &freqs, mscale, layout, n_heads, head_dim);
         check(&format!("{what} q"), &read_f32(&ctx, &qb, q.len()).await, &want, 1e-5);
         // Positions 9 and 10 are slots 9 and 10 of the 16.
         let (row, slots) = (n_kv * head_dim, 9 * n_kv * head_dim..11 * n_kv * head_dim);
-        let want_k = rope_ref(&norm(&kk, &kn), 9, &freqs, layout, n_kv, head_dim);
+        let want_k = rope_scaled_ref(&norm(&kk, &kn), 9, &freqs, mscale, layout, n_kv, head_dim);
         check(&format!("{what} k"), &read_f32(&ctx, &kc, zeros.len()).await[slots.clone()], &want_k, 1e-5);
         check(&format!("{what} v"), &read_f32(&ctx, &vc, zeros.len()).await[slots], &v[..2 * row], 1e-5);
     }
 }
 
+/// Decode attention, plain and with BLOOM's ALiBi (6 heads: m0's and m1's slopes).
 #[wasm_bindgen_test]
 async fn decode_attention_in_the_browser() {
+    for (n_head, n_kv, alibi) in [(4u32, 2u32, 0.0), (6, 6, 8.0)] {
+        decode_attention(n_head, n_kv, alibi).await;
+    }
+}
+
+async fn decode_attention(n_head: u32, n_kv: u32, alibi: f32) {
     let ctx = GpuContext::new().await.unwrap();
     let mut k = Kernels::new(&ctx);
-    let shape = AttnShape { n_head: 4, n_kv: 2, head_dim: 64, cache_len: 32, window: 0, scale: 0.125 };
-    let n_pos = 19usize;
-    let width = 2 * 64;
+    let shape = AttnShape { n_head, n_kv, head_dim: 64, cache_len: 32, window: 0, scale: 0.125, alibi };
+    let (n_pos, nh) = (19usize, n_head as usize);
+    let width = n_kv as usize * 64;
     let (kv_k, kv_v) = (values(7, n_pos * width), values(8, n_pos * width));
     let mut cache_k = kv_k.clone();
     cache_k.resize(32 * width, 0.0);
@@ -233,13 +300,13 @@ async fn decode_attention_in_the_browser() {
     cache_v.resize(32 * width, 0.0);
     let kc = ctx.upload(bytemuck::cast_slice(&cache_k), "k_cache");
     let vc = ctx.upload(bytemuck::cast_slice(&cache_v), "v_cache");
-    let q = values(9, 4 * 64);
+    let q = values(9, nh * 64);
     let qb = ctx.upload(bytemuck::cast_slice(&q), "q");
-    let out = k.act_buffer(&ctx, 4 * 64, "out");
+    let out = k.act_buffer(&ctx, (nh * 64) as u64, "out");
     let step = StepBuffer::new(&ctx);
     step.write(&ctx, Step { pos0: (n_pos - 1) as u32, n_tokens: 1, ..Default::default() });
     let scratch = DecodeScratch::new(&ctx, &shape, 32, 8);
     run(&ctx, &k.attn_decode(&ctx, &shape, &qb, &kc, &vc, &out, &step, &scratch).unwrap());
     let want = attention_ref(&q, &kv_k, &kv_v, n_pos - 1, &shape);
-    check("attn_decode", &read_f32(&ctx, &out, 4 * 64).await, &want, 1e-4);
+    check(&format!("attn_decode alibi {alibi}"), &read_f32(&ctx, &out, nh * 64).await, &want, 1e-4);
 }

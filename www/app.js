@@ -492,6 +492,14 @@ async function openInspector() {
         "Model",
         table([
           ["architecture", arch],
+          [
+            "hearth runs it",
+            r.architecture.missing
+              ? `no: ${r.architecture.missing}`
+              : r.architecture.supported
+                ? `yes (verified on ${r.architecture.verified})`
+                : "no",
+          ],
           ["parameters", `${count(s.n_parameters)} (${s.n_parameters.toLocaleString()})`],
           ["file size", `${bytes(s.file_size)} (${s.file_size.toLocaleString()} bytes)`],
           ["header", `${bytes(r.header_bytes)} (all that was read to show this)`],

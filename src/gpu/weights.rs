@@ -97,6 +97,9 @@ pub struct GpuWeight {
     pub pages: Vec<WeightPage>,
     /// The tensors stacked here, in row order (one when not stacked).
     pub parts: Vec<WeightPart>,
+    /// `(rows,)` f32 bias added to every product (the stacked tensors' biases in row order),
+    /// when the projection has one.
+    pub bias: Option<wgpu::Buffer>,
 }
 
 impl GpuWeight {
@@ -116,6 +119,28 @@ impl GpuWeight {
         ty: GgmlType,
         cols: u64,
     ) -> Result<Self, WeightError> {
+        if tensors.len() > 1 && tensors.iter().any(|(_, r)| r % 2 == 1) {
+            let name = tensors.iter().map(|(n, _)| *n).collect::<Vec<_>>().join("+");
+            let rows = tensors.iter().map(|(_, r)| r).sum();
+            return Err(WeightError::Shape {
+                name,
+                rows,
+                cols,
+                why: "only tensors of an even number of rows are stacked",
+            });
+        }
+        Self::allocate_parts(ctx, tensors, ty, cols)
+    }
+
+    /// Allocates a weight whose rows are `parts` (name, rows) in order, each written to its
+    /// own output by the matrix kernels, of any number of rows: one fused tensor of the file
+    /// (Q, K and V in `attn_qkv`; gate and up in Phi-3's `ffn_up`), written whole.
+    pub fn allocate_parts(
+        ctx: &GpuContext,
+        tensors: &[(&str, u64)],
+        ty: GgmlType,
+        cols: u64,
+    ) -> Result<Self, WeightError> {
         let name = tensors.iter().map(|(n, _)| *n).collect::<Vec<_>>().join("+");
         let name = name.as_str();
         let rows: u64 = tensors.iter().map(|(_, r)| r).sum();
@@ -128,9 +153,6 @@ impl GpuWeight {
         let (Ok(rows32), Ok(cols32)) = (u32::try_from(rows), u32::try_from(cols)) else {
             return Err(shape_err("more than 2^32 rows or columns"));
         };
-        if tensors.len() > 1 && tensors.iter().any(|(_, r)| r % 2 == 1) {
-            return Err(shape_err("only tensors of an even number of rows are stacked"));
-        }
         let blocks_per_row = cols / u64::from(ty.block_size());
         // The split layout may add up to 3 bytes of padding per page. An even number of rows
         // per page keeps stacked tensors on even blocks of their page.
@@ -164,7 +186,7 @@ impl GpuWeight {
             parts.push(WeightPart { name: (*name).to_owned(), first_row, rows });
             first_row += rows;
         }
-        Ok(GpuWeight { name: name.to_owned(), ty, rows: rows32, cols: cols32, pages, parts })
+        Ok(GpuWeight { name: name.to_owned(), ty, rows: rows32, cols: cols32, pages, parts, bias: None })
     }
 
     /// The part holding tensor `name`.

@@ -23,6 +23,29 @@ pub struct AttnShape {
     pub window: u32,
     /// Score scale, usually 1 / sqrt(head_dim).
     pub scale: f32,
+    /// ALiBi's maximum bias (BLOOM: 8): each head's scores get a slope times the key's
+    /// distance; 0 for none.
+    pub alibi: f32,
+}
+
+impl AttnShape {
+    /// ALiBi's slope bases (m0, m1) and the largest power of two at most `n_head`, computed in
+    /// f32 as llama.cpp's soft_max does.
+    pub fn alibi_bases(&self) -> (f32, f32, u32) {
+        let n_log2 = 1u32 << self.n_head.max(1).ilog2();
+        let m0 = 2.0f32.powf(-self.alibi / n_log2 as f32);
+        let m1 = 2.0f32.powf(-(self.alibi / 2.0) / n_log2 as f32);
+        (m0, m1, n_log2)
+    }
+
+    /// ALiBi's slope of query head `h` (1 without ALiBi, as llama.cpp's soft_max).
+    pub fn alibi_slope(&self, h: u32) -> f32 {
+        if self.alibi <= 0.0 {
+            return 1.0;
+        }
+        let (m0, m1, n_log2) = self.alibi_bases();
+        if h < n_log2 { m0.powi(h as i32 + 1) } else { m1.powi(2 * (h - n_log2) as i32 + 1) }
+    }
 }
 
 /// Scratch for split-sequence decoding: per (head, split) a partial (m, l, o\[head_dim\]).
@@ -60,6 +83,10 @@ struct AttnParams {
     n_splits: u32,
     split_keys: u32,
     scale: f32,
+    alibi_m0: f32,
+    alibi_m1: f32,
+    alibi_n_log2: u32,
+    _pad: u32,
 }
 
 impl Kernels {
@@ -80,6 +107,7 @@ impl Kernels {
         if s.head_dim > 256 || s.n_kv == 0 || !s.n_head.is_multiple_of(s.n_kv) || s.cache_len == 0 {
             return Err(KernelError::Shape { kernel: "attention", why: format!("unsupported shape {s:?}") });
         }
+        let (alibi_m0, alibi_m1, alibi_n_log2) = s.alibi_bases();
         let p = AttnParams {
             n_head: s.n_head,
             n_kv: s.n_kv,
@@ -89,6 +117,10 @@ impl Kernels {
             n_splits,
             split_keys,
             scale: s.scale,
+            alibi_m0,
+            alibi_m1,
+            alibi_n_log2,
+            _pad: 0,
         };
         Ok(self.uniforms.push(ctx, &p))
     }
@@ -107,7 +139,7 @@ impl Kernels {
         max_tokens: u32,
     ) -> Result<Dispatch, KernelError> {
         let wg = self.attn_wg();
-        let pipeline = self.pipeline(ctx, &shaders::ATTN_PREFILL, &[], &[("WG", wg)])?;
+        let pipeline = self.pipeline(ctx, &shaders::ATTN_PREFILL, alibi_defines(shape), &[("WG", wg)])?;
         let slot = self.attn_params(ctx, shape, 1, 0)?;
         Ok(Dispatch::with_bindings(
             ctx,
@@ -139,10 +171,11 @@ impl Kernels {
     ) -> Result<Vec<Dispatch>, KernelError> {
         let sg = self.subgroup_size;
         let one_subgroup = self.subgroups && sg > 0 && shape.head_dim.is_multiple_of(sg) && shape.head_dim / sg <= 64;
+        let defines = alibi_defines(shape);
         let split = if one_subgroup {
-            self.pipeline(ctx, &shaders::ATTN_DECODE_SG, &[], &[("WG", sg)])?
+            self.pipeline(ctx, &shaders::ATTN_DECODE_SG, defines, &[("WG", sg)])?
         } else {
-            self.pipeline(ctx, &shaders::ATTN_DECODE, &[], &[("WG", self.attn_wg())])?
+            self.pipeline(ctx, &shaders::ATTN_DECODE, defines, &[("WG", self.attn_wg())])?
         };
         let wg = self.attn_wg();
         let slot = self.attn_params(ctx, shape, scratch.n_splits, scratch.split_keys)?;
@@ -179,6 +212,11 @@ impl Kernels {
     }
 }
 
+/// The defines of an attention pipeline for `shape`.
+fn alibi_defines(shape: &AttnShape) -> &'static [&'static str] {
+    if shape.alibi > 0.0 { &["ALIBI"] } else { &[] }
+}
+
 /// CPU reference: `q (T, n_head, hd)` at positions `pos0..pos0 + T` attending to `k`, `v`
 /// `(n_pos, n_kv, hd)` indexed by position → `(T, n_head * hd)`.
 pub fn attention_ref(q: &[f32], k: &[f32], v: &[f32], pos0: usize, s: &AttnShape) -> Vec<f32> {
@@ -194,7 +232,13 @@ pub fn attention_ref(q: &[f32], k: &[f32], v: &[f32], pos0: usize, s: &AttnShape
             let scores: Vec<f64> = (lo..=pos)
                 .map(|j| {
                     let kr = &k[(j * kv + kh) * hd..][..hd];
-                    qv.iter().zip(kr).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum::<f64>() * f64::from(s.scale)
+                    let dot = qv.iter().zip(kr).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum::<f64>();
+                    let bias = if s.alibi > 0.0 {
+                        f64::from(s.alibi_slope(head as u32)) * (j as f64 - pos as f64)
+                    } else {
+                        0.0
+                    };
+                    dot * f64::from(s.scale) + bias
                 })
                 .collect();
             let m = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);

@@ -1,10 +1,10 @@
-//! Elementwise kernels: `glu` (the gated FFN product) and `add` (the residual add).
+//! Elementwise kernels: `glu`, the FFN's activation (times up in a gated FFN).
 
 use crate::gpu::{Dispatch, GpuContext};
 
 use super::{KernelError, Kernels, WG, grid, shaders};
 
-/// The gate's activation function.
+/// The FFN's activation function (of the gate, in a gated FFN).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GluKind {
     /// SiLU: x · sigmoid(x) (llama, Qwen).
@@ -17,18 +17,18 @@ pub enum GluKind {
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
     n: u32,
-    y_len: u32,
-    _pad: [u32; 2],
+    _pad: [u32; 3],
 }
 
 impl Kernels {
-    /// `out (n,) = f(gate (n,)) * up (n,)`; `out = None` writes over `gate`.
+    /// `out (n,) = f(gate (n,)) * up (n,)`, or `f(gate)` alone without `up` (a plain FFN);
+    /// `out = None` writes over `gate`.
     pub fn glu(
         &mut self,
         ctx: &GpuContext,
         kind: GluKind,
         gate: &wgpu::Buffer,
-        up: &wgpu::Buffer,
+        up: Option<&wgpu::Buffer>,
         out: Option<&wgpu::Buffer>,
         n: u32,
     ) -> Result<Dispatch, KernelError> {
@@ -39,38 +39,24 @@ impl Kernels {
         if out.is_none() {
             defines.push("IN_PLACE");
         }
+        if up.is_none() {
+            defines.push("NO_UP");
+        }
         let pipeline = self.pipeline(ctx, &shaders::GLU, &defines, &[("WG", WG)])?;
-        let slot = self.uniforms.push(ctx, &Params { n, y_len: 0, _pad: [0; 2] });
-        let mut bindings = vec![gate.as_entire_binding(), up.as_entire_binding(), self.uniforms.binding(slot)];
-        bindings.extend(out.map(|o| o.as_entire_binding()));
-        Ok(Dispatch::new(ctx, pipeline, &bindings, grid(n.div_ceil(WG))))
-    }
-
-    /// `x (n,) += y` where y `(y_len,)` repeats, both act (a bias added to every token's row).
-    pub fn add_broadcast(
-        &mut self,
-        ctx: &GpuContext,
-        x: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-        n: u32,
-        y_len: u32,
-    ) -> Result<Dispatch, KernelError> {
-        let pipeline = self.pipeline(ctx, &shaders::ADD, &[], &[("WG", WG)])?;
-        let slot = self.uniforms.push(ctx, &Params { n, y_len: y_len.max(1), _pad: [0; 2] });
-        Ok(Dispatch::new(
-            ctx,
-            pipeline,
-            &[x.as_entire_binding(), y.as_entire_binding(), self.uniforms.binding(slot)],
-            grid(n.div_ceil(WG)),
-        ))
+        let slot = self.uniforms.push(ctx, &Params { n, _pad: [0; 3] });
+        let mut bindings = vec![(0, gate.as_entire_binding()), (2, self.uniforms.binding(slot))];
+        bindings.extend(up.map(|u| (1, u.as_entire_binding())));
+        bindings.extend(out.map(|o| (3, o.as_entire_binding())));
+        Ok(Dispatch::with_bindings(ctx, pipeline, &bindings, grid(n.div_ceil(WG))))
     }
 }
 
-/// CPU reference of [`Kernels::glu`].
-pub fn glu_ref(kind: GluKind, gate: &[f32], up: &[f32]) -> Vec<f32> {
+/// CPU reference of [`Kernels::glu`] (without `up`: a plain FFN's activation alone).
+pub fn glu_ref(kind: GluKind, gate: &[f32], up: Option<&[f32]>) -> Vec<f32> {
     gate.iter()
-        .zip(up)
-        .map(|(&g, &u)| {
+        .enumerate()
+        .map(|(i, &g)| {
+            let u = up.map_or(1.0, |up| up[i]);
             let g = f64::from(g);
             let a = match kind {
                 GluKind::Silu => g / (1.0 + (-g).exp()),

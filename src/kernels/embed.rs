@@ -2,7 +2,7 @@
 
 use crate::gpu::{Dispatch, GpuContext, GpuWeight};
 
-use super::{KernelError, Kernels, Store, WG, shaders, weight_defines};
+use super::{KernelError, Kernels, StepBuffer, Store, WG, shaders, weight_defines};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -59,6 +59,50 @@ impl Kernels {
             ));
         }
         Ok(out_dispatches)
+    }
+}
+
+impl Kernels {
+    /// `out (T, cols) f32 += table[step.pos0 + t] * scale`: learned absolute position
+    /// embeddings (GPT-2) added to the token embeddings, for the step's tokens (`max_tokens`
+    /// sizes the dispatch). Positions outside the table add nothing.
+    pub fn embed_positions(
+        &mut self,
+        ctx: &GpuContext,
+        table: &GpuWeight,
+        step: &StepBuffer,
+        out: &wgpu::Buffer,
+        max_tokens: u32,
+    ) -> Result<Vec<Dispatch>, KernelError> {
+        let mut defines = weight_defines("embed", table.ty, Store::F32)?;
+        defines.push("POSITIONS");
+        let pipeline = self.pipeline(ctx, &shaders::EMBED, &defines, &[("WG", WG)])?;
+        let mut dispatches = Vec::new();
+        for page in &table.pages {
+            let params = Params {
+                first_row: page.first_row,
+                n_rows: page.n_rows,
+                cols: table.cols,
+                scales: page.scales,
+                n_tokens: max_tokens,
+                token_offset: 0,
+                scale: 1.0,
+                _pad: 0,
+            };
+            let slot = self.uniforms.push(ctx, &params);
+            dispatches.push(Dispatch::with_bindings(
+                ctx,
+                pipeline.clone(),
+                &[
+                    (0, page.buffer.as_entire_binding()),
+                    (2, out.as_entire_binding()),
+                    (3, self.uniforms.binding(slot)),
+                    (4, step.buffer.as_entire_binding()),
+                ],
+                [max_tokens, 1, 1],
+            ));
+        }
+        Ok(dispatches)
     }
 }
 

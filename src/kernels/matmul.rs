@@ -23,8 +23,9 @@ struct Params {
 }
 
 impl Kernels {
-    /// `X (T, cols) @ W^T (cols, rows) -> Y (T, rows)`, X act, Y as `store` says (`AddF32`:
-    /// `Y += X W^T`). One dispatch per weight page.
+    /// `X (T, cols) @ W^T (cols, rows) (+ b) -> Y (T, rows)`, X act, Y as `store` says
+    /// (`AddF32`: `Y += X W^T`). One dispatch per weight page; the weight's bias, when it has
+    /// one, is added.
     pub fn matmul(
         &mut self,
         ctx: &GpuContext,
@@ -50,6 +51,9 @@ impl Kernels {
     ) -> Result<Vec<Dispatch>, KernelError> {
         let mut defines = weight_defines("matmul", w.ty, store)?;
         let (split1, split2) = output_splits("matmul", w, ys, store, &mut defines)?;
+        if w.bias.is_some() {
+            defines.push("BIAS");
+        }
         // CPU adapters: small workgroups measured fastest (lavapipe, 1536x576 Q8_0, 32 tokens:
         // 2.6 GFLOP/s at 16 vs 2.4 at 32); GPUs: at least a warp.
         let wg = if self.cpu_shapes { 16 } else { 64 };
@@ -76,6 +80,9 @@ impl Kernels {
                 (3, self.uniforms.binding(slot)),
             ];
             bindings.extend(ys.iter().skip(1).zip(6..).map(|(y, i)| (i, y.as_entire_binding())));
+            if let Some(b) = &w.bias {
+                bindings.push((9, b.as_entire_binding()));
+            }
             out.push(Dispatch::with_bindings(ctx, pipeline.clone(), &bindings, groups));
         }
         Ok(out)

@@ -3,7 +3,7 @@
 use crate::gguf::GgmlType;
 use crate::gpu::{Dispatch, GpuContext, GpuWeight};
 
-use super::{GluKind, KernelError, Kernels, Store, grid, shaders, weight_defines};
+use super::{GluKind, KernelError, Kernels, Norm, NormKind, Store, grid, shaders, weight_defines};
 
 /// Most rows per workgroup (`MAX_ROWS` in shaders/matvec.wgsl).
 const MAX_ROWS_PER_WORKGROUP: u32 = 32;
@@ -31,26 +31,25 @@ pub enum MatvecX<'a> {
         /// The row.
         row: u32,
     },
-    /// `rms_norm(x[row]) · norm` rounded to act, x a (rows, cols) f32 buffer (the residual
-    /// stream): a sub-layer's input norm folded into its projections.
+    /// `norm(x[row])` rounded to act, x a (rows, cols) f32 buffer (the residual stream): a
+    /// sub-layer's input norm folded into its projections.
     Normed {
         /// The residual stream.
         x: &'a wgpu::Buffer,
         /// The row.
         row: u32,
-        /// (cols,) f32 norm weight.
-        norm: &'a wgpu::Buffer,
-        /// The norm's epsilon.
-        eps: f32,
+        /// The norm (RMSNorm or LayerNorm) and its weights.
+        norm: Norm<'a>,
     },
-    /// The FFN's GLU `act_fn(gate) · up`, rounded to act as [`Kernels::glu`] stores it.
+    /// The FFN's GLU `act_fn(gate) · up`, or a plain FFN's `act_fn(gate)` without `up`, rounded
+    /// to act as [`Kernels::glu`] stores it.
     Glu {
         /// Which activation function.
         kind: GluKind,
         /// (cols,) act
         gate: &'a wgpu::Buffer,
-        /// (cols,) act
-        up: &'a wgpu::Buffer,
+        /// (cols,) act, or none for a plain FFN.
+        up: Option<&'a wgpu::Buffer>,
     },
 }
 
@@ -81,24 +80,25 @@ impl Kernels {
         self.matvec_into(ctx, w, MatvecX::Act { x, row: x_row }, &[y], store)
     }
 
-    /// The FFN's GLU and down projection in one dispatch per page: `y = W (act_fn(gate) · up)`,
-    /// with the product made (and rounded to act, as [`Kernels::glu`] stores it) as x loads.
+    /// The FFN's GLU and down projection in one dispatch per page: `y = W (act_fn(gate) · up)`
+    /// (`y = W act_fn(gate)` without `up`: a plain FFN), with the product made (and rounded to
+    /// act, as [`Kernels::glu`] stores it) as x loads.
     pub fn matvec_glu(
         &mut self,
         ctx: &GpuContext,
         w: &GpuWeight,
         kind: GluKind,
         gate: &wgpu::Buffer,
-        up: &wgpu::Buffer,
+        up: Option<&wgpu::Buffer>,
         y: &wgpu::Buffer,
         store: Store,
     ) -> Result<Vec<Dispatch>, KernelError> {
         self.matvec_into(ctx, w, MatvecX::Glu { kind, gate, up }, &[y], store)
     }
 
-    /// `W x` for an x made as `x` says, one dispatch per page; each tensor stacked in `w`
+    /// `W x (+ b)` for an x made as `x` says, one dispatch per page; each tensor stacked in `w`
     /// writes its rows to its own buffer of `ys` (one per [`GpuWeight::parts`], in order;
-    /// several only with `Store::Act`).
+    /// several only with `Store::Act`). The weight's bias, when it has one, is added.
     pub fn matvec_into(
         &mut self,
         ctx: &GpuContext,
@@ -111,18 +111,27 @@ impl Kernels {
         let (split1, split2) = output_splits("matvec", w, ys, store, &mut defines)?;
         let (x_buffer, x_row, eps) = match x {
             MatvecX::Act { x, row } => (x, row, 0.0),
-            MatvecX::Normed { x, row, eps, .. } => {
+            MatvecX::Normed { x, row, norm } => {
                 defines.push("NORM_X");
-                (x, row, eps)
+                if norm.kind == NormKind::Layer {
+                    defines.push("LAYER_NORM");
+                }
+                (x, row, norm.eps)
             }
-            MatvecX::Glu { kind, gate, .. } => {
+            MatvecX::Glu { kind, gate, up } => {
                 defines.push("GLU_X");
                 if kind == GluKind::Gelu {
                     defines.push("GELU");
                 }
+                if up.is_none() {
+                    defines.push("NO_UP");
+                }
                 (gate, 0, 0.0)
             }
         };
+        if w.bias.is_some() {
+            defines.push("BIAS");
+        }
         let rows_per_wg = self.matvec_rows.clamp(1, MAX_ROWS_PER_WORKGROUP);
         let wg = self.matvec_wg.clamp(1, 256).next_power_of_two();
         // Rows of a multiple of 32 elements have a multiple of four 8-element chunks, whose
@@ -169,9 +178,12 @@ impl Kernels {
                 bindings.push((8, page.buffer.as_entire_binding()));
             }
             match x {
-                MatvecX::Glu { up, .. } => bindings.push((4, up.as_entire_binding())),
-                MatvecX::Normed { norm, .. } => bindings.push((5, norm.as_entire_binding())),
-                MatvecX::Act { .. } => {}
+                MatvecX::Glu { up: Some(up), .. } => bindings.push((4, up.as_entire_binding())),
+                MatvecX::Normed { norm, .. } => bindings.push((5, norm.weights.as_entire_binding())),
+                MatvecX::Glu { up: None, .. } | MatvecX::Act { .. } => {}
+            }
+            if let Some(b) = &w.bias {
+                bindings.push((9, b.as_entire_binding()));
             }
             bindings.extend(ys.iter().skip(1).zip(6..).map(|(y, i)| (i, y.as_entire_binding())));
             out.push(Dispatch::with_bindings(

@@ -36,15 +36,21 @@ pub fn rope_freqs(base: f64, rot_dims: u32, freq_scale: f64, factors: Option<&[f
 }
 
 impl RopeTable {
-    /// A table for frequencies `freqs` (one per rotated pair) and positions `0..max_pos`.
-    pub fn new(ctx: &GpuContext, freqs: &[f64], max_pos: u32) -> Self {
+    /// A table for frequencies `freqs` (one per rotated pair) and positions `0..max_pos`, the
+    /// rotated values scaled by `mscale` (longrope's attention factor; 1 otherwise). No
+    /// frequencies (a model without RoPE) give a table that rotates nothing.
+    pub fn new(ctx: &GpuContext, freqs: &[f64], max_pos: u32, mscale: f64) -> Self {
         let mut data = Vec::with_capacity(max_pos as usize * freqs.len() * 2);
         for pos in 0..max_pos {
             for f in freqs {
                 let a = f64::from(pos) * f;
-                data.push(a.cos() as f32);
-                data.push(a.sin() as f32);
+                data.push((a.cos() * mscale) as f32);
+                data.push((a.sin() * mscale) as f32);
             }
+        }
+        // A buffer binding cannot be empty.
+        if data.is_empty() {
+            data.extend([1.0, 0.0]);
         }
         let buffer = ctx.upload(bytemuck::cast_slice(&data), "rope_table");
         RopeTable { buffer, rot_dims: 2 * freqs.len() as u32, max_pos }
@@ -158,14 +164,27 @@ struct RopeKvParams {
 }
 
 /// CPU reference of the rotation [`Kernels::rope_kv`] applies to `x (T, n_heads, head_dim)`
-/// (angles in f64, like the tables).
+/// (angles in f64, like the tables) with a table of scale 1.
 pub fn rope_ref(x: &[f32], pos0: u32, freqs: &[f64], layout: RopeLayout, n_heads: usize, head_dim: usize) -> Vec<f32> {
+    rope_scaled_ref(x, pos0, freqs, 1.0, layout, n_heads, head_dim)
+}
+
+/// [`rope_ref`] for a table whose rotated values are scaled by `mscale`.
+pub fn rope_scaled_ref(
+    x: &[f32],
+    pos0: u32,
+    freqs: &[f64],
+    mscale: f64,
+    layout: RopeLayout,
+    n_heads: usize,
+    head_dim: usize,
+) -> Vec<f32> {
     let half = freqs.len();
     let mut out = x.to_vec();
     for (h, head) in out.chunks_exact_mut(head_dim).enumerate() {
         let pos = f64::from(pos0) + (h / n_heads) as f64;
         for (i, f) in freqs.iter().enumerate() {
-            let (s, c) = ((pos * f).sin() as f32, (pos * f).cos() as f32);
+            let (s, c) = (((pos * f).sin() * mscale) as f32, ((pos * f).cos() * mscale) as f32);
             let (i0, i1) = match layout {
                 RopeLayout::Normal => (2 * i, 2 * i + 1),
                 RopeLayout::Neox => (i, i + half),

@@ -19,10 +19,9 @@ macro_rules! shader {
 shader!(MATVEC, "matvec");
 shader!(MATMUL, "matmul");
 shader!(EMBED, "embed");
-shader!(RMS_NORM, "rms_norm");
+shader!(NORM, "norm");
 shader!(ROPE_KV, "rope_kv");
 shader!(GLU, "glu");
-shader!(ADD, "add");
 shader!(SOFTMAX, "softmax");
 shader!(ATTN_PREFILL, "attention", "attn_prefill");
 shader!(ATTN_DECODE, "attention", "attn_decode");
@@ -48,10 +47,9 @@ pub static ALL: &[&ShaderDef] = &[
     &MATVEC,
     &MATMUL,
     &EMBED,
-    &RMS_NORM,
+    &NORM,
     &ROPE_KV,
     &GLU,
-    &ADD,
     &SOFTMAX,
     &ATTN_PREFILL,
     &ATTN_DECODE,

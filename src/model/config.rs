@@ -1,21 +1,28 @@
-//! `ModelConfig`: an architecture's hyper-parameters, read from GGUF metadata.
+//! `ModelConfig`: an architecture's hyper-parameters, read from GGUF metadata, and which of the
+//! optional tensors llama.cpp reads the file has.
 //!
-//! Architectures are data, not forks: llama, qwen2, qwen3 and gemma3 differ only in the flags
-//! below (biases, QK-norm, extra norms, activation, rope layout, sliding windows), and one
-//! forward pass reads them.
+//! Architectures are data, not forks: a family ([`super::family`]) says what its graph does,
+//! the metadata gives the sizes, the file's tensors the optional parts, and one forward pass
+//! reads them.
 
 use crate::gguf::{Gguf, GgufError};
-use crate::kernels::{GluKind, RopeLayout};
 
-/// Architectures hearth runs.
-pub const SUPPORTED: [&str; 4] = ["llama", "qwen2", "qwen3", "gemma3"];
+use super::family::{self, Family, Positions};
 
 /// Why a model cannot be configured.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ConfigError {
     /// An architecture hearth does not implement.
-    #[error("architecture '{0}' is not supported (supported: {list})", list = SUPPORTED.join(", "))]
+    #[error("architecture '{0}' is not supported (supported: {list})", list = family::supported().join(", "))]
     Unsupported(String),
+    /// A feature of a supported architecture that hearth does not implement.
+    #[error("this {arch} model uses {what}, which hearth does not run yet")]
+    UnsupportedFeature {
+        /// The architecture.
+        arch: String,
+        /// The feature, as a reader would name it.
+        what: String,
+    },
     /// A metadata key is missing or has the wrong type.
     #[error(transparent)]
     Metadata(#[from] GgufError),
@@ -51,11 +58,98 @@ pub mod caps {
     pub const CONTEXT: u32 = 1 << 24;
 }
 
+/// How a model's biases on Q, K and V are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QkvBias {
+    /// One tensor `attn_qkv.bias` (with a fused `attn_qkv.weight`).
+    Fused,
+    /// Three tensors `attn_q.bias`, `attn_k.bias`, `attn_v.bias`.
+    Split,
+}
+
+/// RoPE frequency factor tables (per rotated pair: how much slower it turns).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RopeFactors {
+    /// None: every pair at its base frequency.
+    None,
+    /// `rope_freqs.weight` (Llama 3.x's llama3 scaling), at every context length.
+    Freqs,
+    /// `rope_factors_long.weight` and `rope_factors_short.weight` (Phi-3 "longrope"): the long
+    /// table for contexts past `rope.scaling.original_context_length`, as llama.cpp picks.
+    LongShort,
+}
+
+/// Which of the tensors llama.cpp reads as optional a file has. Read from layer 0 and the
+/// global tensors; every layer must then have the same (a layer that differs shows as a
+/// missing or an unexpected tensor).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TensorLayout {
+    /// Q, K and V in one tensor `attn_qkv` (rows q, then k, then v), else three.
+    pub fused_qkv: bool,
+    /// Biases on Q, K and V.
+    pub qkv_bias: Option<QkvBias>,
+    /// A bias on the attention output (`attn_output.bias`).
+    pub attn_out_bias: bool,
+    /// Gate and up in one tensor `ffn_up` of 2F rows, gate first (Phi-3).
+    pub fused_gate_up: bool,
+    /// Biases on the FFN's up, gate and down projections.
+    pub ffn_up_bias: bool,
+    /// See `ffn_up_bias`.
+    pub ffn_gate_bias: bool,
+    /// See `ffn_up_bias`.
+    pub ffn_down_bias: bool,
+    /// A bias on the LM head (`output.bias`, some Qwen2 files).
+    pub output_bias: bool,
+    /// Falcon-40B: attention's own LayerNorm (`attn_norm_2`) next to the FFN's.
+    pub attn_norm_2: bool,
+    /// RoPE factor tables.
+    pub rope_factors: RopeFactors,
+}
+
+impl TensorLayout {
+    /// The optional tensors `g` has, for a model of `family`.
+    fn of(g: &Gguf, family: &Family) -> Self {
+        let has = |name: &str| g.tensor(name).is_some();
+        let fused_qkv = has("blk.0.attn_qkv.weight");
+        let qkv_bias = if fused_qkv && has("blk.0.attn_qkv.bias") {
+            Some(QkvBias::Fused)
+        } else if has("blk.0.attn_q.bias") {
+            Some(QkvBias::Split)
+        } else {
+            None
+        };
+        let rope = family.positions == Positions::Rope;
+        let rope_factors = if rope && has("rope_freqs.weight") {
+            RopeFactors::Freqs
+        } else if rope && (has("rope_factors_long.weight") || has("rope_factors_short.weight")) {
+            RopeFactors::LongShort
+        } else {
+            RopeFactors::None
+        };
+        TensorLayout {
+            fused_qkv,
+            qkv_bias,
+            attn_out_bias: has("blk.0.attn_output.bias"),
+            fused_gate_up: family.gated_ffn && !has("blk.0.ffn_gate.weight") && has("blk.0.ffn_up.weight"),
+            ffn_up_bias: has("blk.0.ffn_up.bias"),
+            ffn_gate_bias: family.gated_ffn && has("blk.0.ffn_gate.bias"),
+            ffn_down_bias: has("blk.0.ffn_down.bias"),
+            output_bias: has("output.bias"),
+            attn_norm_2: family.block == super::family::BlockShape::Parallel && has("blk.0.attn_norm_2.weight"),
+            rope_factors,
+        }
+    }
+}
+
 /// Everything the forward pass needs to know about an architecture instance.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelConfig {
     /// `general.architecture`.
     pub arch: String,
+    /// What the architecture's graph does.
+    pub family: Family,
+    /// Which optional tensors the file has.
+    pub layout: TensorLayout,
     /// Transformer blocks.
     pub n_layer: u32,
     /// Model width D.
@@ -70,34 +164,25 @@ pub struct ModelConfig {
     pub head_dim: u32,
     /// Vocabulary size.
     pub n_vocab: u32,
-    /// Training context length.
+    /// Training context length (learned positions: the size of their table).
     pub n_ctx_train: u32,
-    /// RMSNorm epsilon.
+    /// Norm epsilon (RMSNorm's or LayerNorm's key, by the family's norm).
     pub norm_eps: f32,
     /// Rope base of global layers.
     pub rope_base: f64,
     /// Rope base of sliding-window layers (gemma3: 10000).
     pub rope_base_local: f64,
-    /// Rotated dimensions per head.
+    /// Rotated dimensions per head (0 without RoPE).
     pub rope_dims: u32,
-    /// Linear rope scaling (1 / factor of `rope.scaling.factor` when the type is linear).
+    /// Linear rope scaling: 1 / `rope.scaling.factor`.
     pub rope_freq_scale: f64,
-    /// Pair layout of rope.
-    pub rope_layout: RopeLayout,
-    /// Gate activation of the FFN.
-    pub glu: GluKind,
+    /// Scale of the rotated dimensions of q and k (`rope.scaling.attn_factor`, longrope).
+    pub rope_attn_factor: f64,
+    /// The context the RoPE factors were trained at: longer contexts take the long factors
+    /// (`rope.scaling.original_context_length`, default the training context).
+    pub rope_orig_ctx: u32,
     /// Sliding window of local layers (0: none).
     pub sliding_window: u32,
-    /// Every n-th layer (n-1, 2n-1, …) is global when sliding windows are used.
-    pub sliding_window_pattern: u32,
-    /// Norms on Q and K per head (qwen3, gemma3).
-    pub qk_norm: bool,
-    /// Norms after attention and FFN outputs (gemma3).
-    pub post_norms: bool,
-    /// Biases on Q, K, V (qwen2).
-    pub qkv_bias: bool,
-    /// Embeddings are multiplied by sqrt(d_model) (gemma).
-    pub scale_embeddings: bool,
     /// The LM head is the token embedding (no `output.weight`).
     pub tied_embeddings: bool,
     /// Attention score scale.
@@ -108,9 +193,7 @@ impl ModelConfig {
     /// Reads the configuration of `g`'s architecture.
     pub fn from_gguf(g: &Gguf) -> Result<Self, ConfigError> {
         let arch = g.architecture()?.to_owned();
-        if !SUPPORTED.contains(&arch.as_str()) {
-            return Err(ConfigError::Unsupported(arch));
-        }
+        let family = *family::family(&arch).ok_or_else(|| ConfigError::Unsupported(arch.clone()))?;
         let key = |k: &str| format!("{arch}.{k}");
         let u = |k: &str| g.get_u32(&key(k));
         let opt_u = |k: &str| g.optional(&key(k), Gguf::get_u32);
@@ -136,14 +219,27 @@ impl ModelConfig {
             Some(n) => n,
             None => g.get_array("tokenizer.ggml.tokens")?.len() as u32,
         };
-        let gemma = arch == "gemma3";
-        let rope_scaling = g.optional(&key("rope.scaling.type"), Gguf::get_str)?;
+        let n_ctx_train = opt_u("context_length")?.unwrap_or(2048);
+        let unsupported = |what: String| ConfigError::UnsupportedFeature { arch: arch.clone(), what };
+        // RoPE as llama.cpp sets it up: a linear factor unless the type is "none" (the default
+        // type is linear); YaRN's interpolation ramp is not implemented.
+        let rope = family.positions == Positions::Rope;
+        let rope_scaling = g.optional(&key("rope.scaling.type"), Gguf::get_str)?.unwrap_or("linear");
         let rope_freq_scale = match (rope_scaling, opt_f("rope.scaling.factor")?) {
-            (Some("linear"), Some(f)) if f > 0.0 => 1.0 / f64::from(f),
-            _ => 1.0,
+            ("none", _) | (_, None) => 1.0,
+            ("linear" | "longrope", Some(0.0)) => 1.0,
+            ("linear" | "longrope", Some(f)) => 1.0 / f64::from(f),
+            (other, Some(_)) => return Err(unsupported(format!("RoPE scaling '{other}'"))),
         };
-        let tied_embeddings = g.tensor("output.weight").is_none();
+        let rope_dims = if rope { opt_u("rope.dimension_count")?.unwrap_or(head_dim) } else { 0 };
+        let rope_base = f64::from(opt_f("rope.freq_base")?.unwrap_or(10000.0));
+        let sliding_window =
+            if family.sliding_window_pattern > 0 { opt_u("attention.sliding_window")?.unwrap_or(0) } else { 0 };
+        // Gemma 3 27B (62 layers) scales scores by the width per head, not the head dimension.
+        let scale_dim = if arch == "gemma3" && u("block_count")? == 62 { d_model / n_head } else { head_dim };
         let cfg = ModelConfig {
+            family,
+            layout: TensorLayout::of(g, &family),
             n_layer: u("block_count")?,
             d_model,
             d_ff: u("feed_forward_length")?,
@@ -151,25 +247,26 @@ impl ModelConfig {
             n_kv_head,
             head_dim,
             n_vocab,
-            n_ctx_train: opt_u("context_length")?.unwrap_or(2048),
-            norm_eps: opt_f("attention.layer_norm_rms_epsilon")?.unwrap_or(1e-5),
-            rope_base: f64::from(opt_f("rope.freq_base")?.unwrap_or(10000.0)),
-            rope_base_local: if gemma { 10000.0 } else { f64::from(opt_f("rope.freq_base")?.unwrap_or(10000.0)) },
-            rope_dims: opt_u("rope.dimension_count")?.unwrap_or(head_dim),
+            n_ctx_train,
+            norm_eps: opt_f(family.eps_key())?.unwrap_or(1e-5),
+            rope_base,
+            rope_base_local: if family.sliding_window_pattern > 0 { family.local_rope_base } else { rope_base },
+            rope_dims,
             rope_freq_scale,
-            rope_layout: if arch == "llama" { RopeLayout::Normal } else { RopeLayout::Neox },
-            glu: if gemma { GluKind::Gelu } else { GluKind::Silu },
-            sliding_window: if gemma { opt_u("attention.sliding_window")?.unwrap_or(0) } else { 0 },
-            sliding_window_pattern: if gemma { 6 } else { 0 },
-            qk_norm: arch == "qwen3" || gemma,
-            post_norms: gemma,
-            qkv_bias: arch == "qwen2",
-            scale_embeddings: gemma,
-            tied_embeddings,
-            attn_scale: 1.0 / (head_dim as f32).sqrt(),
+            rope_attn_factor: f64::from(opt_f("rope.scaling.attn_factor")?.unwrap_or(1.0)),
+            rope_orig_ctx: opt_u("rope.scaling.original_context_length")?.unwrap_or(n_ctx_train),
+            sliding_window,
+            tied_embeddings: g.tensor("output.weight").is_none(),
+            attn_scale: 1.0 / (scale_dim.max(1) as f32).sqrt(),
             arch,
         };
         cfg.validate()?;
+        if rope && family.full_rotary && rope_dims != head_dim {
+            return Err(ConfigError::Inconsistent(format!(
+                "{rope_dims} rotated dimensions of {head_dim} (llama.cpp's {} rotates whole heads)",
+                cfg.arch
+            )));
+        }
         for id_key in ["tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"] {
             if let Some(id) = g.optional(id_key, Gguf::get_u32)?
                 && id >= cfg.n_vocab
@@ -193,7 +290,9 @@ impl ModelConfig {
         within("attention.head_count", self.n_head, 1, caps::HEADS)?;
         within("attention.head_count_kv", self.n_kv_head, 1, self.n_head)?;
         within("attention.key_length", self.head_dim, 2, caps::HEAD_DIM)?;
-        within("rope.dimension_count", self.rope_dims, 2, self.head_dim)?;
+        if self.family.positions == Positions::Rope {
+            within("rope.dimension_count", self.rope_dims, 2, self.head_dim)?;
+        }
         within("vocab_size", self.n_vocab, 1, caps::VOCAB)?;
         within("context_length", self.n_ctx_train, 1, caps::CONTEXT)?;
         within("attention.sliding_window", self.sliding_window, 0, caps::CONTEXT)?;
@@ -214,9 +313,11 @@ impl ModelConfig {
         if q_width > u64::from(caps::WIDTH) {
             return Err(out_of_range("heads × head dim", q_width, format!("must be at most {}", caps::WIDTH)));
         }
-        for (k, v) in
-            [("attention.layer_norm_rms_epsilon", f64::from(self.norm_eps)), ("rope.freq_base", self.rope_base)]
-        {
+        for (k, v) in [
+            (self.family.eps_key(), f64::from(self.norm_eps)),
+            ("rope.freq_base", self.rope_base),
+            ("rope.scaling.attn_factor", self.rope_attn_factor),
+        ] {
             if !(v.is_finite() && v > 0.0) {
                 return Err(out_of_range(&key(k), v, "must be a positive number".into()));
             }
@@ -229,14 +330,29 @@ impl ModelConfig {
 
     /// The factor token embeddings are multiplied by.
     pub fn embed_scale(&self) -> f32 {
-        if self.scale_embeddings { (self.d_model as f32).sqrt() } else { 1.0 }
+        if self.family.scale_embeddings { (self.d_model as f32).sqrt() } else { 1.0 }
     }
 
     /// Whether layer `l` attends through a sliding window.
     pub fn is_local_layer(&self, l: u32) -> bool {
-        self.sliding_window > 0
-            && self.sliding_window_pattern > 0
-            && !(l + 1).is_multiple_of(self.sliding_window_pattern)
+        let pattern = self.family.sliding_window_pattern;
+        self.sliding_window > 0 && pattern > 0 && !(l + 1).is_multiple_of(pattern)
+    }
+
+    /// The longest context this model can take: its learned position table's length, else
+    /// `caps::CONTEXT` (RoPE and ALiBi extend past the training context, as llama.cpp allows).
+    pub fn max_context(&self) -> u32 {
+        match self.family.positions {
+            Positions::Learned => self.n_ctx_train,
+            Positions::Rope | Positions::Alibi => caps::CONTEXT,
+        }
+    }
+
+    /// Whether a context of `n_ctx` positions takes longrope's long factor table: llama.cpp's
+    /// choice, past the original training context, for its context rounded up to a multiple of
+    /// 256 (as llama.cpp pads every context).
+    pub fn long_rope(&self, n_ctx: u32) -> bool {
+        n_ctx.div_ceil(256).saturating_mul(256) > self.rope_orig_ctx
     }
 }
 

@@ -2,11 +2,15 @@
 //! one transformer forward pass that the flags of the configuration specialize.
 
 mod config;
+pub mod family;
 mod plan;
 mod transformer;
 mod weights;
 
-pub use config::{ConfigError, ModelConfig, SUPPORTED, caps};
+pub use config::{ConfigError, ModelConfig, QkvBias, RopeFactors, TensorLayout, caps};
 pub use plan::{DeviceBudget, DoesNotFit, MemoryPlan, PlanError, PlannedBuffer, effective_context};
 pub use transformer::{Head, PENALTY_WINDOW, State, Tokens, forward, layer_dispatches, sampler, submit};
-pub use weights::{LayerWeights, LoadError, ModelWeights, UPLOAD_CHUNK, load_weights, matrix_types, tensor_shapes};
+pub use weights::{
+    IGNORED_TENSORS, LayerWeights, LoadError, ModelWeights, NormWeights, RopeFactorTables, UPLOAD_CHUNK,
+    UnexpectedTensor, load_weights, matrix_types, tensor_shapes, unexpected_tensor,
+};

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::config::ModelConfig;
 use super::transformer::cache_len;
-use super::weights::{Kind, MAX_VECTOR_BYTES, UPLOAD_CHUNK, wanted_tensors};
+use super::weights::{Kind, MAX_VECTOR_BYTES, UPLOAD_CHUNK, UnexpectedTensor, unexpected_tensor, wanted_tensors};
 use crate::gguf::Gguf;
 use crate::quant::{QuantError, gpu_layout_bytes, is_supported};
 
@@ -42,12 +42,15 @@ pub struct PlannedBuffer {
 }
 
 /// Why a plan cannot be made: a tensor the architecture needs is missing, has another shape,
-/// or a type hearth cannot run.
+/// or a type hearth cannot run, or the file has a tensor the architecture does not use.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PlanError {
     /// The file lacks a tensor.
     #[error("the file has no tensor '{0}'")]
     Missing(String),
+    /// The file has a tensor the architecture does not use.
+    #[error("{0}")]
+    Unexpected(UnexpectedTensor),
     /// A tensor's dimensions differ from what the hyper-parameters imply.
     #[error("tensor '{name}' has dimensions {found:?}, but the hyper-parameters make it {expected:?}")]
     Shape {
@@ -113,11 +116,18 @@ pub struct DeviceBudget {
 }
 
 /// Context length and chunk a load will use for a requested context and chunk. A context
-/// longer than the training context is allowed (as llama.cpp allows it; front ends warn),
-/// up to [`super::config::caps::CONTEXT`].
-pub fn effective_context(n_ctx: u32, max_chunk: u32) -> (u32, u32) {
-    let n_ctx = n_ctx.clamp(1, super::config::caps::CONTEXT);
+/// longer than the training context is allowed (as llama.cpp allows it; front ends warn), up
+/// to [`ModelConfig::max_context`]: [`super::config::caps::CONTEXT`], or the table of a
+/// model with learned positions.
+pub fn effective_context(cfg: &ModelConfig, n_ctx: u32, max_chunk: u32) -> (u32, u32) {
+    let n_ctx = n_ctx.clamp(1, cfg.max_context().min(super::config::caps::CONTEXT));
     (n_ctx, max_chunk.clamp(1, n_ctx))
+}
+
+/// Bytes of a rope table for `n_ctx` positions (one (cos, sin) pair at least: a binding cannot
+/// be empty).
+fn rope_table_bytes(cfg: &ModelConfig, n_ctx: u32) -> u64 {
+    (u64::from(n_ctx) * u64::from(cfg.rope_dims) * 4).max(8)
 }
 
 /// The buffers of a model's [`super::State`] that grow with its shape and must each fit the
@@ -133,7 +143,7 @@ fn state_buffers(cfg: &ModelConfig, n_ctx: u32, max_chunk: u32, act: u64) -> Vec
         ("the logits", u64::from(cfg.n_vocab) * act),
         ("the FFN activations of a prefill chunk", t * f * act),
         ("the attention activations of a prefill chunk", t * qd.max(d) * 4),
-        ("the rope table", u64::from(n_ctx) * u64::from(cfg.rope_dims) * 4),
+        ("the rope table", rope_table_bytes(cfg, n_ctx)),
     ]
     .into_iter()
     .map(|(what, bytes)| PlannedBuffer { what, bytes })
@@ -144,7 +154,7 @@ impl MemoryPlan {
     /// Plans a model with `cfg` read from `gguf`, for a requested context of `n_ctx` tokens,
     /// prompt chunks of `max_chunk` and activations of `act` bytes (2 for f16, 4 for f32).
     pub fn new(gguf: &Gguf, cfg: &ModelConfig, n_ctx: u32, max_chunk: u32, act: u64) -> Result<Self, PlanError> {
-        let (n_ctx, max_chunk) = effective_context(n_ctx, max_chunk);
+        let (n_ctx, max_chunk) = effective_context(cfg, n_ctx, max_chunk);
         let (mut weights, mut largest_row) = (0u64, 0u64);
         for (name, kind) in wanted_tensors(cfg) {
             let t = gguf.tensor(&name).ok_or_else(|| PlanError::Missing(name.clone()))?;
@@ -171,11 +181,19 @@ impl MemoryPlan {
                     }
                 }
                 Kind::Vector { n } => u64::from(n) * 4,
-                Kind::ActVector { n } => u64::from(n) * act,
+                Kind::HostVector { .. } => 0,
             };
-            if matches!(kind, Kind::Vector { .. } | Kind::ActVector { .. }) && t.n_bytes > MAX_VECTOR_BYTES {
-                return Err(bad(format!("a vector of {} bytes", t.n_bytes)));
+            if !matches!(kind, Kind::Matrix { .. }) {
+                if !is_supported(t.ty) {
+                    return Err(PlanError::Unsupported { name, ty: t.ty });
+                }
+                if t.n_bytes > MAX_VECTOR_BYTES {
+                    return Err(bad(format!("a vector of {} bytes", t.n_bytes)));
+                }
             }
+        }
+        if let Some(u) = unexpected_tensor(gguf, cfg) {
+            return Err(PlanError::Unexpected(u));
         }
         let kvd = u64::from(cfg.n_kv_head * cfg.head_dim);
         let kv_cache = (0..cfg.n_layer).map(|l| 2 * u64::from(cache_len(cfg, l, n_ctx, max_chunk)) * kvd * act).sum();
@@ -183,7 +201,7 @@ impl MemoryPlan {
         let (d, f, v) = (u64::from(cfg.d_model), u64::from(cfg.d_ff), u64::from(cfg.n_vocab));
         let qd = u64::from(cfg.n_head * cfg.head_dim);
         let has_local = (0..cfg.n_layer).any(|l| cfg.is_local_layer(l));
-        let rope_tables = if has_local { 2 } else { 1 } * u64::from(n_ctx) * u64::from(cfg.rope_dims) * 4;
+        let rope_tables = if has_local { 2 } else { 1 } * rope_table_bytes(cfg, n_ctx);
         let activations = 2 * t * d * 4  // x, o
             + t * d * act                // h
             + 2 * t * qd * act           // q, att

@@ -11,6 +11,8 @@ use crate::kernels::{
     Step, StepBuffer, Store, rope_freqs,
 };
 
+use super::family::{BlockShape, Positions};
+use super::weights::{LayerWeights, NormWeights};
 use super::{ModelConfig, ModelWeights};
 
 /// Tokens the penalties look back over (llama.cpp's `penalty_last_n`).
@@ -40,7 +42,8 @@ pub struct State {
     pub logits: wgpu::Buffer,
     /// Per layer: K and V caches (cache_len, KV·hd) and cache_len.
     pub caches: Vec<(wgpu::Buffer, wgpu::Buffer, u32)>,
-    /// (n_ctx, rope_dims / 2) cos/sin tables: global layers, then local layers (gemma3).
+    /// (n_ctx, rope_dims / 2) cos/sin tables (with the model's RoPE factors for this context
+    /// and longrope's attention factor): global layers, then local layers (gemma3).
     pub rope: (RopeTable, Option<RopeTable>),
     /// Flash-decoding scratch: global layers, local layers.
     pub scratch: (DecodeScratch, Option<DecodeScratch>),
@@ -78,9 +81,17 @@ pub enum Head<'a> {
 
 impl State {
     /// Allocates every buffer for contexts of `n_ctx` positions and steps of up to `max_chunk`
-    /// tokens. The load checks them against the device first ([`super::MemoryPlan::check`]);
-    /// an allocation that still fails is caught by the load's error scopes.
-    pub fn new(ctx: &GpuContext, k: &Kernels, cfg: &ModelConfig, n_ctx: u32, max_chunk: u32) -> State {
+    /// tokens, with the RoPE factors of `w` for this context. The load checks them against the
+    /// device first ([`super::MemoryPlan::check`]); an allocation that still fails is caught by
+    /// the load's error scopes.
+    pub fn new(
+        ctx: &GpuContext,
+        k: &Kernels,
+        cfg: &ModelConfig,
+        w: &ModelWeights,
+        n_ctx: u32,
+        max_chunk: u32,
+    ) -> State {
         let t = u64::from(max_chunk);
         let (d, f) = (u64::from(cfg.d_model), u64::from(cfg.d_ff));
         let (qd, kvd) = (u64::from(cfg.n_head * cfg.head_dim), u64::from(cfg.n_kv_head * cfg.head_dim));
@@ -92,7 +103,11 @@ impl State {
                 (act(u64::from(len) * kvd, "k_cache"), act(u64::from(len) * kvd, "v_cache"), len)
             })
             .collect();
-        let table = |base| RopeTable::new(ctx, &rope_freqs(base, cfg.rope_dims, cfg.rope_freq_scale, None), n_ctx);
+        let factors = w.rope_factors.for_context(cfg, n_ctx);
+        let table = |base| {
+            let freqs = rope_freqs(base, cfg.rope_dims, cfg.rope_freq_scale, factors);
+            RopeTable::new(ctx, &freqs, n_ctx, cfg.rope_attn_factor)
+        };
         let has_local = (0..cfg.n_layer).any(|l| cfg.is_local_layer(l));
         let shape = attn_shape(cfg, 0, n_ctx, max_chunk);
         let hist = ctx.upload(bytemuck::cast_slice(&[u32::MAX; PENALTY_WINDOW as usize]), "hist");
@@ -139,6 +154,7 @@ fn attn_shape(cfg: &ModelConfig, l: u32, n_ctx: u32, max_chunk: u32) -> AttnShap
         cache_len: cache_len(cfg, l, n_ctx, max_chunk),
         window: if cfg.is_local_layer(l) { cfg.sliding_window } else { 0 },
         scale: cfg.attn_scale,
+        alibi: if cfg.family.positions == Positions::Alibi { cfg.family.alibi_max_bias } else { 0.0 },
     }
 }
 
@@ -154,112 +170,181 @@ pub fn forward(
     tokens: Tokens,
     head: Head<'_>,
 ) -> Result<Vec<Dispatch>, KernelError> {
-    let t = n_tokens;
-    let (d, f) = (cfg.d_model, cfg.d_ff);
-    let (qd, kvd) = (cfg.n_head * cfg.head_dim, cfg.n_kv_head * cfg.head_dim);
-    let decode = t == 1;
-    let mut out = Vec::new();
-    // Projections: one matvec when decoding, a matmul over the chunk when prefilling.
-    let proj = |k: &mut Kernels, w, x: &wgpu::Buffer, y: &wgpu::Buffer, store| {
-        if decode { k.matvec(ctx, w, x, y, store) } else { k.matmul(ctx, w, x, y, t, store) }
-    };
-    // A sub-layer's input projections (one weight per stack of tensors, each tensor into its
-    // buffer of `outs`) of h = rms_norm(x) · norm: folded into the matvecs when decoding, a
-    // norm into h then matmuls when prefilling.
-    let eps = cfg.norm_eps;
-    let project_in = |k: &mut Kernels, stacks: &[GpuWeight], norm: &wgpu::Buffer, outs: &[&wgpu::Buffer]| {
-        let mut v = Vec::new();
-        if !decode {
-            v.push(k.rms_norm(ctx, &s.x, true, norm, Some(&s.h), t, d, eps)?);
+    let mut f = StepBuilder { ctx, cfg, s, t: n_tokens, decode: n_tokens == 1, out: Vec::new() };
+    // x (T, D) f32 = token_embd[tokens] · embed_scale (+ position_embd[positions]), then
+    // LayerNorm'd (bloom)
+    f.embed(k, w, tokens)?;
+    for (l, lw) in w.layers.iter().enumerate() {
+        match cfg.family.block {
+            // x += attn(norm(x)); x += ffn(norm(x))
+            BlockShape::Sequential => {
+                f.project_in(k, &lw.qkv, &lw.attn_norm, &[&s.q, &s.k, &s.v])?;
+                f.attend(k, l, lw)?;
+                let ffn_norm = lw.ffn_norm.as_ref().unwrap_or(&lw.attn_norm);
+                f.project_in(k, &lw.ffn_in, ffn_norm, &[&s.gate, &s.up])?;
+                f.ffn_out(k, lw)?;
+            }
+            // x += attn(norm2(x)) + ffn(norm(x)): the FFN's input is projected before attention
+            // adds to x (Falcon; attention has its own norm on Falcon-40B)
+            BlockShape::Parallel => {
+                f.project_in(k, &lw.ffn_in, &lw.attn_norm, &[&s.gate, &s.up])?;
+                f.project_in(k, &lw.qkv, lw.attn_norm_2.as_ref().unwrap_or(&lw.attn_norm), &[&s.q, &s.k, &s.v])?;
+                f.attend(k, l, lw)?;
+                f.ffn_out(k, lw)?;
+            }
+        }
+    }
+    // logits = norm(x) · W_out^T (+ b)
+    f.head(k, w, head)?;
+    Ok(f.out)
+}
+
+/// One forward step being built: its shapes and the dispatches so far.
+struct StepBuilder<'a> {
+    ctx: &'a GpuContext,
+    cfg: &'a ModelConfig,
+    s: &'a State,
+    /// Tokens in the step.
+    t: u32,
+    /// One token: matvecs with the norms and GLUs folded in; else matmuls over the chunk.
+    decode: bool,
+    out: Vec<Dispatch>,
+}
+
+impl StepBuilder<'_> {
+    /// x (T, D) f32 = token_embd[tokens] · embed_scale (+ position_embd[pos0 + t]), then the
+    /// embedding norm where the family has one.
+    fn embed(&mut self, k: &mut Kernels, w: &ModelWeights, tokens: Tokens) -> Result<(), KernelError> {
+        let (s, t) = (self.s, self.t);
+        let ids = if matches!(tokens, Tokens::Sampled) { &s.token } else { &s.prompt };
+        self.out.extend(k.embed(self.ctx, &w.token_embd, ids, 0, &s.x, t, self.cfg.embed_scale())?);
+        if let Some(table) = &w.position_embd {
+            self.out.extend(k.embed_positions(self.ctx, table, &s.step, &s.x, t)?);
+        }
+        if let Some(norm) = &w.embd_norm {
+            self.out.push(k.norm(self.ctx, norm.norm(self.cfg.norm_eps), &s.x, true, None, t, self.cfg.d_model)?);
+        }
+        Ok(())
+    }
+
+    /// A sub-layer's input projections of h = norm(x) (one weight per stack of tensors, each
+    /// tensor into its buffer of `outs`, biases added): the norm folded into the matvecs when
+    /// decoding, a norm into h then matmuls when prefilling.
+    fn project_in(
+        &mut self,
+        k: &mut Kernels,
+        stacks: &[GpuWeight],
+        norm: &NormWeights,
+        outs: &[&wgpu::Buffer],
+    ) -> Result<(), KernelError> {
+        let (s, t, eps) = (self.s, self.t, self.cfg.norm_eps);
+        if !self.decode {
+            self.out.push(k.norm(self.ctx, norm.norm(eps), &s.x, true, Some(&s.h), t, self.cfg.d_model)?);
         }
         let mut outs = outs.iter().copied();
         for w in stacks {
             let ys: Vec<&wgpu::Buffer> = outs.by_ref().take(w.parts.len()).collect();
-            v.extend(if decode {
-                k.matvec_into(ctx, w, MatvecX::Normed { x: &s.x, row: 0, norm, eps }, &ys, Store::Act)?
+            self.out.extend(if self.decode {
+                k.matvec_into(self.ctx, w, MatvecX::Normed { x: &s.x, row: 0, norm: norm.norm(eps) }, &ys, Store::Act)?
             } else {
-                k.matmul_into(ctx, w, &s.h, &ys, t, Store::Act)?
+                k.matmul_into(self.ctx, w, &s.h, &ys, t, Store::Act)?
             });
         }
-        Ok::<_, KernelError>(v)
-    };
-    // x += input W^T, or with a post-norm (gemma3) x += rms_norm(input W^T) · post_norm.
-    let add_to_residual = |k: &mut Kernels, w, input: &wgpu::Buffer, post_norm: Option<&wgpu::Buffer>| {
-        let Some(pn) = post_norm else { return proj(k, w, input, &s.x, Store::AddF32) };
-        let mut v = proj(k, w, input, &s.o, Store::F32)?;
-        v.push(k.rms_norm_add(ctx, &s.o, pn, &s.x, t, d, cfg.norm_eps)?);
-        Ok(v)
-    };
+        Ok(())
+    }
 
-    // x (T, D) f32 = token_embd[tokens] (· sqrt(D) for gemma)
-    let (ids, scale) = (if matches!(tokens, Tokens::Sampled) { &s.token } else { &s.prompt }, cfg.embed_scale());
-    out.extend(k.embed(ctx, &w.token_embd, ids, 0, &s.x, t, scale)?);
+    /// x += input W^T (+ b), or with a post-norm (gemma3) x += rms_norm(input W^T) · post_norm.
+    fn add_to_residual(
+        &mut self,
+        k: &mut Kernels,
+        w: &GpuWeight,
+        input: &wgpu::Buffer,
+        post_norm: Option<&wgpu::Buffer>,
+    ) -> Result<(), KernelError> {
+        let (s, t) = (self.s, self.t);
+        let proj = |k: &mut Kernels, y: &wgpu::Buffer, store| {
+            if self.decode { k.matvec(self.ctx, w, input, y, store) } else { k.matmul(self.ctx, w, input, y, t, store) }
+        };
+        let Some(pn) = post_norm else {
+            let v = proj(k, &s.x, Store::AddF32)?;
+            self.out.extend(v);
+            return Ok(());
+        };
+        let v = proj(k, &s.o, Store::F32)?;
+        self.out.extend(v);
+        self.out.push(k.rms_norm_add(self.ctx, &s.o, pn, &s.x, t, self.cfg.d_model, self.cfg.norm_eps)?);
+        Ok(())
+    }
 
-    for (l, lw) in w.layers.iter().enumerate() {
+    /// Attention of layer `l` over q, k, v (T, ·) as projected: the per-head q/k norms (qwen3,
+    /// gemma3), RoPE and the cache append, attention, then x += att Wo^T (gemma3: through its
+    /// post-norm).
+    fn attend(&mut self, k: &mut Kernels, l: usize, lw: &LayerWeights) -> Result<(), KernelError> {
+        let (s, t, cfg) = (self.s, self.t, self.cfg);
         let shape = attn_shape(cfg, l as u32, s.n_ctx, s.max_chunk);
         let local = shape.window > 0;
         let (k_cache, v_cache, _) = &s.caches[l];
         let rope = if local { s.rope.1.as_ref().unwrap_or(&s.rope.0) } else { &s.rope.0 };
-
-        // --- attention ---
-        // q (T, H·hd), k, v (T, KV·hd) = (rms_norm(x) · attn_norm) W^T (+ bias)
-        out.extend(project_in(k, &lw.qkv, &lw.attn_norm, &[&s.q, &s.k, &s.v])?);
-        if let Some([bq, bk, bv]) = &lw.qkv_bias {
-            out.push(k.add_broadcast(ctx, &s.q, bq, t * qd, qd)?);
-            out.push(k.add_broadcast(ctx, &s.k, bk, t * kvd, kvd)?);
-            out.push(k.add_broadcast(ctx, &s.v, bv, t * kvd, kvd)?);
-        }
-        // per-head q, k norms (qwen3, gemma3); rotate q, k by position; append k, v to the cache
-        let qk_norm = lw.qk_norm.as_ref().map(|[q, k]| QkNorm { q, k, eps });
+        // per-head q, k norms; rotate q, k by position; append k, v to the cache
+        let qk_norm = lw.qk_norm.as_ref().map(|[q, k]| QkNorm { q, k, eps: cfg.norm_eps });
         let qkv = QkvBuffers { q: &s.q, k: &s.k, v: &s.v, k_cache, v_cache, qk_norm };
-        out.push(k.rope_kv(ctx, &qkv, rope, &s.step, cfg.rope_layout, &shape, t)?);
-        // att (T, H·hd) = softmax(q k^T · scale + causal/window mask) v
-        if decode {
+        self.out.push(k.rope_kv(self.ctx, &qkv, rope, &s.step, cfg.family.rope_layout, &shape, t)?);
+        // att (T, H·hd) = softmax(q k^T · scale + mask (+ ALiBi)) v
+        if self.decode {
             let scratch = if local { s.scratch.1.as_ref().unwrap_or(&s.scratch.0) } else { &s.scratch.0 };
-            out.extend(k.attn_decode(ctx, &shape, &s.q, k_cache, v_cache, &s.att, &s.step, scratch)?);
+            self.out.extend(k.attn_decode(self.ctx, &shape, &s.q, k_cache, v_cache, &s.att, &s.step, scratch)?);
         } else {
-            out.push(k.attn_prefill(ctx, &shape, &s.q, k_cache, v_cache, &s.att, &s.step, t)?);
+            self.out.push(k.attn_prefill(self.ctx, &shape, &s.q, k_cache, v_cache, &s.att, &s.step, t)?);
         }
-        // x += att Wo^T  (gemma3: x += rms_norm(att Wo^T) · post_attention_norm)
-        out.extend(add_to_residual(k, &lw.wo, &s.att, lw.post_attn_norm.as_ref())?);
+        self.add_to_residual(k, &lw.wo, &s.att, lw.post_attn_norm.as_ref())
+    }
 
-        // --- feed-forward ---
-        // gate, up (T, F) = (rms_norm(x) · ffn_norm) W^T
-        out.extend(project_in(k, &lw.gate_up, &lw.ffn_norm, &[&s.gate, &s.up])?);
-        // x += gate Wd^T  (gemma3: x += rms_norm(gate Wd^T) · post_ffw_norm); when decoding,
-        // the GLU is made as the down projection loads its input.
-        match (decode, lw.post_ffn_norm.as_ref()) {
-            (true, None) => out.extend(k.matvec_glu(ctx, &lw.down, cfg.glu, &s.gate, &s.up, &s.x, Store::AddF32)?),
+    /// The FFN after its input projections (gate, up in their buffers; a plain FFN's up in
+    /// `gate`): x += act(gate) (· up) Wd^T (gemma3: through its post-norm). When decoding, the
+    /// activation is made as the down projection loads its input.
+    fn ffn_out(&mut self, k: &mut Kernels, lw: &LayerWeights) -> Result<(), KernelError> {
+        let (s, t, cfg) = (self.s, self.t, self.cfg);
+        let up = cfg.family.gated_ffn.then_some(&s.up);
+        let act = cfg.family.act;
+        match (self.decode, lw.post_ffn_norm.as_ref()) {
+            (true, None) => self.out.extend(k.matvec_glu(self.ctx, &lw.down, act, &s.gate, up, &s.x, Store::AddF32)?),
             (true, Some(pn)) => {
-                out.extend(k.matvec_glu(ctx, &lw.down, cfg.glu, &s.gate, &s.up, &s.o, Store::F32)?);
-                out.push(k.rms_norm_add(ctx, &s.o, pn, &s.x, t, d, cfg.norm_eps)?);
+                self.out.extend(k.matvec_glu(self.ctx, &lw.down, act, &s.gate, up, &s.o, Store::F32)?);
+                self.out.push(k.rms_norm_add(self.ctx, &s.o, pn, &s.x, t, cfg.d_model, cfg.norm_eps)?);
             }
             (false, post_norm) => {
-                out.push(k.glu(ctx, cfg.glu, &s.gate, &s.up, None, t * f)?);
-                out.extend(add_to_residual(k, &lw.down, &s.gate, post_norm)?);
+                self.out.push(k.glu(self.ctx, act, &s.gate, up, None, t * cfg.d_ff)?);
+                self.add_to_residual(k, &lw.down, &s.gate, post_norm)?;
             }
         }
+        Ok(())
     }
 
-    // logits = rms_norm(x) · output_norm · W_out^T (of the last token: the norm folded in)
-    match head {
-        Head::Last => {
-            let x = MatvecX::Normed { x: &s.x, row: t - 1, norm: &w.output_norm, eps };
-            out.extend(k.matvec_into(ctx, w.lm_head(), x, &[&s.logits], Store::Act)?);
+    /// logits = norm(x) · W_out^T (+ b): of the last token (the norm folded into the head's
+    /// matvec), or of every token.
+    fn head(&mut self, k: &mut Kernels, w: &ModelWeights, head: Head<'_>) -> Result<(), KernelError> {
+        let (s, t, cfg) = (self.s, self.t, self.cfg);
+        let norm = w.output_norm.norm(cfg.norm_eps);
+        match head {
+            Head::Last => {
+                let x = MatvecX::Normed { x: &s.x, row: t - 1, norm };
+                self.out.extend(k.matvec_into(self.ctx, w.lm_head(), x, &[&s.logits], Store::Act)?);
+            }
+            Head::All(all) => {
+                self.out.push(k.norm(self.ctx, norm, &s.x, true, Some(&s.h), t, cfg.d_model)?);
+                self.out.extend(k.matmul(self.ctx, w.lm_head(), &s.h, all, t, Store::Act)?);
+            }
         }
-        Head::All(all) => {
-            out.push(k.rms_norm(ctx, &s.x, true, &w.output_norm, Some(&s.h), t, d, eps)?);
-            out.extend(k.matmul(ctx, w.lm_head(), &s.h, all, t, Store::Act)?);
-        }
+        Ok(())
     }
-    Ok(out)
 }
 
 /// Dispatches per transformer layer in a forward list of `n_dispatches` for one token: those
-/// besides the embedding and the LM head (one per page of their tables; the final norm is
-/// folded into the head), over the number of layers.
+/// besides the embeddings (one per page of their tables, and the embedding norm) and the LM
+/// head (one per page; the final norm is folded into it), over the number of layers.
 pub fn layer_dispatches(n_dispatches: usize, w: &ModelWeights, cfg: &ModelConfig) -> f64 {
-    let outside = w.token_embd.pages.len() + w.lm_head().pages.len();
+    let positions = w.position_embd.as_ref().map_or(0, |p| p.pages.len());
+    let outside = w.token_embd.pages.len() + positions + usize::from(w.embd_norm.is_some()) + w.lm_head().pages.len();
     n_dispatches.saturating_sub(outside) as f64 / f64::from(cfg.n_layer)
 }
 

@@ -1,13 +1,17 @@
-//! Model weights: GGUF tensors mapped by name onto GPU buffers, with shape checks.
+//! Model weights: GGUF tensors mapped by name onto GPU buffers, with shape checks, and the
+//! tensor map of every family (which tensors a file of a configuration must hold, and how
+//! they are multiplied together).
 
 use std::collections::HashMap;
 
 use crate::gguf::{GgmlType, Gguf, TensorInfo};
 use crate::gpu::{GpuContext, GpuWeight, WeightError};
+use crate::kernels::{Norm, NormKind};
 use crate::quant::{self, QuantError};
 use crate::source::{Reader, Source, SourceError};
 
-use super::ModelConfig;
+use super::family::{BlockShape, Positions};
+use super::{ModelConfig, QkvBias, RopeFactors};
 
 /// Why weights could not be loaded.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -15,6 +19,10 @@ pub enum LoadError {
     /// A tensor the architecture needs is absent.
     #[error("tensor '{0}' is missing from the file")]
     Missing(String),
+    /// A tensor the architecture does not use: running without it would compute something
+    /// else than the model.
+    #[error("{0}")]
+    Unexpected(UnexpectedTensor),
     /// A tensor with another shape than the configuration implies.
     #[error("tensor '{name}' has shape {found:?}, expected {expected:?}")]
     Shape {
@@ -54,41 +62,107 @@ pub enum LoadError {
     },
 }
 
-/// One transformer block's weights. Matrices are (rows = out features, cols = in features).
+/// A tensor of the file that the model's architecture does not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the file has a tensor '{name}' that hearth's {arch} does not use: running without it would not be this model (it may be a variant hearth does not run yet)"
+)]
+pub struct UnexpectedTensor {
+    /// The tensor.
+    pub name: String,
+    /// The architecture.
+    pub arch: String,
+}
+
+/// Tensors llama.cpp loads for these families but never uses to generate text, so a file may
+/// hold them and still be the model: (architecture, tensor, why).
+pub const IGNORED_TENSORS: [(&str, &str, &str); 3] = [
+    ("qwen3", "cls.output.weight", "a reranker's classification head, used only to score documents"),
+    ("gemma3", "dense_2.weight", "EmbeddingGemma's projection after pooling, used only for sentence embeddings"),
+    ("gemma3", "dense_3.weight", "EmbeddingGemma's projection after pooling, used only for sentence embeddings"),
+];
+
+/// A norm's weights on the GPU: `(n,)` f32, or for LayerNorm `(2n,)`: the weight, then the
+/// bias.
+pub struct NormWeights {
+    /// The f32 values.
+    pub buffer: wgpu::Buffer,
+    /// RMSNorm or LayerNorm.
+    pub kind: NormKind,
+}
+
+impl NormWeights {
+    /// This norm as the kernels take it.
+    pub fn norm(&self, eps: f32) -> Norm<'_> {
+        Norm { weights: &self.buffer, kind: self.kind, eps }
+    }
+}
+
+/// One transformer block's weights. Matrices are (rows = out features, cols = in features);
+/// a bias, when the model has one, is part of its matrix ([`GpuWeight::bias`]).
 pub struct LayerWeights {
-    /// (D,) f32
-    pub attn_norm: wgpu::Buffer,
-    /// Q (H·hd, D), K and V (KV·hd, D), stacked by rows where their types match: one to
-    /// three weights whose parts are q, k, v in order.
+    /// (D,) the input norm of attention (and, in a parallel block, of the FFN).
+    pub attn_norm: NormWeights,
+    /// (D,) Falcon-40B: attention's own norm, next to `attn_norm` for the FFN.
+    pub attn_norm_2: Option<NormWeights>,
+    /// Q (H·hd, D), K and V (KV·hd, D): one to three weights whose parts are q, k, v in order
+    /// (one fused tensor, or three stacked by rows where their types match).
     pub qkv: Vec<GpuWeight>,
-    /// Biases of Q, K, V (qwen2): (H·hd,), (KV·hd,), (KV·hd,) in activation precision.
-    pub qkv_bias: Option<[wgpu::Buffer; 3]>,
     /// (hd,) f32 norms of Q and K heads (qwen3, gemma3).
     pub qk_norm: Option<[wgpu::Buffer; 2]>,
     /// (D, H·hd)
     pub wo: GpuWeight,
     /// (D,) f32 norm of the attention output (gemma3).
     pub post_attn_norm: Option<wgpu::Buffer>,
-    /// (D,) f32
-    pub ffn_norm: wgpu::Buffer,
-    /// Gate and up (F, D), stacked by rows where their types match: one or two weights.
-    pub gate_up: Vec<GpuWeight>,
+    /// (D,) the FFN's input norm (none in parallel blocks: the FFN takes `attn_norm`).
+    pub ffn_norm: Option<NormWeights>,
+    /// The FFN's input projections: gate and up (F, D) of a gated FFN (one fused tensor, or
+    /// two stacked where their types match: one or two weights whose parts are gate, up), or
+    /// up alone for a plain FFN.
+    pub ffn_in: Vec<GpuWeight>,
     /// (D, F)
     pub down: GpuWeight,
     /// (D,) f32 norm of the FFN output (gemma3).
     pub post_ffn_norm: Option<wgpu::Buffer>,
 }
 
+/// RoPE factor tables read from the file (per rotated pair), kept on the host: the rope table
+/// is made from them for the context a load asks for.
+#[derive(Clone, Debug, Default)]
+pub struct RopeFactorTables {
+    /// Llama 3.x's `rope_freqs`.
+    pub freqs: Option<Vec<f32>>,
+    /// longrope's table for long contexts.
+    pub long: Option<Vec<f32>>,
+    /// longrope's table for contexts up to the original one.
+    pub short: Option<Vec<f32>>,
+}
+
+impl RopeFactorTables {
+    /// The factors a context of `n_ctx` positions uses (llama.cpp's choice: `rope_freqs`
+    /// when present, else the long table past the original context, else the short one).
+    pub fn for_context(&self, cfg: &ModelConfig, n_ctx: u32) -> Option<&[f32]> {
+        let long_short = if cfg.long_rope(n_ctx) { &self.long } else { &self.short };
+        self.freqs.as_deref().or(long_short.as_deref())
+    }
+}
+
 /// All weights of a model.
 pub struct ModelWeights {
     /// (V, D) token embeddings.
     pub token_embd: GpuWeight,
-    /// (D,) f32 final norm.
-    pub output_norm: wgpu::Buffer,
+    /// (n_ctx_train, D) learned position embeddings (gpt2).
+    pub position_embd: Option<GpuWeight>,
+    /// (D,) the norm on the embeddings (bloom).
+    pub embd_norm: Option<NormWeights>,
+    /// (D,) final norm.
+    pub output_norm: NormWeights,
     /// (V, D) LM head, or `None` when tied to `token_embd`.
     pub output: Option<GpuWeight>,
     /// Blocks in order.
     pub layers: Vec<LayerWeights>,
+    /// RoPE factor tables.
+    pub rope_factors: RopeFactorTables,
     /// Bytes of weight data uploaded.
     pub n_bytes: u64,
 }
@@ -109,7 +183,7 @@ pub const UPLOAD_CHUNK: usize = 4 << 20;
 /// data must not pile up in staging memory faster than the device consumes it).
 const UPLOAD_IN_FLIGHT: u64 = 32 << 20;
 
-/// Largest vector (norm weight, bias) read whole.
+/// Largest vector (norm weight, bias, factor table) read whole.
 pub(super) const MAX_VECTOR_BYTES: u64 = 16 << 20;
 
 /// What the architecture makes of a tensor.
@@ -117,10 +191,10 @@ pub(super) const MAX_VECTOR_BYTES: u64 = 16 << 20;
 pub(super) enum Kind {
     /// A weight matrix of `rows` × `cols`, for the matrix kernels.
     Matrix { rows: u32, cols: u32 },
-    /// A vector dequantized to f32 (norm weights).
+    /// A vector read as f32 and uploaded (norm weights and biases).
     Vector { n: u32 },
-    /// A vector in activation precision (biases, added to activations).
-    ActVector { n: u32 },
+    /// A vector read as f32 and kept on the host (RoPE factor tables).
+    HostVector { n: u32 },
 }
 
 impl Kind {
@@ -128,46 +202,109 @@ impl Kind {
     pub(super) fn dims(self) -> Vec<u64> {
         match self {
             Kind::Matrix { rows, cols } => vec![u64::from(cols), u64::from(rows)],
-            Kind::Vector { n } | Kind::ActVector { n } => vec![u64::from(n)],
+            Kind::Vector { n } | Kind::HostVector { n } => vec![u64::from(n)],
         }
     }
 }
 
-/// Every tensor `cfg` needs, by GGUF name.
+/// A layer tensor's name.
+fn blk(i: u32, s: &str) -> String {
+    format!("blk.{i}.{s}")
+}
+
+/// Every tensor `cfg` needs, by GGUF name: the tensor map of every family, its optional parts
+/// as the file has them ([`super::TensorLayout`]).
 pub(super) fn wanted_tensors(cfg: &ModelConfig) -> Vec<(String, Kind)> {
     let (d, f, v) = (cfg.d_model, cfg.d_ff, cfg.n_vocab);
     let (qd, kvd) = (cfg.n_head * cfg.head_dim, cfg.n_kv_head * cfg.head_dim);
+    let (fam, lay) = (&cfg.family, &cfg.layout);
+    let layer_norm = fam.norm == NormKind::Layer;
     let matrix = |rows, cols| Kind::Matrix { rows, cols };
+    let vector = |n| Kind::Vector { n };
     let mut out = vec![("token_embd.weight".to_owned(), matrix(v, d))];
+    let norm = |out: &mut Vec<(String, Kind)>, name: String| {
+        if layer_norm {
+            out.push((name.replace(".weight", ".bias"), vector(d)));
+        }
+        out.push((name, vector(d)));
+    };
+    if fam.positions == Positions::Learned {
+        out.push(("position_embd.weight".to_owned(), matrix(cfg.n_ctx_train, d)));
+    }
+    if fam.embed_norm {
+        norm(&mut out, "token_embd_norm.weight".to_owned());
+    }
     if !cfg.tied_embeddings {
         out.push(("output.weight".to_owned(), matrix(v, d)));
     }
-    out.push(("output_norm.weight".to_owned(), Kind::Vector { n: d }));
-    for i in 0..cfg.n_layer {
-        let mut layer = |s: &str, kind| out.push((format!("blk.{i}.{s}"), kind));
-        layer("attn_norm.weight", Kind::Vector { n: d });
-        layer("attn_q.weight", matrix(qd, d));
-        layer("attn_k.weight", matrix(kvd, d));
-        layer("attn_v.weight", matrix(kvd, d));
-        if cfg.qkv_bias {
-            layer("attn_q.bias", Kind::ActVector { n: qd });
-            layer("attn_k.bias", Kind::ActVector { n: kvd });
-            layer("attn_v.bias", Kind::ActVector { n: kvd });
+    if lay.output_bias {
+        out.push(("output.bias".to_owned(), vector(v)));
+    }
+    norm(&mut out, "output_norm.weight".to_owned());
+    let half_rot = cfg.rope_dims / 2;
+    match lay.rope_factors {
+        RopeFactors::None => {}
+        RopeFactors::Freqs => out.push(("rope_freqs.weight".to_owned(), Kind::HostVector { n: half_rot })),
+        RopeFactors::LongShort => {
+            for t in ["rope_factors_long.weight", "rope_factors_short.weight"] {
+                out.push((t.to_owned(), Kind::HostVector { n: half_rot }));
+            }
         }
-        if cfg.qk_norm {
-            layer("attn_q_norm.weight", Kind::Vector { n: cfg.head_dim });
-            layer("attn_k_norm.weight", Kind::Vector { n: cfg.head_dim });
+    }
+    for i in 0..cfg.n_layer {
+        let mut layer = |s: &str, kind| out.push((blk(i, s), kind));
+        if lay.fused_qkv {
+            layer("attn_qkv.weight", matrix(qd + 2 * kvd, d));
+        } else {
+            layer("attn_q.weight", matrix(qd, d));
+            layer("attn_k.weight", matrix(kvd, d));
+            layer("attn_v.weight", matrix(kvd, d));
+        }
+        match lay.qkv_bias {
+            Some(QkvBias::Fused) => layer("attn_qkv.bias", vector(qd + 2 * kvd)),
+            Some(QkvBias::Split) => {
+                layer("attn_q.bias", vector(qd));
+                layer("attn_k.bias", vector(kvd));
+                layer("attn_v.bias", vector(kvd));
+            }
+            None => {}
+        }
+        if fam.qk_norm {
+            layer("attn_q_norm.weight", vector(cfg.head_dim));
+            layer("attn_k_norm.weight", vector(cfg.head_dim));
         }
         layer("attn_output.weight", matrix(d, qd));
-        if cfg.post_norms {
-            layer("post_attention_norm.weight", Kind::Vector { n: d });
+        if lay.attn_out_bias {
+            layer("attn_output.bias", vector(d));
         }
-        layer("ffn_norm.weight", Kind::Vector { n: d });
-        layer("ffn_gate.weight", matrix(f, d));
-        layer("ffn_up.weight", matrix(f, d));
+        if fam.post_norms {
+            layer("post_attention_norm.weight", vector(d));
+            layer("post_ffw_norm.weight", vector(d));
+        }
+        if lay.fused_gate_up {
+            layer("ffn_up.weight", matrix(2 * f, d));
+        } else {
+            if fam.gated_ffn {
+                layer("ffn_gate.weight", matrix(f, d));
+            }
+            layer("ffn_up.weight", matrix(f, d));
+        }
+        if lay.ffn_gate_bias {
+            layer("ffn_gate.bias", vector(f));
+        }
+        if lay.ffn_up_bias {
+            layer("ffn_up.bias", vector(if lay.fused_gate_up { 2 * f } else { f }));
+        }
         layer("ffn_down.weight", matrix(d, f));
-        if cfg.post_norms {
-            layer("post_ffw_norm.weight", Kind::Vector { n: d });
+        if lay.ffn_down_bias {
+            layer("ffn_down.bias", vector(d));
+        }
+        norm(&mut out, blk(i, "attn_norm.weight"));
+        if lay.attn_norm_2 {
+            norm(&mut out, blk(i, "attn_norm_2.weight"));
+        }
+        if fam.block == BlockShape::Sequential {
+            norm(&mut out, blk(i, "ffn_norm.weight"));
         }
     }
     out
@@ -179,58 +316,140 @@ pub fn tensor_shapes(cfg: &ModelConfig) -> Vec<(String, Vec<u64>)> {
     wanted_tensors(cfg).into_iter().map(|(name, kind)| (name, kind.dims())).collect()
 }
 
-/// Tensors multiplied by the same input, stacked into one weight where their types match
-/// (see [`GpuWeight::allocate_stacked`]): per layer q, k, v and gate, up.
-fn stack_groups(cfg: &ModelConfig) -> Vec<Vec<String>> {
-    (0..cfg.n_layer)
-        .flat_map(|i| {
-            let n = move |s: &str| format!("blk.{i}.{s}.weight");
-            [vec![n("attn_q"), n("attn_k"), n("attn_v")], vec![n("ffn_gate"), n("ffn_up")]]
-        })
-        .collect()
+/// The first tensor of `gguf` that `cfg`'s architecture does not read (and that llama.cpp
+/// does not ignore either, [`IGNORED_TENSORS`]).
+pub fn unexpected_tensor(gguf: &Gguf, cfg: &ModelConfig) -> Option<UnexpectedTensor> {
+    let wanted: std::collections::HashSet<String> = wanted_tensors(cfg).into_iter().map(|(n, _)| n).collect();
+    let ignored = |name: &str| IGNORED_TENSORS.iter().any(|&(arch, t, _)| arch == cfg.arch && t == name);
+    gguf.tensors()
+        .iter()
+        .find(|t| !wanted.contains(&t.name) && !ignored(&t.name))
+        .map(|t| UnexpectedTensor { name: t.name.clone(), arch: cfg.arch.clone() })
 }
 
-/// A tensor's place on the GPU.
-enum Slot {
-    /// One part of the weight `Slots::matrices[stack]` (its rows: [`GpuWeight::part`]).
-    Matrix {
-        stack: String,
-    },
-    Vector(Option<wgpu::Buffer>),
+/// One weight of the GPU: the tensors whose rows it holds and the parts it writes to separate
+/// outputs.
+struct PlannedWeight {
+    /// The file's tensors and the first row of each in the weight.
+    tensors: Vec<(String, u32)>,
+    /// Output parts (name, rows), in row order.
+    parts: Vec<(String, u64)>,
+    /// Bias tensors of the parts in row order (a part without one gets zeros; one tensor may
+    /// cover all parts of a fused weight), empty for none.
+    biases: Vec<Option<String>>,
+    /// Whether the parts are one fused tensor of any row counts.
+    fused: bool,
 }
 
-/// The GPU buffers of a load, by tensor name, filled as the data streams in.
-struct Slots {
-    tensors: HashMap<String, Slot>,
-    /// Weights by the name of their first tensor.
-    matrices: HashMap<String, GpuWeight>,
-}
-
-impl Slots {
-    fn matrix(&mut self, name: &str) -> Result<GpuWeight, LoadError> {
-        self.matrices.remove(name).ok_or_else(|| LoadError::Missing(name.to_owned()))
-    }
-
-    /// The weights holding `names`, in order (each stack once).
-    fn stacked(&mut self, names: &[String]) -> Result<Vec<GpuWeight>, LoadError> {
-        let mut out: Vec<GpuWeight> = Vec::new();
-        for name in names {
-            let Some(Slot::Matrix { stack, .. }) = self.tensors.get(name) else {
-                return Err(LoadError::Missing(name.clone()));
-            };
-            if out.last().is_none_or(|w| w.part(name).is_none()) {
-                out.push(self.matrix(&stack.clone())?);
+/// How the matrices of `cfg` become GPU weights: Q/K/V and gate/up multiplied by one input
+/// are stacked into one weight where their types match (or are one fused tensor already).
+fn weight_plan(gguf: &Gguf, cfg: &ModelConfig) -> Result<Vec<PlannedWeight>, LoadError> {
+    let (qd, kvd, f) = (cfg.n_head * cfg.head_dim, cfg.n_kv_head * cfg.head_dim, cfg.d_ff);
+    let lay = &cfg.layout;
+    let tensor = |name: &str| gguf.tensor(name).ok_or_else(|| LoadError::Missing(name.to_owned()));
+    let single = |name: String, bias: Option<String>| PlannedWeight {
+        tensors: vec![(name.clone(), 0)],
+        parts: vec![(name, 0)],
+        biases: vec![bias],
+        fused: false,
+    };
+    // Runs of tensors with the same type and an even number of rows, stacked.
+    let stacks = |names: Vec<(String, Option<String>)>| -> Result<Vec<PlannedWeight>, LoadError> {
+        let mut out: Vec<PlannedWeight> = Vec::new();
+        let mut last: Option<&TensorInfo> = None;
+        for (name, bias) in names {
+            let t = tensor(&name)?;
+            let stackable = |t: &TensorInfo| t.dims.get(1).is_some_and(|r| r % 2 == 0);
+            let joins = last.is_some_and(|l| l.ty == t.ty && stackable(l) && stackable(t));
+            let rows = t.dims.get(1).copied().unwrap_or(0);
+            match out.last_mut() {
+                Some(w) if joins => {
+                    let first = w.parts.iter().map(|p| p.1).sum::<u64>() as u32;
+                    w.tensors.push((name.clone(), first));
+                    w.parts.push((name, rows));
+                    w.biases.push(bias);
+                }
+                _ => out.push(PlannedWeight {
+                    tensors: vec![(name.clone(), 0)],
+                    parts: vec![(name, rows)],
+                    biases: vec![bias],
+                    fused: false,
+                }),
             }
+            last = Some(t);
         }
         Ok(out)
+    };
+    let mut plan = vec![single("token_embd.weight".into(), None)];
+    if cfg.family.positions == Positions::Learned {
+        plan.push(single("position_embd.weight".into(), None));
     }
-
-    fn vector(&mut self, name: &str) -> Result<wgpu::Buffer, LoadError> {
-        match self.tensors.remove(name) {
-            Some(Slot::Vector(Some(b))) => Ok(b),
-            _ => Err(LoadError::Missing(name.to_owned())),
+    if !cfg.tied_embeddings {
+        plan.push(single("output.weight".into(), lay.output_bias.then(|| "output.bias".into())));
+    }
+    for i in 0..cfg.n_layer {
+        let bias = |on: bool, s: &str| on.then(|| blk(i, s));
+        if lay.fused_qkv {
+            let name = blk(i, "attn_qkv.weight");
+            plan.push(PlannedWeight {
+                tensors: vec![(name.clone(), 0)],
+                parts: vec![
+                    (format!("{name}:q"), qd.into()),
+                    (format!("{name}:k"), kvd.into()),
+                    (format!("{name}:v"), kvd.into()),
+                ],
+                // One fused bias covers all three parts; llama.cpp also takes three beside a
+                // fused weight.
+                biases: match lay.qkv_bias {
+                    Some(QkvBias::Fused) => vec![Some(blk(i, "attn_qkv.bias"))],
+                    Some(QkvBias::Split) => {
+                        ["attn_q", "attn_k", "attn_v"].map(|t| Some(blk(i, &format!("{t}.bias")))).to_vec()
+                    }
+                    None => vec![],
+                },
+                fused: true,
+            });
+        } else {
+            let split = lay.qkv_bias == Some(QkvBias::Split);
+            plan.extend(stacks(
+                ["attn_q", "attn_k", "attn_v"]
+                    .iter()
+                    .map(|t| (blk(i, &format!("{t}.weight")), bias(split, &format!("{t}.bias"))))
+                    .collect(),
+            )?);
+        }
+        plan.push(single(blk(i, "attn_output.weight"), bias(lay.attn_out_bias, "attn_output.bias")));
+        if lay.fused_gate_up {
+            let name = blk(i, "ffn_up.weight");
+            plan.push(PlannedWeight {
+                tensors: vec![(name.clone(), 0)],
+                parts: vec![(format!("{name}:gate"), f.into()), (format!("{name}:up"), f.into())],
+                biases: vec![bias(lay.ffn_up_bias, "ffn_up.bias")],
+                fused: true,
+            });
+        } else if cfg.family.gated_ffn {
+            plan.extend(stacks(vec![
+                (blk(i, "ffn_gate.weight"), bias(lay.ffn_gate_bias, "ffn_gate.bias")),
+                (blk(i, "ffn_up.weight"), bias(lay.ffn_up_bias, "ffn_up.bias")),
+            ])?);
+        } else {
+            plan.push(single(blk(i, "ffn_up.weight"), bias(lay.ffn_up_bias, "ffn_up.bias")));
+        }
+        plan.push(single(blk(i, "ffn_down.weight"), bias(lay.ffn_down_bias, "ffn_down.bias")));
+    }
+    // Single tensors: their one part has all the tensor's rows.
+    for w in &mut plan {
+        if !w.fused && w.parts.len() == 1 {
+            w.parts[0].1 = tensor(&w.tensors[0].0)?.dims.get(1).copied().unwrap_or(0);
         }
     }
+    Ok(plan)
+}
+
+/// Where a matrix tensor's rows go: the weight (by its first tensor's name) and the first row.
+struct MatrixSlot {
+    weight: String,
+    first_row: u32,
 }
 
 /// Checks `t` against what the architecture expects of it, innermost dimension first.
@@ -241,75 +460,66 @@ fn check_shape(t: &TensorInfo, expected: &[u64]) -> Result<(), LoadError> {
     Ok(())
 }
 
+/// Checks that `gguf` holds exactly the tensors `cfg` reads, each of the expected shape (and,
+/// for vectors, a readable type and size), and returns their kinds by name.
+fn check_tensors<'a>(
+    gguf: &Gguf,
+    cfg: &ModelConfig,
+    wanted: &'a [(String, Kind)],
+) -> Result<HashMap<&'a str, Kind>, LoadError> {
+    let mut kinds = HashMap::with_capacity(wanted.len());
+    for (name, kind) in wanted {
+        let t = gguf.tensor(name).ok_or_else(|| LoadError::Missing(name.clone()))?;
+        check_shape(t, &kind.dims())?;
+        if !matches!(kind, Kind::Matrix { .. }) {
+            if !quant::is_supported(t.ty) {
+                return Err(LoadError::Quant { name: name.clone(), source: QuantError::Unsupported(t.ty) });
+            }
+            if t.n_bytes > MAX_VECTOR_BYTES {
+                return Err(LoadError::Read { name: name.clone(), why: format!("a vector of {} bytes", t.n_bytes) });
+            }
+        }
+        kinds.insert(name.as_str(), *kind);
+    }
+    if let Some(u) = unexpected_tensor(gguf, cfg) {
+        return Err(LoadError::Unexpected(u));
+    }
+    Ok(kinds)
+}
+
 /// Uploads every weight `cfg` needs as it streams from `reader` (positioned after the header),
-/// in file order, a bounded chunk at a time. All GPU buffers are allocated (and so checked
-/// against the device's limits) before the first byte of tensor data is read.
+/// in file order, a bounded chunk at a time. All matrix buffers are allocated (and so checked
+/// against the device's limits) before the first byte of tensor data is read; vectors (norms,
+/// biases, factor tables: a few MiB at most) are read to the host and uploaded at the end,
+/// each bias joined to its matrix.
 pub async fn load_weights<S: Source>(
     ctx: &GpuContext,
     gguf: &Gguf,
     cfg: &ModelConfig,
-    act_f16: bool,
     reader: &mut Reader<S>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ModelWeights, LoadError> {
     let wanted = wanted_tensors(cfg);
-    let mut slots = Slots { tensors: HashMap::with_capacity(wanted.len()), matrices: HashMap::new() };
-    let mut kinds = HashMap::with_capacity(wanted.len());
-    for (name, kind) in &wanted {
-        let t = gguf.tensor(name).ok_or_else(|| LoadError::Missing(name.clone()))?;
-        check_shape(t, &kind.dims())?;
-        kinds.insert(name.as_str(), *kind);
-    }
-    // Stacks: runs of tensors of a group with the same type and an even number of rows.
-    let mut stacks: Vec<Vec<&TensorInfo>> = Vec::new();
-    let mut grouped = std::collections::HashSet::new();
-    for group in stack_groups(cfg) {
-        let mut run: Vec<&TensorInfo> = Vec::new();
-        for name in &group {
-            let t = gguf.tensor(name).ok_or_else(|| LoadError::Missing(name.clone()))?;
-            let stackable = |t: &TensorInfo| t.dims.get(1).is_some_and(|r| r % 2 == 0);
-            if run.last().is_some_and(|last| last.ty != t.ty || !stackable(last) || !stackable(t)) {
-                stacks.push(std::mem::take(&mut run));
-            }
-            run.push(t);
-            grouped.insert(name.clone());
-        }
-        stacks.push(run);
-    }
-    stacks.extend(
-        wanted
-            .iter()
-            .filter(|(name, kind)| matches!(kind, Kind::Matrix { .. }) && !grouped.contains(name))
-            .filter_map(|(name, _)| gguf.tensor(name))
-            .map(|t| vec![t]),
-    );
-    for stack in stacks {
-        let Some(first) = stack.first() else { continue };
-        let parts: Vec<(&str, u64)> = stack.iter().map(|t| (t.name.as_str(), t.dims[1])).collect();
-        let w = GpuWeight::allocate_stacked(ctx, &parts, first.ty, first.dims[0])?;
-        for p in &w.parts {
-            slots.tensors.insert(p.name.clone(), Slot::Matrix { stack: first.name.clone() });
-        }
-        slots.matrices.insert(first.name.clone(), w);
-    }
-    for (name, kind) in &wanted {
-        let Some(t) = gguf.tensor(name) else { continue };
-        let slot = match *kind {
-            Kind::Matrix { .. } => continue,
-            Kind::Vector { .. } | Kind::ActVector { .. } => {
-                if !quant::is_supported(t.ty) {
-                    return Err(LoadError::Quant { name: name.clone(), source: QuantError::Unsupported(t.ty) });
-                }
-                if t.n_bytes > MAX_VECTOR_BYTES {
-                    return Err(LoadError::Read {
-                        name: name.clone(),
-                        why: format!("a vector of {} bytes", t.n_bytes),
-                    });
-                }
-                Slot::Vector(None)
-            }
+    let kinds = check_tensors(gguf, cfg, &wanted)?;
+    let mut matrices: HashMap<String, GpuWeight> = HashMap::new();
+    let mut slots: HashMap<String, MatrixSlot> = HashMap::new();
+    let mut biases: HashMap<String, Vec<Option<String>>> = HashMap::new();
+    for w in weight_plan(gguf, cfg)? {
+        let first = &w.tensors[0].0;
+        let t = gguf.tensor(first).ok_or_else(|| LoadError::Missing(first.clone()))?;
+        let parts: Vec<(&str, u64)> = w.parts.iter().map(|(n, r)| (n.as_str(), *r)).collect();
+        let gw = if w.fused {
+            GpuWeight::allocate_parts(ctx, &parts, t.ty, t.dims[0])?
+        } else {
+            GpuWeight::allocate_stacked(ctx, &parts, t.ty, t.dims[0])?
         };
-        slots.tensors.insert(name.clone(), slot);
+        for (name, first_row) in &w.tensors {
+            slots.insert(name.clone(), MatrixSlot { weight: first.clone(), first_row: *first_row });
+        }
+        if w.biases.iter().any(Option::is_some) {
+            biases.insert(first.clone(), w.biases);
+        }
+        matrices.insert(first.clone(), gw);
     }
 
     // Stream the tensors in file order.
@@ -319,89 +529,153 @@ pub async fn load_weights<S: Source>(
     let (mut done, mut in_flight) = (0u64, 0u64);
     let mut chunk: Vec<u8> = Vec::new();
     let mut scales = Vec::new();
+    let mut vectors: HashMap<String, Vec<f32>> = HashMap::new();
     for t in order {
         let read_err = |e: SourceError| LoadError::Source { name: t.name.clone(), source: e };
         reader.skip_to(gguf.tensor_range(t).start).await.map_err(read_err)?;
-        match slots.tensors.get_mut(&t.name) {
-            Some(Slot::Matrix { stack }) => {
-                let w = &slots.matrices[stack.as_str()];
-                let (first_row, rows) = w.part(&t.name).map_or((0, 0), |p| (p.first_row, p.rows));
-                let row_bytes = w.row_bytes();
-                if row_bytes > UPLOAD_CHUNK as u64 / 2 {
-                    return Err(LoadError::Read {
-                        name: t.name.clone(),
-                        why: format!("rows of {row_bytes} bytes are larger than hearth uploads at once"),
-                    });
-                }
-                // An even number of rows per chunk keeps split scales on whole words.
-                let rows_per_chunk = ((UPLOAD_CHUNK as u64 / row_bytes) & !1) as u32;
-                let mut row = first_row;
-                while row < first_row + rows {
-                    let n = rows_per_chunk.min(w.page_end(row) - row).min(first_row + rows - row);
-                    let len = (u64::from(n) * row_bytes) as usize;
-                    chunk.resize(len, 0);
-                    reader.read_exact(&mut chunk).await.map_err(read_err)?;
-                    w.write_rows(ctx, row, &mut chunk, &mut scales)?;
-                    row += n;
-                    (done, in_flight) = (done + len as u64, in_flight + len as u64);
-                    progress(done, total);
-                    if in_flight >= UPLOAD_IN_FLIGHT {
-                        ctx.idle().await.map_err(WeightError::from)?;
-                        in_flight = 0;
-                    }
-                }
+        if let Some(slot) = slots.get(&t.name) {
+            let w = &matrices[slot.weight.as_str()];
+            let (first_row, rows) = (slot.first_row, t.dims.get(1).copied().unwrap_or(0) as u32);
+            let row_bytes = w.row_bytes();
+            if row_bytes > UPLOAD_CHUNK as u64 / 2 {
+                return Err(LoadError::Read {
+                    name: t.name.clone(),
+                    why: format!("rows of {row_bytes} bytes are larger than hearth uploads at once"),
+                });
             }
-            Some(Slot::Vector(slot)) => {
-                let mut data = vec![0u8; t.n_bytes as usize];
-                reader.read_exact(&mut data).await.map_err(read_err)?;
-                let n = t.n_elements() as usize;
-                let v = quant::dequantize_to_vec(t.ty, &data, n)
-                    .map_err(|source| LoadError::Quant { name: t.name.clone(), source })?;
-                let bytes: Vec<u8> = match kinds.get(t.name.as_str()) {
-                    Some(Kind::ActVector { .. }) if act_f16 => {
-                        v.iter().flat_map(|x| half::f16::from_f32(*x).to_le_bytes()).collect()
-                    }
-                    _ => bytemuck::cast_slice(&v).to_vec(),
-                };
-                *slot = Some(ctx.upload(&bytes, &t.name));
-                done += t.n_bytes;
+            // An even number of rows per chunk keeps split scales on whole words.
+            let rows_per_chunk = ((UPLOAD_CHUNK as u64 / row_bytes) & !1) as u32;
+            let mut row = first_row;
+            while row < first_row + rows {
+                let n = rows_per_chunk.min(w.page_end(row) - row).min(first_row + rows - row);
+                let len = (u64::from(n) * row_bytes) as usize;
+                chunk.resize(len, 0);
+                reader.read_exact(&mut chunk).await.map_err(read_err)?;
+                w.write_rows(ctx, row, &mut chunk, &mut scales)?;
+                row += n;
+                (done, in_flight) = (done + len as u64, in_flight + len as u64);
                 progress(done, total);
+                if in_flight >= UPLOAD_IN_FLIGHT {
+                    ctx.idle().await.map_err(WeightError::from)?;
+                    in_flight = 0;
+                }
             }
-            None => {}
+        } else {
+            let mut data = vec![0u8; t.n_bytes as usize];
+            reader.read_exact(&mut data).await.map_err(read_err)?;
+            let v = quant::dequantize_to_vec(t.ty, &data, t.n_elements() as usize)
+                .map_err(|source| LoadError::Quant { name: t.name.clone(), source })?;
+            vectors.insert(t.name.clone(), v);
+            done += t.n_bytes;
+            progress(done, total);
         }
     }
     ctx.idle().await.map_err(WeightError::from)?;
+    assemble(ctx, cfg, matrices, biases, vectors, done)
+}
 
-    // Assemble the model from the filled slots.
-    let token_embd = slots.matrix("token_embd.weight")?;
-    let output = if cfg.tied_embeddings { None } else { Some(slots.matrix("output.weight")?) };
-    let output_norm = slots.vector("output_norm.weight")?;
+/// The model from its loaded matrices and host vectors: norms and biases uploaded, biases
+/// joined to their weights in row order.
+fn assemble(
+    ctx: &GpuContext,
+    cfg: &ModelConfig,
+    mut matrices: HashMap<String, GpuWeight>,
+    biases: HashMap<String, Vec<Option<String>>>,
+    mut vectors: HashMap<String, Vec<f32>>,
+    n_bytes: u64,
+) -> Result<ModelWeights, LoadError> {
+    let upload = |v: &[f32], label: &str| ctx.upload(bytemuck::cast_slice(v), label);
+    // Weights with their biases, joined in row order (zeros for a part without one; a fused
+    // bias is the first and only name and covers every part).
+    for (first, names) in &biases {
+        let w = matrices.get_mut(first).ok_or_else(|| LoadError::Missing(first.clone()))?;
+        let mut joined = Vec::with_capacity(w.rows as usize);
+        for (name, part) in names.iter().zip(&w.parts) {
+            match name {
+                Some(n) => joined.extend(take(&mut vectors, n)?),
+                None => joined.extend(std::iter::repeat_n(0.0, part.rows as usize)),
+            }
+        }
+        if joined.len() != w.rows as usize {
+            let why = format!("biases of {} values for {} rows", joined.len(), w.rows);
+            return Err(LoadError::Read { name: first.clone(), why });
+        }
+        w.bias = Some(upload(&joined, &format!("{}.bias", w.name)));
+    }
+    let mut matrix = |name: &str| matrices.remove(name).ok_or_else(|| LoadError::Missing(name.to_owned()));
+    let kind = cfg.family.norm;
+    // A norm's weight, and for LayerNorm its bias after it, in one buffer.
+    let norm = |vectors: &mut HashMap<String, Vec<f32>>, name: &str| -> Result<NormWeights, LoadError> {
+        let mut v = take(vectors, name)?;
+        if kind == NormKind::Layer {
+            v.extend(take(vectors, &name.replace(".weight", ".bias"))?);
+        }
+        Ok(NormWeights { buffer: upload(&v, name), kind })
+    };
+    let vector = |vectors: &mut HashMap<String, Vec<f32>>, name: &str| take(vectors, name).map(|v| upload(&v, name));
+    let (fam, lay) = (&cfg.family, &cfg.layout);
+    let token_embd = matrix("token_embd.weight")?;
+    let position_embd = if fam.positions == Positions::Learned { Some(matrix("position_embd.weight")?) } else { None };
+    let embd_norm = if fam.embed_norm { Some(norm(&mut vectors, "token_embd_norm.weight")?) } else { None };
+    let output = if cfg.tied_embeddings { None } else { Some(matrix("output.weight")?) };
+    let output_norm = norm(&mut vectors, "output_norm.weight")?;
     let mut layers = Vec::with_capacity(cfg.n_layer as usize);
     for i in 0..cfg.n_layer {
-        let n = |s: &str| format!("blk.{i}.{s}.weight");
-        let bias = |s: &str| format!("blk.{i}.{s}.bias");
+        let n = |s: &str| blk(i, &format!("{s}.weight"));
+        let qkv = if lay.fused_qkv {
+            vec![matrix(&n("attn_qkv"))?]
+        } else {
+            stacked(&mut matrix, &[n("attn_q"), n("attn_k"), n("attn_v")])?
+        };
+        let ffn_in = if lay.fused_gate_up || !fam.gated_ffn {
+            vec![matrix(&n("ffn_up"))?]
+        } else {
+            stacked(&mut matrix, &[n("ffn_gate"), n("ffn_up")])?
+        };
+        let v = &mut vectors;
         layers.push(LayerWeights {
-            attn_norm: slots.vector(&n("attn_norm"))?,
-            qkv: slots.stacked(&[n("attn_q"), n("attn_k"), n("attn_v")])?,
-            qkv_bias: if cfg.qkv_bias {
-                Some([slots.vector(&bias("attn_q"))?, slots.vector(&bias("attn_k"))?, slots.vector(&bias("attn_v"))?])
+            qk_norm: if fam.qk_norm {
+                Some([vector(v, &n("attn_q_norm"))?, vector(v, &n("attn_k_norm"))?])
             } else {
                 None
             },
-            qk_norm: if cfg.qk_norm {
-                Some([slots.vector(&n("attn_q_norm"))?, slots.vector(&n("attn_k_norm"))?])
-            } else {
-                None
-            },
-            wo: slots.matrix(&n("attn_output"))?,
-            post_attn_norm: if cfg.post_norms { Some(slots.vector(&n("post_attention_norm"))?) } else { None },
-            ffn_norm: slots.vector(&n("ffn_norm"))?,
-            gate_up: slots.stacked(&[n("ffn_gate"), n("ffn_up")])?,
-            down: slots.matrix(&n("ffn_down"))?,
-            post_ffn_norm: if cfg.post_norms { Some(slots.vector(&n("post_ffw_norm"))?) } else { None },
+            post_attn_norm: if fam.post_norms { Some(vector(v, &n("post_attention_norm"))?) } else { None },
+            post_ffn_norm: if fam.post_norms { Some(vector(v, &n("post_ffw_norm"))?) } else { None },
+            attn_norm: norm(v, &n("attn_norm"))?,
+            attn_norm_2: if lay.attn_norm_2 { Some(norm(v, &n("attn_norm_2"))?) } else { None },
+            qkv,
+            wo: matrix(&n("attn_output"))?,
+            ffn_norm: if fam.block == BlockShape::Sequential { Some(norm(v, &n("ffn_norm"))?) } else { None },
+            ffn_in,
+            down: matrix(&n("ffn_down"))?,
         });
     }
-    Ok(ModelWeights { token_embd, output_norm, output, layers, n_bytes: done })
+    let rope_factors = RopeFactorTables {
+        freqs: vectors.remove("rope_freqs.weight"),
+        long: vectors.remove("rope_factors_long.weight"),
+        short: vectors.remove("rope_factors_short.weight"),
+    };
+    Ok(ModelWeights { token_embd, position_embd, embd_norm, output_norm, output, layers, rope_factors, n_bytes })
+}
+
+/// Takes a host vector read from the file.
+fn take(vectors: &mut HashMap<String, Vec<f32>>, name: &str) -> Result<Vec<f32>, LoadError> {
+    vectors.remove(name).ok_or_else(|| LoadError::Missing(name.to_owned()))
+}
+
+/// The weights holding tensors `names` in order (each stack once: a stack is keyed by its
+/// first tensor).
+fn stacked(
+    matrix: &mut impl FnMut(&str) -> Result<GpuWeight, LoadError>,
+    names: &[String],
+) -> Result<Vec<GpuWeight>, LoadError> {
+    let mut out: Vec<GpuWeight> = Vec::new();
+    for name in names {
+        if out.last().is_none_or(|w| w.part(name).is_none()) {
+            out.push(matrix(name)?);
+        }
+    }
+    Ok(out)
 }
 
 /// Types of the matrices of a file, for error messages about unsupported quantizations.

@@ -49,9 +49,11 @@ impl Error {
         match self {
             Error::Source(e) => source_code(e),
             Error::Engine(e) => engine_code(e),
-            Error::Tokenizer(TokenizerError::UnsupportedModel(_) | TokenizerError::UnsupportedPre(_)) => {
-                "unsupported-model"
-            }
+            Error::Tokenizer(
+                TokenizerError::UnsupportedModel(_)
+                | TokenizerError::UnsupportedPre(_)
+                | TokenizerError::RefusedPre { .. },
+            ) => "unsupported-model",
             Error::Tokenizer(TokenizerError::Library(_)) => "bad-request",
             Error::Tokenizer(_) => "bad-model",
             // A template that fails on the request's messages (e.g. it raises on a role order).
@@ -83,12 +85,16 @@ fn weight_code(e: &WeightError) -> &'static str {
 fn engine_code(e: &EngineError) -> &'static str {
     match e {
         EngineError::Gguf(_) => "bad-model",
-        EngineError::Config(ConfigError::Unsupported(_)) => "unsupported-model",
+        EngineError::Config(ConfigError::Unsupported(_) | ConfigError::UnsupportedFeature { .. }) => {
+            "unsupported-model"
+        }
         EngineError::Config(_) => "bad-model",
         EngineError::Load(l) => match l {
             LoadError::Weight(w) => weight_code(w),
             LoadError::Quant { source: QuantError::Unsupported(_), .. } => "unsupported-model",
             LoadError::Source { source, .. } => source_code(source),
+            // A tensor the architecture does not read: a variant hearth does not run.
+            LoadError::Unexpected(_) => "unsupported-model",
             LoadError::Missing(_) | LoadError::Shape { .. } | LoadError::Quant { .. } | LoadError::Read { .. } => {
                 "bad-model"
             }
@@ -98,7 +104,7 @@ fn engine_code(e: &EngineError) -> &'static str {
         EngineError::Kernel(KernelError::Shape { .. }) => "unsupported-model",
         EngineError::Kernel(KernelError::Shader(_)) => "internal",
         EngineError::Gpu(g) => g.code(),
-        EngineError::Plan(PlanError::Unsupported { .. }) => "unsupported-model",
+        EngineError::Plan(PlanError::Unsupported { .. } | PlanError::Unexpected(_)) => "unsupported-model",
         EngineError::Plan(_) => "bad-model",
         EngineError::DoesNotFit(_) => "adapter-limits",
         EngineError::ContextFull { .. } | EngineError::EmptyPrompt | EngineError::BadToken { .. } => "bad-request",

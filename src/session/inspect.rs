@@ -3,11 +3,11 @@
 
 use serde::Serialize;
 
-use super::{Error, F16, LoadOptions};
+use super::{Error, F16, LoadOptions, check_header};
 use crate::chat::{ChatTemplate, Message, TemplateSource};
 use crate::gguf::Summary;
 use crate::gpu::{AdapterReport, GpuContext};
-use crate::model::{DeviceBudget, MemoryPlan, ModelConfig};
+use crate::model::{DeviceBudget, MemoryPlan, ModelConfig, family};
 use crate::source::{Reader, Source};
 
 /// A model's summary, the GPU memory it needs and the verdict for this adapter.
@@ -31,6 +31,26 @@ pub struct Inspection {
     pub reason: Option<String>,
     /// The chat template a load would use; `None` when it does not compile.
     pub chat_template: Option<TemplateReport>,
+    /// Whether hearth runs this architecture, how it is verified, and what hearth lacks for
+    /// this file when it cannot run it.
+    pub architecture: ArchitectureReport,
+}
+
+/// A file's architecture as hearth sees it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ArchitectureReport {
+    /// `general.architecture`, when the file has one.
+    pub name: Option<String>,
+    /// Whether hearth runs this architecture family.
+    pub supported: bool,
+    /// What the family is verified against (real weights, or random weights in its layout,
+    /// against llama.cpp), when supported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<&'static str>,
+    /// What hearth lacks to run this file (the architecture, a feature of it, a tensor it does
+    /// not use, the tokenizer), when it cannot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing: Option<String>,
 }
 
 /// A chat template as the inspector shows it.
@@ -82,19 +102,25 @@ pub async fn inspect<S: Source>(source: S, opts: &LoadOptions) -> Result<Inspect
         reasons.push("this GPU has no shader-f16: load with f16 'auto' or false".into());
     }
     let f16 = has_f16 && opts.f16 != F16::Off;
-    let memory = match ModelConfig::from_gguf(&gguf) {
-        Err(e) => {
-            reasons.push(Error::from(e).to_string());
-            None
+    // Every check a load makes from the header (architecture, tensors, tokenizer, template),
+    // then the memory plan against this adapter's limits.
+    let mut missing = None;
+    let checked = check_header(&gguf, &LoadOptions { f16: if f16 { F16::Auto } else { F16::Off }, ..opts.clone() });
+    if let Err(e) = &checked {
+        if e.code() == "unsupported-model" {
+            missing = Some(e.to_string());
         }
+        reasons.push(e.to_string());
+    }
+    let memory = match ModelConfig::from_gguf(&gguf) {
+        Err(_) => None,
         Ok(cfg) => {
             match MemoryPlan::new(&gguf, &cfg, opts.context_length, opts.prefill_chunk, if f16 { 2 } else { 4 }) {
-                Err(e) => {
-                    reasons.push(format!("the file is not a usable model: {e}"));
-                    None
-                }
+                Err(_) => None,
                 Ok(plan) => {
-                    if let Some(a) = &adapter {
+                    if let Some(a) = &adapter
+                        && checked.is_ok()
+                    {
                         let device = DeviceBudget {
                             max_binding: a.max_storage_binding,
                             max_buffer: a.max_buffer_size,
@@ -109,6 +135,10 @@ pub async fn inspect<S: Source>(source: S, opts: &LoadOptions) -> Result<Inspect
             }
         }
     };
+    let name = gguf.architecture().ok().map(str::to_owned);
+    let family = name.as_deref().and_then(family::family);
+    let architecture =
+        ArchitectureReport { supported: family.is_some(), verified: family.map(|f| f.verified), missing, name };
     Ok(Inspection {
         chat_template: TemplateReport::new(&gguf),
         summary,
@@ -118,5 +148,6 @@ pub async fn inspect<S: Source>(source: S, opts: &LoadOptions) -> Result<Inspect
         memory,
         fits: reasons.is_empty(),
         reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
+        architecture,
     })
 }

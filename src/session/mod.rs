@@ -14,10 +14,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::chat::{ChatTemplate, TemplateSource};
 use crate::clock::{now_ms, unix_seconds};
-use crate::engine::{Cancel, Engine, EngineOptions, LoadTimings, Phase};
+use crate::engine::{Cancel, Engine, EngineError, EngineOptions, LoadTimings, Phase};
 use crate::gguf::{Gguf, Summary};
 use crate::gpu::{AdapterReport, GpuContext, GpuError, LimitCaps};
 use crate::kernels::SamplerParams;
+use crate::model::{MemoryPlan, ModelConfig};
 use crate::source::{Reader, Source};
 use crate::tokenizer::{Tokenizer, TokenizerError};
 
@@ -83,6 +84,34 @@ impl Default for LoadOptions {
             tokenizer_json: None,
         }
     }
+}
+
+/// Everything a load decides from the header before its first weight, in the order a load
+/// meets it: the architecture and its hyper-parameters, the tensors the architecture reads
+/// (names, shapes, types; none it does not use), the tokenizer (and that its ids index the
+/// token table) and the chat template. `inspect` runs the same, so that a file it accepts never
+/// fails to load for a reason the header showed.
+pub fn check_header(gguf: &Gguf, opts: &LoadOptions) -> Result<(ModelConfig, Tokenizer, ChatTemplate), Error> {
+    // Unsupported architectures and hostile hyper-parameters fail here, before the tokenizer
+    // and any weight.
+    let cfg = ModelConfig::from_gguf(gguf)?;
+    let act = if opts.f16 == F16::Off { 4 } else { 2 };
+    MemoryPlan::new(gguf, &cfg, opts.context_length, opts.prefill_chunk, act)
+        .map_err(|e| Error::Engine(EngineError::Plan(e)))?;
+    let tokenizer = match &opts.tokenizer_json {
+        Some(json) => Tokenizer::from_json(json, Some(gguf))?,
+        None => Tokenizer::from_gguf(gguf)?,
+    };
+    // Every id the tokenizer can produce must index the model's token table; past it the
+    // embedding gather would read nothing and the step run on stale activations.
+    if tokenizer.n_vocab() > cfg.n_vocab as usize {
+        return Err(Error::Tokenizer(TokenizerError::VocabMismatch {
+            tokenizer: tokenizer.n_vocab(),
+            model: cfg.n_vocab,
+        }));
+    }
+    let template = ChatTemplate::from_gguf(gguf)?;
+    Ok((cfg, tokenizer, template))
 }
 
 /// Where a load's time went, in milliseconds.
@@ -193,23 +222,8 @@ impl Session {
         let t_gpu = now_ms();
         let mut reader = Reader::new(source);
         let gguf = reader.read_header().await?;
-        // Unsupported architectures and hostile hyper-parameters fail here, before the
-        // tokenizer and any weight.
-        let n_vocab = crate::model::ModelConfig::from_gguf(&gguf)?.n_vocab;
         let t_header = now_ms();
-        let tokenizer = match &opts.tokenizer_json {
-            Some(json) => Tokenizer::from_json(json, Some(&gguf))?,
-            None => Tokenizer::from_gguf(&gguf)?,
-        };
-        // Every id the tokenizer can produce must index the model's token table; past it the
-        // embedding gather would read nothing and the step run on stale activations.
-        if tokenizer.n_vocab() > n_vocab as usize {
-            return Err(Error::Tokenizer(TokenizerError::VocabMismatch {
-                tokenizer: tokenizer.n_vocab(),
-                model: n_vocab,
-            }));
-        }
-        let template = ChatTemplate::from_gguf(&gguf)?;
+        let (_, tokenizer, template) = check_header(&gguf, opts)?;
         let t_tokenizer = now_ms();
         let memory_before_weights = wasm_memory_bytes();
         let engine_opts = EngineOptions {

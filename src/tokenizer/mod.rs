@@ -1,15 +1,19 @@
 //! Tokenizers built from a GGUF file's `tokenizer.ggml.*` metadata alone (or a
-//! `tokenizer.json`), on the `tokenizers` crate:
-//! - `gpt2`: byte-level BPE with the pre-tokenizer regexes llama.cpp uses for
-//!   `tokenizer.ggml.pre` (smollm, llama-bpe/llama3, qwen2, gpt-2, default);
+//! `tokenizer.json`), on the `tokenizers` crate, as llama.cpp builds them:
+//! - `gpt2`: byte-level BPE with the pre-tokenizer regexes and flags llama.cpp uses for each
+//!   `tokenizer.ggml.pre` ([`pretokenize::PRE_TOKENIZERS`]: every name llama.cpp knows);
+//! - `gemma4`: BPE over raw UTF-8 with `▁` for spaces and `<0xXX>` byte tokens;
 //! - `llama`: SentencePiece-style BPE whose merge order follows the token scores, with byte
 //!   fallback (`<0xXX>` tokens) and `▁` for spaces.
+//!
+//! WordPiece (`bert`), Unigram (`t5`) and the other vocabularies of embedding and speech models
+//! are refused by name.
 //!
 //! Decoding works on bytes ([`Tokenizer::token_bytes`]) so that a stream of tokens can be
 //! turned into valid UTF-8 as soon as each character is complete ([`StreamDecoder`]).
 
 mod pieces;
-mod pretokenize;
+pub mod pretokenize;
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -33,11 +37,19 @@ pub enum TokenizerError {
     #[error(transparent)]
     Metadata(#[from] GgufError),
     /// A tokenizer model hearth does not implement.
-    #[error("tokenizer model '{0}' is not supported (supported: gpt2, llama)")]
+    #[error("tokenizer model '{0}' is not supported (supported: gpt2, gemma4, llama)")]
     UnsupportedModel(String),
-    /// A pre-tokenizer hearth does not know.
-    #[error("pre-tokenizer '{0}' is not supported (supported: {list})", list = pretokenize::SUPPORTED.join(", "))]
+    /// A pre-tokenizer llama.cpp does not know either.
+    #[error("pre-tokenizer '{0}' is not one llama.cpp knows: the file names a tokenizer no runtime can reproduce")]
     UnsupportedPre(String),
+    /// A pre-tokenizer llama.cpp knows and hearth does not run, and why.
+    #[error("pre-tokenizer '{name}' is not supported: {why}")]
+    RefusedPre {
+        /// The `tokenizer.ggml.pre` value.
+        name: String,
+        /// Why.
+        why: &'static str,
+    },
     /// The vocabulary is malformed (e.g. a token that is not UTF-8, a bad merge).
     #[error("malformed vocabulary: {0}")]
     Vocab(String),
@@ -115,8 +127,15 @@ impl Tokenizer {
             None => vec![1; texts.len()],
         };
         let vocab: Vocab = texts.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
-        let (mut inner, pieces) = match model {
-            "gpt2" => {
+        // The pre-tokenizer: a file without the key gets llama.cpp's `default`; Gemma 4's
+        // vocabulary model has its own.
+        let pre_name = match model {
+            "gemma4" => "gemma4",
+            _ => g.optional("tokenizer.ggml.pre", Gguf::get_str)?.unwrap_or("default"),
+        };
+        let (mut inner, pieces, pre) = match model {
+            "gpt2" | "gemma4" => {
+                let pre = pretokenize::lookup(pre_name)?;
                 let merges = g.get_str_array("tokenizer.ggml.merges")?;
                 let merges: Merges = merges
                     .iter()
@@ -127,22 +146,30 @@ impl Tokenizer {
                         Ok((a.to_owned(), b.to_owned()))
                     })
                     .collect::<Result<_, TokenizerError>>()?;
-                let pre = g.optional("tokenizer.ggml.pre", Gguf::get_str)?.unwrap_or("default");
                 let bpe = BPE::builder()
                     .vocab_and_merges(vocab, merges)
-                    .ignore_merges(pretokenize::ignore_merges(pre))
+                    .ignore_merges(pre.ignore_merges)
+                    .byte_fallback(!pre.byte_encode)
                     .build()
                     .map_err(lib_err)?;
                 let mut t = tokenizers::Tokenizer::new(bpe);
                 let mut seq: Vec<PreTokenizerWrapper> = Vec::new();
-                for re in pretokenize::regexes(pre)? {
-                    let split = Split::new(SplitPattern::Regex(re.to_owned()), SplitDelimiterBehavior::Isolated, false)
-                        .map_err(lib_err)?;
+                for re in pre.regexes {
+                    let split =
+                        Split::new(SplitPattern::Regex((*re).to_owned()), SplitDelimiterBehavior::Isolated, false)
+                            .map_err(lib_err)?;
                     seq.push(split.into());
                 }
-                seq.push(ByteLevel::new(false, false, false).into());
+                let pieces = if pre.byte_encode {
+                    seq.push(ByteLevel::new(false, false, false).into());
+                    pieces::byte_level(&texts, &types)
+                } else {
+                    // Raw UTF-8 with spaces written as `▁`, unknown bytes as `<0xXX>` tokens.
+                    t.with_normalizer(Some(Replace::new(" ", "▁").map_err(lib_err)?)).map_err(lib_err)?;
+                    pieces::sentencepiece_guess(&texts, &types)
+                };
                 t.with_pre_tokenizer(Some(Sequence::new(seq)));
-                (t, pieces::byte_level(&texts, &types))
+                (t, pieces, Some(pre))
             }
             "llama" => {
                 let scores: Vec<f32> = match g.optional("tokenizer.ggml.scores", Gguf::get_array)? {
@@ -173,7 +200,7 @@ impl Tokenizer {
                 }
                 norms.push(Replace::new(" ", "▁").map_err(lib_err)?.into());
                 t.with_normalizer(Some(NormalizerSequence::new(norms))).map_err(lib_err)?;
-                (t, pieces::sentencepiece(&texts, &types))
+                (t, pieces::sentencepiece(&texts, &types), None)
             }
             other => return Err(TokenizerError::UnsupportedModel(other.to_owned())),
         };
@@ -189,8 +216,19 @@ impl Tokenizer {
 
         // A special id past the vocabulary would be emitted as a token that is not there.
         let id = |k: &str| special_id(k, g.optional(k, Gguf::get_u32)?, texts.len());
-        let bos = id("tokenizer.ggml.bos_token_id")?;
-        let eos = id("tokenizer.ggml.eos_token_id")?;
+        // llama.cpp's defaults when a key is absent (SentencePiece 1 and 2, byte-level BPE 11,
+        // none for Gemma 4), kept only when inside the vocabulary.
+        let (bos_default, eos_default) = match model {
+            "llama" => (Some(1), Some(2)),
+            "gpt2" => (Some(11), Some(11)),
+            _ => (None, None),
+        };
+        let in_vocab = |d: Option<u32>| d.filter(|&i| (i as usize) < texts.len());
+        let bos = match id("tokenizer.ggml.bos_token_id")?.or(in_vocab(bos_default)) {
+            _ if pre.is_some_and(|p| p.no_bos) => None,
+            b => b,
+        };
+        let eos = id("tokenizer.ggml.eos_token_id")?.or(in_vocab(eos_default));
         let mut end_of_generation: HashSet<u32> =
             [eos, id("tokenizer.ggml.eot_token_id")?, id("tokenizer.ggml.eom_token_id")?]
                 .into_iter()
@@ -211,7 +249,13 @@ impl Tokenizer {
             bos,
             eos,
             end_of_generation,
-            add_bos: g.optional("tokenizer.ggml.add_bos_token", Gguf::get_bool)?.unwrap_or(model == "llama"),
+            // llama.cpp's default when the key is absent: SentencePiece adds BOS, byte-level BPE
+            // as its pre-tokenizer says (Llama 3 does); Gemma 4 always does.
+            add_bos: match g.optional("tokenizer.ggml.add_bos_token", Gguf::get_bool)? {
+                _ if model == "gemma4" => true,
+                Some(add) => add,
+                None => pre.map_or(model == "llama", |p| p.add_bos),
+            } && bos.is_some(),
             add_eos: g.optional("tokenizer.ggml.add_eos_token", Gguf::get_bool)?.unwrap_or(false),
             from_json: false,
         })

@@ -47,10 +47,10 @@ test("bad sources and models give their error codes, and a good load follows", {
     ],
     [
       "an unsupported architecture",
-      "/models/vocab/ggml-vocab-gpt-2.gguf",
+      "/models/vocab/ggml-vocab-mpt.gguf",
       {},
       "unsupported-model",
-      /architecture 'gpt2' is not supported/,
+      /architecture 'mpt' is not supported/,
     ],
     [
       "a model too large for the adapter's limits",

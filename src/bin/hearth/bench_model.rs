@@ -45,7 +45,7 @@ pub fn run(model: &Path, opts: &crate::bench::Args) -> Result<(), String> {
     let matrices: u64 = w
         .layers
         .iter()
-        .flat_map(|l| l.qkv.iter().chain(&l.gate_up).chain([&l.wo, &l.down]))
+        .flat_map(|l| l.qkv.iter().chain(&l.ffn_in).chain([&l.wo, &l.down]))
         .map(|m| m.ty.row_bytes(u64::from(m.cols)).unwrap_or(0) * u64::from(m.rows))
         .sum();
     let head = w.lm_head();

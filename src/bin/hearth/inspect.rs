@@ -50,9 +50,19 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
 }
 
-/// The memory estimate and the verdict, as text.
+/// The architecture, the memory estimate and the verdict, as text.
 fn verdict(r: &Inspection) -> String {
-    let mut s = String::from("GPU memory");
+    let a = &r.architecture;
+    let name = a.name.as_deref().unwrap_or("(none)");
+    let mut s = match (a.supported, a.verified, &a.missing) {
+        (true, Some(how), None) => format!("architecture {name}: supported, verified on {how}\n"),
+        (true, _, Some(what)) => format!("architecture {name}: supported, but not this file: {what}\n"),
+        (_, _, what) => format!(
+            "architecture {name}: not supported{}\n",
+            what.as_ref().map_or(String::new(), |w| format!(" ({w})"))
+        ),
+    };
+    s += "GPU memory";
     match &r.memory {
         Some(m) => {
             s += &format!(

@@ -1,6 +1,11 @@
-// rms_norm: y = x / sqrt(mean(x^2) + eps) * w, for each row of x.
-// x (rows, n) in_t (f32 with IN_F32: the residual stream), w (n,) f32, y (rows, n) act; one
-// workgroup per row. IN_PLACE writes back into x (y is not bound).
+// norm: y = (x - mean) / sqrt(var + eps) * w + b over each row: RMSNorm by default (no mean,
+// var = mean(x^2), no b), LayerNorm with LAYER_NORM (mean-centered, with a bias).
+// x (rows, n) in_t (f32 with IN_F32: the residual stream), w (n,) f32 (LAYER_NORM: (2n,), the
+// weight then the bias), y (rows, n) act; one workgroup per row. IN_PLACE writes back into x
+// (y is not bound); ADD_F32 adds the result to an f32 y (Gemma's post-norm and residual add).
+// LayerNorm takes two passes over the row (the mean, then the variance around it), as
+// llama.cpp's ggml_norm does: the one-pass E[x^2] - E[x]^2 loses digits on residual streams
+// with a large mean.
 #include "common/header.wgsl"
 #include "common/reduce.wgsl"
 
@@ -18,7 +23,6 @@ struct Params {
 @group(0) @binding(2) var<uniform> p: Params;
 #ifndef IN_PLACE
 #ifdef ADD_F32
-// ADD_F32: y is f32 and the result is added to it (Gemma's post-norm and residual add as one).
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 #else
 @group(0) @binding(3) var<storage, read_write> y: array<act>;
@@ -26,7 +30,7 @@ struct Params {
 #endif
 
 @compute @workgroup_size(WG)
-fn rms_norm(
+fn norm(
     @builtin(local_invocation_index) lid: u32,
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -38,20 +42,32 @@ fn rms_norm(
         return;
     }
     let base = row * p.n;
+    var mean = 0.0;
+#ifdef LAYER_NORM
+    var s = 0.0;
+    for (var i = lid; i < p.n; i += WG) {
+        s += f32(x[base + i]);
+    }
+    mean = reduce_sum(s, lid) / f32(p.n);
+#endif
     var ss = 0.0;
     for (var i = lid; i < p.n; i += WG) {
-        let v = f32(x[base + i]);
+        let v = f32(x[base + i]) - mean;
         ss += v * v;
     }
     let inv = 1.0 / sqrt(reduce_sum(ss, lid) / f32(p.n) + p.eps);
     for (var i = lid; i < p.n; i += WG) {
+        var v = (f32(x[base + i]) - mean) * inv * w[i];
+#ifdef LAYER_NORM
+        v += w[p.n + i];
+#endif
 #ifdef IN_PLACE
-        x[base + i] = in_t(f32(x[base + i]) * inv * w[i]);
+        x[base + i] = in_t(v);
 #else
 #ifdef ADD_F32
-        y[base + i] = y[base + i] + f32(x[base + i]) * inv * w[i];
+        y[base + i] = y[base + i] + v;
 #else
-        y[base + i] = act(f32(x[base + i]) * inv * w[i]);
+        y[base + i] = act(v);
 #endif
 #endif
     }

@@ -1,0 +1,188 @@
+//! Every architecture family against llama.cpp, on random-weight files in each family's real
+//! layout (tests/arch/make_fixtures.py, written by `./build.sh models` into models/arch/) with
+//! llama.cpp's outputs on them (tests/arch/reference/, made by `./build.sh arch-references`):
+//! the prompt's ids from the file's tokenizer, 16 greedy ids, and llama.cpp's top logits at
+//! every step, teacher-forced. Random weights prove the architecture (which tensor goes where,
+//! every operation and its order), not a model's quality.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use std::path::PathBuf;
+
+use hearth::engine::{Cancel, Engine, EngineOptions};
+use hearth::gguf::Gguf;
+use hearth::gpu::GpuContext;
+use hearth::kernels::SamplerParams;
+use hearth::source::{ReadSource, Reader};
+use hearth::tokenizer::Tokenizer;
+
+/// One greedy step of llama.cpp: its pick and its best logits.
+struct OracleStep {
+    id: u32,
+    margin: f32,
+    top: Vec<(u32, f32)>,
+}
+
+/// One reference case: a prompt at a context length.
+struct ArchCase {
+    prompt: String,
+    n_ctx: u32,
+    prompt_ids: Vec<u32>,
+    greedy_ids: Vec<u32>,
+    steps: Vec<OracleStep>,
+}
+
+fn reference_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/arch/reference")
+}
+
+/// The cases of tests/arch/reference/NAME.json.
+fn cases(name: &str) -> Vec<ArchCase> {
+    let path = reference_dir().join(format!("{name}.json"));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap();
+    let ids = |v: &serde_json::Value| v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
+    json["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| ArchCase {
+            prompt: c["prompt"].as_str().unwrap().to_owned(),
+            n_ctx: c["n_ctx"].as_u64().unwrap() as u32,
+            prompt_ids: ids(&c["prompt_ids"]),
+            greedy_ids: ids(&c["greedy_ids"]),
+            steps: c["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| OracleStep {
+                    id: s["id"].as_u64().unwrap() as u32,
+                    margin: s["margin"].as_f64().unwrap() as f32,
+                    top: s["top"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|p| (p[0].as_u64().unwrap() as u32, p[1].as_f64().unwrap() as f32))
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// A fixture file; a missing one fails the test (CI must never skip silently).
+fn fixture(name: &str) -> PathBuf {
+    common::model(&format!("arch/{name}.gguf"))
+}
+
+fn engine(name: &str, n_ctx: u32) -> Engine {
+    let mut reader = Reader::new(ReadSource::open(&fixture(name)).unwrap());
+    let g = pollster::block_on(reader.read_header()).unwrap();
+    let ctx = pollster::block_on(GpuContext::new()).expect("GPU adapter");
+    let opts = EngineOptions {
+        n_ctx,
+        max_chunk: 64,
+        f16: false,
+        sampler: SamplerParams { temperature: 0.0, ..Default::default() },
+    };
+    pollster::block_on(Engine::load(ctx, &g, &mut reader, &opts, &mut |_, _, _| {}))
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn tokenizer(name: &str) -> Tokenizer {
+    let path = fixture(name);
+    let size = std::fs::metadata(&path).unwrap().len();
+    let g = Gguf::read(&mut std::fs::File::open(&path).unwrap(), size).unwrap();
+    Tokenizer::from_gguf(&g).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Checks fixture `name` against llama.cpp: its tokenizer gives llama.cpp's prompt ids (BOS as
+/// llama.cpp adds it), the teacher-forced logits at llama.cpp's best ids are within `tol` of
+/// llama.cpp's (f32 activations), and 16 free-running greedy ids are llama.cpp's. Returns the
+/// largest logit difference seen.
+fn check(name: &str, tol: f32) -> f32 {
+    let t = tokenizer(name);
+    let mut worst = 0.0f32;
+    for c in cases(name) {
+        let what = format!("{name} (n_ctx {})", c.n_ctx);
+        assert_eq!(t.encode(&c.prompt, true, false).unwrap(), c.prompt_ids, "{what}: prompt ids");
+        let mut e = engine(name, c.n_ctx);
+        // Teacher-forced: step s is the distribution after prompt + greedy[..s].
+        let mut ids = c.prompt_ids.clone();
+        ids.extend_from_slice(&c.greedy_ids[..c.greedy_ids.len() - 1]);
+        let logits = pollster::block_on(e.eval_logits(&ids)).unwrap();
+        let v = e.cfg.n_vocab as usize;
+        let first = c.prompt_ids.len() - 1;
+        for (s, step) in c.steps.iter().enumerate() {
+            let got = &logits[(first + s) * v..(first + s + 1) * v];
+            for &(id, want) in &step.top {
+                let g = got[id as usize];
+                let d = if g.is_finite() { (g - want).abs() } else { f32::INFINITY };
+                assert!(d <= tol, "{what} step {s}: logit of {id}: got {g}, llama.cpp {want} (|d| {d} > {tol})");
+                worst = worst.max(d);
+            }
+            let argmax = (0..v).fold(0, |b, j| if got[j] > got[b] { j } else { b }) as u32;
+            assert_eq!(argmax, step.id, "{what} step {s}: argmax (llama.cpp's margin {})", step.margin);
+        }
+        // Free-running greedy.
+        let (mut tok, _) = pollster::block_on(e.prefill(&c.prompt_ids, &Cancel::new())).unwrap();
+        let mut out = vec![tok];
+        while out.len() < c.greedy_ids.len() {
+            tok = pollster::block_on(e.step()).unwrap();
+            out.push(tok);
+        }
+        assert_eq!(out, c.greedy_ids, "{what}: greedy ids differ from llama.cpp's");
+        eprintln!("{what}: {} greedy ids equal llama.cpp's; teacher-forced max |d| {worst:.2e}", out.len());
+    }
+    worst
+}
+
+// Tolerances: twice the largest difference measured between hearth's f32 logits and
+// llama.cpp's on each file (lavapipe). On F32 files that difference is summation order, and for
+// the GELU families llama.cpp's f16 table of GELU; on Q8_0 files, llama.cpp's rounding of
+// activations to 8 bits before its quantized dot products (hearth multiplies in f32).
+
+#[test]
+fn llama3_with_rope_freqs_matches_llama_cpp() {
+    check("llama3-tied-f32", 5.6e-5); // measured 2.8e-5
+    check("llama3-q8_0", 0.2); // measured 0.096
+}
+
+#[test]
+fn qwen2_without_biases_matches_llama_cpp() {
+    check("qwen2-nobias-tied-f32", 9.6e-5); // measured 4.8e-5
+    check("qwen2-nobias-q8_0", 0.21); // measured 0.102
+}
+
+#[test]
+fn qwen2_with_biases_and_qwen3_match_llama_cpp() {
+    check("qwen2.5-biases-q8_0", 0.22); // measured 0.107
+    check("qwen3-tied-f32", 3.1e-5); // measured 1.5e-5
+}
+
+/// Phi-4-mini's layout at a context within its original one (the short longrope factors) and
+/// past it (the long ones), and Phi-3-mini's.
+#[test]
+fn phi3_matches_llama_cpp() {
+    check("phi4-mini-longrope-tied-f32", 6.5e-5); // measured 3.2e-5
+    check("phi3-mini-q8_0", 0.27); // measured 0.133
+}
+
+#[test]
+fn gpt2_matches_llama_cpp() {
+    check("gpt2-tied-f32", 7e-3); // measured 3.5e-3
+    check("gpt2-q8_0", 0.17); // measured 0.083
+}
+
+#[test]
+fn falcon_matches_llama_cpp() {
+    check("falcon-7b-tied-f32", 6.6e-3); // measured 3.3e-3
+    check("falcon-40b-q8_0", 0.14); // measured 0.069
+}
+
+#[test]
+fn bloom_matches_llama_cpp() {
+    check("bloom-tied-f32", 1.6e-2); // measured 8.0e-3
+    check("bloom-q8_0", 0.2); // measured 0.096
+}
