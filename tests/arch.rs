@@ -186,3 +186,37 @@ fn bloom_matches_llama_cpp() {
     check("bloom-tied-f32", 1.6e-2); // measured 8.0e-3
     check("bloom-q8_0", 0.2); // measured 0.096
 }
+
+/// Every family's decode layer is as fused as llama's: 6 dispatches (7 where decode attention
+/// splits over the keys and adds its combine, as on GPUs), biases, LayerNorms, a plain FFN's
+/// activation and Falcon's parallel block included.
+#[test]
+fn every_family_decodes_in_6_dispatches_per_layer() {
+    use hearth::kernels::Kernels;
+    use hearth::model::{Head, ModelConfig, State, Tokens, forward, layer_dispatches, load_weights};
+    let ctx = pollster::block_on(GpuContext::new()).expect("GPU adapter");
+    let mut names: Vec<String> = std::fs::read_dir(reference_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 14, "{names:?}");
+    for name in names {
+        let mut reader = Reader::new(ReadSource::open(&fixture(&name)).unwrap());
+        let g = pollster::block_on(reader.read_header()).unwrap();
+        let cfg = ModelConfig::from_gguf(&g).unwrap();
+        let w = pollster::block_on(load_weights(&ctx, &g, &cfg, &mut reader, &mut |_, _| {})).unwrap();
+        // 1024 positions: more than one split of keys (256 each) with the GPU shapes, except
+        // where learned positions cap the context (gpt2-tied-f32: 256, one split).
+        let n_ctx = cfg.max_context().min(1024);
+        let splits = n_ctx > 256;
+        for (cpu_shapes, want) in [(true, 6.0), (false, if splits { 7.0 } else { 6.0 })] {
+            let mut k = Kernels::with_variant(&ctx, false, true);
+            k.cpu_shapes = cpu_shapes;
+            let s = State::new(&ctx, &k, &cfg, &w, n_ctx, 8);
+            let list = forward(&ctx, &mut k, &cfg, &w, &s, 1, Tokens::Sampled, Head::Last).unwrap();
+            let per_layer = layer_dispatches(list.len(), &w, &cfg);
+            assert_eq!(per_layer, want, "{name} cpu_shapes={cpu_shapes}");
+        }
+    }
+}
