@@ -497,7 +497,7 @@ async function openInspector() {
             r.architecture.missing
               ? `no: ${r.architecture.missing}`
               : r.architecture.supported
-                ? `yes (verified on ${r.architecture.verified})`
+                ? `yes: verified on ${r.architecture.verified}`
                 : "no",
           ],
           ["parameters", `${count(s.n_parameters)} (${s.n_parameters.toLocaleString()})`],
