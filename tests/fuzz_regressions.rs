@@ -154,7 +154,7 @@ fn write_seed_corpora() {
     }
     // Configurations: each architecture as it is, and with the fixtures' hyper-parameters.
     let record = |key: u8, value: u64| [&[key, 0][..], &value.to_le_bytes()].concat();
-    for arch in 0..5u8 {
+    for arch in 0..9u8 {
         put("model_config", &format!("arch{arch}"), &[arch]);
         put("memory_plan", &format!("arch{arch}"), &[arch, 8, 1, 2, 3]);
         let smollm2 = [(0, 30), (1, 576), (2, 1536), (3, 9), (4, 3), (7, 49152), (8, 8192), (11, 64)];

@@ -218,11 +218,11 @@ impl Source for Pieces<'_> {
     }
 }
 
-/// Architectures to start from (the last one is not supported).
-const ARCHS: [&str; 5] = ["llama", "qwen2", "qwen3", "gemma3", "phi3"];
+/// Architectures to start from (the fifth is not supported).
+const ARCHS: [&str; 9] = ["llama", "qwen2", "qwen3", "gemma3", "mpt", "phi3", "gpt2", "falcon", "bloom"];
 
 /// Keys a configuration reads, without the architecture prefix (`tokenizer.` keys are global).
-const KEYS: [&str; 20] = [
+const KEYS: [&str; 23] = [
     "block_count",
     "embedding_length",
     "feed_forward_length",
@@ -243,6 +243,9 @@ const KEYS: [&str; 20] = [
     "tokenizer.ggml.tokens",
     "general.architecture",
     "general.alignment",
+    "attention.layer_norm_epsilon",
+    "rope.scaling.attn_factor",
+    "rope.scaling.original_context_length",
 ];
 
 /// A header made from `data`: byte 0 picks the architecture of a small valid model, then

@@ -380,12 +380,15 @@ fn weight_plan(gguf: &Gguf, cfg: &ModelConfig) -> Result<Vec<PlannedWeight>, Loa
         }
         Ok(out)
     };
-    let mut plan = vec![single("token_embd.weight".into(), None)];
+    // The head's bias goes with the head: the token table when tied (the embedding gather does
+    // not add it).
+    let head_bias = || lay.output_bias.then(|| "output.bias".to_owned());
+    let mut plan = vec![single("token_embd.weight".into(), if cfg.tied_embeddings { head_bias() } else { None })];
     if cfg.family.positions == Positions::Learned {
         plan.push(single("position_embd.weight".into(), None));
     }
     if !cfg.tied_embeddings {
-        plan.push(single("output.weight".into(), lay.output_bias.then(|| "output.bias".into())));
+        plan.push(single("output.weight".into(), head_bias()));
     }
     for i in 0..cfg.n_layer {
         let bias = |on: bool, s: &str| on.then(|| blk(i, s));
@@ -655,6 +658,13 @@ fn assemble(
         long: vectors.remove("rope_factors_long.weight"),
         short: vectors.remove("rope_factors_short.weight"),
     };
+    // Every tensor read has a use: one left here would be silently dropped.
+    if let Some(name) = vectors.keys().chain(matrices.keys()).next() {
+        return Err(LoadError::Read {
+            name: name.clone(),
+            why: "read but not used (hearth's tensor map is wrong)".into(),
+        });
+    }
     Ok(ModelWeights { token_embd, position_embd, embd_norm, output_norm, output, layers, rope_factors, n_bytes })
 }
 
