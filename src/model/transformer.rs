@@ -178,10 +178,14 @@ pub fn forward(
         match cfg.family.block {
             // x += attn(norm(x)); x += ffn(norm(x))
             BlockShape::Sequential => {
+                // q (T, H·hd), k, v (T, KV·hd) = norm(x) W_qkv^T (+ b)
                 f.project_in(k, &lw.qkv, &lw.attn_norm, &[&s.q, &s.k, &s.v])?;
+                // x += softmax(rope(q) rope(k)^T · scale + mask) v W_o^T (+ b)
                 f.attend(k, l, lw)?;
+                // gate, up (T, F) = norm(x) W^T (+ b)  (a plain FFN: up alone, into gate)
                 let ffn_norm = lw.ffn_norm.as_ref().unwrap_or(&lw.attn_norm);
                 f.project_in(k, &lw.ffn_in, ffn_norm, &[&s.gate, &s.up])?;
+                // x += (act(gate) · up) W_down^T (+ b)
                 f.ffn_out(k, lw)?;
             }
             // x += attn(norm2(x)) + ffn(norm(x)): the FFN's input is projected before attention
