@@ -299,7 +299,7 @@ fn cases() -> Vec<Case> {
             file: endless_header(),
             options: LoadOptions::default(),
             code: "bad-model",
-            message: "header",
+            message: "the header's size in bytes is 67108866, more than the 67108864 hearth accepts",
             heap: 80 * MIB,
         },
         Case {

@@ -59,18 +59,26 @@ fn teacher_forced(e: &mut Engine, name: &str, c: &Case, tol: f32) {
 /// Free-running greedy: llama.cpp's ids for the first fp32_agrees_until steps. Where
 /// llama.cpp's first pick already differs from the fp32 forward pass (fp32_agrees_until 0),
 /// an exact engine follows fp32: its first id is fp32's argmax when that margin is wider than
-/// twice the path's logit error.
+/// twice the path's logit error, and else (a near-tie this path's own rounding may resolve
+/// either way) one of the two: fp32's argmax or llama.cpp's pick.
 fn greedy(e: &mut Engine, name: &str, c: &Case, tol: f32) {
     let n = c.fp32_agrees_until;
     let (mut tok, _) = pollster::block_on(e.prefill(&c.prompt_ids, &Cancel::new())).unwrap();
     if n == 0 {
+        let v = c.logits.len() / c.steps;
+        let first = &c.logits[..v];
+        let fp32 = (0..v).fold(0, |b, j| if first[j] > first[b] { j } else { b }) as u32;
         if c.fp32_margin[0] > 2.0 * tol {
-            let v = c.logits.len() / c.steps;
-            let first = &c.logits[..v];
-            let fp32 = (0..v).fold(0, |b, j| if first[j] > first[b] { j } else { b }) as u32;
             assert_eq!(tok, fp32, "{name}: the first id is not fp32's argmax");
-            eprintln!("{name}: first id {tok} = fp32's argmax (llama.cpp's was {})", c.greedy_ids[0]);
+        } else {
+            assert!(
+                tok == fp32 || tok == c.greedy_ids[0],
+                "{name}: the first id {tok} is neither fp32's argmax {fp32} nor llama.cpp's {} (a near-tie: fp32 margin {})",
+                c.greedy_ids[0],
+                c.fp32_margin[0]
+            );
         }
+        eprintln!("{name}: first id {tok} (fp32's argmax {fp32}, llama.cpp's {})", c.greedy_ids[0]);
         return;
     }
     let mut out = vec![tok];
@@ -168,13 +176,14 @@ fn second_turn_reuses_the_cached_prefix() {
 
 /// The fused decode layer, counted from the recorded dispatch list in both precisions and both
 /// kernel shapes (the GPU shapes split decode attention over the keys and add its combine
-/// dispatch): at most 7 per llama layer and 10 per Gemma 3 layer.
+/// dispatch): exactly 6 per llama layer (7 split), and for Gemma 3 8 per layer, 9 where V's
+/// quant type differs from Q's and K's (8.5 on average for this file; 9.5 split).
 #[test]
-fn decode_layers_take_at_most_7_and_10_dispatches() {
+fn decode_layers_take_6_and_8_5_dispatches() {
     use hearth::kernels::Kernels;
     use hearth::model::{Head, ModelConfig, State, Tokens, forward, layer_dispatches, load_weights};
     let ctx = pollster::block_on(GpuContext::new()).expect("GPU adapter");
-    for (file, most) in [(common::SMOLLM2[2], 7.0), (common::GEMMA, 10.0)] {
+    for (file, cpu, gpu) in [(common::SMOLLM2[2], 6.0, 7.0), (common::GEMMA, 8.5, 9.5)] {
         let mut reader = Reader::new(ReadSource::open(&common::model(file)).unwrap());
         let g = pollster::block_on(reader.read_header()).unwrap();
         let cfg = ModelConfig::from_gguf(&g).unwrap();
@@ -188,7 +197,8 @@ fn decode_layers_take_at_most_7_and_10_dispatches() {
                 let list = forward(&ctx, &mut k, &cfg, &w, &s, 1, Tokens::Sampled, Head::Last).unwrap();
                 let per_layer = layer_dispatches(list.len(), &w, &cfg);
                 println!("{file} f16={f16} cpu_shapes={cpu_shapes}: {per_layer:.2} dispatches per layer");
-                assert!(per_layer <= most, "{file} f16={f16} cpu_shapes={cpu_shapes}: {per_layer} per layer");
+                let want = if cpu_shapes { cpu } else { gpu };
+                assert_eq!(per_layer, want, "{file} f16={f16} cpu_shapes={cpu_shapes}: dispatches per layer");
             }
         }
     }

@@ -87,6 +87,17 @@ fn run(ctx: &GpuContext, d: &[hearth::gpu::Dispatch]) {
     r.submit(ctx);
 }
 
+/// A dot product's f32 rounding is relative to the sum of its |w x| terms: the same bound as
+/// the native kernel tests (tests/kernels.rs `dot_tol`).
+fn check_dot(what: &str, got: &[f32], want: &[f32], w: &[f32], x: &[f32], cols: usize) {
+    assert_eq!(got.len(), want.len());
+    for (i, (g, v)) in got.iter().zip(want).enumerate() {
+        let scale: f32 = w[i * cols..(i + 1) * cols].iter().zip(x).map(|(a, b)| (a * b).abs()).sum();
+        let tol = 2e-5 * scale + 1e-6;
+        assert!((g - v).abs() <= tol, "{what}: row {i}: got {g}, want {v} (|d| {} > {tol})", (g - v).abs());
+    }
+}
+
 fn check(what: &str, got: &[f32], want: &[f32], tol: f32) {
     assert_eq!(got.len(), want.len());
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
@@ -118,8 +129,8 @@ fn random_q6_k(seed: u64, n_blocks: usize) -> Vec<u8> {
 #[wasm_bindgen_test]
 async fn matvec_every_format_in_the_browser() {
     let ctx = GpuContext::new().await.unwrap();
-    let mut k = Kernels::new(&ctx);
-    assert!(!k.f16, "SwiftShader has no shader-f16: the browser runs the f32 path");
+    // The f32 path on any adapter (these checks read f32 activations).
+    let mut k = Kernels::with_variant(&ctx, false, false);
     let (rows, cols) = (37usize, 512usize);
     for ty in hearth::kernels::WEIGHT_TYPES {
         let bytes = match ty {
@@ -134,7 +145,7 @@ async fn matvec_every_format_in_the_browser() {
         let yb = k.act_buffer(&ctx, rows as u64, "y");
         run(&ctx, &k.matvec(&ctx, &gw, &xb, &yb, hearth::kernels::Store::Act).unwrap());
         let got = read_f32(&ctx, &yb, rows).await;
-        check(&format!("matvec {ty}"), &got, &matvec_ref(&w, &x, rows, cols), 1e-3);
+        check_dot(&format!("matvec {ty}"), &got, &matvec_ref(&w, &x, rows, cols), &w, &x, cols);
     }
 
     // Three tensors stacked by rows (q, k, v) times norm(x) folded in (RMSNorm, and LayerNorm
@@ -170,7 +181,7 @@ async fn matvec_every_format_in_the_browser() {
             want.iter_mut().zip(&bias[first..]).for_each(|(a, b)| *a += b);
             first += r;
             let what = format!("stacked matvec with {kind:?} folded in and a bias");
-            check(&what, &read_f32(&ctx, y, r).await, &want, 1e-3);
+            check_dot(&what, &read_f32(&ctx, y, r).await, &want, &w, &h, cols);
         }
     }
 
@@ -183,8 +194,9 @@ async fn matvec_every_format_in_the_browser() {
     let gb = ctx.upload(bytemuck::cast_slice(&gate), "gate");
     let yb = k.act_buffer(&ctx, rows as u64, "y");
     run(&ctx, &k.matvec_glu(&ctx, &gw, GluKind::Gelu, &gb, None, &yb, hearth::kernels::Store::Act).unwrap());
-    let want = matvec_ref(&w, &glu_ref(GluKind::Gelu, &gate, None), rows, cols);
-    check("matvec of GELU(gate)", &read_f32(&ctx, &yb, rows).await, &want, 1e-3);
+    let x = glu_ref(GluKind::Gelu, &gate, None);
+    let want = matvec_ref(&w, &x, rows, cols);
+    check_dot("matvec of GELU(gate)", &read_f32(&ctx, &yb, rows).await, &want, &w, &x, cols);
 }
 
 /// The elementwise activation of a plain FFN and learned position embeddings added to the
@@ -192,7 +204,7 @@ async fn matvec_every_format_in_the_browser() {
 #[wasm_bindgen_test]
 async fn plain_ffn_and_positions_in_the_browser() {
     let ctx = GpuContext::new().await.unwrap();
-    let mut k = Kernels::new(&ctx);
+    let mut k = Kernels::with_variant(&ctx, false, false);
     let gate = values(16, 300);
     let (gb, ob) = (ctx.upload(bytemuck::cast_slice(&gate), "gate"), k.act_buffer(&ctx, 300, "out"));
     run(&ctx, &[k.glu(&ctx, GluKind::Gelu, &gb, None, Some(&ob), 300).unwrap()]);
@@ -215,7 +227,7 @@ async fn plain_ffn_and_positions_in_the_browser() {
 #[wasm_bindgen_test]
 async fn rms_norm_and_rope_kv_in_the_browser() {
     let ctx = GpuContext::new().await.unwrap();
-    let mut k = Kernels::new(&ctx);
+    let mut k = Kernels::with_variant(&ctx, false, false);
     let (rows, n) = (3usize, 200usize);
     let x = values(4, rows * n);
     let w = values(5, n);
@@ -289,7 +301,7 @@ async fn decode_attention_in_the_browser() {
 
 async fn decode_attention(n_head: u32, n_kv: u32, alibi: f32) {
     let ctx = GpuContext::new().await.unwrap();
-    let mut k = Kernels::new(&ctx);
+    let mut k = Kernels::with_variant(&ctx, false, false);
     let shape = AttnShape { n_head, n_kv, head_dim: 64, cache_len: 32, window: 0, scale: 0.125, alibi };
     let (n_pos, nh) = (19usize, n_head as usize);
     let width = n_kv as usize * 64;

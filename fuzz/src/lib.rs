@@ -84,7 +84,7 @@ fn after_header(g: &Gguf) {
     if let Ok(cfg) = ModelConfig::from_gguf(g)
         && let Ok(plan) = MemoryPlan::new(g, &cfg, 2048, 128, 4)
     {
-        plan_adds_up(&plan);
+        plan_adds_up(&plan, &cfg, 4);
     }
     if let Ok(t) = Tokenizer::from_gguf(g)
         && let Ok(ids) = t.encode("Hello, world! 123 <|im_start|>user\n", true, true)
@@ -119,7 +119,7 @@ pub fn memory_plan(data: &[u8]) {
     let (n_ctx, chunk) = (word(0), word(4) % 4096);
     let act = if data.last().is_some_and(|b| b % 2 == 0) { 2 } else { 4 };
     let Ok(plan) = MemoryPlan::new(&g, &cfg, n_ctx, chunk, act) else { return };
-    plan_adds_up(&plan);
+    plan_adds_up(&plan, &cfg, act);
     let binding = u64::from(word(8).max(1)) << 4;
     let device = DeviceBudget { max_binding: binding, max_buffer: binding * 2, memory: Some(u64::from(word(2)) << 12) };
     match plan.check(&device) {
@@ -131,9 +131,26 @@ pub fn memory_plan(data: &[u8]) {
     }
 }
 
-fn plan_adds_up(plan: &MemoryPlan) {
-    assert_eq!(plan.total, plan.weights + plan.kv_cache + plan.activations);
-    assert!(plan.context_length >= 1 && plan.max_chunk >= 1 && plan.max_chunk <= plan.context_length);
+/// The plan against figures made here from the configuration alone: the KV caches (every
+/// layer the context, a sliding-window layer a ring of window + chunk - 1 slots), no single
+/// buffer larger than the whole, and the context and chunk the load would use.
+fn plan_adds_up(plan: &MemoryPlan, cfg: &ModelConfig, act: u64) {
+    let kvd = u64::from(cfg.n_kv_head) * u64::from(cfg.head_dim);
+    let kv: u64 = (0..cfg.n_layer)
+        .map(|l| {
+            let slots = if cfg.is_local_layer(l) {
+                (cfg.sliding_window + plan.max_chunk - 1).min(plan.context_length)
+            } else {
+                plan.context_length
+            };
+            2 * u64::from(slots) * kvd * act
+        })
+        .sum();
+    assert_eq!(plan.kv_cache, kv, "KV caches");
+    assert!(plan.buffers.iter().all(|b| b.bytes <= plan.total), "a buffer larger than the whole plan");
+    assert!(plan.largest_row <= plan.weights, "a row larger than all the weights");
+    assert!(plan.context_length >= 1 && plan.context_length <= cfg.max_context());
+    assert!(plan.max_chunk >= 1 && plan.max_chunk <= plan.context_length);
 }
 
 /// Encoding and decoding arbitrary text and ids with the fixtures' two tokenizers (byte-level

@@ -4,13 +4,13 @@
 // nibbles at columns 4j.., its high ones at 16 + 4j...
 fn chunk_parts(h: Header, c: u32) -> Parts {
     let j = c % 4u;
-    let v = nibble_bytes(h, j, w[h.blk * 4u + j]);
+    let v = nibble_bytes(h, j, w[h.blk * (DATA_BYTES / 4u) + j]);
     return nibble_parts(h, j, bytes_u8(v.x), bytes_u8(v.y));
 }
 
 #ifdef GROUPS
 fn group_parts(h: Header, c: u32) -> array<Parts, 4> {
-    let q = wv[h.blk];
+    let q = wv[h.blk * (DATA_BYTES / 16u)];
     var g: array<Parts, 4>;
     for (var k = 0u; k < 4u; k++) {
         let v = nibble_bytes(h, k, q[k]);

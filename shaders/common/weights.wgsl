@@ -59,9 +59,10 @@ fn bytes_i8(q: u32) -> vec4<f32> {
     return vec4<f32>(v);
 }
 
-// The f16 scale of global block `blk` in the split scale region.
+// The f16 scale of global block `blk` in the split scale region (SIDE_BYTES = 2: two blocks'
+// scales per word).
 fn split_scale(scales: u32, blk: u32) -> f32 {
-    return unpack2x16float(w[scales + blk / 2u])[blk & 1u];
+    return unpack2x16float(w[scales + (blk * SIDE_BYTES) / 4u])[blk & 1u];
 }
 
 // Each type splits a chunk's load in two: load_header reads what the chunk's block (for the K
@@ -70,8 +71,12 @@ fn split_scale(scales: u32, blk: u32) -> f32 {
 // words are one, two or four aligned vectors (GROUPS, matvec: group_parts reads them from wv):
 // what the matvec takes per step, or two groups under one header for the K formats (SPAN_8).
 // Types whose values are plain scaled integers (z = 0 and m = 0) skip the sum(x) term.
+// Each type also names its GPU layout (src/quant/layout.rs, checked by tests/contract.rs):
+// DATA_BYTES of each block in the data region, SIDE_BYTES in the side region.
 #ifdef W_F32
 const ZERO_OFFSET: bool = true;
+const DATA_BYTES: u32 = 4u;
+const SIDE_BYTES: u32 = 0u;
 
 struct Header {
     base: u32,
@@ -104,6 +109,8 @@ fn group_parts(h: Header, c: u32) -> array<Parts, 4> {
 
 #ifdef W_F16
 const ZERO_OFFSET: bool = true;
+const DATA_BYTES: u32 = 2u;
+const SIDE_BYTES: u32 = 0u;
 
 struct Header {
     base: u32,
@@ -138,6 +145,8 @@ fn group_parts(h: Header, c: u32) -> array<Parts, 4> {
 // 32 int8 (8 words) per block; d in the side region. x = d * q. Chunk j of a block is words
 // 2j, 2j + 1.
 const ZERO_OFFSET: bool = true;
+const DATA_BYTES: u32 = 32u;
+const SIDE_BYTES: u32 = 2u;
 
 struct Header {
     blk: u32,
@@ -157,13 +166,14 @@ fn q8_parts(h: Header, j: u32, q0: u32, q1: u32) -> Parts {
 
 fn chunk_parts(h: Header, c: u32) -> Parts {
     let j = c % 4u;
-    return q8_parts(h, j, w[h.blk * 8u + 2u * j], w[h.blk * 8u + 2u * j + 1u]);
+    let base = h.blk * (DATA_BYTES / 4u);
+    return q8_parts(h, j, w[base + 2u * j], w[base + 2u * j + 1u]);
 }
 
 #ifdef GROUPS
 fn group_parts(h: Header, c: u32) -> array<Parts, 4> {
-    let a = wv[2u * h.blk];
-    let b = wv[2u * h.blk + 1u];
+    let a = wv[(DATA_BYTES / 16u) * h.blk];
+    let b = wv[(DATA_BYTES / 16u) * h.blk + 1u];
     return array<Parts, 4>(q8_parts(h, 0u, a.x, a.y), q8_parts(h, 1u, a.z, a.w), q8_parts(h, 2u, b.x, b.y), q8_parts(h, 3u, b.z, b.w));
 }
 #endif
@@ -174,6 +184,8 @@ fn group_parts(h: Header, c: u32) -> array<Parts, 4> {
 #ifdef W_Q4_0
 // d in the side region. x = d * (q - 8).
 const ZERO_OFFSET: bool = false;
+const DATA_BYTES: u32 = 16u;
+const SIDE_BYTES: u32 = 2u;
 
 struct Header {
     blk: u32,
@@ -201,6 +213,8 @@ fn nibble_parts(h: Header, j: u32, qa: vec4<f32>, qb: vec4<f32>) -> Parts {
 #ifdef W_Q4_1
 // (d, m) as two f16 in the side region. x = d * q + m.
 const ZERO_OFFSET: bool = false;
+const DATA_BYTES: u32 = 16u;
+const SIDE_BYTES: u32 = 4u;
 
 struct Header {
     blk: u32,
@@ -210,7 +224,7 @@ struct Header {
 
 fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
     let blk = row * (cols / 32u) + c / 4u;
-    return Header(blk, unpack2x16float(w[scales + blk]), (c / 4u) * 32u);
+    return Header(blk, unpack2x16float(w[scales + (SIDE_BYTES / 4u) * blk]), (c / 4u) * 32u);
 }
 
 fn nibble_bytes(h: Header, j: u32, q: u32) -> vec2<u32> {
@@ -228,6 +242,8 @@ fn nibble_parts(h: Header, j: u32, qa: vec4<f32>, qb: vec4<f32>) -> Parts {
 #ifdef W_Q5_0
 // Side region: qh (the 5th bits: bit i for column i), then d as f32. x = d * (q - 16).
 const ZERO_OFFSET: bool = false;
+const DATA_BYTES: u32 = 16u;
+const SIDE_BYTES: u32 = 8u;
 
 struct Header {
     blk: u32,
@@ -238,7 +254,8 @@ struct Header {
 
 fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
     let blk = row * (cols / 32u) + c / 4u;
-    return Header(blk, bitcast<f32>(w[scales + 2u * blk + 1u]), w[scales + 2u * blk], (c / 4u) * 32u);
+    let side = scales + (SIDE_BYTES / 4u) * blk;
+    return Header(blk, bitcast<f32>(w[side + 1u]), w[side], (c / 4u) * 32u);
 }
 
 fn nibble_bytes(h: Header, j: u32, q: u32) -> vec2<u32> {
@@ -260,6 +277,8 @@ fn nibble_parts(h: Header, j: u32, qa: vec4<f32>, qb: vec4<f32>) -> Parts {
 // m 2p + 1). Chunk j (of 32) of a block takes nibble word j and sub-blocks 2p, 2p + 1 with
 // p = j / 8: a group of 4 chunks shares p. x = (d * sc) * q - dmin * m.
 const ZERO_OFFSET: bool = false;
+const DATA_BYTES: u32 = 128u;
+const SIDE_BYTES: u32 = 20u;
 
 struct Header {
     blk: u32,
@@ -271,8 +290,9 @@ struct Header {
 fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
     let blk = row * (cols / 256u) + c / 32u;
     let j = c % 32u;
-    let dd = unpack2x16float(w[scales + 5u * blk]);
-    let word = w[scales + 5u * blk + 1u + j / 8u];
+    let side = scales + (SIDE_BYTES / 4u) * blk;
+    let dd = unpack2x16float(w[side]);
+    let word = w[side + 1u + j / 8u];
     let sm = vec4<f32>((vec4<u32>(word) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xFFu));
     let col = (c / 32u) * 256u + 64u * (j / 8u);
     return Header(blk, vec2<f32>(dd.x * sm.x, dd.x * sm.z), vec2<f32>(dd.y * sm.y, dd.y * sm.w), col);
@@ -286,14 +306,14 @@ fn q4k_parts(h: Header, jj: u32, qa: vec4<f32>, qb: vec4<f32>) -> Parts {
 
 fn chunk_parts(h: Header, c: u32) -> Parts {
     let j = c % 32u;
-    let v = nibbles(w[h.blk * 32u + j]);
+    let v = nibbles(w[h.blk * (DATA_BYTES / 4u) + j]);
     return q4k_parts(h, j % 8u, bytes_u8(v.x), bytes_u8(v.y));
 }
 
 #ifdef GROUPS
 fn group_parts(h: Header, c: u32) -> array<Parts, 4> {
     let j = c % 32u;
-    let q = wv[h.blk * 8u + j / 4u];
+    let q = wv[h.blk * (DATA_BYTES / 16u) + j / 4u];
     var g: array<Parts, 4>;
     for (var k = 0u; k < 4u; k++) {
         let v = nibbles(q[k]);
@@ -312,6 +332,8 @@ fn group_parts(h: Header, c: u32) -> array<Parts, 4> {
 // (jj = j % 16): bytes jj / 4 of scale words 2h and 2h + 1, which the header holds for the
 // half (a group of 4 chunks shares both scales).
 const ZERO_OFFSET: bool = false;
+const DATA_BYTES: u32 = 208u;
+const SIDE_BYTES: u32 = 2u;
 
 struct Header {
     base: u32,
@@ -321,7 +343,7 @@ struct Header {
 
 fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
     let blk = row * (cols / 256u) + c / 32u;
-    let base = blk * 52u;
+    let base = blk * (DATA_BYTES / 4u);
     let h = (c % 32u) / 16u;
     return Header(base, split_scale(scales, blk), vec2<u32>(w[base + 48u + 2u * h], w[base + 49u + 2u * h]));
 }

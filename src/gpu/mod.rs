@@ -14,5 +14,5 @@ pub use context::{AdapterReport, GpuContext, GpuError, LimitCaps};
 pub use pipeline::{Pipeline, PipelineCache, PipelineKey, ShaderDef};
 pub use preprocess::{PreprocessError, preprocess};
 pub use recorder::{Dispatch, Recorder};
-pub use uniforms::{UniformArena, UniformSlot};
+pub use uniforms::{Uniform, UniformArena, UniformField, UniformScalar, UniformScalarType, UniformSlot};
 pub use weights::{GpuWeight, WeightError, WeightPage, WeightPart};

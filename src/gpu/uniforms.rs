@@ -66,3 +66,75 @@ impl UniformArena {
         })
     }
 }
+
+/// A WGSL scalar type a uniform field can have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UniformScalar {
+    /// `u32`
+    U32,
+    /// `i32`
+    I32,
+    /// `f32`
+    F32,
+}
+
+/// The Rust types that are WGSL scalars in a uniform struct.
+pub trait UniformScalarType {
+    /// Its WGSL scalar.
+    const SCALAR: UniformScalar;
+}
+
+impl UniformScalarType for u32 {
+    const SCALAR: UniformScalar = UniformScalar::U32;
+}
+
+impl UniformScalarType for i32 {
+    const SCALAR: UniformScalar = UniformScalar::I32;
+}
+
+impl UniformScalarType for f32 {
+    const SCALAR: UniformScalar = UniformScalar::F32;
+}
+
+/// One field of a uniform struct as Rust lays it out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UniformField {
+    /// The field's name (the WGSL member has the same).
+    pub name: &'static str,
+    /// Its scalar type.
+    pub ty: UniformScalar,
+    /// Its byte offset.
+    pub offset: u32,
+}
+
+/// A `#[repr(C)]` struct a kernel writes into a uniform buffer and a WGSL struct mirrors:
+/// its fields as Rust lays them out, which the contract test (tests/contract.rs) compares with
+/// the WGSL struct through naga's reflection.
+pub trait Uniform: bytemuck::Pod {
+    /// The fields in order.
+    const FIELDS: &'static [UniformField];
+}
+
+/// Declares a uniform struct (`#[repr(C)]`, `Pod`) of scalar fields and its [`Uniform`] field
+/// list, from one definition, so the list is the struct.
+#[macro_export]
+macro_rules! uniform_struct {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident { $($(#[$fmeta:meta])* $fvis:vis $field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$meta])*
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+        $vis struct $name {
+            $($(#[$fmeta])* $fvis $field: $ty),*
+        }
+
+        impl $crate::gpu::Uniform for $name {
+            const FIELDS: &'static [$crate::gpu::UniformField] = &[
+                $($crate::gpu::UniformField {
+                    name: stringify!($field),
+                    ty: <$ty as $crate::gpu::UniformScalarType>::SCALAR,
+                    offset: std::mem::offset_of!($name, $field) as u32,
+                }),*
+            ];
+        }
+    };
+}

@@ -7,6 +7,14 @@ use super::{KernelError, Kernels, StepBuffer, WG, shaders};
 /// Keys per decode split on GPUs: enough workgroups to fill the GPU for long contexts.
 const GPU_SPLIT_KEYS: u32 = 256;
 
+/// The largest head dimension the attention kernels take (`MAX_HEAD_DIM` in
+/// shaders/attention.wgsl).
+pub const MAX_HEAD_DIM: u32 = 256;
+
+/// The most head dimensions one lane of `attn_decode_sg` keeps (`MAX_DPL` in
+/// shaders/attention.wgsl).
+pub(super) const MAX_DIMS_PER_LANE: u32 = 64;
+
 /// The shape of one layer's attention.
 #[derive(Clone, Copy, Debug)]
 pub struct AttnShape {
@@ -14,7 +22,7 @@ pub struct AttnShape {
     pub n_head: u32,
     /// Key/value heads (divides `n_head`).
     pub n_kv: u32,
-    /// Dimensions per head (at most 256).
+    /// Dimensions per head (at most [`MAX_HEAD_DIM`]).
     pub head_dim: u32,
     /// Slots in the cache; position p lives in slot p % cache_len. A sliding-window layer may
     /// keep a ring of `window + max_tokens - 1` slots; a global layer needs the context length.
@@ -72,21 +80,22 @@ impl DecodeScratch {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct AttnParams {
-    n_head: u32,
-    n_kv: u32,
-    head_dim: u32,
-    cache_len: u32,
-    window: u32,
-    n_splits: u32,
-    split_keys: u32,
-    scale: f32,
-    alibi_m0: f32,
-    alibi_m1: f32,
-    alibi_n_log2: u32,
-    _pad: u32,
+crate::uniform_struct! {
+    /// The uniform this kernel's shader declares as `Params` (tests/contract.rs checks the two match).
+    pub(super) struct AttnParams {
+        n_head: u32,
+        n_kv: u32,
+        head_dim: u32,
+        cache_len: u32,
+        window: u32,
+        n_splits: u32,
+        split_keys: u32,
+        scale: f32,
+        alibi_m0: f32,
+        alibi_m1: f32,
+        alibi_n_log2: u32,
+        _pad: u32,
+    }
 }
 
 impl Kernels {
@@ -104,7 +113,7 @@ impl Kernels {
         n_splits: u32,
         split_keys: u32,
     ) -> Result<crate::gpu::UniformSlot, KernelError> {
-        if s.head_dim > 256 || s.n_kv == 0 || !s.n_head.is_multiple_of(s.n_kv) || s.cache_len == 0 {
+        if s.head_dim > MAX_HEAD_DIM || s.n_kv == 0 || !s.n_head.is_multiple_of(s.n_kv) || s.cache_len == 0 {
             return Err(KernelError::Shape { kernel: "attention", why: format!("unsupported shape {s:?}") });
         }
         let (alibi_m0, alibi_m1, alibi_n_log2) = s.alibi_bases();
@@ -170,7 +179,8 @@ impl Kernels {
         scratch: &DecodeScratch,
     ) -> Result<Vec<Dispatch>, KernelError> {
         let sg = self.subgroup_size;
-        let one_subgroup = self.subgroups && sg > 0 && shape.head_dim.is_multiple_of(sg) && shape.head_dim / sg <= 64;
+        let one_subgroup =
+            self.subgroups && sg > 0 && shape.head_dim.is_multiple_of(sg) && shape.head_dim / sg <= MAX_DIMS_PER_LANE;
         let defines = alibi_defines(shape);
         let split = if one_subgroup {
             self.pipeline(ctx, &shaders::ATTN_DECODE_SG, defines, &[("WG", sg)])?

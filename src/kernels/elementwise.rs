@@ -13,11 +13,14 @@ pub enum GluKind {
     Gelu,
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    n: u32,
-    _pad: [u32; 3],
+crate::uniform_struct! {
+    /// The uniform this kernel's shader declares as `Params` (tests/contract.rs checks the two match).
+    pub(super) struct Params {
+        n: u32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32,
+    }
 }
 
 impl Kernels {
@@ -43,7 +46,7 @@ impl Kernels {
             defines.push("NO_UP");
         }
         let pipeline = self.pipeline(ctx, &shaders::GLU, &defines, &[("WG", WG)])?;
-        let slot = self.uniforms.push(ctx, &Params { n, _pad: [0; 3] });
+        let slot = self.uniforms.push(ctx, &Params { n, ..Default::default() });
         let mut bindings = vec![(0, gate.as_entire_binding()), (2, self.uniforms.binding(slot))];
         bindings.extend(up.map(|u| (1, u.as_entire_binding())));
         bindings.extend(out.map(|o| (3, o.as_entire_binding())));

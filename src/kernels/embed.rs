@@ -4,17 +4,18 @@ use crate::gpu::{Dispatch, GpuContext, GpuWeight};
 
 use super::{KernelError, Kernels, StepBuffer, Store, WG, shaders, weight_defines};
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    first_row: u32,
-    n_rows: u32,
-    cols: u32,
-    scales: u32,
-    n_tokens: u32,
-    token_offset: u32,
-    scale: f32,
-    _pad: u32,
+crate::uniform_struct! {
+    /// The uniform this kernel's shader declares as `Params` (tests/contract.rs checks the two match).
+    pub(super) struct Params {
+        first_row: u32,
+        n_rows: u32,
+        cols: u32,
+        scales: u32,
+        n_tokens: u32,
+        token_offset: u32,
+        scale: f32,
+        _pad: u32,
+    }
 }
 
 impl Kernels {

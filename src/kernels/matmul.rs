@@ -5,21 +5,22 @@ use crate::gpu::{Dispatch, GpuContext, GpuWeight};
 use super::{KernelError, Kernels, Store, matvec::output_splits, shaders, weight_defines};
 
 /// Tokens per invocation (`TT` in shaders/matmul.wgsl).
-const TOKENS_PER_INVOCATION: u32 = 8;
+pub(super) const TOKENS_PER_INVOCATION: u32 = 8;
 /// Rows per invocation (`RR` in shaders/matmul.wgsl).
-const ROWS_PER_INVOCATION: u32 = 8;
+pub(super) const ROWS_PER_INVOCATION: u32 = 8;
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    rows: u32,
-    cols: u32,
-    scales: u32,
-    out_offset: u32,
-    n_tokens: u32,
-    out_stride: u32,
-    split1: u32,
-    split2: u32,
+crate::uniform_struct! {
+    /// The uniform this kernel's shader declares as `Params` (tests/contract.rs checks the two match).
+    pub(super) struct Params {
+        rows: u32,
+        cols: u32,
+        scales: u32,
+        out_offset: u32,
+        n_tokens: u32,
+        out_stride: u32,
+        split1: u32,
+        split2: u32,
+    }
 }
 
 impl Kernels {

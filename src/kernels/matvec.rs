@@ -6,19 +6,20 @@ use crate::gpu::{Dispatch, GpuContext, GpuWeight};
 use super::{GluKind, KernelError, Kernels, Norm, NormKind, Store, grid, shaders, weight_defines};
 
 /// Most rows per workgroup (`MAX_ROWS` in shaders/matvec.wgsl).
-const MAX_ROWS_PER_WORKGROUP: u32 = 32;
+pub(super) const MAX_ROWS_PER_WORKGROUP: u32 = 32;
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    rows: u32,
-    cols: u32,
-    scales: u32,
-    out_offset: u32,
-    x_offset: u32,
-    split1: u32,
-    split2: u32,
-    eps: f32,
+crate::uniform_struct! {
+    /// The uniform this kernel's shader declares as `Params` (tests/contract.rs checks the two match).
+    pub(super) struct Params {
+        rows: u32,
+        cols: u32,
+        scales: u32,
+        out_offset: u32,
+        x_offset: u32,
+        split1: u32,
+        split2: u32,
+        eps: f32,
+    }
 }
 
 /// The x a matvec multiplies, made as it loads.

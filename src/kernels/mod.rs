@@ -7,6 +7,7 @@
 //! always f32). The residual stream is f32 on both paths (see [`Store`]).
 
 mod attention;
+pub mod contract;
 mod elementwise;
 mod embed;
 mod matmul;
@@ -15,7 +16,6 @@ mod norm;
 mod rope;
 mod sample;
 pub mod shaders;
-mod softmax;
 mod step;
 
 use std::sync::Arc;
@@ -23,7 +23,7 @@ use std::sync::Arc;
 use crate::gguf::GgmlType;
 use crate::gpu::{GpuContext, Pipeline, PipelineCache, PreprocessError, ShaderDef, UniformArena, WeightError};
 
-pub use attention::{AttnShape, DecodeScratch, attention_ref};
+pub use attention::{AttnShape, DecodeScratch, MAX_HEAD_DIM, attention_ref};
 pub use elementwise::{GluKind, glu_ref};
 pub use embed::embed_ref;
 pub use matmul::matmul_ref;
@@ -31,7 +31,6 @@ pub use matvec::{MatvecX, matvec_ref};
 pub use norm::{Norm, NormKind, norm_ref, rms_norm_ref};
 pub use rope::{QkNorm, QkvBuffers, RopeLayout, RopeTable, rope_freqs, rope_ref, rope_scaled_ref};
 pub use sample::{History, SamplerParams, allowed_ref, argmax_ref, penalize_ref};
-pub use softmax::softmax_ref;
 pub use step::{Step, StepBuffer};
 
 /// Why a kernel could not be set up.

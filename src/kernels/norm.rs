@@ -36,13 +36,14 @@ pub struct Norm<'a> {
     pub eps: f32,
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    rows: u32,
-    n: u32,
-    eps: f32,
-    _pad: u32,
+crate::uniform_struct! {
+    /// The uniform this kernel's shader declares as `Params` (tests/contract.rs checks the two match).
+    pub(super) struct Params {
+        rows: u32,
+        n: u32,
+        eps: f32,
+        _pad: u32,
+    }
 }
 
 impl Kernels {

@@ -150,17 +150,18 @@ pub struct QkNorm<'a> {
     pub eps: f32,
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct RopeKvParams {
-    n_head: u32,
-    n_kv: u32,
-    head_dim: u32,
-    rot_dims: u32,
-    max_pos: u32,
-    cache_len: u32,
-    eps: f32,
-    _pad: u32,
+crate::uniform_struct! {
+    /// The uniform this kernel's shader declares as `Params` (tests/contract.rs checks the two match).
+    pub(super) struct RopeKvParams {
+        n_head: u32,
+        n_kv: u32,
+        head_dim: u32,
+        rot_dims: u32,
+        max_pos: u32,
+        cache_len: u32,
+        eps: f32,
+        _pad: u32,
+    }
 }
 
 /// CPU reference of the rotation [`Kernels::rope_kv`] applies to `x (T, n_heads, head_dim)`

@@ -54,21 +54,22 @@ pub struct History<'a> {
     pub push: bool,
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    n_vocab: u32,
-    out_index: u32,
-    top_k: u32,
-    n_hist: u32,
-    temperature: f32,
-    top_p: f32,
-    min_p: f32,
-    repeat_penalty: f32,
-    frequency_penalty: f32,
-    presence_penalty: f32,
-    seed: u32,
-    push_hist: u32,
+crate::uniform_struct! {
+    /// The uniform this kernel's shader declares as `Params` (tests/contract.rs checks the two match).
+    pub(super) struct Params {
+        n_vocab: u32,
+        out_index: u32,
+        top_k: u32,
+        n_hist: u32,
+        temperature: f32,
+        top_p: f32,
+        min_p: f32,
+        repeat_penalty: f32,
+        frequency_penalty: f32,
+        presence_penalty: f32,
+        seed: u32,
+        push_hist: u32,
+    }
 }
 
 impl Kernels {

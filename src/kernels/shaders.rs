@@ -22,7 +22,6 @@ shader!(EMBED, "embed");
 shader!(NORM, "norm");
 shader!(ROPE_KV, "rope_kv");
 shader!(GLU, "glu");
-shader!(SOFTMAX, "softmax");
 shader!(ATTN_PREFILL, "attention", "attn_prefill");
 shader!(ATTN_DECODE, "attention", "attn_decode");
 shader!(ATTN_DECODE_SG, "attention", "attn_decode_sg");
@@ -50,7 +49,6 @@ pub static ALL: &[&ShaderDef] = &[
     &NORM,
     &ROPE_KV,
     &GLU,
-    &SOFTMAX,
     &ATTN_PREFILL,
     &ATTN_DECODE,
     &ATTN_DECODE_SG,

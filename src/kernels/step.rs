@@ -3,19 +3,19 @@
 
 use crate::gpu::GpuContext;
 
-/// The `Step` uniform: position of the step's first token, its token count, and a counter
-/// that seeds the sampler's random draw.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct Step {
-    /// Position of the first token of this step.
-    pub pos0: u32,
-    /// Tokens in this step (1 when decoding).
-    pub n_tokens: u32,
-    /// Increases every sampled token (the RNG counter).
-    pub counter: u32,
-    /// Padding to 16 bytes.
-    pub _pad: u32,
+crate::uniform_struct! {
+    /// The `Step` uniform: position of the step's first token, its token count, and a counter
+    /// that seeds the sampler's random draw.
+    pub struct Step {
+        /// Position of the first token of this step.
+        pub pos0: u32,
+        /// Tokens in this step (1 when decoding).
+        pub n_tokens: u32,
+        /// Increases every sampled token (the RNG counter).
+        pub counter: u32,
+        /// Padding to 16 bytes.
+        pub _pad: u32,
+    }
 }
 
 /// The uniform buffer holding [`Step`].

@@ -51,7 +51,7 @@ pub mod caps {
     /// Attention heads.
     pub const HEADS: u32 = 1024;
     /// Dimensions per head (the attention kernels' bound).
-    pub const HEAD_DIM: u32 = 256;
+    pub const HEAD_DIM: u32 = crate::kernels::MAX_HEAD_DIM;
     /// Vocabulary entries.
     pub const VOCAB: u32 = 1 << 21;
     /// Training context and sliding window.

@@ -37,7 +37,7 @@ test("one file per architecture family gives llama.cpp's 16 greedy ids", { timeo
         await inPage(
           page,
           async ({ url, c }) => {
-            const engine = await Hearth.load(url, { contextLength: c.n_ctx, store: false });
+            const engine = await Hearth.load(url, { contextLength: c.n_ctx, store: false, f16: false });
             const info = await engine.info();
             const reply = await engine.completions.create({
               prompt: c.prompt,

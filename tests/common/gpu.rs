@@ -9,16 +9,21 @@ pub fn context() -> GpuContext {
     pollster::block_on(GpuContext::new()).expect("a GPU adapter (lavapipe: apt install mesa-vulkan-drivers)")
 }
 
-/// Every (f16, subgroups) variant the adapter can run. On lavapipe (CI) all four must exist.
+/// Every (f16, subgroups) variant the adapter can run; those it cannot are named on stderr
+/// (never skipped silently). On lavapipe (CI) all four must exist.
 pub fn variants(ctx: &GpuContext) -> Vec<Kernels> {
     if ctx.report().name.starts_with("llvmpipe") {
         assert!(ctx.has_f16() && ctx.has_subgroups(), "lavapipe should have shader-f16 and subgroups");
     }
-    [(false, false), (false, true), (true, false), (true, true)]
+    let (can, cannot): (Vec<_>, Vec<_>) = [(false, false), (false, true), (true, false), (true, true)]
         .into_iter()
-        .filter(|&(f16, sg)| (!f16 || ctx.has_f16()) && (!sg || ctx.has_subgroups()))
-        .map(|(f16, sg)| Kernels::with_variant(ctx, f16, sg))
-        .collect()
+        .partition(|&(f16, sg)| (!f16 || ctx.has_f16()) && (!sg || ctx.has_subgroups()));
+    for (f16, sg) in cannot {
+        let variant = format!("{}{}", if f16 { "f16" } else { "f32" }, if sg { "+subgroups" } else { "" });
+        let missing = if f16 && !ctx.has_f16() { "shader-f16" } else { "subgroups" };
+        eprintln!("{variant}: not run on {} (no {missing})", ctx.report().name);
+    }
+    can.into_iter().map(|(f16, sg)| Kernels::with_variant(ctx, f16, sg)).collect()
 }
 
 /// A name for a variant in failure messages.
