@@ -19,7 +19,7 @@ pub struct ShaderDef {
 
 /// Everything that makes two pipelines differ: the shader, its `#ifdef` defines and its
 /// `override` constants. Derived `Hash`/`Eq`: one key type for every kernel.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PipelineKey {
     /// The shader's name (unique among [`ShaderDef`]s).
     pub shader: &'static str,
@@ -94,6 +94,11 @@ impl PipelineCache {
         let p = Arc::new(Pipeline { pipeline, layout, key: key.clone() });
         self.pipelines.insert(key, p.clone());
         Ok(p)
+    }
+
+    /// The keys of every pipeline compiled so far: what a load actually builds.
+    pub fn keys(&self) -> Vec<PipelineKey> {
+        self.pipelines.keys().cloned().collect()
     }
 
     /// Number of compiled pipelines.

@@ -194,6 +194,12 @@ impl Kernels {
     pub fn n_pipelines(&self) -> usize {
         self.cache.len()
     }
+
+    /// The keys of the pipelines compiled so far (shader, defines with this variant's, override
+    /// constants).
+    pub fn pipeline_keys(&self) -> Vec<crate::gpu::PipelineKey> {
+        self.cache.keys()
+    }
 }
 
 /// The `#define` that selects a weight type's `load_chunk` in shaders/common/weights.wgsl.
