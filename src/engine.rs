@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::clock::now_ms;
 use crate::gguf::{Gguf, GgufError};
-use crate::gpu::{Dispatch, GpuContext, GpuError, Readback, Recorder};
+use crate::gpu::{Dispatch, GpuContext, GpuError, Recorder};
 use crate::kernels::{KernelError, Kernels, SamplerParams, Step};
 use crate::model::{
     self, ConfigError, DeviceBudget, DoesNotFit, Head, LoadError, MemoryPlan, ModelConfig, ModelWeights,
-    PENALTY_WINDOW, PlanError, State, Tokens,
+    PENALTY_WINDOW, PlanError, PlanTarget, State, Tokens,
 };
 use crate::source::{Reader, Source};
 
@@ -144,6 +144,8 @@ pub struct EngineStats {
     /// Prefill dispatch lists built (bind groups included); chunks of a length seen recently
     /// reuse theirs.
     pub prefill_builds: u64,
+    /// Times the kernel parameters' space filled and was recycled.
+    pub uniform_recycles: u64,
     /// Decoded tokens the CPU waited for with no later step queued behind them: each left
     /// the GPU idle until the CPU submitted again.
     pub decode_stalls: u64,
@@ -185,9 +187,6 @@ pub struct Engine {
     decode: Vec<Dispatch>,
     sample: Dispatch,
     sampler: SamplerParams,
-    /// Two read-back slots: a step's sampled id is copied into one while the CPU reads the
-    /// previous step's from the other.
-    readbacks: [Readback; 2],
     /// Tokens whose keys and values are in the cache, at positions 0...
     cached: Vec<u32>,
     /// The last sampled token, not yet in the cache.
@@ -197,6 +196,10 @@ pub struct Engine {
     ahead: Option<InFlight>,
     /// The read-back slot the next submitted step uses.
     next_slot: usize,
+    /// Bytes of GPU memory the weights take (pages, biases, norms).
+    weight_gpu_bytes: u64,
+    /// The memory plan the load was checked against: what it holds on the GPU.
+    plan: MemoryPlan,
     /// Prefill dispatch lists by chunk length, most recently used last (at most
     /// `PREFILL_LISTS`): a long prompt's full chunks and a chat's usual turn lengths build
     /// their bind groups once.
@@ -249,12 +252,20 @@ impl Engine {
             max_buffer: ctx.limits.max_buffer_size,
             memory: ctx.memory_budget,
         };
-        MemoryPlan::new(gguf, &cfg, n_ctx, max_chunk, kernels.act_size())?.check(&device)?;
+        let target = PlanTarget {
+            act: kernels.act_size(),
+            cpu_shapes: kernels.cpu_shapes,
+            weight_page_bytes: ctx.weight_page_bytes,
+        };
+        let plan = MemoryPlan::new(gguf, &cfg, n_ctx, max_chunk, &target)?;
+        plan.check(&device)?;
         let t0 = now_ms();
         let wait0 = reader.wait_ms;
+        let allocated0 = ctx.allocated_bytes();
         let weights =
             model::load_weights(&ctx, gguf, &cfg, reader, &mut |done, total| progress(Phase::Load, done, total))
                 .await?;
+        let weight_gpu_bytes = ctx.allocated_bytes() - allocated0;
         let state = State::new(&ctx, &kernels, &cfg, &weights, n_ctx, max_chunk);
         let t1 = now_ms();
         // Compile every pipeline now (decode, sampling, and prefill, whose dispatches are
@@ -270,13 +281,14 @@ impl Engine {
                 model::forward(&ctx, &mut kernels, &cfg, &weights, &state, max_chunk, Tokens::Prompt, Head::Last)?;
             prefill_lists.push((max_chunk, list));
         }
+        // What the load built stays; what is built later may be recycled.
+        kernels.seal_uniforms();
         // Browsers compile pipelines in the GPU process, in order with the queue: waiting for
         // it makes the compile time count here rather than in the first request.
         ctx.idle().await?;
         progress(Phase::Compile, 3, 3);
         let load_timings =
             LoadTimings { weights_ms: t1 - t0, source_wait_ms: reader.wait_ms - wait0, compile_ms: now_ms() - t1 };
-        let readbacks = [Readback::new(&ctx, 4), Readback::new(&ctx, 4)];
         Ok(Engine {
             ctx,
             cfg,
@@ -286,11 +298,12 @@ impl Engine {
             decode,
             sample,
             sampler: opts.sampler,
-            readbacks,
             cached: Vec::new(),
             pending: None,
             ahead: None,
             next_slot: 0,
+            weight_gpu_bytes,
+            plan,
             prefill_lists,
             counter: 0,
             stats: EngineStats::default(),
@@ -307,6 +320,17 @@ impl Engine {
     /// The context length.
     pub fn n_ctx(&self) -> u32 {
         self.state.n_ctx
+    }
+
+    /// The memory plan the load was checked against, made from the header before the first
+    /// buffer: [`GpuContext::allocated_bytes`] is its total while the engine runs.
+    pub fn memory_plan(&self) -> &MemoryPlan {
+        &self.plan
+    }
+
+    /// Bytes of GPU memory the weights take (pages, biases, norms).
+    pub fn weight_gpu_bytes(&self) -> u64 {
+        self.weight_gpu_bytes
     }
 
     /// Bytes of the KV caches of all layers.
@@ -333,7 +357,8 @@ impl Engine {
     /// Changes the sampling settings (rebuilds one dispatch when they differ).
     pub fn set_sampler(&mut self, params: &SamplerParams) -> Result<(), EngineError> {
         if *params != self.sampler {
-            self.sample = model::sampler(&self.ctx, &mut self.kernels, &self.cfg, &self.state, params)?;
+            self.sample =
+                self.build_after_load(|e| model::sampler(&e.ctx, &mut e.kernels, &e.cfg, &e.state, params))?;
             self.sampler = *params;
             // A step run ahead sampled with the old settings.
             self.ahead = None;
@@ -397,20 +422,21 @@ impl Engine {
             }
             let all = all_logits
                 .then(|| self.kernels.act_buffer(&self.ctx, all_bytes / self.kernels.act_size(), "all_logits"));
-            let head = all.as_ref().map_or(Head::Last, Head::All);
             let last = !all_logits && chunk.as_ptr_range().end == ids.as_ptr_range().end;
-            let dispatches = match head {
-                Head::Last => self.prefill_list(t)?,
-                head => model::forward(
-                    &self.ctx,
-                    &mut self.kernels,
-                    &self.cfg,
-                    &self.weights,
-                    &self.state,
-                    t,
-                    Tokens::Prompt,
-                    head,
-                )?,
+            let dispatches = match all.as_ref() {
+                None => self.prefill_list(t)?,
+                Some(all) => self.build_after_load(|e| {
+                    model::forward(
+                        &e.ctx,
+                        &mut e.kernels,
+                        &e.cfg,
+                        &e.weights,
+                        &e.state,
+                        t,
+                        Tokens::Prompt,
+                        Head::All(all),
+                    )
+                })?,
             };
             self.cached.extend_from_slice(chunk);
             self.stats.prefilled += u64::from(t);
@@ -423,10 +449,11 @@ impl Engine {
                 let step = Step { pos0, n_tokens: t, counter: self.counter, _pad: 0 };
                 model::submit(&self.ctx, &self.state, step, &[&dispatches]);
             }
-            if let Some(all) = &all {
+            if let Some(all) = all {
                 let bytes =
-                    self.ctx.read_back(all, 0, u64::from(t * self.cfg.n_vocab) * self.kernels.act_size()).await?;
-                logits.extend(self.kernels.act_values(&bytes));
+                    self.ctx.read_back(&all, 0, u64::from(t * self.cfg.n_vocab) * self.kernels.act_size()).await;
+                self.ctx.release(all);
+                logits.extend(self.kernels.act_values(&bytes?));
             }
         }
         Ok(logits)
@@ -441,14 +468,35 @@ impl Engine {
             self.prefill_lists.push(entry);
             return Ok(list);
         }
-        let (ctx, cfg, w, s) = (&self.ctx, &self.cfg, &self.weights, &self.state);
-        let list = model::forward(ctx, &mut self.kernels, cfg, w, s, t, Tokens::Prompt, Head::Last)?;
+        let list = self.build_after_load(|e| {
+            model::forward(&e.ctx, &mut e.kernels, &e.cfg, &e.weights, &e.state, t, Tokens::Prompt, Head::Last)
+        })?;
         self.stats.prefill_builds += 1;
         if self.prefill_lists.len() == PREFILL_LISTS {
             self.prefill_lists.remove(0);
         }
         self.prefill_lists.push((t, list.clone()));
         Ok(list)
+    }
+
+    /// Builds dispatches after the load with `build`. When the kernel parameters' space is
+    /// full, it is recycled back to what the load built (which stays): the cached prefill lists
+    /// are dropped (a list built at load is rebuilt from its kept parameters), the sampler is
+    /// rebuilt, and `build` runs once more. The memory held never grows past the plan.
+    fn build_after_load<T>(
+        &mut self,
+        mut build: impl FnMut(&mut Self) -> Result<T, KernelError>,
+    ) -> Result<T, EngineError> {
+        match build(self) {
+            Err(KernelError::UniformsFull(_)) => {
+                self.kernels.recycle_uniforms();
+                self.prefill_lists.clear();
+                self.sample = model::sampler(&self.ctx, &mut self.kernels, &self.cfg, &self.state, &self.sampler)?;
+                self.stats.uniform_recycles += 1;
+                Ok(build(self)?)
+            }
+            r => Ok(r?),
+        }
     }
 
     async fn submit_and_read(&mut self, step: Step, dispatches: &[&[Dispatch]]) -> Result<u32, EngineError> {
@@ -466,8 +514,8 @@ impl Engine {
             r.record(d);
         }
         let slot = self.next_slot;
-        self.next_slot = 1 - slot;
-        self.readbacks[slot].copy_from(r.encoder(), &self.state.token, 0);
+        self.next_slot = (slot + 1) % model::READBACKS;
+        self.state.readbacks[slot].copy_from(r.encoder(), &self.state.token, 0);
         let index = r.submit(&self.ctx);
         self.counter = self.counter.wrapping_add(1);
         InFlight { slot, index: Some(index) }
@@ -475,7 +523,7 @@ impl Engine {
 
     /// Waits for `flight`'s sampled id (and for no later submission).
     async fn read_token(&self, flight: InFlight) -> Result<u32, EngineError> {
-        let bytes = self.readbacks[flight.slot].read_after(&self.ctx, flight.index).await?;
+        let bytes = self.state.readbacks[flight.slot].read_after(&self.ctx, flight.index).await?;
         Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
     }
 
@@ -579,8 +627,9 @@ impl Engine {
         let dispatches: Vec<Dispatch> = if t == 1 {
             self.decode.iter().chain([&self.sample]).cloned().collect()
         } else {
-            let (ctx, cfg, w, s) = (&self.ctx, &self.cfg, &self.weights, &self.state);
-            model::forward(ctx, &mut self.kernels, cfg, w, s, t, Tokens::Prompt, Head::Last)?
+            self.build_after_load(|e| {
+                model::forward(&e.ctx, &mut e.kernels, &e.cfg, &e.weights, &e.state, t, Tokens::Prompt, Head::Last)
+            })?
         };
         let pos0 = (self.cached.len() as u32).min(self.state.n_ctx - t);
         self.state.step.write(&self.ctx, Step { pos0, n_tokens: t, counter: self.counter, _pad: 0 });

@@ -11,6 +11,7 @@
 //! - [`tokenizer`], [`chat`]: tokenizers and chat templates from the file's metadata;
 //! - [`engine`]: a loaded model that prefills and decodes, sampling on the GPU;
 //! - [`session`]: the request layer every front end uses (OpenAI-shaped requests);
+//! - [`clock`], [`rng`]: wall time on both targets; the seeded generator of test data;
 //! - `web` (wasm32 only): the wasm-bindgen surface used by `www/worker.js`; `bin/hearth`: the
 //!   CLI.
 //!
@@ -25,6 +26,7 @@ pub mod gpu;
 pub mod kernels;
 pub mod model;
 pub mod quant;
+pub mod rng;
 pub mod session;
 pub mod source;
 pub mod tokenizer;

@@ -108,6 +108,7 @@ fn check(name: &str, tol: f32) -> f32 {
         let what = format!("{name} (n_ctx {})", c.n_ctx);
         assert_eq!(t.encode(&c.prompt, true, false).unwrap(), c.prompt_ids, "{what}: prompt ids");
         let mut e = engine(name, c.n_ctx);
+        planned_is_allocated(&e, &what, "after the load");
         // Teacher-forced: step s is the distribution after prompt + greedy[..s].
         let mut ids = c.prompt_ids.clone();
         ids.extend_from_slice(&c.greedy_ids[..c.greedy_ids.len() - 1]);
@@ -133,9 +134,19 @@ fn check(name: &str, tol: f32) -> f32 {
             out.push(tok);
         }
         assert_eq!(out, c.greedy_ids, "{what}: greedy ids differ from llama.cpp's");
+        planned_is_allocated(&e, &what, "after evaluation and generation");
         eprintln!("{what}: {} greedy ids equal llama.cpp's; teacher-forced max |d| {worst:.2e}", out.len());
     }
     worst
+}
+
+/// The GPU memory the engine holds is its plan's, to the byte: weights (pages, biases, norms),
+/// KV caches and the rest.
+fn planned_is_allocated(e: &Engine, what: &str, when: &str) {
+    let plan = e.memory_plan();
+    assert_eq!(e.weight_gpu_bytes(), plan.weights, "{what}: weights {when}");
+    assert_eq!(e.kv_cache_bytes(), plan.kv_cache, "{what}: KV caches {when}");
+    assert_eq!(e.ctx.allocated_bytes(), plan.total, "{what}: GPU memory {when}");
 }
 
 // Tolerances: twice the largest difference measured between hearth's f32 logits and

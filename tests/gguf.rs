@@ -3,60 +3,19 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use hearth::gguf::{Array, GgmlType, Gguf, GgufBuilder, GgufError, MAX_TENSORS, StrArray, Value};
 
-// ---------------------------------------------------------------------------------------------
-// An allocator that records the peak of live bytes, to show that no input makes the parser
-// allocate more than the input's own size (plus a small fixed overhead).
-// ---------------------------------------------------------------------------------------------
-// Counted per thread, so tests running beside each other do not disturb the figures.
-struct Counting;
-thread_local! {
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-    static PEAK: Cell<isize> = const { Cell::new(0) };
-}
-
-fn count(delta: isize) {
-    // try_with: the thread's slots may already be gone while it shuts down.
-    let _ = LIVE.try_with(|live| {
-        live.set(live.get() + delta);
-        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(live.get())));
-    });
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        count(l.size() as isize);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        count(-(l.size() as isize));
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new_size: usize) -> *mut u8 {
-        // Old and new blocks coexist during a move: count the new one before freeing the old.
-        count(new_size as isize);
-        let q = unsafe { System.realloc(p, l, new_size) };
-        count(-(l.size() as isize));
-        q
-    }
-}
-
+// The parser must not allocate more than the input's own size (plus a small fixed overhead),
+// whatever the input says: the suite counts the heap.
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static HEAP: common::heap::Counting = common::heap::Counting;
 
 /// Fixed overhead allowed on top of the input's size (map nodes, error strings).
 const SLACK: usize = 64 << 10;
 
 /// Parses and checks that the peak allocation stayed within the input's size plus `SLACK`.
 fn parse_bounded(prefix: &[u8], file_size: u64) -> Result<Gguf, GgufError> {
-    let base = LIVE.with(Cell::get);
-    PEAK.with(|p| p.set(base));
-    let r = Gguf::parse(prefix, file_size);
-    let grew = (PEAK.with(Cell::get) - base) as usize;
+    let (r, grew) = common::heap::peak(|| Gguf::parse(prefix, file_size));
     assert!(
         grew <= prefix.len() + SLACK,
         "parsing {} bytes allocated {grew} bytes (result {:?})",
@@ -205,12 +164,9 @@ fn truncation_at_every_byte_of_the_first_64k() {
 fn truncation_at_1000_random_points_of_the_header() {
     let (g, bytes, size) = header_of(common::SMOLLM2[0]);
     let end = g.data_offset() as usize;
-    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let mut rng = common::Rng::new(1);
     for _ in 0..1000 {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        let n = 65_536 + (rng % (end as u64 - 65_536)) as usize;
+        let n = 65_536 + (rng.next_u64() % (end as u64 - 65_536)) as usize;
         // Header bytes end at the last tensor info; the padding after it is not needed.
         if Gguf::parse(&bytes[..n], size).is_ok() {
             continue;

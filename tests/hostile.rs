@@ -9,70 +9,18 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Read;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hearth::gguf::{GgmlType, Gguf, GgufBuilder, StrArray, Value};
 use hearth::gpu::{GpuContext, LimitCaps};
 use hearth::session::{LoadOptions, Session};
 use hearth::source::ReadSource;
 
-/// The system allocator, counting live bytes and their peak.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(n: usize) {
-    let now = LIVE.fetch_add(n, Ordering::Relaxed) + n;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-// SAFETY: every call is forwarded to `System` unchanged; only counters are added.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-            grew(new_size);
-        }
-        p
-    }
-}
-
+// Hostile lengths must never become allocations: the suite counts the heap.
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static HEAP: common::heap::Counting = common::heap::Counting;
 
 const MIB: usize = 1 << 20;
-
-/// The counters are the process's: tests that read them take turns.
-static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn measuring() -> std::sync::MutexGuard<'static, ()> {
-    MEASURING.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// One hostile file: what it changes, the load options, and what must come back.
 struct Case {
@@ -389,18 +337,16 @@ fn cases() -> Vec<Case> {
 #[test]
 fn hostile_models_are_refused_before_any_gpu_allocation() {
     let cases = cases();
-    let _turn = measuring();
     for case in cases {
         let (header, size) = case.file;
         let data = std::io::Cursor::new(header).chain(std::io::repeat(0).take(size));
         let source = ReadSource::new(data, Some(size));
         let gpu_before = GpuContext::process_allocated_bytes();
-        let live = LIVE.load(Ordering::Relaxed);
-        PEAK.store(live, Ordering::Relaxed);
-        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            pollster::block_on(Session::load(source, &case.options, &mut |_, _, _| {}))
-        }));
-        let heap = PEAK.load(Ordering::Relaxed).saturating_sub(live);
+        let (run, heap) = common::heap::peak(|| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                pollster::block_on(Session::load(source, &case.options, &mut |_, _, _| {}))
+            }))
+        });
         let what = case.what;
         let Ok(result) = run else { panic!("{what}: panicked") };
         let Err(e) = result else { panic!("{what}: loaded") };
@@ -441,11 +387,8 @@ fn an_endless_template_stops_on_its_fuel_within_a_heap_bound() {
     use hearth::chat::{ChatTemplate, Message, TemplateSource};
     let endless = "{% for i in range(100000) %}{% for j in range(100000) %}{{ j }}{% endfor %}{% endfor %}";
     let t = ChatTemplate::new(endless.into(), String::new(), String::new(), TemplateSource::File).unwrap();
-    let _turn = measuring();
-    let live = LIVE.load(Ordering::Relaxed);
-    PEAK.store(live, Ordering::Relaxed);
-    let e = t.render(&[Message::new("user", "hi")], true).unwrap_err();
-    let heap = PEAK.load(Ordering::Relaxed).saturating_sub(live);
+    let (r, heap) = common::heap::peak(|| t.render(&[Message::new("user", "hi")], true));
+    let e = r.unwrap_err();
     println!("endless template: {e} (heap peak {:.1} MiB)", heap as f64 / MIB as f64);
     assert!(e.to_string().contains("fuel"), "{e}");
     assert!(heap <= 16 * MIB, "{heap} bytes of heap");
@@ -458,8 +401,6 @@ fn an_endless_template_stops_on_its_fuel_within_a_heap_bound() {
 #[test]
 fn inspect_verdict_equals_the_load_outcome() {
     use hearth::session::inspect;
-    // It allocates a lot: the tests that count allocations must not run beside it.
-    let _turn = measuring();
     let hostile = cases().into_iter().map(|c| (c.what.to_owned(), c.file, c.options));
     let dirs = [common::models_dir(), common::models_dir().join("arch"), common::models_dir().join("vocab")];
     let mut fixtures: Vec<std::path::PathBuf> = dirs

@@ -781,6 +781,8 @@ fn sampler_draws_follow_the_filtered_distribution() {
                 })
                 .collect();
             run(&ctx, &dispatches);
+            // A thousand seeds are a thousand parameter structs: free them for the next case.
+            k.recycle_uniforms();
             let mut counts = vec![0usize; n];
             for id in read_ids(&ctx, &ids, draws) {
                 assert!(allowed[id as usize], "{params:?} {}: drew excluded token {id}", name(&k));
@@ -790,6 +792,125 @@ fn sampler_draws_follow_the_filtered_distribution() {
             let critical = chi_square_critical(df, 3.719);
             println!("{} {params:?}: chi2 {chi2:.1}, df {df}, critical {critical:.1}", name(&k));
             assert!(chi2 < critical, "{params:?} {}: chi2 {chi2:.1} over {critical:.1} (df {df})", name(&k));
+        }
+    }
+}
+
+/// llama.cpp's own sampler test vectors (`tests/test-sampling.cpp` of the llama.cpp that
+/// llama-cpp-python 0.3.36 vendors): logits ln(p) of 4 or 5 tokens, a history, one setting, and
+/// the probabilities llama.cpp leaves after that sampler (renormalized; token ids read from the
+/// order its list is in: sorted by probability after top-k and top-p, in id order otherwise).
+/// Here each is the distribution of 1000 GPU draws: a token llama.cpp drops is never drawn, and
+/// the others pass a chi-square test at p = 1e-4 against llama.cpp's probabilities.
+#[test]
+fn sampler_matches_llama_cpp_test_vectors() {
+    let ctx = context();
+    let p4 = [0.1f32, 0.2, 0.3, 0.4];
+    let p5 = [0.2f32; 5];
+    let all4 = [(0, 0.1), (1, 0.2), (2, 0.3), (3, 0.4)];
+    let top = [(3, 1.0)];
+    let top3 = [(3, 0.44444), (2, 0.33333), (1, 0.22222)];
+    let over_09 = [(1, 0.2 / 0.9), (2, 0.3 / 0.9), (3, 0.4 / 0.9)];
+    let over_07 = [(2, 0.3 / 0.7), (3, 0.4 / 0.7)];
+    let last2 = [(3, 0.5), (4, 0.5)];
+    let on = |f: fn(&mut SamplerParams)| {
+        let mut p = SamplerParams {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            min_p: 0.0,
+            repeat_penalty: 1.0,
+            frequency_penalty: 0.0,
+            presence_penalty: 0.0,
+            seed: 0,
+        };
+        f(&mut p);
+        p
+    };
+    type Case<'a> = (&'a str, &'a [f32], &'a [u32], SamplerParams, &'a [(u32, f64)]);
+    let cases: Vec<Case> = vec![
+        ("temp 1", &p4, &[], on(|_| {}), &all4),
+        ("temp 0", &p4, &[], on(|p| p.temperature = 0.0), &top),
+        ("top_k 1", &p4, &[], on(|p| p.top_k = 1), &top),
+        ("top_k 3", &p4, &[], on(|p| p.top_k = 3), &top3),
+        ("top_k 4", &p4, &[], on(|p| p.top_k = 4), &all4),
+        ("top_k 0", &p4, &[], on(|p| p.top_k = 0), &all4),
+        ("top_p 0", &p4, &[], on(|p| p.top_p = 0.0), &top),
+        ("top_p 0.7", &p4, &[], on(|p| p.top_p = 0.7), &[(3, 0.571429), (2, 0.428571)]),
+        ("top_p 0.8", &p4, &[], on(|p| p.top_p = 0.8), &top3),
+        ("top_p 1", &p4, &[], on(|p| p.top_p = 1.0), &all4),
+        ("min_p 0", &p4, &[], on(|p| p.min_p = 0.0), &all4),
+        ("min_p 0.24", &p4, &[], on(|p| p.min_p = 0.24), &all4),
+        ("min_p 0.26", &p4, &[], on(|p| p.min_p = 0.26), &over_09),
+        ("min_p 0.49", &p4, &[], on(|p| p.min_p = 0.49), &over_09),
+        ("min_p 0.51", &p4, &[], on(|p| p.min_p = 0.51), &over_07),
+        ("min_p 0.74", &p4, &[], on(|p| p.min_p = 0.74), &over_07),
+        ("min_p 0.76", &p4, &[], on(|p| p.min_p = 0.76), &top),
+        ("min_p 1", &p4, &[], on(|p| p.min_p = 1.0), &top),
+        ("min_p 1.05", &p4, &[], on(|p| p.min_p = 1.05), &top),
+        ("repeat 50, [0]", &p5, &[0], on(|p| p.repeat_penalty = 50.0), &[(1, 0.25), (2, 0.25), (3, 0.25), (4, 0.25)]),
+        ("repeat 50, [0 1 2]", &p5, &[0, 1, 2], on(|p| p.repeat_penalty = 50.0), &last2),
+        ("repeat 50, [0 1 2 0 0]", &p5, &[0, 1, 2, 0, 0], on(|p| p.repeat_penalty = 50.0), &last2),
+        (
+            "freq 5 pres 5, [0]",
+            &p5,
+            &[0],
+            on(|p| (p.frequency_penalty, p.presence_penalty) = (5.0, 5.0)),
+            &[(0, 0.000011), (1, 0.249997), (2, 0.249997), (3, 0.249997), (4, 0.249997)],
+        ),
+        (
+            "freq 5 pres 5, [0 1 2]",
+            &p5,
+            &[0, 1, 2],
+            on(|p| (p.frequency_penalty, p.presence_penalty) = (5.0, 5.0)),
+            &[(0, 0.000023), (1, 0.000023), (2, 0.000023), (3, 0.499966), (4, 0.499966)],
+        ),
+        (
+            "freq 5 pres 5, [0 1 2 0 0]",
+            &p5,
+            &[0, 1, 2, 0, 0],
+            on(|p| (p.frequency_penalty, p.presence_penalty) = (5.0, 5.0)),
+            &[(1, 0.000023), (2, 0.000023), (3, 0.499977), (4, 0.499977)],
+        ),
+    ];
+    let draws = 1000usize;
+    // f32 logits only: these vectors sit on exact boundaries (top-p 0.7 is 0.4 + 0.3 exactly),
+    // which logits rounded to f16 move to one side or the other; the f16 path's filters are
+    // checked against the CPU's on its own rounded logits (the tests above).
+    for mut k in variants(&ctx).into_iter().filter(|k| !k.subgroups && !k.f16) {
+        let step = StepBuffer::new(&ctx);
+        step.write(&ctx, Step::default());
+        let ids = ctx.storage_buffer(4 * draws as u64, "ids");
+        for (what, probs, hist, params, expected) in &cases {
+            let n = probs.len();
+            let logits: Vec<f32> = probs.iter().map(|p| p.ln()).collect();
+            // The history as the engine keeps it: a window of the last ids (llama.cpp's
+            // penalty_last_n is the vocabulary size here, so every id counts).
+            let hb = ctx.upload(bytemuck::cast_slice(if hist.is_empty() { &[u32::MAX][..] } else { hist }), "hist");
+            let dispatches: Vec<_> = (0..draws)
+                .map(|i| {
+                    let lb = ctx.upload(&k.act_bytes(&logits), "logits");
+                    let p = SamplerParams { seed: i as u32 * 7919 + 1, ..*params };
+                    k.sample(&ctx, &lb, &ids, i as u32, n as u32, &step, &history(&hb, hist.len(), false), &p).unwrap()
+                })
+                .collect();
+            run(&ctx, &dispatches);
+            // A thousand seeds are a thousand parameter structs: free them for the next case.
+            k.recycle_uniforms();
+            let mut counts = vec![0usize; n];
+            for id in read_ids(&ctx, &ids, draws) {
+                let kept = expected.iter().any(|&(e, _)| e == id);
+                assert!(kept, "{what} {}: drew token {id}, which llama.cpp drops", name(&k));
+                counts[id as usize] += 1;
+            }
+            let mut want = vec![0.0; n];
+            for &(id, p) in *expected {
+                want[id as usize] = p * draws as f64;
+            }
+            let (chi2, df) = chi_square(&counts, &want);
+            let critical = chi_square_critical(df, 3.719);
+            println!("{what} {}: counts {counts:?}, chi2 {chi2:.1}, critical {critical:.1}", name(&k));
+            assert!(chi2 < critical, "{what} {}: counts {counts:?} against {want:?}: chi2 {chi2:.1}", name(&k));
         }
     }
 }

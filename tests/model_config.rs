@@ -121,13 +121,13 @@ fn hostile_hyper_parameters_name_their_key() {
 /// keep a ring of window + chunk - 1 slots, its global layers the whole context.
 #[test]
 fn memory_plan_keeps_rings_for_sliding_window_layers() {
-    use hearth::model::MemoryPlan;
+    use hearth::model::{MemoryPlan, PlanTarget};
     let path = common::model(common::GEMMA);
     let size = std::fs::metadata(&path).unwrap().len();
     let g = Gguf::read(&mut std::fs::File::open(&path).unwrap(), size).unwrap();
     let c = ModelConfig::from_gguf(&g).unwrap();
     let (n_ctx, chunk, act) = (4096u64, 64u64, 2u64);
-    let plan = MemoryPlan::new(&g, &c, n_ctx as u32, chunk as u32, act).unwrap();
+    let plan = MemoryPlan::new(&g, &c, n_ctx as u32, chunk as u32, &PlanTarget::default_gpu(act)).unwrap();
     let kvd = u64::from(c.n_kv_head * c.head_dim);
     // 18 layers: every sixth global (3), the others local (15) with a window of 512.
     let want = 3 * 2 * n_ctx * kvd * act + 15 * 2 * (512 + chunk - 1) * kvd * act;

@@ -62,18 +62,9 @@ use hearth::kernels::{
 };
 use hearth::quant;
 
-/// Seeded test values with occasional outliers.
+/// Seeded test values with occasional outliers (the crate's one generator).
 fn values(seed: u64, n: usize) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            let v = (s >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0;
-            if s.is_multiple_of(97) { v * 20.0 } else { v }
-        })
-        .collect()
+    hearth::rng::Rng::new(seed).values(n)
 }
 
 async fn read_f32(ctx: &GpuContext, buf: &wgpu::Buffer, n: usize) -> Vec<f32> {

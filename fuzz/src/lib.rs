@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use hearth::chat::{ChatTemplate, Message, TemplateSource};
 use hearth::gguf::{Array, GgmlType, Gguf, GgufBuilder, GgufError, StrArray, Summary, Value};
-use hearth::model::{DeviceBudget, MemoryPlan, ModelConfig, caps, tensor_shapes};
+use hearth::model::{DeviceBudget, MemoryPlan, ModelConfig, PlanTarget, caps, tensor_shapes};
 use hearth::quant;
 use hearth::source::{Reader, Source, SourceError};
 use hearth::tokenizer::{StreamDecoder, Tokenizer};
@@ -82,7 +82,7 @@ pub fn gguf_file(data: &[u8]) {
 fn after_header(g: &Gguf) {
     let _ = Summary::new(g);
     if let Ok(cfg) = ModelConfig::from_gguf(g)
-        && let Ok(plan) = MemoryPlan::new(g, &cfg, 2048, 128, 4)
+        && let Ok(plan) = MemoryPlan::new(g, &cfg, 2048, 128, &PlanTarget::default_gpu(4))
     {
         plan_adds_up(&plan, &cfg, 4);
     }
@@ -118,7 +118,13 @@ pub fn memory_plan(data: &[u8]) {
     let word = |i: usize| data.get(tail + i..tail + i + 4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
     let (n_ctx, chunk) = (word(0), word(4) % 4096);
     let act = if data.last().is_some_and(|b| b % 2 == 0) { 2 } else { 4 };
-    let Ok(plan) = MemoryPlan::new(&g, &cfg, n_ctx, chunk, act) else { return };
+    // Pages from 4 KiB up, so that hostile shapes page too.
+    let target = PlanTarget {
+        act,
+        cpu_shapes: data.first().is_some_and(|b| b % 2 == 1),
+        weight_page_bytes: u64::from(word(10).max(1)) << 12,
+    };
+    let Ok(plan) = MemoryPlan::new(&g, &cfg, n_ctx, chunk, &target) else { return };
     plan_adds_up(&plan, &cfg, act);
     let binding = u64::from(word(8).max(1)) << 4;
     let device = DeviceBudget { max_binding: binding, max_buffer: binding * 2, memory: Some(u64::from(word(2)) << 12) };

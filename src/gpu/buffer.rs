@@ -10,6 +10,12 @@ use super::{GpuContext, GpuError};
 /// See [`GpuContext::process_allocated_bytes`].
 static PROCESS_ALLOCATED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+/// Bytes a buffer asked for with `size` takes: at least 4, a multiple of 4 (as wgpu requires
+/// for copies and bindings). The memory plan counts buffers with it.
+pub fn buffer_bytes(size: u64) -> u64 {
+    size.max(4).next_multiple_of(4)
+}
+
 impl GpuContext {
     /// A storage buffer of `size` bytes (rounded up to 4) that can be copied to and from.
     pub fn storage_buffer(&self, size: u64, label: &str) -> wgpu::Buffer {
@@ -27,7 +33,7 @@ impl GpuContext {
 
     /// A buffer with explicit usages; every allocation is counted in [`GpuContext::allocated_bytes`].
     pub fn buffer(&self, size: u64, usage: wgpu::BufferUsages, label: &str) -> wgpu::Buffer {
-        let size = size.max(4).next_multiple_of(4);
+        let size = buffer_bytes(size);
         self.allocated.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
         PROCESS_ALLOCATED.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
         self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -62,7 +68,16 @@ impl GpuContext {
         PROCESS_ALLOCATED.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Bytes of GPU memory allocated through this context so far.
+    /// Frees a buffer made by [`GpuContext::buffer`] before the context ends (a transient one:
+    /// a read-back copy, evaluation logits), so that [`GpuContext::allocated_bytes`] stays the
+    /// memory held.
+    pub fn release(&self, buffer: wgpu::Buffer) {
+        let size = buffer.size();
+        buffer.destroy();
+        self.allocated.fetch_sub(size, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Bytes of GPU memory held through this context: every buffer made and not released.
     pub fn allocated_bytes(&self) -> u64 {
         self.allocated.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -71,20 +86,18 @@ impl GpuContext {
     /// submitted before.
     pub async fn read_back(&self, buffer: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>, GpuError> {
         let padded = size.next_multiple_of(4);
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("read_back"),
-            size: padded.max(4),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let staging = self.buffer(padded, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST, "read_back");
         let mut encoder = self.device.create_command_encoder(&Default::default());
         encoder.copy_buffer_to_buffer(buffer, offset, &staging, 0, padded);
         self.queue.submit([encoder.finish()]);
-        self.map_read(&staging).await?;
-        let bytes = staging.slice(..).get_mapped_range().map(|v| v[..size as usize].to_vec());
-        staging.unmap();
+        let mapped = self.map_read(&staging).await;
+        let bytes = mapped.map(|()| staging.slice(..).get_mapped_range().map(|v| v[..size as usize].to_vec()));
+        if bytes.is_ok() {
+            staging.unmap();
+        }
+        self.release(staging);
         self.failure()?;
-        bytes.map_err(|e| GpuError::Lost(e.to_string()))
+        bytes?.map_err(|e| GpuError::Lost(e.to_string()))
     }
 
     /// Waits until the GPU has finished all submitted work and buffer writes: back-pressure

@@ -184,7 +184,7 @@ impl GpuContext {
             })
             .await
             .map_err(|e| GpuError::DeviceRequest(e.to_string()))?;
-        let weight_page_bytes = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
+        let weight_page_bytes = weight_page_bytes(limits.max_storage_buffer_binding_size, limits.max_buffer_size);
         // Errors outside an error scope and the device's loss are kept, not printed or panicked
         // on (wgpu's default natively), and come back from the next step as a typed error.
         let failure: Arc<Mutex<Option<GpuError>>> = Arc::default();
@@ -266,7 +266,24 @@ impl GpuContext {
     }
 }
 
+/// The largest weight page a device with these limits binds: every page is one storage
+/// binding of one buffer.
+pub fn weight_page_bytes(max_storage_binding: u64, max_buffer_size: u64) -> u64 {
+    max_storage_binding.min(max_buffer_size)
+}
+
 impl AdapterReport {
+    /// Whether this is a CPU adapter (lavapipe, SwiftShader), for which the kernels take their
+    /// CPU shapes.
+    pub fn is_cpu(&self) -> bool {
+        self.device_type == format!("{:?}", wgpu::DeviceType::Cpu)
+    }
+
+    /// [`weight_page_bytes`] of this adapter.
+    pub fn weight_page_bytes(&self) -> u64 {
+        weight_page_bytes(self.max_storage_binding, self.max_buffer_size)
+    }
+
     fn new(adapter: &wgpu::Adapter, features: wgpu::Features, l: &wgpu::Limits) -> Self {
         let info = adapter.get_info();
         AdapterReport {

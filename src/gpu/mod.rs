@@ -9,10 +9,10 @@ mod recorder;
 mod uniforms;
 mod weights;
 
-pub use buffer::{ErrorCapture, Readback};
+pub use buffer::{ErrorCapture, Readback, buffer_bytes};
 pub use context::{AdapterReport, GpuContext, GpuError, LimitCaps};
 pub use pipeline::{Pipeline, PipelineCache, PipelineKey, ShaderDef};
 pub use preprocess::{PreprocessError, preprocess};
 pub use recorder::{Dispatch, Recorder};
-pub use uniforms::{Uniform, UniformArena, UniformField, UniformScalar, UniformScalarType, UniformSlot};
-pub use weights::{GpuWeight, WeightError, WeightPage, WeightPart};
+pub use uniforms::{Uniform, UniformArena, UniformField, UniformScalar, UniformScalarType, UniformSlot, UniformsFull};
+pub use weights::{GpuWeight, PageLayout, WeightError, WeightPage, WeightPart, page_layout};

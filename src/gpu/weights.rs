@@ -102,6 +102,59 @@ pub struct GpuWeight {
     pub bias: Option<wgpu::Buffer>,
 }
 
+/// Where one page of a weight lies and what it takes, before it is allocated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageLayout {
+    /// First row of the weight in the page.
+    pub first_row: u32,
+    /// Rows in the page.
+    pub n_rows: u32,
+    /// Bytes of the page's buffer (data, then the side region).
+    pub bytes: u64,
+    /// Word offset of the side region (0 when there is none).
+    pub scales: u32,
+}
+
+/// The pages of a `rows` × `cols` weight `name` of type `ty` in buffers of at most
+/// `page_bytes`: what [`GpuWeight::allocate_parts`] allocates and the memory plan counts.
+pub fn page_layout(
+    name: &str,
+    ty: GgmlType,
+    rows: u64,
+    cols: u64,
+    page_bytes: u64,
+) -> Result<Vec<PageLayout>, WeightError> {
+    let shape_err = |why| WeightError::Shape { name: name.to_owned(), rows, cols, why };
+    if !cols.is_multiple_of(8) || cols == 0 {
+        return Err(shape_err("rows must be a non-zero multiple of 8 elements"));
+    }
+    let row_bytes = ty.row_bytes(cols).ok_or_else(|| shape_err("rows are not whole blocks"))?;
+    if u32::try_from(rows).is_err() || u32::try_from(cols).is_err() {
+        return Err(shape_err("more than 2^32 rows or columns"));
+    }
+    let blocks_per_row = cols / u64::from(ty.block_size());
+    // The split layout may add up to 3 bytes of padding per page. An even number of rows per
+    // page keeps stacked tensors on even blocks of their page.
+    let mut rows_per_page = (page_bytes.saturating_sub(4) / row_bytes).min(rows);
+    if rows_per_page == 0 && rows > 0 {
+        return Err(WeightError::RowTooLarge { name: name.to_owned(), row_bytes, max: page_bytes });
+    }
+    if rows_per_page > 1 && rows_per_page < rows {
+        rows_per_page &= !1;
+    }
+    let mut pages = Vec::new();
+    let mut first = 0u64;
+    while first < rows {
+        let n = rows_per_page.min(rows - first);
+        let (bytes, scales) = gpu_layout_bytes(ty, n * blocks_per_row)
+            .map_err(|source| WeightError::Quant { name: name.to_owned(), source })?;
+        // Both fit u32: rows does.
+        pages.push(PageLayout { first_row: first as u32, n_rows: n as u32, bytes: super::buffer_bytes(bytes), scales });
+        first += n;
+    }
+    Ok(pages)
+}
+
 impl GpuWeight {
     /// Allocates the pages of a `rows` × `cols` weight of type `ty`, each at most
     /// `ctx.weight_page_bytes`, for [`GpuWeight::write_rows`] to fill. Allocating before the
@@ -145,38 +198,19 @@ impl GpuWeight {
         let name = name.as_str();
         let rows: u64 = tensors.iter().map(|(_, r)| r).sum();
         let shape_err = |why| WeightError::Shape { name: name.to_owned(), rows, cols, why };
-        let quant_err = |source| WeightError::Quant { name: name.to_owned(), source };
-        if !cols.is_multiple_of(8) || cols == 0 {
-            return Err(shape_err("rows must be a non-zero multiple of 8 elements"));
-        }
-        let row_bytes = ty.row_bytes(cols).ok_or_else(|| shape_err("rows are not whole blocks"))?;
         let (Ok(rows32), Ok(cols32)) = (u32::try_from(rows), u32::try_from(cols)) else {
             return Err(shape_err("more than 2^32 rows or columns"));
         };
-        let blocks_per_row = cols / u64::from(ty.block_size());
-        // The split layout may add up to 3 bytes of padding per page. An even number of rows
-        // per page keeps stacked tensors on even blocks of their page.
-        let mut rows_per_page = (ctx.weight_page_bytes.saturating_sub(4) / row_bytes).min(rows);
-        if rows_per_page == 0 && rows > 0 {
-            return Err(WeightError::RowTooLarge { name: name.to_owned(), row_bytes, max: ctx.weight_page_bytes });
-        }
-        if rows_per_page > 1 && rows_per_page < rows {
-            rows_per_page &= !1;
-        }
         let mut pages = Vec::new();
-        let mut first = 0u64;
-        while first < rows {
-            let n = rows_per_page.min(rows - first);
-            let (bytes, scales) = gpu_layout_bytes(ty, n * blocks_per_row).map_err(quant_err)?;
-            let label = format!("{name}[{first}..{}]", first + n);
-            ctx.check_storage(&label, bytes)?;
+        for p in page_layout(name, ty, rows, cols, ctx.weight_page_bytes)? {
+            let label = format!("{name}[{}..{}]", p.first_row, p.first_row + p.n_rows);
+            ctx.check_storage(&label, p.bytes)?;
             pages.push(WeightPage {
-                buffer: ctx.storage_buffer(bytes, &label),
-                first_row: first as u32,
-                n_rows: n as u32,
-                scales,
+                buffer: ctx.storage_buffer(p.bytes, &label),
+                first_row: p.first_row,
+                n_rows: p.n_rows,
+                scales: p.scales,
             });
-            first += n;
         }
         let mut parts = Vec::with_capacity(tensors.len());
         let mut first_row = 0;

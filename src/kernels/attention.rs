@@ -68,14 +68,24 @@ impl DecodeScratch {
     /// wants: one split on CPU adapters (each extra workgroup and dispatch costs more than it
     /// parallelizes), `GPU_SPLIT_KEYS` keys per split on GPUs.
     pub fn for_adapter(ctx: &GpuContext, k: &Kernels, shape: &AttnShape, max_seq: u32) -> Self {
-        Self::new(ctx, shape, max_seq, if k.cpu_shapes { max_seq.max(1) } else { GPU_SPLIT_KEYS })
+        Self::new(ctx, shape, max_seq, Self::split_keys(k.cpu_shapes, max_seq))
+    }
+
+    /// Keys per split on an adapter with or without [`Kernels::cpu_shapes`].
+    pub fn split_keys(cpu_shapes: bool, max_seq: u32) -> u32 {
+        if cpu_shapes { max_seq.max(1) } else { GPU_SPLIT_KEYS }
+    }
+
+    /// Splits and bytes of the scratch for `max_seq` visible keys, `split_keys` per split.
+    pub fn size(shape: &AttnShape, max_seq: u32, split_keys: u32) -> (u32, u64) {
+        let visible = if shape.window > 0 { max_seq.min(shape.window) } else { max_seq };
+        let n_splits = visible.div_ceil(split_keys).max(1);
+        (n_splits, u64::from(shape.n_head * n_splits * (shape.head_dim + 2)) * 4)
     }
 
     /// Scratch for sequences of up to `max_seq` visible keys, `split_keys` keys per workgroup.
     pub fn new(ctx: &GpuContext, shape: &AttnShape, max_seq: u32, split_keys: u32) -> Self {
-        let visible = if shape.window > 0 { max_seq.min(shape.window) } else { max_seq };
-        let n_splits = visible.div_ceil(split_keys).max(1);
-        let size = u64::from(shape.n_head * n_splits * (shape.head_dim + 2)) * 4;
+        let (n_splits, size) = Self::size(shape, max_seq, split_keys);
         DecodeScratch { partials: ctx.storage_buffer(size, "attn_partials"), n_splits, split_keys }
     }
 }
@@ -131,7 +141,7 @@ impl Kernels {
             alibi_n_log2,
             _pad: 0,
         };
-        Ok(self.uniforms.push(ctx, &p))
+        Ok(self.uniforms.push(ctx, &p)?)
     }
 
     /// Causal attention for every token of the step: `q (T, n_head, head_dim)` over the cache

@@ -46,7 +46,7 @@ impl Kernels {
             defines.push("NO_UP");
         }
         let pipeline = self.pipeline(ctx, &shaders::GLU, &defines, &[("WG", WG)])?;
-        let slot = self.uniforms.push(ctx, &Params { n, ..Default::default() });
+        let slot = self.uniforms.push(ctx, &Params { n, ..Default::default() })?;
         let mut bindings = vec![(0, gate.as_entire_binding()), (2, self.uniforms.binding(slot))];
         bindings.extend(up.map(|u| (1, u.as_entire_binding())));
         bindings.extend(out.map(|o| (3, o.as_entire_binding())));

@@ -46,7 +46,7 @@ impl Kernels {
                 scale,
                 _pad: 0,
             };
-            let slot = self.uniforms.push(ctx, &params);
+            let slot = self.uniforms.push(ctx, &params)?;
             out_dispatches.push(Dispatch::new(
                 ctx,
                 pipeline.clone(),
@@ -90,7 +90,7 @@ impl Kernels {
                 scale: 1.0,
                 _pad: 0,
             };
-            let slot = self.uniforms.push(ctx, &params);
+            let slot = self.uniforms.push(ctx, &params)?;
             dispatches.push(Dispatch::with_bindings(
                 ctx,
                 pipeline.clone(),

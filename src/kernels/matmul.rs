@@ -72,7 +72,7 @@ impl Kernels {
                 split1,
                 split2,
             };
-            let slot = self.uniforms.push(ctx, &params);
+            let slot = self.uniforms.push(ctx, &params)?;
             let groups = [page.n_rows.div_ceil(rows_per_workgroup), n_tokens.div_ceil(TOKENS_PER_INVOCATION), 1];
             let mut bindings = vec![
                 (0, page.buffer.as_entire_binding()),

@@ -166,7 +166,7 @@ impl Kernels {
                 split2,
                 eps,
             };
-            let slot = self.uniforms.push(ctx, &params);
+            let slot = self.uniforms.push(ctx, &params)?;
             let mut bindings = vec![
                 (1, x_buffer.as_entire_binding()),
                 (2, ys[0].as_entire_binding()),

@@ -21,7 +21,9 @@ mod step;
 use std::sync::Arc;
 
 use crate::gguf::GgmlType;
-use crate::gpu::{GpuContext, Pipeline, PipelineCache, PreprocessError, ShaderDef, UniformArena, WeightError};
+use crate::gpu::{
+    GpuContext, Pipeline, PipelineCache, PreprocessError, ShaderDef, UniformArena, UniformsFull, WeightError,
+};
 
 pub use attention::{AttnShape, DecodeScratch, MAX_HEAD_DIM, attention_ref};
 pub use elementwise::{GluKind, glu_ref};
@@ -50,6 +52,9 @@ pub enum KernelError {
     /// A weight that cannot be uploaded.
     #[error(transparent)]
     Weight(#[from] WeightError),
+    /// No room for another dispatch's parameters until the owner recycles the arena.
+    #[error(transparent)]
+    UniformsFull(#[from] UniformsFull),
 }
 
 /// Pipelines, parameters and the variant choices (f16 activations, subgroups) for one device.
@@ -93,7 +98,7 @@ impl Kernels {
 
     /// Kernels with an explicit variant (each flag only where the device allows it).
     pub fn with_variant(ctx: &GpuContext, f16: bool, subgroups: bool) -> Self {
-        let cpu = ctx.adapter.get_info().device_type == wgpu::DeviceType::Cpu;
+        let cpu = Self::is_cpu_adapter(ctx.adapter.get_info().device_type);
         let subgroups = subgroups && ctx.has_subgroups();
         let subgroup_size = single_subgroup_size(&ctx.adapter.get_info());
         // CPU adapters (lavapipe, SwiftShader) pay dearly per workgroup and per invocation of
@@ -118,6 +123,29 @@ impl Kernels {
             cpu_shapes: cpu,
             subgroup_size,
         }
+    }
+
+    /// Keeps the parameters of every dispatch built so far through later recycling (the
+    /// engine seals what its load builds).
+    pub fn seal_uniforms(&mut self) {
+        self.uniforms.seal();
+    }
+
+    /// Frees the parameter space of the dispatches built since [`Kernels::seal_uniforms`]:
+    /// they must be dropped or rebuilt before they are submitted again.
+    pub fn recycle_uniforms(&mut self) {
+        self.uniforms.recycle();
+    }
+
+    /// Bytes of kernel parameters stored.
+    pub fn uniform_bytes(&self) -> u64 {
+        self.uniforms.used()
+    }
+
+    /// Whether `device_type` is a CPU adapter's (lavapipe, SwiftShader), which gets the kernel shapes
+    /// tuned for it ([`Kernels::cpu_shapes`]).
+    pub fn is_cpu_adapter(device_type: wgpu::DeviceType) -> bool {
+        device_type == wgpu::DeviceType::Cpu
     }
 
     /// Bytes per activation element.

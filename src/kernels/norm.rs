@@ -114,7 +114,7 @@ impl Kernels {
         eps: f32,
     ) -> Result<Dispatch, KernelError> {
         let pipeline = self.pipeline(ctx, &shaders::NORM, defines, &[("WG", WG)])?;
-        let slot = self.uniforms.push(ctx, &Params { rows, n, eps, _pad: 0 });
+        let slot = self.uniforms.push(ctx, &Params { rows, n, eps, _pad: 0 })?;
         let mut bindings = vec![x.as_entire_binding(), w.as_entire_binding(), self.uniforms.binding(slot)];
         bindings.extend(y.map(|y| y.as_entire_binding()));
         Ok(Dispatch::new(ctx, pipeline, &bindings, grid(rows)))

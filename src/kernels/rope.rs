@@ -36,6 +36,12 @@ pub fn rope_freqs(base: f64, rot_dims: u32, freq_scale: f64, factors: Option<&[f
 }
 
 impl RopeTable {
+    /// Bytes of a table of `n_pairs` rotated pairs for `max_pos` positions: a (cos, sin) pair
+    /// of f32 each, one pair at least (a binding cannot be empty).
+    pub fn bytes(n_pairs: u32, max_pos: u32) -> u64 {
+        (u64::from(max_pos) * u64::from(n_pairs) * 8).max(8)
+    }
+
     /// A table for frequencies `freqs` (one per rotated pair) and positions `0..max_pos`, the
     /// rotated values scaled by `mscale` (longrope's attention factor; 1 otherwise). No
     /// frequencies (a model without RoPE) give a table that rotates nothing.
@@ -105,7 +111,7 @@ impl Kernels {
             eps: bufs.qk_norm.as_ref().map_or(0.0, |n| n.eps),
             _pad: 0,
         };
-        let slot = self.uniforms.push(ctx, &params);
+        let slot = self.uniforms.push(ctx, &params)?;
         let mut bindings = vec![
             (0, bufs.q.as_entire_binding()),
             (1, bufs.k.as_entire_binding()),

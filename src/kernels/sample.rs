@@ -97,7 +97,7 @@ impl Kernels {
             seed: 0,
             push_hist: 0,
         };
-        let slot = self.uniforms.push(ctx, &params);
+        let slot = self.uniforms.push(ctx, &params)?;
         Ok(Dispatch::with_bindings(
             ctx,
             pipeline,
@@ -138,7 +138,7 @@ impl Kernels {
             seed: params.seed,
             push_hist: u32::from(hist.push),
         };
-        let slot = self.uniforms.push(ctx, &p);
+        let slot = self.uniforms.push(ctx, &p)?;
         Ok(Dispatch::new(
             ctx,
             pipeline,

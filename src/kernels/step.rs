@@ -25,9 +25,12 @@ pub struct StepBuffer {
 }
 
 impl StepBuffer {
+    /// Bytes of the buffer.
+    pub const BYTES: u64 = std::mem::size_of::<Step>() as u64;
+
     /// A zeroed step buffer.
     pub fn new(ctx: &GpuContext) -> Self {
-        StepBuffer { buffer: ctx.uniform_buffer(16, "step") }
+        StepBuffer { buffer: ctx.uniform_buffer(Self::BYTES, "step") }
     }
 
     /// Sets the state for the next submitted step.

@@ -4,12 +4,14 @@
 mod config;
 pub mod family;
 mod plan;
+mod state;
 mod transformer;
 mod weights;
 
 pub use config::{ConfigError, ModelConfig, QkvBias, RopeFactors, TensorLayout, caps};
-pub use plan::{DeviceBudget, DoesNotFit, MemoryPlan, PlanError, PlannedBuffer, effective_context};
-pub use transformer::{Head, PENALTY_WINDOW, State, Tokens, forward, layer_dispatches, sampler, submit};
+pub use plan::{DeviceBudget, DoesNotFit, MemoryPlan, PlanError, PlanTarget, PlannedBuffer, effective_context};
+pub use state::{PENALTY_WINDOW, READBACKS, State, StateBuffer, StateSizes};
+pub use transformer::{Head, Tokens, forward, layer_dispatches, sampler, submit};
 pub use weights::{
     IGNORED_TENSORS, LayerWeights, LoadError, ModelWeights, NormWeights, RopeFactorTables, UPLOAD_CHUNK,
     UnexpectedTensor, load_weights, matrix_types, tensor_shapes, unexpected_tensor,

@@ -6,9 +6,12 @@
 use serde::Serialize;
 
 use super::config::ModelConfig;
-use super::transformer::cache_len;
-use super::weights::{Kind, MAX_VECTOR_BYTES, UPLOAD_CHUNK, UnexpectedTensor, unexpected_tensor, wanted_tensors};
+use super::state::StateSizes;
+use super::weights::{
+    Kind, MAX_VECTOR_BYTES, UPLOAD_CHUNK, UnexpectedTensor, unexpected_tensor, wanted_tensors, weight_plan,
+};
 use crate::gguf::Gguf;
+use crate::gpu::{UniformArena, WeightError, buffer_bytes, page_layout};
 use crate::quant::{QuantError, gpu_layout_bytes, is_supported};
 
 /// Bytes of GPU memory a model needs, by kind.
@@ -18,13 +21,14 @@ pub struct MemoryPlan {
     pub context_length: u32,
     /// Largest prompt chunk of one step.
     pub max_chunk: u32,
-    /// Weights in their GPU layout.
+    /// Weights in their GPU layout, in their pages, with the norm vectors and biases.
     pub weights: u64,
     /// KV caches of all layers.
     pub kv_cache: u64,
-    /// Activations, logits, rope tables and small scratch buffers.
+    /// Activations, logits, rope tables, decode scratch, kernel parameters and the step's
+    /// small buffers.
     pub activations: u64,
-    /// Everything.
+    /// Everything: the bytes a load allocates on the GPU, and holds while it runs.
     pub total: u64,
     /// The largest weight row (it must fit one storage binding).
     pub largest_row: u64,
@@ -124,38 +128,48 @@ pub fn effective_context(cfg: &ModelConfig, n_ctx: u32, max_chunk: u32) -> (u32,
     (n_ctx, max_chunk.clamp(1, n_ctx))
 }
 
-/// Bytes of a rope table for `n_ctx` positions (one (cos, sin) pair at least: a binding cannot
-/// be empty).
-fn rope_table_bytes(cfg: &ModelConfig, n_ctx: u32) -> u64 {
-    (u64::from(n_ctx) * u64::from(cfg.rope_dims) * 4).max(8)
+/// What a plan needs to know of the device and of the kernels a load will use on it.
+#[derive(Clone, Copy, Debug)]
+pub struct PlanTarget {
+    /// Bytes per activation: 2 for f16, 4 for f32.
+    pub act: u64,
+    /// Whether the kernels take the CPU adapters' shapes (their decode scratch differs).
+    pub cpu_shapes: bool,
+    /// Largest weight page ([`crate::gpu::GpuContext::weight_page_bytes`]).
+    pub weight_page_bytes: u64,
 }
 
-/// The buffers of a model's [`super::State`] that grow with its shape and must each fit the
-/// device's limits, for contexts of `n_ctx` positions, steps of `max_chunk` tokens and
-/// activations of `act` bytes.
-fn state_buffers(cfg: &ModelConfig, n_ctx: u32, max_chunk: u32, act: u64) -> Vec<PlannedBuffer> {
-    let t = u64::from(max_chunk);
-    let (d, f) = (u64::from(cfg.d_model), u64::from(cfg.d_ff));
-    let (qd, kvd) = (u64::from(cfg.n_head * cfg.head_dim), u64::from(cfg.n_kv_head * cfg.head_dim));
-    let longest_cache = (0..cfg.n_layer).map(|l| cache_len(cfg, l, n_ctx, max_chunk)).max().unwrap_or(0);
-    [
-        ("the KV cache of one layer", u64::from(longest_cache) * kvd * act),
-        ("the logits", u64::from(cfg.n_vocab) * act),
-        ("the FFN activations of a prefill chunk", t * f * act),
-        ("the attention activations of a prefill chunk", t * qd.max(d) * 4),
-        ("the rope table", rope_table_bytes(cfg, n_ctx)),
-    ]
-    .into_iter()
-    .map(|(what, bytes)| PlannedBuffer { what, bytes })
-    .collect()
+impl PlanTarget {
+    /// A GPU with WebGPU's default limits (pages of 128 MiB), for a plan made without one.
+    pub fn default_gpu(act: u64) -> Self {
+        PlanTarget { act, cpu_shapes: false, weight_page_bytes: 128 << 20 }
+    }
+}
+
+/// The buffers of `sizes` that must each fit the device's limits: the largest of each kind.
+fn limited_buffers(sizes: &StateSizes) -> Vec<PlannedBuffer> {
+    let mut out: Vec<PlannedBuffer> = Vec::new();
+    for b in &sizes.buffers {
+        match out.iter_mut().find(|p| p.what == b.what) {
+            Some(p) => p.bytes = p.bytes.max(b.bytes),
+            None => out.push(PlannedBuffer { what: b.what, bytes: b.bytes }),
+        }
+    }
+    out
 }
 
 impl MemoryPlan {
     /// Plans a model with `cfg` read from `gguf`, for a requested context of `n_ctx` tokens,
-    /// prompt chunks of `max_chunk` and activations of `act` bytes (2 for f16, 4 for f32).
-    pub fn new(gguf: &Gguf, cfg: &ModelConfig, n_ctx: u32, max_chunk: u32, act: u64) -> Result<Self, PlanError> {
+    /// prompt chunks of `max_chunk`, on `target`.
+    pub fn new(
+        gguf: &Gguf,
+        cfg: &ModelConfig,
+        n_ctx: u32,
+        max_chunk: u32,
+        target: &PlanTarget,
+    ) -> Result<Self, PlanError> {
         let (n_ctx, max_chunk) = effective_context(cfg, n_ctx, max_chunk);
-        let (mut weights, mut largest_row) = (0u64, 0u64);
+        let mut largest_row = 0u64;
         for (name, kind) in wanted_tensors(cfg) {
             let t = gguf.tensor(&name).ok_or_else(|| PlanError::Missing(name.clone()))?;
             let dims = kind.dims();
@@ -163,7 +177,7 @@ impl MemoryPlan {
                 return Err(PlanError::Shape { name, found: t.dims.clone(), expected: dims });
             }
             let bad = |why: String| PlanError::Malformed { name: name.clone(), why };
-            weights += match kind {
+            match kind {
                 Kind::Matrix { rows, cols } => {
                     if !is_supported(t.ty) {
                         return Err(PlanError::Unsupported { name, ty: t.ty });
@@ -175,14 +189,13 @@ impl MemoryPlan {
                     largest_row = largest_row.max(row);
                     let blocks = u64::from(rows) * u64::from(cols) / u64::from(t.ty.block_size());
                     match gpu_layout_bytes(t.ty, blocks) {
-                        Ok((bytes, _)) => bytes,
+                        Ok(_) => {}
                         Err(QuantError::Unsupported(ty)) => return Err(PlanError::Unsupported { name, ty }),
                         Err(e) => return Err(bad(e.to_string())),
                     }
                 }
-                Kind::Vector { n } => u64::from(n) * 4,
-                Kind::HostVector { .. } => 0,
-            };
+                Kind::Vector { .. } | Kind::HostVector { .. } => {}
+            }
             if !matches!(kind, Kind::Matrix { .. }) {
                 if !is_supported(t.ty) {
                     return Err(PlanError::Unsupported { name, ty: t.ty });
@@ -195,21 +208,10 @@ impl MemoryPlan {
         if let Some(u) = unexpected_tensor(gguf, cfg) {
             return Err(PlanError::Unexpected(u));
         }
-        let kvd = u64::from(cfg.n_kv_head * cfg.head_dim);
-        let kv_cache = (0..cfg.n_layer).map(|l| 2 * u64::from(cache_len(cfg, l, n_ctx, max_chunk)) * kvd * act).sum();
-        let t = u64::from(max_chunk);
-        let (d, f, v) = (u64::from(cfg.d_model), u64::from(cfg.d_ff), u64::from(cfg.n_vocab));
-        let qd = u64::from(cfg.n_head * cfg.head_dim);
-        let has_local = (0..cfg.n_layer).any(|l| cfg.is_local_layer(l));
-        let rope_tables = if has_local { 2 } else { 1 } * rope_table_bytes(cfg, n_ctx);
-        let activations = 2 * t * d * 4  // x, o
-            + t * d * act                // h
-            + 2 * t * qd * act           // q, att
-            + 2 * t * kvd * act          // k, v
-            + 2 * t * f * act            // gate, up
-            + v * act                    // logits
-            + rope_tables
-            + 4 * t; // prompt ids
+        let weights = weight_bytes(gguf, cfg, target)?;
+        let state = StateSizes::new(cfg, n_ctx, max_chunk, target.act, target.cpu_shapes);
+        let kv_cache = state.kv_cache();
+        let activations = state.other() + UniformArena::BYTES;
         Ok(MemoryPlan {
             context_length: n_ctx,
             max_chunk,
@@ -218,7 +220,7 @@ impl MemoryPlan {
             activations,
             total: weights + kv_cache + activations,
             largest_row,
-            buffers: state_buffers(cfg, n_ctx, max_chunk, act),
+            buffers: limited_buffers(&state),
         })
     }
 
@@ -244,4 +246,46 @@ impl MemoryPlan {
             _ => Ok(()),
         }
     }
+}
+
+/// Bytes of the weights as the load allocates them: each GPU weight (tensors stacked or fused
+/// as the load joins them) in its pages, its biases joined into one vector of its rows, and
+/// every other vector (norms) uploaded as f32. Shapes and types are checked before.
+fn weight_bytes(gguf: &Gguf, cfg: &ModelConfig, target: &PlanTarget) -> Result<u64, PlanError> {
+    let weights = weight_plan(gguf, cfg).map_err(|e| PlanError::Missing(e.to_string()))?;
+    let mut total = 0u64;
+    let mut biases = std::collections::HashSet::new();
+    for w in &weights {
+        let first = &w.tensors[0].0;
+        let t = gguf.tensor(first).ok_or_else(|| PlanError::Missing(first.clone()))?;
+        let (rows, cols) = (w.parts.iter().map(|p| p.1).sum::<u64>(), t.dims[0]);
+        // A row over the page is refused by `check` as "a weight row", with the limit's name.
+        let row = t.ty.row_bytes(cols).unwrap_or(0);
+        let page_bytes = target.weight_page_bytes.max(row + 4);
+        let pages = page_layout(first, t.ty, rows, cols, page_bytes).map_err(|e| match e {
+            WeightError::Quant { source: QuantError::Unsupported(ty), .. } => {
+                PlanError::Unsupported { name: first.clone(), ty }
+            }
+            e => PlanError::Malformed { name: first.clone(), why: e.to_string() },
+        })?;
+        total += pages.iter().map(|p| p.bytes).sum::<u64>();
+        if w.biases.iter().any(Option::is_some) {
+            total += buffer_bytes(4 * rows);
+            biases.extend(w.biases.iter().flatten().cloned());
+        }
+    }
+    // Norms: a LayerNorm's weight and bias share one buffer of their sum.
+    let layer_norm = cfg.family.norm == crate::kernels::NormKind::Layer;
+    for (name, kind) in wanted_tensors(cfg) {
+        if let Kind::Vector { n } = kind
+            && !biases.contains(&name)
+        {
+            let joined_bias = layer_norm && name.ends_with("norm.bias");
+            if !joined_bias {
+                let n = u64::from(n) * if layer_norm && name.ends_with("norm.weight") { 2 } else { 1 };
+                total += buffer_bytes(4 * n);
+            }
+        }
+    }
+    Ok(total)
 }

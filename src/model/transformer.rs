@@ -7,60 +7,13 @@
 
 use crate::gpu::{Dispatch, GpuContext, GpuWeight, Recorder};
 use crate::kernels::{
-    AttnShape, DecodeScratch, History, KernelError, Kernels, MatvecX, QkNorm, QkvBuffers, RopeTable, SamplerParams,
-    Step, StepBuffer, Store, rope_freqs,
+    AttnShape, History, KernelError, Kernels, MatvecX, QkNorm, QkvBuffers, SamplerParams, Step, Store,
 };
 
 use super::family::{BlockShape, Positions};
+use super::state::{PENALTY_WINDOW, State, cache_len};
 use super::weights::{LayerWeights, NormWeights};
 use super::{ModelConfig, ModelWeights};
-
-/// Tokens the penalties look back over (llama.cpp's `penalty_last_n`).
-pub const PENALTY_WINDOW: u32 = 64;
-
-/// GPU buffers of one model instance, all allocated at load.
-pub struct State {
-    /// (T, D) f32 the residual stream.
-    pub x: wgpu::Buffer,
-    /// (T, D) normalized input of a sub-layer.
-    pub h: wgpu::Buffer,
-    /// (T, D) f32 a sub-layer's output before its post-norm (gemma3).
-    pub o: wgpu::Buffer,
-    /// (T, H·hd) queries.
-    pub q: wgpu::Buffer,
-    /// (T, KV·hd) keys of this step.
-    pub k: wgpu::Buffer,
-    /// (T, KV·hd) values of this step.
-    pub v: wgpu::Buffer,
-    /// (T, H·hd) attention output.
-    pub att: wgpu::Buffer,
-    /// (T, F) FFN gate, then the gated product.
-    pub gate: wgpu::Buffer,
-    /// (T, F) FFN up projection.
-    pub up: wgpu::Buffer,
-    /// (V,) logits of the last token.
-    pub logits: wgpu::Buffer,
-    /// Per layer: K and V caches (cache_len, KV·hd) and cache_len.
-    pub caches: Vec<(wgpu::Buffer, wgpu::Buffer, u32)>,
-    /// (n_ctx, rope_dims / 2) cos/sin tables (with the model's RoPE factors for this context
-    /// and longrope's attention factor): global layers, then local layers (gemma3).
-    pub rope: (RopeTable, Option<RopeTable>),
-    /// Flash-decoding scratch: global layers, local layers.
-    pub scratch: (DecodeScratch, Option<DecodeScratch>),
-    /// The step uniform.
-    pub step: StepBuffer,
-    /// (1,) u32: the current token; the sampler writes the next one here.
-    pub token: wgpu::Buffer,
-    /// (T_max,) u32: prompt tokens of a prefill chunk.
-    pub prompt: wgpu::Buffer,
-    /// (PENALTY_WINDOW,) u32: recent tokens for the penalties, the latest last (u32::MAX =
-    /// empty, at the front).
-    pub hist: wgpu::Buffer,
-    /// Largest T of one step.
-    pub max_chunk: u32,
-    /// Context length (positions 0..n_ctx).
-    pub n_ctx: u32,
-}
 
 /// Where a step's token ids come from.
 #[derive(Clone, Copy)]
@@ -79,74 +32,7 @@ pub enum Head<'a> {
     All(&'a wgpu::Buffer),
 }
 
-impl State {
-    /// Allocates every buffer for contexts of `n_ctx` positions and steps of up to `max_chunk`
-    /// tokens, with the RoPE factors of `w` for this context. The load checks them against the
-    /// device first ([`super::MemoryPlan::check`]); an allocation that still fails is caught by
-    /// the load's error scopes.
-    pub fn new(
-        ctx: &GpuContext,
-        k: &Kernels,
-        cfg: &ModelConfig,
-        w: &ModelWeights,
-        n_ctx: u32,
-        max_chunk: u32,
-    ) -> State {
-        let t = u64::from(max_chunk);
-        let (d, f) = (u64::from(cfg.d_model), u64::from(cfg.d_ff));
-        let (qd, kvd) = (u64::from(cfg.n_head * cfg.head_dim), u64::from(cfg.n_kv_head * cfg.head_dim));
-        let act = |n: u64, label: &str| k.act_buffer(ctx, n, label);
-        let f32s = |n: u64, label: &str| ctx.storage_buffer(4 * n, label);
-        let caches = (0..cfg.n_layer)
-            .map(|l| {
-                let len = cache_len(cfg, l, n_ctx, max_chunk);
-                (act(u64::from(len) * kvd, "k_cache"), act(u64::from(len) * kvd, "v_cache"), len)
-            })
-            .collect();
-        let factors = w.rope_factors.for_context(cfg, n_ctx);
-        let table = |base| {
-            let freqs = rope_freqs(base, cfg.rope_dims, cfg.rope_freq_scale, factors);
-            RopeTable::new(ctx, &freqs, n_ctx, cfg.rope_attn_factor)
-        };
-        let has_local = (0..cfg.n_layer).any(|l| cfg.is_local_layer(l));
-        let shape = attn_shape(cfg, 0, n_ctx, max_chunk);
-        let hist = ctx.upload(bytemuck::cast_slice(&[u32::MAX; PENALTY_WINDOW as usize]), "hist");
-        State {
-            x: f32s(t * d, "x"),
-            h: act(t * d, "h"),
-            o: f32s(t * d, "o"),
-            q: act(t * qd, "q"),
-            k: act(t * kvd, "k"),
-            v: act(t * kvd, "v"),
-            att: act(t * qd, "att"),
-            gate: act(t * f, "gate"),
-            up: act(t * f, "up"),
-            logits: act(u64::from(cfg.n_vocab), "logits"),
-            caches,
-            rope: (table(cfg.rope_base), has_local.then(|| table(cfg.rope_base_local))),
-            scratch: (
-                DecodeScratch::for_adapter(ctx, k, &AttnShape { window: 0, ..shape }, n_ctx),
-                has_local.then(|| {
-                    DecodeScratch::for_adapter(ctx, k, &AttnShape { window: cfg.sliding_window, ..shape }, n_ctx)
-                }),
-            ),
-            step: StepBuffer::new(ctx),
-            token: ctx.storage_buffer(4, "token"),
-            prompt: ctx.storage_buffer(4 * t, "prompt"),
-            hist,
-            max_chunk,
-            n_ctx,
-        }
-    }
-}
-
-/// Cache slots of layer `l`: the whole context, or a ring of window + max_chunk - 1 slots for
-/// a sliding-window layer (enough for a chunk's earliest query to still see its window).
-pub(super) fn cache_len(cfg: &ModelConfig, l: u32, n_ctx: u32, max_chunk: u32) -> u32 {
-    if cfg.is_local_layer(l) { (cfg.sliding_window + max_chunk - 1).min(n_ctx) } else { n_ctx }
-}
-
-fn attn_shape(cfg: &ModelConfig, l: u32, n_ctx: u32, max_chunk: u32) -> AttnShape {
+pub(super) fn attn_shape(cfg: &ModelConfig, l: u32, n_ctx: u32, max_chunk: u32) -> AttnShape {
     AttnShape {
         n_head: cfg.n_head,
         n_kv: cfg.n_kv_head,

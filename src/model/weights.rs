@@ -329,21 +329,21 @@ pub fn unexpected_tensor(gguf: &Gguf, cfg: &ModelConfig) -> Option<UnexpectedTen
 
 /// One weight of the GPU: the tensors whose rows it holds and the parts it writes to separate
 /// outputs.
-struct PlannedWeight {
+pub(super) struct PlannedWeight {
     /// The file's tensors and the first row of each in the weight.
-    tensors: Vec<(String, u32)>,
+    pub(super) tensors: Vec<(String, u32)>,
     /// Output parts (name, rows), in row order.
-    parts: Vec<(String, u64)>,
+    pub(super) parts: Vec<(String, u64)>,
     /// Bias tensors of the parts in row order (a part without one gets zeros; one tensor may
     /// cover all parts of a fused weight), empty for none.
-    biases: Vec<Option<String>>,
+    pub(super) biases: Vec<Option<String>>,
     /// Whether the parts are one fused tensor of any row counts.
     fused: bool,
 }
 
 /// How the matrices of `cfg` become GPU weights: Q/K/V and gate/up multiplied by one input
 /// are stacked into one weight where their types match (or are one fused tensor already).
-fn weight_plan(gguf: &Gguf, cfg: &ModelConfig) -> Result<Vec<PlannedWeight>, LoadError> {
+pub(super) fn weight_plan(gguf: &Gguf, cfg: &ModelConfig) -> Result<Vec<PlannedWeight>, LoadError> {
     let (qd, kvd, f) = (cfg.n_head * cfg.head_dim, cfg.n_kv_head * cfg.head_dim, cfg.d_ff);
     let lay = &cfg.layout;
     let tensor = |name: &str| gguf.tensor(name).ok_or_else(|| LoadError::Missing(name.to_owned()));

@@ -103,6 +103,9 @@ fn engine_code(e: &EngineError) -> &'static str {
         // Shapes the kernels cannot take (a head size, say) are this model's, not a bug.
         EngineError::Kernel(KernelError::Shape { .. }) => "unsupported-model",
         EngineError::Kernel(KernelError::Shader(_)) => "internal",
+        // A load whose own steps need more parameter space than the arena holds: a model
+        // larger than hearth is built for.
+        EngineError::Kernel(KernelError::UniformsFull(_)) => "unsupported-model",
         EngineError::Gpu(g) => g.code(),
         EngineError::Plan(PlanError::Unsupported { .. } | PlanError::Unexpected(_)) => "unsupported-model",
         EngineError::Plan(_) => "bad-model",

@@ -7,7 +7,7 @@ use super::{Error, F16, LoadOptions, check_header};
 use crate::chat::{ChatTemplate, Message, TemplateSource};
 use crate::gguf::Summary;
 use crate::gpu::{AdapterReport, GpuContext};
-use crate::model::{DeviceBudget, MemoryPlan, ModelConfig, family};
+use crate::model::{DeviceBudget, MemoryPlan, ModelConfig, PlanTarget, family};
 use crate::source::{Reader, Source};
 
 /// A model's summary, the GPU memory it needs and the verdict for this adapter.
@@ -115,7 +115,14 @@ pub async fn inspect<S: Source>(source: S, opts: &LoadOptions) -> Result<Inspect
     let memory = match ModelConfig::from_gguf(&gguf) {
         Err(_) => None,
         Ok(cfg) => {
-            match MemoryPlan::new(&gguf, &cfg, opts.context_length, opts.prefill_chunk, if f16 { 2 } else { 4 }) {
+            let act = if f16 { 2 } else { 4 };
+            // The kernels' shapes and pages a load on this adapter will use.
+            let target = adapter.as_ref().map_or(PlanTarget::default_gpu(act), |a| PlanTarget {
+                act,
+                cpu_shapes: a.is_cpu(),
+                weight_page_bytes: a.weight_page_bytes(),
+            });
+            match MemoryPlan::new(&gguf, &cfg, opts.context_length, opts.prefill_chunk, &target) {
                 Err(_) => None,
                 Ok(plan) => {
                     if let Some(a) = &adapter

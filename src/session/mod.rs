@@ -18,7 +18,7 @@ use crate::engine::{Cancel, Engine, EngineError, EngineOptions, LoadTimings, Pha
 use crate::gguf::{Gguf, Summary};
 use crate::gpu::{AdapterReport, GpuContext, GpuError, LimitCaps};
 use crate::kernels::SamplerParams;
-use crate::model::{MemoryPlan, ModelConfig};
+use crate::model::{MemoryPlan, ModelConfig, PlanTarget};
 use crate::source::{Reader, Source};
 use crate::tokenizer::{Tokenizer, TokenizerError};
 
@@ -96,7 +96,7 @@ pub fn check_header(gguf: &Gguf, opts: &LoadOptions) -> Result<(ModelConfig, Tok
     // and any weight.
     let cfg = ModelConfig::from_gguf(gguf)?;
     let act = if opts.f16 == F16::Off { 4 } else { 2 };
-    MemoryPlan::new(gguf, &cfg, opts.context_length, opts.prefill_chunk, act)
+    MemoryPlan::new(gguf, &cfg, opts.context_length, opts.prefill_chunk, &PlanTarget::default_gpu(act))
         .map_err(|e| Error::Engine(EngineError::Plan(e)))?;
     let tokenizer = match &opts.tokenizer_json {
         Some(json) => Tokenizer::from_json(json, Some(gguf))?,
@@ -172,11 +172,12 @@ pub struct Info {
 /// GPU memory of a loaded model, in bytes.
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct GpuMemory {
-    /// Weights.
+    /// Weights (pages in the GPU layout, biases, norms).
     pub weights: u64,
     /// KV caches.
     pub kv_cache: u64,
-    /// Everything allocated (weights, caches, activations, scratch).
+    /// Everything held (weights, caches, activations, scratch, parameters): what the memory
+    /// plan says, to the byte.
     pub total: u64,
 }
 
@@ -286,7 +287,7 @@ impl Session {
                 TemplateSource::BuiltIn(name) => format!("built-in {name}"),
             },
             gpu_memory: GpuMemory {
-                weights: e.weights.n_bytes,
+                weights: e.weight_gpu_bytes(),
                 kv_cache: e.kv_cache_bytes(),
                 total: e.ctx.allocated_bytes(),
             },

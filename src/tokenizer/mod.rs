@@ -66,6 +66,16 @@ pub enum TokenizerError {
     Library(String),
 }
 
+/// The control tokens of [`END_OF_TURN`] in a vocabulary.
+fn end_of_turn<'a>(texts: &'a [String], types: &'a [i32]) -> impl Iterator<Item = u32> + 'a {
+    texts
+        .iter()
+        .zip(types)
+        .enumerate()
+        .filter(|(_, (t, ty))| **ty == TOKEN_CONTROL && END_OF_TURN.contains(&t.as_str()))
+        .map(|(i, _)| i as u32)
+}
+
 /// `id`, the value of special-token key `key`, if it names one of the `n` tokens.
 fn special_id(key: &str, id: Option<u32>, n: usize) -> Result<Option<u32>, TokenizerError> {
     match id {
@@ -79,6 +89,10 @@ fn special_id(key: &str, id: Option<u32>, n: usize) -> Result<Option<u32>, Token
 fn lib_err(e: impl std::fmt::Display) -> TokenizerError {
     TokenizerError::Library(e.to_string())
 }
+
+/// Texts of the control tokens that close a turn in common chat templates: like llama.cpp,
+/// generation ends on them as on EOS (a tokenizer.json's special tokens are control tokens).
+const END_OF_TURN: [&str; 5] = ["<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|endoftext|>", "<|end|>"];
 
 /// GGUF token types (`tokenizer.ggml.token_type`).
 const TOKEN_CONTROL: i32 = 3;
@@ -234,14 +248,7 @@ impl Tokenizer {
                 .into_iter()
                 .flatten()
                 .collect();
-        // Like llama.cpp, also end on the control tokens that close a turn in common templates.
-        for (i, t) in texts.iter().enumerate() {
-            if types[i] == TOKEN_CONTROL
-                && matches!(t.as_str(), "<|im_end|>" | "<end_of_turn>" | "<|eot_id|>" | "<|endoftext|>" | "<|end|>")
-            {
-                end_of_generation.insert(i as u32);
-            }
-        }
+        end_of_generation.extend(end_of_turn(&texts, &types));
         Ok(Tokenizer {
             inner: Mutex::new(inner),
             pieces,
@@ -287,7 +294,7 @@ impl Tokenizer {
         let eos = from_gguf("tokenizer.ggml.eos_token_id")?
             .or_else(|| find(&["</s>", "<eos>", "<|end_of_text|>", "<|endoftext|>"]));
         let mut end_of_generation: HashSet<u32> = eos.into_iter().collect();
-        end_of_generation.extend(find(&["<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>"]));
+        end_of_generation.extend(end_of_turn(&texts, &types));
         Ok(Tokenizer {
             inner: Mutex::new(inner),
             pieces,

@@ -216,24 +216,31 @@ test("inspect reads only the header, and its estimate is what the load allocates
   assert.equal(report.summary.architecture, "gemma3");
   assert.ok(report.header_bytes > 6e6 && s.bytes <= report.header_bytes + MiB, `${s.bytes} bytes served`);
   assert.equal(report.fits, true, report.reason);
-  assert.equal(report.precision, "f32");
 
-  const info = ok(
+  // The load, then a request of other settings than the load's (a new sampler and prefill list).
+  const [info, after] = ok(
     await inPage(
       page,
       async ({ url }) => {
         const engine = await Hearth.load(url);
         const info = await engine.info();
+        await engine.completions.create({ prompt: "Once upon a time", temperature: 0.7, seed: 3, max_tokens: 3 });
+        const after = await engine.info();
         await engine.unload();
-        return info;
+        return [info, after];
       },
       { url: GEMMA },
     ),
   );
   const [planned, used] = [report.memory.total, info.gpu_memory.total];
   console.log(`inspect planned ${planned} bytes of GPU memory; the load allocated ${used}`);
+  assert.equal(info.precision, report.precision);
   assert.equal(info.context_length, report.memory.context_length);
-  assert.ok(Math.abs(planned - used) <= 0.1 * used, `planned ${planned}, allocated ${used}`);
+  assert.deepEqual(
+    [info.gpu_memory.weights, info.gpu_memory.kv_cache, used, after.gpu_memory.total],
+    [report.memory.weights, report.memory.kv_cache, planned, planned],
+    "planned and allocated GPU memory: weights, KV caches, total after the load and after a request",
+  );
 
   // A stored model is inspected from storage; limits it does not fit give the reason.
   env.server.resetStats();

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod gpu;
+pub mod heap;
 pub mod reference;
 
 use std::path::PathBuf;
@@ -31,38 +32,9 @@ pub const SMOLLM2: [&str; 4] = [
 /// The Gemma 3 fixture.
 pub const GEMMA: &str = "gemma-3-270m-Q4_K_M.gguf";
 
-/// A seeded xorshift generator for test data (no dependency, same numbers everywhere).
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator from a seed.
-    pub fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    /// Next raw 64 bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// Uniform in [0, 1).
-    pub fn uniform(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
-    }
-
-    /// Roughly normal (sum of uniforms), with ~1% outliers 20x larger.
-    pub fn values(&mut self, n: usize) -> Vec<f32> {
-        (0..n)
-            .map(|_| {
-                let v = (0..4).map(|_| self.uniform()).sum::<f32>() - 2.0;
-                if self.next_u64().is_multiple_of(100) { v * 20.0 } else { v }
-            })
-            .collect()
-    }
-}
+/// The crate's seeded generator of test data.
+#[allow(unused_imports)]
+pub use hearth::rng::Rng;
 
 /// Asserts `|got - want| <= tol(i, want)` everywhere, naming the first index that is not.
 pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: impl Fn(usize, f32) -> f32) {

@@ -191,13 +191,8 @@ fn copy_dispatch(ctx: &GpuContext, k: &mut Kernels, bytes: u64) -> Result<Dispat
 /// Weights of pseudo-random values (timing does not depend on them).
 fn random_weight(ctx: &GpuContext, ty: GgmlType, rows: u64, cols: u64) -> Result<GpuWeight, String> {
     let n = (rows * cols) as usize;
-    let mut s = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    };
+    let mut rng = hearth::rng::Rng::new(0x2545_F491_4F6C_DD1D);
+    let mut next = || rng.next_u64();
     let bytes = match ty {
         GgmlType::Q4_K | GgmlType::Q6_K => {
             let row = ty.row_bytes(cols).ok_or("bad shape")? as usize;

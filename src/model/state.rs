@@ -1,0 +1,213 @@
+//! `State`: the GPU buffers of one model instance besides its weights (activations, KV caches,
+//! tables, scratch, the step's small buffers), allocated at load from one list of sizes,
+//! [`StateSizes`], which the memory plan sums: what a plan says is what a load allocates.
+
+use crate::gpu::{GpuContext, Readback, buffer_bytes};
+use crate::kernels::{AttnShape, DecodeScratch, Kernels, RopeTable, StepBuffer, rope_freqs};
+
+use super::ModelConfig;
+use super::ModelWeights;
+use super::transformer::attn_shape;
+
+/// Tokens the penalties look back over (llama.cpp's `penalty_last_n`).
+pub const PENALTY_WINDOW: u32 = 64;
+
+/// Sampled-token read-back buffers: two, so one step's id is read while the next is sampled.
+pub const READBACKS: usize = 2;
+
+/// GPU buffers of one model instance, all allocated at load.
+pub struct State {
+    /// (T, D) f32 the residual stream.
+    pub x: wgpu::Buffer,
+    /// (T, D) normalized input of a sub-layer.
+    pub h: wgpu::Buffer,
+    /// (T, D) f32 a sub-layer's output before its post-norm (gemma3).
+    pub o: wgpu::Buffer,
+    /// (T, H·hd) queries.
+    pub q: wgpu::Buffer,
+    /// (T, KV·hd) keys of this step.
+    pub k: wgpu::Buffer,
+    /// (T, KV·hd) values of this step.
+    pub v: wgpu::Buffer,
+    /// (T, H·hd) attention output.
+    pub att: wgpu::Buffer,
+    /// (T, F) FFN gate, then the gated product.
+    pub gate: wgpu::Buffer,
+    /// (T, F) FFN up projection.
+    pub up: wgpu::Buffer,
+    /// (V,) logits of the last token.
+    pub logits: wgpu::Buffer,
+    /// Per layer: K and V caches (cache_len, KV·hd) and cache_len.
+    pub caches: Vec<(wgpu::Buffer, wgpu::Buffer, u32)>,
+    /// (n_ctx, rope_dims / 2) cos/sin tables (with the model's RoPE factors for this context
+    /// and longrope's attention factor): global layers, then local layers (gemma3).
+    pub rope: (RopeTable, Option<RopeTable>),
+    /// Flash-decoding scratch: global layers, local layers.
+    pub scratch: (DecodeScratch, Option<DecodeScratch>),
+    /// The step uniform.
+    pub step: StepBuffer,
+    /// (1,) u32: the current token; the sampler writes the next one here.
+    pub token: wgpu::Buffer,
+    /// (T_max,) u32: prompt tokens of a prefill chunk.
+    pub prompt: wgpu::Buffer,
+    /// (PENALTY_WINDOW,) u32: recent tokens for the penalties, the latest last (u32::MAX =
+    /// empty, at the front).
+    pub hist: wgpu::Buffer,
+    /// Where sampled ids are copied for the CPU to read.
+    pub readbacks: [Readback; READBACKS],
+    /// Largest T of one step.
+    pub max_chunk: u32,
+    /// Context length (positions 0..n_ctx).
+    pub n_ctx: u32,
+}
+
+/// One buffer of a [`State`] as the plan sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct StateBuffer {
+    /// What it holds, for messages ("the KV cache of one layer").
+    pub what: &'static str,
+    /// Its size in bytes, as allocated ([`buffer_bytes`]).
+    pub bytes: u64,
+    /// Whether it is a KV cache.
+    pub kv_cache: bool,
+}
+
+/// Every buffer a [`State`] allocates, for a model, a context, a chunk, an activation size
+/// and the kernels' shapes: [`State::new`] allocates these, the memory plan sums them.
+pub struct StateSizes {
+    /// The buffers, in allocation order.
+    pub buffers: Vec<StateBuffer>,
+}
+
+impl StateSizes {
+    /// The buffers of a state for contexts of `n_ctx` positions, steps of up to `max_chunk`
+    /// tokens, activations of `act` bytes, with or without the CPU adapters' kernel shapes.
+    pub fn new(cfg: &ModelConfig, n_ctx: u32, max_chunk: u32, act: u64, cpu_shapes: bool) -> Self {
+        let t = u64::from(max_chunk);
+        let (d, f) = (u64::from(cfg.d_model), u64::from(cfg.d_ff));
+        let (qd, kvd) = (u64::from(cfg.n_head * cfg.head_dim), u64::from(cfg.n_kv_head * cfg.head_dim));
+        let mut buffers = Vec::new();
+        let mut add = |what, bytes, kv_cache| buffers.push(StateBuffer { what, bytes: buffer_bytes(bytes), kv_cache });
+        for l in 0..cfg.n_layer {
+            let len = u64::from(cache_len(cfg, l, n_ctx, max_chunk));
+            add("the KV cache of one layer", len * kvd * act, true);
+            add("the KV cache of one layer", len * kvd * act, true);
+        }
+        add("the residual stream of a prefill chunk", t * d * 4, false);
+        add("the normalized activations of a prefill chunk", t * d * act, false);
+        add("the sub-layer output of a prefill chunk", t * d * 4, false);
+        add("the attention activations of a prefill chunk", t * qd * act, false);
+        add("the keys of a prefill chunk", t * kvd * act, false);
+        add("the values of a prefill chunk", t * kvd * act, false);
+        add("the attention activations of a prefill chunk", t * qd * act, false);
+        add("the FFN activations of a prefill chunk", t * f * act, false);
+        add("the FFN activations of a prefill chunk", t * f * act, false);
+        add("the logits", u64::from(cfg.n_vocab) * act, false);
+        let has_local = has_local_layers(cfg);
+        let table = RopeTable::bytes(cfg.rope_dims / 2, n_ctx);
+        add("the rope table", table, false);
+        if has_local {
+            add("the rope table", table, false);
+        }
+        let shape = attn_shape(cfg, 0, n_ctx, max_chunk);
+        let split_keys = DecodeScratch::split_keys(cpu_shapes, n_ctx);
+        add("the decode attention scratch", DecodeScratch::size(&global(&shape), n_ctx, split_keys).1, false);
+        if has_local {
+            let local = AttnShape { window: cfg.sliding_window, ..shape };
+            add("the decode attention scratch", DecodeScratch::size(&local, n_ctx, split_keys).1, false);
+        }
+        add("the step uniform", StepBuffer::BYTES, false);
+        add("the sampled token", 4, false);
+        add("the prompt ids of a prefill chunk", 4 * t, false);
+        add("the penalties' history", 4 * u64::from(PENALTY_WINDOW), false);
+        for _ in 0..READBACKS {
+            add("a sampled token's read-back", 4, false);
+        }
+        StateSizes { buffers }
+    }
+
+    /// Bytes of the KV caches.
+    pub fn kv_cache(&self) -> u64 {
+        self.buffers.iter().filter(|b| b.kv_cache).map(|b| b.bytes).sum()
+    }
+
+    /// Bytes of everything else.
+    pub fn other(&self) -> u64 {
+        self.buffers.iter().filter(|b| !b.kv_cache).map(|b| b.bytes).sum()
+    }
+}
+
+fn global(shape: &AttnShape) -> AttnShape {
+    AttnShape { window: 0, ..*shape }
+}
+
+fn has_local_layers(cfg: &ModelConfig) -> bool {
+    (0..cfg.n_layer).any(|l| cfg.is_local_layer(l))
+}
+
+impl State {
+    /// Allocates the buffers of [`StateSizes::new`] for contexts of `n_ctx` positions and
+    /// steps of up to `max_chunk` tokens, with the RoPE factors of `w` for this context. The
+    /// load checks them against the device first ([`super::MemoryPlan::check`]); an
+    /// allocation that still fails is caught by the load's error scopes.
+    pub fn new(
+        ctx: &GpuContext,
+        k: &Kernels,
+        cfg: &ModelConfig,
+        w: &ModelWeights,
+        n_ctx: u32,
+        max_chunk: u32,
+    ) -> State {
+        let t = u64::from(max_chunk);
+        let (d, f) = (u64::from(cfg.d_model), u64::from(cfg.d_ff));
+        let (qd, kvd) = (u64::from(cfg.n_head * cfg.head_dim), u64::from(cfg.n_kv_head * cfg.head_dim));
+        let act = |n: u64, label: &str| k.act_buffer(ctx, n, label);
+        let f32s = |n: u64, label: &str| ctx.storage_buffer(4 * n, label);
+        let caches = (0..cfg.n_layer)
+            .map(|l| {
+                let len = cache_len(cfg, l, n_ctx, max_chunk);
+                (act(u64::from(len) * kvd, "k_cache"), act(u64::from(len) * kvd, "v_cache"), len)
+            })
+            .collect();
+        let factors = w.rope_factors.for_context(cfg, n_ctx);
+        let table = |base| {
+            let freqs = rope_freqs(base, cfg.rope_dims, cfg.rope_freq_scale, factors);
+            RopeTable::new(ctx, &freqs, n_ctx, cfg.rope_attn_factor)
+        };
+        let has_local = has_local_layers(cfg);
+        let shape = attn_shape(cfg, 0, n_ctx, max_chunk);
+        let split_keys = DecodeScratch::split_keys(k.cpu_shapes, n_ctx);
+        let scratch = |shape: &AttnShape| DecodeScratch::new(ctx, shape, n_ctx, split_keys);
+        State {
+            x: f32s(t * d, "x"),
+            h: act(t * d, "h"),
+            o: f32s(t * d, "o"),
+            q: act(t * qd, "q"),
+            k: act(t * kvd, "k"),
+            v: act(t * kvd, "v"),
+            att: act(t * qd, "att"),
+            gate: act(t * f, "gate"),
+            up: act(t * f, "up"),
+            logits: act(u64::from(cfg.n_vocab), "logits"),
+            caches,
+            rope: (table(cfg.rope_base), has_local.then(|| table(cfg.rope_base_local))),
+            scratch: (
+                scratch(&global(&shape)),
+                has_local.then(|| scratch(&AttnShape { window: cfg.sliding_window, ..shape })),
+            ),
+            step: StepBuffer::new(ctx),
+            token: ctx.storage_buffer(4, "token"),
+            prompt: ctx.storage_buffer(4 * t, "prompt"),
+            hist: ctx.upload(bytemuck::cast_slice(&[u32::MAX; PENALTY_WINDOW as usize]), "hist"),
+            readbacks: std::array::from_fn(|_| Readback::new(ctx, 4)),
+            max_chunk,
+            n_ctx,
+        }
+    }
+}
+
+/// Cache slots of layer `l`: the whole context, or a ring of window + max_chunk - 1 slots for
+/// a sliding-window layer (enough for a chunk's earliest query to still see its window).
+pub(super) fn cache_len(cfg: &ModelConfig, l: u32, n_ctx: u32, max_chunk: u32) -> u32 {
+    if cfg.is_local_layer(l) { (cfg.sliding_window + max_chunk - 1).min(n_ctx) } else { n_ctx }
+}
