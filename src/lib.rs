@@ -11,7 +11,8 @@
 //! - [`tokenizer`], [`chat`]: tokenizers and chat templates from the file's metadata;
 //! - [`engine`]: a loaded model that prefills and decodes, sampling on the GPU;
 //! - [`session`]: the request layer every front end uses (OpenAI-shaped requests);
-//! - [`clock`], [`rng`]: wall time on both targets; the seeded generator of test data;
+//! - [`clock`], [`rng`], [`error_code`]: wall time on both targets; the seeded generator of
+//!   test data; the error classes every front end shows;
 //! - `web` (wasm32 only): the wasm-bindgen surface used by `www/worker.js`; `bin/hearth`: the
 //!   CLI.
 //!
@@ -21,6 +22,7 @@
 pub mod chat;
 pub mod clock;
 pub mod engine;
+pub mod error_code;
 pub mod gguf;
 pub mod gpu;
 pub mod kernels;

@@ -144,7 +144,7 @@ function setUpFileInput() {
   };
 }
 
-const loadOptions = () => ({ contextLength: Number($("context").value) || 2048 });
+const loadOptions = () => ({ contextLength: Number($("context").value) || undefined });
 
 /** Reads the chosen model's header and says whether it runs here, before any download. */
 async function onSourceChange() {
@@ -287,6 +287,24 @@ async function refreshStored() {
 // ---------------------------------------------------------------------------------------------
 // The adapter
 // ---------------------------------------------------------------------------------------------
+
+/** The settings' starting values, from the library (the page's HTML values stand if it fails:
+ *  the adapter check then says why). */
+async function applyDefaults() {
+  try {
+    const d = await Hearth.defaults();
+    const values = {
+      context: d.context_length,
+      temperature: d.temperature,
+      "top-p": d.top_p,
+      "top-k": d.top_k,
+      "max-tokens": d.max_tokens,
+    };
+    for (const [id, value] of Object.entries(values)) $(id).value = String(Math.round(value * 1e4) / 1e4);
+  } catch {
+    // findAdapter reports what is wrong.
+  }
+}
 
 async function findAdapter() {
   try {
@@ -577,9 +595,12 @@ function main() {
   $("inspector-close").onclick = () => $("inspector").close();
   $("banner-close").onclick = clearError;
   $("context").onchange = onSourceChange;
-  findAdapter().then(() => {
-    if (state.adapter) onSourceChange();
-  });
+  // The library's defaults fill the settings before anything reads them.
+  applyDefaults()
+    .then(findAdapter)
+    .then(() => {
+      if (state.adapter) onSourceChange();
+    });
   refreshStored();
   // For tests and the curious: the page's state and its renderer.
   window.hearthPage = { state, showText, addBubble };

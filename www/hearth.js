@@ -114,6 +114,18 @@ export class Hearth {
     }
   }
 
+  /** The settings hearth starts from, defined once in the library (the CLI's defaults too):
+   *  `context_length`, `prefill_chunk`, `temperature`, `top_k`, `top_p`, `min_p`,
+   *  `repeat_penalty`, `frequency_penalty`, `presence_penalty`, `max_tokens`. */
+  static async defaults() {
+    const worker = new Hearth(new Worker(new URL("./worker.js", import.meta.url), { type: "module" }));
+    try {
+      return await worker.#call("defaults", {});
+    } finally {
+      worker.#close("done");
+    }
+  }
+
   /** The GPU adapter a load would use: its name, features (`shader_f16`, `subgroups`) and the
    *  limits that matter; a `no-webgpu` error where the browser has none. */
   static async adapter() {

@@ -12,11 +12,14 @@
 // Messages out: {id, type: "progress", phase, done, total, bytes, rate}
 //               {id, type: "chunk", chunk} | {id, type: "result", value}
 //               {id, type: "error", code, message}
-import init, { adapterInfo, inspect, loadEngine, Sha256 } from "./pkg/hearth.js";
+import init, { adapterInfo, defaults, errorCodes, inspect, loadEngine, Sha256 } from "./pkg/hearth.js";
 import { aborted, blobSource, fail, headerSource, storedOrDownload, storedSource, urlSource } from "./sources.js";
 import { canStore, deleteModel, modelId, readRecord } from "./storage.js";
 
 const ready = init();
+/** The error codes the library defines (ErrorCode in Rust), once the module is ready. */
+let codes = null;
+ready.then(() => (codes = errorCodes())).catch(() => {});
 const PROGRESS_EVERY_MS = 100;
 
 let engine = null;
@@ -140,6 +143,10 @@ const ops = {
     }
     return info();
   },
+  async defaults() {
+    await ready;
+    return JSON.parse(defaults());
+  },
   async adapter() {
     await ready;
     await requireWebGpu();
@@ -193,7 +200,10 @@ async function run({ id, op, ...args }) {
   } catch (e) {
     // A Rust panic surfaces as a RuntimeError; the module is not safe to use after it.
     if (e instanceof WebAssembly.RuntimeError) crashed = e.message;
-    self.postMessage({ id, type: "error", code: e.code ?? "internal", message: e.message ?? String(e) });
+    // Only the codes the library defines reach the page (anything else is a bug: internal).
+    const known = codes === null ? e.code !== undefined : codes.includes(e.code);
+    const code = known ? e.code : "internal";
+    self.postMessage({ id, type: "error", code, message: e.message ?? String(e) });
   }
 }
 

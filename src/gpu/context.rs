@@ -1,6 +1,7 @@
 //! `GpuContext`: one adapter, device and queue, with the adapter's real limits and the
 //! optional features hearth uses (`shader-f16`, subgroups). Same code natively and on the web.
 
+use crate::error_code::ErrorCode;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -60,17 +61,16 @@ fn mib(bytes: u64) -> String {
 }
 
 impl GpuError {
-    /// A short machine-readable class: `no-webgpu`, `adapter-limits`, `out-of-memory` or
-    /// `device-lost`.
-    pub fn code(&self) -> &'static str {
+    /// Its class: no WebGPU, adapter limits, out of memory or device lost.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            GpuError::NoAdapter(_) => "no-webgpu",
+            GpuError::NoAdapter(_) => ErrorCode::NoWebgpu,
             GpuError::DeviceRequest(_)
             | GpuError::LimitTooSmall { .. }
             | GpuError::BufferTooLarge { .. }
-            | GpuError::MissingFeature(_) => "adapter-limits",
-            GpuError::OutOfMemory(_) => "out-of-memory",
-            GpuError::Lost(_) | GpuError::Validation(_) => "device-lost",
+            | GpuError::MissingFeature(_) => ErrorCode::AdapterLimits,
+            GpuError::OutOfMemory(_) => ErrorCode::OutOfMemory,
+            GpuError::Lost(_) | GpuError::Validation(_) => ErrorCode::DeviceLost,
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::chat::ChatError;
 use crate::engine::EngineError;
+use crate::error_code::ErrorCode;
 use crate::gpu::{GpuError, WeightError};
 use crate::kernels::KernelError;
 use crate::model::{ConfigError, LoadError, PlanError};
@@ -45,7 +46,7 @@ impl From<ConfigError> for Error {
 impl Error {
     /// The class of the error: `no-webgpu`, `adapter-limits`, `out-of-memory`, `device-lost`,
     /// `network`, `bad-model`, `unsupported-model`, `aborted`, `bad-request` or `internal`.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
             Error::Source(e) => source_code(e),
             Error::Engine(e) => engine_code(e),
@@ -53,64 +54,66 @@ impl Error {
                 TokenizerError::UnsupportedModel(_)
                 | TokenizerError::UnsupportedPre(_)
                 | TokenizerError::RefusedPre { .. },
-            ) => "unsupported-model",
-            Error::Tokenizer(TokenizerError::Library(_)) => "bad-request",
-            Error::Tokenizer(_) => "bad-model",
+            ) => ErrorCode::UnsupportedModel,
+            Error::Tokenizer(TokenizerError::Library(_)) => ErrorCode::BadRequest,
+            Error::Tokenizer(_) => ErrorCode::BadModel,
             // A template that fails on the request's messages (e.g. it raises on a role order).
-            Error::Chat(_) => "bad-request",
-            Error::Request(_) => "bad-request",
+            Error::Chat(_) => ErrorCode::BadRequest,
+            Error::Request(_) => ErrorCode::BadRequest,
         }
     }
 }
 
-fn source_code(e: &SourceError) -> &'static str {
+fn source_code(e: &SourceError) -> ErrorCode {
     match e {
-        SourceError::Network(_) | SourceError::Io(_) | SourceError::Cut { .. } => "network",
-        SourceError::Aborted => "aborted",
-        SourceError::Quota(_) => "quota",
-        SourceError::Truncated { .. } | SourceError::Header(_) | SourceError::HeaderTooLarge => "bad-model",
+        SourceError::Network(_) | SourceError::Io(_) | SourceError::Cut { .. } => ErrorCode::Network,
+        SourceError::Aborted => ErrorCode::Aborted,
+        SourceError::Quota(_) => ErrorCode::Quota,
+        SourceError::Truncated { .. } | SourceError::Header(_) | SourceError::HeaderTooLarge => ErrorCode::BadModel,
     }
 }
 
-fn weight_code(e: &WeightError) -> &'static str {
+fn weight_code(e: &WeightError) -> ErrorCode {
     match e {
-        WeightError::Quant { source: QuantError::Unsupported(_), .. } => "unsupported-model",
+        WeightError::Quant { source: QuantError::Unsupported(_), .. } => ErrorCode::UnsupportedModel,
         WeightError::Gpu(g) => g.code(),
-        WeightError::RowTooLarge { .. } => "adapter-limits",
-        WeightError::Quant { .. } | WeightError::Shape { .. } => "bad-model",
-        WeightError::Rows { .. } => "internal",
+        WeightError::RowTooLarge { .. } => ErrorCode::AdapterLimits,
+        WeightError::Quant { .. } | WeightError::Shape { .. } => ErrorCode::BadModel,
+        WeightError::Rows { .. } => ErrorCode::Internal,
     }
 }
 
-fn engine_code(e: &EngineError) -> &'static str {
+fn engine_code(e: &EngineError) -> ErrorCode {
     match e {
-        EngineError::Gguf(_) => "bad-model",
+        EngineError::Gguf(_) => ErrorCode::BadModel,
         EngineError::Config(ConfigError::Unsupported(_) | ConfigError::UnsupportedFeature { .. }) => {
-            "unsupported-model"
+            ErrorCode::UnsupportedModel
         }
-        EngineError::Config(_) => "bad-model",
+        EngineError::Config(_) => ErrorCode::BadModel,
         EngineError::Load(l) => match l {
             LoadError::Weight(w) => weight_code(w),
-            LoadError::Quant { source: QuantError::Unsupported(_), .. } => "unsupported-model",
+            LoadError::Quant { source: QuantError::Unsupported(_), .. } => ErrorCode::UnsupportedModel,
             LoadError::Source { source, .. } => source_code(source),
             // A tensor the architecture does not read: a variant hearth does not run.
-            LoadError::Unexpected(_) => "unsupported-model",
+            LoadError::Unexpected(_) => ErrorCode::UnsupportedModel,
             LoadError::Missing(_) | LoadError::Shape { .. } | LoadError::Quant { .. } | LoadError::Read { .. } => {
-                "bad-model"
+                ErrorCode::BadModel
             }
         },
         EngineError::Kernel(KernelError::Weight(w)) => weight_code(w),
         // Shapes the kernels cannot take (a head size, say) are this model's, not a bug.
-        EngineError::Kernel(KernelError::Shape { .. }) => "unsupported-model",
-        EngineError::Kernel(KernelError::Shader(_)) => "internal",
+        EngineError::Kernel(KernelError::Shape { .. }) => ErrorCode::UnsupportedModel,
+        EngineError::Kernel(KernelError::Shader(_)) => ErrorCode::Internal,
         // A load whose own steps need more parameter space than the arena holds: a model
         // larger than hearth is built for.
-        EngineError::Kernel(KernelError::UniformsFull(_)) => "unsupported-model",
+        EngineError::Kernel(KernelError::UniformsFull(_)) => ErrorCode::UnsupportedModel,
         EngineError::Gpu(g) => g.code(),
-        EngineError::Plan(PlanError::Unsupported { .. } | PlanError::Unexpected(_)) => "unsupported-model",
-        EngineError::Plan(_) => "bad-model",
-        EngineError::DoesNotFit(_) => "adapter-limits",
-        EngineError::ContextFull { .. } | EngineError::EmptyPrompt | EngineError::BadToken { .. } => "bad-request",
-        EngineError::Cancelled => "aborted",
+        EngineError::Plan(PlanError::Unsupported { .. } | PlanError::Unexpected(_)) => ErrorCode::UnsupportedModel,
+        EngineError::Plan(_) => ErrorCode::BadModel,
+        EngineError::DoesNotFit(_) => ErrorCode::AdapterLimits,
+        EngineError::ContextFull { .. } | EngineError::EmptyPrompt | EngineError::BadToken { .. } => {
+            ErrorCode::BadRequest
+        }
+        EngineError::Cancelled => ErrorCode::Aborted,
     }
 }

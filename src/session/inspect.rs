@@ -107,7 +107,7 @@ pub async fn inspect<S: Source>(source: S, opts: &LoadOptions) -> Result<Inspect
     let mut missing = None;
     let checked = check_header(&gguf, &LoadOptions { f16: if f16 { F16::Auto } else { F16::Off }, ..opts.clone() });
     if let Err(e) = &checked {
-        if e.code() == "unsupported-model" {
+        if e.code() == crate::error_code::ErrorCode::UnsupportedModel {
             missing = Some(e.to_string());
         }
         reasons.push(e.to_string());

@@ -86,6 +86,53 @@ impl Default for LoadOptions {
     }
 }
 
+/// Tokens a chat answer may take unless the user says otherwise (the CLI's chat and the page).
+pub const CHAT_MAX_TOKENS: u32 = 512;
+
+/// The settings a front end starts from, defined once here: the CLI's flags default to these
+/// and the chat page fills its settings with them (`Hearth.defaults()`).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Defaults {
+    /// Context length of a load.
+    pub context_length: u32,
+    /// Tokens per prefill chunk.
+    pub prefill_chunk: u32,
+    /// Sampling (llama.cpp's defaults).
+    pub temperature: f32,
+    /// Top-k (0: off).
+    pub top_k: u32,
+    /// Top-p (1: off).
+    pub top_p: f32,
+    /// Min-p (0: off).
+    pub min_p: f32,
+    /// Repetition penalty (1: off).
+    pub repeat_penalty: f32,
+    /// Frequency penalty.
+    pub frequency_penalty: f32,
+    /// Presence penalty.
+    pub presence_penalty: f32,
+    /// Most tokens of a chat answer.
+    pub max_tokens: u32,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        let (load, s) = (LoadOptions::default(), crate::kernels::SamplerParams::default());
+        Defaults {
+            context_length: load.context_length,
+            prefill_chunk: load.prefill_chunk,
+            temperature: s.temperature,
+            top_k: s.top_k,
+            top_p: s.top_p,
+            min_p: s.min_p,
+            repeat_penalty: s.repeat_penalty,
+            frequency_penalty: s.frequency_penalty,
+            presence_penalty: s.presence_penalty,
+            max_tokens: CHAT_MAX_TOKENS,
+        }
+    }
+}
+
 /// Everything a load decides from the header before its first weight, in the order a load
 /// meets it: the architecture and its hyper-parameters, the tensors the architecture reads
 /// (names, shapes, types; none it does not use), the tokenizer (and that its ids index the

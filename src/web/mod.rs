@@ -12,6 +12,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::engine::{Cancel, Phase};
+use crate::error_code::ErrorCode;
 use crate::gguf::{Gguf, GgufError, Summary};
 use crate::gpu::GpuContext;
 use crate::session::{Error, LoadOptions, Request, Session};
@@ -27,14 +28,27 @@ pub fn start() {
 /// A JS `Error` with the error's sentence as message and its class as `code`.
 fn js_error(e: &Error) -> JsValue {
     let error = js_sys::Error::new(&e.to_string());
-    let _ = Reflect::set(&error, &"code".into(), &e.code().into());
+    let _ = Reflect::set(&error, &"code".into(), &e.code().as_str().into());
     error.into()
 }
 
 fn internal(message: &str) -> JsValue {
     let error = js_sys::Error::new(message);
-    let _ = Reflect::set(&error, &"code".into(), &"internal".into());
+    let _ = Reflect::set(&error, &"code".into(), &ErrorCode::Internal.as_str().into());
     error.into()
+}
+
+/// The settings the page starts from ([`crate::session::Defaults`]), as JSON.
+#[wasm_bindgen]
+pub fn defaults() -> Result<String, JsValue> {
+    to_json(&crate::session::Defaults::default())
+}
+
+/// Every error code, as `HearthError.code` spells them ([`ErrorCode::ALL`]): the worker passes
+/// on only these.
+#[wasm_bindgen(js_name = errorCodes)]
+pub fn error_codes() -> Vec<String> {
+    ErrorCode::ALL.iter().map(|c| c.as_str().to_owned()).collect()
 }
 
 fn to_json(v: &impl serde::Serialize) -> Result<String, JsValue> {

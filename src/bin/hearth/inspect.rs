@@ -12,7 +12,7 @@ pub struct Args {
     /// The GGUF file.
     file: PathBuf,
     /// Context length the memory estimate is for.
-    #[arg(long = "ctx", default_value_t = 2048)]
+    #[arg(long = "ctx", default_value_t = hearth::session::LoadOptions::default().context_length)]
     ctx: u32,
     /// Estimate for f32 activations even where shader-f16 is available.
     #[arg(long)]

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use hearth::chat::TemplateSource;
 use hearth::engine::Phase;
 use hearth::gpu::LimitCaps;
+use hearth::kernels::SamplerParams;
 use hearth::session::{F16, LoadOptions, Request, Session, Stop};
 use hearth::source::ReadSource;
 
@@ -16,7 +17,7 @@ pub struct ModelArgs {
     #[arg(short = 'm', long = "model")]
     pub model: PathBuf,
     /// Context length in tokens.
-    #[arg(long = "ctx", default_value_t = 2048)]
+    #[arg(long = "ctx", default_value_t = LoadOptions::default().context_length)]
     pub ctx: u32,
     /// The most GPU memory the model may take, in MiB: a model planned over it is refused
     /// before loading (GPUs do not tell hearth how much memory they have).
@@ -34,28 +35,28 @@ pub struct ModelArgs {
 #[derive(clap::Args, Clone)]
 pub struct SamplingArgs {
     /// Temperature; 0 is greedy.
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, default_value_t = SamplerParams::default().temperature)]
     pub temperature: f32,
     /// Top-k (0: off).
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = SamplerParams::default().top_k)]
     pub top_k: u32,
     /// Top-p (1: off).
-    #[arg(long, default_value_t = 0.95)]
+    #[arg(long, default_value_t = SamplerParams::default().top_p)]
     pub top_p: f32,
     /// Min-p (0: off).
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = SamplerParams::default().min_p)]
     pub min_p: f32,
     /// Repetition penalty (1: off).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = SamplerParams::default().repeat_penalty)]
     pub repeat_penalty: f32,
     /// Frequency penalty.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = SamplerParams::default().frequency_penalty)]
     pub frequency_penalty: f32,
     /// Presence penalty.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = SamplerParams::default().presence_penalty)]
     pub presence_penalty: f32,
     /// RNG seed.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = SamplerParams::default().seed)]
     pub seed: u32,
 }
 

@@ -126,7 +126,7 @@ pub struct ChatArgs {
     #[arg(long)]
     system: Option<String>,
     /// Most tokens per answer.
-    #[arg(short = 'n', long = "n-predict", default_value_t = 512)]
+    #[arg(short = 'n', long = "n-predict", default_value_t = hearth::session::CHAT_MAX_TOKENS as usize)]
     n: usize,
 }
 
