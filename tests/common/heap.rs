@@ -1,6 +1,6 @@
 //! The one counting allocator of the suites: the peak of live heap bytes while a closure runs,
-//! counted per thread so that tests running beside each other do not disturb the figures.
-//! A suite installs it with
+//! counted per thread so that tests running beside each other do not disturb the figures (a
+//! realloc counts as the change of its block's size). A suite installs it with
 //! `#[global_allocator] static HEAP: common::heap::Counting = common::heap::Counting;`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -46,10 +46,12 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new_size: usize) -> *mut u8 {
-        // A moving realloc holds the old and the new block at once: count the new one first.
-        count(new_size as isize);
+        // One block changes size: it counts as the change (large blocks are moved by
+        // remapping their pages, not by holding two copies).
         let q = unsafe { System.realloc(p, l, new_size) };
-        count(if q.is_null() { -(new_size as isize) } else { -(l.size() as isize) });
+        if !q.is_null() {
+            count(new_size as isize - l.size() as isize);
+        }
         q
     }
 }
