@@ -12,10 +12,14 @@
 #                             SECONDS each (60) from seed corpora made from the fixtures; not part
 #                             of `test`, which runs the committed inputs of fuzz/regressions
 #   ./build.sh arch-references
-#                             llama.cpp built for the CPU (once, into target/oracle/) runs on the
-#                             random-weight architecture fixtures and rewrites
+#                             llama.cpp built for the CPU (once per machine, into the cache) runs on
+#                             the random-weight architecture fixtures and rewrites
 #                             tests/arch/reference/*.json, saying whether each fixture is still the
 #                             file its committed reference was of; not part of `test`
+#   ./build.sh quant-references
+#                             the same llama.cpp on SmolLM2 requantized by its own quantizer
+#                             (Q5_K_M, Q5_1, BF16), and the fp32 pass of ../shared/tools: rewrites
+#                             tests/quant/reference/*.json; not part of `test`
 #   ./build.sh bench-peers [RUNS]
 #                             hearth vs llama.cpp's Vulkan backend on this adapter, same files,
 #                             interleaved runs, one table of medians and ratios (benches/peers.sh;
@@ -30,6 +34,9 @@ MODELS="$ROOT/models"
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 SHARED="${HEARTH_SHARED:-$ROOT/../shared}"
+# Built once per machine and kept outside the clone: llama.cpp for the CPU (the quantizer of the
+# quant fixtures and the oracle of the references) and the fixtures it makes.
+CACHE="${HEARTH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hearth}"
 
 say() { printf '\033[1m[build.sh]\033[0m %s\n' "$*"; }
 die() { printf '[build.sh] error: %s\n' "$*" >&2; exit 1; }
@@ -197,6 +204,7 @@ models() {
     echo "${VOCABS[*]}" >"$vocab/.complete"
   fi
   rm -rf "$tmp"
+  quant_fixtures
   # Reference dequantization by gguf-py, cached next to the models (keyed by the model's sha256).
   "$PY" tests/tools/gguf_py_reference.py "$MODELS"
   # Random-weight files of every architecture family (tests/arch), written where missing and
@@ -210,36 +218,87 @@ models() {
 # ---------------------------------------------------------------------------------------------
 # arch-references: llama.cpp's outputs on the architecture fixtures
 # ---------------------------------------------------------------------------------------------
-ORACLE="$ROOT/target/oracle"
+LLAMA_CPP="$CACHE/llama.cpp"
+LLAMA_LIB="$LLAMA_CPP/build-cpu/bin"
 
-arch_references() {
-  local src="$ORACLE/llama.cpp" lib="$ORACLE/llama.cpp/build-cpu/bin"
-  if [[ ! -f $lib/libllama.so ]]; then
+# libllama built for the CPU from the llama.cpp that llama-cpp-python 0.3.36 vendors (checked by
+# sha256), and two programs on its public API: tests/quant/quantize.c (llama.cpp's quantizer)
+# and tests/arch/oracle.c (greedy ids and top logits).
+llama_cpp() {
+  if [[ ! -f $LLAMA_LIB/libllama.so ]]; then
     command -v cmake >/dev/null || { [[ $(id -u) == 0 ]] && apt-get install -y -q cmake; } || die "cmake is missing"
-    mkdir -p "$ORACLE"
-    local sdist="$ORACLE/llama_cpp_python-0.3.36.tar.gz"
+    mkdir -p "$CACHE"
+    local sdist="$CACHE/llama_cpp_python-0.3.36.tar.gz"
     if ! sha_ok "$sdist" "$LLAMA_CPP_SDIST_SHA"; then
       say "fetching llama-cpp-python 0.3.36's source package (PyPI), which vendors llama.cpp"
-      "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps --no-binary llama-cpp-python -d "$ORACLE" llama-cpp-python==0.3.36
+      "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps --no-binary llama-cpp-python -d "$CACHE" llama-cpp-python==0.3.36
       check_sha "$sdist" "$LLAMA_CPP_SDIST_SHA"
     fi
-    rm -rf "$src" "$ORACLE/src" && mkdir -p "$ORACLE/src"
-    tar -xzf "$sdist" -C "$ORACLE/src" llama_cpp_python-0.3.36/vendor/llama.cpp
-    mv "$ORACLE/src/llama_cpp_python-0.3.36/vendor/llama.cpp" "$src" && rm -rf "$ORACLE/src"
-    say "building llama.cpp for the CPU (once; ~10 minutes on 2 cores)"
+    rm -rf "$LLAMA_CPP" "$CACHE/src" && mkdir -p "$CACHE/src"
+    tar -xzf "$sdist" -C "$CACHE/src" llama_cpp_python-0.3.36/vendor/llama.cpp
+    mv "$CACHE/src/llama_cpp_python-0.3.36/vendor/llama.cpp" "$LLAMA_CPP" && rm -rf "$CACHE/src"
+    say "building llama.cpp for the CPU into $CACHE (once per machine; ~10 minutes on 2 cores)"
     # x86-64-v3 without AMX: reproducible across machines, and llama.cpp's AMX path crashed
     # on Q8_0 batches here (GGML_NATIVE on a CPU with AMX).
-    cmake -S "$src" -B "$src/build-cpu" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF \
-      -DLLAMA_BUILD_SERVER=OFF -DBUILD_SHARED_LIBS=ON -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON \
-      -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON >/dev/null
-    cmake --build "$src/build-cpu" -j"$(nproc)" --target llama >/dev/null
+    cmake -S "$LLAMA_CPP" -B "$LLAMA_CPP/build-cpu" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF \
+      -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DBUILD_SHARED_LIBS=ON -DGGML_NATIVE=OFF -DGGML_AVX=ON \
+      -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON >/dev/null
+    cmake --build "$LLAMA_CPP/build-cpu" -j"$(nproc)" --target llama >/dev/null
   fi
-  say "compiling the oracle (tests/arch/oracle.c, against llama.h)"
-  gcc -O2 -Wall -o "$ORACLE/oracle" tests/arch/oracle.c -I "$src/include" -I "$src/ggml/include" -L "$lib" \
-    -lllama -lggml -lggml-base -Wl,-rpath,"$lib" -lm
+  local tool
+  for tool in tests/quant/quantize.c tests/arch/oracle.c; do
+    local bin
+    bin="$CACHE/$(basename "$tool" .c)"
+    if [[ ! -x $bin || $tool -nt $bin ]]; then
+      gcc -O2 -Wall -o "$bin" "$tool" -I "$LLAMA_CPP/include" -I "$LLAMA_CPP/ggml/include" -L "$LLAMA_LIB" \
+        -lllama -lggml -lggml-base -Wl,-rpath,"$LLAMA_LIB" -lm
+    fi
+  done
+}
+
+arch_references() {
+  llama_cpp
   say "writing the fixtures afresh and running llama.cpp on them"
   "$PY" tests/arch/make_fixtures.py "$MODELS/vocab" "$MODELS/arch" >/dev/null
-  (cd tests/arch && "$PY" make_references.py "$ORACLE/oracle" "$MODELS/arch" reference)
+  (cd tests/arch && "$PY" make_references.py "$CACHE/oracle" "$MODELS/arch" reference)
+}
+
+# SmolLM2 requantized by llama.cpp's own quantizer from the F16 fixture (made once per machine
+# into the cache; deterministic: each is checked against the sha256 its committed reference was
+# made on), and the fp32 teacher-forced logits of ../shared/tools on each (into models/fp32/).
+QUANT_FIXTURES=(Q5_K_M Q5_1 BF16)
+
+quant_fixtures() {
+  local t ref want out
+  mkdir -p "$MODELS/fp32"
+  for t in "${QUANT_FIXTURES[@]}"; do
+    ref="tests/quant/reference/smollm2-$t.json"
+    out="$MODELS/SmolLM2-135M-Instruct.$t.gguf"
+    want=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["sha256"])' "$ref" 2>/dev/null || true)
+    if [[ -z ${REMAKING_REFERENCES:-} ]] && sha_ok "$out" "$want"; then
+      :
+    elif [[ -z ${REMAKING_REFERENCES:-} ]] && sha_ok "$CACHE/${out##*/}" "$want"; then
+      cp "$CACHE/${out##*/}" "$out"
+    else
+      llama_cpp
+      say "quantizing SmolLM2 to $t with llama.cpp's quantizer"
+      "$CACHE/quantize" "$MODELS/SmolLM2-135M-Instruct.F16.gguf" "$CACHE/${out##*/}.part" "$t"
+      mv "$CACHE/${out##*/}.part" "$CACHE/${out##*/}"
+      [[ -n ${REMAKING_REFERENCES:-} ]] || check_sha "$CACHE/${out##*/}" "$want"
+      cp "$CACHE/${out##*/}" "$out"
+    fi
+    if [[ -z ${REMAKING_REFERENCES:-} && ! -f $MODELS/fp32/smollm2-$t.p1.fp32-teacher-forced.logits.npy ]]; then
+      say "the fp32 teacher-forced logits of SmolLM2 $t (../shared/tools, ~1 minute)"
+      "$PY" "$SHARED/tools/fp32_teacher_forced.py" "$out" "$ref" "$MODELS/fp32" "$MODELS/fp32" >/dev/null
+    fi
+  done
+}
+
+quant_references() {
+  llama_cpp
+  say "running llama.cpp and the fp32 pass on the quant fixtures"
+  "$PY" tests/quant/make_references.py "$CACHE/oracle" "$SHARED/tools/fp32_teacher_forced.py" "$MODELS" \
+    tests/quant/reference "${QUANT_FIXTURES[@]}"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -366,5 +425,6 @@ case "${1:-}" in
   fuzz) shift; fuzz "$@" ;;
   bench-peers) shift; setup && models && "$ROOT/benches/peers.sh" "$@" ;;
   arch-references) setup && REMAKING_REFERENCES=1 models && arch_references ;;
-  *) echo "usage: $0 {setup|models|test|serve [PORT]|fuzz [SECONDS [TARGET...]]|bench-peers [RUNS]|arch-references}" >&2; exit 2 ;;
+  quant-references) setup && REMAKING_REFERENCES=1 models && quant_references && models ;;
+  *) echo "usage: $0 {setup|models|test|serve [PORT]|fuzz [SECONDS [TARGET...]]|bench-peers [RUNS]|arch-references|quant-references}" >&2; exit 2 ;;
 esac

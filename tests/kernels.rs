@@ -38,11 +38,13 @@ fn fixture_rows(file: &str, tensor: &str, first_row: usize, rows: usize) -> Test
     TestWeight { ty: t.ty, rows, cols, bytes, values }
 }
 
-/// A weight of type `ty`: K-quants from Gemma's tensors, the rest quantized from random data.
+/// A weight of type `ty`: Q4_K and Q6_K from Gemma's tensors, Q5_K from random blocks, the rest
+/// quantized from random data.
 fn test_weight(ty: GgmlType, rows: usize, cols_hint: usize, rng: &mut Rng) -> TestWeight {
     match ty {
         GgmlType::Q4_K => fixture_rows(common::GEMMA, "blk.0.attn_output.weight", 5, rows),
         GgmlType::Q6_K => fixture_rows(common::GEMMA, "blk.0.ffn_down.weight", 11, rows),
+        GgmlType::Q5_K => random_k_weight(ty, rows, 512, rng),
         _ => {
             let cols = cols_hint;
             let bytes = quant::quantize(ty, &rng.values(rows * cols)).unwrap();
@@ -145,7 +147,7 @@ fn matvec_every_type_and_variant() {
 /// such bytes are a valid block): rows longer than any real K-quant tensor here has.
 fn random_k_weight(ty: GgmlType, rows: usize, cols: usize, rng: &mut Rng) -> TestWeight {
     let (block, scale_at) = match ty {
-        GgmlType::Q4_K => (144, 0..4),
+        GgmlType::Q4_K | GgmlType::Q5_K => (ty.type_size() as usize, 0..4),
         GgmlType::Q6_K => (210, 208..210),
         _ => panic!("{ty} is not a K format here"),
     };
@@ -168,7 +170,7 @@ fn random_k_weight(ty: GgmlType, rows: usize, cols: usize, rng: &mut Rng) -> Tes
 fn span_8_at_gpu_shapes_for_every_k_format() {
     let ctx = context();
     let mut rng = Rng::new(31);
-    for ty in WEIGHT_TYPES.into_iter().filter(|t| matches!(t, GgmlType::Q4_K | GgmlType::Q6_K)) {
+    for ty in WEIGHT_TYPES.into_iter().filter(|t| matches!(t, GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K)) {
         let w = random_k_weight(ty, 9, 4096, &mut rng);
         let gw = upload(&ctx, &w);
         for mut k in variants(&ctx) {
@@ -203,7 +205,7 @@ fn span_8_at_gpu_shapes_for_every_k_format() {
 fn matvec_glu_matches_glu_then_matvec() {
     let ctx = context();
     let mut rng = Rng::new(21);
-    for ty in [GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_K] {
+    for ty in [GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q5_1, GgmlType::Q4_K, GgmlType::Q5_K] {
         let w = test_weight(ty, 37, 512, &mut rng);
         let gw = upload(&ctx, &w);
         for mut k in variants(&ctx) {
@@ -598,7 +600,7 @@ fn glu_gated_plain_and_in_place() {
 fn embed_gathers_quantized_rows() {
     let ctx = context();
     let mut rng = Rng::new(6);
-    for ty in [GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0] {
+    for ty in WEIGHT_TYPES {
         let w = test_weight(ty, 50, 96, &mut rng);
         let gw = upload(&ctx, &w);
         let tokens = [7u32, 0, 49, 7, 23];

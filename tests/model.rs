@@ -98,9 +98,13 @@ fn check_file(file: &str, reference: &str, tol: (f32, f32)) {
 }
 
 fn check_paths(file: &str, reference: &str, paths: &[(bool, f32)]) {
+    check_cases(file, reference, &reference::cases(reference), paths);
+}
+
+fn check_cases(file: &str, reference: &str, cases: &[Case], paths: &[(bool, f32)]) {
     for &(f16, tol) in paths {
         let mut e = engine(file, f16);
-        for (i, c) in reference::cases(reference).iter().enumerate() {
+        for (i, c) in cases.iter().enumerate() {
             let name = format!("{reference} case {i} {}", if f16 { "f16" } else { "f32" });
             teacher_forced(&mut e, &name, c, tol);
             greedy(&mut e, &name, c, tol);
@@ -126,6 +130,31 @@ fn smollm2_q4_1_matches_llama_cpp() {
 #[test]
 fn smollm2_q4_0_matches_llama_cpp() {
     check_file("SmolLM2-135M-Instruct.Q4_0.gguf", "smollm2-Q4_0", (1.2e-4, 0.12));
+}
+
+/// A file llama.cpp's own quantizer made (tests/quant), against its reference there, with
+/// tolerances twice the largest difference measured on lavapipe (f32, f16).
+fn check_quant(ty: &str, tol: (f32, f32)) {
+    let name = format!("smollm2-{ty}");
+    let cases = reference::quant_cases(&name);
+    check_cases(&format!("SmolLM2-135M-Instruct.{ty}.gguf"), &name, &cases, &[(false, tol.0), (true, tol.1)]);
+}
+
+/// Q5_K_M as llama-quantize writes it for SmolLM2: Q5_1 where rows of 576 are not whole
+/// 256-element blocks, Q5_K, Q6_K and Q8_0 elsewhere.
+#[test]
+fn smollm2_q5_k_m_from_llama_quantize_matches_llama_cpp() {
+    check_quant("Q5_K_M", (1.1e-4, 0.15)); // measured 5.3e-5, 7.1e-2
+}
+
+#[test]
+fn smollm2_q5_1_from_llama_quantize_matches_llama_cpp() {
+    check_quant("Q5_1", (9.1e-5, 0.12)); // measured 4.5e-5, 5.9e-2
+}
+
+#[test]
+fn smollm2_bf16_from_llama_quantize_matches_llama_cpp() {
+    check_quant("BF16", (8.4e-5, 0.12)); // measured 4.2e-5, 5.7e-2
 }
 
 /// Gemma 3 (Q4_K/Q6_K/Q5_0/Q8_0 weights, sliding-window layers, a token table paged over

@@ -55,6 +55,18 @@ fn smollm2_tensors_equal_gguf_py() {
     assert_eq!(types, BTreeSet::from([F32, F16, Q8_0, Q4_0, Q4_1]));
 }
 
+/// SmolLM2 requantized by llama.cpp's own quantizer (tests/quant): real Q5_1, Q5_K, Q6_K, Q8_0
+/// and BF16 tensors as the hub's files have them.
+#[test]
+fn llama_quantize_fixtures_equal_gguf_py() {
+    let mut types = BTreeSet::new();
+    for name in common::LLAMA_QUANTIZE {
+        types.extend(check_model(name));
+    }
+    use GgmlType::*;
+    assert_eq!(types, BTreeSet::from([F32, BF16, Q8_0, Q5_1, Q5_K, Q6_K]));
+}
+
 #[test]
 fn gemma_tensors_equal_gguf_py() {
     use GgmlType::*;
@@ -127,7 +139,9 @@ fn unsupported_and_mismatched_inputs_are_errors() {
 #[test]
 fn quantizers_equal_gguf_py() {
     let dir = common::models_dir().join("synthetic");
-    for ty in [GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0] {
+    for ty in
+        [GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1]
+    {
         let input: Vec<f32> = std::fs::read(dir.join(format!("{ty}.input.f32")))
             .unwrap_or_else(|e| panic!("{ty}: {e}: run ./build.sh models"))
             .chunks_exact(4)

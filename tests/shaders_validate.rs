@@ -22,9 +22,15 @@ fn validate(name: &str, wgsl: &str) {
         .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(wgsl)));
 }
 
-/// The fixture files: the real models and every architecture fixture.
+/// The fixture files: the real models (llama.cpp's requantized ones too) and every
+/// architecture fixture.
 fn fixtures() -> Vec<std::path::PathBuf> {
-    let mut files: Vec<_> = common::SMOLLM2.iter().chain([&common::GEMMA]).map(|f| common::model(f)).collect();
+    let mut files: Vec<_> = common::SMOLLM2
+        .iter()
+        .chain(&common::LLAMA_QUANTIZE)
+        .chain([&common::GEMMA])
+        .map(|f| common::model(f))
+        .collect();
     let arch = common::models_dir().join("arch");
     let mut more: Vec<_> = std::fs::read_dir(&arch)
         .unwrap()
@@ -74,7 +80,7 @@ fn every_pipeline_a_real_load_builds_validates() {
     let ctx = common::gpu::context();
     let mut keys = BTreeSet::new();
     let files = fixtures();
-    assert!(files.len() >= 19, "{} fixtures", files.len());
+    assert!(files.len() >= 22, "{} fixtures", files.len());
     for file in &files {
         keys_of(&ctx, file, &mut keys);
     }

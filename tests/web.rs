@@ -96,10 +96,12 @@ fn check(what: &str, got: &[f32], want: &[f32], tol: f32) {
     }
 }
 
-/// Q4_K blocks of random bytes with small finite scales (any such bytes are a valid block).
-fn random_q4_k(seed: u64, n_blocks: usize) -> Vec<u8> {
-    let mut b: Vec<u8> = values(seed, n_blocks * 144).iter().map(|v| (v.to_bits() >> 7) as u8).collect();
-    for blk in b.chunks_exact_mut(144) {
+/// Q4_K or Q5_K blocks of random bytes with small finite scales (any such bytes are a valid
+/// block).
+fn random_k_scale_min(ty: GgmlType, seed: u64, n_blocks: usize) -> Vec<u8> {
+    let size = ty.type_size() as usize;
+    let mut b: Vec<u8> = values(seed, n_blocks * size).iter().map(|v| (v.to_bits() >> 7) as u8).collect();
+    for blk in b.chunks_exact_mut(size) {
         blk[..2].copy_from_slice(&half::f16::from_f32(0.01).to_le_bytes());
         blk[2..4].copy_from_slice(&half::f16::from_f32(0.02).to_le_bytes());
     }
@@ -125,7 +127,7 @@ async fn matvec_every_format_in_the_browser() {
     let (rows, cols) = (37usize, 512usize);
     for ty in hearth::kernels::WEIGHT_TYPES {
         let bytes = match ty {
-            GgmlType::Q4_K => random_q4_k(1, rows * cols / 256),
+            GgmlType::Q4_K | GgmlType::Q5_K => random_k_scale_min(ty, 1, rows * cols / 256),
             GgmlType::Q6_K => random_q6_k(1, rows * cols / 256),
             _ => quant::quantize(ty, &values(2, rows * cols)).unwrap(),
         };

@@ -141,6 +141,45 @@ fn group_parts(h: Header, c: u32) -> array<Parts, 4> {
 #endif
 #endif
 
+#ifdef W_BF16
+// Two bf16 per word, each the upper half of an f32.
+const ZERO_OFFSET: bool = true;
+const DATA_BYTES: u32 = 2u;
+const SIDE_BYTES: u32 = 0u;
+
+struct Header {
+    base: u32,
+}
+
+fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
+    return Header((row * cols) / 2u);
+}
+
+fn unpack_bf16(q: u32) -> vec2<f32> {
+    return bitcast<vec2<f32>>(vec2<u32>(q << 16u, q & 0xFFFF0000u));
+}
+
+fn chunk_parts(h: Header, c: u32) -> Parts {
+    let base = h.base + 4u * c;
+    let a = vec4<f32>(unpack_bf16(w[base]), unpack_bf16(w[base + 1u]));
+    let b = vec4<f32>(unpack_bf16(w[base + 2u]), unpack_bf16(w[base + 3u]));
+    return Parts(a, b, vec2<f32>(1.0), vec2<f32>(0.0), 0.0, 8u * c, 8u * c + 4u);
+}
+
+#ifdef GROUPS
+// Chunk c is vector c of the row (rows start on whole vectors: cols % 32 == 0).
+fn group_parts(h: Header, c: u32) -> array<Parts, 4> {
+    var g: array<Parts, 4>;
+    for (var k = 0u; k < 4u; k++) {
+        let q = wv[h.base / 4u + c + k];
+        let col = 8u * (c + k);
+        g[k] = Parts(vec4<f32>(unpack_bf16(q.x), unpack_bf16(q.y)), vec4<f32>(unpack_bf16(q.z), unpack_bf16(q.w)), vec2<f32>(1.0), vec2<f32>(0.0), 0.0, col, col + 4u);
+    }
+    return g;
+}
+#endif
+#endif
+
 #ifdef W_Q8_0
 // 32 int8 (8 words) per block; d in the side region. x = d * q. Chunk j of a block is words
 // 2j, 2j + 1.
@@ -270,44 +309,52 @@ fn nibble_parts(h: Header, j: u32, qa: vec4<f32>, qb: vec4<f32>) -> Parts {
 #include "common/nibble_blocks.wgsl"
 #endif
 
-#ifdef W_Q4_K
-// 32 words of nibbles per 256-element block; sub-block s uses nibble bytes 32 * (s / 2)..,
-// low when s is even. Side region, 5 words per block: (d, dmin), then the 6-bit scales and
-// mins unpacked at upload (src/quant/layout.rs): word 1 + p holds (sc 2p, m 2p, sc 2p + 1,
-// m 2p + 1). Chunk j (of 32) of a block takes nibble word j and sub-blocks 2p, 2p + 1 with
-// p = j / 8: a group of 4 chunks shares p. x = (d * sc) * q - dmin * m.
+#ifdef W_Q5_1
+// Side region: (d, m) as two f16, then qh (the 5th bits: bit i for column i). x = d * q + m.
 const ZERO_OFFSET: bool = false;
-const DATA_BYTES: u32 = 128u;
-const SIDE_BYTES: u32 = 20u;
+const DATA_BYTES: u32 = 16u;
+const SIDE_BYTES: u32 = 8u;
 
 struct Header {
     blk: u32,
-    s: vec2<f32>,
-    m: vec2<f32>,
+    dm: vec2<f32>,
+    qh: u32,
     col: u32,
 }
 
 fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
-    let blk = row * (cols / 256u) + c / 32u;
-    let j = c % 32u;
+    let blk = row * (cols / 32u) + c / 4u;
     let side = scales + (SIDE_BYTES / 4u) * blk;
-    let dd = unpack2x16float(w[side]);
-    let word = w[side + 1u + j / 8u];
-    let sm = vec4<f32>((vec4<u32>(word) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xFFu));
-    let col = (c / 32u) * 256u + 64u * (j / 8u);
-    return Header(blk, vec2<f32>(dd.x * sm.x, dd.x * sm.z), vec2<f32>(dd.y * sm.y, dd.y * sm.w), col);
+    return Header(blk, unpack2x16float(w[side]), w[side + 1u], (c / 4u) * 32u);
 }
 
-// Chunk jj (of 8) of the header's sub-block pair.
-fn q4k_parts(h: Header, jj: u32, qa: vec4<f32>, qb: vec4<f32>) -> Parts {
-    let col = h.col + 4u * jj;
-    return Parts(qa, qb, h.s, h.m, 0.0, col, col + 32u);
+fn nibble_bytes(h: Header, j: u32, q: u32) -> vec2<u32> {
+    return nibbles(q) | vec2<u32>(spread_bits4(h.qh >> (4u * j)), spread_bits4(h.qh >> (16u + 4u * j)));
 }
+
+fn nibble_parts(h: Header, j: u32, qa: vec4<f32>, qb: vec4<f32>) -> Parts {
+    let col = h.col + 4u * j;
+    return Parts(qa, qb, vec2<f32>(h.dm.x), vec2<f32>(-h.dm.y), 0.0, col, col + 16u);
+}
+
+#include "common/nibble_blocks.wgsl"
+#endif
+
+#ifdef W_Q4_K
+// 32 words of nibbles per 256-element block; sub-block s uses nibble bytes 32 * (s / 2)..,
+// low when s is even. The side region as in common/k_scale_min.wgsl. Chunk j (of 32) of a
+// block takes nibble word j and sub-blocks 2p, 2p + 1 with p = j / 8: a group of 4 chunks
+// shares p. x = (d * sc) * q - dmin * m.
+const ZERO_OFFSET: bool = false;
+const DATA_BYTES: u32 = 128u;
+const SIDE_BYTES: u32 = 20u;
+
+#include "common/k_scale_min.wgsl"
 
 fn chunk_parts(h: Header, c: u32) -> Parts {
     let j = c % 32u;
     let v = nibbles(w[h.blk * (DATA_BYTES / 4u) + j]);
-    return q4k_parts(h, j % 8u, bytes_u8(v.x), bytes_u8(v.y));
+    return k_parts(h, j % 8u, bytes_u8(v.x), bytes_u8(v.y));
 }
 
 #ifdef GROUPS
@@ -317,7 +364,48 @@ fn group_parts(h: Header, c: u32) -> array<Parts, 4> {
     var g: array<Parts, 4>;
     for (var k = 0u; k < 4u; k++) {
         let v = nibbles(q[k]);
-        g[k] = q4k_parts(h, j % 8u + k, bytes_u8(v.x), bytes_u8(v.y));
+        g[k] = k_parts(h, j % 8u + k, bytes_u8(v.x), bytes_u8(v.y));
+    }
+    return g;
+}
+#endif
+#endif
+
+#ifdef W_Q5_K
+// 40 words (10 vectors) per 256-element block: qh (8 words), then the nibbles as Q4_K's (32
+// words); the side region as in common/k_scale_min.wgsl. Chunk j (of 32) takes nibble word
+// 8 + j and qh word j % 8, whose bits 2p and 2p + 1 of each byte (p = j / 8) are the fifth
+// bits of its low and high nibbles. x = (d * sc) * q - dmin * m.
+const ZERO_OFFSET: bool = false;
+const DATA_BYTES: u32 = 160u;
+const SIDE_BYTES: u32 = 20u;
+
+#include "common/k_scale_min.wgsl"
+
+// Chunk j's values from its nibble word and its qh word: halves a and b, a byte each.
+fn q5k_bytes(j: u32, q: u32, qh: u32) -> vec2<u32> {
+    let p = j / 8u;
+    return nibbles(q) | ((vec2<u32>(qh >> (2u * p), qh >> (2u * p + 1u)) & vec2<u32>(0x01010101u)) << vec2<u32>(4u));
+}
+
+fn chunk_parts(h: Header, c: u32) -> Parts {
+    let j = c % 32u;
+    let base = h.blk * (DATA_BYTES / 4u);
+    let v = q5k_bytes(j, w[base + 8u + j], w[base + j % 8u]);
+    return k_parts(h, j % 8u, bytes_u8(v.x), bytes_u8(v.y));
+}
+
+#ifdef GROUPS
+// The group's nibble words are one vector, and so are its qh words (j % 8 is 0 or 4).
+fn group_parts(h: Header, c: u32) -> array<Parts, 4> {
+    let j = c % 32u;
+    let base = h.blk * (DATA_BYTES / 16u);
+    let q = wv[base + 2u + j / 4u];
+    let qh = wv[base + (j % 8u) / 4u];
+    var g: array<Parts, 4>;
+    for (var k = 0u; k < 4u; k++) {
+        let v = q5k_bytes(j + k, q[k], qh[k]);
+        g[k] = k_parts(h, j % 8u + k, bytes_u8(v.x), bytes_u8(v.y));
     }
     return g;
 }

@@ -235,11 +235,14 @@ pub fn weight_define(ty: GgmlType) -> Option<&'static str> {
     Some(match ty {
         GgmlType::F32 => "W_F32",
         GgmlType::F16 => "W_F16",
+        GgmlType::BF16 => "W_BF16",
         GgmlType::Q8_0 => "W_Q8_0",
         GgmlType::Q4_0 => "W_Q4_0",
         GgmlType::Q4_1 => "W_Q4_1",
         GgmlType::Q5_0 => "W_Q5_0",
+        GgmlType::Q5_1 => "W_Q5_1",
         GgmlType::Q4_K => "W_Q4_K",
+        GgmlType::Q5_K => "W_Q5_K",
         GgmlType::Q6_K => "W_Q6_K",
         _ => return None,
     })
@@ -268,14 +271,17 @@ fn weight_defines(kernel: &'static str, ty: GgmlType, store: Store) -> Result<Ve
 }
 
 /// Weight types the matrix kernels read.
-pub const WEIGHT_TYPES: [GgmlType; 8] = [
+pub const WEIGHT_TYPES: [GgmlType; 11] = [
     GgmlType::F32,
     GgmlType::F16,
+    GgmlType::BF16,
     GgmlType::Q8_0,
     GgmlType::Q4_0,
     GgmlType::Q4_1,
     GgmlType::Q5_0,
+    GgmlType::Q5_1,
     GgmlType::Q4_K,
+    GgmlType::Q5_K,
     GgmlType::Q6_K,
 ];
 

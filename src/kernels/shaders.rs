@@ -36,6 +36,7 @@ pub static INCLUDES: &[(&str, &str)] = &[
     ("common/reduce.wgsl", include_str!("../../shaders/common/reduce.wgsl")),
     ("common/weights.wgsl", include_str!("../../shaders/common/weights.wgsl")),
     ("common/nibble_blocks.wgsl", include_str!("../../shaders/common/nibble_blocks.wgsl")),
+    ("common/k_scale_min.wgsl", include_str!("../../shaders/common/k_scale_min.wgsl")),
     ("common/step.wgsl", include_str!("../../shaders/common/step.wgsl")),
     ("common/subgroup_args.wgsl", include_str!("../../shaders/common/subgroup_args.wgsl")),
     ("common/subgroup_init.wgsl", include_str!("../../shaders/common/subgroup_init.wgsl")),

@@ -9,11 +9,13 @@
 //! - Q4_1: (d, m), two f16 in one word;
 //! - Q5_0: the high bits' word, then d widened to f32 (8 bytes for the file's 6: an f16 next
 //!   to the word would straddle words);
-//! - Q4_K: (d, dmin) in one word, then its eight 6-bit scales and mins, packed into 12 bytes
-//!   in the file, unpacked into 16 (one byte each), so that a chunk's two (scale, min) pairs
-//!   are one word with no bit shuffling.
+//! - Q5_1: (d, m), two f16 in one word, then the high bits' word;
+//! - Q4_K, Q5_K: (d, dmin) in one word, then its eight 6-bit scales and mins, packed into 12
+//!   bytes in the file, unpacked into 16 (one byte each), so that a chunk's two (scale, min)
+//!   pairs are one word with no bit shuffling (Q5_K's data region: its high bits, then the
+//!   nibbles as Q4_K's).
 //!
-//! F32 and F16 rows are left as they are.
+//! F32, F16 and BF16 rows are left as they are.
 
 use crate::gguf::GgmlType;
 
@@ -33,8 +35,8 @@ pub enum Side {
     },
     /// Q5_0's d and qh (bytes 0..6) as two words: qh, then d as f32.
     Q5_0,
-    /// Q4_K's (d, dmin) and packed scales and mins (bytes 0..16) as 20 bytes: (d, dmin), then
-    /// word p holding (scale 2p, min 2p, scale 2p + 1, min 2p + 1).
+    /// Q4_K's and Q5_K's (d, dmin) and packed scales and mins (bytes 0..16) as 20 bytes:
+    /// (d, dmin), then word p holding (scale 2p, min 2p, scale 2p + 1, min 2p + 1).
     Q4K,
 }
 
@@ -93,12 +95,14 @@ pub fn gpu_layout(ty: GgmlType) -> Result<GpuLayout, QuantError> {
     let layout = |data_bytes, side| Ok(GpuLayout { data_bytes, side });
     match ty {
         GgmlType::F32 => layout(4, Side::None),
-        GgmlType::F16 => layout(2, Side::None),
+        GgmlType::F16 | GgmlType::BF16 => layout(2, Side::None),
         GgmlType::Q4_1 => layout(16, Side::Bytes { at: 0, len: 4 }),
         GgmlType::Q4_K => layout(128, Side::Q4K),
         GgmlType::Q8_0 => layout(32, Side::Bytes { at: 0, len: 2 }),
         GgmlType::Q4_0 => layout(16, Side::Bytes { at: 0, len: 2 }),
         GgmlType::Q5_0 => layout(16, Side::Q5_0),
+        GgmlType::Q5_1 => layout(16, Side::Bytes { at: 0, len: 8 }),
+        GgmlType::Q5_K => layout(160, Side::Q4K),
         GgmlType::Q6_K => layout(208, Side::Bytes { at: 208, len: 2 }),
         other => Err(QuantError::Unsupported(other)),
     }

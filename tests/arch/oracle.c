@@ -6,7 +6,9 @@
 // Built against llama.h only (the public API) by ./build.sh arch-references; its output is
 // committed as tests/arch/reference/*.json, so the test suite never builds llama.cpp.
 //
-//   oracle MODEL N_CTX N_GEN TOP_K PROMPT
+//   oracle MODEL N_CTX N_GEN TOP_K PROMPT [PARSE_SPECIAL]
+//
+// PARSE_SPECIAL 1 tokenizes special tokens written in the prompt (<|im_start|>) as themselves.
 //
 // The KV cache is F32 and flash attention off, so that llama.cpp's own rounding is only what
 // its matrix products do (and, for quantized weights, its 8-bit activations).
@@ -62,8 +64,8 @@ static void top_k(const float * logits, int n_vocab, int k, int * ids) {
 }
 
 int main(int argc, char ** argv) {
-    if (argc != 6) {
-        fprintf(stderr, "usage: %s MODEL N_CTX N_GEN TOP_K PROMPT\n", argv[0]);
+    if (argc != 6 && argc != 7) {
+        fprintf(stderr, "usage: %s MODEL N_CTX N_GEN TOP_K PROMPT [PARSE_SPECIAL]\n", argv[0]);
         return 2;
     }
     const char * path = argv[1];
@@ -71,6 +73,7 @@ int main(int argc, char ** argv) {
     const int n_gen = atoi(argv[3]);
     const int k = atoi(argv[4]);
     const char * prompt = argv[5];
+    const bool special = argc == 7 && atoi(argv[6]) != 0;
 
     llama_log_set(quiet, NULL);
     llama_backend_init();
@@ -100,16 +103,17 @@ int main(int argc, char ** argv) {
         return 1;
     }
 
-    int n_prompt = -llama_tokenize(vocab, prompt, (int32_t) strlen(prompt), NULL, 0, true, false);
+    int n_prompt = -llama_tokenize(vocab, prompt, (int32_t) strlen(prompt), NULL, 0, true, special);
     llama_token * tokens = malloc(sizeof(llama_token) * (size_t) (n_prompt + n_gen));
-    if (llama_tokenize(vocab, prompt, (int32_t) strlen(prompt), tokens, n_prompt, true, false) < 0) {
+    if (llama_tokenize(vocab, prompt, (int32_t) strlen(prompt), tokens, n_prompt, true, special) < 0) {
         fprintf(stderr, "tokenizing failed\n");
         return 1;
     }
 
     printf("{\"prompt\": ");
     json_string(prompt);
-    printf(", \"n_ctx\": %d, \"add_bos\": %s, \"prompt_ids\": [", n_ctx, llama_vocab_get_add_bos(vocab) ? "true" : "false");
+    printf(", \"n_ctx\": %d, \"add_bos\": %s, \"parse_special\": %s, \"prompt_ids\": [", n_ctx,
+           llama_vocab_get_add_bos(vocab) ? "true" : "false", special ? "true" : "false");
     for (int i = 0; i < n_prompt; i++) {
         printf("%s%d", i ? ", " : "", tokens[i]);
     }

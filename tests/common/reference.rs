@@ -1,4 +1,5 @@
-//! The llama.cpp / fp32 references of ../shared/reference (MODELS.md).
+//! The llama.cpp / fp32 references of ../shared/reference (MODELS.md), and those of the quant
+//! fixtures in the same format (tests/quant/reference, their fp32 logits in models/fp32).
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -30,9 +31,21 @@ pub struct Case {
     pub steps: usize,
 }
 
-/// The cases of `NAME.json` with their logits.
+/// The cases of `NAME.json` with their logits (../shared/reference).
 pub fn cases(name: &str) -> Vec<Case> {
-    let path = dir().join(format!("{name}.json"));
+    cases_in(&dir(), &dir(), name)
+}
+
+/// The cases of a quant fixture's reference (tests/quant/reference/NAME.json), with the fp32
+/// logits `./build.sh models` made for it.
+pub fn quant_cases(name: &str) -> Vec<Case> {
+    let json = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/quant/reference");
+    cases_in(&json, &super::models_dir().join("fp32"), name)
+}
+
+/// The cases of `json_dir/NAME.json` with their logits from `logits_dir`.
+pub fn cases_in(json_dir: &std::path::Path, logits_dir: &std::path::Path, name: &str) -> Vec<Case> {
+    let path = json_dir.join(format!("{name}.json"));
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap();
     let ids =
@@ -43,7 +56,7 @@ pub fn cases(name: &str) -> Vec<Case> {
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let (logits, steps) = npy_f32(&dir().join(format!("{name}.p{i}.fp32-teacher-forced.logits.npy")));
+            let (logits, steps) = npy_f32(&logits_dir.join(format!("{name}.p{i}.fp32-teacher-forced.logits.npy")));
             Case {
                 prompt: c["prompt"].as_str().unwrap().to_owned(),
                 prompt_ids: ids(&c["prompt_ids"]),
