@@ -18,8 +18,8 @@
 #                             file its committed reference was of; not part of `test`
 #   ./build.sh quant-references
 #                             the same llama.cpp on SmolLM2 requantized by its own quantizer
-#                             (Q5_K_M, Q5_1, BF16), and the fp32 pass of ../shared/tools: rewrites
-#                             tests/quant/reference/*.json; not part of `test`
+#                             (Q5_K_M, Q5_1, BF16, IQ4_XS), and the fp32 pass of ../shared/tools:
+#                             rewrites tests/quant/reference/*.json; not part of `test`
 #   ./build.sh bench-peers [RUNS]
 #                             hearth vs llama.cpp's Vulkan backend on this adapter, same files,
 #                             interleaved runs, one table of medians and ratios (benches/peers.sh;
@@ -266,7 +266,7 @@ arch_references() {
 # SmolLM2 requantized by llama.cpp's own quantizer from the F16 fixture (made once per machine
 # into the cache; deterministic: each is checked against the sha256 its committed reference was
 # made on), and the fp32 teacher-forced logits of ../shared/tools on each (into models/fp32/).
-QUANT_FIXTURES=(Q5_K_M Q5_1 BF16)
+QUANT_FIXTURES=(Q5_K_M Q5_1 BF16 IQ4_XS)
 
 quant_fixtures() {
   local t ref want out

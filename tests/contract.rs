@@ -9,7 +9,7 @@ use hearth::kernels::{contract, shaders};
 use wgpu::naga;
 
 fn module(shader: &hearth::gpu::ShaderDef, defines: &[&'static str]) -> naga::Module {
-    let wgsl = PipelineCache::new(shaders::INCLUDES).source(shader, defines).unwrap();
+    let wgsl = PipelineCache::new(shaders::includes()).source(shader, defines).unwrap();
     naga::front::wgsl::parse_str(&wgsl).unwrap_or_else(|e| panic!("{}: {}", shader.name, e.emit_to_string(&wgsl)))
 }
 

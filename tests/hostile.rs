@@ -307,11 +307,11 @@ fn cases() -> Vec<Case> {
         Case {
             what: "a weight type without kernels",
             file: smollm2(&[], |n, dims, ty| {
-                same(n, dims, if n == "blk.0.ffn_gate.weight" { GgmlType::IQ4_NL } else { ty })
+                same(n, dims, if n == "blk.0.ffn_gate.weight" { GgmlType::Q8_1 } else { ty })
             }),
             options: LoadOptions::default(),
             code: "unsupported-model",
-            message: "tensor 'blk.0.ffn_gate.weight' is of type IQ4_NL, which hearth cannot run yet",
+            message: "tensor 'blk.0.ffn_gate.weight' is of type Q8_1, which hearth cannot run yet",
             heap: 32 * MIB,
         },
         Case {

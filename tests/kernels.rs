@@ -38,13 +38,14 @@ fn fixture_rows(file: &str, tensor: &str, first_row: usize, rows: usize) -> Test
     TestWeight { ty: t.ty, rows, cols, bytes, values }
 }
 
-/// A weight of type `ty`: Q4_K and Q6_K from Gemma's tensors, Q5_K from random blocks, the rest
-/// quantized from random data.
+/// A weight of type `ty`: Q4_K and Q6_K from Gemma's tensors, Q5_K and the i-quants from random
+/// blocks, the rest quantized from random data.
 fn test_weight(ty: GgmlType, rows: usize, cols_hint: usize, rng: &mut Rng) -> TestWeight {
     match ty {
         GgmlType::Q4_K => fixture_rows(common::GEMMA, "blk.0.attn_output.weight", 5, rows),
         GgmlType::Q6_K => fixture_rows(common::GEMMA, "blk.0.ffn_down.weight", 11, rows),
-        GgmlType::Q5_K => random_k_weight(ty, rows, 512, rng),
+        GgmlType::Q5_K | GgmlType::IQ4_XS => random_k_weight(ty, rows, 512, rng),
+        GgmlType::IQ4_NL => random_k_weight(ty, rows, cols_hint, rng),
         _ => {
             let cols = cols_hint;
             let bytes = quant::quantize(ty, &rng.values(rows * cols)).unwrap();
@@ -143,15 +144,16 @@ fn matvec_every_type_and_variant() {
     assert!(span_8 > 0, "no matvec took eight chunks per step");
 }
 
-/// `rows` rows of `cols` columns of a K format from random bytes with small finite scales (any
-/// such bytes are a valid block): rows longer than any real K-quant tensor here has.
+/// `rows` rows of `cols` columns of a format without a quantizer here (the K formats, the
+/// i-quants) from random bytes with small finite scales (any such bytes are a valid block).
 fn random_k_weight(ty: GgmlType, rows: usize, cols: usize, rng: &mut Rng) -> TestWeight {
     let (block, scale_at) = match ty {
         GgmlType::Q4_K | GgmlType::Q5_K => (ty.type_size() as usize, 0..4),
         GgmlType::Q6_K => (210, 208..210),
-        _ => panic!("{ty} is not a K format here"),
+        GgmlType::IQ4_NL | GgmlType::IQ4_XS => (ty.type_size() as usize, 0..2),
+        _ => panic!("{ty} has no random blocks here"),
     };
-    let n_blocks = rows * cols / 256;
+    let n_blocks = rows * cols / ty.block_size() as usize;
     let mut bytes: Vec<u8> = (0..n_blocks * block).map(|_| rng.next_u64() as u8).collect();
     for blk in bytes.chunks_exact_mut(block) {
         for (i, at) in scale_at.clone().step_by(2).enumerate() {
@@ -205,7 +207,15 @@ fn span_8_at_gpu_shapes_for_every_k_format() {
 fn matvec_glu_matches_glu_then_matvec() {
     let ctx = context();
     let mut rng = Rng::new(21);
-    for ty in [GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q5_1, GgmlType::Q4_K, GgmlType::Q5_K] {
+    for ty in [
+        GgmlType::F16,
+        GgmlType::BF16,
+        GgmlType::Q8_0,
+        GgmlType::Q5_1,
+        GgmlType::Q4_K,
+        GgmlType::Q5_K,
+        GgmlType::IQ4_XS,
+    ] {
         let w = test_weight(ty, 37, 512, &mut rng);
         let gw = upload(&ctx, &w);
         for mut k in variants(&ctx) {

@@ -152,6 +152,13 @@ fn smollm2_q5_1_from_llama_quantize_matches_llama_cpp() {
     check_quant("Q5_1", (9.1e-5, 0.12)); // measured 4.5e-5, 5.9e-2
 }
 
+/// IQ4_XS as llama-quantize writes it for SmolLM2: IQ4_NL where rows of 576 are not whole
+/// 256-element blocks, IQ4_XS and Q5_K elsewhere.
+#[test]
+fn smollm2_iq4_xs_from_llama_quantize_matches_llama_cpp() {
+    check_quant("IQ4_XS", (1.3e-4, 0.19)); // measured 6.1e-5, 9.1e-2
+}
+
 #[test]
 fn smollm2_bf16_from_llama_quantize_matches_llama_cpp() {
     check_quant("BF16", (8.4e-5, 0.12)); // measured 4.2e-5, 5.7e-2

@@ -84,7 +84,7 @@ fn every_pipeline_a_real_load_builds_validates() {
     for file in &files {
         keys_of(&ctx, file, &mut keys);
     }
-    let cache = PipelineCache::new(shaders::INCLUDES);
+    let cache = PipelineCache::new(shaders::includes());
     for key in &keys {
         let shader = shaders::ALL.iter().find(|s| s.name == key.shader).expect("a listed shader");
         let wgsl = cache.source(shader, &key.defines).unwrap();

@@ -108,6 +108,16 @@ fn random_k_scale_min(ty: GgmlType, seed: u64, n_blocks: usize) -> Vec<u8> {
     b
 }
 
+/// IQ4_NL or IQ4_XS blocks of random bytes with a small finite d.
+fn random_iq4(ty: GgmlType, seed: u64, n_blocks: usize) -> Vec<u8> {
+    let size = ty.type_size() as usize;
+    let mut b: Vec<u8> = values(seed, n_blocks * size).iter().map(|v| (v.to_bits() >> 7) as u8).collect();
+    for blk in b.chunks_exact_mut(size) {
+        blk[..2].copy_from_slice(&half::f16::from_f32(0.001).to_le_bytes());
+    }
+    b
+}
+
 /// Q6_K blocks of random bytes (quants and int8 scales) with a small finite d.
 fn random_q6_k(seed: u64, n_blocks: usize) -> Vec<u8> {
     let mut b: Vec<u8> = values(seed, n_blocks * 210).iter().map(|v| (v.to_bits() >> 7) as u8).collect();
@@ -128,6 +138,7 @@ async fn matvec_every_format_in_the_browser() {
     for ty in hearth::kernels::WEIGHT_TYPES {
         let bytes = match ty {
             GgmlType::Q4_K | GgmlType::Q5_K => random_k_scale_min(ty, 1, rows * cols / 256),
+            GgmlType::IQ4_NL | GgmlType::IQ4_XS => random_iq4(ty, 1, rows * cols / ty.block_size() as usize),
             GgmlType::Q6_K => random_q6_k(1, rows * cols / 256),
             _ => quant::quantize(ty, &values(2, rows * cols)).unwrap(),
         };

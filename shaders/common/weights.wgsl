@@ -473,6 +473,93 @@ fn group_parts(hd: Header, c: u32) -> array<Parts, 4> {
 #endif
 #endif
 
+#ifdef W_IQ4_NL
+// As Q4_0 (d in the side region, chunk j of a block is nibble word j), but each 4-bit index
+// selects a value of common/iq_tables.wgsl. x = d * table[q].
+const ZERO_OFFSET: bool = true;
+const DATA_BYTES: u32 = 16u;
+const SIDE_BYTES: u32 = 2u;
+
+#include "common/iq_tables.wgsl"
+
+struct Header {
+    blk: u32,
+    d: f32,
+    col: u32,
+}
+
+fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
+    let blk = row * (cols / 32u) + c / 4u;
+    return Header(blk, split_scale(scales, blk), (c / 4u) * 32u);
+}
+
+// Four indices (0..15, as f32) as their table values.
+fn iq4_values(q: vec4<f32>) -> vec4<f32> {
+    let i = vec4<u32>(q);
+    return vec4<f32>(IQ4_VALUES[i.x], IQ4_VALUES[i.y], IQ4_VALUES[i.z], IQ4_VALUES[i.w]);
+}
+
+fn nibble_bytes(h: Header, j: u32, q: u32) -> vec2<u32> {
+    return nibbles(q);
+}
+
+fn nibble_parts(h: Header, j: u32, qa: vec4<f32>, qb: vec4<f32>) -> Parts {
+    let col = h.col + 4u * j;
+    return Parts(iq4_values(qa), iq4_values(qb), vec2<f32>(h.d), vec2<f32>(0.0), 0.0, col, col + 16u);
+}
+
+#include "common/nibble_blocks.wgsl"
+#endif
+
+#ifdef W_IQ4_XS
+// 32 nibble words per 256-element block: sub-block s (32 elements) is words 4s..4s + 4, laid
+// out as an IQ4_NL block's. Side region, 3 words per block: d as f32, then the eight
+// sub-blocks' scales ls - 32 as i8. Chunk j (of 32) is word j of sub-block j / 4: a group of 4
+// chunks is one sub-block. x = (d * (ls - 32)) * table[q].
+const ZERO_OFFSET: bool = true;
+const DATA_BYTES: u32 = 128u;
+const SIDE_BYTES: u32 = 12u;
+
+#include "common/iq_tables.wgsl"
+
+struct Header {
+    blk: u32,
+    s: f32,
+    col: u32,
+}
+
+fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
+    let blk = row * (cols / 256u) + c / 32u;
+    let sub = (c % 32u) / 4u;
+    let side = scales + (SIDE_BYTES / 4u) * blk;
+    let ls = bitcast<i32>(w[side + 1u + sub / 4u] << (24u - 8u * (sub % 4u))) >> 24u;
+    return Header(blk, bitcast<f32>(w[side]) * f32(ls), (c / 32u) * 256u + 32u * sub);
+}
+
+fn iq4_values(q: vec4<f32>) -> vec4<f32> {
+    let i = vec4<u32>(q);
+    return vec4<f32>(IQ4_VALUES[i.x], IQ4_VALUES[i.y], IQ4_VALUES[i.z], IQ4_VALUES[i.w]);
+}
+
+// Chunk jj (of 4) of the header's sub-block, from its nibble word.
+fn iq4xs_parts(h: Header, jj: u32, q: u32) -> Parts {
+    let v = nibbles(q);
+    let col = h.col + 4u * jj;
+    return Parts(iq4_values(bytes_u8(v.x)), iq4_values(bytes_u8(v.y)), vec2<f32>(h.s), vec2<f32>(0.0), 0.0, col, col + 16u);
+}
+
+fn chunk_parts(h: Header, c: u32) -> Parts {
+    return iq4xs_parts(h, c % 4u, w[h.blk * (DATA_BYTES / 4u) + c % 32u]);
+}
+
+#ifdef GROUPS
+fn group_parts(h: Header, c: u32) -> array<Parts, 4> {
+    let q = wv[h.blk * (DATA_BYTES / 16u) + (c % 32u) / 4u];
+    return array<Parts, 4>(iq4xs_parts(h, 0u, q.x), iq4xs_parts(h, 1u, q.y), iq4xs_parts(h, 2u, q.z), iq4xs_parts(h, 3u, q.w));
+}
+#endif
+#endif
+
 fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
     return chunk_parts(load_header(row, c, cols, scales), c);
 }

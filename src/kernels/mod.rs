@@ -114,7 +114,7 @@ impl Kernels {
             (false, _) => 64,
         };
         Kernels {
-            cache: PipelineCache::new(shaders::INCLUDES),
+            cache: PipelineCache::new(shaders::includes()),
             uniforms: UniformArena::new(ctx),
             f16: f16 && ctx.has_f16(),
             subgroups,
@@ -244,6 +244,8 @@ pub fn weight_define(ty: GgmlType) -> Option<&'static str> {
         GgmlType::Q4_K => "W_Q4_K",
         GgmlType::Q5_K => "W_Q5_K",
         GgmlType::Q6_K => "W_Q6_K",
+        GgmlType::IQ4_NL => "W_IQ4_NL",
+        GgmlType::IQ4_XS => "W_IQ4_XS",
         _ => return None,
     })
 }
@@ -271,7 +273,7 @@ fn weight_defines(kernel: &'static str, ty: GgmlType, store: Store) -> Result<Ve
 }
 
 /// Weight types the matrix kernels read.
-pub const WEIGHT_TYPES: [GgmlType; 11] = [
+pub const WEIGHT_TYPES: [GgmlType; 13] = [
     GgmlType::F32,
     GgmlType::F16,
     GgmlType::BF16,
@@ -283,6 +285,8 @@ pub const WEIGHT_TYPES: [GgmlType; 11] = [
     GgmlType::Q4_K,
     GgmlType::Q5_K,
     GgmlType::Q6_K,
+    GgmlType::IQ4_NL,
+    GgmlType::IQ4_XS,
 ];
 
 /// Splits `n` workgroups over x and y so that neither exceeds 65535 (kernels flatten them).

@@ -10,6 +10,8 @@
 //! - Q5_0: the high bits' word, then d widened to f32 (8 bytes for the file's 6: an f16 next
 //!   to the word would straddle words);
 //! - Q5_1: (d, m), two f16 in one word, then the high bits' word;
+//! - IQ4_NL: the lone f16 scale, as Q4_0's; IQ4_XS: d as f32, then its eight 6-bit sub-block
+//!   scales unpacked to one signed byte each;
 //! - Q4_K, Q5_K: (d, dmin) in one word, then its eight 6-bit scales and mins, packed into 12
 //!   bytes in the file, unpacked into 16 (one byte each), so that a chunk's two (scale, min)
 //!   pairs are one word with no bit shuffling (Q5_K's data region: its high bits, then the
@@ -19,7 +21,7 @@
 
 use crate::gguf::GgmlType;
 
-use super::{QuantError, get_scale_min_k4};
+use super::{QuantError, get_scale_min_k4, iq4_xs_scale};
 
 /// What a type keeps in the side region.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +37,9 @@ pub enum Side {
     },
     /// Q5_0's d and qh (bytes 0..6) as two words: qh, then d as f32.
     Q5_0,
+    /// IQ4_XS's d and packed scales (bytes 0..8) as 12 bytes: d as f32, then the eight
+    /// sub-blocks' scales `ls - 32` as i8.
+    Iq4Xs,
     /// Q4_K's and Q5_K's (d, dmin) and packed scales and mins (bytes 0..16) as 20 bytes:
     /// (d, dmin), then word p holding (scale 2p, min 2p, scale 2p + 1, min 2p + 1).
     Q4K,
@@ -47,6 +52,7 @@ impl Side {
             Side::None => 0,
             Side::Bytes { len, .. } => len,
             Side::Q5_0 => 8,
+            Side::Iq4Xs => 12,
             Side::Q4K => 20,
         }
     }
@@ -57,6 +63,7 @@ impl Side {
             Side::None => (0, 0),
             Side::Bytes { at, len } => (at as usize, len as usize),
             Side::Q5_0 => (0, 6),
+            Side::Iq4Xs => (0, 8),
             Side::Q4K => (0, 16),
         }
     }
@@ -68,6 +75,11 @@ impl Side {
                 side.extend_from_slice(&moved[2..6]);
                 let d = half::f16::from_le_bytes([moved[0], moved[1]]).to_f32();
                 side.extend_from_slice(&d.to_le_bytes());
+            }
+            Side::Iq4Xs => {
+                let d = half::f16::from_le_bytes([moved[0], moved[1]]).to_f32();
+                side.extend_from_slice(&d.to_le_bytes());
+                side.extend((0..8).map(|s| iq4_xs_scale(moved, s) as u8));
             }
             Side::Q4K => {
                 side.extend_from_slice(&moved[..4]);
@@ -104,6 +116,8 @@ pub fn gpu_layout(ty: GgmlType) -> Result<GpuLayout, QuantError> {
         GgmlType::Q5_1 => layout(16, Side::Bytes { at: 0, len: 8 }),
         GgmlType::Q5_K => layout(160, Side::Q4K),
         GgmlType::Q6_K => layout(208, Side::Bytes { at: 208, len: 2 }),
+        GgmlType::IQ4_NL => layout(16, Side::Bytes { at: 0, len: 2 }),
+        GgmlType::IQ4_XS => layout(128, Side::Iq4Xs),
         other => Err(QuantError::Unsupported(other)),
     }
 }

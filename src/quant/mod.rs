@@ -7,6 +7,7 @@
 //! compared bit for bit.
 
 mod float;
+mod iquants;
 mod kquants;
 mod layout;
 mod legacy;
@@ -14,6 +15,7 @@ mod quantize;
 
 use crate::gguf::GgmlType;
 
+pub use iquants::{KVALUES_IQ4NL, iq4_xs_scale};
 pub use kquants::{QK_K, get_scale_min_k4};
 pub use layout::{GpuLayout, Side, gpu_layout, gpu_layout_bytes, split_in_place, to_gpu_layout};
 pub use quantize::quantize;
@@ -49,7 +51,7 @@ pub enum QuantError {
 }
 
 /// The types hearth can dequantize (and so compute with).
-pub const SUPPORTED: [GgmlType; 11] = [
+pub const SUPPORTED: [GgmlType; 13] = [
     GgmlType::F32,
     GgmlType::F16,
     GgmlType::BF16,
@@ -61,6 +63,8 @@ pub const SUPPORTED: [GgmlType; 11] = [
     GgmlType::Q4_K,
     GgmlType::Q5_K,
     GgmlType::Q6_K,
+    GgmlType::IQ4_NL,
+    GgmlType::IQ4_XS,
 ];
 
 fn supported_list() -> String {
@@ -99,6 +103,8 @@ pub fn dequantize(ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<(), Qua
         GgmlType::Q4_K => kquants::q4_k_block,
         GgmlType::Q5_K => kquants::q5_k_block,
         GgmlType::Q6_K => kquants::q6_k_block,
+        GgmlType::IQ4_NL => iquants::iq4_nl_block,
+        GgmlType::IQ4_XS => iquants::iq4_xs_block,
         other => return Err(QuantError::Unsupported(other)),
     };
     for (block, o) in bytes.chunks_exact(ts).zip(out.chunks_exact_mut(bs)) {

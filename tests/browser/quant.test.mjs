@@ -1,5 +1,5 @@
 // Files llama.cpp's own quantizer made (tests/quant: SmolLM2 Q5_K_M, which is mostly Q5_1 with
-// Q5_K, Q6_K and Q8_0, and BF16) through the public JS API on SwiftShader's WebGPU: llama.cpp's
+// Q5_K, Q6_K and Q8_0; IQ4_XS, mostly IQ4_NL; and BF16) through the public JS API on SwiftShader's WebGPU: llama.cpp's
 // prompt ids and its greedy ids for as long as the fp32 forward pass agrees with them, on both
 // reference prompts (the f32 path; the native suite checks the logits).
 import assert from "node:assert/strict";
@@ -18,7 +18,7 @@ after(async () => {
 const reference = (ty) =>
   JSON.parse(readFileSync(new URL(`../quant/reference/smollm2-${ty}.json`, import.meta.url), "utf8")).cases;
 
-for (const ty of ["Q5_K_M", "BF16"]) {
+for (const ty of ["Q5_K_M", "IQ4_XS", "BF16"]) {
   test(`SmolLM2 ${ty} from llama.cpp's quantizer gives llama.cpp's greedy ids`, { timeout: 900_000 }, async (t) => {
     const page = await openPage(t, env);
     const [c0, c1] = reference(ty);

@@ -30,8 +30,12 @@ pub const SMOLLM2: [&str; 4] = [
 ];
 
 /// SmolLM2 requantized by llama.cpp's own quantizer (tests/quant).
-pub const LLAMA_QUANTIZE: [&str; 3] =
-    ["SmolLM2-135M-Instruct.Q5_K_M.gguf", "SmolLM2-135M-Instruct.Q5_1.gguf", "SmolLM2-135M-Instruct.BF16.gguf"];
+pub const LLAMA_QUANTIZE: [&str; 4] = [
+    "SmolLM2-135M-Instruct.Q5_K_M.gguf",
+    "SmolLM2-135M-Instruct.Q5_1.gguf",
+    "SmolLM2-135M-Instruct.BF16.gguf",
+    "SmolLM2-135M-Instruct.IQ4_XS.gguf",
+];
 
 /// The Gemma 3 fixture.
 pub const GEMMA: &str = "gemma-3-270m-Q4_K_M.gguf";

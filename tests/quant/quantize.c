@@ -2,7 +2,7 @@
 // the public API (llama_model_quantize, default parameters: no importance matrix), so that only
 // libllama is built (./build.sh models, once per machine, into the cache outside the clone).
 //
-//   quantize IN.gguf OUT.gguf TYPE      TYPE: Q5_K_M, Q5_1 or BF16
+//   quantize IN.gguf OUT.gguf TYPE      TYPE: Q5_K_M, Q5_1, BF16 or IQ4_XS
 #include <stdio.h>
 #include <string.h>
 
@@ -23,6 +23,7 @@ int main(int argc, char ** argv) {
         {"Q5_K_M", LLAMA_FTYPE_MOSTLY_Q5_K_M},
         {"Q5_1", LLAMA_FTYPE_MOSTLY_Q5_1},
         {"BF16", LLAMA_FTYPE_MOSTLY_BF16},
+        {"IQ4_XS", LLAMA_FTYPE_MOSTLY_IQ4_XS},
     };
     if (argc != 4) {
         fprintf(stderr, "usage: %s IN.gguf OUT.gguf TYPE\n", argv[0]);
