@@ -493,12 +493,6 @@ fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
     return Header(blk, split_scale(scales, blk), (c / 4u) * 32u);
 }
 
-// Four indices (0..15, as f32) as their table values.
-fn iq4_values(q: vec4<f32>) -> vec4<f32> {
-    let i = vec4<u32>(q);
-    return vec4<f32>(IQ4_VALUES[i.x], IQ4_VALUES[i.y], IQ4_VALUES[i.z], IQ4_VALUES[i.w]);
-}
-
 fn nibble_bytes(h: Header, j: u32, q: u32) -> vec2<u32> {
     return nibbles(q);
 }
@@ -534,11 +528,6 @@ fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
     let side = scales + (SIDE_BYTES / 4u) * blk;
     let ls = bitcast<i32>(w[side + 1u + sub / 4u] << (24u - 8u * (sub % 4u))) >> 24u;
     return Header(blk, bitcast<f32>(w[side]) * f32(ls), (c / 32u) * 256u + 32u * sub);
-}
-
-fn iq4_values(q: vec4<f32>) -> vec4<f32> {
-    let i = vec4<u32>(q);
-    return vec4<f32>(IQ4_VALUES[i.x], IQ4_VALUES[i.y], IQ4_VALUES[i.z], IQ4_VALUES[i.w]);
 }
 
 // Chunk jj (of 4) of the header's sub-block, from its nibble word.
