@@ -18,7 +18,8 @@
 #                             file its committed reference was of; not part of `test`
 #   ./build.sh quant-references
 #                             the same llama.cpp on SmolLM2 requantized by its own quantizer
-#                             (Q5_K_M, Q5_1, BF16, IQ4_XS), and the fp32 pass of ../shared/tools:
+#                             (Q5_K_M, Q5_1, BF16, IQ4_XS, Q3_K_M, Q2_K, Q2_K-pure), and the fp32 pass
+#                             of ../shared/tools:
 #                             rewrites tests/quant/reference/*.json; not part of `test`
 #   ./build.sh bench-peers [RUNS]
 #                             hearth vs llama.cpp's Vulkan backend on this adapter, same files,
@@ -265,11 +266,12 @@ arch_references() {
 
 # SmolLM2 requantized by llama.cpp's own quantizer from the F16 fixture (made once per machine
 # into the cache; deterministic: each is checked against the sha256 its committed reference was
-# made on), and the fp32 teacher-forced logits of ../shared/tools on each (into models/fp32/).
-QUANT_FIXTURES=(Q5_K_M Q5_1 BF16 IQ4_XS)
+# made on), and the fp32 teacher-forced logits of ../shared/tools on each (into models/fp32/,
+# also made once per machine).
+QUANT_FIXTURES=(Q5_K_M Q5_1 BF16 IQ4_XS Q3_K_M Q2_K Q2_K-pure)
 
 quant_fixtures() {
-  local t ref want out
+  local t ref want out logits
   mkdir -p "$MODELS/fp32"
   for t in "${QUANT_FIXTURES[@]}"; do
     ref="tests/quant/reference/smollm2-$t.json"
@@ -287,9 +289,16 @@ quant_fixtures() {
       [[ -n ${REMAKING_REFERENCES:-} ]] || check_sha "$CACHE/${out##*/}" "$want"
       cp "$CACHE/${out##*/}" "$out"
     fi
-    if [[ -z ${REMAKING_REFERENCES:-} && ! -f $MODELS/fp32/smollm2-$t.p1.fp32-teacher-forced.logits.npy ]]; then
-      say "the fp32 teacher-forced logits of SmolLM2 $t (../shared/tools, ~1 minute)"
-      "$PY" "$SHARED/tools/fp32_teacher_forced.py" "$out" "$ref" "$MODELS/fp32" "$MODELS/fp32" >/dev/null
+    # The fp32 logits are made once per machine too, kept in the cache under the file's sha256.
+    logits="$CACHE/fp32/$want"
+    if [[ -z ${REMAKING_REFERENCES:-} ]]; then
+      if [[ ! -f $logits/smollm2-$t.p1.fp32-teacher-forced.logits.npy ]]; then
+        say "the fp32 teacher-forced logits of SmolLM2 $t (../shared/tools, ~1 minute)"
+        rm -rf "$logits.part" && mkdir -p "$logits.part"
+        "$PY" "$SHARED/tools/fp32_teacher_forced.py" "$out" "$ref" "$logits.part" "$logits.part" >/dev/null
+        mkdir -p "$logits" && mv "$logits.part"/*.npy "$logits/" && rm -rf "$logits.part"
+      fi
+      cp "$logits"/smollm2-"$t".p*.fp32-teacher-forced.logits.npy "$MODELS/fp32/"
     fi
   done
 }

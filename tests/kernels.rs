@@ -38,13 +38,14 @@ fn fixture_rows(file: &str, tensor: &str, first_row: usize, rows: usize) -> Test
     TestWeight { ty: t.ty, rows, cols, bytes, values }
 }
 
-/// A weight of type `ty`: Q4_K and Q6_K from Gemma's tensors, Q5_K and the i-quants from random
+/// A weight of type `ty`: Q4_K and Q6_K from Gemma's tensors, Q2_K, Q3_K, Q5_K and the
+/// i-quants from random
 /// blocks, the rest quantized from random data.
 fn test_weight(ty: GgmlType, rows: usize, cols_hint: usize, rng: &mut Rng) -> TestWeight {
     match ty {
         GgmlType::Q4_K => fixture_rows(common::GEMMA, "blk.0.attn_output.weight", 5, rows),
         GgmlType::Q6_K => fixture_rows(common::GEMMA, "blk.0.ffn_down.weight", 11, rows),
-        GgmlType::Q5_K | GgmlType::IQ4_XS => random_k_weight(ty, rows, 512, rng),
+        GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q5_K | GgmlType::IQ4_XS => random_k_weight(ty, rows, 512, rng),
         GgmlType::IQ4_NL => random_k_weight(ty, rows, cols_hint, rng),
         _ => {
             let cols = cols_hint;
@@ -149,6 +150,8 @@ fn matvec_every_type_and_variant() {
 fn random_k_weight(ty: GgmlType, rows: usize, cols: usize, rng: &mut Rng) -> TestWeight {
     let (block, scale_at) = match ty {
         GgmlType::Q4_K | GgmlType::Q5_K => (ty.type_size() as usize, 0..4),
+        GgmlType::Q2_K => (84, 80..84),
+        GgmlType::Q3_K => (110, 108..110),
         GgmlType::Q6_K => (210, 208..210),
         GgmlType::IQ4_NL | GgmlType::IQ4_XS => (ty.type_size() as usize, 0..2),
         _ => panic!("{ty} has no random blocks here"),
@@ -172,7 +175,7 @@ fn random_k_weight(ty: GgmlType, rows: usize, cols: usize, rng: &mut Rng) -> Tes
 fn span_8_at_gpu_shapes_for_every_k_format() {
     let ctx = context();
     let mut rng = Rng::new(31);
-    for ty in WEIGHT_TYPES.into_iter().filter(|t| matches!(t, GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K)) {
+    for ty in WEIGHT_TYPES.into_iter().filter(|t| t.block_size() == 256 && *t != GgmlType::IQ4_XS) {
         let w = random_k_weight(ty, 9, 4096, &mut rng);
         let gw = upload(&ctx, &w);
         for mut k in variants(&ctx) {

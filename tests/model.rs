@@ -159,6 +159,26 @@ fn smollm2_iq4_xs_from_llama_quantize_matches_llama_cpp() {
     check_quant("IQ4_XS", (1.3e-4, 0.19)); // measured 6.1e-5, 9.1e-2
 }
 
+/// Q3_K_M as llama-quantize writes it for SmolLM2: Q4_0 and Q5_0 where rows of 576 are not
+/// whole 256-element blocks (no Q3_K tensor is left), Q4_K, Q5_K, Q5_1 and Q8_0 elsewhere.
+#[test]
+fn smollm2_q3_k_m_from_llama_quantize_matches_llama_cpp() {
+    check_quant("Q3_K_M", (1.4e-4, 0.14)); // measured 6.9e-5, 6.7e-2
+}
+
+/// Q2_K as llama-quantize writes it for SmolLM2: Q3_K in the FFN-down projections, Q4_0 where
+/// rows of 576 are not whole 256-element blocks.
+#[test]
+fn smollm2_q2_k_from_llama_quantize_matches_llama_cpp() {
+    check_quant("Q2_K", (1.2e-4, 0.096)); // measured 5.8e-5, 4.8e-2
+}
+
+/// Q2_K with llama-quantize's `--pure`: Q2_K in the FFN-down projections (Q4_0 elsewhere).
+#[test]
+fn smollm2_q2_k_pure_from_llama_quantize_matches_llama_cpp() {
+    check_quant("Q2_K-pure", (1.7e-4, 0.12)); // measured 8.5e-5, 6.1e-2
+}
+
 #[test]
 fn smollm2_bf16_from_llama_quantize_matches_llama_cpp() {
     check_quant("BF16", (8.4e-5, 0.12)); // measured 4.2e-5, 5.7e-2

@@ -118,6 +118,18 @@ fn random_iq4(ty: GgmlType, seed: u64, n_blocks: usize) -> Vec<u8> {
     b
 }
 
+/// Q2_K or Q3_K blocks of random bytes with small finite d (and Q2_K's dmin).
+fn random_k_quarter(ty: GgmlType, seed: u64, n_blocks: usize) -> Vec<u8> {
+    let size = ty.type_size() as usize;
+    let mut b: Vec<u8> = values(seed, n_blocks * size).iter().map(|v| (v.to_bits() >> 7) as u8).collect();
+    for blk in b.chunks_exact_mut(size) {
+        let at = if ty == GgmlType::Q2_K { [80, 82] } else { [108, 108] };
+        blk[at[0]..at[0] + 2].copy_from_slice(&half::f16::from_f32(0.01).to_le_bytes());
+        blk[at[1]..at[1] + 2].copy_from_slice(&half::f16::from_f32(0.001).to_le_bytes());
+    }
+    b
+}
+
 /// Q6_K blocks of random bytes (quants and int8 scales) with a small finite d.
 fn random_q6_k(seed: u64, n_blocks: usize) -> Vec<u8> {
     let mut b: Vec<u8> = values(seed, n_blocks * 210).iter().map(|v| (v.to_bits() >> 7) as u8).collect();
@@ -140,6 +152,7 @@ async fn matvec_every_format_in_the_browser() {
             GgmlType::Q4_K | GgmlType::Q5_K => random_k_scale_min(ty, 1, rows * cols / 256),
             GgmlType::IQ4_NL | GgmlType::IQ4_XS => random_iq4(ty, 1, rows * cols / ty.block_size() as usize),
             GgmlType::Q6_K => random_q6_k(1, rows * cols / 256),
+            GgmlType::Q2_K | GgmlType::Q3_K => random_k_quarter(ty, 1, rows * cols / 256),
             _ => quant::quantize(ty, &values(2, rows * cols)).unwrap(),
         };
         let w = quant::dequantize_to_vec(ty, &bytes, rows * cols).unwrap();

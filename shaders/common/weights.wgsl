@@ -340,6 +340,75 @@ fn nibble_parts(h: Header, j: u32, qa: vec4<f32>, qb: vec4<f32>) -> Parts {
 #include "common/nibble_blocks.wgsl"
 #endif
 
+#ifdef W_Q2_K
+// 20 words (5 vectors) per 256-element block: the 16 scale bytes (scale in the low nibble, min
+// in the high, per 16 elements), then 16 words of 2-bit values; (d, dmin) in the side region.
+// Value word i (of 16) holds, in 2-bit field f of byte b, element 128 (i / 8) + 32 f +
+// 4 (i % 8) + b. x = (d * sc) * q - dmin * m. See common/k_quarter.wgsl for the chunks.
+const ZERO_OFFSET: bool = false;
+const DATA_BYTES: u32 = 80u;
+const SIDE_BYTES: u32 = 4u;
+const VALUE_WORD: u32 = 4u;
+const ZERO_POINT: f32 = 0.0;
+
+#include "common/k_quarter.wgsl"
+
+fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
+    let blk = row * (cols / 256u) + c / 32u;
+    let dm = unpack2x16float(w[scales + blk]);
+    let word = w[blk * (DATA_BYTES / 4u) + quarter_scale_word(c)];
+    let sm = (vec4<u32>(word) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xFFu);
+    return Header(blk, dm.x * vec4<f32>(sm & vec4<u32>(15u)), dm.y * vec4<f32>(sm >> vec4<u32>(4u)), quarter_col(c));
+}
+
+// No high bits.
+fn high_word(base: u32, i: u32) -> u32 {
+    return 0u;
+}
+
+#ifdef GROUPS
+fn high_vec(base: u32, i: u32) -> vec4<u32> {
+    return vec4<u32>(0u);
+}
+#endif
+
+#include "common/k_quarter_parts.wgsl"
+#endif
+
+#ifdef W_Q3_K
+// 24 words (6 vectors) per 256-element block: hmask (8 words: bit k of byte b is the third bit
+// of element 32 k + b), then the 2-bit values as Q2_K's (16 words); side region, 5 words per
+// block: d as f32, then the 16 scales sc - 32 as i8. q = low | bit << 2, x = (d * sc) * (q - 4).
+const ZERO_OFFSET: bool = false;
+const DATA_BYTES: u32 = 96u;
+const SIDE_BYTES: u32 = 20u;
+const VALUE_WORD: u32 = 8u;
+const ZERO_POINT: f32 = 4.0;
+
+#include "common/k_quarter.wgsl"
+
+fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
+    let blk = row * (cols / 256u) + c / 32u;
+    let side = scales + (SIDE_BYTES / 4u) * blk;
+    let sc = bytes_i8(w[side + 1u + quarter_scale_word(c)]);
+    return Header(blk, bitcast<f32>(w[side]) * sc, vec4<f32>(0.0), quarter_col(c));
+}
+
+// The hmask word of value word i (its bytes' elements), from the block's data at word `base`.
+fn high_word(base: u32, i: u32) -> u32 {
+    return w[base + i % 8u];
+}
+
+#ifdef GROUPS
+// The hmask vector of value words i.. (i % 4 == 0), from the block's data at vector `base`.
+fn high_vec(base: u32, i: u32) -> vec4<u32> {
+    return wv[base + (i % 8u) / 4u];
+}
+#endif
+
+#include "common/k_quarter_parts.wgsl"
+#endif
+
 #ifdef W_Q4_K
 // 32 words of nibbles per 256-element block; sub-block s uses nibble bytes 32 * (s / 2)..,
 // low when s is even. The side region as in common/k_scale_min.wgsl. Chunk j (of 32) of a

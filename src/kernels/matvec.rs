@@ -143,10 +143,12 @@ impl Kernels {
         let words = !groups || w.ty.block_size() >= 32;
         if groups {
             defines.push("GROUPS");
-            // K formats: a header (Q4_K's and Q5_K's sub-block pair, Q6_K's half) covers 8
+            // K formats: a header (Q2_K's and Q3_K's quarter, Q4_K's and Q5_K's sub-block
+            // pair, Q6_K's half) covers 8
             // chunks or more, so two groups share it; on GPUs only where every invocation
             // still has a step.
-            let k_format = matches!(w.ty, GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K);
+            let k_format =
+                matches!(w.ty, GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K);
             if k_format && (self.cpu_shapes || w.cols / 64 >= wg) {
                 defines.push("SPAN_8");
             }

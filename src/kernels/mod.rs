@@ -241,6 +241,8 @@ pub fn weight_define(ty: GgmlType) -> Option<&'static str> {
         GgmlType::Q4_1 => "W_Q4_1",
         GgmlType::Q5_0 => "W_Q5_0",
         GgmlType::Q5_1 => "W_Q5_1",
+        GgmlType::Q2_K => "W_Q2_K",
+        GgmlType::Q3_K => "W_Q3_K",
         GgmlType::Q4_K => "W_Q4_K",
         GgmlType::Q5_K => "W_Q5_K",
         GgmlType::Q6_K => "W_Q6_K",
@@ -273,7 +275,7 @@ fn weight_defines(kernel: &'static str, ty: GgmlType, store: Store) -> Result<Ve
 }
 
 /// Weight types the matrix kernels read.
-pub const WEIGHT_TYPES: [GgmlType; 13] = [
+pub const WEIGHT_TYPES: [GgmlType; 15] = [
     GgmlType::F32,
     GgmlType::F16,
     GgmlType::BF16,
@@ -282,6 +284,8 @@ pub const WEIGHT_TYPES: [GgmlType; 13] = [
     GgmlType::Q4_1,
     GgmlType::Q5_0,
     GgmlType::Q5_1,
+    GgmlType::Q2_K,
+    GgmlType::Q3_K,
     GgmlType::Q4_K,
     GgmlType::Q5_K,
     GgmlType::Q6_K,

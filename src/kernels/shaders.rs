@@ -38,6 +38,8 @@ static FILES: &[(&str, &str)] = &[
     ("common/weights.wgsl", include_str!("../../shaders/common/weights.wgsl")),
     ("common/nibble_blocks.wgsl", include_str!("../../shaders/common/nibble_blocks.wgsl")),
     ("common/k_scale_min.wgsl", include_str!("../../shaders/common/k_scale_min.wgsl")),
+    ("common/k_quarter.wgsl", include_str!("../../shaders/common/k_quarter.wgsl")),
+    ("common/k_quarter_parts.wgsl", include_str!("../../shaders/common/k_quarter_parts.wgsl")),
     ("common/step.wgsl", include_str!("../../shaders/common/step.wgsl")),
     ("common/subgroup_args.wgsl", include_str!("../../shaders/common/subgroup_args.wgsl")),
     ("common/subgroup_init.wgsl", include_str!("../../shaders/common/subgroup_init.wgsl")),

@@ -12,6 +12,10 @@
 //! - Q5_1: (d, m), two f16 in one word, then the high bits' word;
 //! - IQ4_NL: the lone f16 scale, as Q4_0's; IQ4_XS: d as f32, then its eight 6-bit sub-block
 //!   scales unpacked to one signed byte each;
+//! - Q2_K: (d, dmin), two f16 in one word; its 16 bytes of 4-bit scales and mins stay in the
+//!   data region, before the 2-bit values (80 bytes: five vectors);
+//! - Q3_K: d as f32, then its sixteen 6-bit scales, packed into 12 bytes in the file, unpacked
+//!   to `sc - 32` as i8 (the data region: the high bits, then the 2-bit values);
 //! - Q4_K, Q5_K: (d, dmin) in one word, then its eight 6-bit scales and mins, packed into 12
 //!   bytes in the file, unpacked into 16 (one byte each), so that a chunk's two (scale, min)
 //!   pairs are one word with no bit shuffling (Q5_K's data region: its high bits, then the
@@ -21,7 +25,7 @@
 
 use crate::gguf::GgmlType;
 
-use super::{QuantError, get_scale_min_k4, iq4_xs_scale};
+use super::{QuantError, get_scale_min_k4, iq4_xs_scale, q3_k_scale};
 
 /// What a type keeps in the side region.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +44,9 @@ pub enum Side {
     /// IQ4_XS's d and packed scales (bytes 0..8) as 12 bytes: d as f32, then the eight
     /// sub-blocks' scales `ls - 32` as i8.
     Iq4Xs,
+    /// Q3_K's packed scales and d (bytes 96..110) as 20 bytes: d as f32, then the sixteen
+    /// scales `sc - 32` as i8.
+    Q3K,
     /// Q4_K's and Q5_K's (d, dmin) and packed scales and mins (bytes 0..16) as 20 bytes:
     /// (d, dmin), then word p holding (scale 2p, min 2p, scale 2p + 1, min 2p + 1).
     Q4K,
@@ -53,7 +60,7 @@ impl Side {
             Side::Bytes { len, .. } => len,
             Side::Q5_0 => 8,
             Side::Iq4Xs => 12,
-            Side::Q4K => 20,
+            Side::Q3K | Side::Q4K => 20,
         }
     }
 
@@ -64,6 +71,7 @@ impl Side {
             Side::Bytes { at, len } => (at as usize, len as usize),
             Side::Q5_0 => (0, 6),
             Side::Iq4Xs => (0, 8),
+            Side::Q3K => (96, 14),
             Side::Q4K => (0, 16),
         }
     }
@@ -80,6 +88,11 @@ impl Side {
                 let d = half::f16::from_le_bytes([moved[0], moved[1]]).to_f32();
                 side.extend_from_slice(&d.to_le_bytes());
                 side.extend((0..8).map(|s| iq4_xs_scale(moved, s) as u8));
+            }
+            Side::Q3K => {
+                let d = half::f16::from_le_bytes([moved[12], moved[13]]).to_f32();
+                side.extend_from_slice(&d.to_le_bytes());
+                side.extend((0..16).map(|k| q3_k_scale(&moved[..12], k) as u8));
             }
             Side::Q4K => {
                 side.extend_from_slice(&moved[..4]);
@@ -109,6 +122,8 @@ pub fn gpu_layout(ty: GgmlType) -> Result<GpuLayout, QuantError> {
         GgmlType::F32 => layout(4, Side::None),
         GgmlType::F16 | GgmlType::BF16 => layout(2, Side::None),
         GgmlType::Q4_1 => layout(16, Side::Bytes { at: 0, len: 4 }),
+        GgmlType::Q2_K => layout(80, Side::Bytes { at: 80, len: 4 }),
+        GgmlType::Q3_K => layout(96, Side::Q3K),
         GgmlType::Q4_K => layout(128, Side::Q4K),
         GgmlType::Q8_0 => layout(32, Side::Bytes { at: 0, len: 2 }),
         GgmlType::Q4_0 => layout(16, Side::Bytes { at: 0, len: 2 }),

@@ -16,7 +16,7 @@ mod quantize;
 use crate::gguf::GgmlType;
 
 pub use iquants::{KVALUES_IQ4NL, iq4_xs_scale};
-pub use kquants::{QK_K, get_scale_min_k4};
+pub use kquants::{QK_K, get_scale_min_k4, q3_k_scale};
 pub use layout::{GpuLayout, Side, gpu_layout, gpu_layout_bytes, split_in_place, to_gpu_layout};
 pub use quantize::quantize;
 
@@ -51,7 +51,7 @@ pub enum QuantError {
 }
 
 /// The types hearth can dequantize (and so compute with).
-pub const SUPPORTED: [GgmlType; 13] = [
+pub const SUPPORTED: [GgmlType; 15] = [
     GgmlType::F32,
     GgmlType::F16,
     GgmlType::BF16,
@@ -60,6 +60,8 @@ pub const SUPPORTED: [GgmlType; 13] = [
     GgmlType::Q4_1,
     GgmlType::Q5_0,
     GgmlType::Q5_1,
+    GgmlType::Q2_K,
+    GgmlType::Q3_K,
     GgmlType::Q4_K,
     GgmlType::Q5_K,
     GgmlType::Q6_K,
@@ -100,6 +102,8 @@ pub fn dequantize(ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<(), Qua
         GgmlType::Q4_1 => legacy::q4_1_block,
         GgmlType::Q5_0 => legacy::q5_0_block,
         GgmlType::Q5_1 => legacy::q5_1_block,
+        GgmlType::Q2_K => kquants::q2_k_block,
+        GgmlType::Q3_K => kquants::q3_k_block,
         GgmlType::Q4_K => kquants::q4_k_block,
         GgmlType::Q5_K => kquants::q5_k_block,
         GgmlType::Q6_K => kquants::q6_k_block,

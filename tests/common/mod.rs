@@ -30,11 +30,14 @@ pub const SMOLLM2: [&str; 4] = [
 ];
 
 /// SmolLM2 requantized by llama.cpp's own quantizer (tests/quant).
-pub const LLAMA_QUANTIZE: [&str; 4] = [
+pub const LLAMA_QUANTIZE: [&str; 7] = [
     "SmolLM2-135M-Instruct.Q5_K_M.gguf",
     "SmolLM2-135M-Instruct.Q5_1.gguf",
     "SmolLM2-135M-Instruct.BF16.gguf",
     "SmolLM2-135M-Instruct.IQ4_XS.gguf",
+    "SmolLM2-135M-Instruct.Q3_K_M.gguf",
+    "SmolLM2-135M-Instruct.Q2_K.gguf",
+    "SmolLM2-135M-Instruct.Q2_K-pure.gguf",
 ];
 
 /// The Gemma 3 fixture.

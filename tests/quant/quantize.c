@@ -2,7 +2,9 @@
 // the public API (llama_model_quantize, default parameters: no importance matrix), so that only
 // libllama is built (./build.sh models, once per machine, into the cache outside the clone).
 //
-//   quantize IN.gguf OUT.gguf TYPE      TYPE: Q5_K_M, Q5_1, BF16 or IQ4_XS
+//   quantize IN.gguf OUT.gguf TYPE      TYPE: Q5_K_M, Q5_1, BF16, IQ4_XS, Q3_K_M or Q2_K;
+//                                       TYPE-pure as `llama-quantize --pure` (every tensor of
+//                                       the type where its rows allow, no mixture)
 #include <stdio.h>
 #include <string.h>
 
@@ -24,15 +26,24 @@ int main(int argc, char ** argv) {
         {"Q5_1", LLAMA_FTYPE_MOSTLY_Q5_1},
         {"BF16", LLAMA_FTYPE_MOSTLY_BF16},
         {"IQ4_XS", LLAMA_FTYPE_MOSTLY_IQ4_XS},
+        {"Q3_K_M", LLAMA_FTYPE_MOSTLY_Q3_K_M},
+        {"Q2_K", LLAMA_FTYPE_MOSTLY_Q2_K},
     };
     if (argc != 4) {
         fprintf(stderr, "usage: %s IN.gguf OUT.gguf TYPE\n", argv[0]);
         return 2;
     }
     struct llama_model_quantize_params p = llama_model_quantize_default_params();
+    char name[32];
+    snprintf(name, sizeof(name), "%s", argv[3]);
+    char * suffix = strstr(name, "-pure");
+    if (suffix != NULL && suffix[5] == '\0') {
+        p.pure = 1;
+        *suffix = '\0';
+    }
     int found = 0;
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-        if (strcmp(argv[3], types[i].name) == 0) {
+        if (strcmp(name, types[i].name) == 0) {
             p.ftype = types[i].ftype;
             found = 1;
         }

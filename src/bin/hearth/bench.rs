@@ -196,7 +196,13 @@ fn random_weight(ctx: &GpuContext, ty: GgmlType, rows: u64, cols: u64) -> Result
     let bytes = match ty {
         // Formats without a quantizer here: random block bytes (scales may be anything: timing
         // does not depend on the values).
-        GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K | GgmlType::IQ4_NL | GgmlType::IQ4_XS => {
+        GgmlType::Q2_K
+        | GgmlType::Q3_K
+        | GgmlType::Q4_K
+        | GgmlType::Q5_K
+        | GgmlType::Q6_K
+        | GgmlType::IQ4_NL
+        | GgmlType::IQ4_XS => {
             let row = ty.row_bytes(cols).ok_or("bad shape")? as usize;
             (0..row * rows as usize).map(|_| (next() >> 56) as u8).collect()
         }
