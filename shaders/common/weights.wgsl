@@ -549,11 +549,9 @@ const ZERO_OFFSET: bool = true;
 const DATA_BYTES: u32 = 16u;
 const SIDE_BYTES: u32 = 2u;
 
-#include "common/iq_tables.wgsl"
-
 struct Header {
     blk: u32,
-    d: f32,
+    s: f32,
     col: u32,
 }
 
@@ -562,16 +560,7 @@ fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
     return Header(blk, split_scale(scales, blk), (c / 4u) * 32u);
 }
 
-fn nibble_bytes(h: Header, j: u32, q: u32) -> vec2<u32> {
-    return nibbles(q);
-}
-
-fn nibble_parts(h: Header, j: u32, qa: vec4<f32>, qb: vec4<f32>) -> Parts {
-    let col = h.col + 4u * j;
-    return Parts(iq4_values(qa), iq4_values(qb), vec2<f32>(h.d), vec2<f32>(0.0), 0.0, col, col + 16u);
-}
-
-#include "common/nibble_blocks.wgsl"
+#include "common/iq4_blocks.wgsl"
 #endif
 
 #ifdef W_IQ4_XS
@@ -582,8 +571,6 @@ fn nibble_parts(h: Header, j: u32, qa: vec4<f32>, qb: vec4<f32>) -> Parts {
 const ZERO_OFFSET: bool = true;
 const DATA_BYTES: u32 = 128u;
 const SIDE_BYTES: u32 = 12u;
-
-#include "common/iq_tables.wgsl"
 
 struct Header {
     blk: u32,
@@ -599,23 +586,7 @@ fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
     return Header(blk, bitcast<f32>(w[side]) * f32(ls), (c / 32u) * 256u + 32u * sub);
 }
 
-// Chunk jj (of 4) of the header's sub-block, from its nibble word.
-fn iq4xs_parts(h: Header, jj: u32, q: u32) -> Parts {
-    let v = nibbles(q);
-    let col = h.col + 4u * jj;
-    return Parts(iq4_values(bytes_u8(v.x)), iq4_values(bytes_u8(v.y)), vec2<f32>(h.s), vec2<f32>(0.0), 0.0, col, col + 16u);
-}
-
-fn chunk_parts(h: Header, c: u32) -> Parts {
-    return iq4xs_parts(h, c % 4u, w[h.blk * (DATA_BYTES / 4u) + c % 32u]);
-}
-
-#ifdef GROUPS
-fn group_parts(h: Header, c: u32) -> array<Parts, 4> {
-    let q = wv[h.blk * (DATA_BYTES / 16u) + (c % 32u) / 4u];
-    return array<Parts, 4>(iq4xs_parts(h, 0u, q.x), iq4xs_parts(h, 1u, q.y), iq4xs_parts(h, 2u, q.z), iq4xs_parts(h, 3u, q.w));
-}
-#endif
+#include "common/iq4_blocks.wgsl"
 #endif
 
 fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
