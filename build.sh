@@ -18,8 +18,8 @@
 #                             file its committed reference was of; not part of `test`
 #   ./build.sh quant-references
 #                             the same llama.cpp on SmolLM2 requantized by its own quantizer
-#                             (Q5_K_M, Q5_1, BF16, IQ4_XS, Q3_K_M, Q2_K, Q2_K-pure), and the fp32 pass
-#                             of ../shared/tools:
+#                             (Q5_K_M, Q5_1, BF16, IQ4_XS, Q3_K_M, Q2_K, Q2_K-pure, IQ3_M), and the
+#                             fp32 pass of ../shared/tools:
 #                             rewrites tests/quant/reference/*.json; not part of `test`
 #   ./build.sh bench-peers [RUNS]
 #                             hearth vs llama.cpp's Vulkan backend on this adapter, same files,
@@ -268,7 +268,7 @@ arch_references() {
 # into the cache; deterministic: each is checked against the sha256 its committed reference was
 # made on), and the fp32 teacher-forced logits of ../shared/tools on each (into models/fp32/,
 # also made once per machine).
-QUANT_FIXTURES=(Q5_K_M Q5_1 BF16 IQ4_XS Q3_K_M Q2_K Q2_K-pure)
+QUANT_FIXTURES=(Q5_K_M Q5_1 BF16 IQ4_XS Q3_K_M Q2_K Q2_K-pure IQ3_M)
 
 quant_fixtures() {
   local t ref want out logits

@@ -85,12 +85,17 @@ fn constants_match_their_wgsl_twins() {
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
 }
 
-/// Every weight type's layout: the data region's and the side region's bytes per block as the
-/// shaders read them, as src/quant/layout.rs writes them.
+/// Every weight type's layout: the data region's and the side region's bytes per block (and
+/// the table's words) as the shaders read them, as src/quant/layout.rs writes them.
 #[test]
 fn weight_layouts_match_the_upload() {
     let layouts = contract::weight_layouts();
-    assert_eq!(layouts.len(), 2 * hearth::kernels::WEIGHT_TYPES.len());
+    let tables = hearth::kernels::WEIGHT_TYPES
+        .iter()
+        .filter(|&&t| hearth::quant::gpu_layout(t).is_ok_and(|l| !l.table.is_empty()))
+        .count();
+    assert_eq!(tables, 2, "IQ3_XXS and IQ3_S have grids");
+    assert_eq!(layouts.len(), 2 * hearth::kernels::WEIGHT_TYPES.len() + tables);
     let diffs: Vec<String> =
         layouts.iter().filter_map(|(ty, c)| constant_difference(c).map(|d| format!("{ty}: {d}"))).collect();
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));

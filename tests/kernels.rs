@@ -45,7 +45,9 @@ fn test_weight(ty: GgmlType, rows: usize, cols_hint: usize, rng: &mut Rng) -> Te
     match ty {
         GgmlType::Q4_K => fixture_rows(common::GEMMA, "blk.0.attn_output.weight", 5, rows),
         GgmlType::Q6_K => fixture_rows(common::GEMMA, "blk.0.ffn_down.weight", 11, rows),
-        GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q5_K | GgmlType::IQ4_XS => random_k_weight(ty, rows, 512, rng),
+        GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q5_K | GgmlType::IQ4_XS | GgmlType::IQ3_XXS | GgmlType::IQ3_S => {
+            random_k_weight(ty, rows, 512, rng)
+        }
         GgmlType::IQ4_NL => random_k_weight(ty, rows, cols_hint, rng),
         _ => {
             let cols = cols_hint;
@@ -153,7 +155,7 @@ fn random_k_weight(ty: GgmlType, rows: usize, cols: usize, rng: &mut Rng) -> Tes
         GgmlType::Q2_K => (84, 80..84),
         GgmlType::Q3_K => (110, 108..110),
         GgmlType::Q6_K => (210, 208..210),
-        GgmlType::IQ4_NL | GgmlType::IQ4_XS => (ty.type_size() as usize, 0..2),
+        GgmlType::IQ4_NL | GgmlType::IQ4_XS | GgmlType::IQ3_XXS | GgmlType::IQ3_S => (ty.type_size() as usize, 0..2),
         _ => panic!("{ty} has no random blocks here"),
     };
     let n_blocks = rows * cols / ty.block_size() as usize;
@@ -175,7 +177,7 @@ fn random_k_weight(ty: GgmlType, rows: usize, cols: usize, rng: &mut Rng) -> Tes
 fn span_8_at_gpu_shapes_for_every_k_format() {
     let ctx = context();
     let mut rng = Rng::new(31);
-    for ty in WEIGHT_TYPES.into_iter().filter(|t| t.block_size() == 256 && *t != GgmlType::IQ4_XS) {
+    for ty in WEIGHT_TYPES.into_iter().filter(|t| t.block_size() == 256 && !t.to_string().starts_with("IQ")) {
         let w = random_k_weight(ty, 9, 4096, &mut rng);
         let gw = upload(&ctx, &w);
         for mut k in variants(&ctx) {
@@ -1067,16 +1069,23 @@ fn sampler_filters_and_is_reproducible() {
 }
 
 /// A weight larger than one page is split by rows; every page-aware kernel gives the same
-/// result as with one page. Here with an artificially small page size.
+/// result as with one page. Here with an artificially small page size: eight rows as the file
+/// has them (and the type's table), which is more than eight rows take on the GPU for types
+/// whose scales are widened there (Q4_K, the i-quants): pages must not pass the limit.
 #[test]
 fn paging_at_a_lowered_limit() {
     let mut ctx = context();
-    ctx.limit_weight_pages(4096);
     let mut rng = Rng::new(10);
-    for ty in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q6_K] {
+    for ty in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q6_K, GgmlType::Q4_K, GgmlType::IQ3_XXS, GgmlType::IQ3_S] {
         let w = test_weight(ty, 61, 256, &mut rng);
+        let table = quant::gpu_layout(ty).unwrap().table_bytes();
+        let limit = 4 + table + 8 * ty.row_bytes(w.cols as u64).unwrap();
+        ctx.limit_weight_pages(limit);
         let gw = upload(&ctx, &w);
         assert!(gw.pages.len() > 2, "{ty}: {} pages", gw.pages.len());
+        for p in &gw.pages {
+            assert!(p.buffer.size() <= limit, "{ty}: a page of {} bytes, over the limit of {limit}", p.buffer.size());
+        }
         let mut k = Kernels::with_variant(&ctx, false, false);
         let x = rng.values(w.cols);
         let xb = ctx.upload(&k.act_bytes(&x), "x");

@@ -179,6 +179,13 @@ fn smollm2_q2_k_pure_from_llama_quantize_matches_llama_cpp() {
     check_quant("Q2_K-pure", (1.7e-4, 0.12)); // measured 8.5e-5, 6.1e-2
 }
 
+/// IQ3_M as llama-quantize writes it for SmolLM2: IQ3_S in the FFN-down projections (but
+/// three Q4_K), IQ4_NL and Q5_0 where rows of 576 are not whole 256-element blocks.
+#[test]
+fn smollm2_iq3_m_from_llama_quantize_matches_llama_cpp() {
+    check_quant("IQ3_M", (9.4e-5, 0.19)); // measured 4.7e-5, 9.7e-2
+}
+
 #[test]
 fn smollm2_bf16_from_llama_quantize_matches_llama_cpp() {
     check_quant("BF16", (8.4e-5, 0.12)); // measured 4.2e-5, 5.7e-2

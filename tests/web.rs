@@ -108,8 +108,8 @@ fn random_k_scale_min(ty: GgmlType, seed: u64, n_blocks: usize) -> Vec<u8> {
     b
 }
 
-/// IQ4_NL or IQ4_XS blocks of random bytes with a small finite d.
-fn random_iq4(ty: GgmlType, seed: u64, n_blocks: usize) -> Vec<u8> {
+/// I-quant blocks (IQ4_NL, IQ4_XS, IQ3_XXS, IQ3_S) of random bytes with a small finite d.
+fn random_iq(ty: GgmlType, seed: u64, n_blocks: usize) -> Vec<u8> {
     let size = ty.type_size() as usize;
     let mut b: Vec<u8> = values(seed, n_blocks * size).iter().map(|v| (v.to_bits() >> 7) as u8).collect();
     for blk in b.chunks_exact_mut(size) {
@@ -150,7 +150,9 @@ async fn matvec_every_format_in_the_browser() {
     for ty in hearth::kernels::WEIGHT_TYPES {
         let bytes = match ty {
             GgmlType::Q4_K | GgmlType::Q5_K => random_k_scale_min(ty, 1, rows * cols / 256),
-            GgmlType::IQ4_NL | GgmlType::IQ4_XS => random_iq4(ty, 1, rows * cols / ty.block_size() as usize),
+            GgmlType::IQ4_NL | GgmlType::IQ4_XS | GgmlType::IQ3_XXS | GgmlType::IQ3_S => {
+                random_iq(ty, 1, rows * cols / ty.block_size() as usize)
+            }
             GgmlType::Q6_K => random_q6_k(1, rows * cols / 256),
             GgmlType::Q2_K | GgmlType::Q3_K => random_k_quarter(ty, 1, rows * cols / 256),
             _ => quant::quantize(ty, &values(2, rows * cols)).unwrap(),

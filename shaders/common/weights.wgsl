@@ -59,6 +59,20 @@ fn bytes_i8(q: u32) -> vec4<f32> {
     return vec4<f32>(v);
 }
 
+// A grid entry's four byte values with the signs of bits 0..3 of `signs` (set: negative), the
+// sign bit set by xor so that the magnitudes are exactly the table's.
+fn signed_grid(entry: u32, signs: u32) -> vec4<f32> {
+    let neg = ((vec4<u32>(signs) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u)) << vec4<u32>(31u);
+    return bitcast<vec4<f32>>(bitcast<vec4<u32>>(bytes_u8(entry)) ^ neg);
+}
+
+// The 8 sign bits of a group of 8 from its 7-bit index: the eighth is the seven's parity
+// (src/quant/iquants.rs, iq_signs).
+fn iq_signs(index: u32) -> u32 {
+    let i = index & 0x7Fu;
+    return i | ((countOneBits(i) & 1u) << 7u);
+}
+
 // The f16 scale of global block `blk` in the split scale region (SIDE_BYTES = 2: two blocks'
 // scales per word).
 fn split_scale(scales: u32, blk: u32) -> f32 {
@@ -587,6 +601,123 @@ fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
 }
 
 #include "common/iq4_blocks.wgsl"
+#endif
+
+#ifdef W_IQ3_XXS
+// 16 words (4 vectors) of grid indices per 256-element block: byte i selects the grid entry of
+// elements 4i..4i + 4 (entry e, four byte values, is word e of the table at the start of the
+// side region: quant::IQ3XXS_GRID). Then 9 words per block: d as f32, then sub-block s's
+// scale-and-signs word (bits 28..32 its scale ls, bits 7g.. the sign index of its elements
+// 8g..8g + 8). Chunk j (of 32) is elements 8j..8j + 8: index bytes 2j and 2j + 1, sign group
+// j % 4 of sub-block j / 4; a group of 4 chunks is one sub-block.
+// x = ((d * (0.5 + ls)) * 0.5) * grid * sign.
+const ZERO_OFFSET: bool = true;
+const DATA_BYTES: u32 = 64u;
+const SIDE_BYTES: u32 = 36u;
+const TABLE_WORDS: u32 = 256u;
+
+struct Header {
+    blk: u32,
+    s: f32,
+    aux: u32,
+    col: u32,
+    // Word offset of the grid.
+    grid: u32,
+}
+
+fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
+    let blk = row * (cols / 256u) + c / 32u;
+    let sub = (c % 32u) / 4u;
+    let side = scales + TABLE_WORDS + (SIDE_BYTES / 4u) * blk;
+    let aux = w[side + 1u + sub];
+    let s = bitcast<f32>(w[side]) * (0.5 + f32(aux >> 28u)) * 0.5;
+    return Header(blk, s, aux, (c / 32u) * 256u + 32u * sub, scales);
+}
+
+// Chunk jj (of 4) of the header's sub-block, from its two index bytes (the low 16 bits of q).
+fn iq3xxs_parts(h: Header, jj: u32, q: u32) -> Parts {
+    let signs = iq_signs(h.aux >> (7u * jj));
+    let a = signed_grid(w[h.grid + (q & 0xFFu)], signs);
+    let b = signed_grid(w[h.grid + ((q >> 8u) & 0xFFu)], signs >> 4u);
+    let col = h.col + 8u * jj;
+    return Parts(a, b, vec2<f32>(h.s), vec2<f32>(0.0), 0.0, col, col + 4u);
+}
+
+fn chunk_parts(h: Header, c: u32) -> Parts {
+    let j = c % 32u;
+    return iq3xxs_parts(h, j % 4u, w[h.blk * (DATA_BYTES / 4u) + j / 2u] >> (16u * (j % 2u)));
+}
+
+#ifdef GROUPS
+// The sub-block's 8 index bytes are half a vector.
+fn group_parts(h: Header, c: u32) -> array<Parts, 4> {
+    let j = c % 32u;
+    let v = wv[h.blk * (DATA_BYTES / 16u) + j / 8u];
+    let q = select(v.xy, v.zw, (j / 4u) % 2u == 1u);
+    return array<Parts, 4>(iq3xxs_parts(h, 0u, q.x), iq3xxs_parts(h, 1u, q.x >> 16u), iq3xxs_parts(h, 2u, q.y), iq3xxs_parts(h, 3u, q.y >> 16u));
+}
+#endif
+#endif
+
+#ifdef W_IQ3_S
+// 24 words (6 vectors) per 256-element block: 16 words of grid index bytes (byte i: the low 8
+// bits of the index of elements 4i..4i + 4), then 8 words of sign bits (bit e: element e, set
+// negative). Side region: the grid (entry e, four byte values, is word e: quant::IQ3S_GRID),
+// then 4 words per block: d as f32, qh (bit i: the 9th bit of index i), the scales (nibble s:
+// sub-block s's ls). Chunk j (of 32) is elements 8j..8j + 8: index bytes 2j
+// and 2j + 1, sign byte j; a group of 4 chunks is one sub-block. x = (d * (1 + 2 ls)) * grid *
+// sign.
+const ZERO_OFFSET: bool = true;
+const DATA_BYTES: u32 = 96u;
+const SIDE_BYTES: u32 = 16u;
+const TABLE_WORDS: u32 = 512u;
+
+struct Header {
+    blk: u32,
+    s: f32,
+    // The 9th bits of the sub-block's 8 indices.
+    qh: u32,
+    col: u32,
+    // Word offset of the grid.
+    grid: u32,
+}
+
+fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
+    let blk = row * (cols / 256u) + c / 32u;
+    let sub = (c % 32u) / 4u;
+    let side = scales + TABLE_WORDS + (SIDE_BYTES / 4u) * blk;
+    let qh = (w[side + 1u + sub / 4u] >> (8u * (sub % 4u))) & 0xFFu;
+    let ls = (w[side + 3u] >> (4u * sub)) & 0xFu;
+    return Header(blk, bitcast<f32>(w[side]) * f32(1u + 2u * ls), qh, (c / 32u) * 256u + 32u * sub, scales);
+}
+
+// Chunk jj (of 4) of the header's sub-block, from its two index bytes (the low 16 bits of q)
+// and its sign byte (the low 8 bits of signs).
+fn iq3s_parts(h: Header, jj: u32, q: u32, signs: u32) -> Parts {
+    let hi = (vec2<u32>(h.qh >> (2u * jj), h.qh >> (2u * jj + 1u)) & vec2<u32>(1u)) << vec2<u32>(8u);
+    let a = signed_grid(w[h.grid + ((q & 0xFFu) | hi.x)], signs);
+    let b = signed_grid(w[h.grid + (((q >> 8u) & 0xFFu) | hi.y)], signs >> 4u);
+    let col = h.col + 8u * jj;
+    return Parts(a, b, vec2<f32>(h.s), vec2<f32>(0.0), 0.0, col, col + 4u);
+}
+
+fn chunk_parts(h: Header, c: u32) -> Parts {
+    let j = c % 32u;
+    let base = h.blk * (DATA_BYTES / 4u);
+    return iq3s_parts(h, j % 4u, w[base + j / 2u] >> (16u * (j % 2u)), w[base + 16u + j / 4u] >> (8u * (j % 4u)));
+}
+
+#ifdef GROUPS
+// The sub-block's 8 index bytes are half a vector, its 4 sign bytes one word.
+fn group_parts(h: Header, c: u32) -> array<Parts, 4> {
+    let j = c % 32u;
+    let base = h.blk * (DATA_BYTES / 16u);
+    let v = wv[base + j / 8u];
+    let q = select(v.xy, v.zw, (j / 4u) % 2u == 1u);
+    let signs = wv[base + 4u + j / 16u][(j / 4u) % 4u];
+    return array<Parts, 4>(iq3s_parts(h, 0u, q.x, signs), iq3s_parts(h, 1u, q.x >> 16u, signs >> 8u), iq3s_parts(h, 2u, q.y, signs >> 16u), iq3s_parts(h, 3u, q.y >> 16u, signs >> 24u));
+}
+#endif
 #endif
 
 fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {

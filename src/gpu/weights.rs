@@ -2,7 +2,7 @@
 //! (`maxStorageBufferBindingSize`: 128 MiB on lavapipe and many phones).
 
 use crate::gguf::GgmlType;
-use crate::quant::{QuantError, gpu_layout_bytes, split_in_place};
+use crate::quant::{QuantError, gpu_layout, gpu_layout_bytes, split_in_place};
 
 use super::{GpuContext, GpuError};
 
@@ -133,9 +133,13 @@ pub fn page_layout(
         return Err(shape_err("more than 2^32 rows or columns"));
     }
     let blocks_per_row = cols / u64::from(ty.block_size());
-    // The split layout may add up to 3 bytes of padding per page. An even number of rows per
-    // page keeps stacked tensors on even blocks of their page.
-    let mut rows_per_page = (page_bytes.saturating_sub(4) / row_bytes).min(rows);
+    let layout = gpu_layout(ty).map_err(|source| WeightError::Quant { name: name.to_owned(), source })?;
+    // A row on the GPU may take more than in the file (scales widened to whole words); the
+    // split layout adds the type's table and up to 3 bytes of padding per page. An even number
+    // of rows per page keeps stacked tensors on even blocks of their page.
+    let gpu_row_bytes = blocks_per_row * u64::from(layout.block_bytes(ty));
+    let per_page = page_bytes.saturating_sub(4 + layout.table_bytes());
+    let mut rows_per_page = (per_page / gpu_row_bytes.max(1)).min(rows);
     if rows_per_page == 0 && rows > 0 {
         return Err(WeightError::RowTooLarge { name: name.to_owned(), row_bytes, max: page_bytes });
     }
@@ -202,15 +206,15 @@ impl GpuWeight {
             return Err(shape_err("more than 2^32 rows or columns"));
         };
         let mut pages = Vec::new();
+        let table = gpu_layout(ty).map_err(|source| WeightError::Quant { name: name.to_owned(), source })?.table;
         for p in page_layout(name, ty, rows, cols, ctx.weight_page_bytes)? {
             let label = format!("{name}[{}..{}]", p.first_row, p.first_row + p.n_rows);
             ctx.check_storage(&label, p.bytes)?;
-            pages.push(WeightPage {
-                buffer: ctx.storage_buffer(p.bytes, &label),
-                first_row: p.first_row,
-                n_rows: p.n_rows,
-                scales: p.scales,
-            });
+            let buffer = ctx.storage_buffer(p.bytes, &label);
+            if !table.is_empty() {
+                ctx.write(&buffer, u64::from(p.scales) * 4, bytemuck::cast_slice(table));
+            }
+            pages.push(WeightPage { buffer, first_row: p.first_row, n_rows: p.n_rows, scales: p.scales });
         }
         let mut parts = Vec::with_capacity(tensors.len());
         let mut first_row = 0;
@@ -272,7 +276,8 @@ impl GpuWeight {
             if !(first_block * side_bytes).is_multiple_of(4) {
                 return Err(rows_err("the side region must start on a whole word (an even block for f16 scales)"));
             }
-            ctx.write(&page.buffer, u64::from(page.scales) * 4 + first_block * side_bytes, scales);
+            let table = 4 * gpu_layout(self.ty).map_or(0, |l| l.table.len() as u64);
+            ctx.write(&page.buffer, u64::from(page.scales) * 4 + table + first_block * side_bytes, scales);
         }
         Ok(())
     }

@@ -70,8 +70,9 @@ pub struct ConstantContract {
     pub value: u32,
 }
 
-/// A weight type's GPU layout as common/weights.wgsl reads it (`DATA_BYTES`, `SIDE_BYTES` in
-/// the type's part) and as src/quant/layout.rs writes it.
+/// A weight type's GPU layout as common/weights.wgsl reads it (`DATA_BYTES`, `SIDE_BYTES` and,
+/// for types with a table, `TABLE_WORDS` in the type's part) and as src/quant/layout.rs writes
+/// it.
 pub fn weight_layouts() -> Vec<(GgmlType, ConstantContract)> {
     let mut out = Vec::new();
     for ty in WEIGHT_TYPES {
@@ -85,6 +86,9 @@ pub fn weight_layouts() -> Vec<(GgmlType, ConstantContract)> {
         };
         out.push((ty, c("DATA_BYTES", "GpuLayout::data_bytes", layout.data_bytes)));
         out.push((ty, c("SIDE_BYTES", "GpuLayout::side.bytes()", layout.side.bytes())));
+        if !layout.table.is_empty() {
+            out.push((ty, c("TABLE_WORDS", "GpuLayout::table.len()", layout.table.len() as u32)));
+        }
     }
     out
 }

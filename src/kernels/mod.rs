@@ -248,6 +248,8 @@ pub fn weight_define(ty: GgmlType) -> Option<&'static str> {
         GgmlType::Q6_K => "W_Q6_K",
         GgmlType::IQ4_NL => "W_IQ4_NL",
         GgmlType::IQ4_XS => "W_IQ4_XS",
+        GgmlType::IQ3_XXS => "W_IQ3_XXS",
+        GgmlType::IQ3_S => "W_IQ3_S",
         _ => return None,
     })
 }
@@ -275,7 +277,7 @@ fn weight_defines(kernel: &'static str, ty: GgmlType, store: Store) -> Result<Ve
 }
 
 /// Weight types the matrix kernels read.
-pub const WEIGHT_TYPES: [GgmlType; 15] = [
+pub const WEIGHT_TYPES: [GgmlType; 17] = [
     GgmlType::F32,
     GgmlType::F16,
     GgmlType::BF16,
@@ -291,6 +293,8 @@ pub const WEIGHT_TYPES: [GgmlType; 15] = [
     GgmlType::Q6_K,
     GgmlType::IQ4_NL,
     GgmlType::IQ4_XS,
+    GgmlType::IQ3_XXS,
+    GgmlType::IQ3_S,
 ];
 
 /// Splits `n` workgroups over x and y so that neither exceeds 65535 (kernels flatten them).

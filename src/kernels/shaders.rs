@@ -47,7 +47,9 @@ static FILES: &[(&str, &str)] = &[
 ];
 
 /// Every include: the files, and `common/iq_tables.wgsl`, generated from the i-quants' one
-/// table ([`crate::quant::KVALUES_IQ4NL`]) so that the shaders never hold a second copy.
+/// table ([`crate::quant::KVALUES_IQ4NL`]) so that the shaders never hold a second copy. (The
+/// 3-bit i-quants' grids are not in WGSL: each weight page holds them, uploaded from
+/// `crate::quant::IQ3XXS_GRID` and `IQ3S_GRID`, see `quant::GpuLayout::table`.)
 pub fn includes() -> &'static [(&'static str, &'static str)] {
     static ALL: std::sync::OnceLock<Vec<(&'static str, &'static str)>> = std::sync::OnceLock::new();
     static IQ_TABLES: std::sync::OnceLock<String> = std::sync::OnceLock::new();

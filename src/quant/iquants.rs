@@ -1,5 +1,7 @@
-//! The non-linear 4-bit "i-quants": IQ4_NL and IQ4_XS, whose 4-bit indices select values of
-//! one fixed table ([`KVALUES_IQ4NL`]) instead of being the values themselves.
+//! The "i-quants", whose indices select values of fixed tables instead of being the values
+//! themselves: the non-linear 4-bit IQ4_NL and IQ4_XS (one value per index, from
+//! [`KVALUES_IQ4NL`]), and the 3-bit IQ3_XXS and IQ3_S (four values per index, from a grid of
+//! [`super::iq_grids`], with explicit signs).
 //!
 //! Layouts (little-endian, `d` f16):
 //! - IQ4_NL (18 B, 32 elements): `d`, `qs[16]`; element `j < 16` is table entry `qs[j] & 15`,
@@ -8,8 +10,17 @@
 //!   `scales_l[4]` (4 low bits per sub-block), `qs[128]`. Sub-block `s` (32 elements) has the
 //!   6-bit scale `ls = (scales_l[s / 2] >> 4 (s % 2)) & 15 | ((scales_h >> 2s) & 3) << 4` and
 //!   the nibbles `qs[16s..16s + 16]` as IQ4_NL's; `x = (d * (ls - 32)) * table[q]`.
+//! - IQ3_XXS (98 B, 256 elements): `d`, `qs[64]`, then one u32 per sub-block `s` of 32: bits
+//!   28..32 its scale `ls`, bits `7g..7g + 7` the signs of its 8 elements `8g..8g + 8` (the
+//!   eighth sign makes their count even, see [`iq_signs`]). Elements `4i..4i + 4` of the block
+//!   are grid entry `qs[i]`; `x = ((d * (0.5 + ls)) * 0.5) * grid * sign`.
+//! - IQ3_S (110 B, 256 elements): `d`, `qs[64]`, `qh[8]`, `signs[32]`, `scales[4]`. Elements
+//!   `4i..4i + 4` are grid entry `qs[i] | (bit i % 8 of qh[i / 8]) << 8`, element `e`'s sign
+//!   bit `e % 8` of `signs[e / 8]`, sub-block `s`'s scale nibble `s % 2` of `scales[s / 2]`;
+//!   `x = (d * (1 + 2 ls)) * grid * sign`.
 
 use super::f16_at;
+use super::iq_grids::{IQ3S_GRID, IQ3XXS_GRID};
 
 /// The 16 values IQ4_NL's and IQ4_XS's indices select: the one table, from which the shaders'
 /// copy is generated too (`kernels::shaders`).
@@ -43,6 +54,55 @@ pub(super) fn iq4_xs_block(b: &[u8], out: &mut [f32]) {
         for j in 0..16 {
             sub[j] = dl * nl(qs[j]);
             sub[j + 16] = dl * nl(qs[j] >> 4);
+        }
+    }
+}
+
+/// The 8 sign bits of a group of 8 elements from its 7-bit index: the eighth is the parity of
+/// the seven (an even number of elements is negative).
+pub fn iq_signs(index: u32) -> u32 {
+    let i = index & 0x7F;
+    i | ((i.count_ones() & 1) << 7)
+}
+
+/// `v` with the sign of bit `bit` of `signs` (set: negative).
+fn signed(v: f32, signs: u32, bit: usize) -> f32 {
+    if (signs >> bit) & 1 == 1 { -v } else { v }
+}
+
+/// The `k`th value of a grid entry.
+fn grid_value(entry: u32, k: usize) -> f32 {
+    ((entry >> (8 * k)) & 0xFF) as f32
+}
+
+pub(super) fn iq3_xxs_block(b: &[u8], out: &mut [f32]) {
+    let d = f16_at(b, 0);
+    for (s, sub) in out.chunks_exact_mut(32).enumerate() {
+        let aux = u32::from_le_bytes([b[66 + 4 * s], b[67 + 4 * s], b[68 + 4 * s], b[69 + 4 * s]]);
+        let db = d * (0.5 + (aux >> 28) as f32) * 0.5;
+        for (i, four) in sub.chunks_exact_mut(4).enumerate() {
+            let entry = IQ3XXS_GRID[usize::from(b[2 + 8 * s + i])];
+            let signs = iq_signs(aux >> (7 * (i / 2)));
+            for (k, o) in four.iter_mut().enumerate() {
+                *o = signed(db * grid_value(entry, k), signs, 4 * (i % 2) + k);
+            }
+        }
+    }
+}
+
+pub(super) fn iq3_s_block(b: &[u8], out: &mut [f32]) {
+    let d = f16_at(b, 0);
+    for (s, sub) in out.chunks_exact_mut(32).enumerate() {
+        let ls = (b[106 + s / 2] >> (4 * (s % 2))) & 0x0F;
+        let db = d * f32::from(1 + 2 * ls);
+        for (i, four) in sub.chunks_exact_mut(4).enumerate() {
+            let high = usize::from((b[66 + s] >> i) & 1) << 8;
+            let entry = IQ3S_GRID[usize::from(b[2 + 8 * s + i]) | high];
+            let e0 = 32 * s + 4 * i;
+            let signs = u32::from(b[74 + e0 / 8]);
+            for (k, o) in four.iter_mut().enumerate() {
+                *o = signed(db * grid_value(entry, k), signs, (e0 + k) % 8);
+            }
         }
     }
 }

@@ -12,6 +12,9 @@
 //! - Q5_1: (d, m), two f16 in one word, then the high bits' word;
 //! - IQ4_NL: the lone f16 scale, as Q4_0's; IQ4_XS: d as f32, then its eight 6-bit sub-block
 //!   scales unpacked to one signed byte each;
+//! - IQ3_XXS: d as f32, then its eight scale-and-signs words (the data region: the grid
+//!   indices); IQ3_S: d as f32, qh, the packed scales (the data region: the grid indices, then
+//!   the sign bits);
 //! - Q2_K: (d, dmin), two f16 in one word; its 16 bytes of 4-bit scales and mins stay in the
 //!   data region, before the 2-bit values (80 bytes: five vectors);
 //! - Q3_K: d as f32, then its sixteen 6-bit scales, packed into 12 bytes in the file, unpacked
@@ -23,9 +26,11 @@
 //!
 //! F32, F16 and BF16 rows are left as they are.
 
+use std::ops::Range;
+
 use crate::gguf::GgmlType;
 
-use super::{QuantError, get_scale_min_k4, iq4_xs_scale, q3_k_scale};
+use super::{IQ3S_GRID, IQ3XXS_GRID, QuantError, get_scale_min_k4, iq4_xs_scale, q3_k_scale};
 
 /// What a type keeps in the side region.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +55,12 @@ pub enum Side {
     /// Q4_K's and Q5_K's (d, dmin) and packed scales and mins (bytes 0..16) as 20 bytes:
     /// (d, dmin), then word p holding (scale 2p, min 2p, scale 2p + 1, min 2p + 1).
     Q4K,
+    /// IQ3_XXS's d and its eight sub-blocks' scale-and-signs words (bytes 0..2 and 66..98) as
+    /// 36 bytes: d as f32, then the words; only `qs` stays in the data region.
+    Iq3Xxs,
+    /// IQ3_S's d, qh and scales (bytes 0..2, 66..74 and 106..110) as 16 bytes: d as f32, qh,
+    /// the scales; `qs` and then the signs (bytes 74..106) stay in the data region.
+    Iq3S,
 }
 
 impl Side {
@@ -61,50 +72,67 @@ impl Side {
             Side::Q5_0 => 8,
             Side::Iq4Xs => 12,
             Side::Q3K | Side::Q4K => 20,
+            Side::Iq3Xxs => 36,
+            Side::Iq3S => 16,
         }
     }
 
-    /// The bytes of a block that move to the side region: (first, count).
-    fn moved(self) -> (usize, usize) {
+    /// The byte ranges of a `block_bytes`-byte block that stay in the data region, in order;
+    /// the rest moves to the side region.
+    fn data_ranges(self, block_bytes: usize) -> [Range<usize>; 2] {
+        let around = |at: usize, len: usize| [0..at, at + len..block_bytes];
         match self {
-            Side::None => (0, 0),
-            Side::Bytes { at, len } => (at as usize, len as usize),
-            Side::Q5_0 => (0, 6),
-            Side::Iq4Xs => (0, 8),
-            Side::Q3K => (96, 14),
-            Side::Q4K => (0, 16),
+            Side::None => [0..block_bytes, 0..0],
+            Side::Bytes { at, len } => around(at as usize, len as usize),
+            Side::Q5_0 => around(0, 6),
+            Side::Iq4Xs => around(0, 8),
+            Side::Q3K => around(96, 14),
+            Side::Q4K => around(0, 16),
+            Side::Iq3Xxs => [2..66, 0..0],
+            Side::Iq3S => [2..66, 74..106],
         }
     }
 
-    /// Appends what the side region keeps for a block whose moved bytes are `moved`.
-    fn push(self, moved: &[u8], side: &mut Vec<u8>) {
+    /// Appends what the side region keeps for `block`.
+    fn push(self, block: &[u8], side: &mut Vec<u8>) {
+        let f16_as_f32 = |at: usize| half::f16::from_le_bytes([block[at], block[at + 1]]).to_f32().to_le_bytes();
         match self {
+            Side::None => {}
+            Side::Bytes { at, len } => side.extend_from_slice(&block[at as usize..(at + len) as usize]),
             Side::Q5_0 => {
-                side.extend_from_slice(&moved[2..6]);
-                let d = half::f16::from_le_bytes([moved[0], moved[1]]).to_f32();
-                side.extend_from_slice(&d.to_le_bytes());
+                side.extend_from_slice(&block[2..6]);
+                side.extend_from_slice(&f16_as_f32(0));
             }
             Side::Iq4Xs => {
-                let d = half::f16::from_le_bytes([moved[0], moved[1]]).to_f32();
-                side.extend_from_slice(&d.to_le_bytes());
-                side.extend((0..8).map(|s| iq4_xs_scale(moved, s) as u8));
+                side.extend_from_slice(&f16_as_f32(0));
+                side.extend((0..8).map(|s| iq4_xs_scale(block, s) as u8));
             }
             Side::Q3K => {
-                let d = half::f16::from_le_bytes([moved[12], moved[13]]).to_f32();
-                side.extend_from_slice(&d.to_le_bytes());
-                side.extend((0..16).map(|k| q3_k_scale(&moved[..12], k) as u8));
+                side.extend_from_slice(&f16_as_f32(108));
+                side.extend((0..16).map(|k| q3_k_scale(&block[96..108], k) as u8));
             }
             Side::Q4K => {
-                side.extend_from_slice(&moved[..4]);
+                side.extend_from_slice(&block[..4]);
                 for s in 0..8 {
-                    let (sc, m) = get_scale_min_k4(s, &moved[4..]);
+                    let (sc, m) = get_scale_min_k4(s, &block[4..16]);
                     side.extend_from_slice(&[sc, m]);
                 }
             }
-            _ => side.extend_from_slice(moved),
+            Side::Iq3Xxs => {
+                side.extend_from_slice(&f16_as_f32(0));
+                side.extend_from_slice(&block[66..98]);
+            }
+            Side::Iq3S => {
+                side.extend_from_slice(&f16_as_f32(0));
+                side.extend_from_slice(&block[66..74]);
+                side.extend_from_slice(&block[106..110]);
+            }
         }
     }
 }
+
+/// The largest block of a type with a side region (Q6_K's 210 bytes), with room to spare.
+const MAX_BLOCK_BYTES: usize = 256;
 
 /// How a type's blocks are laid out on the GPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,11 +141,27 @@ pub struct GpuLayout {
     pub data_bytes: u32,
     /// What each block keeps in the side region.
     pub side: Side,
+    /// Words every page holds at the start of its side region, before the blocks' entries:
+    /// the i-quant grids, uploaded from their one Rust table (a WGSL array of hundreds of
+    /// literals made pipeline compiles seconds long), empty for the other types.
+    pub table: &'static [u32],
+}
+
+impl GpuLayout {
+    /// GPU bytes of one block (data and side region), without padding or table.
+    pub fn block_bytes(&self, ty: GgmlType) -> u32 {
+        if self.side == Side::None { ty.type_size() } else { self.data_bytes + self.side.bytes() }
+    }
+
+    /// Bytes of the table at the start of each page's side region.
+    pub fn table_bytes(&self) -> u64 {
+        4 * self.table.len() as u64
+    }
 }
 
 /// The GPU layout of `ty`, or an error when no kernel reads that type.
 pub fn gpu_layout(ty: GgmlType) -> Result<GpuLayout, QuantError> {
-    let layout = |data_bytes, side| Ok(GpuLayout { data_bytes, side });
+    let layout = |data_bytes, side| Ok(GpuLayout { data_bytes, side, table: &[] });
     match ty {
         GgmlType::F32 => layout(4, Side::None),
         GgmlType::F16 | GgmlType::BF16 => layout(2, Side::None),
@@ -133,13 +177,15 @@ pub fn gpu_layout(ty: GgmlType) -> Result<GpuLayout, QuantError> {
         GgmlType::Q6_K => layout(208, Side::Bytes { at: 208, len: 2 }),
         GgmlType::IQ4_NL => layout(16, Side::Bytes { at: 0, len: 2 }),
         GgmlType::IQ4_XS => layout(128, Side::Iq4Xs),
+        GgmlType::IQ3_XXS => Ok(GpuLayout { data_bytes: 64, side: Side::Iq3Xxs, table: &IQ3XXS_GRID }),
+        GgmlType::IQ3_S => Ok(GpuLayout { data_bytes: 96, side: Side::Iq3S, table: &IQ3S_GRID }),
         other => Err(QuantError::Unsupported(other)),
     }
 }
 
-/// Bytes of `n_blocks` blocks of `ty` in the GPU layout (padded to 4), and the word offset
-/// of their side region (0 for types without one): what a page of weights allocates before
-/// its data arrives.
+/// Bytes of `n_blocks` blocks of `ty` in the GPU layout (padded to 4, with the type's table),
+/// and the word offset of their side region (0 for types without one): what a page of weights
+/// allocates before its data arrives.
 pub fn gpu_layout_bytes(ty: GgmlType, n_blocks: u64) -> Result<(u64, u32), QuantError> {
     let layout = gpu_layout(ty)?;
     let too_large = || QuantError::TooLarge { ty, n_blocks };
@@ -148,7 +194,7 @@ pub fn gpu_layout_bytes(ty: GgmlType, n_blocks: u64) -> Result<(u64, u32), Quant
         return Ok((bytes(u64::from(ty.type_size()))?.next_multiple_of(4), 0));
     }
     let data = bytes(u64::from(layout.data_bytes))?;
-    let side = bytes(u64::from(layout.side.bytes()))?.next_multiple_of(4);
+    let side = (bytes(u64::from(layout.side.bytes()))? + layout.table_bytes()).next_multiple_of(4);
     let words = u32::try_from(data / 4).map_err(|_| too_large())?;
     Ok((data.checked_add(side).ok_or_else(too_large)?, words))
 }
@@ -174,28 +220,35 @@ pub fn split_in_place(ty: GgmlType, blocks: &mut [u8], side: &mut Vec<u8>) -> Re
     if layout.side == Side::None {
         return Ok(blocks.len());
     }
-    let (at, len) = layout.side.moved();
     let data_bytes = layout.data_bytes as usize;
     let n = blocks.len() / ts;
     side.reserve(n * layout.side.bytes() as usize);
+    let ranges = layout.side.data_ranges(ts);
+    debug_assert_eq!(ranges.iter().map(|r| r.len()).sum::<usize>(), data_bytes);
+    let mut block = [0u8; MAX_BLOCK_BYTES];
     for i in 0..n {
-        let (src, dst) = (i * ts, i * data_bytes);
-        layout.side.push(&blocks[src + at..src + at + len], side);
         // Block i moves to i·data_bytes ≤ i·ts: forward over blocks never overwrites one not
-        // yet moved (copy_within is a memmove).
-        blocks.copy_within(src..src + at, dst);
-        blocks.copy_within(src + at + len..src + ts, dst + at);
+        // yet read (each is copied out first).
+        let block = &mut block[..ts];
+        block.copy_from_slice(&blocks[i * ts..(i + 1) * ts]);
+        layout.side.push(block, side);
+        let mut dst = i * data_bytes;
+        for r in &ranges {
+            blocks[dst..dst + r.len()].copy_from_slice(&block[r.clone()]);
+            dst += r.len();
+        }
     }
     Ok(n * data_bytes)
 }
 
-/// Rearranges whole blocks of `ty` into the GPU layout. Returns the bytes and the word
-/// offset of the side region (0 for types without one).
+/// Rearranges whole blocks of `ty` into the GPU layout (data region, table, side region).
+/// Returns the bytes and the word offset of the side region (0 for types without one).
 pub fn to_gpu_layout(ty: GgmlType, blocks: &[u8]) -> Result<(Vec<u8>, u32), QuantError> {
     let mut out = blocks.to_vec();
     let mut side = Vec::new();
     let data_len = split_in_place(ty, &mut out, &mut side)?;
     out.truncate(data_len);
+    out.extend(gpu_layout(ty)?.table.iter().flat_map(|w| w.to_le_bytes()));
     out.extend_from_slice(&side);
     out.resize(out.len().next_multiple_of(4), 0);
     let words = if gpu_layout(ty)?.side == Side::None { 0 } else { (data_len / 4) as u32 };

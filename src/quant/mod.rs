@@ -7,6 +7,7 @@
 //! compared bit for bit.
 
 mod float;
+mod iq_grids;
 mod iquants;
 mod kquants;
 mod layout;
@@ -15,7 +16,8 @@ mod quantize;
 
 use crate::gguf::GgmlType;
 
-pub use iquants::{KVALUES_IQ4NL, iq4_xs_scale};
+pub use iq_grids::{IQ3S_GRID, IQ3XXS_GRID};
+pub use iquants::{KVALUES_IQ4NL, iq_signs, iq4_xs_scale};
 pub use kquants::{QK_K, get_scale_min_k4, q3_k_scale};
 pub use layout::{GpuLayout, Side, gpu_layout, gpu_layout_bytes, split_in_place, to_gpu_layout};
 pub use quantize::quantize;
@@ -51,7 +53,7 @@ pub enum QuantError {
 }
 
 /// The types hearth can dequantize (and so compute with).
-pub const SUPPORTED: [GgmlType; 15] = [
+pub const SUPPORTED: [GgmlType; 17] = [
     GgmlType::F32,
     GgmlType::F16,
     GgmlType::BF16,
@@ -67,6 +69,8 @@ pub const SUPPORTED: [GgmlType; 15] = [
     GgmlType::Q6_K,
     GgmlType::IQ4_NL,
     GgmlType::IQ4_XS,
+    GgmlType::IQ3_XXS,
+    GgmlType::IQ3_S,
 ];
 
 fn supported_list() -> String {
@@ -109,6 +113,8 @@ pub fn dequantize(ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<(), Qua
         GgmlType::Q6_K => kquants::q6_k_block,
         GgmlType::IQ4_NL => iquants::iq4_nl_block,
         GgmlType::IQ4_XS => iquants::iq4_xs_block,
+        GgmlType::IQ3_XXS => iquants::iq3_xxs_block,
+        GgmlType::IQ3_S => iquants::iq3_s_block,
         other => return Err(QuantError::Unsupported(other)),
     };
     for (block, o) in bytes.chunks_exact(ts).zip(out.chunks_exact_mut(bs)) {

@@ -30,7 +30,7 @@ pub const SMOLLM2: [&str; 4] = [
 ];
 
 /// SmolLM2 requantized by llama.cpp's own quantizer (tests/quant).
-pub const LLAMA_QUANTIZE: [&str; 7] = [
+pub const LLAMA_QUANTIZE: [&str; 8] = [
     "SmolLM2-135M-Instruct.Q5_K_M.gguf",
     "SmolLM2-135M-Instruct.Q5_1.gguf",
     "SmolLM2-135M-Instruct.BF16.gguf",
@@ -38,6 +38,7 @@ pub const LLAMA_QUANTIZE: [&str; 7] = [
     "SmolLM2-135M-Instruct.Q3_K_M.gguf",
     "SmolLM2-135M-Instruct.Q2_K.gguf",
     "SmolLM2-135M-Instruct.Q2_K-pure.gguf",
+    "SmolLM2-135M-Instruct.IQ3_M.gguf",
 ];
 
 /// The Gemma 3 fixture.

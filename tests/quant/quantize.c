@@ -2,7 +2,7 @@
 // the public API (llama_model_quantize, default parameters: no importance matrix), so that only
 // libllama is built (./build.sh models, once per machine, into the cache outside the clone).
 //
-//   quantize IN.gguf OUT.gguf TYPE      TYPE: Q5_K_M, Q5_1, BF16, IQ4_XS, Q3_K_M or Q2_K;
+//   quantize IN.gguf OUT.gguf TYPE      TYPE: Q5_K_M, Q5_1, BF16, IQ4_XS, Q3_K_M, Q2_K or IQ3_M;
 //                                       TYPE-pure as `llama-quantize --pure` (every tensor of
 //                                       the type where its rows allow, no mixture)
 #include <stdio.h>
@@ -28,6 +28,7 @@ int main(int argc, char ** argv) {
         {"IQ4_XS", LLAMA_FTYPE_MOSTLY_IQ4_XS},
         {"Q3_K_M", LLAMA_FTYPE_MOSTLY_Q3_K_M},
         {"Q2_K", LLAMA_FTYPE_MOSTLY_Q2_K},
+        {"IQ3_M", LLAMA_FTYPE_MOSTLY_IQ3_M},
     };
     if (argc != 4) {
         fprintf(stderr, "usage: %s IN.gguf OUT.gguf TYPE\n", argv[0]);

@@ -55,7 +55,7 @@ os.makedirs(syn, exist_ok=True)
 rng = np.random.default_rng(20261123)
 quantizable = [Q.F16, Q.BF16, Q.Q8_0, Q.Q4_0, Q.Q4_1, Q.Q5_0, Q.Q5_1]
 # Byte ranges of f16 scale fields per block, kept finite so outputs compare as numbers.
-f16_fields = {Q.Q2_K: [(80, 84)], Q.Q3_K: [(108, 110)], Q.Q4_K: [(0, 4)], Q.Q5_K: [(0, 4)], Q.Q6_K: [(208, 210)], Q.IQ4_NL: [(0, 2)], Q.IQ4_XS: [(0, 2)]}
+f16_fields = {Q.IQ3_XXS: [(0, 2)], Q.IQ3_S: [(0, 2)], Q.Q2_K: [(80, 84)], Q.Q3_K: [(108, 110)], Q.Q4_K: [(0, 4)], Q.Q5_K: [(0, 4)], Q.Q6_K: [(208, 210)], Q.IQ4_NL: [(0, 2)], Q.IQ4_XS: [(0, 2)]}
 for qt in quantizable + list(f16_fields):
     bs, ts = GGML_QUANT_SIZES[qt]
     n_blocks = 97

@@ -202,7 +202,9 @@ fn random_weight(ctx: &GpuContext, ty: GgmlType, rows: u64, cols: u64) -> Result
         | GgmlType::Q5_K
         | GgmlType::Q6_K
         | GgmlType::IQ4_NL
-        | GgmlType::IQ4_XS => {
+        | GgmlType::IQ4_XS
+        | GgmlType::IQ3_XXS
+        | GgmlType::IQ3_S => {
             let row = ty.row_bytes(cols).ok_or("bad shape")? as usize;
             (0..row * rows as usize).map(|_| (next() >> 56) as u8).collect()
         }
