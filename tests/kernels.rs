@@ -45,10 +45,9 @@ fn test_weight(ty: GgmlType, rows: usize, cols_hint: usize, rng: &mut Rng) -> Te
     match ty {
         GgmlType::Q4_K => fixture_rows(common::GEMMA, "blk.0.attn_output.weight", 5, rows),
         GgmlType::Q6_K => fixture_rows(common::GEMMA, "blk.0.ffn_down.weight", 11, rows),
-        GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q5_K | GgmlType::IQ4_XS | GgmlType::IQ3_XXS | GgmlType::IQ3_S => {
-            random_k_weight(ty, rows, 512, rng)
-        }
         GgmlType::IQ4_NL => random_k_weight(ty, rows, cols_hint, rng),
+        GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q5_K => random_k_weight(ty, rows, 512, rng),
+        _ if ty.to_string().starts_with("IQ") => random_k_weight(ty, rows, 512, rng),
         _ => {
             let cols = cols_hint;
             let bytes = quant::quantize(ty, &rng.values(rows * cols)).unwrap();
@@ -147,6 +146,16 @@ fn matvec_every_type_and_variant() {
     assert!(span_8 > 0, "no matvec took eight chunks per step");
 }
 
+/// Sets IQ1_M's d, whose 16 bits are the top nibbles of its four scale u16 (bytes 48..56).
+fn set_iq1_m_d(blk: &mut [u8], d: f32) {
+    let bits = half::f16::from_f32(d).to_bits();
+    for k in 0..4 {
+        let at = 48 + 2 * k;
+        let sc = u16::from_le_bytes([blk[at], blk[at + 1]]) & 0x0FFF | ((bits >> (4 * k)) & 0xF) << 12;
+        blk[at..at + 2].copy_from_slice(&sc.to_le_bytes());
+    }
+}
+
 /// `rows` rows of `cols` columns of a format without a quantizer here (the K formats, the
 /// i-quants) from random bytes with small finite scales (any such bytes are a valid block).
 fn random_k_weight(ty: GgmlType, rows: usize, cols: usize, rng: &mut Rng) -> TestWeight {
@@ -155,7 +164,7 @@ fn random_k_weight(ty: GgmlType, rows: usize, cols: usize, rng: &mut Rng) -> Tes
         GgmlType::Q2_K => (84, 80..84),
         GgmlType::Q3_K => (110, 108..110),
         GgmlType::Q6_K => (210, 208..210),
-        GgmlType::IQ4_NL | GgmlType::IQ4_XS | GgmlType::IQ3_XXS | GgmlType::IQ3_S => (ty.type_size() as usize, 0..2),
+        _ if ty.to_string().starts_with("IQ") => (ty.type_size() as usize, 0..2),
         _ => panic!("{ty} has no random blocks here"),
     };
     let n_blocks = rows * cols / ty.block_size() as usize;
@@ -164,6 +173,9 @@ fn random_k_weight(ty: GgmlType, rows: usize, cols: usize, rng: &mut Rng) -> Tes
         for (i, at) in scale_at.clone().step_by(2).enumerate() {
             let d = half::f16::from_f32(0.002 * (1 + i) as f32);
             blk[at..at + 2].copy_from_slice(&d.to_le_bytes());
+        }
+        if ty == GgmlType::IQ1_M {
+            set_iq1_m_d(blk, 0.002);
         }
     }
     let values = quant::dequantize_to_vec(ty, &bytes, rows * cols).unwrap();

@@ -128,8 +128,8 @@ fn hand_made_blocks() {
 
 #[test]
 fn unsupported_and_mismatched_inputs_are_errors() {
-    let e = quant::dequantize_to_vec(GgmlType::IQ2_XXS, &[0; 66], 256).unwrap_err();
-    assert_eq!(e, QuantError::Unsupported(GgmlType::IQ2_XXS));
+    let e = quant::dequantize_to_vec(GgmlType::TQ1_0, &[0; 54], 256).unwrap_err();
+    assert_eq!(e, QuantError::Unsupported(GgmlType::TQ1_0));
     assert!(e.to_string().contains("Q4_K"), "lists what is supported: {e}");
     let e = quant::dequantize_to_vec(GgmlType::Q4_0, &[0; 17], 32).unwrap_err();
     assert!(matches!(e, QuantError::SizeMismatch { .. }));

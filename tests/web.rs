@@ -108,12 +108,21 @@ fn random_k_scale_min(ty: GgmlType, seed: u64, n_blocks: usize) -> Vec<u8> {
     b
 }
 
-/// I-quant blocks (IQ4_NL, IQ4_XS, IQ3_XXS, IQ3_S) of random bytes with a small finite d.
+/// I-quant blocks of random bytes with a small finite d (IQ1_M's split over its scales).
 fn random_iq(ty: GgmlType, seed: u64, n_blocks: usize) -> Vec<u8> {
     let size = ty.type_size() as usize;
     let mut b: Vec<u8> = values(seed, n_blocks * size).iter().map(|v| (v.to_bits() >> 7) as u8).collect();
+    let d = half::f16::from_f32(0.001);
     for blk in b.chunks_exact_mut(size) {
-        blk[..2].copy_from_slice(&half::f16::from_f32(0.001).to_le_bytes());
+        if ty == GgmlType::IQ1_M {
+            for k in 0..4 {
+                let sc = u16::from_le_bytes([blk[48 + 2 * k], blk[49 + 2 * k]]) & 0x0FFF;
+                let sc = sc | ((d.to_bits() >> (4 * k)) & 0xF) << 12;
+                blk[48 + 2 * k..50 + 2 * k].copy_from_slice(&sc.to_le_bytes());
+            }
+        } else {
+            blk[..2].copy_from_slice(&d.to_le_bytes());
+        }
     }
     b
 }
@@ -150,9 +159,7 @@ async fn matvec_every_format_in_the_browser() {
     for ty in hearth::kernels::WEIGHT_TYPES {
         let bytes = match ty {
             GgmlType::Q4_K | GgmlType::Q5_K => random_k_scale_min(ty, 1, rows * cols / 256),
-            GgmlType::IQ4_NL | GgmlType::IQ4_XS | GgmlType::IQ3_XXS | GgmlType::IQ3_S => {
-                random_iq(ty, 1, rows * cols / ty.block_size() as usize)
-            }
+            _ if ty.to_string().starts_with("IQ") => random_iq(ty, 1, rows * cols / ty.block_size() as usize),
             GgmlType::Q6_K => random_q6_k(1, rows * cols / 256),
             GgmlType::Q2_K | GgmlType::Q3_K => random_k_quarter(ty, 1, rows * cols / 256),
             _ => quant::quantize(ty, &values(2, rows * cols)).unwrap(),

@@ -720,6 +720,249 @@ fn group_parts(h: Header, c: u32) -> array<Parts, 4> {
 #endif
 #endif
 
+#ifdef W_IQ2_XXS
+// Data region, 16 words per 256-element block: per sub-block of 32 (a header's 4 entries) a
+// word of 4 grid indices, then its scale-and-signs word as IQ3_XXS's. Side region: the grid
+// (quant::IQ2XXS_GRID), then d as f16, two blocks to a word. x = ((d * (0.5 + ls)) * 0.25) *
+// grid * sign.
+const ZERO_OFFSET: bool = true;
+const DATA_BYTES: u32 = 64u;
+const SIDE_BYTES: u32 = 2u;
+const TABLE_WORDS: u32 = 512u;
+
+fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
+    let blk = row * (cols / 256u) + c / 32u;
+    let g = (c % 32u) / 4u;
+    let aux = w[blk * (DATA_BYTES / 4u) + 2u * g + 1u];
+    let d = unpack2x16float(w[scales + TABLE_WORDS + blk / 2u])[blk & 1u];
+    let s = d * (0.5 + f32(aux >> 28u)) * 0.25;
+    return Header(vec2<f32>(s), 0.0, (c / 32u) * 256u + 32u * g, scales, blk, g, 0u);
+}
+
+// The index word and the scale-and-signs word (IQ2_XS: its entries' two words of u16).
+fn chunk_words(h: Header) -> vec2<u32> {
+    let base = h.blk * (DATA_BYTES / 4u) + 2u * h.g;
+    return vec2<u32>(w[base], w[base + 1u]);
+}
+
+#ifdef GROUPS
+fn group_words(h: Header) -> vec2<u32> {
+    let v = wv[h.blk * (DATA_BYTES / 16u) + h.g / 2u];
+    return select(v.xy, v.zw, h.g % 2u == 1u);
+}
+#endif
+
+fn entry_index(h: Header, q: vec2<u32>, r: u32) -> u32 {
+    return (q.x >> (8u * r)) & 0xFFu;
+}
+
+fn entry_signs(h: Header, q: vec2<u32>, r: u32) -> u32 {
+    return iq_signs(q.y >> (7u * r));
+}
+
+fn grid_values(word: u32, signs: u32) -> vec4<f32> {
+    return signed_grid(word, signs);
+}
+
+#include "common/iq_grid8.wgsl"
+#endif
+
+#ifdef W_IQ2_XS
+// Data region, 16 words per 256-element block: 32 u16, entry j's (bits 0..9 its grid index,
+// bits 9..16 its sign index). Side region: the grid (quant::IQ2XS_GRID), then per block d as
+// f32 and the scales' 8 bytes (nibble t: elements 16t..16t + 16). x = ((d * (0.5 + ls)) * 0.25)
+// * grid * sign.
+const ZERO_OFFSET: bool = true;
+const DATA_BYTES: u32 = 64u;
+const SIDE_BYTES: u32 = 12u;
+const TABLE_WORDS: u32 = 1024u;
+
+fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
+    let blk = row * (cols / 256u) + c / 32u;
+    let g = (c % 32u) / 4u;
+    let side = scales + TABLE_WORDS + (SIDE_BYTES / 4u) * blk;
+    let ls = (vec2<u32>(w[side + 1u + g / 4u] >> (8u * (g % 4u))) >> vec2<u32>(0u, 4u)) & vec2<u32>(0xFu);
+    let s = bitcast<f32>(w[side]) * (vec2<f32>(0.5) + vec2<f32>(ls)) * 0.25;
+    return Header(s, 0.0, (c / 32u) * 256u + 32u * g, scales, blk, g, 0u);
+}
+
+// The header's entries' u16, two to a word.
+fn chunk_words(h: Header) -> vec2<u32> {
+    let base = h.blk * (DATA_BYTES / 4u) + 2u * h.g;
+    return vec2<u32>(w[base], w[base + 1u]);
+}
+
+#ifdef GROUPS
+fn group_words(h: Header) -> vec2<u32> {
+    let v = wv[h.blk * (DATA_BYTES / 16u) + h.g / 2u];
+    return select(v.xy, v.zw, h.g % 2u == 1u);
+}
+#endif
+
+// Entry r's u16.
+fn iq2xs_entry(q: vec2<u32>, r: u32) -> u32 {
+    return (select(q.x, q.y, r >= 2u) >> (16u * (r % 2u))) & 0xFFFFu;
+}
+
+fn entry_index(h: Header, q: vec2<u32>, r: u32) -> u32 {
+    return iq2xs_entry(q, r) & 511u;
+}
+
+fn entry_signs(h: Header, q: vec2<u32>, r: u32) -> u32 {
+    return iq_signs(iq2xs_entry(q, r) >> 9u);
+}
+
+fn grid_values(word: u32, signs: u32) -> vec4<f32> {
+    return signed_grid(word, signs);
+}
+
+#include "common/iq_grid8.wgsl"
+#endif
+
+#ifdef W_IQ2_S
+// Data region, 16 words per 256-element block: 8 words of index bytes (entry j's low 8 bits),
+// then 8 words of sign bytes (entry j's 8 signs). Side region: the grid (quant::IQ2S_GRID),
+// then per block d as f32, qh (2 bits per entry: the index's bits 8..10) and the scales as
+// IQ2_XS's. x = ((d * (0.5 + ls)) * 0.25) * grid * sign.
+const ZERO_OFFSET: bool = true;
+const DATA_BYTES: u32 = 64u;
+const SIDE_BYTES: u32 = 20u;
+const TABLE_WORDS: u32 = 2048u;
+
+fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
+    let blk = row * (cols / 256u) + c / 32u;
+    let g = (c % 32u) / 4u;
+    let side = scales + TABLE_WORDS + (SIDE_BYTES / 4u) * blk;
+    let qh = (w[side + 1u + g / 4u] >> (8u * (g % 4u))) & 0xFFu;
+    let ls = (vec2<u32>(w[side + 3u + g / 4u] >> (8u * (g % 4u))) >> vec2<u32>(0u, 4u)) & vec2<u32>(0xFu);
+    let s = bitcast<f32>(w[side]) * (vec2<f32>(0.5) + vec2<f32>(ls)) * 0.25;
+    return Header(s, 0.0, (c / 32u) * 256u + 32u * g, scales, blk, g, qh);
+}
+
+// The header's entries' index bytes and sign bytes.
+fn chunk_words(h: Header) -> vec2<u32> {
+    let base = h.blk * (DATA_BYTES / 4u) + h.g;
+    return vec2<u32>(w[base], w[base + 8u]);
+}
+
+#ifdef GROUPS
+fn group_words(h: Header) -> vec2<u32> {
+    let base = h.blk * (DATA_BYTES / 16u) + h.g / 4u;
+    return vec2<u32>(wv[base][h.g % 4u], wv[base + 2u][h.g % 4u]);
+}
+#endif
+
+fn entry_index(h: Header, q: vec2<u32>, r: u32) -> u32 {
+    return ((q.x >> (8u * r)) & 0xFFu) | (((h.extra >> (2u * r)) & 3u) << 8u);
+}
+
+fn entry_signs(h: Header, q: vec2<u32>, r: u32) -> u32 {
+    return (q.y >> (8u * r)) & 0xFFu;
+}
+
+fn grid_values(word: u32, signs: u32) -> vec4<f32> {
+    return signed_grid(word, signs);
+}
+
+#include "common/iq_grid8.wgsl"
+#endif
+
+#ifdef W_IQ1_S
+// Data region, 8 words per 256-element block: entry j's low 8 index bits. Side region: the
+// grid (quant::IQ1S_GRID: values -1, 0, 1 as i8), then per block d as f32 and 8 u16, one per
+// sub-block of 32 (bits 3r..3r + 3: entry r's index bits 8..11; bits 12..15: ls; bit 15: the
+// offset's sign). x = (d * (2 ls + 1)) * (grid + delta), delta = ±0.125: z = -delta.
+const ZERO_OFFSET: bool = false;
+const DATA_BYTES: u32 = 32u;
+const SIDE_BYTES: u32 = 20u;
+const TABLE_WORDS: u32 = 4096u;
+
+fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
+    let blk = row * (cols / 256u) + c / 32u;
+    let g = (c % 32u) / 4u;
+    let side = scales + TABLE_WORDS + (SIDE_BYTES / 4u) * blk;
+    let qh = (w[side + 1u + g / 2u] >> (16u * (g % 2u))) & 0xFFFFu;
+    let s = bitcast<f32>(w[side]) * f32(2u * ((qh >> 12u) & 7u) + 1u);
+    let z = select(-0.125, 0.125, (qh & 0x8000u) != 0u);
+    return Header(vec2<f32>(s), z, (c / 32u) * 256u + 32u * g, scales, blk, g, qh);
+}
+
+// The header's entries' index bytes.
+fn chunk_words(h: Header) -> vec2<u32> {
+    return vec2<u32>(w[h.blk * (DATA_BYTES / 4u) + h.g], 0u);
+}
+
+#ifdef GROUPS
+fn group_words(h: Header) -> vec2<u32> {
+    return vec2<u32>(wv[h.blk * (DATA_BYTES / 16u) + h.g / 4u][h.g % 4u], 0u);
+}
+#endif
+
+fn entry_index(h: Header, q: vec2<u32>, r: u32) -> u32 {
+    return ((q.x >> (8u * r)) & 0xFFu) | (((h.extra >> (3u * r)) & 7u) << 8u);
+}
+
+fn entry_signs(h: Header, q: vec2<u32>, r: u32) -> u32 {
+    return 0u;
+}
+
+fn grid_values(word: u32, signs: u32) -> vec4<f32> {
+    return bytes_i8(word);
+}
+
+#include "common/iq_grid8.wgsl"
+#endif
+
+#ifdef W_IQ1_M
+// Data region, 8 words per 256-element block: entry j's low 8 index bits. Side region: the
+// grid (quant::IQ1S_GRID), then per block d as f32 (the file splits it over the top nibbles of
+// its scales), qh (4 words: a nibble per entry, bits 0..3 its index's bits 8..11, bit 3 its
+// offset's sign) and the scales (2 words: bits 3t..3t + 3 of u16 t / 4, the scale of 16
+// elements). The offset is per entry, so it is added to the values (exactly: they are -1, 0,
+// 1): x = (d * (2 ls + 1)) * (grid + delta), delta = ±0.125.
+const ZERO_OFFSET: bool = true;
+const DATA_BYTES: u32 = 32u;
+const SIDE_BYTES: u32 = 28u;
+const TABLE_WORDS: u32 = 4096u;
+
+fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
+    let blk = row * (cols / 256u) + c / 32u;
+    let g = (c % 32u) / 4u;
+    let side = scales + TABLE_WORDS + (SIDE_BYTES / 4u) * blk;
+    let qh = (w[side + 1u + g / 2u] >> (16u * (g % 2u))) & 0xFFFFu;
+    // Scales 2g and 2g + 1: u16 g / 2, bits 6 (g % 2)...
+    let sc = (w[side + 5u + g / 4u] >> (16u * ((g / 2u) % 2u) + 6u * (g % 2u))) & 0x3Fu;
+    let ls = vec2<u32>(sc & 7u, sc >> 3u);
+    let s = bitcast<f32>(w[side]) * vec2<f32>(2u * ls + vec2<u32>(1u));
+    return Header(s, 0.0, (c / 32u) * 256u + 32u * g, scales, blk, g, qh);
+}
+
+fn chunk_words(h: Header) -> vec2<u32> {
+    return vec2<u32>(w[h.blk * (DATA_BYTES / 4u) + h.g], 0u);
+}
+
+#ifdef GROUPS
+fn group_words(h: Header) -> vec2<u32> {
+    return vec2<u32>(wv[h.blk * (DATA_BYTES / 16u) + h.g / 4u][h.g % 4u], 0u);
+}
+#endif
+
+fn entry_index(h: Header, q: vec2<u32>, r: u32) -> u32 {
+    return ((q.x >> (8u * r)) & 0xFFu) | (((h.extra >> (4u * r)) & 7u) << 8u);
+}
+
+// The offset's sign bit, in bits 0 and 4 (grid_half shifts by 4 for an entry's second half).
+fn entry_signs(h: Header, q: vec2<u32>, r: u32) -> u32 {
+    return ((h.extra >> (4u * r + 3u)) & 1u) * 0x11u;
+}
+
+fn grid_values(word: u32, signs: u32) -> vec4<f32> {
+    return bytes_i8(word) + vec4<f32>(select(0.125, -0.125, (signs & 1u) != 0u));
+}
+
+#include "common/iq_grid8.wgsl"
+#endif
+
 fn load_parts(row: u32, c: u32, cols: u32, scales: u32) -> Parts {
     return chunk_parts(load_header(row, c, cols, scales), c);
 }

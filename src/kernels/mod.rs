@@ -250,6 +250,11 @@ pub fn weight_define(ty: GgmlType) -> Option<&'static str> {
         GgmlType::IQ4_XS => "W_IQ4_XS",
         GgmlType::IQ3_XXS => "W_IQ3_XXS",
         GgmlType::IQ3_S => "W_IQ3_S",
+        GgmlType::IQ2_XXS => "W_IQ2_XXS",
+        GgmlType::IQ2_XS => "W_IQ2_XS",
+        GgmlType::IQ2_S => "W_IQ2_S",
+        GgmlType::IQ1_S => "W_IQ1_S",
+        GgmlType::IQ1_M => "W_IQ1_M",
         _ => return None,
     })
 }
@@ -277,7 +282,7 @@ fn weight_defines(kernel: &'static str, ty: GgmlType, store: Store) -> Result<Ve
 }
 
 /// Weight types the matrix kernels read.
-pub const WEIGHT_TYPES: [GgmlType; 17] = [
+pub const WEIGHT_TYPES: [GgmlType; 22] = [
     GgmlType::F32,
     GgmlType::F16,
     GgmlType::BF16,
@@ -295,6 +300,11 @@ pub const WEIGHT_TYPES: [GgmlType; 17] = [
     GgmlType::IQ4_XS,
     GgmlType::IQ3_XXS,
     GgmlType::IQ3_S,
+    GgmlType::IQ2_XXS,
+    GgmlType::IQ2_XS,
+    GgmlType::IQ2_S,
+    GgmlType::IQ1_S,
+    GgmlType::IQ1_M,
 ];
 
 /// Splits `n` workgroups over x and y so that neither exceeds 65535 (kernels flatten them).

@@ -41,6 +41,7 @@ static FILES: &[(&str, &str)] = &[
     ("common/k_quarter.wgsl", include_str!("../../shaders/common/k_quarter.wgsl")),
     ("common/k_quarter_parts.wgsl", include_str!("../../shaders/common/k_quarter_parts.wgsl")),
     ("common/iq4_blocks.wgsl", include_str!("../../shaders/common/iq4_blocks.wgsl")),
+    ("common/iq_grid8.wgsl", include_str!("../../shaders/common/iq_grid8.wgsl")),
     ("common/step.wgsl", include_str!("../../shaders/common/step.wgsl")),
     ("common/subgroup_args.wgsl", include_str!("../../shaders/common/subgroup_args.wgsl")),
     ("common/subgroup_init.wgsl", include_str!("../../shaders/common/subgroup_init.wgsl")),
@@ -48,8 +49,8 @@ static FILES: &[(&str, &str)] = &[
 
 /// Every include: the files, and `common/iq_tables.wgsl`, generated from the i-quants' one
 /// table ([`crate::quant::KVALUES_IQ4NL`]) so that the shaders never hold a second copy. (The
-/// 3-bit i-quants' grids are not in WGSL: each weight page holds them, uploaded from
-/// `crate::quant::IQ3XXS_GRID` and `IQ3S_GRID`, see `quant::GpuLayout::table`.)
+/// other i-quants' grids are not in WGSL: each weight page holds its type's, uploaded from
+/// `crate::quant::IQ3XXS_GRID` etc., see `quant::GpuLayout::table`.)
 pub fn includes() -> &'static [(&'static str, &'static str)] {
     static ALL: std::sync::OnceLock<Vec<(&'static str, &'static str)>> = std::sync::OnceLock::new();
     static IQ_TABLES: std::sync::OnceLock<String> = std::sync::OnceLock::new();

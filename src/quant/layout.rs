@@ -12,9 +12,11 @@
 //! - Q5_1: (d, m), two f16 in one word, then the high bits' word;
 //! - IQ4_NL: the lone f16 scale, as Q4_0's; IQ4_XS: d as f32, then its eight 6-bit sub-block
 //!   scales unpacked to one signed byte each;
-//! - IQ3_XXS: d as f32, then its eight scale-and-signs words (the data region: the grid
-//!   indices); IQ3_S: d as f32, qh, the packed scales (the data region: the grid indices, then
-//!   the sign bits);
+//! - IQ3_XXS, IQ2_XS, IQ2_S, IQ1_S: d as f32, then what follows the grid indices (and IQ2_S's
+//!   signs) in the block as it is; IQ2_XXS: the lone f16 scale (its scale-and-signs words stay
+//!   in the data region, between the index words); IQ3_S: d as f32, qh, the packed scales (the
+//!   data region: the grid indices, then the sign bits); the grid of each, before the blocks'
+//!   entries ([`GpuLayout::table`]);
 //! - Q2_K: (d, dmin), two f16 in one word; its 16 bytes of 4-bit scales and mins stay in the
 //!   data region, before the 2-bit values (80 bytes: five vectors);
 //! - Q3_K: d as f32, then its sixteen 6-bit scales, packed into 12 bytes in the file, unpacked
@@ -30,7 +32,8 @@ use std::ops::Range;
 
 use crate::gguf::GgmlType;
 
-use super::{IQ3S_GRID, IQ3XXS_GRID, QuantError, get_scale_min_k4, iq4_xs_scale, q3_k_scale};
+use super::iq_grids::{IQ1S_GRID, IQ2S_GRID, IQ2XS_GRID, IQ2XXS_GRID, IQ3S_GRID, IQ3XXS_GRID};
+use super::{QuantError, get_scale_min_k4, iq1_m_d, iq4_xs_scale, q3_k_scale};
 
 /// What a type keeps in the side region.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,9 +58,18 @@ pub enum Side {
     /// Q4_K's and Q5_K's (d, dmin) and packed scales and mins (bytes 0..16) as 20 bytes:
     /// (d, dmin), then word p holding (scale 2p, min 2p, scale 2p + 1, min 2p + 1).
     Q4K,
-    /// IQ3_XXS's d and its eight sub-blocks' scale-and-signs words (bytes 0..2 and 66..98) as
-    /// 36 bytes: d as f32, then the words; only `qs` stays in the data region.
-    Iq3Xxs,
+    /// d (bytes 0..2) as f32, then the `rest` bytes from `data_end`; bytes 2..data_end stay in
+    /// the data region (IQ3_XXS: its scale-and-signs words; IQ2_XS, IQ2_S: scales and high
+    /// bits; IQ1_S: its u16 per sub-block).
+    DThenRest {
+        /// One past the data region's last byte within the block.
+        data_end: u32,
+        /// Bytes after it that move to the side region.
+        rest: u32,
+    },
+    /// IQ1_M's d (the top nibbles of its scales) as f32, then its qh and scales (bytes 32..56)
+    /// as they are; `qs` stays in the data region.
+    Iq1M,
     /// IQ3_S's d, qh and scales (bytes 0..2, 66..74 and 106..110) as 16 bytes: d as f32, qh,
     /// the scales; `qs` and then the signs (bytes 74..106) stay in the data region.
     Iq3S,
@@ -72,8 +84,9 @@ impl Side {
             Side::Q5_0 => 8,
             Side::Iq4Xs => 12,
             Side::Q3K | Side::Q4K => 20,
-            Side::Iq3Xxs => 36,
+            Side::DThenRest { rest, .. } => 4 + rest,
             Side::Iq3S => 16,
+            Side::Iq1M => 28,
         }
     }
 
@@ -88,8 +101,9 @@ impl Side {
             Side::Iq4Xs => around(0, 8),
             Side::Q3K => around(96, 14),
             Side::Q4K => around(0, 16),
-            Side::Iq3Xxs => [2..66, 0..0],
+            Side::DThenRest { data_end, .. } => [2..data_end as usize, 0..0],
             Side::Iq3S => [2..66, 74..106],
+            Side::Iq1M => [0..32, 0..0],
         }
     }
 
@@ -118,9 +132,13 @@ impl Side {
                     side.extend_from_slice(&[sc, m]);
                 }
             }
-            Side::Iq3Xxs => {
+            Side::DThenRest { data_end, rest } => {
                 side.extend_from_slice(&f16_as_f32(0));
-                side.extend_from_slice(&block[66..98]);
+                side.extend_from_slice(&block[data_end as usize..(data_end + rest) as usize]);
+            }
+            Side::Iq1M => {
+                side.extend_from_slice(&iq1_m_d(block).to_le_bytes());
+                side.extend_from_slice(&block[32..56]);
             }
             Side::Iq3S => {
                 side.extend_from_slice(&f16_as_f32(0));
@@ -162,6 +180,7 @@ impl GpuLayout {
 /// The GPU layout of `ty`, or an error when no kernel reads that type.
 pub fn gpu_layout(ty: GgmlType) -> Result<GpuLayout, QuantError> {
     let layout = |data_bytes, side| Ok(GpuLayout { data_bytes, side, table: &[] });
+    let with_table = |data_bytes, side, table| Ok(GpuLayout { data_bytes, side, table });
     match ty {
         GgmlType::F32 => layout(4, Side::None),
         GgmlType::F16 | GgmlType::BF16 => layout(2, Side::None),
@@ -177,8 +196,13 @@ pub fn gpu_layout(ty: GgmlType) -> Result<GpuLayout, QuantError> {
         GgmlType::Q6_K => layout(208, Side::Bytes { at: 208, len: 2 }),
         GgmlType::IQ4_NL => layout(16, Side::Bytes { at: 0, len: 2 }),
         GgmlType::IQ4_XS => layout(128, Side::Iq4Xs),
-        GgmlType::IQ3_XXS => Ok(GpuLayout { data_bytes: 64, side: Side::Iq3Xxs, table: &IQ3XXS_GRID }),
-        GgmlType::IQ3_S => Ok(GpuLayout { data_bytes: 96, side: Side::Iq3S, table: &IQ3S_GRID }),
+        GgmlType::IQ3_XXS => with_table(64, Side::DThenRest { data_end: 66, rest: 32 }, &IQ3XXS_GRID),
+        GgmlType::IQ2_XXS => with_table(64, Side::Bytes { at: 0, len: 2 }, &IQ2XXS_GRID),
+        GgmlType::IQ2_XS => with_table(64, Side::DThenRest { data_end: 66, rest: 8 }, &IQ2XS_GRID),
+        GgmlType::IQ2_S => with_table(64, Side::DThenRest { data_end: 66, rest: 16 }, &IQ2S_GRID),
+        GgmlType::IQ1_S => with_table(32, Side::DThenRest { data_end: 34, rest: 16 }, &IQ1S_GRID),
+        GgmlType::IQ1_M => with_table(32, Side::Iq1M, &IQ1S_GRID),
+        GgmlType::IQ3_S => with_table(96, Side::Iq3S, &IQ3S_GRID),
         other => Err(QuantError::Unsupported(other)),
     }
 }

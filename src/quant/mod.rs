@@ -16,8 +16,8 @@ mod quantize;
 
 use crate::gguf::GgmlType;
 
-pub use iq_grids::{IQ3S_GRID, IQ3XXS_GRID};
-pub use iquants::{KVALUES_IQ4NL, iq_signs, iq4_xs_scale};
+pub use iq_grids::{IQ1S_GRID, IQ2S_GRID, IQ2XS_GRID, IQ2XXS_GRID, IQ3S_GRID, IQ3XXS_GRID};
+pub use iquants::{IQ1S_DELTA, KVALUES_IQ4NL, iq_signs, iq1_m_d, iq4_xs_scale};
 pub use kquants::{QK_K, get_scale_min_k4, q3_k_scale};
 pub use layout::{GpuLayout, Side, gpu_layout, gpu_layout_bytes, split_in_place, to_gpu_layout};
 pub use quantize::quantize;
@@ -53,7 +53,7 @@ pub enum QuantError {
 }
 
 /// The types hearth can dequantize (and so compute with).
-pub const SUPPORTED: [GgmlType; 17] = [
+pub const SUPPORTED: [GgmlType; 22] = [
     GgmlType::F32,
     GgmlType::F16,
     GgmlType::BF16,
@@ -71,6 +71,11 @@ pub const SUPPORTED: [GgmlType; 17] = [
     GgmlType::IQ4_XS,
     GgmlType::IQ3_XXS,
     GgmlType::IQ3_S,
+    GgmlType::IQ2_XXS,
+    GgmlType::IQ2_XS,
+    GgmlType::IQ2_S,
+    GgmlType::IQ1_S,
+    GgmlType::IQ1_M,
 ];
 
 fn supported_list() -> String {
@@ -115,6 +120,11 @@ pub fn dequantize(ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<(), Qua
         GgmlType::IQ4_XS => iquants::iq4_xs_block,
         GgmlType::IQ3_XXS => iquants::iq3_xxs_block,
         GgmlType::IQ3_S => iquants::iq3_s_block,
+        GgmlType::IQ2_XXS => iquants::iq2_xxs_block,
+        GgmlType::IQ2_XS => iquants::iq2_xs_block,
+        GgmlType::IQ2_S => iquants::iq2_s_block,
+        GgmlType::IQ1_S => iquants::iq1_s_block,
+        GgmlType::IQ1_M => iquants::iq1_m_block,
         other => return Err(QuantError::Unsupported(other)),
     };
     for (block, o) in bytes.chunks_exact(ts).zip(out.chunks_exact_mut(bs)) {

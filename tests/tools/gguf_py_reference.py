@@ -55,7 +55,7 @@ os.makedirs(syn, exist_ok=True)
 rng = np.random.default_rng(20261123)
 quantizable = [Q.F16, Q.BF16, Q.Q8_0, Q.Q4_0, Q.Q4_1, Q.Q5_0, Q.Q5_1]
 # Byte ranges of f16 scale fields per block, kept finite so outputs compare as numbers.
-f16_fields = {Q.IQ3_XXS: [(0, 2)], Q.IQ3_S: [(0, 2)], Q.Q2_K: [(80, 84)], Q.Q3_K: [(108, 110)], Q.Q4_K: [(0, 4)], Q.Q5_K: [(0, 4)], Q.Q6_K: [(208, 210)], Q.IQ4_NL: [(0, 2)], Q.IQ4_XS: [(0, 2)]}
+f16_fields = {Q.IQ1_M: [], Q.IQ2_XXS: [(0, 2)], Q.IQ2_XS: [(0, 2)], Q.IQ2_S: [(0, 2)], Q.IQ1_S: [(0, 2)], Q.IQ3_XXS: [(0, 2)], Q.IQ3_S: [(0, 2)], Q.Q2_K: [(80, 84)], Q.Q3_K: [(108, 110)], Q.Q4_K: [(0, 4)], Q.Q5_K: [(0, 4)], Q.Q6_K: [(208, 210)], Q.IQ4_NL: [(0, 2)], Q.IQ4_XS: [(0, 2)]}
 for qt in quantizable + list(f16_fields):
     bs, ts = GGML_QUANT_SIZES[qt]
     n_blocks = 97
@@ -69,6 +69,12 @@ for qt in quantizable + list(f16_fields):
         blocks = rng.integers(0, 256, n_blocks * ts, dtype=np.uint8).reshape(n_blocks, ts)
         for a, b in f16_fields[qt]:
             blocks[:, a:b] = (rng.standard_normal((n_blocks, (b - a) // 2)) * 0.05).astype(np.float16).view(np.uint8)
+        if qt == Q.IQ1_M:  # d's 16 bits are the top nibbles of the four scale u16 (bytes 48..56)
+            d = (rng.standard_normal(n_blocks) * 0.05).astype(np.float16).view(np.uint16).astype(np.uint16)
+            sc = blocks[:, 48:56].copy().view(np.uint16) & np.uint16(0x0FFF)
+            for k in range(4):
+                sc[:, k] |= ((d >> np.uint16(4 * k)) & np.uint16(0xF)) << np.uint16(12)
+            blocks[:, 48:56] = sc.view(np.uint8)
         blocks = blocks.reshape(-1)
     y = dequantize(blocks, qt).astype("<f4", copy=False).reshape(-1)
     blocks.tofile(os.path.join(syn, f"{qt.name}.blocks"))

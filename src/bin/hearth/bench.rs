@@ -204,7 +204,12 @@ fn random_weight(ctx: &GpuContext, ty: GgmlType, rows: u64, cols: u64) -> Result
         | GgmlType::IQ4_NL
         | GgmlType::IQ4_XS
         | GgmlType::IQ3_XXS
-        | GgmlType::IQ3_S => {
+        | GgmlType::IQ3_S
+        | GgmlType::IQ2_XXS
+        | GgmlType::IQ2_XS
+        | GgmlType::IQ2_S
+        | GgmlType::IQ1_S
+        | GgmlType::IQ1_M => {
             let row = ty.row_bytes(cols).ok_or("bad shape")? as usize;
             (0..row * rows as usize).map(|_| (next() >> 56) as u8).collect()
         }
