@@ -206,8 +206,9 @@ models() {
   fi
   rm -rf "$tmp"
   quant_fixtures
-  # Reference dequantization by gguf-py, cached next to the models (keyed by the model's sha256).
-  "$PY" tests/tools/gguf_py_reference.py "$MODELS"
+  # Reference dequantization by gguf-py, cached next to the models and in the machine's cache
+  # (keyed by the model's sha256).
+  "$PY" tests/tools/gguf_py_reference.py "$MODELS" "$CACHE/dequant"
   # Random-weight files of every architecture family (tests/arch), written where missing and
   # checked against the sha256 of the file llama.cpp's references were made on (unless the
   # references are being remade from new files).

@@ -133,11 +133,15 @@ fn smollm2_q4_0_matches_llama_cpp() {
 }
 
 /// A file llama.cpp's own quantizer made (tests/quant), against its reference there, with
-/// tolerances twice the largest difference measured on lavapipe (f32, f16).
+/// tolerances twice the largest difference measured on lavapipe (f32, f16). The f16 path runs
+/// for Q5_K_M only (measured for all): it differs from the f32 path in the activations, not in
+/// how weights load, which the kernel tests check in both precisions for every type; the
+/// other files in f16 would take CI minutes it does not have.
 fn check_quant(ty: &str, tol: (f32, f32)) {
     let name = format!("smollm2-{ty}");
     let cases = reference::quant_cases(&name);
-    check_cases(&format!("SmolLM2-135M-Instruct.{ty}.gguf"), &name, &cases, &[(false, tol.0), (true, tol.1)]);
+    let paths: &[(bool, f32)] = if ty == "Q5_K_M" { &[(false, tol.0), (true, tol.1)] } else { &[(false, tol.0)] };
+    check_cases(&format!("SmolLM2-135M-Instruct.{ty}.gguf"), &name, &cases, paths);
 }
 
 /// Q5_K_M as llama-quantize writes it for SmolLM2: Q5_1 where rows of 576 are not whole

@@ -8,8 +8,9 @@ It also writes synthetic/TYPE.blocks + TYPE.f32 for every block type hearth supp
 data quantized by gguf-py where gguf-py can quantize that type (with outliers), else random block
 bytes with finite f16 scales; then gguf-py's dequantization of those blocks.
 
-Cached: a model's JSON is rebuilt only when the model's sha256 changed.
-Usage: python gguf_py_reference.py MODELS_DIR
+Cached: a model's JSON is rebuilt only when the model's sha256 changed; with CACHE_DIR, also
+kept there under that sha256 (made once per machine, as the fixtures themselves).
+Usage: python gguf_py_reference.py MODELS_DIR [CACHE_DIR]
 """
 import hashlib, json, os, sys
 import numpy as np
@@ -21,6 +22,7 @@ from gguf.quants import dequantize, quantize
 from importlib.metadata import version
 assert version("gguf") == "0.19.0", version("gguf")
 models = sys.argv[1]
+cache = sys.argv[2] if len(sys.argv) > 2 else None
 
 
 def sha_file(path):
@@ -39,6 +41,12 @@ for name in sorted(os.listdir(models)):
     digest = sha_file(path)
     if os.path.exists(out) and json.load(open(out)).get("model_sha256") == digest:
         continue
+    cached = os.path.join(cache, f"{digest}.dequant.json") if cache else None
+    if cached and os.path.exists(cached):
+        with open(cached) as src, open(out + ".tmp", "w") as dst:
+            dst.write(src.read())
+        os.replace(out + ".tmp", out)
+        continue
     r = GGUFReader(path)
     tensors = {}
     for t in r.tensors:
@@ -47,6 +55,11 @@ for name in sorted(os.listdir(models)):
                            "sha256": hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()}
     json.dump({"model_sha256": digest, "tensors": tensors}, open(out + ".tmp", "w"), indent=0)
     os.replace(out + ".tmp", out)
+    if cached:
+        os.makedirs(cache, exist_ok=True)
+        with open(out) as src, open(cached + ".tmp", "w") as dst:
+            dst.write(src.read())
+        os.replace(cached + ".tmp", cached)
     print(f"gguf-py reference: {name}: {len(tensors)} tensors")
 
 # Synthetic blocks: types with a gguf-py quantizer get quantized random data, the rest random bytes.
