@@ -27,6 +27,36 @@ struct Header {
     extra: u32,
 }
 
+// Data words 2g and 2g + 1 of the header's block (IQ2_XXS: the index word and the
+// scale-and-signs word; IQ2_XS: the four entries' u16), as words and as half a vector.
+fn pair_words(h: Header) -> vec2<u32> {
+    let base = h.blk * (DATA_BYTES / 4u) + 2u * h.g;
+    return vec2<u32>(w[base], w[base + 1u]);
+}
+
+// Data word g of the header's block (IQ1_S, IQ1_M: the four entries' index bytes).
+fn index_word(h: Header) -> u32 {
+    return w[h.blk * (DATA_BYTES / 4u) + h.g];
+}
+
+#ifdef GROUPS
+fn pair_vec(h: Header) -> vec2<u32> {
+    let v = wv[h.blk * (DATA_BYTES / 16u) + h.g / 2u];
+    return select(v.xy, v.zw, h.g % 2u == 1u);
+}
+
+fn index_vec_word(h: Header) -> u32 {
+    return wv[h.blk * (DATA_BYTES / 16u) + h.g / 4u][h.g % 4u];
+}
+#endif
+
+// IQ2_XS's and IQ2_S's scales of the header's halves: nibbles 2g and 2g + 1 (byte g % 4 of
+// `word`), each d * (0.5 + ls) * 0.25.
+fn iq2_scales(d: f32, word: u32, g: u32) -> vec2<f32> {
+    let ls = (vec2<u32>(word >> (8u * (g % 4u))) >> vec2<u32>(0u, 4u)) & vec2<u32>(0xFu);
+    return d * (vec2<f32>(0.5) + vec2<f32>(ls)) * 0.25;
+}
+
 // Half p (of 2) of entry r (of 4) of the header: 4 values.
 fn grid_half(h: Header, q: vec2<u32>, r: u32, p: u32) -> vec4<f32> {
     let word = w[h.grid + 2u * entry_index(h, q, r) + p];

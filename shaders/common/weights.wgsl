@@ -739,16 +739,14 @@ fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
     return Header(vec2<f32>(s), 0.0, (c / 32u) * 256u + 32u * g, scales, blk, g, 0u);
 }
 
-// The index word and the scale-and-signs word (IQ2_XS: its entries' two words of u16).
+// The index word and the scale-and-signs word.
 fn chunk_words(h: Header) -> vec2<u32> {
-    let base = h.blk * (DATA_BYTES / 4u) + 2u * h.g;
-    return vec2<u32>(w[base], w[base + 1u]);
+    return pair_words(h);
 }
 
 #ifdef GROUPS
 fn group_words(h: Header) -> vec2<u32> {
-    let v = wv[h.blk * (DATA_BYTES / 16u) + h.g / 2u];
-    return select(v.xy, v.zw, h.g % 2u == 1u);
+    return pair_vec(h);
 }
 #endif
 
@@ -781,21 +779,18 @@ fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
     let blk = row * (cols / 256u) + c / 32u;
     let g = (c % 32u) / 4u;
     let side = scales + TABLE_WORDS + (SIDE_BYTES / 4u) * blk;
-    let ls = (vec2<u32>(w[side + 1u + g / 4u] >> (8u * (g % 4u))) >> vec2<u32>(0u, 4u)) & vec2<u32>(0xFu);
-    let s = bitcast<f32>(w[side]) * (vec2<f32>(0.5) + vec2<f32>(ls)) * 0.25;
+    let s = iq2_scales(bitcast<f32>(w[side]), w[side + 1u + g / 4u], g);
     return Header(s, 0.0, (c / 32u) * 256u + 32u * g, scales, blk, g, 0u);
 }
 
 // The header's entries' u16, two to a word.
 fn chunk_words(h: Header) -> vec2<u32> {
-    let base = h.blk * (DATA_BYTES / 4u) + 2u * h.g;
-    return vec2<u32>(w[base], w[base + 1u]);
+    return pair_words(h);
 }
 
 #ifdef GROUPS
 fn group_words(h: Header) -> vec2<u32> {
-    let v = wv[h.blk * (DATA_BYTES / 16u) + h.g / 2u];
-    return select(v.xy, v.zw, h.g % 2u == 1u);
+    return pair_vec(h);
 }
 #endif
 
@@ -834,8 +829,7 @@ fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
     let g = (c % 32u) / 4u;
     let side = scales + TABLE_WORDS + (SIDE_BYTES / 4u) * blk;
     let qh = (w[side + 1u + g / 4u] >> (8u * (g % 4u))) & 0xFFu;
-    let ls = (vec2<u32>(w[side + 3u + g / 4u] >> (8u * (g % 4u))) >> vec2<u32>(0u, 4u)) & vec2<u32>(0xFu);
-    let s = bitcast<f32>(w[side]) * (vec2<f32>(0.5) + vec2<f32>(ls)) * 0.25;
+    let s = iq2_scales(bitcast<f32>(w[side]), w[side + 3u + g / 4u], g);
     return Header(s, 0.0, (c / 32u) * 256u + 32u * g, scales, blk, g, qh);
 }
 
@@ -889,12 +883,12 @@ fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
 
 // The header's entries' index bytes.
 fn chunk_words(h: Header) -> vec2<u32> {
-    return vec2<u32>(w[h.blk * (DATA_BYTES / 4u) + h.g], 0u);
+    return vec2<u32>(index_word(h), 0u);
 }
 
 #ifdef GROUPS
 fn group_words(h: Header) -> vec2<u32> {
-    return vec2<u32>(wv[h.blk * (DATA_BYTES / 16u) + h.g / 4u][h.g % 4u], 0u);
+    return vec2<u32>(index_vec_word(h), 0u);
 }
 #endif
 
@@ -938,12 +932,12 @@ fn load_header(row: u32, c: u32, cols: u32, scales: u32) -> Header {
 }
 
 fn chunk_words(h: Header) -> vec2<u32> {
-    return vec2<u32>(w[h.blk * (DATA_BYTES / 4u) + h.g], 0u);
+    return vec2<u32>(index_word(h), 0u);
 }
 
 #ifdef GROUPS
 fn group_words(h: Header) -> vec2<u32> {
-    return vec2<u32>(wv[h.blk * (DATA_BYTES / 16u) + h.g / 4u][h.g % 4u], 0u);
+    return vec2<u32>(index_vec_word(h), 0u);
 }
 #endif
 

@@ -281,31 +281,9 @@ fn weight_defines(kernel: &'static str, ty: GgmlType, store: Store) -> Result<Ve
     })
 }
 
-/// Weight types the matrix kernels read.
-pub const WEIGHT_TYPES: [GgmlType; 22] = [
-    GgmlType::F32,
-    GgmlType::F16,
-    GgmlType::BF16,
-    GgmlType::Q8_0,
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q5_1,
-    GgmlType::Q2_K,
-    GgmlType::Q3_K,
-    GgmlType::Q4_K,
-    GgmlType::Q5_K,
-    GgmlType::Q6_K,
-    GgmlType::IQ4_NL,
-    GgmlType::IQ4_XS,
-    GgmlType::IQ3_XXS,
-    GgmlType::IQ3_S,
-    GgmlType::IQ2_XXS,
-    GgmlType::IQ2_XS,
-    GgmlType::IQ2_S,
-    GgmlType::IQ1_S,
-    GgmlType::IQ1_M,
-];
+/// Weight types the matrix kernels read: every type `quant` dequantizes (each has its part of
+/// shaders/common/weights.wgsl, [`weight_define`]; tests/contract.rs checks their layouts).
+pub const WEIGHT_TYPES: [GgmlType; crate::quant::SUPPORTED.len()] = crate::quant::SUPPORTED;
 
 /// Splits `n` workgroups over x and y so that neither exceeds 65535 (kernels flatten them).
 pub fn grid(n: u32) -> [u32; 3] {
