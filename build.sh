@@ -39,7 +39,8 @@ SHARED="${HEARTH_SHARED:-$ROOT/../shared}"
 # quant fixtures and the oracle of the references) and the fixtures it makes.
 CACHE="${HEARTH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hearth}"
 
-say() { printf '\033[1m[build.sh]\033[0m %s\n' "$*"; }
+# Each line carries the minutes and seconds since build.sh started, so a log shows where time goes.
+say() { printf '\033[1m[build.sh %dm%02ds]\033[0m %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 die() { printf '[build.sh] error: %s\n' "$*" >&2; exit 1; }
 
 # ---------------------------------------------------------------------------------------------
@@ -268,8 +269,10 @@ arch_references() {
 # SmolLM2 requantized by llama.cpp's own quantizer from the F16 fixture (made once per machine
 # into the cache; deterministic: each is checked against the sha256 its committed reference was
 # made on), and the fp32 teacher-forced logits of ../shared/tools on each (into models/fp32/,
-# also made once per machine).
-QUANT_FIXTURES=(Q5_K_M Q5_1 BF16 IQ4_XS Q3_K_M Q2_K Q2_K-pure IQ3_M)
+# also made once per machine). The types llama.cpp quantizes only with an importance matrix get
+# one made from tests/quant/calibration.txt, as llama-imatrix would (tests/quant/quantize.c).
+QUANT_FIXTURES=(Q5_K_M Q5_1 BF16 IQ4_XS Q3_K_M Q2_K Q2_K-pure IQ3_M IQ4_NL IQ3_XXS IQ2_XS IQ1_M)
+IMATRIX_FIXTURES=" IQ3_XXS IQ2_XS IQ1_M "
 
 quant_fixtures() {
   local t ref want out logits
@@ -284,8 +287,10 @@ quant_fixtures() {
       cp "$CACHE/${out##*/}" "$out"
     else
       llama_cpp
-      say "quantizing SmolLM2 to $t with llama.cpp's quantizer"
-      "$CACHE/quantize" "$MODELS/SmolLM2-135M-Instruct.F16.gguf" "$CACHE/${out##*/}.part" "$t"
+      local calibration=()
+      [[ $IMATRIX_FIXTURES == *" $t "* ]] && calibration=(tests/quant/calibration.txt)
+      say "quantizing SmolLM2 to $t with llama.cpp's quantizer${calibration:+ and an importance matrix}"
+      "$CACHE/quantize" "$MODELS/SmolLM2-135M-Instruct.F16.gguf" "$CACHE/${out##*/}.part" "$t" "${calibration[@]}"
       mv "$CACHE/${out##*/}.part" "$CACHE/${out##*/}"
       [[ -n ${REMAKING_REFERENCES:-} ]] || check_sha "$CACHE/${out##*/}" "$want"
       cp "$CACHE/${out##*/}" "$out"
@@ -294,7 +299,7 @@ quant_fixtures() {
     logits="$CACHE/fp32/$want"
     if [[ -z ${REMAKING_REFERENCES:-} ]]; then
       if [[ ! -f $logits/smollm2-$t.p1.fp32-teacher-forced.logits.npy ]]; then
-        say "the fp32 teacher-forced logits of SmolLM2 $t (../shared/tools, ~1 minute)"
+        say "the fp32 teacher-forced logits of SmolLM2 $t (../shared/tools, ~10 s)"
         rm -rf "$logits.part" && mkdir -p "$logits.part"
         "$PY" "$SHARED/tools/fp32_teacher_forced.py" "$out" "$ref" "$logits.part" "$logits.part" >/dev/null
         mkdir -p "$logits" && mv "$logits.part"/*.npy "$logits/" && rm -rf "$logits.part"

@@ -190,6 +190,31 @@ fn smollm2_iq3_m_from_llama_quantize_matches_llama_cpp() {
     check_quant("IQ3_M", (9.4e-5, 0.19)); // measured 4.7e-5, 9.7e-2
 }
 
+/// IQ4_NL as llama-quantize writes it for SmolLM2: IQ4_NL everywhere but three Q5_K FFN-down
+/// projections and the Q8_0 token table.
+#[test]
+fn smollm2_iq4_nl_from_llama_quantize_matches_llama_cpp() {
+    check_quant("IQ4_NL", (1.3e-4, 0.098)); // measured 6.3e-5, 4.9e-2
+}
+
+/// The i-quants llama-quantize writes only with an importance matrix (made from
+/// tests/quant/calibration.txt): in the FFN-down projections, the only rows of SmolLM2 that are
+/// whole 256-element blocks (but three Q2_K in IQ2_XS and IQ1_M); IQ4_NL and Q4_0 elsewhere.
+#[test]
+fn smollm2_iq3_xxs_from_llama_quantize_matches_llama_cpp() {
+    check_quant("IQ3_XXS", (7.7e-5, 0.12)); // measured 3.8e-5, 5.9e-2
+}
+
+#[test]
+fn smollm2_iq2_xs_from_llama_quantize_matches_llama_cpp() {
+    check_quant("IQ2_XS", (1.5e-4, 0.11)); // measured 7.6e-5, 5.7e-2
+}
+
+#[test]
+fn smollm2_iq1_m_from_llama_quantize_matches_llama_cpp() {
+    check_quant("IQ1_M", (9.3e-5, 0.13)); // measured 4.7e-5, 6.6e-2
+}
+
 #[test]
 fn smollm2_bf16_from_llama_quantize_matches_llama_cpp() {
     check_quant("BF16", (8.4e-5, 0.12)); // measured 4.2e-5, 5.7e-2

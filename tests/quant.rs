@@ -56,8 +56,8 @@ fn smollm2_tensors_equal_gguf_py() {
 }
 
 /// SmolLM2 requantized by llama.cpp's own quantizer (tests/quant): real Q2_K, Q3_K, Q4_K, Q5_K,
-/// Q6_K, Q4_0, Q5_0, Q5_1, Q8_0, BF16, IQ3_S, IQ4_NL and IQ4_XS tensors as the hub's files have
-/// them.
+/// Q6_K, Q4_0, Q5_0, Q5_1, Q8_0, BF16, IQ1_M, IQ2_XS, IQ3_XXS, IQ3_S, IQ4_NL and IQ4_XS tensors as
+/// the hub's files have them.
 #[test]
 fn llama_quantize_fixtures_equal_gguf_py() {
     let mut types = BTreeSet::new();
@@ -65,7 +65,9 @@ fn llama_quantize_fixtures_equal_gguf_py() {
         types.extend(check_model(name));
     }
     use GgmlType::*;
-    let want = [F32, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ3_S, IQ4_NL, IQ4_XS];
+    let want = [
+        F32, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ1_M, IQ2_XS, IQ3_XXS, IQ3_S, IQ4_NL, IQ4_XS,
+    ];
     assert_eq!(types, BTreeSet::from(want));
 }
 

@@ -42,13 +42,11 @@ fn fixtures() -> Vec<std::path::PathBuf> {
     files
 }
 
-/// The keys of every pipeline the forward passes of `file` build, in every variant.
-fn keys_of(ctx: &GpuContext, file: &std::path::Path, keys: &mut BTreeSet<PipelineKey>) {
-    let mut reader = Reader::new(ReadSource::open(file).unwrap());
-    let g = pollster::block_on(reader.read_header()).unwrap();
-    let cfg = ModelConfig::from_gguf(&g).unwrap();
-    let w = pollster::block_on(load_weights(ctx, &g, &cfg, &mut reader, &mut |_, _| {})).unwrap();
-    let n_ctx = cfg.max_context().min(1024);
+/// Kernels in every variant: each precision, with and without subgroups, in both kernel shapes.
+/// One set serves every fixture, so that each pipeline compiles once (lavapipe takes ~0.1 s a
+/// pipeline) however many files use it.
+fn variants(ctx: &GpuContext) -> Vec<Kernels> {
+    let mut all = Vec::new();
     for f16 in [false, true].into_iter().filter(|&f| !f || ctx.has_f16()) {
         for subgroups in [false, true].into_iter().filter(|&s| !s || ctx.has_subgroups()) {
             for cpu_shapes in [true, false] {
@@ -58,32 +56,45 @@ fn keys_of(ctx: &GpuContext, file: &std::path::Path, keys: &mut BTreeSet<Pipelin
                     // A GPU's matvec shape (the adapter's own is the other one here).
                     (k.matvec_rows, k.matvec_wg) = (4, 64);
                 }
-                let s = State::new(ctx, &k, &cfg, &w, n_ctx, 8);
-                let all = k.act_buffer(ctx, 8 * u64::from(cfg.n_vocab), "all");
-                for (t, tokens, head) in [
-                    (1, Tokens::Sampled, Head::Last),
-                    (8, Tokens::Prompt, Head::Last),
-                    (8, Tokens::Prompt, Head::All(&all)),
-                ] {
-                    forward(ctx, &mut k, &cfg, &w, &s, t, tokens, head).unwrap();
-                }
-                sampler(ctx, &mut k, &cfg, &s, &SamplerParams::default()).unwrap();
-                sampler(ctx, &mut k, &cfg, &s, &SamplerParams { temperature: 0.0, ..Default::default() }).unwrap();
-                keys.extend(k.pipeline_keys());
+                all.push(k);
             }
         }
+    }
+    all
+}
+
+/// Builds the forward passes of `file` (decode, prefill, teacher-forced evaluation and the
+/// sampler) in every variant of `kernels`.
+fn build_all(ctx: &GpuContext, file: &std::path::Path, kernels: &mut [Kernels]) {
+    let mut reader = Reader::new(ReadSource::open(file).unwrap());
+    let g = pollster::block_on(reader.read_header()).unwrap();
+    let cfg = ModelConfig::from_gguf(&g).unwrap();
+    let w = pollster::block_on(load_weights(ctx, &g, &cfg, &mut reader, &mut |_, _| {})).unwrap();
+    let n_ctx = cfg.max_context().min(1024);
+    for k in kernels {
+        k.recycle_uniforms();
+        let s = State::new(ctx, k, &cfg, &w, n_ctx, 8);
+        let all = k.act_buffer(ctx, 8 * u64::from(cfg.n_vocab), "all");
+        for (t, tokens, head) in
+            [(1, Tokens::Sampled, Head::Last), (8, Tokens::Prompt, Head::Last), (8, Tokens::Prompt, Head::All(&all))]
+        {
+            forward(ctx, k, &cfg, &w, &s, t, tokens, head).unwrap();
+        }
+        sampler(ctx, k, &cfg, &s, &SamplerParams::default()).unwrap();
+        sampler(ctx, k, &cfg, &s, &SamplerParams { temperature: 0.0, ..Default::default() }).unwrap();
     }
 }
 
 #[test]
 fn every_pipeline_a_real_load_builds_validates() {
     let ctx = common::gpu::context();
-    let mut keys = BTreeSet::new();
     let files = fixtures();
     assert!(files.len() >= 22, "{} fixtures", files.len());
+    let mut kernels = variants(&ctx);
     for file in &files {
-        keys_of(&ctx, file, &mut keys);
+        build_all(&ctx, file, &mut kernels);
     }
+    let keys: BTreeSet<PipelineKey> = kernels.iter().flat_map(|k| k.pipeline_keys()).collect();
     let cache = PipelineCache::new(shaders::includes());
     for key in &keys {
         let shader = shaders::ALL.iter().find(|s| s.name == key.shader).expect("a listed shader");

@@ -30,7 +30,7 @@ pub const SMOLLM2: [&str; 4] = [
 ];
 
 /// SmolLM2 requantized by llama.cpp's own quantizer (tests/quant).
-pub const LLAMA_QUANTIZE: [&str; 8] = [
+pub const LLAMA_QUANTIZE: [&str; 12] = [
     "SmolLM2-135M-Instruct.Q5_K_M.gguf",
     "SmolLM2-135M-Instruct.Q5_1.gguf",
     "SmolLM2-135M-Instruct.BF16.gguf",
@@ -39,6 +39,10 @@ pub const LLAMA_QUANTIZE: [&str; 8] = [
     "SmolLM2-135M-Instruct.Q2_K.gguf",
     "SmolLM2-135M-Instruct.Q2_K-pure.gguf",
     "SmolLM2-135M-Instruct.IQ3_M.gguf",
+    "SmolLM2-135M-Instruct.IQ4_NL.gguf",
+    "SmolLM2-135M-Instruct.IQ3_XXS.gguf",
+    "SmolLM2-135M-Instruct.IQ2_XS.gguf",
+    "SmolLM2-135M-Instruct.IQ1_M.gguf",
 ];
 
 /// The Gemma 3 fixture.
