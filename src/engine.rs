@@ -333,9 +333,10 @@ impl Engine {
         self.weight_gpu_bytes
     }
 
-    /// Bytes of the KV caches of all layers.
+    /// Bytes of the layers' per-sequence state: KV caches, and conv layers' rings.
     pub fn kv_cache_bytes(&self) -> u64 {
-        self.state.caches.iter().map(|(k, v, _)| k.size() + v.size()).sum()
+        let kv: u64 = self.state.caches.iter().flatten().map(|(k, v, _)| k.size() + v.size()).sum();
+        kv + self.state.conv_rings.iter().flatten().map(wgpu::Buffer::size).sum::<u64>()
     }
 
     /// Dispatches in one decode step, sampling included.
@@ -561,6 +562,13 @@ impl Engine {
         let mut common = self.cached.iter().zip(ids).take_while(|(a, b)| a == b).count();
         // At least one token must run to produce logits.
         common = common.min(ids.len() - 1);
+        // A cut back further than the layers' rings keep (sliding-window caches, conv states)
+        // runs the whole conversation again.
+        if let Some(reach) = self.state.cut_back_reach(&self.cfg)
+            && self.cached.len() + 1 - common > reach as usize
+        {
+            common = 0;
+        }
         self.cached.truncate(common);
         self.pending = None;
         // A step run ahead for the previous request is not needed: its cache slot is

@@ -200,7 +200,8 @@ fn bloom_matches_llama_cpp() {
 
 /// Every family's decode layer is as fused as llama's: 6 dispatches (7 where decode attention
 /// splits over the keys and adds its combine, as on GPUs), biases, LayerNorms, a plain FFN's
-/// activation and Falcon's parallel block included.
+/// activation and Falcon's parallel block included; an LFM2 conv layer 5 (its input
+/// projection, the convolution, its output projection, the FFN's two).
 #[test]
 fn every_family_decodes_in_6_dispatches_per_layer() {
     use hearth::kernels::Kernels;
@@ -221,7 +222,10 @@ fn every_family_decodes_in_6_dispatches_per_layer() {
         // where learned positions cap the context (gpt2-tied-f32: 256, one split).
         let n_ctx = cfg.max_context().min(1024);
         let splits = n_ctx > 256;
-        for (cpu_shapes, want) in [(true, 6.0), (false, if splits { 7.0 } else { 6.0 })] {
+        let n_conv = cfg.conv_layers.iter().filter(|&&c| c).count() as f64;
+        let n_layer = f64::from(cfg.n_layer);
+        for (cpu_shapes, attn) in [(true, 6.0), (false, if splits { 7.0 } else { 6.0 })] {
+            let want = (5.0 * n_conv + attn * (n_layer - n_conv)) / n_layer;
             let mut k = Kernels::with_variant(&ctx, false, true);
             k.cpu_shapes = cpu_shapes;
             let s = State::new(&ctx, &k, &cfg, &w, n_ctx, 8);
@@ -230,4 +234,46 @@ fn every_family_decodes_in_6_dispatches_per_layer() {
             assert_eq!(per_layer, want, "{name} cpu_shapes={cpu_shapes}");
         }
     }
+}
+
+/// `n` greedy ids after `ids` (the engine reuses what it has cached of them).
+fn greedy_after(e: &mut Engine, ids: &[u32], n: usize) -> Vec<u32> {
+    let (mut tok, _) = pollster::block_on(e.prefill(ids, &Cancel::new())).unwrap();
+    let mut out = vec![tok];
+    while out.len() < n {
+        tok = pollster::block_on(e.step()).unwrap();
+        out.push(tok);
+    }
+    out
+}
+
+/// A conversation continued on one engine gives the ids of a fresh engine run on the whole
+/// of it: a second turn after the cached first (reply and a new message appended), a reply
+/// regenerated from a few tokens back, and one regenerated after a reply longer than a prefill
+/// chunk (further back than a layer's ring keeps: the engine runs it all again).
+fn turns_equal_fresh_runs(name: &str) {
+    let c = &cases(name)[0];
+    let mut e = engine(name, c.n_ctx);
+    let fresh = |ids: &[u32], n| greedy_after(&mut engine(name, c.n_ctx), ids, n);
+    let reply = greedy_after(&mut e, &c.prompt_ids, 8);
+    let mut conversation = [&c.prompt_ids[..], &reply, &c.prompt_ids[1..]].concat();
+    let second = greedy_after(&mut e, &conversation, 8);
+    assert_eq!(second, fresh(&conversation, 8), "{name}: the second turn");
+    conversation.extend_from_slice(&second[..5]);
+    let regenerated = greedy_after(&mut e, &conversation[..conversation.len() - 3], 6);
+    assert_eq!(regenerated, fresh(&conversation[..conversation.len() - 3], 6), "{name}: 3 tokens back");
+    let long = greedy_after(&mut e, &c.prompt_ids, 80);
+    assert_eq!(&long[..8], &reply[..], "{name}: the first reply again");
+    assert_eq!(greedy_after(&mut e, &c.prompt_ids, 8), reply, "{name}: 80 tokens back");
+    planned_is_allocated(&e, name, "after the turns");
+    eprintln!("{name}: turns, cut backs and a regenerated reply equal fresh runs");
+}
+
+/// LFM2: conv layers and attention layers in one stack, F32 with a tied head and Q8_0 with an
+/// untied one; its turns over the conv layers' rings.
+#[test]
+fn lfm2_matches_llama_cpp() {
+    check("lfm2-tied-f32", 2.3e-5); // measured 1.1e-5
+    check("lfm2-q8_0", 0.29); // measured 0.144
+    turns_equal_fresh_runs("lfm2-tied-f32");
 }

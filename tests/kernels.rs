@@ -1151,3 +1151,47 @@ fn paging_gemmas_token_table_at_64_mib() {
     let want = embed_ref(&w.values, w.cols, &tokens, 1.0);
     assert_close("embed across pages", &read_f32(&ctx, &ob, want.len()), &want, |_, _| 0.0);
 }
+
+/// The short convolution against the whole sequence convolved at once, run as an engine runs
+/// it: a prefill chunk, decode steps, another chunk, a step run ahead with other inputs and
+/// dropped, a cut back to an earlier position, and a new sequence from position 0 over the
+/// old ring.
+#[test]
+fn short_conv_by_chunks_steps_and_cut_backs() {
+    use hearth::kernels::{ConvBuffers, ConvShape, short_conv_ref};
+    let ctx = context();
+    let mut rng = Rng::new(12);
+    let (d, taps, n) = (100usize, 3usize, 14usize);
+    let shape = ConvShape { d: d as u32, taps: taps as u32, ring_len: 8 };
+    for mut k in variants(&ctx) {
+        let kernel = rng.values(d * taps);
+        let kb = ctx.upload(bytemuck::cast_slice(&kernel), "kernel");
+        let ring = ctx.storage_buffer(u64::from(shape.ring_len) * d as u64 * 4, "ring");
+        let step = StepBuffer::new(&ctx);
+        for sequence in 0..2 {
+            let [b, c, x] = [0, 1, 2].map(|_| as_act(&k, &rng.values(n * d)));
+            let want = short_conv_ref(taps, &b, &c, &x, &kernel);
+            let other = as_act(&k, &rng.values(n * d));
+            // (first position, tokens, whether the step runs other inputs and is dropped)
+            let plan = [(0, 5, false), (5, 1, false), (6, 1, false), (7, 4, false), (11, 1, true), (9, 5, false)];
+            let plan = if sequence == 0 { &plan[..] } else { &[(0, 3, false), (3, 11, false)][..] };
+            for &(pos0, t, dropped) in plan {
+                let rows = |v: &[f32]| {
+                    let r = if dropped { &other[..] } else { v };
+                    ctx.upload(&k.act_bytes(&r[pos0 * d..(pos0 + t) * d]), "rows")
+                };
+                let (bb, cb, xb) = (rows(&b), rows(&c), rows(&x));
+                let yb = k.act_buffer(&ctx, (t * d) as u64, "y");
+                let bufs = ConvBuffers { b: &bb, c: &cb, x: &xb, kernel: &kb, ring: &ring, y: &yb };
+                step.write(&ctx, Step { pos0: pos0 as u32, n_tokens: t as u32, counter: 0, _pad: 0 });
+                run(&ctx, &[k.short_conv(&ctx, &shape, &bufs, &step).unwrap()]);
+                if dropped {
+                    continue;
+                }
+                let what = format!("short_conv sequence {sequence} positions {pos0}..{} {}", pos0 + t, name(&k));
+                let want = &want[pos0 * d..(pos0 + t) * d];
+                assert_close(&what, &read_act(&ctx, &k, &yb, t * d), want, |_, v| elem_tol(&k, v) + 1e-5);
+            }
+        }
+    }
+}

@@ -49,7 +49,7 @@ fn unsupported_architecture_lists_the_supported_ones() {
     assert!(matches!(e, ConfigError::Unsupported(_)));
     assert_eq!(
         e.to_string(),
-        "architecture 'mamba' is not supported (supported: llama, qwen2, qwen3, gemma3, phi3, gpt2, falcon, bloom)"
+        "architecture 'mamba' is not supported (supported: llama, qwen2, qwen3, gemma3, phi3, gpt2, falcon, bloom, lfm2)"
     );
     let b = GgufBuilder::new().kv("general.architecture", Value::String("llama".into())).build();
     let g = Gguf::parse(&b, b.len() as u64).unwrap();
@@ -132,4 +132,37 @@ fn memory_plan_keeps_rings_for_sliding_window_layers() {
     // 18 layers: every sixth global (3), the others local (15) with a window of 512.
     let want = 3 * 2 * n_ctx * kvd * act + 15 * 2 * (512 + chunk - 1) * kvd * act;
     assert_eq!(plan.kv_cache, want);
+}
+
+/// LFM2's layer kinds from its per-layer KV head counts (0: a conv layer), and their state in
+/// the plan: the attention layers' KV caches and the conv layers' rings of taps - 1 + chunk
+/// positions, against figures made here.
+#[test]
+fn lfm2_layers_and_their_state() {
+    use hearth::model::{MemoryPlan, PlanTarget};
+    let path = common::model("arch/lfm2-q8_0.gguf");
+    let size = std::fs::metadata(&path).unwrap().len();
+    let g = Gguf::read(&mut std::fs::File::open(&path).unwrap(), size).unwrap();
+    let c = ModelConfig::from_gguf(&g).unwrap();
+    assert_eq!(c.conv_layers, [true, false, true, false, true]);
+    assert_eq!((c.n_kv_head, c.conv_taps, c.d_model), (4, 3, 256));
+    assert!(c.family.qk_norm && c.family.output_norm == "token_embd_norm");
+    let (n_ctx, chunk, act) = (1024u64, 64u64, 2u64);
+    let plan = MemoryPlan::new(&g, &c, n_ctx as u32, chunk as u32, &PlanTarget::default_gpu(act)).unwrap();
+    let kvd = u64::from(c.n_kv_head * c.head_dim);
+    assert_eq!(plan.kv_cache, 2 * 2 * n_ctx * kvd * act + 3 * (3 - 1 + chunk) * 256 * 4);
+}
+
+/// Per-layer KV head counts: only a family with conv layers takes a 0, and hearth runs one
+/// count for all attention layers; a count list of the wrong length is refused by name.
+#[test]
+fn per_layer_kv_heads_are_checked() {
+    let per_layer = |v: Vec<u32>| ("llama.attention.head_count_kv", Value::Array(hearth::gguf::Array::U32(v)));
+    assert_eq!(hostile(&[per_layer(vec![2, 2])]).unwrap().n_kv_head, 2);
+    let e = hostile(&[per_layer(vec![2, 0])]).unwrap_err();
+    assert!(e.to_string().contains("a layer with 0 KV heads in a llama model"), "{e}");
+    let e = hostile(&[per_layer(vec![2, 4])]).unwrap_err();
+    assert!(e.to_string().contains("a different number of KV heads per layer"), "{e}");
+    let e = hostile(&[per_layer(vec![2, 2, 2])]).unwrap_err();
+    assert!(e.to_string().contains("llama.attention.head_count_kv"), "{e}");
 }

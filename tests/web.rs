@@ -250,6 +250,32 @@ async fn plain_ffn_and_positions_in_the_browser() {
     check("positions", &read_f32(&ctx, &xb, 3 * cols).await, &want, 1e-6);
 }
 
+/// LFM2's short convolution under Tint: a prefill chunk, then decode steps carried by its ring,
+/// against the whole sequence convolved at once.
+#[wasm_bindgen_test]
+async fn short_conv_in_the_browser() {
+    use hearth::kernels::{ConvBuffers, ConvShape, short_conv_ref};
+    let ctx = GpuContext::new().await.unwrap();
+    let mut k = Kernels::with_variant(&ctx, false, false);
+    let (d, taps, n) = (70usize, 3usize, 7usize);
+    let shape = ConvShape { d: d as u32, taps: taps as u32, ring_len: 5 };
+    let kernel = values(40, d * taps);
+    let [b, c, x] = [41, 42, 43].map(|seed| values(seed, n * d));
+    let want = short_conv_ref(taps, &b, &c, &x, &kernel);
+    let kb = ctx.upload(bytemuck::cast_slice(&kernel), "kernel");
+    let ring = ctx.storage_buffer(5 * d as u64 * 4, "ring");
+    let step = StepBuffer::new(&ctx);
+    for (pos0, t) in [(0usize, 4usize), (4, 1), (5, 1), (6, 1)] {
+        let rows = |v: &[f32]| ctx.upload(bytemuck::cast_slice(&v[pos0 * d..(pos0 + t) * d]), "rows");
+        let (bb, cb, xb, yb) = (rows(&b), rows(&c), rows(&x), k.act_buffer(&ctx, (t * d) as u64, "y"));
+        let bufs = ConvBuffers { b: &bb, c: &cb, x: &xb, kernel: &kb, ring: &ring, y: &yb };
+        step.write(&ctx, Step { pos0: pos0 as u32, n_tokens: t as u32, ..Default::default() });
+        run(&ctx, &[k.short_conv(&ctx, &shape, &bufs, &step).unwrap()]);
+        let got = read_f32(&ctx, &yb, t * d).await;
+        check(&format!("short_conv {pos0}..{}", pos0 + t), &got, &want[pos0 * d..(pos0 + t) * d], 1e-5);
+    }
+}
+
 #[wasm_bindgen_test]
 async fn rms_norm_and_rope_kv_in_the_browser() {
     let ctx = GpuContext::new().await.unwrap();

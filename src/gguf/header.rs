@@ -244,6 +244,23 @@ impl Gguf {
         }
     }
 
+    /// One u32 per layer: an integer array of `n_layer` entries (as hybrid models write a
+    /// per-layer key, e.g. LFM2's KV head counts, 0 for a layer without attention), or one
+    /// integer for every layer.
+    pub fn get_u32_per_layer(&self, key: &str, n_layer: u32) -> Result<Vec<u32>, GgufError> {
+        let v = self.get(key)?;
+        if v.as_i128().is_some() {
+            return Ok(vec![self.get_u32(key)?; n_layer as usize]);
+        }
+        let values = match v {
+            Value::Array(a) if a.len() == n_layer as usize => a.as_i128s(),
+            _ => None,
+        };
+        values
+            .and_then(|xs| xs.into_iter().map(|x| u32::try_from(x).ok()).collect())
+            .ok_or_else(|| self.wrong(key, "an integer in 0..2^32, or one per layer", v))
+    }
+
     /// An array value of any element type.
     pub fn get_array(&self, key: &str) -> Result<&Array, GgufError> {
         match self.get(key)? {

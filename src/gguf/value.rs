@@ -221,6 +221,24 @@ impl Array {
         self.len() == 0
     }
 
+    /// The elements as integers, when the array holds integers (any width or signedness).
+    pub fn as_i128s(&self) -> Option<Vec<i128>> {
+        fn all<T: Copy + Into<i128>>(v: &[T]) -> Vec<i128> {
+            v.iter().map(|&x| x.into()).collect()
+        }
+        Some(match self {
+            Array::U8(v) => all(v),
+            Array::I8(v) => all(v),
+            Array::U16(v) => all(v),
+            Array::I16(v) => all(v),
+            Array::U32(v) => all(v),
+            Array::I32(v) => all(v),
+            Array::U64(v) => all(v),
+            Array::I64(v) => all(v),
+            _ => return None,
+        })
+    }
+
     /// The element type's name, for display.
     pub fn element_name(&self) -> &'static str {
         match self {

@@ -8,7 +8,7 @@ use crate::gpu::{ShaderDef, Uniform, UniformField};
 use crate::quant::gpu_layout;
 
 use super::{
-    WEIGHT_TYPES, attention, elementwise, embed, matmul, matvec, norm, rope, sample, shaders, step, weight_define,
+    WEIGHT_TYPES, attention, conv, elementwise, embed, matmul, matvec, norm, rope, sample, shaders, step, weight_define,
 };
 
 /// A uniform struct and its WGSL twin.
@@ -46,12 +46,14 @@ pub fn uniforms() -> Vec<UniformContract> {
         uniform::<embed::Params>(&shaders::EMBED, W, "Params", "embed::Params"),
         uniform::<norm::Params>(&shaders::NORM, &[], "Params", "norm::Params"),
         uniform::<elementwise::Params>(&shaders::GLU, &[], "Params", "elementwise::Params"),
+        uniform::<conv::Params>(&shaders::SHORT_CONV, &[], "Params", "conv::Params"),
         uniform::<rope::RopeKvParams>(&shaders::ROPE_KV, &[], "Params", "rope::RopeKvParams"),
         uniform::<attention::AttnParams>(&shaders::ATTN_PREFILL, &[], "Params", "attention::AttnParams"),
         uniform::<sample::Params>(&shaders::SAMPLE, &[], "Params", "sample::Params"),
         uniform::<step::Step>(&shaders::ROPE_KV, &[], "Step", "Step"),
         uniform::<step::Step>(&shaders::ATTN_PREFILL, &[], "Step", "Step"),
         uniform::<step::Step>(&shaders::SAMPLE, &[], "Step", "Step"),
+        uniform::<step::Step>(&shaders::SHORT_CONV, &[], "Step", "Step"),
         uniform::<step::Step>(&shaders::EMBED, &["W_Q8_0", "POSITIONS"], "Step", "Step"),
     ]
 }

@@ -22,6 +22,7 @@ shader!(EMBED, "embed");
 shader!(NORM, "norm");
 shader!(ROPE_KV, "rope_kv");
 shader!(GLU, "glu");
+shader!(SHORT_CONV, "short_conv");
 shader!(ATTN_PREFILL, "attention", "attn_prefill");
 shader!(ATTN_DECODE, "attention", "attn_decode");
 shader!(ATTN_DECODE_SG, "attention", "attn_decode_sg");
@@ -97,6 +98,7 @@ pub static ALL: &[&ShaderDef] = &[
     &NORM,
     &ROPE_KV,
     &GLU,
+    &SHORT_CONV,
     &ATTN_PREFILL,
     &ATTN_DECODE,
     &ATTN_DECODE_SG,

@@ -107,13 +107,15 @@ pub struct TensorLayout {
 }
 
 impl TensorLayout {
-    /// The optional tensors `g` has, for a model of `family`.
-    fn of(g: &Gguf, family: &Family) -> Self {
+    /// The optional tensors `g` has, for a model of `family` whose first attention layer is
+    /// `attn` (the FFN's are read from layer 0).
+    fn of(g: &Gguf, family: &Family, attn: u32) -> Self {
         let has = |name: &str| g.tensor(name).is_some();
-        let fused_qkv = has("blk.0.attn_qkv.weight");
-        let qkv_bias = if fused_qkv && has("blk.0.attn_qkv.bias") {
+        let a = |s: &str| format!("blk.{attn}.{s}");
+        let fused_qkv = has(&a("attn_qkv.weight"));
+        let qkv_bias = if fused_qkv && has(&a("attn_qkv.bias")) {
             Some(QkvBias::Fused)
-        } else if has("blk.0.attn_q.bias") {
+        } else if has(&a("attn_q.bias")) {
             Some(QkvBias::Split)
         } else {
             None
@@ -129,13 +131,13 @@ impl TensorLayout {
         TensorLayout {
             fused_qkv,
             qkv_bias,
-            attn_out_bias: has("blk.0.attn_output.bias"),
+            attn_out_bias: has(&a("attn_output.bias")),
             fused_gate_up: family.gated_ffn && !has("blk.0.ffn_gate.weight") && has("blk.0.ffn_up.weight"),
             ffn_up_bias: has("blk.0.ffn_up.bias"),
             ffn_gate_bias: family.gated_ffn && has("blk.0.ffn_gate.bias"),
             ffn_down_bias: has("blk.0.ffn_down.bias"),
             output_bias: has("output.bias"),
-            attn_norm_2: family.block == super::family::BlockShape::Parallel && has("blk.0.attn_norm_2.weight"),
+            attn_norm_2: family.block == super::family::BlockShape::Parallel && has(&a("attn_norm_2.weight")),
             rope_factors,
         }
     }
@@ -187,6 +189,10 @@ pub struct ModelConfig {
     pub tied_embeddings: bool,
     /// Attention score scale.
     pub attn_scale: f32,
+    /// Per layer: a gated short convolution instead of attention (LFM2).
+    pub conv_layers: Vec<bool>,
+    /// Taps of the short convolutions (`shortconv.l_cache`; 0 without conv layers).
+    pub conv_taps: u32,
 }
 
 impl ModelConfig {
@@ -201,7 +207,28 @@ impl ModelConfig {
 
         let d_model = u("embedding_length")?;
         let n_head = u("attention.head_count")?;
-        let n_kv_head = opt_u("attention.head_count_kv")?.unwrap_or(n_head);
+        // Checked first: per-layer keys are read into a vector of this many entries.
+        let n_layer = u("block_count")?;
+        if !(1..=caps::LAYERS).contains(&n_layer) {
+            return Err(out_of_range(&key("block_count"), n_layer, format!("must be 1 to {}", caps::LAYERS)));
+        }
+        let unsupported = |what: String| ConfigError::UnsupportedFeature { arch: arch.clone(), what };
+        // One KV head count, or one per layer where 0 marks a conv layer (LFM2).
+        let kv_per_layer = g
+            .optional(&key("attention.head_count_kv"), |g, k| g.get_u32_per_layer(k, n_layer))?
+            .unwrap_or_else(|| vec![n_head; n_layer as usize]);
+        let conv_layers: Vec<bool> = kv_per_layer.iter().map(|&n| n == 0).collect();
+        if !family.conv_layers && conv_layers.contains(&true) {
+            return Err(ConfigError::Inconsistent(format!("a layer with 0 KV heads in a {arch} model")));
+        }
+        let n_kv_head = kv_per_layer.iter().copied().find(|&n| n != 0).unwrap_or(n_head);
+        if kv_per_layer.iter().any(|&n| n != 0 && n != n_kv_head) {
+            return Err(unsupported(format!("a different number of KV heads per layer ({kv_per_layer:?})")));
+        }
+        let conv_taps = if conv_layers.contains(&true) { u("shortconv.l_cache")? } else { 0 };
+        if family.conv_layers && opt_u("attention.sliding_window")?.is_some_and(|w| w > 0) {
+            return Err(unsupported("sliding-window attention in its attention layers".into()));
+        }
         if n_head == 0 || n_kv_head == 0 || n_head % n_kv_head != 0 {
             return Err(ConfigError::Inconsistent(format!("{n_head} heads over {n_kv_head} KV heads")));
         }
@@ -220,7 +247,6 @@ impl ModelConfig {
             None => g.get_array("tokenizer.ggml.tokens")?.len() as u32,
         };
         let n_ctx_train = opt_u("context_length")?.unwrap_or(2048);
-        let unsupported = |what: String| ConfigError::UnsupportedFeature { arch: arch.clone(), what };
         // RoPE as llama.cpp sets it up: a linear factor unless the type is "none" (the default
         // type is linear); YaRN's interpolation ramp is not implemented.
         let rope = family.positions == Positions::Rope;
@@ -239,8 +265,8 @@ impl ModelConfig {
         let scale_dim = if arch == "gemma3" && u("block_count")? == 62 { d_model / n_head } else { head_dim };
         let cfg = ModelConfig {
             family,
-            layout: TensorLayout::of(g, &family),
-            n_layer: u("block_count")?,
+            layout: TensorLayout::of(g, &family, conv_layers.iter().position(|&c| !c).unwrap_or(0) as u32),
+            n_layer,
             d_model,
             d_ff: u("feed_forward_length")?,
             n_head,
@@ -258,6 +284,8 @@ impl ModelConfig {
             sliding_window,
             tied_embeddings: g.tensor("output.weight").is_none(),
             attn_scale: 1.0 / (scale_dim.max(1) as f32).sqrt(),
+            conv_layers,
+            conv_taps,
             arch,
         };
         cfg.validate()?;
@@ -296,6 +324,16 @@ impl ModelConfig {
         within("vocab_size", self.n_vocab, 1, caps::VOCAB)?;
         within("context_length", self.n_ctx_train, 1, caps::CONTEXT)?;
         within("attention.sliding_window", self.sliding_window, 0, caps::CONTEXT)?;
+        if self.conv_layers.len() != self.n_layer as usize {
+            return Err(ConfigError::Inconsistent(format!(
+                "{} layer kinds for {} layers",
+                self.conv_layers.len(),
+                self.n_layer
+            )));
+        }
+        if self.conv_layers.contains(&true) {
+            within("shortconv.l_cache", self.conv_taps, 2, crate::kernels::MAX_CONV_TAPS)?;
+        }
         for (k, v) in [("embedding_length", self.d_model), ("feed_forward_length", self.d_ff)] {
             if !v.is_multiple_of(8) {
                 return Err(out_of_range(&key(k), v, "must be a multiple of 8".into()));
@@ -331,6 +369,11 @@ impl ModelConfig {
     /// The factor token embeddings are multiplied by.
     pub fn embed_scale(&self) -> f32 {
         if self.family.scale_embeddings { (self.d_model as f32).sqrt() } else { 1.0 }
+    }
+
+    /// Whether layer `l` is a gated short convolution rather than attention.
+    pub fn is_conv_layer(&self, l: u32) -> bool {
+        self.conv_layers.get(l as usize).copied().unwrap_or(false)
     }
 
     /// Whether layer `l` attends through a sliding window.

@@ -67,6 +67,12 @@ pub struct Family {
     pub alibi_max_bias: f32,
     /// llama.cpp refuses a `rope.dimension_count` other than the head dimension.
     pub full_rotary: bool,
+    /// Layers whose KV head count is 0 are gated short convolutions instead of attention
+    /// (LFM2: `shortconv.in_proj`, `shortconv.conv`, `shortconv.out_proj`, taps from
+    /// `shortconv.l_cache`).
+    pub conv_layers: bool,
+    /// The final norm's tensor (LFM2's converter names it `token_embd_norm`).
+    pub output_norm: &'static str,
     /// Where this family's graph is in llama.cpp, for readers.
     pub source: &'static str,
     /// What hearth's forward pass for it is verified against (tests/model.rs, tests/arch.rs).
@@ -99,6 +105,8 @@ const BASE: Family = Family {
     local_rope_base: 0.0,
     alibi_max_bias: 0.0,
     full_rotary: false,
+    conv_layers: false,
+    output_norm: "output_norm",
     source: "",
     verified: "",
 };
@@ -107,7 +115,7 @@ const BASE: Family = Family {
 const RANDOM: &str = "random weights in its real layout, against llama.cpp";
 
 /// Every family hearth runs.
-pub const FAMILIES: [Family; 8] = [
+pub const FAMILIES: [Family; 9] = [
     // Llama 1-3, SmolLM, Mistral, DeepSeek-R1 distills of Llama: normal-pair RoPE (the
     // converter permutes Q and K), optional rope_freqs (Llama 3.x) or longrope factors.
     Family {
@@ -175,6 +183,17 @@ pub const FAMILIES: [Family; 8] = [
         embed_norm: true,
         alibi_max_bias: 8.0,
         source: "models/bloom.cpp",
+        verified: RANDOM,
+        ..BASE
+    },
+    // LFM2: gated short convolutions in most layers, attention with q/k norms in the others
+    // (which, by a per-layer KV head count, the file says), a SwiGLU FFN in every layer.
+    Family {
+        arch: "lfm2",
+        qk_norm: true,
+        conv_layers: true,
+        output_norm: "token_embd_norm",
+        source: "models/lfm2.cpp",
         verified: RANDOM,
         ..BASE
     },

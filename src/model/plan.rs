@@ -194,7 +194,7 @@ impl MemoryPlan {
                         Err(e) => return Err(bad(e.to_string())),
                     }
                 }
-                Kind::Vector { .. } | Kind::HostVector { .. } => {}
+                Kind::Vector { .. } | Kind::HostVector { .. } | Kind::Table { .. } => {}
             }
             if !matches!(kind, Kind::Matrix { .. }) {
                 if !is_supported(t.ty) {
@@ -277,6 +277,9 @@ fn weight_bytes(gguf: &Gguf, cfg: &ModelConfig, target: &PlanTarget) -> Result<u
     // Norms: a LayerNorm's weight and bias share one buffer of their sum.
     let layer_norm = cfg.family.norm == crate::kernels::NormKind::Layer;
     for (name, kind) in wanted_tensors(cfg) {
+        if let Kind::Table { inner, outer } = kind {
+            total += buffer_bytes(4 * u64::from(inner) * u64::from(outer));
+        }
         if let Kind::Vector { n } = kind
             && !biases.contains(&name)
         {

@@ -3,7 +3,7 @@
 //! [`StateSizes`], which the memory plan sums: what a plan says is what a load allocates.
 
 use crate::gpu::{GpuContext, Readback, buffer_bytes};
-use crate::kernels::{AttnShape, DecodeScratch, Kernels, RopeTable, StepBuffer, rope_freqs};
+use crate::kernels::{AttnShape, ConvShape, DecodeScratch, Kernels, RopeTable, StepBuffer, rope_freqs};
 
 use super::ModelConfig;
 use super::ModelWeights;
@@ -37,8 +37,14 @@ pub struct State {
     pub up: wgpu::Buffer,
     /// (V,) logits of the last token.
     pub logits: wgpu::Buffer,
-    /// Per layer: K and V caches (cache_len, KV·hd) and cache_len.
-    pub caches: Vec<(wgpu::Buffer, wgpu::Buffer, u32)>,
+    /// Per attention layer: K and V caches (cache_len, KV·hd) and cache_len (None for a conv
+    /// layer).
+    pub caches: Vec<Option<(wgpu::Buffer, wgpu::Buffer, u32)>>,
+    /// Per conv layer: its past inputs by position, (ring_len, D) f32 (None for an attention
+    /// layer).
+    pub conv_rings: Vec<Option<wgpu::Buffer>>,
+    /// (T, D) the conv layers' b, c, x and output, where the model has conv layers.
+    pub conv: Option<[wgpu::Buffer; 4]>,
     /// (n_ctx, rope_dims / 2) cos/sin tables (with the model's RoPE factors for this context
     /// and longrope's attention factor): global layers, then local layers (gemma3).
     pub rope: (RopeTable, Option<RopeTable>),
@@ -68,7 +74,7 @@ pub struct StateBuffer {
     pub what: &'static str,
     /// Its size in bytes, as allocated ([`buffer_bytes`]).
     pub bytes: u64,
-    /// Whether it is a KV cache.
+    /// Whether it is a layer's per-sequence state (a KV cache or a conv ring).
     pub kv_cache: bool,
 }
 
@@ -89,6 +95,11 @@ impl StateSizes {
         let mut buffers = Vec::new();
         let mut add = |what, bytes, kv_cache| buffers.push(StateBuffer { what, bytes: buffer_bytes(bytes), kv_cache });
         for l in 0..cfg.n_layer {
+            if cfg.is_conv_layer(l) {
+                let ring = u64::from(conv_shape(cfg, max_chunk).ring_len);
+                add("the convolution state of one layer", ring * d * 4, true);
+                continue;
+            }
             let len = u64::from(cache_len(cfg, l, n_ctx, max_chunk));
             add("the KV cache of one layer", len * kvd * act, true);
             add("the KV cache of one layer", len * kvd * act, true);
@@ -102,6 +113,11 @@ impl StateSizes {
         add("the attention activations of a prefill chunk", t * qd * act, false);
         add("the FFN activations of a prefill chunk", t * f * act, false);
         add("the FFN activations of a prefill chunk", t * f * act, false);
+        if cfg.conv_layers.contains(&true) {
+            for _ in 0..4 {
+                add("the convolution activations of a prefill chunk", t * d * act, false);
+            }
+        }
         add("the logits", u64::from(cfg.n_vocab) * act, false);
         let has_local = has_local_layers(cfg);
         let table = RopeTable::bytes(cfg.rope_dims / 2, n_ctx);
@@ -126,7 +142,7 @@ impl StateSizes {
         StateSizes { buffers }
     }
 
-    /// Bytes of the KV caches.
+    /// Bytes of the layers' per-sequence state (KV caches, conv rings).
     pub fn kv_cache(&self) -> u64 {
         self.buffers.iter().filter(|b| b.kv_cache).map(|b| b.bytes).sum()
     }
@@ -163,12 +179,19 @@ impl State {
         let (qd, kvd) = (u64::from(cfg.n_head * cfg.head_dim), u64::from(cfg.n_kv_head * cfg.head_dim));
         let act = |n: u64, label: &str| k.act_buffer(ctx, n, label);
         let f32s = |n: u64, label: &str| ctx.storage_buffer(4 * n, label);
-        let caches = (0..cfg.n_layer)
-            .map(|l| {
+        // Allocated in the order StateSizes lists them.
+        let (mut caches, mut conv_rings) = (Vec::new(), Vec::new());
+        for l in 0..cfg.n_layer {
+            if cfg.is_conv_layer(l) {
+                caches.push(None);
+                conv_rings.push(Some(f32s(u64::from(conv_shape(cfg, max_chunk).ring_len) * d, "conv_ring")));
+            } else {
                 let len = cache_len(cfg, l, n_ctx, max_chunk);
-                (act(u64::from(len) * kvd, "k_cache"), act(u64::from(len) * kvd, "v_cache"), len)
-            })
-            .collect();
+                let kv = (act(u64::from(len) * kvd, "k_cache"), act(u64::from(len) * kvd, "v_cache"), len);
+                caches.push(Some(kv));
+                conv_rings.push(None);
+            }
+        }
         let factors = w.rope_factors.for_context(cfg, n_ctx);
         let table = |base| {
             let freqs = rope_freqs(base, cfg.rope_dims, cfg.rope_freq_scale, factors);
@@ -188,8 +211,13 @@ impl State {
             att: act(t * qd, "att"),
             gate: act(t * f, "gate"),
             up: act(t * f, "up"),
+            conv: cfg
+                .conv_layers
+                .contains(&true)
+                .then(|| ["conv_b", "conv_c", "conv_x", "conv_y"].map(|l| act(t * d, l))),
             logits: act(u64::from(cfg.n_vocab), "logits"),
             caches,
+            conv_rings,
             rope: (table(cfg.rope_base), has_local.then(|| table(cfg.rope_base_local))),
             scratch: (
                 scratch(&global(&shape)),
@@ -204,6 +232,23 @@ impl State {
             n_ctx,
         }
     }
+}
+
+impl State {
+    /// How far before the furthest position written a step may start (a conversation cut
+    /// back, or a step run ahead and dropped): where a layer keeps its past in a ring (a
+    /// sliding-window cache, a conv layer), that ring's spare slots, max_chunk; else
+    /// anywhere. Starting further back needs a run from position 0.
+    pub fn cut_back_reach(&self, cfg: &ModelConfig) -> Option<u32> {
+        let ring = |l: u32| cfg.is_conv_layer(l) || cache_len(cfg, l, self.n_ctx, self.max_chunk) < self.n_ctx;
+        (0..cfg.n_layer).any(ring).then_some(self.max_chunk)
+    }
+}
+
+/// The convolution of `cfg`'s conv layers, with a ring of taps - 1 + max_chunk positions: a
+/// chunk's first token still sees its taps after a cut back of max_chunk positions.
+pub(super) fn conv_shape(cfg: &ModelConfig, max_chunk: u32) -> ConvShape {
+    ConvShape { d: cfg.d_model, taps: cfg.conv_taps, ring_len: cfg.conv_taps.saturating_sub(1) + max_chunk }
 }
 
 /// Cache slots of layer `l`: the whole context, or a ring of window + max_chunk - 1 slots for

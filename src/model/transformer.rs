@@ -7,11 +7,11 @@
 
 use crate::gpu::{Dispatch, GpuContext, GpuWeight, Recorder};
 use crate::kernels::{
-    AttnShape, History, KernelError, Kernels, MatvecX, QkNorm, QkvBuffers, SamplerParams, Step, Store,
+    AttnShape, ConvBuffers, History, KernelError, Kernels, MatvecX, QkNorm, QkvBuffers, SamplerParams, Step, Store,
 };
 
 use super::family::{BlockShape, Positions};
-use super::state::{PENALTY_WINDOW, State, cache_len};
+use super::state::{PENALTY_WINDOW, State, cache_len, conv_shape};
 use super::weights::{LayerWeights, NormWeights};
 use super::{ModelConfig, ModelWeights};
 
@@ -62,6 +62,17 @@ pub fn forward(
     f.embed(k, w, tokens)?;
     for (l, lw) in w.layers.iter().enumerate() {
         match cfg.family.block {
+            // x += conv(norm(x)) (LFM2's conv layers); x += ffn(norm(x))
+            BlockShape::Sequential if cfg.is_conv_layer(l as u32) => {
+                let [b, c, xx, _] = s.conv.as_ref().ok_or_else(|| no_state("conv", l))?;
+                // b, c, xx (T, D) = norm(x) W_in^T
+                f.project_in(k, &lw.qkv, &lw.attn_norm, &[b, c, xx])?;
+                // x += (c · conv(b · xx)) W_out^T
+                f.convolve(k, l, lw)?;
+                let ffn_norm = lw.ffn_norm.as_ref().unwrap_or(&lw.attn_norm);
+                f.project_in(k, &lw.ffn_in, ffn_norm, &[&s.gate, &s.up])?;
+                f.ffn_out(k, lw)?;
+            }
             // x += attn(norm(x)); x += ffn(norm(x))
             BlockShape::Sequential => {
                 // q (T, H·hd), k, v (T, KV·hd) = norm(x) W_qkv^T (+ b)
@@ -87,6 +98,10 @@ pub fn forward(
     // logits = norm(x) · W_out^T (+ b)
     f.head(k, w, head)?;
     Ok(f.out)
+}
+
+fn no_state(what: &str, l: usize) -> KernelError {
+    KernelError::Shape { kernel: "forward", why: format!("layer {l} has no {what} state") }
 }
 
 /// One forward step being built: its shapes and the dispatches so far.
@@ -173,7 +188,7 @@ impl StepBuilder<'_> {
         let (s, t, cfg) = (self.s, self.t, self.cfg);
         let shape = attn_shape(cfg, l as u32, s.n_ctx, s.max_chunk);
         let local = shape.window > 0;
-        let (k_cache, v_cache, _) = &s.caches[l];
+        let (k_cache, v_cache, _) = s.caches[l].as_ref().ok_or_else(|| no_state("KV cache", l))?;
         let rope = if local { s.rope.1.as_ref().unwrap_or(&s.rope.0) } else { &s.rope.0 };
         // per-head q, k norms; rotate q, k by position; append k, v to the cache
         let qk_norm = lw.qk_norm.as_ref().map(|[q, k]| QkNorm { q, k, eps: cfg.norm_eps });
@@ -187,6 +202,19 @@ impl StepBuilder<'_> {
             self.out.push(k.attn_prefill(self.ctx, &shape, &s.q, k_cache, v_cache, &s.att, &s.step, t)?);
         }
         self.add_to_residual(k, &lw.wo, &s.att, lw.post_attn_norm.as_ref())
+    }
+
+    /// A conv layer after its input projection (b, c, xx in `State::conv`): the gated short
+    /// convolution over the step's tokens (its past inputs in the layer's ring), then
+    /// x += y W_out^T.
+    fn convolve(&mut self, k: &mut Kernels, l: usize, lw: &LayerWeights) -> Result<(), KernelError> {
+        let s = self.s;
+        let [b, c, xx, y] = s.conv.as_ref().ok_or_else(|| no_state("conv", l))?;
+        let ring = s.conv_rings[l].as_ref().ok_or_else(|| no_state("conv", l))?;
+        let kernel = lw.conv.as_ref().ok_or_else(|| no_state("conv kernel", l))?;
+        let bufs = ConvBuffers { b, c, x: xx, kernel, ring, y };
+        self.out.push(k.short_conv(self.ctx, &conv_shape(self.cfg, s.max_chunk), &bufs, &s.step)?);
+        self.add_to_residual(k, &lw.wo, y, None)
     }
 
     /// The FFN after its input projections (gate, up in their buffers; a plain FFN's up in

@@ -106,11 +106,14 @@ pub struct LayerWeights {
     /// (D,) Falcon-40B: attention's own norm, next to `attn_norm` for the FFN.
     pub attn_norm_2: Option<NormWeights>,
     /// Q (H·hd, D), K and V (KV·hd, D): one to three weights whose parts are q, k, v in order
-    /// (one fused tensor, or three stacked by rows where their types match).
+    /// (one fused tensor, or three stacked by rows where their types match). In a conv layer,
+    /// its input projection (3D, D): one weight whose parts are b, c, x.
     pub qkv: Vec<GpuWeight>,
+    /// (D, taps) f32: a conv layer's kernel (LFM2), None in an attention layer.
+    pub conv: Option<wgpu::Buffer>,
     /// (hd,) f32 norms of Q and K heads (qwen3, gemma3).
     pub qk_norm: Option<[wgpu::Buffer; 2]>,
-    /// (D, H·hd)
+    /// (D, H·hd); a conv layer's output projection (D, D).
     pub wo: GpuWeight,
     /// (D,) f32 norm of the attention output (gemma3).
     pub post_attn_norm: Option<wgpu::Buffer>,
@@ -195,6 +198,9 @@ pub(super) enum Kind {
     Vector { n: u32 },
     /// A vector read as f32 and kept on the host (RoPE factor tables).
     HostVector { n: u32 },
+    /// A small matrix read as f32 and uploaded whole: `outer` rows of `inner` (a conv layer's
+    /// taps per channel).
+    Table { inner: u32, outer: u32 },
 }
 
 impl Kind {
@@ -203,6 +209,7 @@ impl Kind {
         match self {
             Kind::Matrix { rows, cols } => vec![u64::from(cols), u64::from(rows)],
             Kind::Vector { n } | Kind::HostVector { n } => vec![u64::from(n)],
+            Kind::Table { inner, outer } => vec![u64::from(inner), u64::from(outer)],
         }
     }
 }
@@ -240,7 +247,7 @@ pub(super) fn wanted_tensors(cfg: &ModelConfig) -> Vec<(String, Kind)> {
     if lay.output_bias {
         out.push(("output.bias".to_owned(), vector(v)));
     }
-    norm(&mut out, "output_norm.weight".to_owned());
+    norm(&mut out, format!("{}.weight", fam.output_norm));
     let half_rot = cfg.rope_dims / 2;
     match lay.rope_factors {
         RopeFactors::None => {}
@@ -253,14 +260,19 @@ pub(super) fn wanted_tensors(cfg: &ModelConfig) -> Vec<(String, Kind)> {
     }
     for i in 0..cfg.n_layer {
         let mut layer = |s: &str, kind| out.push((blk(i, s), kind));
-        if lay.fused_qkv {
+        if cfg.is_conv_layer(i) {
+            layer("shortconv.in_proj.weight", matrix(3 * d, d));
+            layer("shortconv.conv.weight", Kind::Table { inner: cfg.conv_taps, outer: d });
+            layer("shortconv.out_proj.weight", matrix(d, d));
+        } else if lay.fused_qkv {
             layer("attn_qkv.weight", matrix(qd + 2 * kvd, d));
         } else {
             layer("attn_q.weight", matrix(qd, d));
             layer("attn_k.weight", matrix(kvd, d));
             layer("attn_v.weight", matrix(kvd, d));
         }
-        match lay.qkv_bias {
+        let attention = !cfg.is_conv_layer(i);
+        match lay.qkv_bias.filter(|_| attention) {
             Some(QkvBias::Fused) => layer("attn_qkv.bias", vector(qd + 2 * kvd)),
             Some(QkvBias::Split) => {
                 layer("attn_q.bias", vector(qd));
@@ -269,12 +281,14 @@ pub(super) fn wanted_tensors(cfg: &ModelConfig) -> Vec<(String, Kind)> {
             }
             None => {}
         }
-        if fam.qk_norm {
+        if fam.qk_norm && attention {
             layer("attn_q_norm.weight", vector(cfg.head_dim));
             layer("attn_k_norm.weight", vector(cfg.head_dim));
         }
-        layer("attn_output.weight", matrix(d, qd));
-        if lay.attn_out_bias {
+        if attention {
+            layer("attn_output.weight", matrix(d, qd));
+        }
+        if lay.attn_out_bias && attention {
             layer("attn_output.bias", vector(d));
         }
         if fam.post_norms {
@@ -392,7 +406,18 @@ pub(super) fn weight_plan(gguf: &Gguf, cfg: &ModelConfig) -> Result<Vec<PlannedW
     }
     for i in 0..cfg.n_layer {
         let bias = |on: bool, s: &str| on.then(|| blk(i, s));
-        if lay.fused_qkv {
+        if cfg.is_conv_layer(i) {
+            // b, c, x: each (D, D) of the input projection, in that order.
+            let name = blk(i, "shortconv.in_proj.weight");
+            let d = u64::from(cfg.d_model);
+            plan.push(PlannedWeight {
+                tensors: vec![(name.clone(), 0)],
+                parts: ["b", "c", "x"].map(|p| (format!("{name}:{p}"), d)).to_vec(),
+                biases: vec![],
+                fused: true,
+            });
+            plan.push(single(blk(i, "shortconv.out_proj.weight"), None));
+        } else if lay.fused_qkv {
             let name = blk(i, "attn_qkv.weight");
             plan.push(PlannedWeight {
                 tensors: vec![(name.clone(), 0)],
@@ -421,7 +446,9 @@ pub(super) fn weight_plan(gguf: &Gguf, cfg: &ModelConfig) -> Result<Vec<PlannedW
                     .collect(),
             )?);
         }
-        plan.push(single(blk(i, "attn_output.weight"), bias(lay.attn_out_bias, "attn_output.bias")));
+        if !cfg.is_conv_layer(i) {
+            plan.push(single(blk(i, "attn_output.weight"), bias(lay.attn_out_bias, "attn_output.bias")));
+        }
         if lay.fused_gate_up {
             let name = blk(i, "ffn_up.weight");
             plan.push(PlannedWeight {
@@ -621,11 +648,14 @@ fn assemble(
     let position_embd = if fam.positions == Positions::Learned { Some(matrix("position_embd.weight")?) } else { None };
     let embd_norm = if fam.embed_norm { Some(norm(&mut vectors, "token_embd_norm.weight")?) } else { None };
     let output = if cfg.tied_embeddings { None } else { Some(matrix("output.weight")?) };
-    let output_norm = norm(&mut vectors, "output_norm.weight")?;
+    let output_norm = norm(&mut vectors, &format!("{}.weight", fam.output_norm))?;
     let mut layers = Vec::with_capacity(cfg.n_layer as usize);
     for i in 0..cfg.n_layer {
         let n = |s: &str| blk(i, &format!("{s}.weight"));
-        let qkv = if lay.fused_qkv {
+        let conv = cfg.is_conv_layer(i);
+        let qkv = if conv {
+            vec![matrix(&n("shortconv.in_proj"))?]
+        } else if lay.fused_qkv {
             vec![matrix(&n("attn_qkv"))?]
         } else {
             stacked(&mut matrix, &[n("attn_q"), n("attn_k"), n("attn_v")])?
@@ -637,7 +667,8 @@ fn assemble(
         };
         let v = &mut vectors;
         layers.push(LayerWeights {
-            qk_norm: if fam.qk_norm {
+            conv: if conv { Some(vector(v, &n("shortconv.conv"))?) } else { None },
+            qk_norm: if fam.qk_norm && !conv {
                 Some([vector(v, &n("attn_q_norm"))?, vector(v, &n("attn_k_norm"))?])
             } else {
                 None
@@ -647,7 +678,7 @@ fn assemble(
             attn_norm: norm(v, &n("attn_norm"))?,
             attn_norm_2: if lay.attn_norm_2 { Some(norm(v, &n("attn_norm_2"))?) } else { None },
             qkv,
-            wo: matrix(&n("attn_output"))?,
+            wo: matrix(&n(if conv { "shortconv.out_proj" } else { "attn_output" }))?,
             ffn_norm: if fam.block == BlockShape::Sequential { Some(norm(v, &n("ffn_norm"))?) } else { None },
             ffn_in,
             down: matrix(&n("ffn_down"))?,

@@ -379,6 +379,54 @@ def bloom(name, seed, quant, d, n_layer, n_head, tied):
     return f, {"tokenizer.ggml.pre": "bloom"}
 
 
+def lfm2(name, seed, quant, d, n_layer, n_head, n_kv, ff, attn_layers, tied, taps=3):
+    """LFM2 layout: gated short-convolution layers (in_proj to b, c, x; a kernel of `taps` per
+    channel, F32 as converters keep it; out_proj), attention with per-head q/k RMS norms in
+    `attn_layers` (a per-layer KV head count, 0 in conv layers), SwiGLU FFN everywhere, neox
+    RoPE, the final norm named token_embd_norm. No ggml-vocab-lfm2.gguf ships with llama.cpp:
+    GPT-2's byte-level BPE vocabulary (LFM2's is one too, of 65536 tokens) with LFM2's
+    pre-tokenizer stands in for its tokenizer."""
+    f = Fixture(name, "lfm2", "ggml-vocab-gpt-2.gguf", quant, seed)
+    hd = d // n_head
+    f.u32("context_length", 4096)
+    f.u32("embedding_length", d)
+    f.u32("feed_forward_length", ff)
+    f.u32("block_count", n_layer)
+    f.u32("attention.head_count", n_head)
+    kv = [n_kv if i in attn_layers else 0 for i in range(n_layer)]
+    f.key("lfm2.attention.head_count_kv", kv, GGUFValueType.ARRAY, GGUFValueType.UINT32)
+    f.f32("rope.freq_base", 1000000.0)
+    f.f32("attention.layer_norm_rms_epsilon", 1e-5)
+    f.u32("shortconv.l_cache", taps)
+    f.u32("vocab_size", f.n_vocab())
+    v = f.n_vocab()
+    f.matrix("token_embd.weight", v, d, 0.3 if tied else 1.0)
+    f.vector("token_embd_norm.weight", d, 1.0, 0.2)
+    if not tied:
+        f.matrix("output.weight", v, d, 1.5 / math.sqrt(d))
+    g = gain(tied)
+    for i in range(n_layer):
+        b = f"blk.{i}."
+        f.vector(b + "attn_norm.weight", d, 1.0, 0.2)
+        if i in attn_layers:
+            f.matrix(b + "attn_q.weight", n_head * hd, d, g / math.sqrt(d))
+            f.matrix(b + "attn_k.weight", n_kv * hd, d, g / math.sqrt(d))
+            f.matrix(b + "attn_v.weight", n_kv * hd, d, g / math.sqrt(d))
+            f.vector(b + "attn_q_norm.weight", hd, 1.0, 0.2)
+            f.vector(b + "attn_k_norm.weight", hd, 1.0, 0.2)
+            f.matrix(b + "attn_output.weight", d, d, g / math.sqrt(d))
+        else:
+            f.matrix(b + "shortconv.in_proj.weight", 3 * d, d, g / math.sqrt(d))
+            f.seed += 1
+            f.raw(b + "shortconv.conv.weight", normal(f.seed, (d, taps), 0.8))
+            f.matrix(b + "shortconv.out_proj.weight", d, d, g / math.sqrt(d))
+        f.vector(b + "ffn_norm.weight", d, 1.0, 0.2)
+        f.matrix(b + "ffn_gate.weight", ff, d, g / math.sqrt(d))
+        f.matrix(b + "ffn_up.weight", ff, d, g / math.sqrt(d))
+        f.matrix(b + "ffn_down.weight", d, ff, g / math.sqrt(ff))
+    return f, {"tokenizer.ggml.pre": "lfm2"}
+
+
 # name -> (builder, arguments). Two per family: an F32 file with a tied head (where the family
 # allows one) and a Q8_0 file with an untied head, of other sizes. Each seed was picked by
 # `make_references.py --search` so that llama.cpp's greedy ids on the file equal its ids on the
@@ -409,6 +457,10 @@ FIXTURES = {
                                      two_norms=True)),
     "bloom-tied-f32": (bloom, dict(seed=1, quant=Q.F32, d=128, n_layer=2, n_head=4, tied=True)),
     "bloom-q8_0": (bloom, dict(seed=8, quant=Q.Q8_0, d=192, n_layer=2, n_head=6, tied=False)),
+    "lfm2-tied-f32": (lfm2, dict(seed=3, quant=Q.F32, d=128, n_layer=4, n_head=4, n_kv=2, ff=384, attn_layers=(2,),
+                                 tied=True)),
+    "lfm2-q8_0": (lfm2, dict(seed=42, quant=Q.Q8_0, d=256, n_layer=5, n_head=8, n_kv=4, ff=512, attn_layers=(1, 3),
+                             tied=False)),
 }
 
 
