@@ -331,7 +331,7 @@ impl ModelConfig {
                 self.n_layer
             )));
         }
-        if self.conv_layers.contains(&true) {
+        if self.has_conv_layers() {
             within("shortconv.l_cache", self.conv_taps, 2, crate::kernels::MAX_CONV_TAPS)?;
         }
         for (k, v) in [("embedding_length", self.d_model), ("feed_forward_length", self.d_ff)] {
@@ -369,6 +369,11 @@ impl ModelConfig {
     /// The factor token embeddings are multiplied by.
     pub fn embed_scale(&self) -> f32 {
         if self.family.scale_embeddings { (self.d_model as f32).sqrt() } else { 1.0 }
+    }
+
+    /// Whether any layer is a gated short convolution (LFM2).
+    pub fn has_conv_layers(&self) -> bool {
+        self.conv_layers.contains(&true)
     }
 
     /// Whether layer `l` is a gated short convolution rather than attention.

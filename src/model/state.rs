@@ -113,7 +113,7 @@ impl StateSizes {
         add("the attention activations of a prefill chunk", t * qd * act, false);
         add("the FFN activations of a prefill chunk", t * f * act, false);
         add("the FFN activations of a prefill chunk", t * f * act, false);
-        if cfg.conv_layers.contains(&true) {
+        if cfg.has_conv_layers() {
             for _ in 0..4 {
                 add("the convolution activations of a prefill chunk", t * d * act, false);
             }
@@ -211,10 +211,7 @@ impl State {
             att: act(t * qd, "att"),
             gate: act(t * f, "gate"),
             up: act(t * f, "up"),
-            conv: cfg
-                .conv_layers
-                .contains(&true)
-                .then(|| ["conv_b", "conv_c", "conv_x", "conv_y"].map(|l| act(t * d, l))),
+            conv: cfg.has_conv_layers().then(|| ["conv_b", "conv_c", "conv_x", "conv_y"].map(|l| act(t * d, l))),
             logits: act(u64::from(cfg.n_vocab), "logits"),
             caches,
             conv_rings,
@@ -232,9 +229,7 @@ impl State {
             n_ctx,
         }
     }
-}
 
-impl State {
     /// How far before the furthest position written a step may start (a conversation cut
     /// back, or a step run ahead and dropped): where a layer keeps its past in a ring (a
     /// sliding-window cache, a conv layer), that ring's spare slots, max_chunk; else

@@ -62,23 +62,20 @@ pub fn forward(
     f.embed(k, w, tokens)?;
     for (l, lw) in w.layers.iter().enumerate() {
         match cfg.family.block {
-            // x += conv(norm(x)) (LFM2's conv layers); x += ffn(norm(x))
-            BlockShape::Sequential if cfg.is_conv_layer(l as u32) => {
-                let [b, c, xx, _] = s.conv.as_ref().ok_or_else(|| no_state("conv", l))?;
-                // b, c, xx (T, D) = norm(x) W_in^T
-                f.project_in(k, &lw.qkv, &lw.attn_norm, &[b, c, xx])?;
-                // x += (c · conv(b · xx)) W_out^T
-                f.convolve(k, l, lw)?;
-                let ffn_norm = lw.ffn_norm.as_ref().unwrap_or(&lw.attn_norm);
-                f.project_in(k, &lw.ffn_in, ffn_norm, &[&s.gate, &s.up])?;
-                f.ffn_out(k, lw)?;
-            }
-            // x += attn(norm(x)); x += ffn(norm(x))
+            // x += attn(norm(x)) (LFM2's conv layers: x += conv(norm(x))); x += ffn(norm(x))
             BlockShape::Sequential => {
-                // q (T, H·hd), k, v (T, KV·hd) = norm(x) W_qkv^T (+ b)
-                f.project_in(k, &lw.qkv, &lw.attn_norm, &[&s.q, &s.k, &s.v])?;
-                // x += softmax(rope(q) rope(k)^T · scale + mask) v W_o^T (+ b)
-                f.attend(k, l, lw)?;
+                if cfg.is_conv_layer(l as u32) {
+                    let [b, c, xx, _] = s.conv.as_ref().ok_or_else(|| no_state("conv", l))?;
+                    // b, c, xx (T, D) = norm(x) W_in^T
+                    f.project_in(k, &lw.qkv, &lw.attn_norm, &[b, c, xx])?;
+                    // x += (c · conv(b · xx)) W_out^T
+                    f.convolve(k, l, lw)?;
+                } else {
+                    // q (T, H·hd), k, v (T, KV·hd) = norm(x) W_qkv^T (+ b)
+                    f.project_in(k, &lw.qkv, &lw.attn_norm, &[&s.q, &s.k, &s.v])?;
+                    // x += softmax(rope(q) rope(k)^T · scale + mask) v W_o^T (+ b)
+                    f.attend(k, l, lw)?;
+                }
                 // gate, up (T, F) = norm(x) W^T (+ b)  (a plain FFN: up alone, into gate)
                 let ffn_norm = lw.ffn_norm.as_ref().unwrap_or(&lw.attn_norm);
                 f.project_in(k, &lw.ffn_in, ffn_norm, &[&s.gate, &s.up])?;
