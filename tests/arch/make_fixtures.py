@@ -148,6 +148,14 @@ def gain(tied):
     return 3.0 if tied else 1.5
 
 
+def swiglu_ffn(f, b, d, ff, g):
+    """Layer `b`'s FFN norm and its SwiGLU projections (llama, qwen2, lfm2), at gain `g`."""
+    f.vector(b + "ffn_norm.weight", d, 1.0, 0.2)
+    f.matrix(b + "ffn_gate.weight", ff, d, g / math.sqrt(d))
+    f.matrix(b + "ffn_up.weight", ff, d, g / math.sqrt(d))
+    f.matrix(b + "ffn_down.weight", d, ff, g / math.sqrt(ff))
+
+
 def llama3_factors(n, base, old_ctx, factor=8.0, low=1.0, high=4.0):
     """Llama 3's rope_freqs: per rotated pair, how much slower it turns (convert_hf_to_gguf's
     llama3 rule), here with a small original context so that the factors reach pairs that turn
@@ -192,10 +200,7 @@ def llama(name, seed, quant, d, n_layer, n_head, n_kv, head_dim, ff, tied, add_b
         f.matrix(b + "attn_k.weight", n_kv * head_dim, d, g / math.sqrt(d))
         f.matrix(b + "attn_v.weight", n_kv * head_dim, d, g / math.sqrt(d))
         f.matrix(b + "attn_output.weight", d, n_head * head_dim, g / math.sqrt(n_head * head_dim))
-        f.vector(b + "ffn_norm.weight", d, 1.0, 0.2)
-        f.matrix(b + "ffn_gate.weight", ff, d, g / math.sqrt(d))
-        f.matrix(b + "ffn_up.weight", ff, d, g / math.sqrt(d))
-        f.matrix(b + "ffn_down.weight", d, ff, g / math.sqrt(ff))
+        swiglu_ffn(f, b, d, ff, g)
     # Llama 3 files converted before add_bos_token was written have no key: llama.cpp adds BOS
     # for llama-bpe vocabularies all the same.
     tok = {"tokenizer.ggml.add_bos_token": True} if add_bos else {}
@@ -236,10 +241,7 @@ def qwen2(name, seed, quant, d, n_layer, n_head, n_kv, ff, tied, biases=False, a
             f.vector(b + "attn_q_norm.weight", hd, 1.0, 0.2)
             f.vector(b + "attn_k_norm.weight", hd, 1.0, 0.2)
         f.matrix(b + "attn_output.weight", d, n_head * hd, g / math.sqrt(n_head * hd))
-        f.vector(b + "ffn_norm.weight", d, 1.0, 0.2)
-        f.matrix(b + "ffn_gate.weight", ff, d, g / math.sqrt(d))
-        f.matrix(b + "ffn_up.weight", ff, d, g / math.sqrt(d))
-        f.matrix(b + "ffn_down.weight", d, ff, g / math.sqrt(ff))
+        swiglu_ffn(f, b, d, ff, g)
     return f, {}
 
 
@@ -420,10 +422,7 @@ def lfm2(name, seed, quant, d, n_layer, n_head, n_kv, ff, attn_layers, tied, tap
             f.seed += 1
             f.raw(b + "shortconv.conv.weight", normal(f.seed, (d, taps), 0.8))
             f.matrix(b + "shortconv.out_proj.weight", d, d, g / math.sqrt(d))
-        f.vector(b + "ffn_norm.weight", d, 1.0, 0.2)
-        f.matrix(b + "ffn_gate.weight", ff, d, g / math.sqrt(d))
-        f.matrix(b + "ffn_up.weight", ff, d, g / math.sqrt(d))
-        f.matrix(b + "ffn_down.weight", d, ff, g / math.sqrt(ff))
+        swiglu_ffn(f, b, d, ff, g)
     return f, {"tokenizer.ggml.pre": "lfm2"}
 
 
