@@ -1,5 +1,6 @@
 // glu: the gated FFN product out = act_fn(gate) * up, elementwise over n values.
-// SiLU (x * sigmoid(x)) by default, GELU (tanh approximation) with GELU. IN_PLACE writes the
+// SiLU (x * sigmoid(x)) by default, GELU (tanh approximation) with GELU, the sigmoid alone
+// with SIGMOID (Qwen3.5's attention output gate). IN_PLACE writes the
 // product over gate (out is not bound). NO_UP: out = act_fn(gate) alone (a plain, non-gated
 // FFN's activation; up is not bound).
 #include "common/header.wgsl"
@@ -34,7 +35,11 @@ fn glu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
     let inner = clamp(0.7978845608 * (g + 0.044715 * g * g * g), -15.0, 15.0);
     let a = 0.5 * g * (1.0 + tanh(inner));
 #else
+#ifdef SIGMOID
+    let a = 1.0 / (1.0 + exp(-g));
+#else
     let a = g / (1.0 + exp(-g));
+#endif
 #endif
 #ifdef NO_UP
     let v = a;

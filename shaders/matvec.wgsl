@@ -66,7 +66,8 @@ struct Params {
 #ifdef GLU_X
 // GLU_X: x is the FFN's gated product act_fn(gate) * up, made as it is loaded (gate bound as
 // x, up here): the GLU folded into the down projection. Rounded to act like the glu kernel's
-// output, so the result is the same as glu then matvec. SiLU, or GELU (tanh) with GELU.
+// output, so the result is the same as glu then matvec. SiLU, GELU (tanh) with GELU, the
+// sigmoid with SIGMOID.
 #ifndef NO_UP
 @group(0) @binding(4) var<storage, read> x_up: array<act4>;
 #endif
@@ -77,7 +78,11 @@ fn load_x(i: u32) -> vec4<f32> {
     let inner = clamp(0.7978845608 * (g + 0.044715 * g * g * g), vec4<f32>(-15.0), vec4<f32>(15.0));
     let a = 0.5 * g * (1.0 + tanh(inner));
 #else
+#ifdef SIGMOID
+    let a = 1.0 / (1.0 + exp(-g));
+#else
     let a = g / (1.0 + exp(-g));
+#endif
 #endif
 #ifdef NO_UP
     return vec4<f32>(act4(a));

@@ -1,9 +1,13 @@
-// short_conv: a gated short convolution over a step's tokens (LFM2's conv layers), one
-// invocation per channel walking the step's tokens in order:
+// short_conv: a causal short convolution over a step's tokens, one invocation per channel
+// walking the step's tokens in order. LFM2's conv layers gate it:
 //
 //   v = b * x;  y = c * sum_j kernel[ch, j] * v[pos - (taps - 1) + j]
 //
-// b, c, x (T, D) are the layer's input projection's three parts. The convolution's past
+// b, c, x (T, D) being the layer's input projection's three parts; with SILU (Qwen3.5's delta
+// nets, before the delta rule) there are no gates and the sum goes through SiLU:
+//
+//   v = x;  y = silu(sum_j kernel[ch, j] * v[pos - (taps - 1) + j])
+// The convolution's past
 // inputs live in `ring`: v of position p in row p % ring_len, f32, (ring_len, D). Kept by
 // position like a KV cache rather than as "the last taps - 1 values", so that a step run ahead
 // and dropped, or a conversation cut back to an earlier position (within ring_len - taps), is
@@ -21,8 +25,10 @@ struct Params {
     _pad: u32,
 }
 
+#ifndef SILU
 @group(0) @binding(0) var<storage, read> b: array<act>;
 @group(0) @binding(1) var<storage, read> c: array<act>;
+#endif
 @group(0) @binding(2) var<storage, read> x: array<act>;
 // (D, taps) f32: channel ch's taps, oldest input first.
 @group(0) @binding(3) var<storage, read> kernel_w: array<f32>;
@@ -41,7 +47,11 @@ fn short_conv(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var t = 0u; t < step.n_tokens; t++) {
         let pos = step.pos0 + t;
         let i = t * p.d + ch;
+#ifdef SILU
+        let v = f32(x[i]);
+#else
         let v = f32(b[i]) * f32(x[i]);
+#endif
         // Oldest input first, as llama.cpp's ssm_conv sums.
         var acc = 0.0;
         for (var j = 0u; j + 1u < p.taps; j++) {
@@ -52,6 +62,10 @@ fn short_conv(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
         acc += v * kernel_w[k0 + p.taps - 1u];
         ring[(pos % p.ring_len) * p.d + ch] = v;
+#ifdef SILU
+        y[i] = act(acc / (1.0 + exp(-acc)));
+#else
         y[i] = act(f32(c[i]) * acc);
+#endif
     }
 }

@@ -11,8 +11,8 @@ use crate::gguf::{Gguf, GgufError};
 use crate::gpu::{Dispatch, GpuContext, GpuError, Recorder};
 use crate::kernels::{KernelError, Kernels, SamplerParams, Step};
 use crate::model::{
-    self, ConfigError, DeviceBudget, DoesNotFit, Head, LoadError, MemoryPlan, ModelConfig, ModelWeights,
-    PENALTY_WINDOW, PlanError, PlanTarget, State, Tokens,
+    self, ConfigError, DELTA_SNAPSHOTS, DeviceBudget, DoesNotFit, Head, LoadError, MemoryPlan, ModelConfig,
+    ModelWeights, PENALTY_WINDOW, PlanError, PlanTarget, SnapshotMarks, State, Tokens,
 };
 use crate::source::{Reader, Source};
 
@@ -189,6 +189,9 @@ pub struct Engine {
     sampler: SamplerParams,
     /// Tokens whose keys and values are in the cache, at positions 0...
     cached: Vec<u32>,
+    /// Where the delta nets' state snapshots are (Qwen3.5): the positions a conversation can
+    /// resume at without running from position 0.
+    snapshots: SnapshotMarks,
     /// The last sampled token, not yet in the cache.
     pending: Option<u32>,
     /// A decode step already submitted that runs `pending` at position `cached.len()` (it was
@@ -290,6 +293,7 @@ impl Engine {
         let load_timings =
             LoadTimings { weights_ms: t1 - t0, source_wait_ms: reader.wait_ms - wait0, compile_ms: now_ms() - t1 };
         Ok(Engine {
+            snapshots: SnapshotMarks::new(if cfg.delta_net.is_some() { DELTA_SNAPSHOTS } else { 0 }),
             ctx,
             cfg,
             weights,
@@ -333,10 +337,11 @@ impl Engine {
         self.weight_gpu_bytes
     }
 
-    /// Bytes of the layers' per-sequence state: KV caches, and conv layers' rings.
+    /// Bytes of the layers' per-sequence state: KV caches, conv rings and delta-net states.
     pub fn kv_cache_bytes(&self) -> u64 {
         let kv: u64 = self.state.caches.iter().flatten().map(|(k, v, _)| k.size() + v.size()).sum();
-        kv + self.state.conv_rings.iter().flatten().map(wgpu::Buffer::size).sum::<u64>()
+        let recurrent = self.state.conv_rings.iter().chain(&self.state.delta_states).flatten();
+        kv + recurrent.map(wgpu::Buffer::size).sum::<u64>()
     }
 
     /// Dispatches in one decode step, sampling included.
@@ -375,6 +380,7 @@ impl Engine {
     /// Forgets the cached conversation.
     pub fn reset(&mut self) {
         self.cached.clear();
+        self.snapshots.forget_after(0);
         self.pending = None;
         self.ahead = None;
     }
@@ -440,6 +446,7 @@ impl Engine {
                 })?,
             };
             self.cached.extend_from_slice(chunk);
+            self.snapshots.ran(pos0, t);
             self.stats.prefilled += u64::from(t);
             if last {
                 self.write_history(None);
@@ -534,6 +541,7 @@ impl Engine {
         let decode = std::mem::take(&mut self.decode);
         let sample = [self.sample.clone()];
         let flight = self.submit_sampling(step, &[&decode, &sample]);
+        self.snapshots.ran(pos0, 1);
         self.decode = decode;
         self.stats.decode_submits += 1;
         self.stats.decode_dispatches += (self.decode.len() + 1) as u64;
@@ -569,7 +577,11 @@ impl Engine {
         {
             common = 0;
         }
+        // A delta net's state cannot be cut back: resume at the latest snapshot (kept at the
+        // end of each of the last steps, the end of the previous turn among them), else at 0.
+        common = self.snapshots.resume_at(common as u32) as usize;
         self.cached.truncate(common);
+        self.snapshots.forget_after(common as u32);
         self.pending = None;
         // A step run ahead for the previous request is not needed: its cache slot is
         // overwritten from here on.
@@ -640,6 +652,7 @@ impl Engine {
             })?
         };
         let pos0 = (self.cached.len() as u32).min(self.state.n_ctx - t);
+        self.snapshots.overwritten(pos0 + t);
         self.state.step.write(&self.ctx, Step { pos0, n_tokens: t, counter: self.counter, _pad: 0 });
         let label = |d: &Dispatch| {
             let key = &d.pipeline.key;

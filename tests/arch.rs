@@ -200,12 +200,15 @@ fn bloom_matches_llama_cpp() {
 
 /// Every family's decode layer is as fused as llama's: 6 dispatches (7 where decode attention
 /// splits over the keys and adds its combine, as on GPUs), biases, LayerNorms, a plain FFN's
-/// activation and Falcon's parallel block included; an LFM2 conv layer 5 (its input
-/// projection, the convolution, its output projection, the FFN's two).
+/// activation and Falcon's parallel block included (Qwen3.5's attention: one more, its queries
+/// and output gates in a weight of their own); an LFM2 conv layer
+/// 5 (its input projection, the convolution, its output projection, the FFN's two); a Qwen3.5
+/// delta net 7 (its input projections in two stacks, the convolution, the delta rule with its
+/// norm, its output projection, the FFN's two).
 #[test]
 fn every_family_decodes_in_6_dispatches_per_layer() {
     use hearth::kernels::Kernels;
-    use hearth::model::{Head, ModelConfig, State, Tokens, forward, layer_dispatches, load_weights};
+    use hearth::model::{Head, LayerKind, ModelConfig, State, Tokens, forward, layer_dispatches, load_weights};
     let ctx = pollster::block_on(GpuContext::new()).expect("GPU adapter");
     let mut names: Vec<String> = std::fs::read_dir(reference_dir())
         .unwrap()
@@ -222,10 +225,16 @@ fn every_family_decodes_in_6_dispatches_per_layer() {
         // where learned positions cap the context (gpt2-tied-f32: 256, one split).
         let n_ctx = cfg.max_context().min(1024);
         let splits = n_ctx > 256;
-        let n_conv = cfg.conv_layers.iter().filter(|&&c| c).count() as f64;
         let n_layer = f64::from(cfg.n_layer);
         for (cpu_shapes, attn) in [(true, 6.0), (false, if splits { 7.0 } else { 6.0 })] {
-            let want = (5.0 * n_conv + attn * (n_layer - n_conv)) / n_layer;
+            // Qwen3.5's gated queries are a weight of their own beside K and V.
+            let gated = f64::from(u8::from(cfg.family.attn_output_gate));
+            let per_kind = |k: &LayerKind| match k {
+                LayerKind::Attention => attn + gated,
+                LayerKind::ShortConv => 5.0,
+                LayerKind::DeltaNet => 7.0,
+            };
+            let want = cfg.layer_kinds.iter().map(per_kind).sum::<f64>() / n_layer;
             let mut k = Kernels::with_variant(&ctx, false, true);
             k.cpu_shapes = cpu_shapes;
             let s = State::new(&ctx, &k, &cfg, &w, n_ctx, 8);
@@ -276,4 +285,12 @@ fn lfm2_matches_llama_cpp() {
     check("lfm2-tied-f32", 2.3e-5); // measured 1.1e-5
     check("lfm2-q8_0", 0.29); // measured 0.144
     turns_equal_fresh_runs("lfm2-tied-f32");
+}
+
+/// Qwen3.5: gated delta nets and gated attention in one stack (F32, a tied head); its turns
+/// over the delta nets' snapshots.
+#[test]
+fn qwen35_matches_llama_cpp() {
+    check("qwen35-tied-f32", 2.5e-5); // measured 1.24e-5
+    turns_equal_fresh_runs("qwen35-tied-f32");
 }

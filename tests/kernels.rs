@@ -236,8 +236,12 @@ fn matvec_glu_matches_glu_then_matvec() {
         let w = test_weight(ty, 37, 512, &mut rng);
         let gw = upload(&ctx, &w);
         for mut k in variants(&ctx) {
-            let shapes =
-                [(GluKind::Silu, true, (32, 8)), (GluKind::Gelu, true, (4, 64)), (GluKind::Gelu, false, (32, 8))];
+            let shapes = [
+                (GluKind::Silu, true, (32, 8)),
+                (GluKind::Gelu, true, (4, 64)),
+                (GluKind::Gelu, false, (32, 8)),
+                (GluKind::Sigmoid, true, (4, 64)),
+            ];
             for (kind, gated, (rows_per_wg, wg)) in shapes {
                 (k.matvec_rows, k.matvec_wg) = (rows_per_wg, wg);
                 let gate = as_act(&k, &rng.values(w.cols).iter().map(|v| 3.0 * v).collect::<Vec<_>>());
@@ -606,7 +610,8 @@ fn glu_gated_plain_and_in_place() {
         let up = as_act(&k, &rng.values(n));
         let (gb, ub) = (ctx.upload(&k.act_bytes(&gate), "gate"), ctx.upload(&k.act_bytes(&up), "up"));
         // Gated (SiLU, GELU) and plain (GELU of the gate alone, as GPT-2's FFN).
-        for (kind, gated) in [(GluKind::Silu, true), (GluKind::Gelu, true), (GluKind::Gelu, false)] {
+        let kinds = [(GluKind::Silu, true), (GluKind::Gelu, true), (GluKind::Gelu, false), (GluKind::Sigmoid, true)];
+        for (kind, gated) in kinds {
             let ob = k.act_buffer(&ctx, n as u64, "out");
             run(&ctx, &[k.glu(&ctx, kind, &gb, gated.then_some(&ub), Some(&ob), n as u32).unwrap()]);
             let want = glu_ref(kind, &gate, gated.then_some(&up));
@@ -1168,13 +1173,15 @@ fn short_conv_by_chunks_steps_and_cut_backs() {
         let kb = ctx.upload(bytemuck::cast_slice(&kernel), "kernel");
         let ring = ctx.storage_buffer(u64::from(shape.ring_len) * d as u64 * 4, "ring");
         let step = StepBuffer::new(&ctx);
-        for sequence in 0..2 {
+        // Sequence 0 gated (LFM2), 1 through SiLU (Qwen3.5), 2 gated again over the same ring.
+        for sequence in 0..3 {
+            let gated = sequence != 1;
             let [b, c, x] = [0, 1, 2].map(|_| as_act(&k, &rng.values(n * d)));
-            let want = short_conv_ref(taps, &b, &c, &x, &kernel);
+            let want = short_conv_ref(taps, gated.then_some((&b[..], &c[..])), &x, &kernel);
             let other = as_act(&k, &rng.values(n * d));
             // (first position, tokens, whether the step runs other inputs and is dropped)
             let plan = [(0, 5, false), (5, 1, false), (6, 1, false), (7, 4, false), (11, 1, true), (9, 5, false)];
-            let plan = if sequence == 0 { &plan[..] } else { &[(0, 3, false), (3, 11, false)][..] };
+            let plan = if sequence != 2 { &plan[..] } else { &[(0, 3, false), (3, 11, false)][..] };
             for &(pos0, t, dropped) in plan {
                 let rows = |v: &[f32]| {
                     let r = if dropped { &other[..] } else { v };
@@ -1182,7 +1189,8 @@ fn short_conv_by_chunks_steps_and_cut_backs() {
                 };
                 let (bb, cb, xb) = (rows(&b), rows(&c), rows(&x));
                 let yb = k.act_buffer(&ctx, (t * d) as u64, "y");
-                let bufs = ConvBuffers { b: &bb, c: &cb, x: &xb, kernel: &kb, ring: &ring, y: &yb };
+                let gates = gated.then_some([&bb, &cb]);
+                let bufs = ConvBuffers { gates, x: &xb, kernel: &kb, ring: &ring, y: &yb };
                 step.write(&ctx, Step { pos0: pos0 as u32, n_tokens: t as u32, counter: 0, _pad: 0 });
                 run(&ctx, &[k.short_conv(&ctx, &shape, &bufs, &step).unwrap()]);
                 if dropped {
@@ -1191,6 +1199,74 @@ fn short_conv_by_chunks_steps_and_cut_backs() {
                 let what = format!("short_conv sequence {sequence} positions {pos0}..{} {}", pos0 + t, name(&k));
                 let want = &want[pos0 * d..(pos0 + t) * d];
                 assert_close(&what, &read_act(&ctx, &k, &yb, t * d), want, |_, v| elem_tol(&k, v) + 1e-5);
+            }
+        }
+    }
+}
+
+/// The gated delta rule with its output norm over prefill chunks and decode steps, its state
+/// carried in snapshots by position: a step run ahead on other inputs and dropped, and a
+/// conversation resumed at an earlier snapshot, both leave the sequence's outputs those of the
+/// whole sequence run at once on the CPU (from llama.cpp's kernel); a second sequence from
+/// position 0 starts from a zero state.
+#[test]
+fn delta_net_by_chunks_steps_and_snapshots() {
+    use hearth::kernels::{DeltaNetBuffers, DeltaNetInputs, DeltaNetShape, delta_net_ref};
+    let ctx = context();
+    let mut rng = Rng::new(13);
+    let n = 12usize;
+    for mut k in variants(&ctx) {
+        // 72 dims: some invocations own two value dims; two value heads per key head.
+        let shape = DeltaNetShape { n_k_heads: 2, n_v_heads: 4, dim: 72, slots: 2, eps: 1e-6 };
+        let (hv, dim) = (shape.n_v_heads as usize, shape.dim as usize);
+        let channels = (2 * shape.n_k_heads as usize + hv) * dim;
+        let state = ctx.storage_buffer(shape.state_bytes(), "state");
+        let vec_buf = |v: &[f32]| ctx.upload(bytemuck::cast_slice(v), "vector");
+        let (dt, a, norm) =
+            (rng.values(hv), rng.values(hv).iter().map(|v| -v.abs()).collect::<Vec<_>>(), rng.values(dim));
+        let (dtb, ab, normb) = (vec_buf(&dt), vec_buf(&a), vec_buf(&norm));
+        let step = StepBuffer::new(&ctx);
+        for sequence in 0..2 {
+            let qkv = as_act(&k, &rng.values(n * channels));
+            let z = as_act(&k, &rng.values(n * hv * dim));
+            let [beta, alpha] = [0, 1].map(|_| as_act(&k, &rng.values(n * hv)));
+            let inputs =
+                DeltaNetInputs { qkv: &qkv, z: &z, beta: &beta, alpha: &alpha, dt_bias: &dt, a: &a, norm: &norm };
+            let want = delta_net_ref(&shape, &inputs);
+            let other = as_act(&k, &rng.values(n * channels));
+            // (first position, tokens, whether the step runs other inputs and is dropped)
+            let plan = [(0, 5, false), (5, 1, false), (6, 1, false), (7, 1, true), (7, 2, false), (9, 3, false)];
+            let plan = if sequence == 0 {
+                &plan[..]
+            } else {
+                &[(0, 4, false), (4, 7, false), (4, 7, false), (11, 1, false)][..]
+            };
+            for &(pos0, t, dropped) in plan {
+                let rows = |v: &[f32], w: usize| {
+                    let v = if dropped && w == channels { &other[..] } else { v };
+                    ctx.upload(&k.act_bytes(&v[pos0 * w..(pos0 + t) * w]), "rows")
+                };
+                let (qb, zb, bb, alb) = (rows(&qkv, channels), rows(&z, hv * dim), rows(&beta, hv), rows(&alpha, hv));
+                let yb = k.act_buffer(&ctx, (t * hv * dim) as u64, "y");
+                let bufs = DeltaNetBuffers {
+                    qkv: &qb,
+                    z: &zb,
+                    beta: &bb,
+                    alpha: &alb,
+                    dt_bias: &dtb,
+                    a: &ab,
+                    norm: &normb,
+                    state: &state,
+                    y: &yb,
+                };
+                step.write(&ctx, Step { pos0: pos0 as u32, n_tokens: t as u32, counter: 0, _pad: 0 });
+                run(&ctx, &[k.delta_net(&ctx, &shape, &bufs, &step).unwrap()]);
+                if dropped {
+                    continue;
+                }
+                let what = format!("delta_net sequence {sequence} positions {pos0}..{} {}", pos0 + t, name(&k));
+                let want = &want[pos0 * hv * dim..(pos0 + t) * hv * dim];
+                assert_close(&what, &read_act(&ctx, &k, &yb, t * hv * dim), want, |_, v| elem_tol(&k, v) + 1e-5);
             }
         }
     }

@@ -49,7 +49,7 @@ fn unsupported_architecture_lists_the_supported_ones() {
     assert!(matches!(e, ConfigError::Unsupported(_)));
     assert_eq!(
         e.to_string(),
-        "architecture 'mamba' is not supported (supported: llama, qwen2, qwen3, gemma3, phi3, gpt2, falcon, bloom, lfm2)"
+        "architecture 'mamba' is not supported (supported: llama, qwen2, qwen3, gemma3, phi3, gpt2, falcon, bloom, lfm2, qwen35)"
     );
     let b = GgufBuilder::new().kv("general.architecture", Value::String("llama".into())).build();
     let g = Gguf::parse(&b, b.len() as u64).unwrap();
@@ -144,13 +144,36 @@ fn lfm2_layers_and_their_state() {
     let size = std::fs::metadata(&path).unwrap().len();
     let g = Gguf::read(&mut std::fs::File::open(&path).unwrap(), size).unwrap();
     let c = ModelConfig::from_gguf(&g).unwrap();
-    assert_eq!(c.conv_layers, [true, false, true, false, true]);
+    use hearth::model::LayerKind::{Attention, ShortConv};
+    assert_eq!(c.layer_kinds, [ShortConv, Attention, ShortConv, Attention, ShortConv]);
     assert_eq!((c.n_kv_head, c.conv_taps, c.d_model), (4, 3, 256));
     assert!(c.family.qk_norm && c.family.output_norm == "token_embd_norm");
     let (n_ctx, chunk, act) = (1024u64, 64u64, 2u64);
     let plan = MemoryPlan::new(&g, &c, n_ctx as u32, chunk as u32, &PlanTarget::default_gpu(act)).unwrap();
     let kvd = u64::from(c.n_kv_head * c.head_dim);
     assert_eq!(plan.kv_cache, 2 * 2 * n_ctx * kvd * act + 3 * (3 - 1 + chunk) * 256 * 4);
+}
+
+/// Qwen3.5's layer kinds (every `full_attention_interval`-th layer attends, the others are
+/// gated delta nets) and their state in the plan: the attention layer's KV cache, and per delta
+/// net a conv ring of taps - 1 + chunk positions over q, k, v and two snapshots of its states,
+/// against figures made here from the fixture's sizes.
+#[test]
+fn qwen35_layers_and_their_state() {
+    use hearth::model::LayerKind::{Attention, DeltaNet};
+    use hearth::model::{DeltaNetDims, MemoryPlan, PlanTarget};
+    let path = common::model("arch/qwen35-tied-f32.gguf");
+    let size = std::fs::metadata(&path).unwrap().len();
+    let g = Gguf::read(&mut std::fs::File::open(&path).unwrap(), size).unwrap();
+    let c = ModelConfig::from_gguf(&g).unwrap();
+    assert_eq!(c.layer_kinds, [DeltaNet, DeltaNet, DeltaNet, Attention]);
+    assert_eq!(c.delta_net, Some(DeltaNetDims { n_k_heads: 2, n_v_heads: 4, head_dim: 32 }));
+    assert_eq!((c.conv_taps, c.head_dim, c.rope_dims, c.family.ffn_norm), (4, 64, 16, "post_attention_norm"));
+    let (n_ctx, chunk, act) = (1024u64, 64u64, 2u64);
+    let plan = MemoryPlan::new(&g, &c, n_ctx as u32, chunk as u32, &PlanTarget::default_gpu(act)).unwrap();
+    let kvd = u64::from(c.n_kv_head * c.head_dim);
+    let (channels, states) = ((2 * 2 + 4) * 32, 2 * 4 * 32 * 32 * 4);
+    assert_eq!(plan.kv_cache, 2 * n_ctx * kvd * act + 3 * ((4 - 1 + chunk) * channels * 4 + states));
 }
 
 /// Per-layer KV head counts: only a family with conv layers takes a 0, and hearth runs one

@@ -250,8 +250,8 @@ async fn plain_ffn_and_positions_in_the_browser() {
     check("positions", &read_f32(&ctx, &xb, 3 * cols).await, &want, 1e-6);
 }
 
-/// LFM2's short convolution under Tint: a prefill chunk, then decode steps carried by its ring,
-/// against the whole sequence convolved at once.
+/// The short convolution under Tint, gated (LFM2) and through SiLU (Qwen3.5): a prefill chunk,
+/// then decode steps carried by its ring, against the whole sequence convolved at once.
 #[wasm_bindgen_test]
 async fn short_conv_in_the_browser() {
     use hearth::kernels::{ConvBuffers, ConvShape, short_conv_ref};
@@ -261,18 +261,63 @@ async fn short_conv_in_the_browser() {
     let shape = ConvShape { d: d as u32, taps: taps as u32, ring_len: 5 };
     let kernel = values(40, d * taps);
     let [b, c, x] = [41, 42, 43].map(|seed| values(seed, n * d));
-    let want = short_conv_ref(taps, &b, &c, &x, &kernel);
-    let kb = ctx.upload(bytemuck::cast_slice(&kernel), "kernel");
-    let ring = ctx.storage_buffer(5 * d as u64 * 4, "ring");
+    for gated in [true, false] {
+        let want = short_conv_ref(taps, gated.then_some((&b[..], &c[..])), &x, &kernel);
+        let kb = ctx.upload(bytemuck::cast_slice(&kernel), "kernel");
+        let ring = ctx.storage_buffer(5 * d as u64 * 4, "ring");
+        let step = StepBuffer::new(&ctx);
+        for (pos0, t) in [(0usize, 4usize), (4, 1), (5, 1), (6, 1)] {
+            let rows = |v: &[f32]| ctx.upload(bytemuck::cast_slice(&v[pos0 * d..(pos0 + t) * d]), "rows");
+            let (bb, cb, xb, yb) = (rows(&b), rows(&c), rows(&x), k.act_buffer(&ctx, (t * d) as u64, "y"));
+            let bufs = ConvBuffers { gates: gated.then_some([&bb, &cb]), x: &xb, kernel: &kb, ring: &ring, y: &yb };
+            step.write(&ctx, Step { pos0: pos0 as u32, n_tokens: t as u32, ..Default::default() });
+            run(&ctx, &[k.short_conv(&ctx, &shape, &bufs, &step).unwrap()]);
+            let got = read_f32(&ctx, &yb, t * d).await;
+            let what = format!("short_conv gated {gated} {pos0}..{}", pos0 + t);
+            check(&what, &got, &want[pos0 * d..(pos0 + t) * d], 1e-5);
+        }
+    }
+}
+
+/// Qwen3.5's gated delta rule under Tint: a prefill chunk, then decode steps carried by the
+/// state's snapshots, against the whole sequence run at once on the CPU.
+#[wasm_bindgen_test]
+async fn delta_net_in_the_browser() {
+    use hearth::kernels::{DeltaNetBuffers, DeltaNetInputs, DeltaNetShape, delta_net_ref};
+    let ctx = GpuContext::new().await.unwrap();
+    let mut k = Kernels::with_variant(&ctx, false, false);
+    let shape = DeltaNetShape { n_k_heads: 1, n_v_heads: 2, dim: 80, slots: 2, eps: 1e-6 };
+    let (hv, dim, n) = (2usize, 80usize, 6usize);
+    let channels = (2 + hv) * dim; // q, k of the one key head, v of each value head
+    let (qkv, z, beta, alpha) =
+        (values(50, n * channels), values(51, n * hv * dim), values(52, n * hv), values(53, n * hv));
+    let (dt, norm) = (values(54, hv), values(55, dim));
+    let a: Vec<f32> = values(56, hv).iter().map(|v| -v.abs()).collect();
+    let inputs = DeltaNetInputs { qkv: &qkv, z: &z, beta: &beta, alpha: &alpha, dt_bias: &dt, a: &a, norm: &norm };
+    let want = delta_net_ref(&shape, &inputs);
+    let up = |v: &[f32]| ctx.upload(bytemuck::cast_slice(v), "vector");
+    let (dtb, ab, normb) = (up(&dt), up(&a), up(&norm));
+    let state = ctx.storage_buffer(shape.state_bytes(), "state");
     let step = StepBuffer::new(&ctx);
-    for (pos0, t) in [(0usize, 4usize), (4, 1), (5, 1), (6, 1)] {
-        let rows = |v: &[f32]| ctx.upload(bytemuck::cast_slice(&v[pos0 * d..(pos0 + t) * d]), "rows");
-        let (bb, cb, xb, yb) = (rows(&b), rows(&c), rows(&x), k.act_buffer(&ctx, (t * d) as u64, "y"));
-        let bufs = ConvBuffers { b: &bb, c: &cb, x: &xb, kernel: &kb, ring: &ring, y: &yb };
+    for (pos0, t) in [(0usize, 3usize), (3, 1), (4, 1), (5, 1)] {
+        let rows = |v: &[f32], w: usize| up(&v[pos0 * w..(pos0 + t) * w]);
+        let (qb, zb, bb, alb) = (rows(&qkv, channels), rows(&z, hv * dim), rows(&beta, hv), rows(&alpha, hv));
+        let yb = k.act_buffer(&ctx, (t * hv * dim) as u64, "y");
+        let bufs = DeltaNetBuffers {
+            qkv: &qb,
+            z: &zb,
+            beta: &bb,
+            alpha: &alb,
+            dt_bias: &dtb,
+            a: &ab,
+            norm: &normb,
+            state: &state,
+            y: &yb,
+        };
         step.write(&ctx, Step { pos0: pos0 as u32, n_tokens: t as u32, ..Default::default() });
-        run(&ctx, &[k.short_conv(&ctx, &shape, &bufs, &step).unwrap()]);
-        let got = read_f32(&ctx, &yb, t * d).await;
-        check(&format!("short_conv {pos0}..{}", pos0 + t), &got, &want[pos0 * d..(pos0 + t) * d], 1e-5);
+        run(&ctx, &[k.delta_net(&ctx, &shape, &bufs, &step).unwrap()]);
+        let got = read_f32(&ctx, &yb, t * hv * dim).await;
+        check(&format!("delta_net {pos0}..{}", pos0 + t), &got, &want[pos0 * hv * dim..(pos0 + t) * hv * dim], 1e-5);
     }
 }
 

@@ -8,7 +8,8 @@ use crate::gpu::{ShaderDef, Uniform, UniformField};
 use crate::quant::gpu_layout;
 
 use super::{
-    WEIGHT_TYPES, attention, conv, elementwise, embed, matmul, matvec, norm, rope, sample, shaders, step, weight_define,
+    WEIGHT_TYPES, attention, conv, delta_net, elementwise, embed, matmul, matvec, norm, rope, sample, shaders, step,
+    weight_define,
 };
 
 /// A uniform struct and its WGSL twin.
@@ -47,6 +48,7 @@ pub fn uniforms() -> Vec<UniformContract> {
         uniform::<norm::Params>(&shaders::NORM, &[], "Params", "norm::Params"),
         uniform::<elementwise::Params>(&shaders::GLU, &[], "Params", "elementwise::Params"),
         uniform::<conv::Params>(&shaders::SHORT_CONV, &[], "Params", "conv::Params"),
+        uniform::<delta_net::Params>(&shaders::DELTA_NET, &[], "Params", "delta_net::Params"),
         uniform::<rope::RopeKvParams>(&shaders::ROPE_KV, &[], "Params", "rope::RopeKvParams"),
         uniform::<attention::AttnParams>(&shaders::ATTN_PREFILL, &[], "Params", "attention::AttnParams"),
         uniform::<sample::Params>(&shaders::SAMPLE, &[], "Params", "sample::Params"),
@@ -54,6 +56,7 @@ pub fn uniforms() -> Vec<UniformContract> {
         uniform::<step::Step>(&shaders::ATTN_PREFILL, &[], "Step", "Step"),
         uniform::<step::Step>(&shaders::SAMPLE, &[], "Step", "Step"),
         uniform::<step::Step>(&shaders::SHORT_CONV, &[], "Step", "Step"),
+        uniform::<step::Step>(&shaders::DELTA_NET, &[], "Step", "Step"),
         uniform::<step::Step>(&shaders::EMBED, &["W_Q8_0", "POSITIONS"], "Step", "Step"),
     ]
 }
@@ -109,6 +112,8 @@ pub fn constants() -> Vec<ConstantContract> {
         c(&shaders::MATMUL, &["W_Q8_0"], "RR", "matmul::ROWS_PER_INVOCATION", matmul::ROWS_PER_INVOCATION),
         c(&shaders::MATVEC, &["W_Q8_0"], "MAX_ROWS", "matvec::MAX_ROWS_PER_WORKGROUP", matvec::MAX_ROWS_PER_WORKGROUP),
         c(&shaders::ATTN_PREFILL, &[], "MAX_HEAD_DIM", "attention::MAX_HEAD_DIM", attention::MAX_HEAD_DIM),
+        c(&shaders::DELTA_NET, &[], "MAX_DIM", "delta_net::MAX_DELTA_HEAD_DIM", delta_net::MAX_DELTA_HEAD_DIM),
+        c(&shaders::DELTA_NET, &[], "ROWS", "delta_net::ROWS_PER_INVOCATION", delta_net::ROWS_PER_INVOCATION),
         c(
             &shaders::ATTN_DECODE_SG,
             &["SUBGROUPS"],

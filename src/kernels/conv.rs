@@ -1,5 +1,6 @@
-//! `short_conv`: the gated short convolution of LFM2's conv layers, with its past inputs kept
-//! by position in a ring (see `shaders/short_conv.wgsl`).
+//! `short_conv`: the causal short convolution of LFM2's conv layers (gated) and of Qwen3.5's
+//! delta nets (through SiLU), with its past inputs kept by position in a ring (see
+//! `shaders/short_conv.wgsl`).
 
 use crate::gpu::{Dispatch, GpuContext};
 
@@ -30,12 +31,12 @@ crate::uniform_struct! {
     }
 }
 
-/// The buffers of one conv layer's convolution.
+/// The buffers of one layer's convolution.
 pub struct ConvBuffers<'a> {
-    /// (T, D) act: the input projection's first part, the gate of the convolution's input.
-    pub b: &'a wgpu::Buffer,
-    /// (T, D) act: its second part, the gate of the output.
-    pub c: &'a wgpu::Buffer,
+    /// The gates b and c (T, D) act of LFM2's conv layers (the input projection's first and
+    /// second parts: of the convolution's input, of its output); None for a convolution
+    /// through SiLU (Qwen3.5).
+    pub gates: Option<[&'a wgpu::Buffer; 2]>,
     /// (T, D) act: its third part, the input.
     pub x: &'a wgpu::Buffer,
     /// (D, taps) f32 kernel.
@@ -47,8 +48,8 @@ pub struct ConvBuffers<'a> {
 }
 
 impl Kernels {
-    /// `y = c * conv(b * x)` over the step's tokens (positions and count from `step`), one
-    /// dispatch whatever the step's length.
+    /// `y = c * conv(b * x)`, or without gates `y = silu(conv(x))`, over the step's tokens
+    /// (positions and count from `step`), one dispatch whatever the step's length.
     pub fn short_conv(
         &mut self,
         ctx: &GpuContext,
@@ -62,12 +63,11 @@ impl Kernels {
                 why: format!("{} taps (1 to {MAX_CONV_TAPS}) over a ring of {}", shape.taps, shape.ring_len),
             });
         }
-        let pipeline = self.pipeline(ctx, &shaders::SHORT_CONV, &[], &[("WG", WG)])?;
+        let defines: &[&str] = if bufs.gates.is_none() { &["SILU"] } else { &[] };
+        let pipeline = self.pipeline(ctx, &shaders::SHORT_CONV, defines, &[("WG", WG)])?;
         let params = Params { d: shape.d, taps: shape.taps, ring_len: shape.ring_len, ..Default::default() };
         let slot = self.uniforms.push(ctx, &params)?;
-        let bindings = [
-            (0, bufs.b.as_entire_binding()),
-            (1, bufs.c.as_entire_binding()),
+        let mut bindings = vec![
             (2, bufs.x.as_entire_binding()),
             (3, bufs.kernel.as_entire_binding()),
             (4, bufs.ring.as_entire_binding()),
@@ -75,15 +75,22 @@ impl Kernels {
             (6, self.uniforms.binding(slot)),
             (7, step.buffer.as_entire_binding()),
         ];
+        if let Some([b, c]) = bufs.gates {
+            bindings.extend([(0, b.as_entire_binding()), (1, c.as_entire_binding())]);
+        }
         Ok(Dispatch::with_bindings(ctx, pipeline, &bindings, grid(shape.d.div_ceil(WG))))
     }
 }
 
 /// CPU reference of [`Kernels::short_conv`]: the whole sequence from position 0 at once, no
-/// ring (as llama.cpp's `ssm_conv` over a zero initial state): b, c, x (T, D), kernel (D, taps).
-pub fn short_conv_ref(taps: usize, b: &[f32], c: &[f32], x: &[f32], kernel: &[f32]) -> Vec<f32> {
+/// ring (as llama.cpp's `ssm_conv` over a zero initial state): x (T, D), kernel (D, taps), the
+/// gates b, c (T, D) or None for the SiLU form.
+pub fn short_conv_ref(taps: usize, gates: Option<(&[f32], &[f32])>, x: &[f32], kernel: &[f32]) -> Vec<f32> {
     let d = kernel.len() / taps;
-    let v: Vec<f32> = b.iter().zip(x).map(|(b, x)| b * x).collect();
+    let v: Vec<f32> = match gates {
+        Some((b, _)) => b.iter().zip(x).map(|(b, x)| b * x).collect(),
+        None => x.to_vec(),
+    };
     let n = v.len() / d;
     let mut y = vec![0.0; n * d];
     for pos in 0..n {
@@ -96,7 +103,10 @@ pub fn short_conv_ref(taps: usize, b: &[f32], c: &[f32], x: &[f32], kernel: &[f3
                     acc += v[(pos - back) * d + ch] * kernel[ch * taps + j];
                 }
             }
-            y[pos * d + ch] = c[pos * d + ch] * acc;
+            y[pos * d + ch] = match gates {
+                Some((_, c)) => c[pos * d + ch] * acc,
+                None => acc / (1.0 + (-acc).exp()),
+            };
         }
     }
     y

@@ -11,6 +11,19 @@ pub enum GluKind {
     Silu,
     /// GELU, tanh approximation (Gemma).
     Gelu,
+    /// The sigmoid alone (Qwen3.5's attention output gate: att · sigmoid(gate)).
+    Sigmoid,
+}
+
+impl GluKind {
+    /// The shaders' define for this activation (SiLU is their default).
+    pub(super) fn define(self) -> Option<&'static str> {
+        match self {
+            GluKind::Silu => None,
+            GluKind::Gelu => Some("GELU"),
+            GluKind::Sigmoid => Some("SIGMOID"),
+        }
+    }
 }
 
 crate::uniform_struct! {
@@ -36,9 +49,7 @@ impl Kernels {
         n: u32,
     ) -> Result<Dispatch, KernelError> {
         let mut defines = Vec::new();
-        if kind == GluKind::Gelu {
-            defines.push("GELU");
-        }
+        defines.extend(kind.define());
         if out.is_none() {
             defines.push("IN_PLACE");
         }
@@ -63,6 +74,7 @@ pub fn glu_ref(kind: GluKind, gate: &[f32], up: Option<&[f32]>) -> Vec<f32> {
             let g = f64::from(g);
             let a = match kind {
                 GluKind::Silu => g / (1.0 + (-g).exp()),
+                GluKind::Sigmoid => 1.0 / (1.0 + (-g).exp()),
                 GluKind::Gelu => {
                     0.5 * g * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (g + 0.044715 * g.powi(3))).tanh())
                 }

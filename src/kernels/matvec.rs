@@ -121,9 +121,7 @@ impl Kernels {
             }
             MatvecX::Glu { kind, gate, up } => {
                 defines.push("GLU_X");
-                if kind == GluKind::Gelu {
-                    defines.push("GELU");
-                }
+                defines.extend(kind.define());
                 if up.is_none() {
                     defines.push("NO_UP");
                 }

@@ -9,6 +9,7 @@
 mod attention;
 pub mod contract;
 mod conv;
+mod delta_net;
 mod elementwise;
 mod embed;
 mod matmul;
@@ -28,6 +29,7 @@ use crate::gpu::{
 
 pub use attention::{AttnShape, DecodeScratch, MAX_HEAD_DIM, attention_ref};
 pub use conv::{ConvBuffers, ConvShape, MAX_CONV_TAPS, short_conv_ref};
+pub use delta_net::{DeltaNetBuffers, DeltaNetInputs, DeltaNetShape, MAX_DELTA_HEAD_DIM, delta_net_ref};
 pub use elementwise::{GluKind, glu_ref};
 pub use embed::embed_ref;
 pub use matmul::matmul_ref;

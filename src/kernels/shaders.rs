@@ -23,6 +23,7 @@ shader!(NORM, "norm");
 shader!(ROPE_KV, "rope_kv");
 shader!(GLU, "glu");
 shader!(SHORT_CONV, "short_conv");
+shader!(DELTA_NET, "delta_net");
 shader!(ATTN_PREFILL, "attention", "attn_prefill");
 shader!(ATTN_DECODE, "attention", "attn_decode");
 shader!(ATTN_DECODE_SG, "attention", "attn_decode_sg");
@@ -99,6 +100,7 @@ pub static ALL: &[&ShaderDef] = &[
     &ROPE_KV,
     &GLU,
     &SHORT_CONV,
+    &DELTA_NET,
     &ATTN_PREFILL,
     &ATTN_DECODE,
     &ATTN_DECODE_SG,

@@ -189,10 +189,53 @@ pub struct ModelConfig {
     pub tied_embeddings: bool,
     /// Attention score scale.
     pub attn_scale: f32,
-    /// Per layer: a gated short convolution instead of attention (LFM2).
-    pub conv_layers: Vec<bool>,
-    /// Taps of the short convolutions (`shortconv.l_cache`; 0 without conv layers).
+    /// What each layer mixes tokens with: attention, or a recurrent mixer (LFM2's short
+    /// convolutions, Qwen3.5's gated delta nets).
+    pub layer_kinds: Vec<LayerKind>,
+    /// Taps of the convolutions (LFM2's `shortconv.l_cache`, Qwen3.5's `ssm.conv_kernel`; 0
+    /// without convolutions).
     pub conv_taps: u32,
+    /// The sizes of the gated delta nets (Qwen3.5), where the model has them.
+    pub delta_net: Option<DeltaNetDims>,
+}
+
+/// What one layer mixes tokens with. Attention keeps a KV cache; the others keep a fixed-size
+/// state (a window of past inputs, a matrix per head) whatever the context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerKind {
+    /// Softmax attention over a KV cache.
+    Attention,
+    /// LFM2's gated short convolution.
+    ShortConv,
+    /// Qwen3.5's gated delta net: a causal convolution, then the delta rule on a matrix state
+    /// per head.
+    DeltaNet,
+}
+
+/// The sizes of a model's gated delta nets (llama.cpp's `ssm.*` keys).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeltaNetDims {
+    /// Query/key heads (`ssm.group_count`).
+    pub n_k_heads: u32,
+    /// Value heads, each with its own state (`ssm.time_step_rank`): value head h reads key
+    /// head h mod n_k_heads, as llama.cpp's kernel does.
+    pub n_v_heads: u32,
+    /// Dimensions per head of keys and values alike (`ssm.state_size`): the state of a head is
+    /// head_dim × head_dim.
+    pub head_dim: u32,
+}
+
+impl DeltaNetDims {
+    /// Channels of the convolution: q, k (n_k_heads · head_dim each), then v (n_v_heads ·
+    /// head_dim).
+    pub fn conv_channels(&self) -> u32 {
+        (2 * self.n_k_heads + self.n_v_heads) * self.head_dim
+    }
+
+    /// Width of the values, the output and the gate z (`ssm.inner_size`).
+    pub fn inner(&self) -> u32 {
+        self.n_v_heads * self.head_dim
+    }
 }
 
 impl ModelConfig {
@@ -217,16 +260,43 @@ impl ModelConfig {
         let kv_per_layer = g
             .optional(&key("attention.head_count_kv"), |g, k| g.get_u32_per_layer(k, n_layer))?
             .unwrap_or_else(|| vec![n_head; n_layer as usize]);
-        let conv_layers: Vec<bool> = kv_per_layer.iter().map(|&n| n == 0).collect();
-        if !family.conv_layers && conv_layers.contains(&true) {
+        let conv = kv_per_layer.iter().map(|&n| n == 0);
+        let mut layer_kinds: Vec<LayerKind> =
+            conv.map(|c| if c { LayerKind::ShortConv } else { LayerKind::Attention }).collect();
+        if !family.conv_layers && layer_kinds.contains(&LayerKind::ShortConv) {
             return Err(ConfigError::Inconsistent(format!("a layer with 0 KV heads in a {arch} model")));
         }
         let n_kv_head = kv_per_layer.iter().copied().find(|&n| n != 0).unwrap_or(n_head);
         if kv_per_layer.iter().any(|&n| n != 0 && n != n_kv_head) {
             return Err(unsupported(format!("a different number of KV heads per layer ({kv_per_layer:?})")));
         }
-        let conv_taps = if conv_layers.contains(&true) { u("shortconv.l_cache")? } else { 0 };
-        if family.conv_layers && opt_u("attention.sliding_window")?.is_some_and(|w| w > 0) {
+        let mut conv_taps = if layer_kinds.contains(&LayerKind::ShortConv) { u("shortconv.l_cache")? } else { 0 };
+        let delta_net = if family.delta_net {
+            layer_kinds = delta_net_layers(g, &arch, n_layer)?;
+            conv_taps = u("ssm.conv_kernel")?;
+            let dims = DeltaNetDims {
+                n_k_heads: u("ssm.group_count")?,
+                n_v_heads: u("ssm.time_step_rank")?,
+                head_dim: u("ssm.state_size")?,
+            };
+            let inner = u("ssm.inner_size")?;
+            if dims.n_k_heads == 0 || !dims.n_v_heads.is_multiple_of(dims.n_k_heads) {
+                return Err(ConfigError::Inconsistent(format!(
+                    "{} delta-net value heads over {} key heads",
+                    dims.n_v_heads, dims.n_k_heads
+                )));
+            }
+            if u64::from(inner) != u64::from(dims.n_v_heads) * u64::from(dims.head_dim) {
+                return Err(ConfigError::Inconsistent(format!(
+                    "a delta-net inner size of {inner} for {} value heads of {} (llama.cpp's delta net needs keys and values of one size)",
+                    dims.n_v_heads, dims.head_dim
+                )));
+            }
+            Some(dims)
+        } else {
+            None
+        };
+        if (family.conv_layers || family.delta_net) && opt_u("attention.sliding_window")?.is_some_and(|w| w > 0) {
             return Err(unsupported("sliding-window attention in its attention layers".into()));
         }
         if n_head == 0 || n_kv_head == 0 || n_head % n_kv_head != 0 {
@@ -265,7 +335,11 @@ impl ModelConfig {
         let scale_dim = if arch == "gemma3" && u("block_count")? == 62 { d_model / n_head } else { head_dim };
         let cfg = ModelConfig {
             family,
-            layout: TensorLayout::of(g, &family, conv_layers.iter().position(|&c| !c).unwrap_or(0) as u32),
+            layout: TensorLayout::of(
+                g,
+                &family,
+                layer_kinds.iter().position(|&k| k == LayerKind::Attention).unwrap_or(0) as u32,
+            ),
             n_layer,
             d_model,
             d_ff: u("feed_forward_length")?,
@@ -284,11 +358,18 @@ impl ModelConfig {
             sliding_window,
             tied_embeddings: g.tensor("output.weight").is_none(),
             attn_scale: 1.0 / (scale_dim.max(1) as f32).sqrt(),
-            conv_layers,
+            layer_kinds,
             conv_taps,
+            delta_net,
             arch,
         };
         cfg.validate()?;
+        if family.attn_output_gate && (cfg.layout.fused_qkv || cfg.layout.qkv_bias.is_some()) {
+            return Err(ConfigError::UnsupportedFeature {
+                arch: cfg.arch.clone(),
+                what: "a fused or biased query projection with output gates".into(),
+            });
+        }
         if rope && family.full_rotary && rope_dims != head_dim {
             return Err(ConfigError::Inconsistent(format!(
                 "{rope_dims} rotated dimensions of {head_dim} (llama.cpp's {} rotates whole heads)",
@@ -324,15 +405,25 @@ impl ModelConfig {
         within("vocab_size", self.n_vocab, 1, caps::VOCAB)?;
         within("context_length", self.n_ctx_train, 1, caps::CONTEXT)?;
         within("attention.sliding_window", self.sliding_window, 0, caps::CONTEXT)?;
-        if self.conv_layers.len() != self.n_layer as usize {
+        if self.layer_kinds.len() != self.n_layer as usize {
             return Err(ConfigError::Inconsistent(format!(
                 "{} layer kinds for {} layers",
-                self.conv_layers.len(),
+                self.layer_kinds.len(),
                 self.n_layer
             )));
         }
         if self.has_conv_layers() {
             within("shortconv.l_cache", self.conv_taps, 2, crate::kernels::MAX_CONV_TAPS)?;
+        }
+        if let Some(dn) = &self.delta_net {
+            within("ssm.conv_kernel", self.conv_taps, 2, crate::kernels::MAX_CONV_TAPS)?;
+            within("ssm.state_size", dn.head_dim, 1, crate::kernels::MAX_DELTA_HEAD_DIM)?;
+            within("ssm.group_count", dn.n_k_heads, 1, caps::HEADS)?;
+            within("ssm.time_step_rank", dn.n_v_heads, 1, caps::HEADS)?;
+            let conv = u64::from(dn.n_k_heads * 2 + dn.n_v_heads) * u64::from(dn.head_dim);
+            if conv > u64::from(caps::WIDTH) {
+                return Err(out_of_range("delta-net channels", conv, format!("must be at most {}", caps::WIDTH)));
+            }
         }
         for (k, v) in [("embedding_length", self.d_model), ("feed_forward_length", self.d_ff)] {
             if !v.is_multiple_of(8) {
@@ -371,14 +462,29 @@ impl ModelConfig {
         if self.family.scale_embeddings { (self.d_model as f32).sqrt() } else { 1.0 }
     }
 
+    /// What layer `l` mixes tokens with.
+    pub fn layer_kind(&self, l: u32) -> LayerKind {
+        self.layer_kinds.get(l as usize).copied().unwrap_or(LayerKind::Attention)
+    }
+
     /// Whether any layer is a gated short convolution (LFM2).
     pub fn has_conv_layers(&self) -> bool {
-        self.conv_layers.contains(&true)
+        self.layer_kinds.contains(&LayerKind::ShortConv)
     }
 
     /// Whether layer `l` is a gated short convolution rather than attention.
     pub fn is_conv_layer(&self, l: u32) -> bool {
-        self.conv_layers.get(l as usize).copied().unwrap_or(false)
+        self.layer_kind(l) == LayerKind::ShortConv
+    }
+
+    /// Whether layer `l` is a gated delta net rather than attention.
+    pub fn is_delta_layer(&self, l: u32) -> bool {
+        self.layer_kind(l) == LayerKind::DeltaNet
+    }
+
+    /// Whether layer `l` attends over a KV cache.
+    pub fn is_attention_layer(&self, l: u32) -> bool {
+        self.layer_kind(l) == LayerKind::Attention
     }
 
     /// Whether layer `l` attends through a sliding window.
@@ -402,6 +508,25 @@ impl ModelConfig {
     pub fn long_rope(&self, n_ctx: u32) -> bool {
         n_ctx.div_ceil(256).saturating_mul(256) > self.rope_orig_ctx
     }
+}
+
+/// Qwen3.5's layer kinds: a per-layer flag list (`attention.recurrent_layers`) where the file
+/// has one, else every `full_attention_interval`-th layer (default 4, as llama.cpp) attends
+/// and the others are gated delta nets.
+fn delta_net_layers(g: &Gguf, arch: &str, n_layer: u32) -> Result<Vec<LayerKind>, ConfigError> {
+    let kind = |recurrent: bool| if recurrent { LayerKind::DeltaNet } else { LayerKind::Attention };
+    let flags_key = format!("{arch}.attention.recurrent_layers");
+    if g.get(&flags_key).is_ok() {
+        return match g.get_array(&flags_key)? {
+            crate::gguf::Array::Bool(v) if v.len() == n_layer as usize => Ok(v.iter().map(|&r| kind(r)).collect()),
+            a => Err(ConfigError::Inconsistent(format!("'{flags_key}' has {} entries for {n_layer} layers", a.len()))),
+        };
+    }
+    let interval = g.optional(&format!("{arch}.full_attention_interval"), Gguf::get_u32)?.unwrap_or(4);
+    if interval == 0 {
+        return Err(out_of_range(&format!("{arch}.full_attention_interval"), 0, "must be at least 1".into()));
+    }
+    Ok((0..n_layer).map(|l| kind(!(l + 1).is_multiple_of(interval))).collect())
 }
 
 fn out_of_range(key: &str, value: impl std::fmt::Display, why: String) -> ConfigError {

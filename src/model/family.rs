@@ -71,8 +71,18 @@ pub struct Family {
     /// (LFM2: `shortconv.in_proj`, `shortconv.conv`, `shortconv.out_proj`, taps from
     /// `shortconv.l_cache`).
     pub conv_layers: bool,
+    /// Layers are gated delta nets but every `full_attention_interval`-th, which attends
+    /// (Qwen3.5: `attn_qkv`, `attn_gate`, `ssm_conv1d`, `ssm_a`, `ssm_dt`, `ssm_alpha`,
+    /// `ssm_beta`, `ssm_norm`, `ssm_out` and the `ssm.*` keys).
+    pub delta_net: bool,
+    /// The query projection gives each head its queries and a gate, interleaved by head; the
+    /// attention output is multiplied by sigmoid(gate) before its projection (Qwen3.5).
+    pub attn_output_gate: bool,
     /// The final norm's tensor (LFM2's converter names it `token_embd_norm`).
     pub output_norm: &'static str,
+    /// The FFN's input norm's tensor in each layer (Qwen3.5's converter names it
+    /// `post_attention_norm`).
+    pub ffn_norm: &'static str,
     /// Where this family's graph is in llama.cpp, for readers.
     pub source: &'static str,
     /// What hearth's forward pass for it is verified against (tests/model.rs, tests/arch.rs).
@@ -106,7 +116,10 @@ const BASE: Family = Family {
     alibi_max_bias: 0.0,
     full_rotary: false,
     conv_layers: false,
+    delta_net: false,
+    attn_output_gate: false,
     output_norm: "output_norm",
+    ffn_norm: "ffn_norm",
     source: "",
     verified: "",
 };
@@ -115,7 +128,7 @@ const BASE: Family = Family {
 const RANDOM: &str = "random weights in its real layout, against llama.cpp";
 
 /// Every family hearth runs.
-pub const FAMILIES: [Family; 9] = [
+pub const FAMILIES: [Family; 10] = [
     // Llama 1-3, SmolLM, Mistral, DeepSeek-R1 distills of Llama: normal-pair RoPE (the
     // converter permutes Q and K), optional rope_freqs (Llama 3.x) or longrope factors.
     Family {
@@ -194,6 +207,19 @@ pub const FAMILIES: [Family; 9] = [
         conv_layers: true,
         output_norm: "token_embd_norm",
         source: "models/lfm2.cpp",
+        verified: RANDOM,
+        ..BASE
+    },
+    // Qwen3.5: gated delta nets in three layers of four, gated attention with q/k norms and
+    // partial rotary in the fourth (its interleaved M-RoPE is plain neox RoPE for text, where
+    // every section has the same position), a SwiGLU FFN in every layer.
+    Family {
+        arch: "qwen35",
+        qk_norm: true,
+        delta_net: true,
+        attn_output_gate: true,
+        ffn_norm: "post_attention_norm",
+        source: "models/qwen35.cpp, models/delta-net-base.cpp",
         verified: RANDOM,
         ..BASE
     },

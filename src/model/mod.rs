@@ -8,9 +8,11 @@ mod state;
 mod transformer;
 mod weights;
 
-pub use config::{ConfigError, ModelConfig, QkvBias, RopeFactors, TensorLayout, caps};
+pub use config::{ConfigError, DeltaNetDims, LayerKind, ModelConfig, QkvBias, RopeFactors, TensorLayout, caps};
 pub use plan::{DeviceBudget, DoesNotFit, MemoryPlan, PlanError, PlanTarget, PlannedBuffer, effective_context};
-pub use state::{PENALTY_WINDOW, READBACKS, State, StateBuffer, StateSizes};
+pub use state::{
+    DELTA_SNAPSHOTS, DeltaNetActs, PENALTY_WINDOW, READBACKS, SnapshotMarks, State, StateBuffer, StateSizes,
+};
 pub use transformer::{Head, Tokens, forward, layer_dispatches, sampler, submit};
 pub use weights::{
     IGNORED_TENSORS, LayerWeights, LoadError, ModelWeights, NormWeights, RopeFactorTables, UPLOAD_CHUNK,

@@ -3,17 +3,22 @@
 //! [`StateSizes`], which the memory plan sums: what a plan says is what a load allocates.
 
 use crate::gpu::{GpuContext, Readback, buffer_bytes};
-use crate::kernels::{AttnShape, ConvShape, DecodeScratch, Kernels, RopeTable, StepBuffer, rope_freqs};
+use crate::kernels::{AttnShape, ConvShape, DecodeScratch, DeltaNetShape, Kernels, RopeTable, StepBuffer, rope_freqs};
 
-use super::ModelConfig;
 use super::ModelWeights;
 use super::transformer::attn_shape;
+use super::{LayerKind, ModelConfig};
 
 /// Tokens the penalties look back over (llama.cpp's `penalty_last_n`).
 pub const PENALTY_WINDOW: u32 = 64;
 
 /// Sampled-token read-back buffers: two, so one step's id is read while the next is sampled.
 pub const READBACKS: usize = 2;
+
+/// Snapshots of each delta net's state, by position: the state after the last step and the
+/// one before it, so that a decode step run ahead and dropped (the end of a reply) leaves the
+/// state the next request resumes from ([`SnapshotMarks`]).
+pub const DELTA_SNAPSHOTS: u32 = 2;
 
 /// GPU buffers of one model instance, all allocated at load.
 pub struct State {
@@ -45,6 +50,13 @@ pub struct State {
     pub conv_rings: Vec<Option<wgpu::Buffer>>,
     /// (T, D) the conv layers' b, c, x and output, where the model has conv layers.
     pub conv: Option<[wgpu::Buffer; 4]>,
+    /// Per delta-net layer: its states, (DELTA_SNAPSHOTS, n_v_heads, dim, dim) f32 (None for
+    /// other layers).
+    pub delta_states: Vec<Option<wgpu::Buffer>>,
+    /// The delta nets' activations, where the model has them.
+    pub delta: Option<DeltaNetActs>,
+    /// (T, H·hd) the attention output gates (Qwen3.5), where the model has them.
+    pub q_gate: Option<wgpu::Buffer>,
     /// (n_ctx, rope_dims / 2) cos/sin tables (with the model's RoPE factors for this context
     /// and longrope's attention factor): global layers, then local layers (gemma3).
     pub rope: (RopeTable, Option<RopeTable>),
@@ -65,6 +77,22 @@ pub struct State {
     pub max_chunk: u32,
     /// Context length (positions 0..n_ctx).
     pub n_ctx: u32,
+}
+
+/// The activations of a delta-net layer over a step, act.
+pub struct DeltaNetActs {
+    /// (T, channels) the input projection's q | k | v, before the convolution.
+    pub mixed: wgpu::Buffer,
+    /// (T, channels) after the convolution and SiLU.
+    pub conv: wgpu::Buffer,
+    /// (T, inner) the output gate.
+    pub z: wgpu::Buffer,
+    /// (T, n_v_heads) beta, alpha before their activations.
+    pub beta: wgpu::Buffer,
+    /// See `beta`.
+    pub alpha: wgpu::Buffer,
+    /// (T, inner) the normed, gated output.
+    pub y: wgpu::Buffer,
 }
 
 /// One buffer of a [`State`] as the plan sees it.
@@ -94,15 +122,24 @@ impl StateSizes {
         let (qd, kvd) = (u64::from(cfg.n_head * cfg.head_dim), u64::from(cfg.n_kv_head * cfg.head_dim));
         let mut buffers = Vec::new();
         let mut add = |what, bytes, kv_cache| buffers.push(StateBuffer { what, bytes: buffer_bytes(bytes), kv_cache });
+        let conv = conv_shape(cfg, max_chunk);
         for l in 0..cfg.n_layer {
-            if cfg.is_conv_layer(l) {
-                let ring = u64::from(conv_shape(cfg, max_chunk).ring_len);
-                add("the convolution state of one layer", ring * d * 4, true);
-                continue;
+            match cfg.layer_kind(l) {
+                LayerKind::ShortConv => {
+                    add("the convolution state of one layer", u64::from(conv.ring_len * conv.d) * 4, true);
+                }
+                LayerKind::DeltaNet => {
+                    add("the convolution state of one layer", u64::from(conv.ring_len * conv.d) * 4, true);
+                    if let Some(shape) = delta_shape(cfg) {
+                        add("the delta-net state of one layer", shape.state_bytes(), true);
+                    }
+                }
+                LayerKind::Attention => {
+                    let len = u64::from(cache_len(cfg, l, n_ctx, max_chunk));
+                    add("the KV cache of one layer", len * kvd * act, true);
+                    add("the KV cache of one layer", len * kvd * act, true);
+                }
             }
-            let len = u64::from(cache_len(cfg, l, n_ctx, max_chunk));
-            add("the KV cache of one layer", len * kvd * act, true);
-            add("the KV cache of one layer", len * kvd * act, true);
         }
         add("the residual stream of a prefill chunk", t * d * 4, false);
         add("the normalized activations of a prefill chunk", t * d * act, false);
@@ -117,6 +154,22 @@ impl StateSizes {
             for _ in 0..4 {
                 add("the convolution activations of a prefill chunk", t * d * act, false);
             }
+        }
+        if let Some(dn) = &cfg.delta_net {
+            let (channels, inner, hv) = (u64::from(dn.conv_channels()), u64::from(dn.inner()), u64::from(dn.n_v_heads));
+            for (n, what) in [
+                (channels, "the delta-net activations of a prefill chunk"),
+                (channels, "the delta-net activations of a prefill chunk"),
+                (inner, "the delta-net gates of a prefill chunk"),
+                (hv, "the delta-net gates of a prefill chunk"),
+                (hv, "the delta-net gates of a prefill chunk"),
+                (inner, "the delta-net output of a prefill chunk"),
+            ] {
+                add(what, t * n * act, false);
+            }
+        }
+        if cfg.family.attn_output_gate {
+            add("the attention output gates of a prefill chunk", t * qd * act, false);
         }
         add("the logits", u64::from(cfg.n_vocab) * act, false);
         let has_local = has_local_layers(cfg);
@@ -180,16 +233,19 @@ impl State {
         let act = |n: u64, label: &str| k.act_buffer(ctx, n, label);
         let f32s = |n: u64, label: &str| ctx.storage_buffer(4 * n, label);
         // Allocated in the order StateSizes lists them.
-        let (mut caches, mut conv_rings) = (Vec::new(), Vec::new());
+        let (mut caches, mut conv_rings, mut delta_states) = (Vec::new(), Vec::new(), Vec::new());
+        let conv = conv_shape(cfg, max_chunk);
         for l in 0..cfg.n_layer {
-            if cfg.is_conv_layer(l) {
-                caches.push(None);
-                conv_rings.push(Some(f32s(u64::from(conv_shape(cfg, max_chunk).ring_len) * d, "conv_ring")));
-            } else {
+            let kind = cfg.layer_kind(l);
+            let ring = (kind != LayerKind::Attention).then(|| f32s(u64::from(conv.ring_len * conv.d), "conv_ring"));
+            conv_rings.push(ring);
+            let states = delta_shape(cfg).filter(|_| kind == LayerKind::DeltaNet);
+            delta_states.push(states.map(|s| ctx.storage_buffer(s.state_bytes(), "delta_state")));
+            if kind == LayerKind::Attention {
                 let len = cache_len(cfg, l, n_ctx, max_chunk);
-                let kv = (act(u64::from(len) * kvd, "k_cache"), act(u64::from(len) * kvd, "v_cache"), len);
-                caches.push(Some(kv));
-                conv_rings.push(None);
+                caches.push(Some((act(u64::from(len) * kvd, "k_cache"), act(u64::from(len) * kvd, "v_cache"), len)));
+            } else {
+                caches.push(None);
             }
         }
         let factors = w.rope_factors.for_context(cfg, n_ctx);
@@ -212,6 +268,20 @@ impl State {
             gate: act(t * f, "gate"),
             up: act(t * f, "up"),
             conv: cfg.has_conv_layers().then(|| ["conv_b", "conv_c", "conv_x", "conv_y"].map(|l| act(t * d, l))),
+            delta: cfg.delta_net.map(|dn| {
+                let (channels, inner, hv) =
+                    (u64::from(dn.conv_channels()), u64::from(dn.inner()), u64::from(dn.n_v_heads));
+                DeltaNetActs {
+                    mixed: act(t * channels, "delta_mixed"),
+                    conv: act(t * channels, "delta_conv"),
+                    z: act(t * inner, "delta_z"),
+                    beta: act(t * hv, "delta_beta"),
+                    alpha: act(t * hv, "delta_alpha"),
+                    y: act(t * inner, "delta_y"),
+                }
+            }),
+            q_gate: cfg.family.attn_output_gate.then(|| act(t * qd, "q_gate")),
+            delta_states,
             logits: act(u64::from(cfg.n_vocab), "logits"),
             caches,
             conv_rings,
@@ -235,15 +305,76 @@ impl State {
     /// sliding-window cache, a conv layer), that ring's spare slots, max_chunk; else
     /// anywhere. Starting further back needs a run from position 0.
     pub fn cut_back_reach(&self, cfg: &ModelConfig) -> Option<u32> {
-        let ring = |l: u32| cfg.is_conv_layer(l) || cache_len(cfg, l, self.n_ctx, self.max_chunk) < self.n_ctx;
+        let ring = |l: u32| !cfg.is_attention_layer(l) || cache_len(cfg, l, self.n_ctx, self.max_chunk) < self.n_ctx;
         (0..cfg.n_layer).any(ring).then_some(self.max_chunk)
     }
 }
 
-/// The convolution of `cfg`'s conv layers, with a ring of taps - 1 + max_chunk positions: a
-/// chunk's first token still sees its taps after a cut back of max_chunk positions.
+/// Which positions' delta-net states the snapshot slots hold (each step from pos0 over n
+/// tokens leaves the state after pos0 + n in slot (pos0 + n) % slots, over whatever was
+/// there): where a conversation can resume without running from position 0. Position 0 is
+/// always held (a zero state). The engine keeps one next to its cached tokens.
+#[derive(Clone, Debug, Default)]
+pub struct SnapshotMarks {
+    slots: u32,
+    held: Vec<u32>,
+}
+
+impl SnapshotMarks {
+    /// Marks for a model with delta nets (`slots` snapshots each), or none (0: any position).
+    pub fn new(slots: u32) -> Self {
+        SnapshotMarks { slots, held: Vec::new() }
+    }
+
+    /// A step from `pos0` over `n` tokens ran (or was submitted).
+    pub fn ran(&mut self, pos0: u32, n: u32) {
+        self.overwritten(pos0 + n);
+        if self.slots > 0 {
+            self.held.push(pos0 + n);
+        }
+    }
+
+    /// The slot of position `end` was written with something else than its state (a timing
+    /// run over stale inputs).
+    pub fn overwritten(&mut self, end: u32) {
+        if self.slots > 0 {
+            self.held.retain(|&p| p % self.slots != end % self.slots);
+        }
+    }
+
+    /// The furthest position at or before `pos` a step can start from: `pos` itself without
+    /// delta nets, else the latest held snapshot there (0 at worst).
+    pub fn resume_at(&self, pos: u32) -> u32 {
+        if self.slots == 0 {
+            return pos;
+        }
+        self.held.iter().copied().filter(|&p| p <= pos).max().unwrap_or(0)
+    }
+
+    /// The cached tokens were cut back to `pos`: snapshots past it are of tokens no longer in
+    /// the conversation.
+    pub fn forget_after(&mut self, pos: u32) {
+        self.held.retain(|&p| p <= pos);
+    }
+}
+
+/// The convolution of `cfg`'s conv layers (LFM2: over the width; Qwen3.5's delta nets: over
+/// q, k and v), with a ring of taps - 1 + max_chunk positions: a chunk's first token still
+/// sees its taps after a cut back of max_chunk positions.
 pub(super) fn conv_shape(cfg: &ModelConfig, max_chunk: u32) -> ConvShape {
-    ConvShape { d: cfg.d_model, taps: cfg.conv_taps, ring_len: cfg.conv_taps.saturating_sub(1) + max_chunk }
+    let d = cfg.delta_net.map_or(cfg.d_model, |dn| dn.conv_channels());
+    ConvShape { d, taps: cfg.conv_taps, ring_len: cfg.conv_taps.saturating_sub(1) + max_chunk }
+}
+
+/// The recurrence of `cfg`'s delta nets, with [`DELTA_SNAPSHOTS`] snapshots.
+pub(super) fn delta_shape(cfg: &ModelConfig) -> Option<DeltaNetShape> {
+    cfg.delta_net.map(|dn| DeltaNetShape {
+        n_k_heads: dn.n_k_heads,
+        n_v_heads: dn.n_v_heads,
+        dim: dn.head_dim,
+        slots: DELTA_SNAPSHOTS,
+        eps: cfg.norm_eps,
+    })
 }
 
 /// Cache slots of layer `l`: the whole context, or a ring of window + max_chunk - 1 slots for

@@ -7,13 +7,14 @@
 
 use crate::gpu::{Dispatch, GpuContext, GpuWeight, Recorder};
 use crate::kernels::{
-    AttnShape, ConvBuffers, History, KernelError, Kernels, MatvecX, QkNorm, QkvBuffers, SamplerParams, Step, Store,
+    AttnShape, ConvBuffers, DeltaNetBuffers, GluKind, History, KernelError, Kernels, MatvecX, QkNorm, QkvBuffers,
+    SamplerParams, Step, Store,
 };
 
 use super::family::{BlockShape, Positions};
-use super::state::{PENALTY_WINDOW, State, cache_len, conv_shape};
+use super::state::{PENALTY_WINDOW, State, cache_len, conv_shape, delta_shape};
 use super::weights::{LayerWeights, NormWeights};
-use super::{ModelConfig, ModelWeights};
+use super::{LayerKind, ModelConfig, ModelWeights};
 
 /// Where a step's token ids come from.
 #[derive(Clone, Copy)]
@@ -62,19 +63,33 @@ pub fn forward(
     f.embed(k, w, tokens)?;
     for (l, lw) in w.layers.iter().enumerate() {
         match cfg.family.block {
-            // x += attn(norm(x)) (LFM2's conv layers: x += conv(norm(x))); x += ffn(norm(x))
+            // x += mix(norm(x)) (attention, or LFM2's conv, or Qwen3.5's delta net);
+            // x += ffn(norm(x))
             BlockShape::Sequential => {
-                if cfg.is_conv_layer(l as u32) {
-                    let [b, c, xx, _] = s.conv.as_ref().ok_or_else(|| no_state("conv", l))?;
-                    // b, c, xx (T, D) = norm(x) W_in^T
-                    f.project_in(k, &lw.qkv, &lw.attn_norm, &[b, c, xx])?;
-                    // x += (c · conv(b · xx)) W_out^T
-                    f.convolve(k, l, lw)?;
-                } else {
-                    // q (T, H·hd), k, v (T, KV·hd) = norm(x) W_qkv^T (+ b)
-                    f.project_in(k, &lw.qkv, &lw.attn_norm, &[&s.q, &s.k, &s.v])?;
-                    // x += softmax(rope(q) rope(k)^T · scale + mask) v W_o^T (+ b)
-                    f.attend(k, l, lw)?;
+                match cfg.layer_kind(l as u32) {
+                    LayerKind::ShortConv => {
+                        let [b, c, xx, _] = s.conv.as_ref().ok_or_else(|| no_state("conv", l))?;
+                        // b, c, xx (T, D) = norm(x) W_in^T
+                        f.project_in(k, &lw.qkv, &lw.attn_norm, &[b, c, xx])?;
+                        // x += (c · conv(b · xx)) W_out^T
+                        f.convolve(k, l, lw)?;
+                    }
+                    LayerKind::DeltaNet => {
+                        let dn = s.delta.as_ref().ok_or_else(|| no_state("delta-net", l))?;
+                        // qkv (T, 2·Hk·S + Hv·S), z (T, Hv·S), beta, alpha (T, Hv) = norm(x) W^T
+                        f.project_in(k, &lw.qkv, &lw.attn_norm, &[&dn.mixed, &dn.z, &dn.beta, &dn.alpha])?;
+                        // x += (rms_norm(delta_rule(silu(conv(qkv)))) · silu(z)) W_out^T
+                        f.delta_rule(k, l, lw)?;
+                    }
+                    LayerKind::Attention => {
+                        // q (T, H·hd) (and its gate), k, v (T, KV·hd) = norm(x) W_qkv^T (+ b)
+                        match &s.q_gate {
+                            Some(g) => f.project_in(k, &lw.qkv, &lw.attn_norm, &[&s.q, g, &s.k, &s.v])?,
+                            None => f.project_in(k, &lw.qkv, &lw.attn_norm, &[&s.q, &s.k, &s.v])?,
+                        }
+                        // x += softmax(rope(q) rope(k)^T · scale + mask) v (· sigmoid(gate)) W_o^T (+ b)
+                        f.attend(k, l, lw)?;
+                    }
                 }
                 // gate, up (T, F) = norm(x) W^T (+ b)  (a plain FFN: up alone, into gate)
                 let ffn_norm = lw.ffn_norm.as_ref().unwrap_or(&lw.attn_norm);
@@ -198,7 +213,28 @@ impl StepBuilder<'_> {
         } else {
             self.out.push(k.attn_prefill(self.ctx, &shape, &s.q, k_cache, v_cache, &s.att, &s.step, t)?);
         }
-        self.add_to_residual(k, &lw.wo, &s.att, lw.post_attn_norm.as_ref())
+        match &s.q_gate {
+            // Qwen3.5: x += (att · sigmoid(gate)) Wo^T, the gate folded into the projection's input
+            // when decoding.
+            Some(gate) if self.decode => {
+                let gated =
+                    k.matvec_glu(self.ctx, &lw.wo, GluKind::Sigmoid, gate, Some(&s.att), &s.x, Store::AddF32)?;
+                self.out.extend(gated);
+                Ok(())
+            }
+            Some(gate) => {
+                self.out.push(k.glu(
+                    self.ctx,
+                    GluKind::Sigmoid,
+                    gate,
+                    Some(&s.att),
+                    None,
+                    t * cfg.n_head * cfg.head_dim,
+                )?);
+                self.add_to_residual(k, &lw.wo, gate, None)
+            }
+            None => self.add_to_residual(k, &lw.wo, &s.att, lw.post_attn_norm.as_ref()),
+        }
     }
 
     /// A conv layer after its input projection (b, c, xx in `State::conv`): the gated short
@@ -209,9 +245,40 @@ impl StepBuilder<'_> {
         let [b, c, xx, y] = s.conv.as_ref().ok_or_else(|| no_state("conv", l))?;
         let ring = s.conv_rings[l].as_ref().ok_or_else(|| no_state("conv", l))?;
         let kernel = lw.conv.as_ref().ok_or_else(|| no_state("conv kernel", l))?;
-        let bufs = ConvBuffers { b, c, x: xx, kernel, ring, y };
+        let bufs = ConvBuffers { gates: Some([b, c]), x: xx, kernel, ring, y };
         self.out.push(k.short_conv(self.ctx, &conv_shape(self.cfg, s.max_chunk), &bufs, &s.step)?);
         self.add_to_residual(k, &lw.wo, y, None)
+    }
+
+    /// A delta-net layer after its input projections (in `State::delta`): the causal
+    /// convolution through SiLU over the step's tokens (its past inputs in the layer's ring),
+    /// the gated delta rule from the state of the step's first position with the gated output
+    /// norm, then x += y W_out^T.
+    fn delta_rule(&mut self, k: &mut Kernels, l: usize, lw: &LayerWeights) -> Result<(), KernelError> {
+        let s = self.s;
+        let dn = s.delta.as_ref().ok_or_else(|| no_state("delta-net", l))?;
+        let ring = s.conv_rings[l].as_ref().ok_or_else(|| no_state("conv", l))?;
+        let state = s.delta_states[l].as_ref().ok_or_else(|| no_state("delta-net", l))?;
+        let kernel = lw.conv.as_ref().ok_or_else(|| no_state("conv kernel", l))?;
+        let dw = lw.delta.as_ref().ok_or_else(|| no_state("delta-net weights", l))?;
+        let shape = delta_shape(self.cfg).ok_or_else(|| no_state("delta-net", l))?;
+        // qkv (T, channels) = silu(conv(mixed))
+        let conv = ConvBuffers { gates: None, x: &dn.mixed, kernel, ring, y: &dn.conv };
+        self.out.push(k.short_conv(self.ctx, &conv_shape(self.cfg, s.max_chunk), &conv, &s.step)?);
+        // y (T, Hv·S) = rms_norm(delta_rule(q, k, v, alpha, beta)) · norm · silu(z)
+        let bufs = DeltaNetBuffers {
+            qkv: &dn.conv,
+            z: &dn.z,
+            beta: &dn.beta,
+            alpha: &dn.alpha,
+            dt_bias: &dw.dt_bias,
+            a: &dw.a,
+            norm: &dw.norm,
+            state,
+            y: &dn.y,
+        };
+        self.out.push(k.delta_net(self.ctx, &shape, &bufs, &s.step)?);
+        self.add_to_residual(k, &lw.wo, &dn.y, None)
     }
 
     /// The FFN after its input projections (gate, up in their buffers; a plain FFN's up in

@@ -106,14 +106,21 @@ pub struct LayerWeights {
     /// (D,) Falcon-40B: attention's own norm, next to `attn_norm` for the FFN.
     pub attn_norm_2: Option<NormWeights>,
     /// Q (H·hd, D), K and V (KV·hd, D): one to three weights whose parts are q, k, v in order
-    /// (one fused tensor, or three stacked by rows where their types match). In a conv layer,
-    /// its input projection (3D, D): one weight whose parts are b, c, x.
+    /// (one fused tensor, or three stacked by rows where their types match); with an output
+    /// gate (Qwen3.5) the parts are q, gate, k, v, the file's queries and gates interleaved by
+    /// head taken apart as they upload. In a conv layer, its input projection (3D, D): one
+    /// weight whose parts are b, c, x. In a delta net, `attn_qkv` and `attn_gate`, then
+    /// `ssm_beta` and `ssm_alpha`, each pair stacked where their types match: parts qkv, z,
+    /// beta, alpha.
     pub qkv: Vec<GpuWeight>,
-    /// (D, taps) f32: a conv layer's kernel (LFM2), None in an attention layer.
+    /// (channels, taps) f32: the convolution's kernel of a conv layer (LFM2) or a delta net
+    /// (Qwen3.5), None in an attention layer.
     pub conv: Option<wgpu::Buffer>,
+    /// A delta net's vectors (Qwen3.5), None in other layers.
+    pub delta: Option<DeltaNetWeights>,
     /// (hd,) f32 norms of Q and K heads (qwen3, gemma3).
     pub qk_norm: Option<[wgpu::Buffer; 2]>,
-    /// (D, H·hd); a conv layer's output projection (D, D).
+    /// (D, H·hd); a conv layer's output projection (D, D); a delta net's (D, inner).
     pub wo: GpuWeight,
     /// (D,) f32 norm of the attention output (gemma3).
     pub post_attn_norm: Option<wgpu::Buffer>,
@@ -127,6 +134,16 @@ pub struct LayerWeights {
     pub down: GpuWeight,
     /// (D,) f32 norm of the FFN output (gemma3).
     pub post_ffn_norm: Option<wgpu::Buffer>,
+}
+
+/// The vectors of a delta-net layer (Qwen3.5), f32.
+pub struct DeltaNetWeights {
+    /// (n_v_heads,) `ssm_dt.bias`.
+    pub dt_bias: wgpu::Buffer,
+    /// (n_v_heads,) `ssm_a`: -exp(A_log), as the converter writes it.
+    pub a: wgpu::Buffer,
+    /// (head_dim,) `ssm_norm.weight`: the gated output norm's weight.
+    pub norm: wgpu::Buffer,
 }
 
 /// RoPE factor tables read from the file (per rotated pair), kept on the host: the rope table
@@ -258,20 +275,33 @@ pub(super) fn wanted_tensors(cfg: &ModelConfig) -> Vec<(String, Kind)> {
             }
         }
     }
+    // Queries and, with an output gate, one gate per query.
+    let q_rows = if fam.attn_output_gate { 2 * qd } else { qd };
     for i in 0..cfg.n_layer {
         let mut layer = |s: &str, kind| out.push((blk(i, s), kind));
         if cfg.is_conv_layer(i) {
             layer("shortconv.in_proj.weight", matrix(3 * d, d));
             layer("shortconv.conv.weight", Kind::Table { inner: cfg.conv_taps, outer: d });
             layer("shortconv.out_proj.weight", matrix(d, d));
+        } else if let Some(dn) = cfg.delta_net.filter(|_| cfg.is_delta_layer(i)) {
+            let (channels, inner, hv) = (dn.conv_channels(), dn.inner(), dn.n_v_heads);
+            layer("attn_qkv.weight", matrix(channels, d));
+            layer("attn_gate.weight", matrix(inner, d));
+            layer("ssm_beta.weight", matrix(hv, d));
+            layer("ssm_alpha.weight", matrix(hv, d));
+            layer("ssm_conv1d.weight", Kind::Table { inner: cfg.conv_taps, outer: channels });
+            layer("ssm_dt.bias", vector(hv));
+            layer("ssm_a", vector(hv));
+            layer("ssm_norm.weight", vector(dn.head_dim));
+            layer("ssm_out.weight", matrix(d, inner));
         } else if lay.fused_qkv {
             layer("attn_qkv.weight", matrix(qd + 2 * kvd, d));
         } else {
-            layer("attn_q.weight", matrix(qd, d));
+            layer("attn_q.weight", matrix(q_rows, d));
             layer("attn_k.weight", matrix(kvd, d));
             layer("attn_v.weight", matrix(kvd, d));
         }
-        let attention = !cfg.is_conv_layer(i);
+        let attention = cfg.is_attention_layer(i);
         match lay.qkv_bias.filter(|_| attention) {
             Some(QkvBias::Fused) => layer("attn_qkv.bias", vector(qd + 2 * kvd)),
             Some(QkvBias::Split) => {
@@ -318,7 +348,7 @@ pub(super) fn wanted_tensors(cfg: &ModelConfig) -> Vec<(String, Kind)> {
             norm(&mut out, blk(i, "attn_norm_2.weight"));
         }
         if fam.block == BlockShape::Sequential {
-            norm(&mut out, blk(i, "ffn_norm.weight"));
+            norm(&mut out, blk(i, &format!("{}.weight", fam.ffn_norm)));
         }
     }
     out
@@ -353,6 +383,10 @@ pub(super) struct PlannedWeight {
     pub(super) biases: Vec<Option<String>>,
     /// Whether the parts are one fused tensor of any row counts.
     fused: bool,
+    /// A tensor of the weight whose rows interleave two parts by head, and the rows of each
+    /// part per head: Qwen3.5's queries and output gates in `attn_q`, (q, gate) per head, which
+    /// upload as a q part then a gate part.
+    pub(super) interleaved: Option<(String, u32)>,
 }
 
 /// How the matrices of `cfg` become GPU weights: Q/K/V and gate/up multiplied by one input
@@ -366,6 +400,7 @@ pub(super) fn weight_plan(gguf: &Gguf, cfg: &ModelConfig) -> Result<Vec<PlannedW
         parts: vec![(name, 0)],
         biases: vec![bias],
         fused: false,
+        interleaved: None,
     };
     // Runs of tensors with the same type and an even number of rows, stacked.
     let stacks = |names: Vec<(String, Option<String>)>| -> Result<Vec<PlannedWeight>, LoadError> {
@@ -388,6 +423,7 @@ pub(super) fn weight_plan(gguf: &Gguf, cfg: &ModelConfig) -> Result<Vec<PlannedW
                     parts: vec![(name, rows)],
                     biases: vec![bias],
                     fused: false,
+                    interleaved: None,
                 }),
             }
             last = Some(t);
@@ -415,8 +451,16 @@ pub(super) fn weight_plan(gguf: &Gguf, cfg: &ModelConfig) -> Result<Vec<PlannedW
                 parts: ["b", "c", "x"].map(|p| (format!("{name}:{p}"), d)).to_vec(),
                 biases: vec![],
                 fused: true,
+                interleaved: None,
             });
             plan.push(single(blk(i, "shortconv.out_proj.weight"), None));
+        } else if cfg.is_delta_layer(i) {
+            // Two stacks at most: a matrix kernel writes up to three outputs (a fourth binding
+            // would pass WebGPU's 8 storage buffers per stage).
+            for pair in [["attn_qkv", "attn_gate"], ["ssm_beta", "ssm_alpha"]] {
+                plan.extend(stacks(pair.iter().map(|t| (blk(i, &format!("{t}.weight")), None)).collect())?);
+            }
+            plan.push(single(blk(i, "ssm_out.weight"), None));
         } else if lay.fused_qkv {
             let name = blk(i, "attn_qkv.weight");
             plan.push(PlannedWeight {
@@ -436,17 +480,30 @@ pub(super) fn weight_plan(gguf: &Gguf, cfg: &ModelConfig) -> Result<Vec<PlannedW
                     None => vec![],
                 },
                 fused: true,
+                interleaved: None,
             });
         } else {
             let split = lay.qkv_bias == Some(QkvBias::Split);
-            plan.extend(stacks(
-                ["attn_q", "attn_k", "attn_v"]
-                    .iter()
-                    .map(|t| (blk(i, &format!("{t}.weight")), bias(split, &format!("{t}.bias"))))
-                    .collect(),
-            )?);
+            let weights = |names: &[&str]| {
+                stacks(
+                    names.iter().map(|t| (blk(i, &format!("{t}.weight")), bias(split, &format!("{t}.bias")))).collect(),
+                )
+            };
+            if cfg.family.attn_output_gate {
+                // attn_q's 2·H·hd rows become a q part and a gate part of H·hd each, in a weight
+                // of its own (a matrix kernel writes up to three outputs).
+                let mut q = weights(&["attn_q"])?;
+                let name = blk(i, "attn_q.weight");
+                q[0].parts = vec![(name.clone(), qd.into()), (format!("{name}:gate"), qd.into())];
+                q[0].biases = vec![None, None];
+                q[0].interleaved = Some((name, cfg.head_dim));
+                plan.extend(q);
+                plan.extend(weights(&["attn_k", "attn_v"])?);
+            } else {
+                plan.extend(weights(&["attn_q", "attn_k", "attn_v"])?);
+            }
         }
-        if !cfg.is_conv_layer(i) {
+        if cfg.is_attention_layer(i) {
             plan.push(single(blk(i, "attn_output.weight"), bias(lay.attn_out_bias, "attn_output.bias")));
         }
         if lay.fused_gate_up {
@@ -456,6 +513,7 @@ pub(super) fn weight_plan(gguf: &Gguf, cfg: &ModelConfig) -> Result<Vec<PlannedW
                 parts: vec![(format!("{name}:gate"), f.into()), (format!("{name}:up"), f.into())],
                 biases: vec![bias(lay.ffn_up_bias, "ffn_up.bias")],
                 fused: true,
+                interleaved: None,
             });
         } else if cfg.family.gated_ffn {
             plan.extend(stacks(vec![
@@ -476,10 +534,28 @@ pub(super) fn weight_plan(gguf: &Gguf, cfg: &ModelConfig) -> Result<Vec<PlannedW
     Ok(plan)
 }
 
-/// Where a matrix tensor's rows go: the weight (by its first tensor's name) and the first row.
+/// Where a matrix tensor's rows go: the weight (by its first tensor's name), the first row,
+/// and for a tensor that interleaves two parts by head, the rows of each per head.
 struct MatrixSlot {
     weight: String,
     first_row: u32,
+    interleaved: Option<u32>,
+}
+
+impl MatrixSlot {
+    /// The weight row of the tensor's row `r` of `rows`, and how many rows from there go on
+    /// contiguously: an interleaved tensor's head blocks (a, b) of `n` rows each go to part a's
+    /// rows and part b's (rows / 2 after it).
+    fn place(&self, r: u32, rows: u32) -> (u32, u32) {
+        match self.interleaved {
+            None => (self.first_row + r, rows - r),
+            Some(n) => {
+                let (block, within) = (r / n, r % n);
+                let part = (block % 2) * (rows / 2);
+                (self.first_row + part + (block / 2) * n + within, n - within)
+            }
+        }
+    }
 }
 
 /// Checks `t` against what the architecture expects of it, innermost dimension first.
@@ -544,7 +620,8 @@ pub async fn load_weights<S: Source>(
             GpuWeight::allocate_stacked(ctx, &parts, t.ty, t.dims[0])?
         };
         for (name, first_row) in &w.tensors {
-            slots.insert(name.clone(), MatrixSlot { weight: first.clone(), first_row: *first_row });
+            let interleaved = w.interleaved.as_ref().filter(|(t, _)| t == name).map(|&(_, n)| n);
+            slots.insert(name.clone(), MatrixSlot { weight: first.clone(), first_row: *first_row, interleaved });
         }
         if w.biases.iter().any(Option::is_some) {
             biases.insert(first.clone(), w.biases);
@@ -565,7 +642,7 @@ pub async fn load_weights<S: Source>(
         reader.skip_to(gguf.tensor_range(t).start).await.map_err(read_err)?;
         if let Some(slot) = slots.get(&t.name) {
             let w = &matrices[slot.weight.as_str()];
-            let (first_row, rows) = (slot.first_row, t.dims.get(1).copied().unwrap_or(0) as u32);
+            let rows = t.dims.get(1).copied().unwrap_or(0) as u32;
             let row_bytes = w.row_bytes();
             if row_bytes > UPLOAD_CHUNK as u64 / 2 {
                 return Err(LoadError::Read {
@@ -575,14 +652,16 @@ pub async fn load_weights<S: Source>(
             }
             // An even number of rows per chunk keeps split scales on whole words.
             let rows_per_chunk = ((UPLOAD_CHUNK as u64 / row_bytes) & !1) as u32;
-            let mut row = first_row;
-            while row < first_row + rows {
-                let n = rows_per_chunk.min(w.page_end(row) - row).min(first_row + rows - row);
+            // r: the tensor's row; row: where it goes in the weight.
+            let mut r = 0;
+            while r < rows {
+                let (row, contiguous) = slot.place(r, rows);
+                let n = rows_per_chunk.min(w.page_end(row) - row).min(contiguous);
                 let len = (u64::from(n) * row_bytes) as usize;
                 chunk.resize(len, 0);
                 reader.read_exact(&mut chunk).await.map_err(read_err)?;
                 w.write_rows(ctx, row, &mut chunk, &mut scales)?;
-                row += n;
+                r += n;
                 (done, in_flight) = (done + len as u64, in_flight + len as u64);
                 progress(done, total);
                 if in_flight >= UPLOAD_IN_FLIGHT {
@@ -653,8 +732,11 @@ fn assemble(
     for i in 0..cfg.n_layer {
         let n = |s: &str| blk(i, &format!("{s}.weight"));
         let conv = cfg.is_conv_layer(i);
+        let delta = cfg.is_delta_layer(i);
         let qkv = if conv {
             vec![matrix(&n("shortconv.in_proj"))?]
+        } else if delta {
+            stacked(&mut matrix, &[n("attn_qkv"), n("attn_gate"), n("ssm_beta"), n("ssm_alpha")])?
         } else if lay.fused_qkv {
             vec![matrix(&n("attn_qkv"))?]
         } else {
@@ -666,9 +748,23 @@ fn assemble(
             stacked(&mut matrix, &[n("ffn_gate"), n("ffn_up")])?
         };
         let v = &mut vectors;
+        let attention = cfg.is_attention_layer(i);
         layers.push(LayerWeights {
-            conv: if conv { Some(vector(v, &n("shortconv.conv"))?) } else { None },
-            qk_norm: if fam.qk_norm && !conv {
+            conv: match (conv, delta) {
+                (true, _) => Some(vector(v, &n("shortconv.conv"))?),
+                (_, true) => Some(vector(v, &n("ssm_conv1d"))?),
+                _ => None,
+            },
+            delta: if delta {
+                Some(DeltaNetWeights {
+                    dt_bias: vector(v, &blk(i, "ssm_dt.bias"))?,
+                    a: vector(v, &blk(i, "ssm_a"))?,
+                    norm: vector(v, &n("ssm_norm"))?,
+                })
+            } else {
+                None
+            },
+            qk_norm: if fam.qk_norm && attention {
                 Some([vector(v, &n("attn_q_norm"))?, vector(v, &n("attn_k_norm"))?])
             } else {
                 None
@@ -678,8 +774,12 @@ fn assemble(
             attn_norm: norm(v, &n("attn_norm"))?,
             attn_norm_2: if lay.attn_norm_2 { Some(norm(v, &n("attn_norm_2"))?) } else { None },
             qkv,
-            wo: matrix(&n(if conv { "shortconv.out_proj" } else { "attn_output" }))?,
-            ffn_norm: if fam.block == BlockShape::Sequential { Some(norm(v, &n("ffn_norm"))?) } else { None },
+            wo: matrix(&n(match (conv, delta) {
+                (true, _) => "shortconv.out_proj",
+                (_, true) => "ssm_out",
+                _ => "attn_output",
+            }))?,
+            ffn_norm: if fam.block == BlockShape::Sequential { Some(norm(v, &n(fam.ffn_norm))?) } else { None },
             ffn_in,
             down: matrix(&n("ffn_down"))?,
         });

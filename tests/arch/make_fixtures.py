@@ -77,10 +77,10 @@ class Fixture:
     def n_vocab(self):
         return len(self.vocab.fields["tokenizer.ggml.tokens"].data)
 
-    def matrix(self, name, rows, cols, std):
-        """A weight (rows = out features) in the file's quant type."""
+    def matrix(self, name, rows, cols, std, qtype=None):
+        """A weight (rows = out features) in the file's quant type (or `qtype`)."""
         self.seed += 1
-        self.tensors.append((name, normal(self.seed, (rows, cols), std), self.quant))
+        self.tensors.append((name, normal(self.seed, (rows, cols), std), self.quant if qtype is None else qtype))
 
     def vector(self, name, n, mean, std):
         """A norm weight, bias or factor table: always F32, as converters write them."""
@@ -148,9 +148,10 @@ def gain(tied):
     return 3.0 if tied else 1.5
 
 
-def swiglu_ffn(f, b, d, ff, g):
-    """Layer `b`'s FFN norm and its SwiGLU projections (llama, qwen2, lfm2), at gain `g`."""
-    f.vector(b + "ffn_norm.weight", d, 1.0, 0.2)
+def swiglu_ffn(f, b, d, ff, g, norm="ffn_norm"):
+    """Layer `b`'s FFN norm (named `norm`) and its SwiGLU projections (llama, qwen2, lfm2,
+    qwen35), at gain `g`."""
+    f.vector(b + norm + ".weight", d, 1.0, 0.2)
     f.matrix(b + "ffn_gate.weight", ff, d, g / math.sqrt(d))
     f.matrix(b + "ffn_up.weight", ff, d, g / math.sqrt(d))
     f.matrix(b + "ffn_down.weight", d, ff, g / math.sqrt(ff))
@@ -426,6 +427,68 @@ def lfm2(name, seed, quant, d, n_layer, n_head, n_kv, ff, attn_layers, tied, tap
     return f, {"tokenizer.ggml.pre": "lfm2"}
 
 
+def qwen35(name, seed, quant, d, n_layer, n_head, n_kv, hd, rot, ff, k_heads, v_heads, state, tied,
+           interval=4, taps=4):
+    """Qwen3.5 layout: gated delta nets in the layers but every `interval`-th (attn_qkv to q | k |
+    v, attn_gate to z, ssm_beta, ssm_alpha, a causal convolution of `taps` per channel (F32, as
+    converters keep it), ssm_dt.bias, ssm_a = -exp(A_log), the output's ssm_norm, ssm_out), and in
+    those, attention with an output gate interleaved per head with the queries in attn_q, q/k RMS
+    norms, partial neox RoPE over `rot` dims with M-RoPE sections; the FFN norm named
+    post_attention_norm. The vocabulary is ggml-vocab-qwen35.gguf's (Qwen2's tokens with Qwen3.5's
+    pre-tokenizer)."""
+    f = Fixture(name, "qwen35", "ggml-vocab-qwen35.gguf", quant, seed)
+    f.u32("context_length", 4096)
+    f.u32("embedding_length", d)
+    f.u32("feed_forward_length", ff)
+    f.u32("block_count", n_layer)
+    f.u32("attention.head_count", n_head)
+    f.u32("attention.head_count_kv", n_kv)
+    f.u32("attention.key_length", hd)
+    f.u32("attention.value_length", hd)
+    f.u32("rope.dimension_count", rot)
+    f.f32("rope.freq_base", 10000000.0)
+    quarter = rot // 2 // 4
+    sections = [rot // 2 - 2 * quarter, quarter, quarter, 0]
+    f.key("qwen35.rope.dimension_sections", sections, GGUFValueType.ARRAY, GGUFValueType.INT32)
+    f.f32("attention.layer_norm_rms_epsilon", 1e-6)
+    f.u32("ssm.conv_kernel", taps)
+    f.u32("ssm.state_size", state)
+    f.u32("ssm.group_count", k_heads)
+    f.u32("ssm.time_step_rank", v_heads)
+    f.u32("ssm.inner_size", v_heads * state)
+    f.u32("full_attention_interval", interval)
+    head_and_embeddings(f, d, tied)
+    g = gain(tied)
+    channels, inner = (2 * k_heads + v_heads) * state, v_heads * state
+    for i in range(n_layer):
+        b = f"blk.{i}."
+        f.vector(b + "attn_norm.weight", d, 1.0, 0.2)
+        if (i + 1) % interval == 0:
+            f.matrix(b + "attn_q.weight", 2 * n_head * hd, d, g / math.sqrt(d))
+            f.matrix(b + "attn_k.weight", n_kv * hd, d, g / math.sqrt(d))
+            f.matrix(b + "attn_v.weight", n_kv * hd, d, g / math.sqrt(d))
+            f.vector(b + "attn_q_norm.weight", hd, 1.0, 0.2)
+            f.vector(b + "attn_k_norm.weight", hd, 1.0, 0.2)
+            f.matrix(b + "attn_output.weight", d, n_head * hd, g / math.sqrt(n_head * hd))
+        else:
+            f.matrix(b + "attn_qkv.weight", channels, d, g / math.sqrt(d))
+            f.matrix(b + "attn_gate.weight", inner, d, g / math.sqrt(d))
+            # F32 in every file: the decay exp(softplus(alpha) · a) compounds over the sequence,
+            # and llama.cpp's 8-bit rounding of the activations in a Q8_0 alpha would flip its
+            # own greedy choices within 32 tokens on most seeds.
+            f.matrix(b + "ssm_beta.weight", v_heads, d, g / math.sqrt(d), Q.F32)
+            f.matrix(b + "ssm_alpha.weight", v_heads, d, g / math.sqrt(d), Q.F32)
+            f.seed += 1
+            f.raw(b + "ssm_conv1d.weight", normal(f.seed, (channels, taps), 0.8))
+            f.vector(b + "ssm_dt.bias", v_heads, 0.0, 0.5)
+            f.seed += 1
+            f.raw(b + "ssm_a", -np.exp(normal(f.seed, (v_heads,), 0.5)))
+            f.vector(b + "ssm_norm.weight", state, 1.0, 0.2)
+            f.matrix(b + "ssm_out.weight", d, inner, g / math.sqrt(inner))
+        swiglu_ffn(f, b, d, ff, g, norm="post_attention_norm")
+    return f, {}
+
+
 # name -> (builder, arguments). Two per family: an F32 file with a tied head (where the family
 # allows one) and a Q8_0 file with an untied head, of other sizes. Each seed was picked by
 # `make_references.py --search` so that llama.cpp's greedy ids on the file equal its ids on the
@@ -460,6 +523,8 @@ FIXTURES = {
                                  tied=True)),
     "lfm2-q8_0": (lfm2, dict(seed=42, quant=Q.Q8_0, d=256, n_layer=5, n_head=8, n_kv=4, ff=512, attn_layers=(1, 3),
                              tied=False)),
+    "qwen35-tied-f32": (qwen35, dict(seed=1, quant=Q.F32, d=128, n_layer=4, n_head=4, n_kv=2, hd=64, rot=16, ff=384,
+                                     k_heads=2, v_heads=4, state=32, tied=True)),
 }
 
 

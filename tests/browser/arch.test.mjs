@@ -1,7 +1,7 @@
 // Every architecture family through the public JS API in the browser (WebGPU on SwiftShader,
 // the f32 path), against llama.cpp: one random-weight file per family (tests/arch), its prompt
-// tokenized as llama.cpp does and its greedy ids (16; 32 for LFM2, whose conv layers carry state
-// from step to step).
+// tokenized as llama.cpp does and its greedy ids (16; 32 for LFM2 and Qwen3.5, whose conv layers
+// and delta nets carry state from step to step).
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -29,6 +29,7 @@ const FILES = [
   "falcon-7b-tied-f32",
   "bloom-tied-f32",
   "lfm2-tied-f32",
+  "qwen35-tied-f32",
 ];
 
 test("one file per architecture family gives llama.cpp's greedy ids", { timeout: 900_000 }, async (t) => {
@@ -66,7 +67,7 @@ test("one file per architecture family gives llama.cpp's greedy ids", { timeout:
 test("the chat page offers only architectures verified against llama.cpp", async () => {
   const { CATALOG } = await import("../../www/catalog.js");
   // Real weights (tests/model.rs, generation.test.mjs) and random weights (tests/arch.rs, above).
-  const verified = new Set(["llama", "gemma3", "qwen2", "qwen3", "phi3", "gpt2", "falcon", "bloom", "lfm2"]);
+  const verified = new Set(["llama", "gemma3", "qwen2", "qwen3", "phi3", "gpt2", "falcon", "bloom", "lfm2", "qwen35"]);
   for (const preset of CATALOG) {
     assert.ok(verified.has(preset.arch), `${preset.id}: architecture ${preset.arch} is not verified`);
   }
