@@ -337,11 +337,15 @@ impl Engine {
         self.weight_gpu_bytes
     }
 
-    /// Bytes of the layers' per-sequence state: KV caches, conv rings and delta-net states.
+    /// Bytes of the attention layers' KV caches.
     pub fn kv_cache_bytes(&self) -> u64 {
-        let kv: u64 = self.state.caches.iter().flatten().map(|(k, v, _)| k.size() + v.size()).sum();
+        self.state.caches.iter().flatten().map(|(k, v, _)| k.size() + v.size()).sum()
+    }
+
+    /// Bytes of the recurrent layers' state: conv rings and delta-net state snapshots.
+    pub fn recurrent_state_bytes(&self) -> u64 {
         let recurrent = self.state.conv_rings.iter().chain(&self.state.delta_states).flatten();
-        kv + recurrent.map(wgpu::Buffer::size).sum::<u64>()
+        recurrent.map(wgpu::Buffer::size).sum()
     }
 
     /// Dispatches in one decode step, sampling included.

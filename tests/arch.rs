@@ -146,6 +146,7 @@ fn planned_is_allocated(e: &Engine, what: &str, when: &str) {
     let plan = e.memory_plan();
     assert_eq!(e.weight_gpu_bytes(), plan.weights, "{what}: weights {when}");
     assert_eq!(e.kv_cache_bytes(), plan.kv_cache, "{what}: KV caches {when}");
+    assert_eq!(e.recurrent_state_bytes(), plan.recurrent_state, "{what}: recurrent state {when}");
     assert_eq!(e.ctx.allocated_bytes(), plan.total, "{what}: GPU memory {when}");
 }
 

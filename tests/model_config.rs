@@ -151,7 +151,8 @@ fn lfm2_layers_and_their_state() {
     let (n_ctx, chunk, act) = (1024u64, 64u64, 2u64);
     let plan = MemoryPlan::new(&g, &c, n_ctx as u32, chunk as u32, &PlanTarget::default_gpu(act)).unwrap();
     let kvd = u64::from(c.n_kv_head * c.head_dim);
-    assert_eq!(plan.kv_cache, 2 * 2 * n_ctx * kvd * act + 3 * (3 - 1 + chunk) * 256 * 4);
+    assert_eq!(plan.kv_cache, 2 * 2 * n_ctx * kvd * act);
+    assert_eq!(plan.recurrent_state, 3 * (3 - 1 + chunk) * 256 * 4);
 }
 
 /// Qwen3.5's layer kinds (every `full_attention_interval`-th layer attends, the others are
@@ -173,7 +174,8 @@ fn qwen35_layers_and_their_state() {
     let plan = MemoryPlan::new(&g, &c, n_ctx as u32, chunk as u32, &PlanTarget::default_gpu(act)).unwrap();
     let kvd = u64::from(c.n_kv_head * c.head_dim);
     let (channels, states) = ((2 * 2 + 4) * 32, 2 * 4 * 32 * 32 * 4);
-    assert_eq!(plan.kv_cache, 2 * n_ctx * kvd * act + 3 * ((4 - 1 + chunk) * channels * 4 + states));
+    assert_eq!(plan.kv_cache, 2 * n_ctx * kvd * act);
+    assert_eq!(plan.recurrent_state, 3 * ((4 - 1 + chunk) * channels * 4 + states));
 }
 
 /// Per-layer KV head counts: only a family with conv layers takes a 0, and hearth runs one

@@ -535,6 +535,7 @@ async function openInspector() {
                 ["context", `${r.memory.context_length} tokens`],
                 ["weights", bytes(r.memory.weights)],
                 ["KV cache", bytes(r.memory.kv_cache)],
+                ...(r.memory.recurrent_state > 0 ? [["recurrent state", bytes(r.memory.recurrent_state)]] : []),
                 ["activations", bytes(r.memory.activations)],
                 ["GPU memory in all", bytes(r.memory.total)],
               ]

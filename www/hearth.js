@@ -101,8 +101,9 @@ export class Hearth {
    * @param {string | URL | Blob} source  as for `Hearth.load`
    * @param {object} [options]  `contextLength`, `f16`, `limits`, `prefillChunk`, as for load
    * @returns {Promise<{summary: object, header_bytes: number, adapter: object|null,
-   *   precision: "f16"|"f32", memory: {weights: number, kv_cache: number, activations: number,
-   *   total: number, context_length: number}|null, fits: boolean, reason?: string}>}
+   *   precision: "f16"|"f32", memory: {weights: number, kv_cache: number,
+   *   recurrent_state: number, activations: number, total: number, context_length: number}|null,
+   *   fits: boolean, reason?: string}>}
    */
   static async inspect(source, options = {}) {
     const where = await describe(source, {});

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::config::ModelConfig;
-use super::state::StateSizes;
+use super::state::{StateKind, StateSizes};
 use super::weights::{
     Kind, MAX_VECTOR_BYTES, UPLOAD_CHUNK, UnexpectedTensor, unexpected_tensor, wanted_tensors, weight_plan,
 };
@@ -23,8 +23,11 @@ pub struct MemoryPlan {
     pub max_chunk: u32,
     /// Weights in their GPU layout, in their pages, with the norm vectors and biases.
     pub weights: u64,
-    /// KV caches of all layers.
+    /// KV caches of the attention layers (they grow with the context).
     pub kv_cache: u64,
+    /// The recurrent layers' state, of one size whatever the context: conv rings (LFM2,
+    /// Qwen3.5) and delta-net state snapshots (Qwen3.5).
+    pub recurrent_state: u64,
     /// Activations, logits, rope tables, decode scratch, kernel parameters and the step's
     /// small buffers.
     pub activations: u64,
@@ -210,15 +213,17 @@ impl MemoryPlan {
         }
         let weights = weight_bytes(gguf, cfg, target)?;
         let state = StateSizes::new(cfg, n_ctx, max_chunk, target.act, target.cpu_shapes);
-        let kv_cache = state.kv_cache();
-        let activations = state.other() + UniformArena::BYTES;
+        let kv_cache = state.bytes(StateKind::KvCache);
+        let recurrent_state = state.bytes(StateKind::Recurrent);
+        let activations = state.bytes(StateKind::Other) + UniformArena::BYTES;
         Ok(MemoryPlan {
             context_length: n_ctx,
             max_chunk,
             weights,
             kv_cache,
+            recurrent_state,
             activations,
-            total: weights + kv_cache + activations,
+            total: weights + kv_cache + recurrent_state + activations,
             largest_row,
             buffers: limited_buffers(&state),
         })

@@ -102,8 +102,20 @@ pub struct StateBuffer {
     pub what: &'static str,
     /// Its size in bytes, as allocated ([`buffer_bytes`]).
     pub bytes: u64,
-    /// Whether it is a layer's per-sequence state (a KV cache or a conv ring).
-    pub kv_cache: bool,
+    /// What kind of memory it is.
+    pub kind: StateKind,
+}
+
+/// The kinds of a [`State`]'s memory, as the plan and `Hearth.inspect` report them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateKind {
+    /// Attention layers' KV caches: grow with the context.
+    KvCache,
+    /// Recurrent layers' state of a fixed size whatever the context: conv rings (LFM2,
+    /// Qwen3.5) and delta-net state snapshots (Qwen3.5).
+    Recurrent,
+    /// Activations, tables, scratch and the step's small buffers.
+    Other,
 }
 
 /// Every buffer a [`State`] allocates, for a model, a context, a chunk, an activation size
@@ -121,38 +133,39 @@ impl StateSizes {
         let (d, f) = (u64::from(cfg.d_model), u64::from(cfg.d_ff));
         let (qd, kvd) = (u64::from(cfg.n_head * cfg.head_dim), u64::from(cfg.n_kv_head * cfg.head_dim));
         let mut buffers = Vec::new();
-        let mut add = |what, bytes, kv_cache| buffers.push(StateBuffer { what, bytes: buffer_bytes(bytes), kv_cache });
+        let mut add = |what, bytes, kind| buffers.push(StateBuffer { what, bytes: buffer_bytes(bytes), kind });
+        let (kv, rec, other) = (StateKind::KvCache, StateKind::Recurrent, StateKind::Other);
         let conv = conv_shape(cfg, max_chunk);
         for l in 0..cfg.n_layer {
             match cfg.layer_kind(l) {
                 LayerKind::ShortConv => {
-                    add("the convolution state of one layer", u64::from(conv.ring_len * conv.d) * 4, true);
+                    add("the convolution state of one layer", u64::from(conv.ring_len * conv.d) * 4, rec);
                 }
                 LayerKind::DeltaNet => {
-                    add("the convolution state of one layer", u64::from(conv.ring_len * conv.d) * 4, true);
+                    add("the convolution state of one layer", u64::from(conv.ring_len * conv.d) * 4, rec);
                     if let Some(shape) = delta_shape(cfg) {
-                        add("the delta-net state of one layer", shape.state_bytes(), true);
+                        add("the delta-net state of one layer", shape.state_bytes(), rec);
                     }
                 }
                 LayerKind::Attention => {
                     let len = u64::from(cache_len(cfg, l, n_ctx, max_chunk));
-                    add("the KV cache of one layer", len * kvd * act, true);
-                    add("the KV cache of one layer", len * kvd * act, true);
+                    add("the KV cache of one layer", len * kvd * act, kv);
+                    add("the KV cache of one layer", len * kvd * act, kv);
                 }
             }
         }
-        add("the residual stream of a prefill chunk", t * d * 4, false);
-        add("the normalized activations of a prefill chunk", t * d * act, false);
-        add("the sub-layer output of a prefill chunk", t * d * 4, false);
-        add("the attention activations of a prefill chunk", t * qd * act, false);
-        add("the keys of a prefill chunk", t * kvd * act, false);
-        add("the values of a prefill chunk", t * kvd * act, false);
-        add("the attention activations of a prefill chunk", t * qd * act, false);
-        add("the FFN activations of a prefill chunk", t * f * act, false);
-        add("the FFN activations of a prefill chunk", t * f * act, false);
+        add("the residual stream of a prefill chunk", t * d * 4, other);
+        add("the normalized activations of a prefill chunk", t * d * act, other);
+        add("the sub-layer output of a prefill chunk", t * d * 4, other);
+        add("the attention activations of a prefill chunk", t * qd * act, other);
+        add("the keys of a prefill chunk", t * kvd * act, other);
+        add("the values of a prefill chunk", t * kvd * act, other);
+        add("the attention activations of a prefill chunk", t * qd * act, other);
+        add("the FFN activations of a prefill chunk", t * f * act, other);
+        add("the FFN activations of a prefill chunk", t * f * act, other);
         if cfg.has_conv_layers() {
             for _ in 0..4 {
-                add("the convolution activations of a prefill chunk", t * d * act, false);
+                add("the convolution activations of a prefill chunk", t * d * act, other);
             }
         }
         if let Some(dn) = &cfg.delta_net {
@@ -165,44 +178,39 @@ impl StateSizes {
                 (hv, "the delta-net gates of a prefill chunk"),
                 (inner, "the delta-net output of a prefill chunk"),
             ] {
-                add(what, t * n * act, false);
+                add(what, t * n * act, other);
             }
         }
         if cfg.family.attn_output_gate {
-            add("the attention output gates of a prefill chunk", t * qd * act, false);
+            add("the attention output gates of a prefill chunk", t * qd * act, other);
         }
-        add("the logits", u64::from(cfg.n_vocab) * act, false);
+        add("the logits", u64::from(cfg.n_vocab) * act, other);
         let has_local = has_local_layers(cfg);
         let table = RopeTable::bytes(cfg.rope_dims / 2, n_ctx);
-        add("the rope table", table, false);
+        add("the rope table", table, other);
         if has_local {
-            add("the rope table", table, false);
+            add("the rope table", table, other);
         }
         let shape = attn_shape(cfg, 0, n_ctx, max_chunk);
         let split_keys = DecodeScratch::split_keys(cpu_shapes, n_ctx);
-        add("the decode attention scratch", DecodeScratch::size(&global(&shape), n_ctx, split_keys).1, false);
+        add("the decode attention scratch", DecodeScratch::size(&global(&shape), n_ctx, split_keys).1, other);
         if has_local {
             let local = AttnShape { window: cfg.sliding_window, ..shape };
-            add("the decode attention scratch", DecodeScratch::size(&local, n_ctx, split_keys).1, false);
+            add("the decode attention scratch", DecodeScratch::size(&local, n_ctx, split_keys).1, other);
         }
-        add("the step uniform", StepBuffer::BYTES, false);
-        add("the sampled token", 4, false);
-        add("the prompt ids of a prefill chunk", 4 * t, false);
-        add("the penalties' history", 4 * u64::from(PENALTY_WINDOW), false);
+        add("the step uniform", StepBuffer::BYTES, other);
+        add("the sampled token", 4, other);
+        add("the prompt ids of a prefill chunk", 4 * t, other);
+        add("the penalties' history", 4 * u64::from(PENALTY_WINDOW), other);
         for _ in 0..READBACKS {
-            add("a sampled token's read-back", 4, false);
+            add("a sampled token's read-back", 4, other);
         }
         StateSizes { buffers }
     }
 
-    /// Bytes of the layers' per-sequence state (KV caches, conv rings).
-    pub fn kv_cache(&self) -> u64 {
-        self.buffers.iter().filter(|b| b.kv_cache).map(|b| b.bytes).sum()
-    }
-
-    /// Bytes of everything else.
-    pub fn other(&self) -> u64 {
-        self.buffers.iter().filter(|b| !b.kv_cache).map(|b| b.bytes).sum()
+    /// Bytes of one kind.
+    pub fn bytes(&self, kind: StateKind) -> u64 {
+        self.buffers.iter().filter(|b| b.kind == kind).map(|b| b.bytes).sum()
     }
 }
 

@@ -223,6 +223,8 @@ pub struct GpuMemory {
     pub weights: u64,
     /// KV caches.
     pub kv_cache: u64,
+    /// The recurrent layers' state (conv rings, delta-net snapshots).
+    pub recurrent_state: u64,
     /// Everything held (weights, caches, activations, scratch, parameters): what the memory
     /// plan says, to the byte.
     pub total: u64,
@@ -336,6 +338,7 @@ impl Session {
             gpu_memory: GpuMemory {
                 weights: e.weight_gpu_bytes(),
                 kv_cache: e.kv_cache_bytes(),
+                recurrent_state: e.recurrent_state_bytes(),
                 total: e.ctx.allocated_bytes(),
             },
             load: self.load,

@@ -57,7 +57,8 @@ pub fn run(model: &Path, opts: &crate::bench::Args) -> Result<(), String> {
     let mut k = Kernels::new(&e.ctx);
     let roof = crate::bench::copy_roofline(&e.ctx, &mut k, 5)?;
 
-    let kv: u64 = e.kv_cache_bytes();
+    // Per-sequence state: KV caches and the recurrent layers' state.
+    let kv: u64 = e.kv_cache_bytes() + e.recurrent_state_bytes();
     let budget = w.n_bytes + kv + (64 << 20);
     println!("prefill: {} tokens in {prefill_ms:.0} ms = {prefill_tps:.2} tok/s", ids.len());
     println!("decode: {gen_tokens} tokens in {decode_ms:.0} ms = {decode_tps:.3} tok/s");
@@ -81,7 +82,7 @@ pub fn run(model: &Path, opts: &crate::bench::Args) -> Result<(), String> {
     );
     println!("achieved: {gbs:.3} GB/s = {:.1}% of the copy roofline ({roof:.2} GB/s)", 100.0 * gbs / roof);
     println!(
-        "GPU memory allocated: {:.1} MiB (weights {:.1} MiB + KV cache {:.1} MiB + {:.1} MiB other; budget weights + KV + 64 MiB: {})",
+        "GPU memory allocated: {:.1} MiB (weights {:.1} MiB + KV cache and recurrent state {:.1} MiB + {:.1} MiB other; budget weights + state + 64 MiB: {})",
         allocated as f64 / 1048576.0,
         w.n_bytes as f64 / 1048576.0,
         kv as f64 / 1048576.0,

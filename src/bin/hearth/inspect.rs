@@ -73,7 +73,10 @@ fn verdict(r: &Inspection) -> String {
                 mib(m.kv_cache),
                 mib(m.activations),
                 mib(m.total)
-            )
+            );
+            if m.recurrent_state > 0 {
+                s += &format!("  recurrent layers' state (one size at any context): {}\n", mib(m.recurrent_state));
+            }
         }
         None => s += ": unknown\n",
     }
