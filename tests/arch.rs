@@ -288,10 +288,11 @@ fn lfm2_matches_llama_cpp() {
     turns_equal_fresh_runs("lfm2-tied-f32");
 }
 
-/// Qwen3.5: gated delta nets and gated attention in one stack (F32, a tied head); its turns
-/// over the delta nets' snapshots.
+/// Qwen3.5: gated delta nets and gated attention in one stack, F32 with a tied head and Q8_0
+/// (F32 alpha and beta) with an untied one; its turns over the delta nets' snapshots.
 #[test]
 fn qwen35_matches_llama_cpp() {
     check("qwen35-tied-f32", 2.5e-5); // measured 1.24e-5
+    check("qwen35-q8_0", 0.31); // measured 0.155
     turns_equal_fresh_runs("qwen35-tied-f32");
 }

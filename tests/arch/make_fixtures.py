@@ -525,6 +525,8 @@ FIXTURES = {
                              tied=False)),
     "qwen35-tied-f32": (qwen35, dict(seed=1, quant=Q.F32, d=128, n_layer=4, n_head=4, n_kv=2, hd=64, rot=16, ff=384,
                                      k_heads=2, v_heads=4, state=32, tied=True)),
+    "qwen35-q8_0": (qwen35, dict(seed=33, quant=Q.Q8_0, d=128, n_layer=3, n_head=2, n_kv=1, hd=128, rot=32, ff=256,
+                                 k_heads=1, v_heads=2, state=64, tied=False, interval=3)),
 }
 
 
