@@ -16,9 +16,16 @@
 #include "common/step.wgsl"
 
 override WG: u32 = 64u;
-const MAX_HEAD_DIM: u32 = 256u;
+// WIDE_HEADS: heads of up to 512 dimensions (Gemma 4's global layers), at twice the workgroup
+// memory and registers; 256 otherwise.
+#ifdef WIDE_HEADS
+const MAX_HEAD_DIM: u32 = 512u;
 // Dimensions of the output each invocation accumulates (MAX_HEAD_DIM / WG, WG >= 32).
+const DPI: u32 = 16u;
+#else
+const MAX_HEAD_DIM: u32 = 256u;
 const DPI: u32 = 8u;
+#endif
 
 struct Params {
     n_head: u32,

@@ -2,16 +2,19 @@
 // SiLU (x * sigmoid(x)) by default, GELU (tanh approximation) with GELU, the sigmoid alone
 // with SIGMOID (Qwen3.5's attention output gate). IN_PLACE writes the
 // product over gate (out is not bound). NO_UP: out = act_fn(gate) alone (a plain, non-gated
-// FFN's activation; up is not bound).
+// FFN's activation; up is not bound). STRIDED_UP reads up as rows of up_width values,
+// up_stride apart from up_offset: value i takes up[(i / up_width) · up_stride + up_offset +
+// i % up_width] (Gemma 4's per-layer gate times layer l's slice of the per-layer inputs).
 #include "common/header.wgsl"
 
 override WG: u32 = 64u;
 
 struct Params {
     n: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    // STRIDED_UP: see the top.
+    up_width: u32,
+    up_stride: u32,
+    up_offset: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> gate: array<act>;
@@ -44,7 +47,11 @@ fn glu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
 #ifdef NO_UP
     let v = a;
 #else
+#ifdef STRIDED_UP
+    let v = a * f32(up[(i / p.up_width) * p.up_stride + p.up_offset + i % p.up_width]);
+#else
     let v = a * f32(up[i]);
+#endif
 #endif
 #ifdef IN_PLACE
     gate[i] = act(v);

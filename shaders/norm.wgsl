@@ -2,7 +2,8 @@
 // var = mean(x^2), no b), LayerNorm with LAYER_NORM (mean-centered, with a bias).
 // x (rows, n) in_t (f32 with IN_F32: the residual stream), w (n,) f32 (LAYER_NORM: (2n,), the
 // weight then the bias), y (rows, n) act; one workgroup per row. IN_PLACE writes back into x
-// (y is not bound); ADD_F32 adds the result to an f32 y (Gemma's post-norm and residual add).
+// (y is not bound); ADD_F32 adds the result to an f32 y (Gemma's post-norm and residual add),
+// with SCALE then multiplies y by scale[0] (Gemma 4's scalar per layer).
 // LayerNorm takes two passes over the row (the mean, then the variance around it), as
 // llama.cpp's ggml_norm does: the one-pass E[x^2] - E[x]^2 loses digits on residual streams
 // with a large mean.
@@ -27,6 +28,9 @@ struct Params {
 #else
 @group(0) @binding(3) var<storage, read_write> y: array<act>;
 #endif
+#endif
+#ifdef SCALE
+@group(0) @binding(4) var<storage, read> scale: array<f32>;
 #endif
 
 @compute @workgroup_size(WG)
@@ -65,7 +69,11 @@ fn norm(
         x[base + i] = in_t(v);
 #else
 #ifdef ADD_F32
+#ifdef SCALE
+        y[base + i] = (y[base + i] + v) * scale[0];
+#else
         y[base + i] = y[base + i] + v;
+#endif
 #else
         y[base + i] = act(v);
 #endif

@@ -7,6 +7,8 @@
 // Rotation: the first rot_dims dimensions of a head in pairs, adjacent (2i, 2i + 1) by default
 // ("normal", llama; GGUF Q/K are pre-permuted), (i, i + rot_dims / 2) with NEOX; table
 // (max_pos, rot_dims / 2) holds (cos, sin) of pos * freq_i, computed in f64 on the host.
+// V_NORM RMS-normalizes each v head (without a weight) as it is cached (Gemma 4); Q_ONLY
+// normalizes and rotates the queries alone (a layer attending over another layer's cache).
 // One workgroup per head of a token: the q heads, then the k heads, then the v heads.
 // Invocation i owns the pairs i, i + WG, … of its head and the unrotated dimensions
 // rot_dims + i, …: it reads and writes only those, so q rotates in place without a barrier,
@@ -94,7 +96,11 @@ fn rope_kv(
 #include "common/subgroup_args.wgsl"
 ) {
 #include "common/subgroup_init.wgsl"
+#ifdef Q_ONLY
+    let units = p.n_head;
+#else
     let units = p.n_head + 2u * p.n_kv;
+#endif
     let g = flat_workgroup(wid, nwg);
     if (g >= step.n_tokens * units) {
         return;
@@ -106,10 +112,19 @@ fn rope_kv(
     let pos = step.pos0 + t;
     let slot = pos % p.cache_len;
     if (u >= p.n_head + p.n_kv) {
-        // A v head, copied.
+        // A v head, copied (V_NORM: normalized, rounded to act as the norm kernel stores it).
         let off = (u - p.n_head - p.n_kv) * hd;
+        var v_inv = 1.0;
+#ifdef V_NORM
+        var vss = 0.0;
         for (var d = lid; d < hd; d += WG) {
-            v_cache[slot * kvd + off + d] = v[t * kvd + off + d];
+            let a = f32(v[t * kvd + off + d]);
+            vss += a * a;
+        }
+        v_inv = 1.0 / sqrt(reduce_sum(vss, lid) / f32(hd) + p.eps);
+#endif
+        for (var d = lid; d < hd; d += WG) {
+            v_cache[slot * kvd + off + d] = act(f32(v[t * kvd + off + d]) * v_inv);
         }
         return;
     }

@@ -205,7 +205,8 @@ fn bloom_matches_llama_cpp() {
 /// and output gates in a weight of their own); an LFM2 conv layer
 /// 5 (its input projection, the convolution, its output projection, the FFN's two); a Qwen3.5
 /// delta net 7 (its input projections in two stacks, the convolution, the delta rule with its
-/// norm, its output projection, the FFN's two).
+/// norm, its output projection, the FFN's two); a Gemma 4 layer 13 (6, two post-norms, and 5
+/// for its per-layer input).
 #[test]
 fn every_family_decodes_in_6_dispatches_per_layer() {
     use hearth::kernels::Kernels;
@@ -227,15 +228,24 @@ fn every_family_decodes_in_6_dispatches_per_layer() {
         let n_ctx = cfg.max_context().min(1024);
         let splits = n_ctx > 256;
         let n_layer = f64::from(cfg.n_layer);
-        for (cpu_shapes, attn) in [(true, 6.0), (false, if splits { 7.0 } else { 6.0 })] {
-            // Qwen3.5's gated queries are a weight of their own beside K and V.
+        for (cpu_shapes, split) in [(true, false), (false, splits)] {
+            // A sliding-window layer's ring (window + 7 slots here) is one split.
+            let attn = |l: u32| {
+                let ring = cfg.is_local_layer(l) && cfg.sliding_window + 7 <= 256;
+                if split && !ring { 7.0 } else { 6.0 }
+            };
+            // Qwen3.5's gated queries are a weight of their own beside K and V. Gemma 4: the
+            // post-norms of attention and the FFN, and the per-layer input (the cast of x, its
+            // gate, the gate times the layer's inputs, the projection, its post-norm).
             let gated = f64::from(u8::from(cfg.family.attn_output_gate));
-            let per_kind = |k: &LayerKind| match k {
-                LayerKind::Attention => attn + gated,
+            let post_norms = 2.0 * f64::from(u8::from(cfg.family.post_norms));
+            let per_layer_input = if cfg.per_layer_dim > 0 { 5.0 } else { 0.0 };
+            let per_kind = |(l, k): (usize, &LayerKind)| match k {
+                LayerKind::Attention => attn(l as u32) + gated + post_norms + per_layer_input,
                 LayerKind::ShortConv => 5.0,
                 LayerKind::DeltaNet => 7.0,
             };
-            let want = cfg.layer_kinds.iter().map(per_kind).sum::<f64>() / n_layer;
+            let want = cfg.layer_kinds.iter().enumerate().map(per_kind).sum::<f64>() / n_layer;
             let mut k = Kernels::with_variant(&ctx, false, true);
             k.cpu_shapes = cpu_shapes;
             let s = State::new(&ctx, &k, &cfg, &w, n_ctx, 8);
@@ -295,4 +305,14 @@ fn qwen35_matches_llama_cpp() {
     check("qwen35-tied-f32", 2.5e-5); // measured 1.24e-5
     check("qwen35-q8_0", 0.31); // measured 0.155
     turns_equal_fresh_runs("qwen35-tied-f32");
+}
+
+/// Gemma 4: sliding-window and global layers of their own head sizes, the last layers reading
+/// earlier layers' KV caches, per-layer token embeddings, soft-capped logits; F32 with a tied
+/// head (E2B's double-wide FFNs in the shared layers) and Q8_0 with an untied one.
+#[test]
+fn gemma4_matches_llama_cpp() {
+    check("gemma4-e2b-tied-f32", 1.25e-2); // measured 6.16e-3
+    check("gemma4-q8_0", 0.15); // measured 7.44e-2
+    turns_equal_fresh_runs("gemma4-e2b-tied-f32");
 }

@@ -167,10 +167,10 @@ fn cases() -> Vec<Case> {
         },
         Case {
             what: "head_dim past the attention kernels' bound",
-            file: smollm2(&[("llama.attention.key_length", u32v(512))], same),
+            file: smollm2(&[("llama.attention.key_length", u32v(1024))], same),
             options: LoadOptions::default(),
             code: "bad-model",
-            message: "'llama.attention.key_length' is 512: must be 2 to 256",
+            message: "'llama.attention.key_length' is 1024: must be 2 to 512",
             heap: 8 * MIB,
         },
         Case {

@@ -529,6 +529,13 @@ fn norm_rows_and_in_place() {
         assert_close(&format!("rms_norm_add {}", name(&k)), &read_f32(&ctx, &yb, rows * n), &want, |_, v| {
             1e-5 * v.abs() + 1e-6
         });
+        // Then times a scalar (Gemma 4's per layer): (y + rms_norm(x) · w) · scale.
+        let scale = ctx.upload(bytemuck::cast_slice(&[0.75f32]), "scale");
+        run(&ctx, &[k.rms_norm_add_scaled(&ctx, &xb, &wb, &yb, &scale, rows as u32, n as u32, 1e-5).unwrap()]);
+        let want: Vec<f32> = rms_norm_ref(&x, &w, n, 1e-5).iter().zip(&want).map(|(a, y)| (a + y) * 0.75).collect();
+        assert_close(&format!("rms_norm_add_scaled {}", name(&k)), &read_f32(&ctx, &yb, rows * n), &want, |_, v| {
+            1e-5 * v.abs() + 1e-6
+        });
     }
 }
 
@@ -551,7 +558,14 @@ fn rope_kv_rotates_and_appends_to_the_cache() {
             (RopeLayout::Neox, 0, 1e4, false, 1.0),
         ];
         let normed = [(RopeLayout::Neox, 64, 1e6, true, 1.0), (RopeLayout::Normal, 48, 10000.0, true, 1.0)];
-        for (layout, rot_dims, base, qk_norm, mscale) in cases.into_iter().chain(normed) {
+        // Gemma 4: v heads normed too (without a weight), and a layer reading another layer's
+        // cache (queries alone: the caches and k are left as they are).
+        let cases = cases.into_iter().chain(normed).map(|c| (c, false, false));
+        let gemma4 = [
+            ((RopeLayout::Neox, 64, 1e6, true, 1.0), true, false),
+            ((RopeLayout::Neox, 48, 1e4, true, 1.0), true, true),
+        ];
+        for ((layout, rot_dims, base, qk_norm, mscale), v_norm, q_only) in cases.chain(gemma4) {
             let freqs = rope_freqs(base, rot_dims, 1.0, None);
             let table = RopeTable::new(&ctx, &freqs, 64, mscale);
             let step = StepBuffer::new(&ctx);
@@ -575,10 +589,22 @@ fn rope_kv_rotates_and_appends_to_the_cache() {
             let (qn, kn) = (rng.values(head_dim), rng.values(head_dim));
             let (qnb, knb) = (ctx.upload(bytemuck::cast_slice(&qn), "qn"), ctx.upload(bytemuck::cast_slice(&kn), "kn"));
             let norms = qk_norm.then_some(QkNorm { q: &qnb, k: &knb, eps: 1e-6 });
-            let bufs = QkvBuffers { q: &qb, k: &kb, v: &vb, k_cache: &kc, v_cache: &vc, qk_norm: norms };
+            let bufs = QkvBuffers {
+                q: &qb,
+                k: &kb,
+                v: &vb,
+                k_cache: &kc,
+                v_cache: &vc,
+                qk_norm: norms,
+                v_norm_eps: v_norm.then_some(1e-6),
+                q_only,
+            };
             run(&ctx, &[k.rope_kv(&ctx, &bufs, &table, &step, layout, &shape, 8).unwrap()]);
 
-            let what = format!("rope_kv {layout:?} rot {rot_dims} qk_norm {qk_norm} scale {mscale} {}", name(&k));
+            let what = format!(
+                "rope_kv {layout:?} rot {rot_dims} qk_norm {qk_norm} v_norm {v_norm} q_only {q_only} scale {mscale} {}",
+                name(&k)
+            );
             let tol = |_, v| elem_tol(&k, v) * 4.0;
             let norm = |x: &[f32], w: &[f32]| {
                 if qk_norm { as_act(&k, &rms_norm_ref(x, w, head_dim, 1e-6)) } else { x.to_vec() }
@@ -586,8 +612,9 @@ fn rope_kv_rotates_and_appends_to_the_cache() {
             let want_q = rope_scaled_ref(&norm(&q, &qn), pos0, &freqs, mscale, layout, n_head, head_dim);
             assert_close(&format!("{what} q"), &read_act(&ctx, &k, &qb, q.len()), &want_q, tol);
             let rotated_k = rope_scaled_ref(&norm(&kk, &kn), pos0, &freqs, mscale, layout, n_kv, head_dim);
+            let v = if v_norm { as_act(&k, &rms_norm_ref(&v, &vec![1.0; head_dim], head_dim, 1e-6)) } else { v };
             let (mut want_kc, mut want_vc) = (cache0.clone(), cache0.clone());
-            for t in 0..n_tokens {
+            for t in (0..n_tokens).filter(|_| !q_only) {
                 let slot = (pos0 as usize + t) % cache_len as usize;
                 want_kc[slot * kvd..][..kvd].copy_from_slice(&rotated_k[t * kvd..][..kvd]);
                 want_vc[slot * kvd..][..kvd].copy_from_slice(&v[t * kvd..][..kvd]);
@@ -625,6 +652,55 @@ fn glu_gated_plain_and_in_place() {
         assert_close(&format!("glu in place {}", name(&k)), &read_act(&ctx, &k, &gb, n), &want, |_, v| {
             elem_tol(&k, v) + 1e-5
         });
+        // Up read in rows (Gemma 4's per-layer gate of rows of 10 times layer 2's slice of
+        // 4 layers' inputs): up[(i / 10) · 40 + 20 + i % 10].
+        let gb = ctx.upload(&k.act_bytes(&gate), "gate");
+        let rows = hearth::kernels::UpRows { width: 10, stride: 40, offset: 20 };
+        let n_gate = 200;
+        run(&ctx, &[k.glu_strided(&ctx, GluKind::Gelu, &gb, &ub, rows, n_gate as u32).unwrap()]);
+        let picked: Vec<f32> = (0..n_gate).map(|i| up[(i / 10) * 40 + 20 + i % 10]).collect();
+        let want = glu_ref(GluKind::Gelu, &gate[..n_gate], Some(&picked));
+        let got = read_act(&ctx, &k, &gb, n);
+        assert_close(&format!("glu strided {}", name(&k)), &got[..n_gate], &want, |_, v| elem_tol(&k, v) + 1e-5);
+        assert_eq!(&got[n_gate..], &gate[n_gate..], "glu strided: values past n left as they were");
+    }
+}
+
+/// Gemma 4's per-layer inputs (the projection normed per layer slice, plus the gathered rows,
+/// over sqrt(2)), the residual stream cast to activations, and the logits' soft-capping.
+#[test]
+fn per_layer_inputs_cast_and_softcap() {
+    use hearth::kernels::{PerLayerShape, per_layer_inputs_ref, softcap_ref};
+    let ctx = context();
+    let mut rng = Rng::new(41);
+    let shape = PerLayerShape { n_layer: 3, dim: 40, d_model: 64, eps: 1e-6 };
+    let (t, all) = (5usize, 120usize);
+    for mut k in variants(&ctx) {
+        // A projection of the scaled embedding is large: values ~8.
+        let proj = as_act(&k, &rng.values(t * all).iter().map(|v| v * 8.0).collect::<Vec<_>>());
+        let (rows, norm) = (rng.values(t * all), rng.values(shape.dim as usize));
+        let inputs = ctx.upload(&k.act_bytes(&proj), "inputs");
+        let rb = ctx.upload(bytemuck::cast_slice(&rows), "rows");
+        let nb = ctx.upload(bytemuck::cast_slice(&norm), "norm");
+        run(&ctx, &[k.per_layer_inputs(&ctx, &shape, &rb, &nb, &inputs, t as u32).unwrap()]);
+        let want = per_layer_inputs_ref(&shape, &proj, &rows, &norm);
+        let what = format!("per_layer_inputs {}", name(&k));
+        assert_close(&what, &read_act(&ctx, &k, &inputs, t * all), &want, |_, v| elem_tol(&k, v) * 2.0);
+
+        let x: Vec<f32> = rng.values(333).iter().map(|v| v * 300.0).collect();
+        let (xb, hb) = (ctx.upload(bytemuck::cast_slice(&x), "x"), k.act_buffer(&ctx, 333, "h"));
+        run(&ctx, &[k.to_act(&ctx, &xb, &hb, 333).unwrap()]);
+        assert_eq!(read_act(&ctx, &k, &hb, 333), as_act(&k, &x), "to_act {}", name(&k));
+
+        // Logits far past the cap and near 0.
+        let logits = as_act(&k, &rng.values(1000).iter().map(|v| v * 80.0).collect::<Vec<_>>());
+        let lb = ctx.upload(&k.act_bytes(&logits), "logits");
+        run(&ctx, &[k.softcap(&ctx, &lb, 1000, 30.0).unwrap()]);
+        let want = softcap_ref(&logits, 30.0);
+        assert_close(&format!("softcap {}", name(&k)), &read_act(&ctx, &k, &lb, 1000), &want, |_, v| {
+            elem_tol(&k, v) + 1e-5
+        });
+        assert!(k.softcap(&ctx, &lb, 1000, 0.0).is_err(), "a cap of 0 is refused");
     }
 }
 
@@ -667,6 +743,8 @@ fn attention_prefill_and_split_decode() {
         (4, 2, 64, 0, 80, 0.0),
         (3, 1, 256, 9, 9 + 5 - 1, 0.0),
         (2, 2, 40, 0, 80, 0.0),
+        // Gemma 4's global heads: WIDE_HEADS.
+        (2, 1, 512, 0, 80, 0.0),
         // BLOOM's ALiBi over 6 heads: the first 4 take m0's powers, the last 2 m1's.
         (6, 6, 32, 0, 80, 8.0),
     ];
@@ -689,7 +767,16 @@ fn attention_prefill_and_split_decode() {
             let q_scratch = k.act_buffer(&ctx, u64::from(max_tokens * n_head * head_dim), "q_scratch");
             let freqs = rope_freqs(10000.0, 32, 1.0, None);
             let table = RopeTable::new(&ctx, &freqs, n_pos as u32, 1.0);
-            let bufs = QkvBuffers { q: &q_scratch, k: &ks, v: &vs, k_cache: &kc, v_cache: &vc, qk_norm: None };
+            let bufs = QkvBuffers {
+                q: &q_scratch,
+                k: &ks,
+                v: &vs,
+                k_cache: &kc,
+                v_cache: &vc,
+                qk_norm: None,
+                v_norm_eps: None,
+                q_only: false,
+            };
             let append = k.rope_kv(&ctx, &bufs, &table, &step, RopeLayout::Neox, &shape, max_tokens).unwrap();
             let kv_k_rotated = as_act(&k, &rope_ref(&kv_k, 0, &freqs, RopeLayout::Neox, n_kv as usize, hd));
             let q = as_act(&k, &rng.values(max_tokens as usize * n_head as usize * hd));

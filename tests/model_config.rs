@@ -49,7 +49,7 @@ fn unsupported_architecture_lists_the_supported_ones() {
     assert!(matches!(e, ConfigError::Unsupported(_)));
     assert_eq!(
         e.to_string(),
-        "architecture 'mamba' is not supported (supported: llama, qwen2, qwen3, gemma3, phi3, gpt2, falcon, bloom, lfm2, qwen35)"
+        "architecture 'mamba' is not supported (supported: llama, qwen2, qwen3, gemma3, phi3, gpt2, falcon, bloom, lfm2, qwen35, gemma4)"
     );
     let b = GgufBuilder::new().kv("general.architecture", Value::String("llama".into())).build();
     let g = Gguf::parse(&b, b.len() as u64).unwrap();
@@ -94,7 +94,7 @@ fn hostile_hyper_parameters_name_their_key() {
         ("llama.block_count", Value::U32(0), "'llama.block_count' is 0"),
         ("llama.embedding_length", Value::U32(1 << 20), "'llama.embedding_length' is 1048576: must be 8 to 131072"),
         ("llama.feed_forward_length", Value::U32(100), "'llama.feed_forward_length' is 100: must be a multiple of 8"),
-        ("llama.attention.key_length", Value::U32(512), "'llama.attention.key_length' is 512: must be 2 to 256"),
+        ("llama.attention.key_length", Value::U32(1024), "'llama.attention.key_length' is 1024: must be 2 to 512"),
         ("llama.rope.dimension_count", Value::U32(40), "'llama.rope.dimension_count' is 40: must be 2 to 16"),
         ("llama.vocab_size", Value::U32(1 << 30), "'llama.vocab_size' is 1073741824"),
         ("llama.context_length", Value::U32(0), "'llama.context_length' is 0"),
@@ -190,4 +190,70 @@ fn per_layer_kv_heads_are_checked() {
     assert!(e.to_string().contains("a different number of KV heads per layer"), "{e}");
     let e = hostile(&[per_layer(vec![2, 2, 2])]).unwrap_err();
     assert!(e.to_string().contains("llama.attention.head_count_kv"), "{e}");
+}
+
+/// Gemma 4's layers: sliding-window and global layers of their own head and rotated sizes,
+/// the last two reading the KV caches of the last local and global layer that keep one, FFNs
+/// of their own widths, per-layer embeddings, unscaled scores and soft-capped logits; in the
+/// plan, KV caches for the two layers that keep them (the local one a ring of window + chunk
+/// - 1 slots), against figures made here from the fixture's sizes.
+#[test]
+fn gemma4_layers_and_their_shared_caches() {
+    use hearth::model::{AttnDims, MemoryPlan, PlanTarget};
+    let path = common::model("arch/gemma4-e2b-tied-f32.gguf");
+    let size = std::fs::metadata(&path).unwrap().len();
+    let g = Gguf::read(&mut std::fs::File::open(&path).unwrap(), size).unwrap();
+    let c = ModelConfig::from_gguf(&g).unwrap();
+    assert_eq!(c.local_layers, [true, false, true, false]);
+    assert_eq!(c.attn_dims(1), AttnDims { n_kv_head: 1, head_dim: 64, rope_dims: 64 });
+    assert_eq!(c.attn_dims(2), AttnDims { n_kv_head: 1, head_dim: 32, rope_dims: 32 });
+    assert_eq!((c.rope_base, c.rope_base_local, c.sliding_window), (1e6, 1e4, 16));
+    assert_eq!((c.ff_widths.as_slice(), c.d_ff), (&[128, 128, 256, 256][..], 256));
+    assert_eq!((c.n_kv_layers, c.kv_layer(0), c.kv_layer(1), c.kv_layer(2), c.kv_layer(3)), (2, 0, 1, 0, 1));
+    assert_eq!((c.per_layer_dim, c.final_softcap, c.attn_scale), (8, 15.0, 1.0));
+    assert!(c.layout.layer_output_scale && c.tied_embeddings);
+    let (n_ctx, chunk, act) = (1024u64, 64u64, 2u64);
+    let plan = MemoryPlan::new(&g, &c, n_ctx as u32, chunk as u32, &PlanTarget::default_gpu(act)).unwrap();
+    assert_eq!(plan.kv_cache, 2 * ((16 + chunk - 1) * 32 + n_ctx * 64) * act);
+    assert_eq!(plan.recurrent_state, 0);
+}
+
+/// A Gemma 4 header whose shared layers would read caches of the wrong kind, or with a
+/// sliding-window flag list of the wrong length, is refused before anything is sized.
+#[test]
+fn gemma4_shared_caches_must_be_of_their_kind() {
+    use hearth::gguf::Array;
+    let gemma4 = |pattern: Vec<bool>, shared: u32| {
+        let mut b = GgufBuilder::new();
+        for (k, v) in [
+            ("general.architecture", Value::String("gemma4".into())),
+            ("gemma4.block_count", Value::U32(4)),
+            ("gemma4.embedding_length", Value::U32(64)),
+            ("gemma4.feed_forward_length", Value::U32(128)),
+            ("gemma4.attention.head_count", Value::U32(2)),
+            ("gemma4.attention.head_count_kv", Value::U32(1)),
+            ("gemma4.attention.key_length", Value::U32(64)),
+            ("gemma4.attention.key_length_swa", Value::U32(32)),
+            ("gemma4.rope.dimension_count_swa", Value::U32(32)),
+            ("gemma4.attention.sliding_window", Value::U32(16)),
+            ("gemma4.attention.sliding_window_pattern", Value::Array(Array::Bool(pattern))),
+            ("gemma4.attention.shared_kv_layers", Value::U32(shared)),
+            ("gemma4.vocab_size", Value::U32(100)),
+        ] {
+            b = b.kv(k, v);
+        }
+        let bytes = b.build();
+        let g = Gguf::parse(&bytes, bytes.len() as u64).unwrap();
+        ModelConfig::from_gguf(&g)
+    };
+    let c = gemma4(vec![true, false, true, false], 2).unwrap();
+    assert_eq!((c.kv_layer(2), c.kv_layer(3)), (0, 1));
+    let e = gemma4(vec![true, true, false, false], 2).unwrap_err();
+    assert!(e.to_string().contains("2 layers sharing the KV caches of layers 0 (local) and 1 (global)"), "{e}");
+    let e = gemma4(vec![true, false, true, false], 3).unwrap_err();
+    assert!(e.to_string().contains("3 layers sharing"), "{e}");
+    let e = gemma4(vec![true, false, true, false], 4).unwrap_err();
+    assert!(e.to_string().contains("'gemma4.attention.shared_kv_layers' is 4: must be below 4"), "{e}");
+    let e = gemma4(vec![true, false, true], 0).unwrap_err();
+    assert!(e.to_string().contains("'gemma4.attention.sliding_window_pattern' has 3 entries for 4 layers"), "{e}");
 }

@@ -357,13 +357,16 @@ async fn rms_norm_and_rope_kv_in_the_browser() {
     let (qnb, knb) = (ctx.upload(bytemuck::cast_slice(&qn), "qn"), ctx.upload(bytemuck::cast_slice(&kn), "kn"));
     // (layout, per-head norms, rotated dims, table scale): partial rotation with longrope's
     // scaled table among them.
+    // Gemma 4's: v heads normed as well, and queries alone (a layer reading another's cache).
     let cases = [
-        (RopeLayout::Normal, false, 64, 1.0),
-        (RopeLayout::Neox, false, 64, 1.0),
-        (RopeLayout::Neox, true, 64, 1.0),
-        (RopeLayout::Neox, false, 48, 1.19),
+        (RopeLayout::Normal, false, 64, 1.0, false, false),
+        (RopeLayout::Neox, false, 64, 1.0, false, false),
+        (RopeLayout::Neox, true, 64, 1.0, false, false),
+        (RopeLayout::Neox, false, 48, 1.19, false, false),
+        (RopeLayout::Neox, true, 64, 1.0, true, false),
+        (RopeLayout::Neox, true, 48, 1.0, true, true),
     ];
-    for (layout, qk_norm, rot, mscale) in cases {
+    for (layout, qk_norm, rot, mscale, v_norm, q_only) in cases {
         let freqs = rope_freqs(10000.0, rot, 1.0, Some(&[1.0, 2.0, 4.0]));
         let table = RopeTable::new(&ctx, &freqs, 32, mscale);
         let step = StepBuffer::new(&ctx);
@@ -374,34 +377,90 @@ async fn rms_norm_and_rope_kv_in_the_browser() {
         let (kc, vc) = (up(&zeros, "k_cache"), up(&zeros, "v_cache"));
         // With the per-head q and k norms (Gemma 3, Qwen3) applied first.
         let qk = qk_norm.then_some(QkNorm { q: &qnb, k: &knb, eps: 1e-6 });
-        let bufs = QkvBuffers { q: &qb, k: &kb, v: &vb, k_cache: &kc, v_cache: &vc, qk_norm: qk };
+        let bufs = QkvBuffers {
+            q: &qb,
+            k: &kb,
+            v: &vb,
+            k_cache: &kc,
+            v_cache: &vc,
+            qk_norm: qk,
+            v_norm_eps: v_norm.then_some(1e-6),
+            q_only,
+        };
         run(&ctx, &[k.rope_kv(&ctx, &bufs, &table, &step, layout, &shape, 2).unwrap()]);
         let norm = |x: &[f32], w: &[f32]| if qk_norm { rms_norm_ref(x, w, head_dim, 1e-6) } else { x.to_vec() };
-        let what = format!("rope_kv {layout:?} qk_norm {qk_norm} rot {rot} scale {mscale}");
+        let what =
+            format!("rope_kv {layout:?} qk_norm {qk_norm} rot {rot} scale {mscale} v_norm {v_norm} q_only {q_only}");
         let want = rope_scaled_ref(&norm(&q, &qn), 9, &freqs, mscale, layout, n_heads, head_dim);
         check(&format!("{what} q"), &read_f32(&ctx, &qb, q.len()).await, &want, 1e-5);
         // Positions 9 and 10 are slots 9 and 10 of the 16.
         let (row, slots) = (n_kv * head_dim, 9 * n_kv * head_dim..11 * n_kv * head_dim);
         let want_k = rope_scaled_ref(&norm(&kk, &kn), 9, &freqs, mscale, layout, n_kv, head_dim);
+        let want_v = if v_norm { rms_norm_ref(&v, &vec![1.0; head_dim], head_dim, 1e-6) } else { v.clone() };
+        let (want_k, want_v) = if q_only { (vec![0.0; 2 * row], vec![0.0; 2 * row]) } else { (want_k, want_v) };
         check(&format!("{what} k"), &read_f32(&ctx, &kc, zeros.len()).await[slots.clone()], &want_k, 1e-5);
-        check(&format!("{what} v"), &read_f32(&ctx, &vc, zeros.len()).await[slots], &v[..2 * row], 1e-5);
+        check(&format!("{what} v"), &read_f32(&ctx, &vc, zeros.len()).await[slots], &want_v[..2 * row], 1e-5);
     }
+}
+
+/// Gemma 4's kernels under Tint: the per-layer inputs, the cast of the residual stream, the
+/// per-layer gate times its layer's slice of the inputs, the post-norm add times the layer's
+/// scalar, and the logits' soft-capping.
+#[wasm_bindgen_test]
+async fn gemma4_kernels_in_the_browser() {
+    use hearth::kernels::{GluKind, PerLayerShape, UpRows, glu_ref, per_layer_inputs_ref, softcap_ref};
+    let ctx = GpuContext::new().await.unwrap();
+    let mut k = Kernels::with_variant(&ctx, false, false);
+    let up = |x: &[f32], label| ctx.upload(bytemuck::cast_slice(x), label);
+    let shape = PerLayerShape { n_layer: 3, dim: 40, d_model: 64, eps: 1e-6 };
+    let (t, all) = (2usize, 120usize);
+    let proj: Vec<f32> = values(31, t * all).iter().map(|v| v * 8.0).collect();
+    let (rows, norm) = (values(32, t * all), values(33, 40));
+    let (inputs, rb, nb) = (up(&proj, "inputs"), up(&rows, "rows"), up(&norm, "norm"));
+    run(&ctx, &[k.per_layer_inputs(&ctx, &shape, &rb, &nb, &inputs, t as u32).unwrap()]);
+    let want_inputs = per_layer_inputs_ref(&shape, &proj, &rows, &norm);
+    check("per_layer_inputs", &read_f32(&ctx, &inputs, t * all).await, &want_inputs, 1e-5);
+
+    let x = values(34, 64);
+    let (xb, hb) = (up(&x, "x"), k.act_buffer(&ctx, 64, "h"));
+    run(&ctx, &[k.to_act(&ctx, &xb, &hb, 64).unwrap()]);
+    check("to_act", &read_f32(&ctx, &hb, 64).await, &x, 0.0);
+
+    // Layer 1's gate over both tokens: inputs[t, 1] is at t · 120 + 40.
+    let gate = values(35, t * 40);
+    let gb = up(&gate, "gate");
+    let rows_of = UpRows { width: 40, stride: 120, offset: 40 };
+    run(&ctx, &[k.glu_strided(&ctx, GluKind::Gelu, &gb, &inputs, rows_of, (t * 40) as u32).unwrap()]);
+    let picked: Vec<f32> = (0..t * 40).map(|i| want_inputs[(i / 40) * 120 + 40 + i % 40]).collect();
+    check("glu strided", &read_f32(&ctx, &gb, t * 40).await, &glu_ref(GluKind::Gelu, &gate, Some(&picked)), 1e-5);
+
+    let (o, w, y0) = (values(36, 64), values(37, 64), values(38, 64));
+    let (ob, wb, yb, sb) = (up(&o, "o"), up(&w, "w"), up(&y0, "y"), up(&[0.5], "scale"));
+    run(&ctx, &[k.rms_norm_add_scaled(&ctx, &ob, &wb, &yb, &sb, 1, 64, 1e-6).unwrap()]);
+    let want: Vec<f32> = rms_norm_ref(&o, &w, 64, 1e-6).iter().zip(&y0).map(|(a, y)| (a + y) * 0.5).collect();
+    check("rms_norm_add_scaled", &read_f32(&ctx, &yb, 64).await, &want, 1e-5);
+
+    let logits: Vec<f32> = values(39, 500).iter().map(|v| v * 80.0).collect();
+    let lb = up(&logits, "logits");
+    run(&ctx, &[k.softcap(&ctx, &lb, 500, 30.0).unwrap()]);
+    check("softcap", &read_f32(&ctx, &lb, 500).await, &softcap_ref(&logits, 30.0), 1e-5);
 }
 
 /// Decode attention, plain and with BLOOM's ALiBi (6 heads: m0's and m1's slopes).
 #[wasm_bindgen_test]
 async fn decode_attention_in_the_browser() {
-    for (n_head, n_kv, alibi) in [(4u32, 2u32, 0.0), (6, 6, 8.0)] {
-        decode_attention(n_head, n_kv, alibi).await;
+    // Gemma 4's global heads of 512 dimensions (WIDE_HEADS) among them.
+    for (n_head, n_kv, hd, alibi) in [(4u32, 2u32, 64u32, 0.0), (6, 6, 64, 8.0), (2, 1, 512, 0.0)] {
+        decode_attention(n_head, n_kv, hd, alibi).await;
     }
 }
 
-async fn decode_attention(n_head: u32, n_kv: u32, alibi: f32) {
+async fn decode_attention(n_head: u32, n_kv: u32, hd: u32, alibi: f32) {
     let ctx = GpuContext::new().await.unwrap();
     let mut k = Kernels::with_variant(&ctx, false, false);
-    let shape = AttnShape { n_head, n_kv, head_dim: 64, cache_len: 32, window: 0, scale: 0.125, alibi };
-    let (n_pos, nh) = (19usize, n_head as usize);
-    let width = n_kv as usize * 64;
+    let shape = AttnShape { n_head, n_kv, head_dim: hd, cache_len: 32, window: 0, scale: 0.125, alibi };
+    let (n_pos, nh, hd) = (19usize, n_head as usize, hd as usize);
+    let width = n_kv as usize * hd;
     let (kv_k, kv_v) = (values(7, n_pos * width), values(8, n_pos * width));
     let mut cache_k = kv_k.clone();
     cache_k.resize(32 * width, 0.0);
@@ -409,13 +468,13 @@ async fn decode_attention(n_head: u32, n_kv: u32, alibi: f32) {
     cache_v.resize(32 * width, 0.0);
     let kc = ctx.upload(bytemuck::cast_slice(&cache_k), "k_cache");
     let vc = ctx.upload(bytemuck::cast_slice(&cache_v), "v_cache");
-    let q = values(9, nh * 64);
+    let q = values(9, nh * hd);
     let qb = ctx.upload(bytemuck::cast_slice(&q), "q");
-    let out = k.act_buffer(&ctx, (nh * 64) as u64, "out");
+    let out = k.act_buffer(&ctx, (nh * hd) as u64, "out");
     let step = StepBuffer::new(&ctx);
     step.write(&ctx, Step { pos0: (n_pos - 1) as u32, n_tokens: 1, ..Default::default() });
     let scratch = DecodeScratch::new(&ctx, &shape, 32, 8);
     run(&ctx, &k.attn_decode(&ctx, &shape, &qb, &kc, &vc, &out, &step, &scratch).unwrap());
     let want = attention_ref(&q, &kv_k, &kv_v, n_pos - 1, &shape);
-    check(&format!("attn_decode alibi {alibi}"), &read_f32(&ctx, &out, nh * 64).await, &want, 1e-4);
+    check(&format!("attn_decode head_dim {hd} alibi {alibi}"), &read_f32(&ctx, &out, nh * hd).await, &want, 1e-4);
 }

@@ -8,8 +8,13 @@ use super::{KernelError, Kernels, StepBuffer, WG, shaders};
 const GPU_SPLIT_KEYS: u32 = 256;
 
 /// The largest head dimension the attention kernels take (`MAX_HEAD_DIM` in
-/// shaders/attention.wgsl).
-pub const MAX_HEAD_DIM: u32 = 256;
+/// shaders/attention.wgsl with `WIDE_HEADS`: Gemma 4's global layers have 512).
+pub const MAX_HEAD_DIM: u32 = 512;
+
+/// The largest head dimension of the kernels without `WIDE_HEADS` (`MAX_HEAD_DIM` in
+/// shaders/attention.wgsl), which every other model's heads fit at half the workgroup memory
+/// and registers.
+pub const NARROW_HEAD_DIM: u32 = 256;
 
 /// The most head dimensions one lane of `attn_decode_sg` keeps (`MAX_DPL` in
 /// shaders/attention.wgsl).
@@ -158,7 +163,7 @@ impl Kernels {
         max_tokens: u32,
     ) -> Result<Dispatch, KernelError> {
         let wg = self.attn_wg();
-        let pipeline = self.pipeline(ctx, &shaders::ATTN_PREFILL, alibi_defines(shape), &[("WG", wg)])?;
+        let pipeline = self.pipeline(ctx, &shaders::ATTN_PREFILL, &attn_defines(shape), &[("WG", wg)])?;
         let slot = self.attn_params(ctx, shape, 1, 0)?;
         Ok(Dispatch::with_bindings(
             ctx,
@@ -191,11 +196,11 @@ impl Kernels {
         let sg = self.subgroup_size;
         let one_subgroup =
             self.subgroups && sg > 0 && shape.head_dim.is_multiple_of(sg) && shape.head_dim / sg <= MAX_DIMS_PER_LANE;
-        let defines = alibi_defines(shape);
+        let defines = attn_defines(shape);
         let split = if one_subgroup {
-            self.pipeline(ctx, &shaders::ATTN_DECODE_SG, defines, &[("WG", sg)])?
+            self.pipeline(ctx, &shaders::ATTN_DECODE_SG, &defines, &[("WG", sg)])?
         } else {
-            self.pipeline(ctx, &shaders::ATTN_DECODE, defines, &[("WG", self.attn_wg())])?
+            self.pipeline(ctx, &shaders::ATTN_DECODE, &defines, &[("WG", self.attn_wg())])?
         };
         let wg = self.attn_wg();
         let slot = self.attn_params(ctx, shape, scratch.n_splits, scratch.split_keys)?;
@@ -216,7 +221,8 @@ impl Kernels {
         if scratch.n_splits == 1 {
             return Ok(vec![split_dispatch]);
         }
-        let combine = self.pipeline(ctx, &shaders::ATTN_COMBINE, &[], &[("WG", wg)])?;
+        let wide: &[&str] = if shape.head_dim > NARROW_HEAD_DIM { &["WIDE_HEADS"] } else { &[] };
+        let combine = self.pipeline(ctx, &shaders::ATTN_COMBINE, wide, &[("WG", wg)])?;
         let combine_dispatch = Dispatch::with_bindings(
             ctx,
             combine,
@@ -233,8 +239,15 @@ impl Kernels {
 }
 
 /// The defines of an attention pipeline for `shape`.
-fn alibi_defines(shape: &AttnShape) -> &'static [&'static str] {
-    if shape.alibi > 0.0 { &["ALIBI"] } else { &[] }
+fn attn_defines(shape: &AttnShape) -> Vec<&'static str> {
+    let mut d = Vec::new();
+    if shape.alibi > 0.0 {
+        d.push("ALIBI");
+    }
+    if shape.head_dim > NARROW_HEAD_DIM {
+        d.push("WIDE_HEADS");
+    }
+    d
 }
 
 /// CPU reference: `q (T, n_head, hd)` at positions `pos0..pos0 + T` attending to `k`, `v`

@@ -8,8 +8,8 @@ use crate::gpu::{ShaderDef, Uniform, UniformField};
 use crate::quant::gpu_layout;
 
 use super::{
-    WEIGHT_TYPES, attention, conv, delta_net, elementwise, embed, matmul, matvec, norm, rope, sample, shaders, step,
-    weight_define,
+    WEIGHT_TYPES, attention, conv, delta_net, elementwise, embed, matmul, matvec, norm, per_layer, rope, sample,
+    shaders, step, weight_define,
 };
 
 /// A uniform struct and its WGSL twin.
@@ -49,6 +49,8 @@ pub fn uniforms() -> Vec<UniformContract> {
         uniform::<elementwise::Params>(&shaders::GLU, &[], "Params", "elementwise::Params"),
         uniform::<conv::Params>(&shaders::SHORT_CONV, &[], "Params", "conv::Params"),
         uniform::<delta_net::Params>(&shaders::DELTA_NET, &[], "Params", "delta_net::Params"),
+        uniform::<per_layer::Params>(&shaders::PER_LAYER_INPUTS, &[], "Params", "per_layer::Params"),
+        uniform::<per_layer::SoftcapParams>(&shaders::SOFTCAP, &[], "Params", "per_layer::SoftcapParams"),
         uniform::<rope::RopeKvParams>(&shaders::ROPE_KV, &[], "Params", "rope::RopeKvParams"),
         uniform::<attention::AttnParams>(&shaders::ATTN_PREFILL, &[], "Params", "attention::AttnParams"),
         uniform::<sample::Params>(&shaders::SAMPLE, &[], "Params", "sample::Params"),
@@ -111,7 +113,8 @@ pub fn constants() -> Vec<ConstantContract> {
         c(&shaders::MATMUL, &["W_Q8_0"], "TT", "matmul::TOKENS_PER_INVOCATION", matmul::TOKENS_PER_INVOCATION),
         c(&shaders::MATMUL, &["W_Q8_0"], "RR", "matmul::ROWS_PER_INVOCATION", matmul::ROWS_PER_INVOCATION),
         c(&shaders::MATVEC, &["W_Q8_0"], "MAX_ROWS", "matvec::MAX_ROWS_PER_WORKGROUP", matvec::MAX_ROWS_PER_WORKGROUP),
-        c(&shaders::ATTN_PREFILL, &[], "MAX_HEAD_DIM", "attention::MAX_HEAD_DIM", attention::MAX_HEAD_DIM),
+        c(&shaders::ATTN_PREFILL, &[], "MAX_HEAD_DIM", "attention::NARROW_HEAD_DIM", attention::NARROW_HEAD_DIM),
+        c(&shaders::ATTN_PREFILL, &["WIDE_HEADS"], "MAX_HEAD_DIM", "attention::MAX_HEAD_DIM", attention::MAX_HEAD_DIM),
         c(&shaders::DELTA_NET, &[], "MAX_DIM", "delta_net::MAX_DELTA_HEAD_DIM", delta_net::MAX_DELTA_HEAD_DIM),
         c(&shaders::DELTA_NET, &[], "ROWS", "delta_net::ROWS_PER_INVOCATION", delta_net::ROWS_PER_INVOCATION),
         c(

@@ -30,13 +30,48 @@ crate::uniform_struct! {
     /// The uniform this kernel's shader declares as `Params` (tests/contract.rs checks the two match).
     pub(super) struct Params {
         n: u32,
-        _pad0: u32,
-        _pad1: u32,
-        _pad2: u32,
+        up_width: u32,
+        up_stride: u32,
+        up_offset: u32,
     }
 }
 
+/// Where a [`Kernels::glu_strided`]'s `up` values are: rows of `width` values, `stride` apart
+/// from `offset`.
+#[derive(Clone, Copy, Debug)]
+pub struct UpRows {
+    /// Values per row (the gate's row width).
+    pub width: u32,
+    /// Values from one row's start to the next.
+    pub stride: u32,
+    /// Where the first row starts.
+    pub offset: u32,
+}
+
 impl Kernels {
+    /// `gate (n,) = f(gate) · up[(i / w) · stride + offset + i % w]` in place, `up` read as
+    /// `rows` says (Gemma 4's per-layer gate times layer l's slice of the per-layer inputs).
+    pub fn glu_strided(
+        &mut self,
+        ctx: &GpuContext,
+        kind: GluKind,
+        gate: &wgpu::Buffer,
+        up: &wgpu::Buffer,
+        rows: UpRows,
+        n: u32,
+    ) -> Result<Dispatch, KernelError> {
+        if rows.width == 0 || rows.width > rows.stride {
+            return Err(KernelError::Shape { kernel: "glu", why: format!("up rows {rows:?}") });
+        }
+        let mut defines = vec!["IN_PLACE", "STRIDED_UP"];
+        defines.extend(kind.define());
+        let pipeline = self.pipeline(ctx, &shaders::GLU, &defines, &[("WG", WG)])?;
+        let params = Params { n, up_width: rows.width, up_stride: rows.stride, up_offset: rows.offset };
+        let slot = self.uniforms.push(ctx, &params)?;
+        let bindings = [(0, gate.as_entire_binding()), (1, up.as_entire_binding()), (2, self.uniforms.binding(slot))];
+        Ok(Dispatch::with_bindings(ctx, pipeline, &bindings, grid(n.div_ceil(WG))))
+    }
+
     /// `out (n,) = f(gate (n,)) * up (n,)`, or `f(gate)` alone without `up` (a plain FFN);
     /// `out = None` writes over `gate`.
     pub fn glu(

@@ -69,7 +69,7 @@ impl Kernels {
         if norm.kind == NormKind::Layer {
             defines.push("LAYER_NORM");
         }
-        self.norm_with(ctx, &defines, x, norm.weights, y, rows, n, norm.eps)
+        self.norm_with(ctx, &defines, x, norm.weights, y, rows, n, norm.eps, None)
     }
 
     /// [`Kernels::norm`] with RMSNorm.
@@ -99,7 +99,23 @@ impl Kernels {
         n: u32,
         eps: f32,
     ) -> Result<Dispatch, KernelError> {
-        self.norm_with(ctx, &["IN_F32", "ADD_F32"], x, w, Some(y), rows, n, eps)
+        self.norm_with(ctx, &["IN_F32", "ADD_F32"], x, w, Some(y), rows, n, eps, None)
+    }
+
+    /// `y (rows, n) f32 = (y + rms_norm(x (rows, n) f32) · w) · scale[0]`: [`Kernels::rms_norm_add`]
+    /// then Gemma 4's scalar per layer (`scale (1,)` f32), in one dispatch.
+    pub fn rms_norm_add_scaled(
+        &mut self,
+        ctx: &GpuContext,
+        x: &wgpu::Buffer,
+        w: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        scale: &wgpu::Buffer,
+        rows: u32,
+        n: u32,
+        eps: f32,
+    ) -> Result<Dispatch, KernelError> {
+        self.norm_with(ctx, &["IN_F32", "ADD_F32", "SCALE"], x, w, Some(y), rows, n, eps, Some(scale))
     }
 
     fn norm_with(
@@ -112,11 +128,13 @@ impl Kernels {
         rows: u32,
         n: u32,
         eps: f32,
+        scale: Option<&wgpu::Buffer>,
     ) -> Result<Dispatch, KernelError> {
         let pipeline = self.pipeline(ctx, &shaders::NORM, defines, &[("WG", WG)])?;
         let slot = self.uniforms.push(ctx, &Params { rows, n, eps, _pad: 0 })?;
         let mut bindings = vec![x.as_entire_binding(), w.as_entire_binding(), self.uniforms.binding(slot)];
         bindings.extend(y.map(|y| y.as_entire_binding()));
+        bindings.extend(scale.map(|s| s.as_entire_binding()));
         Ok(Dispatch::new(ctx, pipeline, &bindings, grid(rows)))
     }
 }

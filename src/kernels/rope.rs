@@ -68,7 +68,8 @@ impl Kernels {
     /// head_dim)` rotates in place (token t at position `step.pos0 + t`); rotated `k` and `v`
     /// go to slot `(step.pos0 + t) % shape.cache_len` of the caches (k itself is left as it
     /// was). With `bufs.qk_norm`, each q and k head is RMS-normalized first (rounded to act,
-    /// as [`Kernels::rms_norm`] stores it). `max_tokens` sizes the dispatch (the step's
+    /// as [`Kernels::rms_norm`] stores it); with `bufs.v_norm_eps` each v head too, without a
+    /// weight; with `bufs.q_only` only q is worked on. `max_tokens` sizes the dispatch (the step's
     /// `n_tokens` may be smaller).
     pub fn rope_kv(
         &mut self,
@@ -93,6 +94,15 @@ impl Kernels {
         if bufs.qk_norm.is_some() {
             defines.push("QK_NORM");
         }
+        if bufs.v_norm_eps.is_some() {
+            defines.push("V_NORM");
+        }
+        if bufs.q_only {
+            defines.push("Q_ONLY");
+        }
+        if bufs.v_norm_eps.is_some_and(|e| bufs.qk_norm.as_ref().is_some_and(|n| n.eps != e)) {
+            return Err(KernelError::Shape { kernel: "rope_kv", why: "q/k and v norms of other epsilons".into() });
+        }
         // A workgroup per head; where it can be one subgroup, the norm's sum needs no barrier.
         let wg = if self.subgroups && self.subgroup_size > 0 {
             defines.push("ONE_SUBGROUP");
@@ -108,7 +118,7 @@ impl Kernels {
             rot_dims: table.rot_dims,
             max_pos: table.max_pos,
             cache_len: shape.cache_len,
-            eps: bufs.qk_norm.as_ref().map_or(0.0, |n| n.eps),
+            eps: bufs.qk_norm.as_ref().map(|n| n.eps).or(bufs.v_norm_eps).unwrap_or(0.0),
             _pad: 0,
         };
         let slot = self.uniforms.push(ctx, &params)?;
@@ -125,7 +135,7 @@ impl Kernels {
         if let Some(n) = &bufs.qk_norm {
             bindings.extend([(8, n.q.as_entire_binding()), (9, n.k.as_entire_binding())]);
         }
-        let heads_per_token = shape.n_head + 2 * shape.n_kv;
+        let heads_per_token = if bufs.q_only { shape.n_head } else { shape.n_head + 2 * shape.n_kv };
         Ok(Dispatch::with_bindings(ctx, pipeline, &bindings, grid(max_tokens * heads_per_token)))
     }
 }
@@ -144,6 +154,12 @@ pub struct QkvBuffers<'a> {
     pub v_cache: &'a wgpu::Buffer,
     /// Per-head norms of q and k (qwen3, gemma3), applied before the rotation.
     pub qk_norm: Option<QkNorm<'a>>,
+    /// Each v head RMS-normalized without a weight, with this epsilon (Gemma 4; the q/k norms'
+    /// epsilon where there are both).
+    pub v_norm_eps: Option<f32>,
+    /// Queries alone: k and v are neither rotated nor cached (a layer attending over another
+    /// layer's cache; the caches bound are that layer's and left as they are).
+    pub q_only: bool,
 }
 
 /// Per-head RMS norms of queries and keys.

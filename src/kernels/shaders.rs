@@ -31,6 +31,9 @@ shader!(ATTN_COMBINE, "attention", "attn_combine");
 shader!(ARGMAX, "sample", "argmax");
 shader!(SAMPLE, "sample", "sample");
 shader!(COPY, "copy");
+shader!(PER_LAYER_INPUTS, "per_layer", "per_layer_inputs");
+shader!(TO_ACT, "per_layer", "to_act");
+shader!(SOFTCAP, "softcap");
 
 /// Files kernels pull in with `#include "…"`, and the ones generated from Rust tables
 /// ([`includes`]).
@@ -108,4 +111,7 @@ pub static ALL: &[&ShaderDef] = &[
     &ARGMAX,
     &SAMPLE,
     &COPY,
+    &PER_LAYER_INPUTS,
+    &TO_ACT,
+    &SOFTCAP,
 ];

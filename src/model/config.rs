@@ -104,6 +104,8 @@ pub struct TensorLayout {
     pub attn_norm_2: bool,
     /// RoPE factor tables.
     pub rope_factors: RopeFactors,
+    /// A scalar each layer's output is multiplied by (`layer_output_scale`, Gemma 4).
+    pub layer_output_scale: bool,
 }
 
 impl TensorLayout {
@@ -139,6 +141,7 @@ impl TensorLayout {
             output_bias: has("output.bias"),
             attn_norm_2: family.block == super::family::BlockShape::Parallel && has(&a("attn_norm_2.weight")),
             rope_factors,
+            layer_output_scale: has("blk.0.layer_output_scale.weight"),
         }
     }
 }
@@ -197,6 +200,34 @@ pub struct ModelConfig {
     pub conv_taps: u32,
     /// The sizes of the gated delta nets (Qwen3.5), where the model has them.
     pub delta_net: Option<DeltaNetDims>,
+    /// Per layer: attends through the sliding window (Gemma 3's pattern, Gemma 4's
+    /// `attention.sliding_window_pattern`).
+    pub local_layers: Vec<bool>,
+    /// KV heads, head dimension and rotated dimensions of sliding-window layers (Gemma 4's
+    /// `*_swa` keys; the global layers' otherwise).
+    pub local_dims: AttnDims,
+    /// FFN width of each layer (Gemma 4 E2B's shared-KV layers are twice as wide); `d_ff` is
+    /// the widest.
+    pub ff_widths: Vec<u32>,
+    /// Layers from the first that keep their own KV cache; the others attend over the cache
+    /// of the last local or global layer before them that has one (Gemma 4's
+    /// `attention.shared_kv_layers`).
+    pub n_kv_layers: u32,
+    /// Dimensions per layer of Gemma 4's per-layer token embeddings (0: none).
+    pub per_layer_dim: u32,
+    /// Final logits become cap · tanh(logits / cap) (0: none).
+    pub final_softcap: f32,
+}
+
+/// The geometry of one kind of attention layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttnDims {
+    /// Key/value heads.
+    pub n_kv_head: u32,
+    /// Dimensions per head (keys and values).
+    pub head_dim: u32,
+    /// Rotated dimensions per head.
+    pub rope_dims: u32,
 }
 
 /// What one layer mixes tokens with. Attention keeps a KV cache; the others keep a fixed-size
@@ -266,10 +297,24 @@ impl ModelConfig {
         if !family.conv_layers && layer_kinds.contains(&LayerKind::ShortConv) {
             return Err(ConfigError::Inconsistent(format!("a layer with 0 KV heads in a {arch} model")));
         }
-        let n_kv_head = kv_per_layer.iter().copied().find(|&n| n != 0).unwrap_or(n_head);
-        if kv_per_layer.iter().any(|&n| n != 0 && n != n_kv_head) {
+        let sliding_window = if family.sliding_window_pattern > 0 || family.swa_pattern_key {
+            opt_u("attention.sliding_window")?.unwrap_or(0)
+        } else {
+            0
+        };
+        let local_layers = local_layers(g, &family, &arch, n_layer, sliding_window)?;
+        // One KV head count for the global layers and one for the local ones.
+        let kv_of = |local: bool| {
+            let mut counts = kv_per_layer.iter().zip(&local_layers).filter(|&(&n, &l)| n != 0 && l == local);
+            let first = counts.next().map(|(&n, _)| n);
+            (first, counts.all(|(&n, _)| Some(n) == first))
+        };
+        let ((global_kv, global_same), (local_kv, local_same)) = (kv_of(false), kv_of(true));
+        let n_kv_head = global_kv.or(local_kv).unwrap_or(n_head);
+        if !global_same || !local_same || (!family.swa_pattern_key && local_kv.is_some_and(|n| n != n_kv_head)) {
             return Err(unsupported(format!("a different number of KV heads per layer ({kv_per_layer:?})")));
         }
+        let n_kv_head_local = local_kv.unwrap_or(n_kv_head);
         let mut conv_taps = if layer_kinds.contains(&LayerKind::ShortConv) { u("shortconv.l_cache")? } else { 0 };
         let delta_net = if family.delta_net {
             layer_kinds = delta_net_layers(g, &arch, n_layer)?;
@@ -307,10 +352,13 @@ impl ModelConfig {
             None if d_model % n_head == 0 => d_model / n_head,
             None => return Err(ConfigError::Inconsistent(format!("width {d_model} over {n_head} heads"))),
         };
-        if let Some(v) = opt_u("attention.value_length")?
-            && v != head_dim
-        {
-            return Err(ConfigError::Inconsistent(format!("key length {head_dim} != value length {v}")));
+        let head_dim_local = opt_u("attention.key_length_swa")?.unwrap_or(head_dim);
+        for (k, hd) in [("attention.value_length", head_dim), ("attention.value_length_swa", head_dim_local)] {
+            if let Some(v_len) = opt_u(k)?
+                && v_len != hd
+            {
+                return Err(ConfigError::Inconsistent(format!("key length {hd} != value length {v_len} ({k})")));
+            }
         }
         let n_vocab = match opt_u("vocab_size")? {
             Some(n) => n,
@@ -329,8 +377,24 @@ impl ModelConfig {
         };
         let rope_dims = if rope { opt_u("rope.dimension_count")?.unwrap_or(head_dim) } else { 0 };
         let rope_base = f64::from(opt_f("rope.freq_base")?.unwrap_or(10000.0));
-        let sliding_window =
-            if family.sliding_window_pattern > 0 { opt_u("attention.sliding_window")?.unwrap_or(0) } else { 0 };
+        let rope_base_local = if family.swa_pattern_key {
+            f64::from(opt_f("rope.freq_base_swa")?.unwrap_or(10000.0))
+        } else if family.sliding_window_pattern > 0 {
+            family.local_rope_base
+        } else {
+            rope_base
+        };
+        let rope_dims_local = if rope { opt_u("rope.dimension_count_swa")?.unwrap_or(rope_dims) } else { 0 };
+        let ff_widths = g.get_u32_per_layer(&key("feed_forward_length"), n_layer)?;
+        let d_ff = ff_widths.iter().copied().max().unwrap_or(0);
+        let shared_kv = opt_u("attention.shared_kv_layers")?.unwrap_or(0);
+        if shared_kv >= n_layer {
+            return Err(out_of_range(
+                &key("attention.shared_kv_layers"),
+                shared_kv,
+                format!("must be below {n_layer}"),
+            ));
+        }
         // Gemma 3 27B (62 layers) scales scores by the width per head, not the head dimension.
         let scale_dim = if arch == "gemma3" && u("block_count")? == 62 { d_model / n_head } else { head_dim };
         let cfg = ModelConfig {
@@ -342,7 +406,7 @@ impl ModelConfig {
             ),
             n_layer,
             d_model,
-            d_ff: u("feed_forward_length")?,
+            d_ff,
             n_head,
             n_kv_head,
             head_dim,
@@ -350,17 +414,23 @@ impl ModelConfig {
             n_ctx_train,
             norm_eps: opt_f(family.eps_key())?.unwrap_or(1e-5),
             rope_base,
-            rope_base_local: if family.sliding_window_pattern > 0 { family.local_rope_base } else { rope_base },
+            rope_base_local,
             rope_dims,
             rope_freq_scale,
             rope_attn_factor: f64::from(opt_f("rope.scaling.attn_factor")?.unwrap_or(1.0)),
             rope_orig_ctx: opt_u("rope.scaling.original_context_length")?.unwrap_or(n_ctx_train),
             sliding_window,
             tied_embeddings: g.tensor("output.weight").is_none(),
-            attn_scale: 1.0 / (scale_dim.max(1) as f32).sqrt(),
+            attn_scale: if family.unit_attn_scale { 1.0 } else { 1.0 / (scale_dim.max(1) as f32).sqrt() },
             layer_kinds,
             conv_taps,
             delta_net,
+            local_layers,
+            local_dims: AttnDims { n_kv_head: n_kv_head_local, head_dim: head_dim_local, rope_dims: rope_dims_local },
+            ff_widths,
+            n_kv_layers: n_layer - shared_kv,
+            per_layer_dim: opt_u("embedding_length_per_layer_input")?.unwrap_or(0),
+            final_softcap: if family.logit_softcap { opt_f("final_logit_softcapping")?.unwrap_or(0.0) } else { 0.0 },
             arch,
         };
         cfg.validate()?;
@@ -405,6 +475,62 @@ impl ModelConfig {
         within("vocab_size", self.n_vocab, 1, caps::VOCAB)?;
         within("context_length", self.n_ctx_train, 1, caps::CONTEXT)?;
         within("attention.sliding_window", self.sliding_window, 0, caps::CONTEXT)?;
+        let local = self.local_dims;
+        within("attention.head_count_kv", local.n_kv_head, 1, self.n_head)?;
+        within("attention.key_length_swa", local.head_dim, 2, caps::HEAD_DIM)?;
+        if self.family.positions == Positions::Rope {
+            within("rope.dimension_count_swa", local.rope_dims, 2, local.head_dim)?;
+        }
+        if !self.n_head.is_multiple_of(local.n_kv_head) || !local.head_dim.is_multiple_of(2) {
+            return Err(ConfigError::Inconsistent(format!(
+                "{} heads over {} KV heads of {} dims in sliding-window layers",
+                self.n_head, local.n_kv_head, local.head_dim
+            )));
+        }
+        if self.local_layers.len() != self.n_layer as usize || self.ff_widths.len() != self.n_layer as usize {
+            return Err(ConfigError::Inconsistent(format!("per-layer keys of other than {} layers", self.n_layer)));
+        }
+        if self.local_layers.contains(&true) && self.sliding_window == 0 {
+            return Err(ConfigError::Inconsistent("sliding-window layers without a window".into()));
+        }
+        for (l, &f) in self.ff_widths.iter().enumerate() {
+            within(&format!("feed_forward_length[{l}]"), f, 8, caps::WIDTH)?;
+            if !f.is_multiple_of(8) {
+                return Err(out_of_range(&key("feed_forward_length"), f, "must be a multiple of 8".into()));
+            }
+        }
+        within("per-layer embedding length", self.per_layer_dim, 0, caps::WIDTH)?;
+        if u64::from(self.per_layer_dim) * u64::from(self.n_layer) > u64::from(caps::WIDTH) {
+            return Err(out_of_range(
+                &key("embedding_length_per_layer_input"),
+                self.per_layer_dim,
+                format!("times {} layers must be at most {}", self.n_layer, caps::WIDTH),
+            ));
+        }
+        if self.n_kv_layers < self.n_layer {
+            // The layers shared KV caches come from must be of the kinds llama.cpp assumes, and
+            // attention layers.
+            let n = self.n_kv_layers;
+            let ok = n >= 2
+                && self.is_local_layer(n - 2)
+                && !self.is_local_layer(n - 1)
+                && (0..self.n_layer).all(|l| self.is_attention_layer(l));
+            if !ok {
+                return Err(ConfigError::Inconsistent(format!(
+                    "{} layers sharing the KV caches of layers {} (local) and {} (global)",
+                    self.n_layer - n,
+                    n.saturating_sub(2),
+                    n.saturating_sub(1)
+                )));
+            }
+        }
+        if !(self.final_softcap.is_finite() && self.final_softcap >= 0.0) {
+            return Err(out_of_range(
+                &key("final_logit_softcapping"),
+                self.final_softcap,
+                "must be 0 or positive".into(),
+            ));
+        }
         if self.layer_kinds.len() != self.n_layer as usize {
             return Err(ConfigError::Inconsistent(format!(
                 "{} layer kinds for {} layers",
@@ -438,7 +564,7 @@ impl ModelConfig {
             ));
         }
         // Query width: heads × head dim, within the width cap (so products of it stay small).
-        let q_width = u64::from(self.n_head) * u64::from(self.head_dim);
+        let q_width = u64::from(self.n_head) * u64::from(self.head_dim.max(self.local_dims.head_dim));
         if q_width > u64::from(caps::WIDTH) {
             return Err(out_of_range("heads × head dim", q_width, format!("must be at most {}", caps::WIDTH)));
         }
@@ -489,8 +615,44 @@ impl ModelConfig {
 
     /// Whether layer `l` attends through a sliding window.
     pub fn is_local_layer(&self, l: u32) -> bool {
-        let pattern = self.family.sliding_window_pattern;
-        self.sliding_window > 0 && pattern > 0 && !(l + 1).is_multiple_of(pattern)
+        self.local_layers.get(l as usize).copied().unwrap_or(false)
+    }
+
+    /// KV heads, head dimension and rotated dimensions of attention layer `l`.
+    pub fn attn_dims(&self, l: u32) -> AttnDims {
+        if self.is_local_layer(l) {
+            self.local_dims
+        } else {
+            AttnDims { n_kv_head: self.n_kv_head, head_dim: self.head_dim, rope_dims: self.rope_dims }
+        }
+    }
+
+    /// The layer whose KV cache layer `l` attends over: itself, or for a layer past
+    /// `n_kv_layers`, the last layer of its kind (local or global) that keeps one, as
+    /// llama.cpp's Gemma 4 reuses them (`n_kv_layers - 2` for a local layer, `- 1` for a
+    /// global one: [`ModelConfig::validate`] checks that those are of the kind).
+    pub fn kv_layer(&self, l: u32) -> u32 {
+        match l < self.n_kv_layers {
+            true => l,
+            false if self.is_local_layer(l) => self.n_kv_layers.saturating_sub(2),
+            false => self.n_kv_layers.saturating_sub(1),
+        }
+    }
+
+    /// Whether layer `l` projects and caches its own keys and values.
+    pub fn has_own_kv(&self, l: u32) -> bool {
+        l < self.n_kv_layers
+    }
+
+    /// The FFN width of layer `l`.
+    pub fn ff_width(&self, l: u32) -> u32 {
+        self.ff_widths.get(l as usize).copied().unwrap_or(self.d_ff)
+    }
+
+    /// The widest queries (H · hd) and keys (KV · hd) of any attention layer.
+    pub fn max_qkv_widths(&self) -> (u32, u32) {
+        let dims = (0..self.n_layer).filter(|&l| self.is_attention_layer(l)).map(|l| self.attn_dims(l));
+        dims.fold((0, 0), |(q, kv), a| (q.max(self.n_head * a.head_dim), kv.max(a.n_kv_head * a.head_dim)))
     }
 
     /// The longest context this model can take: its learned position table's length, else
@@ -508,6 +670,21 @@ impl ModelConfig {
     pub fn long_rope(&self, n_ctx: u32) -> bool {
         n_ctx.div_ceil(256).saturating_mul(256) > self.rope_orig_ctx
     }
+}
+
+/// Which layers attend through the sliding window: Gemma 4's flag per layer
+/// (`attention.sliding_window_pattern`), or every layer but each `sliding_window_pattern`-th of
+/// a family with a fixed pattern (Gemma 3), where the file has a window.
+fn local_layers(g: &Gguf, family: &Family, arch: &str, n_layer: u32, window: u32) -> Result<Vec<bool>, ConfigError> {
+    if family.swa_pattern_key {
+        let key = format!("{arch}.attention.sliding_window_pattern");
+        return match g.get_array(&key)? {
+            crate::gguf::Array::Bool(v) if v.len() == n_layer as usize => Ok(v.clone()),
+            a => Err(ConfigError::Inconsistent(format!("'{key}' has {} entries for {n_layer} layers", a.len()))),
+        };
+    }
+    let pattern = family.sliding_window_pattern;
+    Ok((0..n_layer).map(|l| window > 0 && pattern > 0 && !(l + 1).is_multiple_of(pattern)).collect())
 }
 
 /// Qwen3.5's layer kinds: a per-layer flag list (`attention.recurrent_layers`) where the file

@@ -78,6 +78,17 @@ pub struct Family {
     /// The query projection gives each head its queries and a gate, interleaved by head; the
     /// attention output is multiplied by sigmoid(gate) before its projection (Qwen3.5).
     pub attn_output_gate: bool,
+    /// The sliding-window layers are listed by `attention.sliding_window_pattern`, one flag per
+    /// layer, with their own head size, rotated dimensions and RoPE base (`*_swa` keys; Gemma 4).
+    pub swa_pattern_key: bool,
+    /// Values are RMS-normalized per head, without a weight, before the cache (Gemma 4).
+    pub v_norm: bool,
+    /// Attention scores are not scaled (Gemma 4: q and k are normalized instead).
+    pub unit_attn_scale: bool,
+    /// Final logits are soft-capped by `final_logit_softcapping` (Gemma 4).
+    pub logit_softcap: bool,
+    /// The file's `rope_freqs` apply to global layers only (Gemma 4's proportional RoPE).
+    pub rope_factors_global_only: bool,
     /// The final norm's tensor (LFM2's converter names it `token_embd_norm`).
     pub output_norm: &'static str,
     /// The FFN's input norm's tensor in each layer (Qwen3.5's converter names it
@@ -118,6 +129,11 @@ const BASE: Family = Family {
     conv_layers: false,
     delta_net: false,
     attn_output_gate: false,
+    swa_pattern_key: false,
+    v_norm: false,
+    unit_attn_scale: false,
+    logit_softcap: false,
+    rope_factors_global_only: false,
     output_norm: "output_norm",
     ffn_norm: "ffn_norm",
     source: "",
@@ -128,7 +144,7 @@ const BASE: Family = Family {
 const RANDOM: &str = "random weights in its real layout, against llama.cpp";
 
 /// Every family hearth runs.
-pub const FAMILIES: [Family; 10] = [
+pub const FAMILIES: [Family; 11] = [
     // Llama 1-3, SmolLM, Mistral, DeepSeek-R1 distills of Llama: normal-pair RoPE (the
     // converter permutes Q and K), optional rope_freqs (Llama 3.x) or longrope factors.
     Family {
@@ -220,6 +236,26 @@ pub const FAMILIES: [Family; 10] = [
         attn_output_gate: true,
         ffn_norm: "post_attention_norm",
         source: "models/qwen35.cpp, models/delta-net-base.cpp",
+        verified: RANDOM,
+        ..BASE
+    },
+    // Gemma 4 (E2B, E4B): Gemma 3's block (q/k norms, post-norms, GELU, scaled embeddings) with
+    // sliding-window and global layers of their own head sizes, RoPE bases and rotated dims
+    // (proportional RoPE on global layers through rope_freqs), values normed without a weight,
+    // unscaled scores, the last layers reading earlier layers' KV caches, per-layer token
+    // embeddings projected into every layer, a scalar per layer, soft-capped logits.
+    Family {
+        arch: "gemma4",
+        act: GluKind::Gelu,
+        qk_norm: true,
+        post_norms: true,
+        scale_embeddings: true,
+        swa_pattern_key: true,
+        v_norm: true,
+        unit_attn_scale: true,
+        logit_softcap: true,
+        rope_factors_global_only: true,
+        source: "models/gemma4.cpp",
         verified: RANDOM,
         ..BASE
     },

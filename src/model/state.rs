@@ -57,6 +57,8 @@ pub struct State {
     pub delta: Option<DeltaNetActs>,
     /// (T, H·hd) the attention output gates (Qwen3.5), where the model has them.
     pub q_gate: Option<wgpu::Buffer>,
+    /// Gemma 4's per-layer inputs, where the model has per-layer embeddings.
+    pub per_layer: Option<PerLayerActs>,
     /// (n_ctx, rope_dims / 2) cos/sin tables (with the model's RoPE factors for this context
     /// and longrope's attention factor): global layers, then local layers (gemma3).
     pub rope: (RopeTable, Option<RopeTable>),
@@ -95,6 +97,17 @@ pub struct DeltaNetActs {
     pub y: wgpu::Buffer,
 }
 
+/// Gemma 4's per-layer activations over a step.
+pub struct PerLayerActs {
+    /// (T, L·P) f32 the tokens' rows of `per_layer_token_embd`, times sqrt(P).
+    pub rows: wgpu::Buffer,
+    /// (T, L·P) the projection of the scaled token embedding, then (in place) every layer's
+    /// inputs.
+    pub inputs: wgpu::Buffer,
+    /// (T, P) a layer's gate, then its product with the layer's inputs.
+    pub gate: wgpu::Buffer,
+}
+
 /// One buffer of a [`State`] as the plan sees it.
 #[derive(Clone, Copy, Debug)]
 pub struct StateBuffer {
@@ -131,7 +144,8 @@ impl StateSizes {
     pub fn new(cfg: &ModelConfig, n_ctx: u32, max_chunk: u32, act: u64, cpu_shapes: bool) -> Self {
         let t = u64::from(max_chunk);
         let (d, f) = (u64::from(cfg.d_model), u64::from(cfg.d_ff));
-        let (qd, kvd) = (u64::from(cfg.n_head * cfg.head_dim), u64::from(cfg.n_kv_head * cfg.head_dim));
+        let (qd, kvd) = cfg.max_qkv_widths();
+        let (qd, kvd) = (u64::from(qd), u64::from(kvd));
         let mut buffers = Vec::new();
         let mut add = |what, bytes, kind| buffers.push(StateBuffer { what, bytes: buffer_bytes(bytes), kind });
         let (kv, rec, other) = (StateKind::KvCache, StateKind::Recurrent, StateKind::Other);
@@ -147,11 +161,14 @@ impl StateSizes {
                         add("the delta-net state of one layer", shape.state_bytes(), rec);
                     }
                 }
-                LayerKind::Attention => {
+                LayerKind::Attention if cfg.has_own_kv(l) => {
                     let len = u64::from(cache_len(cfg, l, n_ctx, max_chunk));
+                    let dims = cfg.attn_dims(l);
+                    let kvd = u64::from(dims.n_kv_head * dims.head_dim);
                     add("the KV cache of one layer", len * kvd * act, kv);
                     add("the KV cache of one layer", len * kvd * act, kv);
                 }
+                LayerKind::Attention => {}
             }
         }
         add("the residual stream of a prefill chunk", t * d * 4, other);
@@ -184,19 +201,22 @@ impl StateSizes {
         if cfg.family.attn_output_gate {
             add("the attention output gates of a prefill chunk", t * qd * act, other);
         }
-        add("the logits", u64::from(cfg.n_vocab) * act, other);
-        let has_local = has_local_layers(cfg);
-        let table = RopeTable::bytes(cfg.rope_dims / 2, n_ctx);
-        add("the rope table", table, other);
-        if has_local {
-            add("the rope table", table, other);
+        if cfg.per_layer_dim > 0 {
+            let all = u64::from(cfg.per_layer_dim * cfg.n_layer);
+            add("the per-layer embeddings of a prefill chunk", t * all * 4, other);
+            add("the per-layer inputs of a prefill chunk", t * all * act, other);
+            add("the per-layer gate of a prefill chunk", t * u64::from(cfg.per_layer_dim) * act, other);
         }
-        let shape = attn_shape(cfg, 0, n_ctx, max_chunk);
+        add("the logits", u64::from(cfg.n_vocab) * act, other);
+        let (global_shape, local_shape) = attn_shapes(cfg, n_ctx, max_chunk);
+        add("the rope table", RopeTable::bytes(cfg.rope_dims / 2, n_ctx), other);
+        if local_shape.is_some() {
+            add("the rope table", RopeTable::bytes(cfg.local_dims.rope_dims / 2, n_ctx), other);
+        }
         let split_keys = DecodeScratch::split_keys(cpu_shapes, n_ctx);
-        add("the decode attention scratch", DecodeScratch::size(&global(&shape), n_ctx, split_keys).1, other);
-        if has_local {
-            let local = AttnShape { window: cfg.sliding_window, ..shape };
-            add("the decode attention scratch", DecodeScratch::size(&local, n_ctx, split_keys).1, other);
+        add("the decode attention scratch", DecodeScratch::size(&global_shape, n_ctx, split_keys).1, other);
+        if let Some(local) = &local_shape {
+            add("the decode attention scratch", DecodeScratch::size(local, n_ctx, split_keys).1, other);
         }
         add("the step uniform", StepBuffer::BYTES, other);
         add("the sampled token", 4, other);
@@ -214,12 +234,17 @@ impl StateSizes {
     }
 }
 
-fn global(shape: &AttnShape) -> AttnShape {
-    AttnShape { window: 0, ..*shape }
-}
-
-fn has_local_layers(cfg: &ModelConfig) -> bool {
-    (0..cfg.n_layer).any(|l| cfg.is_local_layer(l))
+/// The attention shapes of the global layers and, where the model has them, of the
+/// sliding-window layers (each kind's decode scratch is sized by its shape).
+fn attn_shapes(cfg: &ModelConfig, n_ctx: u32, max_chunk: u32) -> (AttnShape, Option<AttnShape>) {
+    let first = |local: bool| (0..cfg.n_layer).find(|&l| cfg.is_attention_layer(l) && cfg.is_local_layer(l) == local);
+    let local = first(true).map(|l| attn_shape(cfg, l, n_ctx, max_chunk));
+    let global = match first(false) {
+        Some(l) => attn_shape(cfg, l, n_ctx, max_chunk),
+        // Every layer local (or none attends): a global shape of the main dimensions.
+        None => AttnShape { window: 0, ..attn_shape(cfg, 0, n_ctx, max_chunk) },
+    };
+    (global, local)
 }
 
 impl State {
@@ -237,7 +262,8 @@ impl State {
     ) -> State {
         let t = u64::from(max_chunk);
         let (d, f) = (u64::from(cfg.d_model), u64::from(cfg.d_ff));
-        let (qd, kvd) = (u64::from(cfg.n_head * cfg.head_dim), u64::from(cfg.n_kv_head * cfg.head_dim));
+        let (qd, kvd) = cfg.max_qkv_widths();
+        let (qd, kvd) = (u64::from(qd), u64::from(kvd));
         let act = |n: u64, label: &str| k.act_buffer(ctx, n, label);
         let f32s = |n: u64, label: &str| ctx.storage_buffer(4 * n, label);
         // Allocated in the order StateSizes lists them.
@@ -249,20 +275,22 @@ impl State {
             conv_rings.push(ring);
             let states = delta_shape(cfg).filter(|_| kind == LayerKind::DeltaNet);
             delta_states.push(states.map(|s| ctx.storage_buffer(s.state_bytes(), "delta_state")));
-            if kind == LayerKind::Attention {
+            if kind == LayerKind::Attention && cfg.has_own_kv(l) {
                 let len = cache_len(cfg, l, n_ctx, max_chunk);
-                caches.push(Some((act(u64::from(len) * kvd, "k_cache"), act(u64::from(len) * kvd, "v_cache"), len)));
+                let dims = cfg.attn_dims(l);
+                let kvd = u64::from(len) * u64::from(dims.n_kv_head * dims.head_dim);
+                caches.push(Some((act(kvd, "k_cache"), act(kvd, "v_cache"), len)));
             } else {
                 caches.push(None);
             }
         }
         let factors = w.rope_factors.for_context(cfg, n_ctx);
-        let table = |base| {
-            let freqs = rope_freqs(base, cfg.rope_dims, cfg.rope_freq_scale, factors);
+        let local_factors = if cfg.family.rope_factors_global_only { None } else { factors };
+        let table = |base, dims, factors| {
+            let freqs = rope_freqs(base, dims, cfg.rope_freq_scale, factors);
             RopeTable::new(ctx, &freqs, n_ctx, cfg.rope_attn_factor)
         };
-        let has_local = has_local_layers(cfg);
-        let shape = attn_shape(cfg, 0, n_ctx, max_chunk);
+        let (global_shape, local_shape) = attn_shapes(cfg, n_ctx, max_chunk);
         let split_keys = DecodeScratch::split_keys(k.cpu_shapes, n_ctx);
         let scratch = |shape: &AttnShape| DecodeScratch::new(ctx, shape, n_ctx, split_keys);
         State {
@@ -289,15 +317,23 @@ impl State {
                 }
             }),
             q_gate: cfg.family.attn_output_gate.then(|| act(t * qd, "q_gate")),
+            per_layer: (cfg.per_layer_dim > 0).then(|| {
+                let all = u64::from(cfg.per_layer_dim * cfg.n_layer);
+                PerLayerActs {
+                    rows: f32s(t * all, "per_layer_rows"),
+                    inputs: act(t * all, "per_layer_inputs"),
+                    gate: act(t * u64::from(cfg.per_layer_dim), "per_layer_gate"),
+                }
+            }),
             delta_states,
             logits: act(u64::from(cfg.n_vocab), "logits"),
             caches,
             conv_rings,
-            rope: (table(cfg.rope_base), has_local.then(|| table(cfg.rope_base_local))),
-            scratch: (
-                scratch(&global(&shape)),
-                has_local.then(|| scratch(&AttnShape { window: cfg.sliding_window, ..shape })),
+            rope: (
+                table(cfg.rope_base, cfg.rope_dims, factors),
+                local_shape.map(|_| table(cfg.rope_base_local, cfg.local_dims.rope_dims, local_factors)),
             ),
+            scratch: (scratch(&global_shape), local_shape.as_ref().map(scratch)),
             step: StepBuffer::new(ctx),
             token: ctx.storage_buffer(4, "token"),
             prompt: ctx.storage_buffer(4 * t, "prompt"),

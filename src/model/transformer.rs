@@ -7,13 +7,13 @@
 
 use crate::gpu::{Dispatch, GpuContext, GpuWeight, Recorder};
 use crate::kernels::{
-    AttnShape, ConvBuffers, DeltaNetBuffers, GluKind, History, KernelError, Kernels, MatvecX, QkNorm, QkvBuffers,
-    SamplerParams, Step, Store,
+    AttnShape, ConvBuffers, DeltaNetBuffers, GluKind, History, KernelError, Kernels, MatvecX, PerLayerShape, QkNorm,
+    QkvBuffers, SamplerParams, Step, Store, UpRows,
 };
 
 use super::family::{BlockShape, Positions};
 use super::state::{PENALTY_WINDOW, State, cache_len, conv_shape, delta_shape};
-use super::weights::{LayerWeights, NormWeights};
+use super::weights::{LayerWeights, NormWeights, PerLayerWeights};
 use super::{LayerKind, ModelConfig, ModelWeights};
 
 /// Where a step's token ids come from.
@@ -34,11 +34,12 @@ pub enum Head<'a> {
 }
 
 pub(super) fn attn_shape(cfg: &ModelConfig, l: u32, n_ctx: u32, max_chunk: u32) -> AttnShape {
+    let dims = cfg.attn_dims(l);
     AttnShape {
         n_head: cfg.n_head,
-        n_kv: cfg.n_kv_head,
-        head_dim: cfg.head_dim,
-        cache_len: cache_len(cfg, l, n_ctx, max_chunk),
+        n_kv: dims.n_kv_head,
+        head_dim: dims.head_dim,
+        cache_len: cache_len(cfg, cfg.kv_layer(l), n_ctx, max_chunk),
         window: if cfg.is_local_layer(l) { cfg.sliding_window } else { 0 },
         scale: cfg.attn_scale,
         alibi: if cfg.family.positions == Positions::Alibi { cfg.family.alibi_max_bias } else { 0.0 },
@@ -82,9 +83,11 @@ pub fn forward(
                         f.delta_rule(k, l, lw)?;
                     }
                     LayerKind::Attention => {
-                        // q (T, H·hd) (and its gate), k, v (T, KV·hd) = norm(x) W_qkv^T (+ b)
+                        // q (T, H·hd) (and its gate), k, v (T, KV·hd) = norm(x) W_qkv^T (+ b); q
+                        // alone in a layer reading another's KV cache (Gemma 4)
                         match &s.q_gate {
                             Some(g) => f.project_in(k, &lw.qkv, &lw.attn_norm, &[&s.q, g, &s.k, &s.v])?,
+                            None if !cfg.has_own_kv(l as u32) => f.project_in(k, &lw.qkv, &lw.attn_norm, &[&s.q])?,
                             None => f.project_in(k, &lw.qkv, &lw.attn_norm, &[&s.q, &s.k, &s.v])?,
                         }
                         // x += softmax(rope(q) rope(k)^T · scale + mask) v (· sigmoid(gate)) W_o^T (+ b)
@@ -94,8 +97,13 @@ pub fn forward(
                 // gate, up (T, F) = norm(x) W^T (+ b)  (a plain FFN: up alone, into gate)
                 let ffn_norm = lw.ffn_norm.as_ref().unwrap_or(&lw.attn_norm);
                 f.project_in(k, &lw.ffn_in, ffn_norm, &[&s.gate, &s.up])?;
-                // x += (act(gate) · up) W_down^T (+ b)
-                f.ffn_out(k, lw)?;
+                // x += (act(gate) · up) W_down^T (+ b)  (· the layer's scalar, Gemma 4's without
+                // per-layer inputs)
+                f.ffn_out(k, l, lw, lw.out_scale.as_ref().filter(|_| lw.per_layer.is_none()))?;
+                // Gemma 4: x = (x + rms_norm((gelu(x W_gate^T) · inputs[l]) W_proj^T) · norm) · scalar
+                if let Some(pl) = &lw.per_layer {
+                    f.per_layer_input(k, l, pl, lw.out_scale.as_ref())?;
+                }
             }
             // x += attn(norm2(x)) + ffn(norm(x)): the FFN's input is projected before attention
             // adds to x (Falcon; attention has its own norm on Falcon-40B)
@@ -103,7 +111,7 @@ pub fn forward(
                 f.project_in(k, &lw.ffn_in, &lw.attn_norm, &[&s.gate, &s.up])?;
                 f.project_in(k, &lw.qkv, lw.attn_norm_2.as_ref().unwrap_or(&lw.attn_norm), &[&s.q, &s.k, &s.v])?;
                 f.attend(k, l, lw)?;
-                f.ffn_out(k, lw)?;
+                f.ffn_out(k, l, lw, None)?;
             }
         }
     }
@@ -141,7 +149,55 @@ impl StepBuilder<'_> {
         if let Some(norm) = &w.embd_norm {
             self.out.push(k.norm(self.ctx, norm.norm(self.cfg.norm_eps), &s.x, true, None, t, self.cfg.d_model)?);
         }
+        if let (Some(pe), Some(acts)) = (&w.per_layer_embd, &s.per_layer) {
+            let cfg = self.cfg;
+            let p = cfg.per_layer_dim;
+            // rows (T, L·P) f32 = per_layer_token_embd[tokens] · sqrt(P)
+            self.out.extend(k.embed(self.ctx, &pe.table, ids, 0, &acts.rows, t, (p as f32).sqrt())?);
+            // inputs (T, L·P) = x0 W_proj^T, then (rms_norm(· / sqrt(D)) · norm + rows) / sqrt(2)
+            self.out.push(k.to_act(self.ctx, &s.x, &s.h, t * cfg.d_model)?);
+            self.project(k, &pe.proj, &s.h, &acts.inputs, Store::Act)?;
+            let shape = PerLayerShape { n_layer: cfg.n_layer, dim: p, d_model: cfg.d_model, eps: cfg.norm_eps };
+            self.out.push(k.per_layer_inputs(self.ctx, &shape, &acts.rows, &pe.norm, &acts.inputs, t)?);
+        }
         Ok(())
+    }
+
+    /// y = input W^T: a matvec when decoding, a matmul over the chunk otherwise.
+    fn project(
+        &mut self,
+        k: &mut Kernels,
+        w: &GpuWeight,
+        input: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        store: Store,
+    ) -> Result<(), KernelError> {
+        let v = if self.decode {
+            k.matvec(self.ctx, w, input, y, store)?
+        } else {
+            k.matmul(self.ctx, w, input, y, self.t, store)?
+        };
+        self.out.extend(v);
+        Ok(())
+    }
+
+    /// Gemma 4's per-layer input of layer `l` after its FFN: g (T, P) = gelu(x W_gate^T) ·
+    /// inputs[:, l], then x = (x + rms_norm(g W_proj^T) · post_norm) · scale.
+    fn per_layer_input(
+        &mut self,
+        k: &mut Kernels,
+        l: usize,
+        pl: &PerLayerWeights,
+        scale: Option<&wgpu::Buffer>,
+    ) -> Result<(), KernelError> {
+        let (s, t, cfg) = (self.s, self.t, self.cfg);
+        let acts = s.per_layer.as_ref().ok_or_else(|| no_state("per-layer", l))?;
+        let p = cfg.per_layer_dim;
+        self.out.push(k.to_act(self.ctx, &s.x, &s.h, t * cfg.d_model)?);
+        self.project(k, &pl.gate, &s.h, &acts.gate, Store::Act)?;
+        let rows = UpRows { width: p, stride: p * cfg.n_layer, offset: l as u32 * p };
+        self.out.push(k.glu_strided(self.ctx, GluKind::Gelu, &acts.gate, &acts.inputs, rows, t * p)?);
+        self.add_to_residual(k, &pl.proj, &acts.gate, Some(&pl.post_norm), scale)
     }
 
     /// A sub-layer's input projections of h = norm(x) (one weight per stack of tensors, each
@@ -170,26 +226,39 @@ impl StepBuilder<'_> {
         Ok(())
     }
 
-    /// x += input W^T (+ b), or with a post-norm (gemma3) x += rms_norm(input W^T) · post_norm.
+    /// x += input W^T (+ b), or with a post-norm (gemma3) x += rms_norm(input W^T) · post_norm
+    /// (then x · scale, Gemma 4's scalar of the layer, where given).
     fn add_to_residual(
         &mut self,
         k: &mut Kernels,
         w: &GpuWeight,
         input: &wgpu::Buffer,
         post_norm: Option<&wgpu::Buffer>,
+        scale: Option<&wgpu::Buffer>,
     ) -> Result<(), KernelError> {
-        let (s, t) = (self.s, self.t);
-        let proj = |k: &mut Kernels, y: &wgpu::Buffer, store| {
-            if self.decode { k.matvec(self.ctx, w, input, y, store) } else { k.matmul(self.ctx, w, input, y, t, store) }
-        };
+        let s = self.s;
         let Some(pn) = post_norm else {
-            let v = proj(k, &s.x, Store::AddF32)?;
-            self.out.extend(v);
-            return Ok(());
+            if scale.is_some() {
+                return Err(KernelError::Shape { kernel: "forward", why: "a layer scalar without a post-norm".into() });
+            }
+            return self.project(k, w, input, &s.x, Store::AddF32);
         };
-        let v = proj(k, &s.o, Store::F32)?;
-        self.out.extend(v);
-        self.out.push(k.rms_norm_add(self.ctx, &s.o, pn, &s.x, t, self.cfg.d_model, self.cfg.norm_eps)?);
+        self.project(k, w, input, &s.o, Store::F32)?;
+        self.post_norm_add(k, pn, scale)
+    }
+
+    /// x += rms_norm(o) · post_norm (then x · scale, where given).
+    fn post_norm_add(
+        &mut self,
+        k: &mut Kernels,
+        post_norm: &wgpu::Buffer,
+        scale: Option<&wgpu::Buffer>,
+    ) -> Result<(), KernelError> {
+        let (s, t, cfg) = (self.s, self.t, self.cfg);
+        self.out.push(match scale {
+            Some(sc) => k.rms_norm_add_scaled(self.ctx, &s.o, post_norm, &s.x, sc, t, cfg.d_model, cfg.norm_eps)?,
+            None => k.rms_norm_add(self.ctx, &s.o, post_norm, &s.x, t, cfg.d_model, cfg.norm_eps)?,
+        });
         Ok(())
     }
 
@@ -200,11 +269,23 @@ impl StepBuilder<'_> {
         let (s, t, cfg) = (self.s, self.t, self.cfg);
         let shape = attn_shape(cfg, l as u32, s.n_ctx, s.max_chunk);
         let local = shape.window > 0;
-        let (k_cache, v_cache, _) = s.caches[l].as_ref().ok_or_else(|| no_state("KV cache", l))?;
+        let kv_layer = cfg.kv_layer(l as u32) as usize;
+        let (k_cache, v_cache, _) =
+            s.caches.get(kv_layer).and_then(Option::as_ref).ok_or_else(|| no_state("KV cache", l))?;
         let rope = if local { s.rope.1.as_ref().unwrap_or(&s.rope.0) } else { &s.rope.0 };
-        // per-head q, k norms; rotate q, k by position; append k, v to the cache
+        // per-head q, k (Gemma 4: and v) norms; rotate q, k by position; append k, v to the
+        // cache (a layer reading another's cache: q alone)
         let qk_norm = lw.qk_norm.as_ref().map(|[q, k]| QkNorm { q, k, eps: cfg.norm_eps });
-        let qkv = QkvBuffers { q: &s.q, k: &s.k, v: &s.v, k_cache, v_cache, qk_norm };
+        let qkv = QkvBuffers {
+            q: &s.q,
+            k: &s.k,
+            v: &s.v,
+            k_cache,
+            v_cache,
+            qk_norm,
+            v_norm_eps: cfg.family.v_norm.then_some(cfg.norm_eps),
+            q_only: kv_layer != l,
+        };
         self.out.push(k.rope_kv(self.ctx, &qkv, rope, &s.step, cfg.family.rope_layout, &shape, t)?);
         // att (T, H·hd) = softmax(q k^T · scale + mask (+ ALiBi)) v
         if self.decode {
@@ -229,11 +310,11 @@ impl StepBuilder<'_> {
                     gate,
                     Some(&s.att),
                     None,
-                    t * cfg.n_head * cfg.head_dim,
+                    t * cfg.n_head * shape.head_dim,
                 )?);
-                self.add_to_residual(k, &lw.wo, gate, None)
+                self.add_to_residual(k, &lw.wo, gate, None, None)
             }
-            None => self.add_to_residual(k, &lw.wo, &s.att, lw.post_attn_norm.as_ref()),
+            None => self.add_to_residual(k, &lw.wo, &s.att, lw.post_attn_norm.as_ref(), None),
         }
     }
 
@@ -247,7 +328,7 @@ impl StepBuilder<'_> {
         let kernel = lw.conv.as_ref().ok_or_else(|| no_state("conv kernel", l))?;
         let bufs = ConvBuffers { gates: Some([b, c]), x: xx, kernel, ring, y };
         self.out.push(k.short_conv(self.ctx, &conv_shape(self.cfg, s.max_chunk), &bufs, &s.step)?);
-        self.add_to_residual(k, &lw.wo, y, None)
+        self.add_to_residual(k, &lw.wo, y, None, None)
     }
 
     /// A delta-net layer after its input projections (in `State::delta`): the causal
@@ -278,13 +359,19 @@ impl StepBuilder<'_> {
             y: &dn.y,
         };
         self.out.push(k.delta_net(self.ctx, &shape, &bufs, &s.step)?);
-        self.add_to_residual(k, &lw.wo, &dn.y, None)
+        self.add_to_residual(k, &lw.wo, &dn.y, None, None)
     }
 
     /// The FFN after its input projections (gate, up in their buffers; a plain FFN's up in
     /// `gate`): x += act(gate) (· up) Wd^T (gemma3: through its post-norm). When decoding, the
     /// activation is made as the down projection loads its input.
-    fn ffn_out(&mut self, k: &mut Kernels, lw: &LayerWeights) -> Result<(), KernelError> {
+    fn ffn_out(
+        &mut self,
+        k: &mut Kernels,
+        l: usize,
+        lw: &LayerWeights,
+        scale: Option<&wgpu::Buffer>,
+    ) -> Result<(), KernelError> {
         let (s, t, cfg) = (self.s, self.t, self.cfg);
         let up = cfg.family.gated_ffn.then_some(&s.up);
         let act = cfg.family.act;
@@ -292,11 +379,11 @@ impl StepBuilder<'_> {
             (true, None) => self.out.extend(k.matvec_glu(self.ctx, &lw.down, act, &s.gate, up, &s.x, Store::AddF32)?),
             (true, Some(pn)) => {
                 self.out.extend(k.matvec_glu(self.ctx, &lw.down, act, &s.gate, up, &s.o, Store::F32)?);
-                self.out.push(k.rms_norm_add(self.ctx, &s.o, pn, &s.x, t, cfg.d_model, cfg.norm_eps)?);
+                self.post_norm_add(k, pn, scale)?;
             }
             (false, post_norm) => {
-                self.out.push(k.glu(self.ctx, act, &s.gate, up, None, t * cfg.d_ff)?);
-                self.add_to_residual(k, &lw.down, &s.gate, post_norm)?;
+                self.out.push(k.glu(self.ctx, act, &s.gate, up, None, t * cfg.ff_width(l as u32))?);
+                self.add_to_residual(k, &lw.down, &s.gate, post_norm, scale)?;
             }
         }
         Ok(())
@@ -307,26 +394,41 @@ impl StepBuilder<'_> {
     fn head(&mut self, k: &mut Kernels, w: &ModelWeights, head: Head<'_>) -> Result<(), KernelError> {
         let (s, t, cfg) = (self.s, self.t, self.cfg);
         let norm = w.output_norm.norm(cfg.norm_eps);
-        match head {
+        let (logits, n) = match head {
             Head::Last => {
                 let x = MatvecX::Normed { x: &s.x, row: t - 1, norm };
                 self.out.extend(k.matvec_into(self.ctx, w.lm_head(), x, &[&s.logits], Store::Act)?);
+                (&s.logits, cfg.n_vocab)
             }
             Head::All(all) => {
                 self.out.push(k.norm(self.ctx, norm, &s.x, true, Some(&s.h), t, cfg.d_model)?);
                 self.out.extend(k.matmul(self.ctx, w.lm_head(), &s.h, all, t, Store::Act)?);
+                (all, t * cfg.n_vocab)
             }
+        };
+        // logits = cap · tanh(logits / cap) (Gemma 4)
+        if cfg.final_softcap > 0.0 {
+            self.out.push(k.softcap(self.ctx, logits, n, cfg.final_softcap)?);
         }
         Ok(())
     }
 }
 
 /// Dispatches per transformer layer in a forward list of `n_dispatches` for one token: those
-/// besides the embeddings (one per page of their tables, and the embedding norm) and the LM
-/// head (one per page; the final norm is folded into it), over the number of layers.
+/// besides the embeddings (one per page of their tables, and the embedding norm; Gemma 4's
+/// per-layer inputs) and the LM head (one per page; the final norm is folded into it; the
+/// soft-capping), over the number of layers.
 pub fn layer_dispatches(n_dispatches: usize, w: &ModelWeights, cfg: &ModelConfig) -> f64 {
     let positions = w.position_embd.as_ref().map_or(0, |p| p.pages.len());
-    let outside = w.token_embd.pages.len() + positions + usize::from(w.embd_norm.is_some()) + w.lm_head().pages.len();
+    // Gemma 4's per-layer inputs: the table's gather, the cast, the projection, the norm.
+    let per_layer = w.per_layer_embd.as_ref().map_or(0, |pe| pe.table.pages.len() + pe.proj.pages.len() + 2);
+    let softcap = usize::from(cfg.final_softcap > 0.0);
+    let outside = w.token_embd.pages.len()
+        + positions
+        + usize::from(w.embd_norm.is_some())
+        + w.lm_head().pages.len()
+        + per_layer
+        + softcap;
     n_dispatches.saturating_sub(outside) as f64 / f64::from(cfg.n_layer)
 }
 

@@ -134,6 +134,33 @@ pub struct LayerWeights {
     pub down: GpuWeight,
     /// (D,) f32 norm of the FFN output (gemma3).
     pub post_ffn_norm: Option<wgpu::Buffer>,
+    /// Gemma 4's per-layer input projections, where the model has per-layer embeddings.
+    pub per_layer: Option<PerLayerWeights>,
+    /// (1,) f32 the scalar the layer's output is multiplied by (Gemma 4).
+    pub out_scale: Option<wgpu::Buffer>,
+}
+
+/// One layer's share of Gemma 4's per-layer embeddings: x += rms_norm((gelu(x W_gate^T) ·
+/// inputs[l]) W_proj^T) · post_norm.
+pub struct PerLayerWeights {
+    /// (P, D) `inp_gate`.
+    pub gate: GpuWeight,
+    /// (D, P) `proj`.
+    pub proj: GpuWeight,
+    /// (D,) f32 `post_norm`.
+    pub post_norm: wgpu::Buffer,
+}
+
+/// Gemma 4's per-layer token embeddings and their projection from the token embedding: the
+/// inputs (T, L, P) = (rms_norm(x0 W_proj^T / sqrt(D)) · norm + table[tokens] · sqrt(P)) /
+/// sqrt(2), from the scaled embedding x0.
+pub struct PerLayerEmbeddings {
+    /// (V, L·P) `per_layer_token_embd`.
+    pub table: GpuWeight,
+    /// (L·P, D) `per_layer_model_proj`.
+    pub proj: GpuWeight,
+    /// (P,) f32 `per_layer_proj_norm`.
+    pub norm: wgpu::Buffer,
 }
 
 /// The vectors of a delta-net layer (Qwen3.5), f32.
@@ -179,6 +206,8 @@ pub struct ModelWeights {
     pub output_norm: NormWeights,
     /// (V, D) LM head, or `None` when tied to `token_embd`.
     pub output: Option<GpuWeight>,
+    /// Gemma 4's per-layer token embeddings, where the model has them.
+    pub per_layer_embd: Option<PerLayerEmbeddings>,
     /// Blocks in order.
     pub layers: Vec<LayerWeights>,
     /// RoPE factor tables.
@@ -239,8 +268,7 @@ fn blk(i: u32, s: &str) -> String {
 /// Every tensor `cfg` needs, by GGUF name: the tensor map of every family, its optional parts
 /// as the file has them ([`super::TensorLayout`]).
 pub(super) fn wanted_tensors(cfg: &ModelConfig) -> Vec<(String, Kind)> {
-    let (d, f, v) = (cfg.d_model, cfg.d_ff, cfg.n_vocab);
-    let (qd, kvd) = (cfg.n_head * cfg.head_dim, cfg.n_kv_head * cfg.head_dim);
+    let (d, v) = (cfg.d_model, cfg.n_vocab);
     let (fam, lay) = (&cfg.family, &cfg.layout);
     let layer_norm = fam.norm == NormKind::Layer;
     let matrix = |rows, cols| Kind::Matrix { rows, cols };
@@ -265,6 +293,12 @@ pub(super) fn wanted_tensors(cfg: &ModelConfig) -> Vec<(String, Kind)> {
         out.push(("output.bias".to_owned(), vector(v)));
     }
     norm(&mut out, format!("{}.weight", fam.output_norm));
+    let pl = cfg.per_layer_dim;
+    if pl > 0 {
+        out.push(("per_layer_token_embd.weight".to_owned(), matrix(v, pl * cfg.n_layer)));
+        out.push(("per_layer_model_proj.weight".to_owned(), matrix(pl * cfg.n_layer, d)));
+        out.push(("per_layer_proj_norm.weight".to_owned(), vector(pl)));
+    }
     let half_rot = cfg.rope_dims / 2;
     match lay.rope_factors {
         RopeFactors::None => {}
@@ -275,9 +309,12 @@ pub(super) fn wanted_tensors(cfg: &ModelConfig) -> Vec<(String, Kind)> {
             }
         }
     }
-    // Queries and, with an output gate, one gate per query.
-    let q_rows = if fam.attn_output_gate { 2 * qd } else { qd };
     for i in 0..cfg.n_layer {
+        let dims = cfg.attn_dims(i);
+        let (qd, kvd, f) = (cfg.n_head * dims.head_dim, dims.n_kv_head * dims.head_dim, cfg.ff_width(i));
+        // Queries and, with an output gate, one gate per query.
+        let q_rows = if fam.attn_output_gate { 2 * qd } else { qd };
+        let own_kv = cfg.has_own_kv(i);
         let mut layer = |s: &str, kind| out.push((blk(i, s), kind));
         if cfg.is_conv_layer(i) {
             layer("shortconv.in_proj.weight", matrix(3 * d, d));
@@ -298,8 +335,10 @@ pub(super) fn wanted_tensors(cfg: &ModelConfig) -> Vec<(String, Kind)> {
             layer("attn_qkv.weight", matrix(qd + 2 * kvd, d));
         } else {
             layer("attn_q.weight", matrix(q_rows, d));
-            layer("attn_k.weight", matrix(kvd, d));
-            layer("attn_v.weight", matrix(kvd, d));
+            if own_kv {
+                layer("attn_k.weight", matrix(kvd, d));
+                layer("attn_v.weight", matrix(kvd, d));
+            }
         }
         let attention = cfg.is_attention_layer(i);
         match lay.qkv_bias.filter(|_| attention) {
@@ -312,8 +351,10 @@ pub(super) fn wanted_tensors(cfg: &ModelConfig) -> Vec<(String, Kind)> {
             None => {}
         }
         if fam.qk_norm && attention {
-            layer("attn_q_norm.weight", vector(cfg.head_dim));
-            layer("attn_k_norm.weight", vector(cfg.head_dim));
+            layer("attn_q_norm.weight", vector(dims.head_dim));
+            if own_kv {
+                layer("attn_k_norm.weight", vector(dims.head_dim));
+            }
         }
         if attention {
             layer("attn_output.weight", matrix(d, qd));
@@ -349,6 +390,14 @@ pub(super) fn wanted_tensors(cfg: &ModelConfig) -> Vec<(String, Kind)> {
         }
         if fam.block == BlockShape::Sequential {
             norm(&mut out, blk(i, &format!("{}.weight", fam.ffn_norm)));
+        }
+        if pl > 0 {
+            out.push((blk(i, "inp_gate.weight"), matrix(pl, d)));
+            out.push((blk(i, "proj.weight"), matrix(d, pl)));
+            out.push((blk(i, "post_norm.weight"), vector(d)));
+        }
+        if lay.layer_output_scale {
+            out.push((blk(i, "layer_output_scale.weight"), vector(1)));
         }
     }
     out
@@ -392,7 +441,6 @@ pub(super) struct PlannedWeight {
 /// How the matrices of `cfg` become GPU weights: Q/K/V and gate/up multiplied by one input
 /// are stacked into one weight where their types match (or are one fused tensor already).
 pub(super) fn weight_plan(gguf: &Gguf, cfg: &ModelConfig) -> Result<Vec<PlannedWeight>, LoadError> {
-    let (qd, kvd, f) = (cfg.n_head * cfg.head_dim, cfg.n_kv_head * cfg.head_dim, cfg.d_ff);
     let lay = &cfg.layout;
     let tensor = |name: &str| gguf.tensor(name).ok_or_else(|| LoadError::Missing(name.to_owned()));
     let single = |name: String, bias: Option<String>| PlannedWeight {
@@ -440,7 +488,13 @@ pub(super) fn weight_plan(gguf: &Gguf, cfg: &ModelConfig) -> Result<Vec<PlannedW
     if !cfg.tied_embeddings {
         plan.push(single("output.weight".into(), head_bias()));
     }
+    if cfg.per_layer_dim > 0 {
+        plan.push(single("per_layer_token_embd.weight".into(), None));
+        plan.push(single("per_layer_model_proj.weight".into(), None));
+    }
     for i in 0..cfg.n_layer {
+        let dims = cfg.attn_dims(i);
+        let (qd, kvd, f) = (cfg.n_head * dims.head_dim, dims.n_kv_head * dims.head_dim, cfg.ff_width(i));
         let bias = |on: bool, s: &str| on.then(|| blk(i, s));
         if cfg.is_conv_layer(i) {
             // b, c, x: each (D, D) of the input projection, in that order.
@@ -496,11 +550,13 @@ pub(super) fn weight_plan(gguf: &Gguf, cfg: &ModelConfig) -> Result<Vec<PlannedW
                 let name = blk(i, "attn_q.weight");
                 q[0].parts = vec![(name.clone(), qd.into()), (format!("{name}:gate"), qd.into())];
                 q[0].biases = vec![None, None];
-                q[0].interleaved = Some((name, cfg.head_dim));
+                q[0].interleaved = Some((name, dims.head_dim));
                 plan.extend(q);
                 plan.extend(weights(&["attn_k", "attn_v"])?);
-            } else {
+            } else if cfg.has_own_kv(i) {
                 plan.extend(weights(&["attn_q", "attn_k", "attn_v"])?);
+            } else {
+                plan.extend(weights(&["attn_q"])?);
             }
         }
         if cfg.is_attention_layer(i) {
@@ -524,6 +580,10 @@ pub(super) fn weight_plan(gguf: &Gguf, cfg: &ModelConfig) -> Result<Vec<PlannedW
             plan.push(single(blk(i, "ffn_up.weight"), bias(lay.ffn_up_bias, "ffn_up.bias")));
         }
         plan.push(single(blk(i, "ffn_down.weight"), bias(lay.ffn_down_bias, "ffn_down.bias")));
+        if cfg.per_layer_dim > 0 {
+            plan.push(single(blk(i, "inp_gate.weight"), None));
+            plan.push(single(blk(i, "proj.weight"), None));
+        }
     }
     // Single tensors: their one part has all the tensor's rows.
     for w in &mut plan {
@@ -728,6 +788,15 @@ fn assemble(
     let embd_norm = if fam.embed_norm { Some(norm(&mut vectors, "token_embd_norm.weight")?) } else { None };
     let output = if cfg.tied_embeddings { None } else { Some(matrix("output.weight")?) };
     let output_norm = norm(&mut vectors, &format!("{}.weight", fam.output_norm))?;
+    let per_layer_embd = if cfg.per_layer_dim > 0 {
+        Some(PerLayerEmbeddings {
+            table: matrix("per_layer_token_embd.weight")?,
+            proj: matrix("per_layer_model_proj.weight")?,
+            norm: vector(&mut vectors, "per_layer_proj_norm.weight")?,
+        })
+    } else {
+        None
+    };
     let mut layers = Vec::with_capacity(cfg.n_layer as usize);
     for i in 0..cfg.n_layer {
         let n = |s: &str| blk(i, &format!("{s}.weight"));
@@ -739,8 +808,10 @@ fn assemble(
             stacked(&mut matrix, &[n("attn_qkv"), n("attn_gate"), n("ssm_beta"), n("ssm_alpha")])?
         } else if lay.fused_qkv {
             vec![matrix(&n("attn_qkv"))?]
-        } else {
+        } else if cfg.has_own_kv(i) {
             stacked(&mut matrix, &[n("attn_q"), n("attn_k"), n("attn_v")])?
+        } else {
+            vec![matrix(&n("attn_q"))?]
         };
         let ffn_in = if lay.fused_gate_up || !fam.gated_ffn {
             vec![matrix(&n("ffn_up"))?]
@@ -764,11 +835,25 @@ fn assemble(
             } else {
                 None
             },
-            qk_norm: if fam.qk_norm && attention {
-                Some([vector(v, &n("attn_q_norm"))?, vector(v, &n("attn_k_norm"))?])
+            qk_norm: match (fam.qk_norm && attention, cfg.has_own_kv(i)) {
+                (true, true) => Some([vector(v, &n("attn_q_norm"))?, vector(v, &n("attn_k_norm"))?]),
+                // A layer reading another's cache normalizes its queries alone.
+                (true, false) => {
+                    let q = vector(v, &n("attn_q_norm"))?;
+                    Some([q.clone(), q])
+                }
+                (false, _) => None,
+            },
+            per_layer: if cfg.per_layer_dim > 0 {
+                Some(PerLayerWeights {
+                    gate: matrix(&n("inp_gate"))?,
+                    proj: matrix(&n("proj"))?,
+                    post_norm: vector(v, &n("post_norm"))?,
+                })
             } else {
                 None
             },
+            out_scale: if lay.layer_output_scale { Some(vector(v, &n("layer_output_scale"))?) } else { None },
             post_attn_norm: if fam.post_norms { Some(vector(v, &n("post_attention_norm"))?) } else { None },
             post_ffn_norm: if fam.post_norms { Some(vector(v, &n("post_ffw_norm"))?) } else { None },
             attn_norm: norm(v, &n("attn_norm"))?,
@@ -796,7 +881,17 @@ fn assemble(
             why: "read but not used (hearth's tensor map is wrong)".into(),
         });
     }
-    Ok(ModelWeights { token_embd, position_embd, embd_norm, output_norm, output, layers, rope_factors, n_bytes })
+    Ok(ModelWeights {
+        token_embd,
+        position_embd,
+        embd_norm,
+        output_norm,
+        output,
+        per_layer_embd,
+        layers,
+        rope_factors,
+        n_bytes,
+    })
 }
 
 /// Takes a host vector read from the file.

@@ -489,6 +489,82 @@ def qwen35(name, seed, quant, d, n_layer, n_head, n_kv, hd, rot, ff, k_heads, v_
     return f, {}
 
 
+def gemma4(name, seed, quant, d, n_head, n_kv, hd, hd_swa, rot_full, ff, swa, shared, per_layer, window, tied,
+           softcap=15.0):
+    """Gemma 4 (E2B/E4B) layout: sliding-window layers (`swa`, one flag per layer) and global
+    layers with their own head sizes (`hd_swa`, `hd`) and RoPE bases, proportional RoPE on the
+    global layers as Gemma 4's converter writes it (rope_freqs: 1 for the first `rot_full` pairs,
+    1e30 for the others); the last `shared` layers without K/V projections, reading the caches
+    of the last sliding and the last global layer that have them; per-layer token embeddings
+    (`per_layer` dims per layer) projected into every layer; q/k RMS norms (v normed without a
+    weight), attention and FFN post-norms, GELU FFNs (`ff`, one width per layer: double-wide in
+    the shared layers as in E2B), a scalar per layer, final logit soft-capping. Norm weights are
+    as stored (Gemma 4's converter adds no 1). The vocabulary is ggml-vocab-gemma-4.gguf's."""
+    n_layer = len(swa)
+    f = Fixture(name, "gemma4", "ggml-vocab-gemma-4.gguf", quant, seed)
+    f.u32("context_length", 4096)
+    f.u32("embedding_length", d)
+    f.key("gemma4.feed_forward_length", ff, GGUFValueType.ARRAY, GGUFValueType.UINT32)
+    f.u32("block_count", n_layer)
+    f.u32("attention.head_count", n_head)
+    f.u32("attention.head_count_kv", n_kv)
+    f.f32("rope.freq_base", 1000000.0)
+    f.f32("rope.freq_base_swa", 10000.0)
+    f.f32("attention.layer_norm_rms_epsilon", 1e-6)
+    f.u32("attention.key_length", hd)
+    f.u32("attention.value_length", hd)
+    f.f32("final_logit_softcapping", softcap)
+    f.u32("attention.sliding_window", window)
+    f.u32("attention.shared_kv_layers", shared)
+    f.u32("embedding_length_per_layer_input", per_layer)
+    f.key("gemma4.attention.sliding_window_pattern", list(swa), GGUFValueType.ARRAY, GGUFValueType.BOOL)
+    f.u32("attention.key_length_swa", hd_swa)
+    f.u32("attention.value_length_swa", hd_swa)
+    f.u32("rope.dimension_count", hd)
+    f.u32("rope.dimension_count_swa", hd_swa)
+    v = f.n_vocab()
+    # Embeddings are scaled by sqrt(d) and every sub-layer's output is normed: a tied head on
+    # embeddings of std 0.3 would only repeat the input token.
+    f.matrix("token_embd.weight", v, d, 0.5 / math.sqrt(d) if tied else 1.0)
+    f.matrix("per_layer_token_embd.weight", v, n_layer * per_layer, 0.5)
+    f.matrix("per_layer_model_proj.weight", n_layer * per_layer, d, 1.0)
+    f.vector("per_layer_proj_norm.weight", per_layer, 1.0, 0.2)
+    f.raw("rope_freqs.weight", [1.0] * (rot_full // 2) + [1e30] * ((hd - rot_full) // 2))
+    # Logits of 262144 tokens spread wide enough for greedy choices clear of near-ties: a strong
+    # final norm on the tied head, a strong untied head.
+    f.vector("output_norm.weight", d, 6.0 if tied else 1.0, 1.2 if tied else 0.2)
+    if not tied:
+        f.matrix("output.weight", v, d, 3.0 / math.sqrt(d))
+    g = gain(tied)
+    kv_layers = n_layer - shared
+    for i in range(n_layer):
+        b = f"blk.{i}."
+        h = hd_swa if swa[i] else hd
+        # Scores are not scaled: q/k norm weights of h^-1/4 each scale them by 1/sqrt(h), as
+        # Gemma 4's trained norms must (with weights near 1, softmax is one-hot and amplifies
+        # every rounding difference).
+        qk = h ** -0.25
+        f.vector(b + "attn_norm.weight", d, 1.0, 0.2)
+        f.matrix(b + "attn_q.weight", n_head * h, d, g / math.sqrt(d))
+        if i < kv_layers:
+            f.matrix(b + "attn_k.weight", n_kv * h, d, g / math.sqrt(d))
+            f.matrix(b + "attn_v.weight", n_kv * h, d, g / math.sqrt(d))
+            f.vector(b + "attn_k_norm.weight", h, qk, 0.2 * qk)
+        f.vector(b + "attn_q_norm.weight", h, qk, 0.2 * qk)
+        f.matrix(b + "attn_output.weight", d, n_head * h, g / math.sqrt(n_head * h))
+        f.vector(b + "post_attention_norm.weight", d, 1.0, 0.2)
+        f.vector(b + "ffn_norm.weight", d, 1.0, 0.2)
+        f.matrix(b + "ffn_gate.weight", ff[i], d, g / math.sqrt(d))
+        f.matrix(b + "ffn_up.weight", ff[i], d, g / math.sqrt(d))
+        f.matrix(b + "ffn_down.weight", d, ff[i], g / math.sqrt(ff[i]))
+        f.vector(b + "post_ffw_norm.weight", d, 1.0, 0.2)
+        f.matrix(b + "inp_gate.weight", per_layer, d, g / math.sqrt(d))
+        f.matrix(b + "proj.weight", d, per_layer, g / math.sqrt(per_layer))
+        f.vector(b + "post_norm.weight", d, 1.0, 0.2)
+        f.vector(b + "layer_output_scale.weight", 1, 0.8, 0.1)
+    return f, {}
+
+
 # name -> (builder, arguments). Two per family: an F32 file with a tied head (where the family
 # allows one) and a Q8_0 file with an untied head, of other sizes. Each seed was picked by
 # `make_references.py --search` so that llama.cpp's greedy ids on the file equal its ids on the
@@ -527,6 +603,12 @@ FIXTURES = {
                                      k_heads=2, v_heads=4, state=32, tied=True)),
     "qwen35-q8_0": (qwen35, dict(seed=33, quant=Q.Q8_0, d=128, n_layer=3, n_head=2, n_kv=1, hd=128, rot=32, ff=256,
                                  k_heads=1, v_heads=2, state=64, tied=False, interval=3)),
+    "gemma4-e2b-tied-f32": (gemma4, dict(seed=6, quant=Q.F32, d=64, n_head=2, n_kv=1, hd=64, hd_swa=32, rot_full=16,
+                                         ff=[128, 128, 256, 256], swa=[True, False, True, False], shared=2,
+                                         per_layer=8, window=16, tied=True)),
+    "gemma4-q8_0": (gemma4, dict(seed=2, quant=Q.Q8_0, d=128, n_head=4, n_kv=2, hd=64, hd_swa=32, rot_full=16,
+                                 ff=[256, 256, 512], swa=[True, False, True], shared=1, per_layer=32, window=16,
+                                 tied=False, softcap=30.0)),
 }
 
 

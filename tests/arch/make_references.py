@@ -28,7 +28,7 @@ from make_fixtures import FIXTURES, build
 # would carry from step to step), and logits kept per step (llama.cpp's best ones).
 N_GEN = 16
 N_GEN_RECURRENT = 32
-RECURRENT = ("lfm2", "qwen35")
+RECURRENT = ("lfm2", "qwen35", "gemma4")
 TOP_K = 16
 PROMPT = "Once upon a time, in a small village"
 

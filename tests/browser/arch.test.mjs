@@ -30,6 +30,7 @@ const FILES = [
   "bloom-tied-f32",
   "lfm2-tied-f32",
   "qwen35-tied-f32",
+  "gemma4-e2b-tied-f32",
 ];
 
 test("one file per architecture family gives llama.cpp's greedy ids", { timeout: 900_000 }, async (t) => {
@@ -67,7 +68,19 @@ test("one file per architecture family gives llama.cpp's greedy ids", { timeout:
 test("the chat page offers only architectures verified against llama.cpp", async () => {
   const { CATALOG } = await import("../../www/catalog.js");
   // Real weights (tests/model.rs, generation.test.mjs) and random weights (tests/arch.rs, above).
-  const verified = new Set(["llama", "gemma3", "qwen2", "qwen3", "phi3", "gpt2", "falcon", "bloom", "lfm2", "qwen35"]);
+  const verified = new Set([
+    "llama",
+    "gemma3",
+    "qwen2",
+    "qwen3",
+    "phi3",
+    "gpt2",
+    "falcon",
+    "bloom",
+    "lfm2",
+    "qwen35",
+    "gemma4",
+  ]);
   for (const preset of CATALOG) {
     assert.ok(verified.has(preset.arch), `${preset.id}: architecture ${preset.arch} is not verified`);
   }
