@@ -9,7 +9,8 @@
 // Fused inputs: NORM_X makes x rms_norm(x) · norm_w as it loads (x f32, the residual stream:
 // the sub-layer's input norm folded in; with LAYER_NORM a LayerNorm, norm_w then holding the
 // weight and the bias), GLU_X makes it act_fn(gate) · up (the FFN's GLU; with NO_UP
-// act_fn(gate) alone: a plain FFN's activation). BIAS adds bias[row] (a projection's bias,
+// act_fn(gate) alone: a plain FFN's activation), F32_X makes it act(x) of an f32 x (the
+// residual stream itself: Gemma 4's per-layer gate). BIAS adds bias[row] (a projection's bias,
 // over the rows of all stacked tensors).
 // OUTPUTS_2 / OUTPUTS_3: W is two or three tensors stacked by rows (q, k, v; gate, up), and
 // rows from p.split1 (p.split2) on go to y1 (y2): one dispatch for all of them.
@@ -48,7 +49,11 @@ struct Params {
 // (cols,) f32 weight; with LAYER_NORM (2 cols,): the weight, then the bias.
 @group(0) @binding(5) var<storage, read> norm_w: array<vec4<f32>>;
 #else
+#ifdef F32_X
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+#else
 @group(0) @binding(1) var<storage, read> x: array<act4>;
+#endif
 #endif
 @group(0) @binding(2) var<storage, read_write> y: array<out_t>;
 @group(0) @binding(3) var<uniform> p: Params;
@@ -108,9 +113,16 @@ fn load_x(i: u32) -> vec4<f32> {
 #endif
 }
 #else
+#ifdef F32_X
+// Rounded to act as the to_act kernel stores it: the same as to_act then matvec.
+fn load_x(i: u32) -> vec4<f32> {
+    return vec4<f32>(act4(x[i]));
+}
+#else
 fn load_x(i: u32) -> vec4<f32> {
     return vec4<f32>(x[i]);
 }
+#endif
 #endif
 #endif
 

@@ -205,7 +205,7 @@ fn bloom_matches_llama_cpp() {
 /// and output gates in a weight of their own); an LFM2 conv layer
 /// 5 (its input projection, the convolution, its output projection, the FFN's two); a Qwen3.5
 /// delta net 7 (its input projections in two stacks, the convolution, the delta rule with its
-/// norm, its output projection, the FFN's two); a Gemma 4 layer 13 (6, two post-norms, and 5
+/// norm, its output projection, the FFN's two); a Gemma 4 layer 12 (6, two post-norms, and 4
 /// for its per-layer input).
 #[test]
 fn every_family_decodes_in_6_dispatches_per_layer() {
@@ -235,11 +235,11 @@ fn every_family_decodes_in_6_dispatches_per_layer() {
                 if split && !ring { 7.0 } else { 6.0 }
             };
             // Qwen3.5's gated queries are a weight of their own beside K and V. Gemma 4: the
-            // post-norms of attention and the FFN, and the per-layer input (the cast of x, its
-            // gate, the gate times the layer's inputs, the projection, its post-norm).
+            // post-norms of attention and the FFN, and the per-layer input (its gate of x, the
+            // gate times the layer's inputs, the projection, its post-norm).
             let gated = f64::from(u8::from(cfg.family.attn_output_gate));
             let post_norms = 2.0 * f64::from(u8::from(cfg.family.post_norms));
-            let per_layer_input = if cfg.per_layer_dim > 0 { 5.0 } else { 0.0 };
+            let per_layer_input = if cfg.per_layer_dim > 0 { 4.0 } else { 0.0 };
             let per_kind = |(l, k): (usize, &LayerKind)| match k {
                 LayerKind::Attention => attn(l as u32) + gated + post_norms + per_layer_input,
                 LayerKind::ShortConv => 5.0,

@@ -280,6 +280,17 @@ fn matvec_reads_a_row_of_a_batch() {
         assert_close(&format!("matvec_at {}", name(&k)), &read_act(&ctx, &k, &yb, w.rows), &want, |i, v| {
             dot_tol(&k, Store::Act, scale[i], v)
         });
+        // A row of the f32 residual stream itself, rounded to act as it loads (Gemma 4's
+        // per-layer gate): the same as to_act, then the matvec.
+        let x32: Vec<f32> = rng.values(5 * w.cols).iter().map(|v| v * 37.0).collect();
+        let xb = ctx.upload(bytemuck::cast_slice(&x32), "x32");
+        run(&ctx, &k.matvec_into(&ctx, &gw, MatvecX::F32 { x: &xb, row: 2 }, &[&yb], Store::Act).unwrap());
+        let row = as_act(&k, &x32[2 * w.cols..3 * w.cols]);
+        let want = matvec_ref(&w.values, &row, w.rows, w.cols);
+        let scale = abs_dot_scale(&w.values, &row, w.rows, w.cols);
+        assert_close(&format!("matvec f32 x {}", name(&k)), &read_act(&ctx, &k, &yb, w.rows), &want, |i, v| {
+            dot_tol(&k, Store::Act, scale[i], v)
+        });
     }
 }
 

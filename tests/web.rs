@@ -425,6 +425,12 @@ async fn gemma4_kernels_in_the_browser() {
     let (xb, hb) = (up(&x, "x"), k.act_buffer(&ctx, 64, "h"));
     run(&ctx, &[k.to_act(&ctx, &xb, &hb, 64).unwrap()]);
     check("to_act", &read_f32(&ctx, &hb, 64).await, &x, 0.0);
+    // The per-layer gate's matvec of x itself (f32, read as it is).
+    let w = values(40, 24 * 64);
+    let gw = GpuWeight::upload(&ctx, "gate", GgmlType::F32, 24, 64, bytemuck::cast_slice(&w)).unwrap();
+    let yb = k.act_buffer(&ctx, 24, "y");
+    run(&ctx, &k.matvec_into(&ctx, &gw, MatvecX::F32 { x: &xb, row: 0 }, &[&yb], hearth::kernels::Store::Act).unwrap());
+    check_dot("matvec f32 x", &read_f32(&ctx, &yb, 24).await, &matvec_ref(&w, &x, 24, 64), &w, &x, 64);
 
     // Layer 1's gate over both tokens: inputs[t, 1] is at t · 120 + 40.
     let gate = values(35, t * 40);

@@ -42,6 +42,14 @@ pub enum MatvecX<'a> {
         /// The norm (RMSNorm or LayerNorm) and its weights.
         norm: Norm<'a>,
     },
+    /// Row `row` of a (rows, cols) f32 buffer (the residual stream) rounded to act, as
+    /// [`Kernels::to_act`] stores it: a projection of x itself (Gemma 4's per-layer gate).
+    F32 {
+        /// The residual stream.
+        x: &'a wgpu::Buffer,
+        /// The row.
+        row: u32,
+    },
     /// The FFN's GLU `act_fn(gate) · up`, or a plain FFN's `act_fn(gate)` without `up`, rounded
     /// to act as [`Kernels::glu`] stores it.
     Glu {
@@ -112,6 +120,10 @@ impl Kernels {
         let (split1, split2) = output_splits("matvec", w, ys, store, &mut defines)?;
         let (x_buffer, x_row, eps) = match x {
             MatvecX::Act { x, row } => (x, row, 0.0),
+            MatvecX::F32 { x, row } => {
+                defines.push("F32_X");
+                (x, row, 0.0)
+            }
             MatvecX::Normed { x, row, norm } => {
                 defines.push("NORM_X");
                 if norm.kind == NormKind::Layer {
@@ -182,7 +194,7 @@ impl Kernels {
             match x {
                 MatvecX::Glu { up: Some(up), .. } => bindings.push((4, up.as_entire_binding())),
                 MatvecX::Normed { norm, .. } => bindings.push((5, norm.weights.as_entire_binding())),
-                MatvecX::Glu { up: None, .. } | MatvecX::Act { .. } => {}
+                MatvecX::Glu { up: None, .. } | MatvecX::Act { .. } | MatvecX::F32 { .. } => {}
             }
             if let Some(b) = &w.bias {
                 bindings.push((9, b.as_entire_binding()));

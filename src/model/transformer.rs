@@ -155,8 +155,7 @@ impl StepBuilder<'_> {
             // rows (T, L·P) f32 = per_layer_token_embd[tokens] · sqrt(P)
             self.out.extend(k.embed(self.ctx, &pe.table, ids, 0, &acts.rows, t, (p as f32).sqrt())?);
             // inputs (T, L·P) = x0 W_proj^T, then (rms_norm(· / sqrt(D)) · norm + rows) / sqrt(2)
-            self.out.push(k.to_act(self.ctx, &s.x, &s.h, t * cfg.d_model)?);
-            self.project(k, &pe.proj, &s.h, &acts.inputs, Store::Act)?;
+            self.project_x(k, &pe.proj, &acts.inputs)?;
             let shape = PerLayerShape { n_layer: cfg.n_layer, dim: p, d_model: cfg.d_model, eps: cfg.norm_eps };
             self.out.push(k.per_layer_inputs(self.ctx, &shape, &acts.rows, &pe.norm, &acts.inputs, t)?);
         }
@@ -181,6 +180,18 @@ impl StepBuilder<'_> {
         Ok(())
     }
 
+    /// y (T, rows) act = x W^T of the residual stream x itself (no norm): the matvec reads x
+    /// as f32 when decoding; a prefill casts x into h for the matmul.
+    fn project_x(&mut self, k: &mut Kernels, w: &GpuWeight, y: &wgpu::Buffer) -> Result<(), KernelError> {
+        let s = self.s;
+        if self.decode {
+            self.out.extend(k.matvec_into(self.ctx, w, MatvecX::F32 { x: &s.x, row: 0 }, &[y], Store::Act)?);
+            return Ok(());
+        }
+        self.out.push(k.to_act(self.ctx, &s.x, &s.h, self.t * self.cfg.d_model)?);
+        self.project(k, w, &s.h, y, Store::Act)
+    }
+
     /// Gemma 4's per-layer input of layer `l` after its FFN: g (T, P) = gelu(x W_gate^T) ·
     /// inputs[:, l], then x = (x + rms_norm(g W_proj^T) · post_norm) · scale.
     fn per_layer_input(
@@ -193,8 +204,7 @@ impl StepBuilder<'_> {
         let (s, t, cfg) = (self.s, self.t, self.cfg);
         let acts = s.per_layer.as_ref().ok_or_else(|| no_state("per-layer", l))?;
         let p = cfg.per_layer_dim;
-        self.out.push(k.to_act(self.ctx, &s.x, &s.h, t * cfg.d_model)?);
-        self.project(k, &pl.gate, &s.h, &acts.gate, Store::Act)?;
+        self.project_x(k, &pl.gate, &acts.gate)?;
         let rows = UpRows { width: p, stride: p * cfg.n_layer, offset: l as u32 * p };
         self.out.push(k.glu_strided(self.ctx, GluKind::Gelu, &acts.gate, &acts.inputs, rows, t * p)?);
         self.add_to_residual(k, &pl.proj, &acts.gate, Some(&pl.post_norm), scale)
@@ -420,8 +430,8 @@ impl StepBuilder<'_> {
 /// soft-capping), over the number of layers.
 pub fn layer_dispatches(n_dispatches: usize, w: &ModelWeights, cfg: &ModelConfig) -> f64 {
     let positions = w.position_embd.as_ref().map_or(0, |p| p.pages.len());
-    // Gemma 4's per-layer inputs: the table's gather, the cast, the projection, the norm.
-    let per_layer = w.per_layer_embd.as_ref().map_or(0, |pe| pe.table.pages.len() + pe.proj.pages.len() + 2);
+    // Gemma 4's per-layer inputs: the table's gather, the projection, the norm.
+    let per_layer = w.per_layer_embd.as_ref().map_or(0, |pe| pe.table.pages.len() + pe.proj.pages.len() + 1);
     let softcap = usize::from(cfg.final_softcap > 0.0);
     let outside = w.token_embd.pages.len()
         + positions
