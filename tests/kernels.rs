@@ -535,14 +535,14 @@ fn norm_rows_and_in_place() {
         // Added to an f32 buffer (the post-norm and residual add of Gemma): y0 + rms_norm(x) · w.
         let (x, w, y0) = (rng.values(rows * n), rng.values(n), rng.values(rows * n));
         let [xb, wb, yb] = [&x, &w, &y0].map(|v| ctx.upload(bytemuck::cast_slice(v), "rms_norm_add"));
-        run(&ctx, &[k.rms_norm_add(&ctx, &xb, &wb, &yb, rows as u32, n as u32, 1e-5).unwrap()]);
+        run(&ctx, &[k.rms_norm_add(&ctx, &xb, &wb, &yb, None, rows as u32, n as u32, 1e-5).unwrap()]);
         let want: Vec<f32> = rms_norm_ref(&x, &w, n, 1e-5).iter().zip(&y0).map(|(a, b)| a + b).collect();
         assert_close(&format!("rms_norm_add {}", name(&k)), &read_f32(&ctx, &yb, rows * n), &want, |_, v| {
             1e-5 * v.abs() + 1e-6
         });
         // Then times a scalar (Gemma 4's per layer): (y + rms_norm(x) · w) · scale.
         let scale = ctx.upload(bytemuck::cast_slice(&[0.75f32]), "scale");
-        run(&ctx, &[k.rms_norm_add_scaled(&ctx, &xb, &wb, &yb, &scale, rows as u32, n as u32, 1e-5).unwrap()]);
+        run(&ctx, &[k.rms_norm_add(&ctx, &xb, &wb, &yb, Some(&scale), rows as u32, n as u32, 1e-5).unwrap()]);
         let want: Vec<f32> = rms_norm_ref(&x, &w, n, 1e-5).iter().zip(&want).map(|(a, y)| (a + y) * 0.75).collect();
         assert_close(&format!("rms_norm_add_scaled {}", name(&k)), &read_f32(&ctx, &yb, rows * n), &want, |_, v| {
             1e-5 * v.abs() + 1e-6

@@ -75,6 +75,11 @@ fn hostile(overrides: &[(&str, Value)]) -> Result<ModelConfig, ConfigError> {
             None => kv.push((k, v.clone())),
         }
     }
+    config_of(kv)
+}
+
+/// The configuration of a header holding these keys and no tensors.
+fn config_of<'a>(kv: impl IntoIterator<Item = (&'a str, Value)>) -> Result<ModelConfig, ConfigError> {
     let mut b = GgufBuilder::new();
     for (k, v) in kv {
         b = b.kv(k, v);
@@ -224,8 +229,7 @@ fn gemma4_layers_and_their_shared_caches() {
 fn gemma4_shared_caches_must_be_of_their_kind() {
     use hearth::gguf::Array;
     let gemma4 = |pattern: Vec<bool>, shared: u32| {
-        let mut b = GgufBuilder::new();
-        for (k, v) in [
+        config_of([
             ("general.architecture", Value::String("gemma4".into())),
             ("gemma4.block_count", Value::U32(4)),
             ("gemma4.embedding_length", Value::U32(64)),
@@ -239,12 +243,7 @@ fn gemma4_shared_caches_must_be_of_their_kind() {
             ("gemma4.attention.sliding_window_pattern", Value::Array(Array::Bool(pattern))),
             ("gemma4.attention.shared_kv_layers", Value::U32(shared)),
             ("gemma4.vocab_size", Value::U32(100)),
-        ] {
-            b = b.kv(k, v);
-        }
-        let bytes = b.build();
-        let g = Gguf::parse(&bytes, bytes.len() as u64).unwrap();
-        ModelConfig::from_gguf(&g)
+        ])
     };
     let c = gemma4(vec![true, false, true, false], 2).unwrap();
     assert_eq!((c.kv_layer(2), c.kv_layer(3)), (0, 1));

@@ -442,7 +442,7 @@ async fn gemma4_kernels_in_the_browser() {
 
     let (o, w, y0) = (values(36, 64), values(37, 64), values(38, 64));
     let (ob, wb, yb, sb) = (up(&o, "o"), up(&w, "w"), up(&y0, "y"), up(&[0.5], "scale"));
-    run(&ctx, &[k.rms_norm_add_scaled(&ctx, &ob, &wb, &yb, &sb, 1, 64, 1e-6).unwrap()]);
+    run(&ctx, &[k.rms_norm_add(&ctx, &ob, &wb, &yb, Some(&sb), 1, 64, 1e-6).unwrap()]);
     let want: Vec<f32> = rms_norm_ref(&o, &w, 64, 1e-6).iter().zip(&y0).map(|(a, y)| (a + y) * 0.5).collect();
     check("rms_norm_add_scaled", &read_f32(&ctx, &yb, 64).await, &want, 1e-5);
 

@@ -63,13 +63,8 @@ impl Kernels {
         if rows.width == 0 || rows.width > rows.stride {
             return Err(KernelError::Shape { kernel: "glu", why: format!("up rows {rows:?}") });
         }
-        let mut defines = vec!["IN_PLACE", "STRIDED_UP"];
-        defines.extend(kind.define());
-        let pipeline = self.pipeline(ctx, &shaders::GLU, &defines, &[("WG", WG)])?;
         let params = Params { n, up_width: rows.width, up_stride: rows.stride, up_offset: rows.offset };
-        let slot = self.uniforms.push(ctx, &params)?;
-        let bindings = [(0, gate.as_entire_binding()), (1, up.as_entire_binding()), (2, self.uniforms.binding(slot))];
-        Ok(Dispatch::with_bindings(ctx, pipeline, &bindings, grid(n.div_ceil(WG))))
+        self.glu_with(ctx, kind, &["STRIDED_UP"], params, gate, Some(up), None)
     }
 
     /// `out (n,) = f(gate (n,)) * up (n,)`, or `f(gate)` alone without `up` (a plain FFN);
@@ -83,7 +78,22 @@ impl Kernels {
         out: Option<&wgpu::Buffer>,
         n: u32,
     ) -> Result<Dispatch, KernelError> {
-        let mut defines = Vec::new();
+        self.glu_with(ctx, kind, &[], Params { n, ..Default::default() }, gate, up, out)
+    }
+
+    /// The glu dispatch over `params.n` values, with `extra` defines besides the activation's
+    /// and those the buffers given imply.
+    fn glu_with(
+        &mut self,
+        ctx: &GpuContext,
+        kind: GluKind,
+        extra: &[&'static str],
+        params: Params,
+        gate: &wgpu::Buffer,
+        up: Option<&wgpu::Buffer>,
+        out: Option<&wgpu::Buffer>,
+    ) -> Result<Dispatch, KernelError> {
+        let mut defines = extra.to_vec();
         defines.extend(kind.define());
         if out.is_none() {
             defines.push("IN_PLACE");
@@ -92,7 +102,8 @@ impl Kernels {
             defines.push("NO_UP");
         }
         let pipeline = self.pipeline(ctx, &shaders::GLU, &defines, &[("WG", WG)])?;
-        let slot = self.uniforms.push(ctx, &Params { n, ..Default::default() })?;
+        let n = params.n;
+        let slot = self.uniforms.push(ctx, &params)?;
         let mut bindings = vec![(0, gate.as_entire_binding()), (2, self.uniforms.binding(slot))];
         bindings.extend(up.map(|u| (1, u.as_entire_binding())));
         bindings.extend(out.map(|o| (3, o.as_entire_binding())));

@@ -88,34 +88,21 @@ impl Kernels {
     }
 
     /// `y (rows, n) f32 += rms_norm(x (rows, n) f32) · w`: Gemma's post-norm of a sub-layer's
-    /// output and the residual add, in one dispatch.
+    /// output and the residual add, in one dispatch; with `scale (1,)` f32, y is then multiplied
+    /// by it (Gemma 4's scalar per layer).
     pub fn rms_norm_add(
         &mut self,
         ctx: &GpuContext,
         x: &wgpu::Buffer,
         w: &wgpu::Buffer,
         y: &wgpu::Buffer,
+        scale: Option<&wgpu::Buffer>,
         rows: u32,
         n: u32,
         eps: f32,
     ) -> Result<Dispatch, KernelError> {
-        self.norm_with(ctx, &["IN_F32", "ADD_F32"], x, w, Some(y), rows, n, eps, None)
-    }
-
-    /// `y (rows, n) f32 = (y + rms_norm(x (rows, n) f32) · w) · scale[0]`: [`Kernels::rms_norm_add`]
-    /// then Gemma 4's scalar per layer (`scale (1,)` f32), in one dispatch.
-    pub fn rms_norm_add_scaled(
-        &mut self,
-        ctx: &GpuContext,
-        x: &wgpu::Buffer,
-        w: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-        scale: &wgpu::Buffer,
-        rows: u32,
-        n: u32,
-        eps: f32,
-    ) -> Result<Dispatch, KernelError> {
-        self.norm_with(ctx, &["IN_F32", "ADD_F32", "SCALE"], x, w, Some(y), rows, n, eps, Some(scale))
+        let defines: &[&str] = if scale.is_some() { &["IN_F32", "ADD_F32", "SCALE"] } else { &["IN_F32", "ADD_F32"] };
+        self.norm_with(ctx, defines, x, w, Some(y), rows, n, eps, scale)
     }
 
     fn norm_with(

@@ -632,10 +632,12 @@ impl ModelConfig {
     /// llama.cpp's Gemma 4 reuses them (`n_kv_layers - 2` for a local layer, `- 1` for a
     /// global one: [`ModelConfig::validate`] checks that those are of the kind).
     pub fn kv_layer(&self, l: u32) -> u32 {
-        match l < self.n_kv_layers {
-            true => l,
-            false if self.is_local_layer(l) => self.n_kv_layers.saturating_sub(2),
-            false => self.n_kv_layers.saturating_sub(1),
+        if self.has_own_kv(l) {
+            l
+        } else if self.is_local_layer(l) {
+            self.n_kv_layers.saturating_sub(2)
+        } else {
+            self.n_kv_layers.saturating_sub(1)
         }
     }
 
@@ -649,10 +651,17 @@ impl ModelConfig {
         self.ff_widths.get(l as usize).copied().unwrap_or(self.d_ff)
     }
 
-    /// The widest queries (H · hd) and keys (KV · hd) of any attention layer.
+    /// The widths of attention layer `l`'s queries (H · hd) and of its keys and values (KV ·
+    /// hd).
+    pub fn qkv_widths(&self, l: u32) -> (u32, u32) {
+        let dims = self.attn_dims(l);
+        (self.n_head * dims.head_dim, dims.n_kv_head * dims.head_dim)
+    }
+
+    /// The widest queries and keys ([`ModelConfig::qkv_widths`]) of any attention layer.
     pub fn max_qkv_widths(&self) -> (u32, u32) {
-        let dims = (0..self.n_layer).filter(|&l| self.is_attention_layer(l)).map(|l| self.attn_dims(l));
-        dims.fold((0, 0), |(q, kv), a| (q.max(self.n_head * a.head_dim), kv.max(a.n_kv_head * a.head_dim)))
+        let widths = (0..self.n_layer).filter(|&l| self.is_attention_layer(l)).map(|l| self.qkv_widths(l));
+        widths.fold((0, 0), |(q, kv), (lq, lkv)| (q.max(lq), kv.max(lkv)))
     }
 
     /// The longest context this model can take: its learned position table's length, else
@@ -677,11 +686,7 @@ impl ModelConfig {
 /// a family with a fixed pattern (Gemma 3), where the file has a window.
 fn local_layers(g: &Gguf, family: &Family, arch: &str, n_layer: u32, window: u32) -> Result<Vec<bool>, ConfigError> {
     if family.swa_pattern_key {
-        let key = format!("{arch}.attention.sliding_window_pattern");
-        return match g.get_array(&key)? {
-            crate::gguf::Array::Bool(v) if v.len() == n_layer as usize => Ok(v.clone()),
-            a => Err(ConfigError::Inconsistent(format!("'{key}' has {} entries for {n_layer} layers", a.len()))),
-        };
+        return layer_flags(g, &format!("{arch}.attention.sliding_window_pattern"), n_layer);
     }
     let pattern = family.sliding_window_pattern;
     Ok((0..n_layer).map(|l| window > 0 && pattern > 0 && !(l + 1).is_multiple_of(pattern)).collect())
@@ -694,16 +699,21 @@ fn delta_net_layers(g: &Gguf, arch: &str, n_layer: u32) -> Result<Vec<LayerKind>
     let kind = |recurrent: bool| if recurrent { LayerKind::DeltaNet } else { LayerKind::Attention };
     let flags_key = format!("{arch}.attention.recurrent_layers");
     if g.get(&flags_key).is_ok() {
-        return match g.get_array(&flags_key)? {
-            crate::gguf::Array::Bool(v) if v.len() == n_layer as usize => Ok(v.iter().map(|&r| kind(r)).collect()),
-            a => Err(ConfigError::Inconsistent(format!("'{flags_key}' has {} entries for {n_layer} layers", a.len()))),
-        };
+        return Ok(layer_flags(g, &flags_key, n_layer)?.into_iter().map(kind).collect());
     }
     let interval = g.optional(&format!("{arch}.full_attention_interval"), Gguf::get_u32)?.unwrap_or(4);
     if interval == 0 {
         return Err(out_of_range(&format!("{arch}.full_attention_interval"), 0, "must be at least 1".into()));
     }
     Ok((0..n_layer).map(|l| kind(!(l + 1).is_multiple_of(interval))).collect())
+}
+
+/// A flag per layer: the boolean array `key` of `n_layer` entries.
+fn layer_flags(g: &Gguf, key: &str, n_layer: u32) -> Result<Vec<bool>, ConfigError> {
+    match g.get_array(key)? {
+        crate::gguf::Array::Bool(v) if v.len() == n_layer as usize => Ok(v.clone()),
+        a => Err(ConfigError::Inconsistent(format!("'{key}' has {} entries for {n_layer} layers", a.len()))),
+    }
 }
 
 fn out_of_range(key: &str, value: impl std::fmt::Display, why: String) -> ConfigError {

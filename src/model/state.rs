@@ -163,8 +163,7 @@ impl StateSizes {
                 }
                 LayerKind::Attention if cfg.has_own_kv(l) => {
                     let len = u64::from(cache_len(cfg, l, n_ctx, max_chunk));
-                    let dims = cfg.attn_dims(l);
-                    let kvd = u64::from(dims.n_kv_head * dims.head_dim);
+                    let kvd = u64::from(cfg.qkv_widths(l).1);
                     add("the KV cache of one layer", len * kvd * act, kv);
                     add("the KV cache of one layer", len * kvd * act, kv);
                 }
@@ -277,9 +276,8 @@ impl State {
             delta_states.push(states.map(|s| ctx.storage_buffer(s.state_bytes(), "delta_state")));
             if kind == LayerKind::Attention && cfg.has_own_kv(l) {
                 let len = cache_len(cfg, l, n_ctx, max_chunk);
-                let dims = cfg.attn_dims(l);
-                let kvd = u64::from(len) * u64::from(dims.n_kv_head * dims.head_dim);
-                caches.push(Some((act(kvd, "k_cache"), act(kvd, "v_cache"), len)));
+                let n = u64::from(len) * u64::from(cfg.qkv_widths(l).1);
+                caches.push(Some((act(n, "k_cache"), act(n, "v_cache"), len)));
             } else {
                 caches.push(None);
             }

@@ -265,10 +265,7 @@ impl StepBuilder<'_> {
         scale: Option<&wgpu::Buffer>,
     ) -> Result<(), KernelError> {
         let (s, t, cfg) = (self.s, self.t, self.cfg);
-        self.out.push(match scale {
-            Some(sc) => k.rms_norm_add_scaled(self.ctx, &s.o, post_norm, &s.x, sc, t, cfg.d_model, cfg.norm_eps)?,
-            None => k.rms_norm_add(self.ctx, &s.o, post_norm, &s.x, t, cfg.d_model, cfg.norm_eps)?,
-        });
+        self.out.push(k.rms_norm_add(self.ctx, &s.o, post_norm, &s.x, scale, t, cfg.d_model, cfg.norm_eps)?);
         Ok(())
     }
 

@@ -310,8 +310,8 @@ pub(super) fn wanted_tensors(cfg: &ModelConfig) -> Vec<(String, Kind)> {
         }
     }
     for i in 0..cfg.n_layer {
-        let dims = cfg.attn_dims(i);
-        let (qd, kvd, f) = (cfg.n_head * dims.head_dim, dims.n_kv_head * dims.head_dim, cfg.ff_width(i));
+        let ((qd, kvd), f) = (cfg.qkv_widths(i), cfg.ff_width(i));
+        let head_dim = cfg.attn_dims(i).head_dim;
         // Queries and, with an output gate, one gate per query.
         let q_rows = if fam.attn_output_gate { 2 * qd } else { qd };
         let own_kv = cfg.has_own_kv(i);
@@ -351,9 +351,9 @@ pub(super) fn wanted_tensors(cfg: &ModelConfig) -> Vec<(String, Kind)> {
             None => {}
         }
         if fam.qk_norm && attention {
-            layer("attn_q_norm.weight", vector(dims.head_dim));
+            layer("attn_q_norm.weight", vector(head_dim));
             if own_kv {
-                layer("attn_k_norm.weight", vector(dims.head_dim));
+                layer("attn_k_norm.weight", vector(head_dim));
             }
         }
         if attention {
@@ -493,8 +493,8 @@ pub(super) fn weight_plan(gguf: &Gguf, cfg: &ModelConfig) -> Result<Vec<PlannedW
         plan.push(single("per_layer_model_proj.weight".into(), None));
     }
     for i in 0..cfg.n_layer {
-        let dims = cfg.attn_dims(i);
-        let (qd, kvd, f) = (cfg.n_head * dims.head_dim, dims.n_kv_head * dims.head_dim, cfg.ff_width(i));
+        let ((qd, kvd), f) = (cfg.qkv_widths(i), cfg.ff_width(i));
+        let head_dim = cfg.attn_dims(i).head_dim;
         let bias = |on: bool, s: &str| on.then(|| blk(i, s));
         if cfg.is_conv_layer(i) {
             // b, c, x: each (D, D) of the input projection, in that order.
@@ -550,7 +550,7 @@ pub(super) fn weight_plan(gguf: &Gguf, cfg: &ModelConfig) -> Result<Vec<PlannedW
                 let name = blk(i, "attn_q.weight");
                 q[0].parts = vec![(name.clone(), qd.into()), (format!("{name}:gate"), qd.into())];
                 q[0].biases = vec![None, None];
-                q[0].interleaved = Some((name, dims.head_dim));
+                q[0].interleaved = Some((name, head_dim));
                 plan.extend(q);
                 plan.extend(weights(&["attn_k", "attn_v"])?);
             } else if cfg.has_own_kv(i) {
