@@ -101,18 +101,22 @@ setup() {
     # --locked fails for this crate here (see ../shared/BROWSER.md), so build without it.
     cargo install -q wasm-bindgen-cli --version "$want"
   fi
-  if [[ ! -x $PY ]] || ! "$PY" -c 'import numpy; from importlib.metadata import version; assert version("gguf") == "0.19.0"' 2>/dev/null; then
-    say "creating the Python venv with gguf-py 0.19.0 (reference dequantization)"
+  # gguf-py: the reference dequantization; jsonschema (with rfc3339-validator, which its
+  # date-time format check needs): the independent validator of the structured-output suite.
+  if [[ ! -x $PY ]] || ! "$PY" -c 'import numpy; from importlib.metadata import version as v
+assert (v("gguf"), v("jsonschema"), v("rfc3339-validator")) == ("0.19.0", "4.25.1", "0.1.4")' 2>/dev/null; then
+    say "creating the Python venv with gguf-py 0.19.0 and jsonschema 4.25.1"
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check gguf==0.19.0 numpy
+    "$VENV/bin/pip" install -q --disable-pip-version-check gguf==0.19.0 numpy jsonschema==4.25.1 rfc3339-validator==0.1.4
   fi
-  # playwright-core (never a browser download: the tests drive Debian's Chromium) and
-  # prettier (the JS format check), at the versions package-lock.json pins.
+  # playwright-core (never a browser download: the tests drive Debian's Chromium), prettier
+  # (the JS format check) and ajv (the structured-output test's JSON-schema validator), at the
+  # versions package-lock.json pins.
   local pw_want pw_have
   pw_want=$(node -p 'require("./tests/browser/package-lock.json").packages["node_modules/playwright-core"].version')
   pw_have=$(node -p 'try { require("./tests/browser/node_modules/playwright-core/package.json").version } catch { "" }')
-  if [[ $pw_have != "$pw_want" || ! -x $BROWSER_TESTS/node_modules/.bin/prettier ]]; then
-    say "installing playwright-core $pw_want and prettier for the browser tests (npm ci)"
+  if [[ $pw_have != "$pw_want" || ! -x $BROWSER_TESTS/node_modules/.bin/prettier || ! -d $BROWSER_TESTS/node_modules/ajv-formats ]]; then
+    say "installing playwright-core $pw_want, prettier and ajv for the browser tests (npm ci)"
     (cd "$BROWSER_TESTS" && npm ci --no-audit --no-fund --loglevel=error)
   fi
   export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/hearth-xdg-$(id -u)}"
@@ -332,10 +336,12 @@ run_tests() {
   cargo clippy -q --all-targets --target wasm32-unknown-unknown -- -D warnings
   say "native tests (wgpu on $(vk_device))"
   cargo test --all-targets 2>&1 | tee "$ROOT/target/native-tests.log"
+  # The release wasm first: the wasm tests build in the same profile and reuse its dependencies.
+  say "building the wasm module (release)"
+  build_wasm
   say "browser tests, wasm internals (wasm-bindgen-test in headless Chromium, WebGPU on SwiftShader)"
   browser_tests 2>&1 | tee "$ROOT/target/browser-tests.log"
   say "browser tests, the JS API in a page (playwright-core driving Chromium)"
-  build_wasm
   cargo build -q --bin hearth
   page_tests 2>&1 | tee "$ROOT/target/page-tests.log"
   say "summary"
@@ -363,7 +369,7 @@ browser_tests() {
   CHROMEDRIVER="$(command -v chromedriver)" \
     WASM_BINDGEN_TEST_WEBDRIVER_JSON="$ROOT/tests/webdriver.json" \
     WASM_BINDGEN_TEST_TIMEOUT=600 \
-    cargo test --target wasm32-unknown-unknown --test web
+    cargo test --release --target wasm32-unknown-unknown --test web
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -6,6 +6,9 @@
 //   counter-based RNG seeded by (seed, step.counter): the same seed gives the same tokens.
 // Thresholds are found by bitwise binary search over the order-preserving bits of the
 // values (32 counting passes), so nothing is sorted. The chosen id goes to ids[out_index].
+// With MASK, only tokens whose bit is set in `mask` can be chosen (constrained decoding: a
+// grammar's allowed tokens, computed on the CPU): they alone enter the maximum, the top-k
+// count, the top-p mass and the draw, as if the others' logits were -inf.
 #include "common/header.wgsl"
 #include "common/step.wgsl"
 
@@ -33,6 +36,18 @@ struct Params {
 @group(0) @binding(2) var<uniform> p: Params;
 @group(0) @binding(3) var<uniform> step: Step;
 @group(0) @binding(4) var<storage, read_write> hist: array<u32>;
+
+#ifdef MASK
+@group(0) @binding(5) var<storage, read> mask: array<u32>;
+
+fn allowed(i: u32) -> bool {
+    return ((mask[i >> 5u] >> (i & 31u)) & 1u) != 0u;
+}
+#else
+fn allowed(i: u32) -> bool {
+    return true;
+}
+#endif
 
 var<workgroup> sh_f: array<f32, 256>;
 var<workgroup> sh_u: array<u32, 256>;
@@ -81,7 +96,7 @@ fn argmax(@builtin(local_invocation_index) lid: u32) {
     var best_i = 0xFFFFFFFFu;
     for (var i = lid; i < p.n_vocab; i += WG) {
         let v = logit(i);
-        if (v > best) {
+        if (allowed(i) && v > best) {
             best = v;
             best_i = i;
         }
@@ -106,7 +121,7 @@ var<private> top_p_key: u32 = 0u;
 // Whether token i survives top-k, min-p and top-p (each stage once its threshold is set).
 fn survives(i: u32) -> bool {
     let l = logit(i);
-    if (key(l) < kth_key) {
+    if (!allowed(i) || key(l) < kth_key) {
         return false;
     }
     let e = exp(l - max_logit);
@@ -148,7 +163,7 @@ fn sample(@builtin(local_invocation_index) lid: u32) {
     var best = -3.4e38;
     var best_i = 0u;
     for (var i = lid; i < n; i += WG) {
-        if (logit(i) > best) {
+        if (allowed(i) && logit(i) > best) {
             best = logit(i);
             best_i = i;
         }
@@ -163,7 +178,7 @@ fn sample(@builtin(local_invocation_index) lid: u32) {
             let cand = res | (1u << u32(bit));
             var c = 0.0;
             for (var i = lid; i < n; i += WG) {
-                c += select(0.0, 1.0, key(logit(i)) >= cand);
+                c += select(0.0, 1.0, allowed(i) && key(logit(i)) >= cand);
             }
             if (wg_sum(c, lid) >= f32(p.top_k)) {
                 res = cand;

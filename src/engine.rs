@@ -187,6 +187,11 @@ pub struct Engine {
     decode: Vec<Dispatch>,
     sample: Dispatch,
     sampler: SamplerParams,
+    /// Whether `sample` draws only what `State::mask` allows (constrained decoding).
+    masked: bool,
+    /// A decode step submitted without its sampling (constrained decoding: the CPU computes
+    /// the mask meanwhile), waiting for [`Engine::sample_next`].
+    unsampled: Option<Step>,
     /// Tokens whose keys and values are in the cache, at positions 0...
     cached: Vec<u32>,
     /// Where the delta nets' state snapshots are (Qwen3.5): the positions a conversation can
@@ -276,7 +281,7 @@ impl Engine {
         progress(Phase::Compile, 0, 3);
         let decode = model::forward(&ctx, &mut kernels, &cfg, &weights, &state, 1, Tokens::Sampled, Head::Last)?;
         progress(Phase::Compile, 1, 3);
-        let sample = model::sampler(&ctx, &mut kernels, &cfg, &state, &opts.sampler)?;
+        let sample = model::sampler(&ctx, &mut kernels, &cfg, &state, &opts.sampler, false)?;
         progress(Phase::Compile, 2, 3);
         let mut prefill_lists = Vec::new();
         if max_chunk > 1 {
@@ -302,6 +307,8 @@ impl Engine {
             decode,
             sample,
             sampler: opts.sampler,
+            masked: false,
+            unsampled: None,
             cached: Vec::new(),
             pending: None,
             ahead: None,
@@ -364,16 +371,25 @@ impl Engine {
         &self.cached
     }
 
-    /// Changes the sampling settings (rebuilds one dispatch when they differ).
-    pub fn set_sampler(&mut self, params: &SamplerParams) -> Result<(), EngineError> {
-        if *params != self.sampler {
+    /// Changes the sampling settings, and whether draws are limited to the tokens of the mask
+    /// written by [`Engine::write_mask`] (rebuilds one dispatch when they differ).
+    pub fn set_sampler(&mut self, params: &SamplerParams, masked: bool) -> Result<(), EngineError> {
+        if *params != self.sampler || masked != self.masked {
             self.sample =
-                self.build_after_load(|e| model::sampler(&e.ctx, &mut e.kernels, &e.cfg, &e.state, params))?;
+                self.build_after_load(|e| model::sampler(&e.ctx, &mut e.kernels, &e.cfg, &e.state, params, masked))?;
             self.sampler = *params;
+            self.masked = masked;
             // A step run ahead sampled with the old settings.
             self.ahead = None;
         }
         Ok(())
+    }
+
+    /// Sets the tokens a masked sampling may draw: bit `id % 32` of word `id / 32` (a grammar's
+    /// mask, `ceil(n_vocab / 32)` words). The next sampling submitted reads it.
+    pub fn write_mask(&self, words: &[u32]) {
+        let n = (self.cfg.n_vocab as usize).div_ceil(32);
+        self.ctx.write(&self.state.mask, 0, bytemuck::cast_slice(&words[..words.len().min(n)]));
     }
 
     /// Restarts the sampler's random stream: the same seed then draws the same tokens again.
@@ -386,6 +402,7 @@ impl Engine {
         self.cached.clear();
         self.snapshots.forget_after(0);
         self.pending = None;
+        self.unsampled = None;
         self.ahead = None;
     }
 
@@ -503,7 +520,8 @@ impl Engine {
             Err(KernelError::UniformsFull(_)) => {
                 self.kernels.recycle_uniforms();
                 self.prefill_lists.clear();
-                self.sample = model::sampler(&self.ctx, &mut self.kernels, &self.cfg, &self.state, &self.sampler)?;
+                self.sample =
+                    model::sampler(&self.ctx, &mut self.kernels, &self.cfg, &self.state, &self.sampler, self.masked)?;
                 self.stats.uniform_recycles += 1;
                 Ok(build(self)?)
             }
@@ -587,6 +605,7 @@ impl Engine {
         self.cached.truncate(common);
         self.snapshots.forget_after(common as u32);
         self.pending = None;
+        self.unsampled = None;
         // A step run ahead for the previous request is not needed: its cache slot is
         // overwritten from here on.
         self.ahead = None;
@@ -622,7 +641,8 @@ impl Engine {
         };
         self.cached.push(token);
         self.stats.decoded += 1;
-        if self.run_ahead && pos0 + 1 < n_ctx {
+        // A masked step's mask depends on the token this one samples: nothing runs ahead.
+        if self.run_ahead && !self.masked && pos0 + 1 < n_ctx {
             self.ahead = Some(self.submit_decode(pos0 + 1));
         } else {
             self.stats.decode_stalls += 1;
@@ -638,6 +658,45 @@ impl Engine {
 }
 
 impl Engine {
+    /// The first half of a constrained decoding step: submits the last sampled token through
+    /// the model without sampling, so that the GPU computes the logits while the CPU computes
+    /// the grammar's next mask. [`Engine::sample_next`] is the second half.
+    pub fn run_pending(&mut self) -> Result<(), EngineError> {
+        let token = self.pending.ok_or(EngineError::EmptyPrompt)?;
+        self.ctx.failure()?;
+        let pos0 = self.cached.len() as u32;
+        let n_ctx = self.state.n_ctx;
+        if pos0 >= n_ctx {
+            return Err(EngineError::ContextFull { n_ctx });
+        }
+        self.ahead = None;
+        self.ctx.write(&self.state.token, 0, &token.to_le_bytes());
+        self.write_history(Some(token));
+        let step = Step { pos0, n_tokens: 1, counter: self.counter, _pad: 0 };
+        model::submit(&self.ctx, &self.state, step, &[&self.decode]);
+        self.snapshots.ran(pos0, 1);
+        self.cached.push(token);
+        self.pending = None;
+        self.unsampled = Some(step);
+        self.stats.decoded += 1;
+        // Two submits, and the GPU idles while the CPU reads the id and masks the next draw.
+        self.stats.decode_submits += 2;
+        self.stats.decode_dispatches += (self.decode.len() + 1) as u64;
+        self.stats.decode_stalls += 1;
+        Ok(())
+    }
+
+    /// The second half of a constrained decoding step: samples the next token from the logits
+    /// [`Engine::run_pending`] computes, under the mask written since.
+    pub async fn sample_next(&mut self) -> Result<u32, EngineError> {
+        let step = self.unsampled.take().ok_or(EngineError::EmptyPrompt)?;
+        let sample = [self.sample.clone()];
+        let flight = self.submit_sampling(step, &[&sample]);
+        let next = self.read_token(flight).await?;
+        self.pending = Some(next);
+        Ok(next)
+    }
+
     /// The time of one step over `n_tokens` tokens (1: the decode step with sampling; more: a
     /// prefill chunk of the prompt buffer's tokens) and each kernel's (shader and weight type),
     /// in milliseconds, slowest first. A kernel's time is that of its dispatches alone, in

@@ -29,13 +29,16 @@ pub enum ErrorCode {
     Aborted,
     /// A request or argument out of range.
     BadRequest,
+    /// A `response_format` (JSON schema or grammar) that cannot be enforced: refused before
+    /// generation, naming the feature.
+    UnsupportedSchema,
     /// A bug in hearth.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the documentation.
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 12] = [
         ErrorCode::NoWebgpu,
         ErrorCode::AdapterLimits,
         ErrorCode::OutOfMemory,
@@ -46,6 +49,7 @@ impl ErrorCode {
         ErrorCode::UnsupportedModel,
         ErrorCode::Aborted,
         ErrorCode::BadRequest,
+        ErrorCode::UnsupportedSchema,
         ErrorCode::Internal,
     ];
 
@@ -62,6 +66,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedModel => "unsupported-model",
             ErrorCode::Aborted => "aborted",
             ErrorCode::BadRequest => "bad-request",
+            ErrorCode::UnsupportedSchema => "unsupported-schema",
             ErrorCode::Internal => "internal",
         }
     }

@@ -25,6 +25,7 @@ pub mod engine;
 pub mod error_code;
 pub mod gguf;
 pub mod gpu;
+pub mod grammar;
 pub mod kernels;
 pub mod model;
 pub mod quant;

@@ -909,7 +909,8 @@ fn sampler_draws_follow_the_filtered_distribution() {
                 .map(|i| {
                     let lb = ctx.upload(&k.act_bytes(&logits), "logits");
                     let p = SamplerParams { seed: i as u32 * 7919 + 1, ..params };
-                    k.sample(&ctx, &lb, &ids, i as u32, n as u32, &step, &history(&hb, hist.len(), false), &p).unwrap()
+                    k.sample(&ctx, &lb, &ids, i as u32, n as u32, &step, &history(&hb, hist.len(), false), &p, None)
+                        .unwrap()
                 })
                 .collect();
             run(&ctx, &dispatches);
@@ -924,6 +925,86 @@ fn sampler_draws_follow_the_filtered_distribution() {
             let critical = chi_square_critical(df, 3.719);
             println!("{} {params:?}: chi2 {chi2:.1}, df {df}, critical {critical:.1}", name(&k));
             assert!(chi2 < critical, "{params:?} {}: chi2 {chi2:.1} over {critical:.1} (df {df})", name(&k));
+        }
+    }
+}
+
+/// Constrained decoding: with a grammar's mask, draws come only from the tokens it allows,
+/// distributed as the CPU's filters over those tokens alone say (chi-square at p = 1e-4), and
+/// greedy decoding is the argmax over them, even where the largest logit is masked out.
+#[test]
+fn masked_draws_follow_the_distribution_over_allowed_tokens() {
+    let ctx = context();
+    let (n, draws) = (100usize, 2000usize);
+    let mut rng = Rng::new(23);
+    let settings = [
+        SamplerParams { top_k: 0, top_p: 1.0, min_p: 0.0, temperature: 1.0, ..Default::default() },
+        SamplerParams { top_k: 8, top_p: 0.9, min_p: 0.02, temperature: 1.2, ..Default::default() },
+    ];
+    for mut k in variants(&ctx).into_iter().filter(|k| !k.subgroups) {
+        let spread: Vec<f32> = (0..n).map(|_| rng.uniform() * 8.0 - 4.0).collect();
+        let mut logits = as_act(&k, &spread);
+        let best = hearth::kernels::argmax_ref(&logits) as usize;
+        logits[best] = 9.0; // a clear favourite, which the mask excludes
+        // About a third of the tokens allowed, in (n / 32) words; the favourite not among them.
+        let mut mask = vec![0u32; n.div_ceil(32)];
+        for i in 0..n {
+            if i != best && rng.uniform() < 0.35 {
+                mask[i / 32] |= 1 << (i % 32);
+            }
+        }
+        let mb = ctx.upload(bytemuck::cast_slice(&mask), "mask");
+        let hb = ctx.upload(bytemuck::cast_slice(&[u32::MAX]), "hist");
+        let step = StepBuffer::new(&ctx);
+        step.write(&ctx, Step::default());
+        let ids = ctx.storage_buffer(4 * draws as u64, "ids");
+        let lb = ctx.upload(&k.act_bytes(&logits), "logits");
+        // Greedy: the best allowed token.
+        let mut allowed_best = None::<usize>;
+        for i in (0..n).filter(|&i| hearth::kernels::mask_allows(&mask, i)) {
+            if allowed_best.is_none_or(|b| logits[i] > logits[b]) {
+                allowed_best = Some(i);
+            }
+        }
+        run(&ctx, &[k.argmax(&ctx, &lb, &ids, 0, n as u32, Some(&mb)).unwrap()]);
+        assert_eq!(read_ids(&ctx, &ids, 1)[0] as usize, allowed_best.unwrap(), "masked argmax {}", name(&k));
+        for params in settings {
+            let allowed = hearth::kernels::allowed_masked_ref(&logits, &params, Some(&mask));
+            let max = (0..n).filter(|&i| allowed[i]).map(|i| logits[i]).fold(f32::NEG_INFINITY, f32::max);
+            let weight: Vec<f64> =
+                (0..n)
+                    .map(|i| {
+                        if allowed[i] {
+                            (f64::from(logits[i] - max) / f64::from(params.temperature)).exp()
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+            let total: f64 = weight.iter().sum();
+            let dispatches: Vec<_> = (0..draws)
+                .map(|i| {
+                    let p = SamplerParams { seed: i as u32 * 7919 + 1, ..params };
+                    k.sample(&ctx, &lb, &ids, i as u32, n as u32, &step, &history(&hb, 0, false), &p, Some(&mb))
+                        .unwrap()
+                })
+                .collect();
+            run(&ctx, &dispatches);
+            k.recycle_uniforms();
+            let mut counts = vec![0usize; n];
+            for id in read_ids(&ctx, &ids, draws) {
+                assert!(
+                    hearth::kernels::mask_allows(&mask, id as usize),
+                    "{params:?} {}: drew masked token {id}",
+                    name(&k)
+                );
+                assert!(allowed[id as usize], "{params:?} {}: drew filtered token {id}", name(&k));
+                counts[id as usize] += 1;
+            }
+            let (chi2, df) = chi_square(&counts, &weight.iter().map(|w| w / total * draws as f64).collect::<Vec<_>>());
+            let critical = chi_square_critical(df, 3.719);
+            println!("masked {} {params:?}: chi2 {chi2:.1}, df {df}, critical {critical:.1}", name(&k));
+            assert!(chi2 < critical, "masked {params:?} {}: chi2 {chi2:.1} over {critical:.1} (df {df})", name(&k));
         }
     }
 }
@@ -1023,7 +1104,8 @@ fn sampler_matches_llama_cpp_test_vectors() {
                 .map(|i| {
                     let lb = ctx.upload(&k.act_bytes(&logits), "logits");
                     let p = SamplerParams { seed: i as u32 * 7919 + 1, ..*params };
-                    k.sample(&ctx, &lb, &ids, i as u32, n as u32, &step, &history(&hb, hist.len(), false), &p).unwrap()
+                    k.sample(&ctx, &lb, &ids, i as u32, n as u32, &step, &history(&hb, hist.len(), false), &p, None)
+                        .unwrap()
                 })
                 .collect();
             run(&ctx, &dispatches);
@@ -1088,7 +1170,7 @@ fn argmax_equals_cpu_argmax() {
             }
             let lb = ctx.upload(&k.act_bytes(&logits), "logits");
             let ids = ctx.storage_buffer(16, "ids");
-            run(&ctx, &[k.argmax(&ctx, &lb, &ids, 2, n as u32).unwrap()]);
+            run(&ctx, &[k.argmax(&ctx, &lb, &ids, 2, n as u32, None).unwrap()]);
             assert_eq!(read_ids(&ctx, &ids, 3)[2], hearth::kernels::argmax_ref(&logits), "n {n} {}", name(&k));
         }
     }
@@ -1138,7 +1220,8 @@ fn sampler_filters_and_is_reproducible() {
             let loose = SamplerParams { top_p: (params.top_p + 1e-3).min(1.0), min_p: params.min_p * 0.999, ..params };
             let allowed = hearth::kernels::allowed_ref(&penalized, &loose);
             let lb = ctx.upload(&k.act_bytes(&logits), "logits");
-            let d = k.sample(&ctx, &lb, &ids, 0, n as u32, &step, &history(&hb, hist.len(), false), &params).unwrap();
+            let d =
+                k.sample(&ctx, &lb, &ids, 0, n as u32, &step, &history(&hb, hist.len(), false), &params, None).unwrap();
             let mut draws = Vec::new();
             for counter in 0..150 {
                 ctx.write(&lb, 0, &k.act_bytes(&logits));
@@ -1165,13 +1248,14 @@ fn sampler_filters_and_is_reproducible() {
         // Temperature 0 is greedy.
         let lb = ctx.upload(&k.act_bytes(&logits), "logits");
         let greedy = SamplerParams { temperature: 0.0, ..Default::default() };
-        run(&ctx, &[k.sample(&ctx, &lb, &ids, 0, n as u32, &step, &history(&hb, 0, false), &greedy).unwrap()]);
+        run(&ctx, &[k.sample(&ctx, &lb, &ids, 0, n as u32, &step, &history(&hb, 0, false), &greedy, None).unwrap()]);
         assert_eq!(read_ids(&ctx, &ids, 1)[0], hearth::kernels::argmax_ref(&logits));
         // With push_hist the drawn id enters the history, last, the rest shifting forward.
         let window = [u32::MAX, 3, 17, 499];
         let hb = ctx.upload(bytemuck::cast_slice(&window), "hist");
         let params = SamplerParams { top_k: 5, temperature: 1.0, ..Default::default() };
-        let d = k.sample(&ctx, &lb, &ids, 0, n as u32, &step, &history(&hb, window.len(), true), &params).unwrap();
+        let d =
+            k.sample(&ctx, &lb, &ids, 0, n as u32, &step, &history(&hb, window.len(), true), &params, None).unwrap();
         let mut want = window.to_vec();
         for round in 0..2 {
             ctx.write(&lb, 0, &k.act_bytes(&logits));

@@ -228,7 +228,7 @@ fn prefill_builds_each_chunk_length_once() {
     let source = ReadSource::open(&common::model(Q4_0)).unwrap();
     let opts = LoadOptions { context_length: 64, prefill_chunk: 8, ..LoadOptions::default() };
     let mut s = pollster::block_on(Session::load(source, &opts, &mut |_, _, _| {})).unwrap();
-    s.engine.set_sampler(&SamplerParams { temperature: 0.0, ..Default::default() }).unwrap();
+    s.engine.set_sampler(&SamplerParams { temperature: 0.0, ..Default::default() }, false).unwrap();
     let ids: Vec<u32> = (0..20).map(|i| 100 + 7 * i).collect();
     let mut firsts = Vec::new();
     for round in 0..2 {
@@ -257,7 +257,7 @@ fn full_kernel_parameters_are_recycled_and_outputs_stay() {
     while s.engine.stats.uniform_recycles == 0 {
         seed += 1;
         assert!(seed < 100_000, "the arena never filled");
-        s.engine.set_sampler(&SamplerParams { seed, ..Default::default() }).unwrap();
+        s.engine.set_sampler(&SamplerParams { seed, ..Default::default() }, false).unwrap();
     }
     println!("recycled after {seed} samplers");
     // The prompt again from an empty cache: its prefill list, built before, is built anew.

@@ -80,8 +80,10 @@ fn build_all(ctx: &GpuContext, file: &std::path::Path, kernels: &mut [Kernels]) 
         {
             forward(ctx, k, &cfg, &w, &s, t, tokens, head).unwrap();
         }
-        sampler(ctx, k, &cfg, &s, &SamplerParams::default()).unwrap();
-        sampler(ctx, k, &cfg, &s, &SamplerParams { temperature: 0.0, ..Default::default() }).unwrap();
+        for masked in [false, true] {
+            sampler(ctx, k, &cfg, &s, &SamplerParams::default(), masked).unwrap();
+            sampler(ctx, k, &cfg, &s, &SamplerParams { temperature: 0.0, ..Default::default() }, masked).unwrap();
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 // this GPU can run it, load it (kept in browser storage), chat, and look inside the file.
 // Built only on the public JS API (hearth.js); the engine runs in a worker.
 import { CATALOG, DEFAULT_MODEL } from "./catalog.js";
-import { Hearth } from "./hearth.js";
+import { Hearth, HearthError } from "./hearth.js";
 import { renderReply } from "./render.js";
 
 const $ = (id) => document.getElementById(id);
@@ -51,6 +51,7 @@ const ADVICE = {
   "unsupported-model": "hearth cannot run this architecture yet: try a Llama, Qwen, SmolLM or Gemma 3 model.",
   aborted: "Stopped. Load again to continue; a download resumes where it stopped.",
   "bad-request": "Check the settings (numbers in range) and try again.",
+  "unsupported-schema": "The JSON schema or grammar uses something hearth cannot enforce: simplify it and try again.",
   internal: "Something went wrong inside hearth: reload the page and try again.",
 };
 
@@ -371,6 +372,20 @@ function showText(bubble, text) {
   renderReply(bubble.querySelector(".body"), text);
 }
 
+/** The reply's `response_format` from the JSON settings: none, any object, or the schema. */
+function responseFormat() {
+  if (!$("json-mode").checked) return undefined;
+  const text = $("json-schema").value.trim();
+  if (!text) return { type: "json_object" };
+  let schema;
+  try {
+    schema = JSON.parse(text);
+  } catch (e) {
+    throw new HearthError("bad-request", `the JSON schema in the settings is not valid JSON: ${e.message}`);
+  }
+  return { type: "json_schema", json_schema: { name: "page", schema } };
+}
+
 function request() {
   const system = $("system").value.trim();
   const num = (id) => Number($(id).value);
@@ -382,6 +397,7 @@ function request() {
     top_p: num("top-p"),
     top_k: num("top-k"),
     max_tokens: num("max-tokens"),
+    response_format: responseFormat(),
   };
 }
 
@@ -428,6 +444,7 @@ async function reply() {
 }
 
 function setUpChat() {
+  $("json-mode").onchange = () => ($("json-schema").disabled = !$("json-mode").checked);
   $("composer").onsubmit = (e) => {
     e.preventDefault();
     const text = $("input").value.trim();

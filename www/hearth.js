@@ -13,7 +13,8 @@
 import { deleteModel, listModels, looksLikeId, readRecord, storageAvailable } from "./storage.js";
 
 /** An error with a `code`: no-webgpu, adapter-limits, out-of-memory, device-lost, quota,
- *  network, bad-model, unsupported-model, aborted, bad-request or internal. */
+ *  network, bad-model, unsupported-model, aborted, bad-request, unsupported-schema or
+ *  internal. */
 export class HearthError extends Error {
   constructor(code, message) {
     super(message);

@@ -73,7 +73,9 @@ crate::uniform_struct! {
 }
 
 impl Kernels {
-    /// `ids[out_index] = argmax(logits (n_vocab,))` (the first index among equal maxima).
+    /// `ids[out_index] = argmax(logits (n_vocab,))` (the first index among equal maxima), over
+    /// the tokens whose bit is set in `mask` ((n_vocab / 32,) u32, bit `id % 32` of word
+    /// `id / 32`) when there is one.
     pub fn argmax(
         &mut self,
         ctx: &GpuContext,
@@ -81,8 +83,10 @@ impl Kernels {
         ids: &wgpu::Buffer,
         out_index: u32,
         n_vocab: u32,
+        mask: Option<&wgpu::Buffer>,
     ) -> Result<Dispatch, KernelError> {
-        let pipeline = self.pipeline(ctx, &shaders::ARGMAX, &[], &[("WG", SAMPLE_WG)])?;
+        let defines: &[&str] = if mask.is_some() { &["MASK"] } else { &[] };
+        let pipeline = self.pipeline(ctx, &shaders::ARGMAX, defines, &[("WG", SAMPLE_WG)])?;
         let params = Params {
             n_vocab,
             out_index,
@@ -98,17 +102,16 @@ impl Kernels {
             push_hist: 0,
         };
         let slot = self.uniforms.push(ctx, &params)?;
-        Ok(Dispatch::with_bindings(
-            ctx,
-            pipeline,
-            &[(0, logits.as_entire_binding()), (1, ids.as_entire_binding()), (2, self.uniforms.binding(slot))],
-            [1, 1, 1],
-        ))
+        let mut bindings =
+            vec![(0, logits.as_entire_binding()), (1, ids.as_entire_binding()), (2, self.uniforms.binding(slot))];
+        bindings.extend(mask.map(|m| (5, m.as_entire_binding())));
+        Ok(Dispatch::with_bindings(ctx, pipeline, &bindings, [1, 1, 1]))
     }
 
     /// `ids[out_index]` = a token drawn from `logits (n_vocab,)` with `params`, after applying
     /// the penalties for the ids of `hist` (in place on `logits`). The draw is seeded by
-    /// `(params.seed, step.counter)`. Temperature <= 0 gives [`Kernels::argmax`].
+    /// `(params.seed, step.counter)`. With `mask` (see [`Kernels::argmax`]) only the tokens it
+    /// allows enter the filters and the draw. Temperature <= 0 gives [`Kernels::argmax`].
     pub fn sample(
         &mut self,
         ctx: &GpuContext,
@@ -119,11 +122,13 @@ impl Kernels {
         step: &StepBuffer,
         hist: &History<'_>,
         params: &SamplerParams,
+        mask: Option<&wgpu::Buffer>,
     ) -> Result<Dispatch, KernelError> {
         if params.temperature <= 0.0 {
-            return self.argmax(ctx, logits, ids, out_index, n_vocab);
+            return self.argmax(ctx, logits, ids, out_index, n_vocab, mask);
         }
-        let pipeline = self.pipeline(ctx, &shaders::SAMPLE, &[], &[("WG", SAMPLE_WG)])?;
+        let defines: &[&str] = if mask.is_some() { &["MASK"] } else { &[] };
+        let pipeline = self.pipeline(ctx, &shaders::SAMPLE, defines, &[("WG", SAMPLE_WG)])?;
         let p = Params {
             n_vocab,
             out_index,
@@ -139,18 +144,15 @@ impl Kernels {
             push_hist: u32::from(hist.push),
         };
         let slot = self.uniforms.push(ctx, &p)?;
-        Ok(Dispatch::new(
-            ctx,
-            pipeline,
-            &[
-                logits.as_entire_binding(),
-                ids.as_entire_binding(),
-                self.uniforms.binding(slot),
-                step.buffer.as_entire_binding(),
-                hist.buffer.as_entire_binding(),
-            ],
-            [1, 1, 1],
-        ))
+        let mut bindings = vec![
+            (0, logits.as_entire_binding()),
+            (1, ids.as_entire_binding()),
+            (2, self.uniforms.binding(slot)),
+            (3, step.buffer.as_entire_binding()),
+            (4, hist.buffer.as_entire_binding()),
+        ];
+        bindings.extend(mask.map(|m| (5, m.as_entire_binding())));
+        Ok(Dispatch::with_bindings(ctx, pipeline, &bindings, [1, 1, 1]))
     }
 }
 
@@ -179,16 +181,35 @@ pub fn penalize_ref(logits: &mut [f32], hist: &[u32], p: &SamplerParams) {
     }
 }
 
+/// Whether bit `id % 32` of word `id / 32` of `mask` is set (the layout of a grammar's mask).
+pub fn mask_allows(mask: &[u32], id: usize) -> bool {
+    mask.get(id / 32).is_some_and(|w| (w >> (id % 32)) & 1 != 0)
+}
+
 /// CPU reference of which tokens may be drawn: top-k (ties at the k-th value kept), then
 /// min-p and top-p on softmax(logits), as [`Kernels::sample`] filters them.
 pub fn allowed_ref(logits: &[f32], p: &SamplerParams) -> Vec<bool> {
+    allowed_masked_ref(logits, p, None)
+}
+
+/// [`allowed_ref`] with a grammar's mask: the filters see only the tokens `mask` allows, as
+/// if the others' logits were -inf.
+pub fn allowed_masked_ref(logits: &[f32], p: &SamplerParams, mask: Option<&[u32]>) -> Vec<bool> {
+    let permitted = |i: usize| mask.is_none_or(|m| mask_allows(m, i));
+    let logits: Vec<f32> =
+        logits.iter().enumerate().map(|(i, &l)| if permitted(i) { l } else { f32::NEG_INFINITY }).collect();
     let mut sorted: Vec<f32> = logits.to_vec();
     sorted.sort_by(|a, b| b.total_cmp(a));
     let kth =
         if p.top_k > 0 && (p.top_k as usize) < logits.len() { sorted[p.top_k as usize - 1] } else { f32::NEG_INFINITY };
     let max = sorted[0];
     let e: Vec<f64> = logits.iter().map(|&l| f64::from(l - max).exp()).collect();
-    let mut keep: Vec<bool> = logits.iter().zip(&e).map(|(&l, &e)| l >= kth && e >= f64::from(p.min_p)).collect();
+    let mut keep: Vec<bool> = logits
+        .iter()
+        .zip(&e)
+        .enumerate()
+        .map(|(i, (&l, &e))| permitted(i) && l >= kth && e >= f64::from(p.min_p))
+        .collect();
     if p.top_p < 1.0 {
         let mass: f64 = e.iter().zip(&keep).filter(|(_, k)| **k).map(|(e, _)| e).sum();
         let mut order: Vec<usize> = (0..logits.len()).filter(|&i| keep[i]).collect();

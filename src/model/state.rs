@@ -73,6 +73,9 @@ pub struct State {
     /// (PENALTY_WINDOW,) u32: recent tokens for the penalties, the latest last (u32::MAX =
     /// empty, at the front).
     pub hist: wgpu::Buffer,
+    /// (ceil(n_vocab / 32),) u32: the tokens a grammar allows next, one bit each (constrained
+    /// decoding; the CPU writes it before each masked sampling).
+    pub mask: wgpu::Buffer,
     /// Where sampled ids are copied for the CPU to read.
     pub readbacks: [Readback; READBACKS],
     /// Largest T of one step.
@@ -221,6 +224,7 @@ impl StateSizes {
         add("the sampled token", 4, other);
         add("the prompt ids of a prefill chunk", 4 * t, other);
         add("the penalties' history", 4 * u64::from(PENALTY_WINDOW), other);
+        add("a grammar's token mask", mask_bytes(cfg.n_vocab), other);
         for _ in 0..READBACKS {
             add("a sampled token's read-back", 4, other);
         }
@@ -336,6 +340,7 @@ impl State {
             token: ctx.storage_buffer(4, "token"),
             prompt: ctx.storage_buffer(4 * t, "prompt"),
             hist: ctx.upload(bytemuck::cast_slice(&[u32::MAX; PENALTY_WINDOW as usize]), "hist"),
+            mask: ctx.storage_buffer(mask_bytes(cfg.n_vocab), "mask"),
             readbacks: std::array::from_fn(|_| Readback::new(ctx, 4)),
             max_chunk,
             n_ctx,
@@ -423,4 +428,9 @@ pub(super) fn delta_shape(cfg: &ModelConfig) -> Option<DeltaNetShape> {
 /// a sliding-window layer (enough for a chunk's earliest query to still see its window).
 pub(super) fn cache_len(cfg: &ModelConfig, l: u32, n_ctx: u32, max_chunk: u32) -> u32 {
     if cfg.is_local_layer(l) { (cfg.sliding_window + max_chunk - 1).min(n_ctx) } else { n_ctx }
+}
+
+/// Bytes of a token mask of `n_vocab` bits, in whole u32 words.
+pub fn mask_bytes(n_vocab: u32) -> u64 {
+    4 * u64::from(n_vocab.div_ceil(32))
 }

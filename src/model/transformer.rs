@@ -441,15 +441,17 @@ pub fn layer_dispatches(n_dispatches: usize, w: &ModelWeights, cfg: &ModelConfig
 
 /// The sampling dispatch: writes the next token into `State::token` and appends it to
 /// `State::hist`, the penalties' window, so that steps submitted ahead of the CPU see it.
+/// `masked`: only the tokens `State::mask` allows may be drawn (constrained decoding).
 pub fn sampler(
     ctx: &GpuContext,
     k: &mut Kernels,
     cfg: &ModelConfig,
     s: &State,
     params: &SamplerParams,
+    masked: bool,
 ) -> Result<Dispatch, KernelError> {
     let hist = History { buffer: &s.hist, len: PENALTY_WINDOW, push: true };
-    k.sample(ctx, &s.logits, &s.token, 0, cfg.n_vocab, &s.step, &hist, params)
+    k.sample(ctx, &s.logits, &s.token, 0, cfg.n_vocab, &s.step, &hist, params, masked.then_some(&s.mask))
 }
 
 /// Records and submits one step.

@@ -5,6 +5,7 @@ use crate::chat::ChatError;
 use crate::engine::EngineError;
 use crate::error_code::ErrorCode;
 use crate::gpu::{GpuError, WeightError};
+use crate::grammar::GrammarError;
 use crate::kernels::KernelError;
 use crate::model::{ConfigError, LoadError, PlanError};
 use crate::quant::QuantError;
@@ -29,6 +30,9 @@ pub enum Error {
     /// A request that cannot be served as asked.
     #[error("invalid request: {0}")]
     Request(String),
+    /// A `response_format` that cannot be enforced, or constrained decoding that failed.
+    #[error(transparent)]
+    Grammar(#[from] GrammarError),
 }
 
 impl From<GpuError> for Error {
@@ -45,7 +49,8 @@ impl From<ConfigError> for Error {
 
 impl Error {
     /// The class of the error: `no-webgpu`, `adapter-limits`, `out-of-memory`, `device-lost`,
-    /// `network`, `bad-model`, `unsupported-model`, `aborted`, `bad-request` or `internal`.
+    /// `network`, `bad-model`, `unsupported-model`, `aborted`, `bad-request`, `unsupported-schema`
+    /// or `internal`.
     pub fn code(&self) -> ErrorCode {
         match self {
             Error::Source(e) => source_code(e),
@@ -60,6 +65,9 @@ impl Error {
             // A template that fails on the request's messages (e.g. it raises on a role order).
             Error::Chat(_) => ErrorCode::BadRequest,
             Error::Request(_) => ErrorCode::BadRequest,
+            Error::Grammar(GrammarError::Unsupported { .. }) => ErrorCode::UnsupportedSchema,
+            Error::Grammar(GrammarError::Vocabulary(_)) => ErrorCode::UnsupportedModel,
+            Error::Grammar(GrammarError::Failed(_)) => ErrorCode::Internal,
         }
     }
 }

@@ -1,12 +1,17 @@
 //! The generation loop: prefill the prompt (reusing the cached prefix), then decode token by
 //! token, turning tokens into text as soon as it is valid UTF-8 and no stop string can start
 //! in it, until an end token, a stop string, the token limit, a full context or a cancel.
+//!
+//! Under a grammar (constrained decoding) each draw is masked to the tokens the grammar
+//! allows, the mask computed on the CPU while the GPU runs the model; tokens the grammar
+//! forces run as one prefill chunk; the reply ends when the grammar is complete.
 
 use super::response::{FinishReason, PromptDetails, Usage, UsageExtra};
 use super::stop::StopMatcher;
 use super::{Error, Generation};
 use crate::clock::now_ms;
 use crate::engine::{Cancel, Engine, EngineError};
+use crate::grammar::Constraint;
 use crate::tokenizer::{StreamDecoder, Tokenizer};
 
 /// What a generation produced.
@@ -24,11 +29,13 @@ pub struct Outcome {
 /// Generates after `prompt_ids` (the whole conversation; the cached prefix is reused),
 /// calling `on_delta` with each piece of new text and the token ids generated since the
 /// previous call. Text and ids arrive in order; their concatenation is the [`Outcome`]'s.
+/// With `constraint` (compiled from `g.grammar`), every token is one the grammar allows.
 pub async fn generate(
     engine: &mut Engine,
     tokenizer: &Tokenizer,
     prompt_ids: &[u32],
     g: &Generation,
+    mut constraint: Option<&mut Constraint>,
     cancel: &Cancel,
     on_delta: &mut dyn FnMut(&str, &[u32]),
 ) -> Result<Outcome, Error> {
@@ -40,7 +47,7 @@ pub async fn generate(
             prompt_ids.len()
         )));
     }
-    engine.set_sampler(&g.sampler)?;
+    engine.set_sampler(&g.sampler, constraint.is_some())?;
     if g.seeded {
         engine.restart_random();
     }
@@ -52,13 +59,27 @@ pub async fn generate(
         usage.total_tokens = usage.prompt_tokens;
         return Ok(Outcome { text: String::new(), token_ids: Vec::new(), finish: FinishReason::Length, usage });
     }
-    let (mut token, prefilled) = match engine.prefill(prompt_ids, cancel).await {
+    // The tokens a grammar forces at the start (a schema's `{"` and first key) join the
+    // prompt's prefill; the first draw is masked.
+    let mut queue = Vec::new();
+    if let Some(c) = constraint.as_deref_mut() {
+        queue = c.forced();
+        engine.write_mask(&c.mask()?);
+    }
+    let prompt: Vec<u32> = prompt_ids.iter().chain(&queue).copied().collect();
+    let (first, prefilled) = match engine.prefill(&prompt, cancel).await {
         Ok(first) => first,
         Err(EngineError::Cancelled) => {
             return Ok(Outcome { text: String::new(), token_ids: Vec::new(), finish: FinishReason::Abort, usage });
         }
         Err(e) => return Err(e.into()),
     };
+    let prefilled = prefilled.saturating_sub(queue.len());
+    let mut forced = queue.len();
+    if let Some(c) = constraint.as_deref_mut() {
+        c.consume(first)?;
+    }
+    queue.push(first);
     let t_first = now_ms();
     let stats0 = engine.stats;
 
@@ -66,7 +87,28 @@ pub async fn generate(
     let mut stops = StopMatcher::new(&g.stop);
     let (mut text, mut ids, mut sent) = (String::new(), Vec::new(), 0usize);
     let mut stopped_by_string = false;
+    let mut queue = queue.into_iter();
     let finish = loop {
+        // The next token: one already run (forced) or sampled, else a new step.
+        let token = match queue.next() {
+            Some(t) => t,
+            None => {
+                let Some(&last) = ids.last() else { break FinishReason::Stop };
+                let next = match constraint.as_deref_mut() {
+                    None => engine.step().await.map(|t| vec![t]).map_err(Error::from),
+                    Some(c) => constrained_step(engine, c, last, cancel).await,
+                };
+                let next = match next {
+                    Ok(next) => next,
+                    Err(Error::Engine(EngineError::ContextFull { .. })) => break FinishReason::Length,
+                    Err(Error::Engine(EngineError::Cancelled)) => break FinishReason::Abort,
+                    Err(e) => return Err(e),
+                };
+                forced += next.len() - 1;
+                queue = next.into_iter();
+                continue;
+            }
+        };
         ids.push(token);
         if tokenizer.end_of_generation.contains(&token) && !g.ignore_eos {
             break FinishReason::Stop;
@@ -81,17 +123,15 @@ pub async fn generate(
             stopped_by_string = true;
             break FinishReason::Stop;
         }
+        if constraint.as_deref().is_some_and(|c| c.is_complete()) && queue.len() == 0 {
+            break FinishReason::Stop;
+        }
         if ids.len() >= limit || engine.cached().len() + 1 >= n_ctx {
             break FinishReason::Length;
         }
         if cancel.is_cancelled() {
             break FinishReason::Abort;
         }
-        token = match engine.step().await {
-            Ok(t) => t,
-            Err(EngineError::ContextFull { .. }) => break FinishReason::Length,
-            Err(e) => return Err(e.into()),
-        };
     };
     // What is left: bytes of an unfinished character, text held back for a stop string that
     // never completed, ids not yet sent.
@@ -122,6 +162,36 @@ pub async fn generate(
         submits_per_token: per_token(stats.decode_submits - stats0.decode_submits),
         dispatches_per_token: per_token(stats.decode_dispatches - stats0.decode_dispatches),
         gpu_idle_waits_per_token: per_token(stats.decode_stalls - stats0.decode_stalls),
+        grammar_mask_ms_per_token: constraint.as_deref().map(|c| c.mask_ms / ids.len().max(1) as f64),
+        grammar_forced_tokens: constraint.as_deref().map(|_| forced),
     };
     Ok(Outcome { text, token_ids: ids, finish, usage })
+}
+
+/// One step under a grammar after `last` (sampled, consumed by the grammar, not yet run):
+/// the tokens the grammar forces next run with `last` as one prefill chunk, or `last` alone
+/// runs while the CPU computes the mask; then a masked draw. Returns the forced tokens and
+/// the drawn one, or only the forced ones where they complete the grammar (they need not run).
+async fn constrained_step(
+    engine: &mut Engine,
+    c: &mut Constraint,
+    last: u32,
+    cancel: &Cancel,
+) -> Result<Vec<u32>, Error> {
+    let mut forced = c.forced();
+    if c.is_complete() {
+        return Ok(forced);
+    }
+    let next = if forced.is_empty() {
+        engine.run_pending()?;
+        engine.write_mask(&c.mask()?);
+        engine.sample_next().await?
+    } else {
+        engine.write_mask(&c.mask()?);
+        let conversation: Vec<u32> = engine.cached().iter().chain([&last]).chain(&forced).copied().collect();
+        engine.prefill(&conversation, cancel).await?.0
+    };
+    c.consume(next)?;
+    forced.push(next);
+    Ok(forced)
 }

@@ -10,6 +10,8 @@ mod request;
 mod response;
 mod stop;
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::chat::{ChatTemplate, TemplateSource};
@@ -17,6 +19,7 @@ use crate::clock::{now_ms, unix_seconds};
 use crate::engine::{Cancel, Engine, EngineError, EngineOptions, LoadTimings, Phase};
 use crate::gguf::{Gguf, Summary};
 use crate::gpu::{AdapterReport, GpuContext, GpuError, LimitCaps};
+use crate::grammar::{Constraint, Grammars};
 use crate::kernels::SamplerParams;
 use crate::model::{MemoryPlan, ModelConfig, PlanTarget};
 use crate::source::{Reader, Source};
@@ -25,7 +28,9 @@ use crate::tokenizer::{Tokenizer, TokenizerError};
 pub use error::Error;
 pub use generate::{Outcome, generate};
 pub use inspect::{Inspection, TemplateReport, inspect};
-pub use request::{ChatMessage, Content, ContentPart, Generation, Request, Stop, StreamOptions};
+pub use request::{
+    ChatMessage, Content, ContentPart, Generation, JsonSchemaFormat, Request, ResponseFormat, Stop, StreamOptions,
+};
 pub use response::{
     AssistantMessage, ChatChoice, ChatChunk, ChatCompletion, ChunkChoice, Completion, Delta, FinishReason,
     PromptDetails, TextChoice, Usage, UsageExtra,
@@ -245,8 +250,10 @@ pub fn wasm_memory_bytes() -> Option<u64> {
 /// A loaded model with its tokenizer and chat template, answering requests.
 pub struct Session {
     gguf: Gguf,
-    tokenizer: Tokenizer,
+    tokenizer: Arc<Tokenizer>,
     template: ChatTemplate,
+    /// Grammars over this model's vocabulary, built at the first constrained request.
+    grammars: Option<Grammars>,
     /// The engine (exposed for evaluation and benchmarks).
     pub engine: Engine,
     model: String,
@@ -295,7 +302,7 @@ impl Session {
                 _ => None,
             },
         };
-        Ok(Session { gguf, tokenizer, template, engine, model, load, requests: 0 })
+        Ok(Session { gguf, tokenizer: Arc::new(tokenizer), template, grammars: None, engine, model, load, requests: 0 })
     }
 
     /// The file's header.
@@ -357,6 +364,17 @@ impl Session {
         Ok(self.tokenizer.encode(req.completion_prompt()?, true, true)?)
     }
 
+    /// The constraint of a request's `response_format`, compiled before anything is generated
+    /// (a schema that cannot be enforced is refused here).
+    fn constraint(&mut self, g: &Generation) -> Result<Option<Constraint>, Error> {
+        let Some(grammar) = &g.grammar else { return Ok(None) };
+        let grammars = match &mut self.grammars {
+            Some(grammars) => grammars,
+            none => none.insert(Grammars::new(self.tokenizer.clone(), self.engine.cfg.n_vocab)?),
+        };
+        Ok(Some(grammars.constrain(grammar)?))
+    }
+
     fn next_id(&mut self, prefix: &str) -> (String, u64) {
         self.requests += 1;
         (format!("{prefix}-{}", self.requests), unix_seconds())
@@ -371,6 +389,7 @@ impl Session {
     ) -> Result<ChatCompletion, Error> {
         let prompt_ids = self.chat_prompt_ids(req)?;
         let g = req.generation()?;
+        let mut constraint = self.constraint(&g)?;
         let (id, created) = self.next_id("chatcmpl");
         let ids = |v: &[u32]| req.return_token_ids.then(|| v.to_vec());
         let chunk = |choices, usage, prompt_token_ids| ChatChunk {
@@ -387,12 +406,20 @@ impl Session {
             let first = Delta { role: Some("assistant"), content: Some(String::new()) };
             on_chunk(&chunk(vec![choice(first, None, None)], None, ids(&prompt_ids)));
         }
-        let out = generate(&mut self.engine, &self.tokenizer, &prompt_ids, &g, cancel, &mut |text, new| {
-            if req.stream {
-                let delta = Delta { role: None, content: Some(text.to_owned()) };
-                on_chunk(&chunk(vec![choice(delta, None, ids(new))], None, None));
-            }
-        })
+        let out = generate(
+            &mut self.engine,
+            &self.tokenizer,
+            &prompt_ids,
+            &g,
+            constraint.as_mut(),
+            cancel,
+            &mut |text, new| {
+                if req.stream {
+                    let delta = Delta { role: None, content: Some(text.to_owned()) };
+                    on_chunk(&chunk(vec![choice(delta, None, ids(new))], None, None));
+                }
+            },
+        )
         .await?;
         if req.stream {
             on_chunk(&chunk(vec![choice(Delta::default(), Some(out.finish), None)], None, None));
@@ -425,6 +452,7 @@ impl Session {
     ) -> Result<Completion, Error> {
         let prompt_ids = self.completion_prompt_ids(req)?;
         let g = req.generation()?;
+        let mut constraint = self.constraint(&g)?;
         let (id, created) = self.next_id("cmpl");
         let ids = |v: &[u32]| req.return_token_ids.then(|| v.to_vec());
         let completion = |choices, usage, prompt_token_ids| Completion {
@@ -444,12 +472,20 @@ impl Session {
             token_ids,
         };
         let mut first = true;
-        let out = generate(&mut self.engine, &self.tokenizer, &prompt_ids, &g, cancel, &mut |text, new| {
-            if req.stream {
-                let prompt = if std::mem::take(&mut first) { ids(&prompt_ids) } else { None };
-                on_chunk(&completion(vec![choice(text, None, ids(new))], None, prompt));
-            }
-        })
+        let out = generate(
+            &mut self.engine,
+            &self.tokenizer,
+            &prompt_ids,
+            &g,
+            constraint.as_mut(),
+            cancel,
+            &mut |text, new| {
+                if req.stream {
+                    let prompt = if std::mem::take(&mut first) { ids(&prompt_ids) } else { None };
+                    on_chunk(&completion(vec![choice(text, None, ids(new))], None, prompt));
+                }
+            },
+        )
         .await?;
         if req.stream {
             let prompt = if first { ids(&prompt_ids) } else { None };

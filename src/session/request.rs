@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::Error;
 use crate::chat::Message;
+use crate::grammar::Grammar;
 use crate::kernels::SamplerParams;
 
 /// A chat completion (`messages`) or text completion (`prompt`) request. Unset sampling
@@ -55,6 +56,10 @@ pub struct Request {
     pub return_token_ids: bool,
     /// Number of choices; only 1 is supported.
     pub n: Option<u32>,
+    /// What the reply must be: free text, any JSON object, JSON valid against a schema, or text
+    /// of a Lark grammar. Enforced while decoding (every token is drawn from those the
+    /// grammar allows), so a reply that ends with `stop` always parses.
+    pub response_format: Option<ResponseFormat>,
     /// Accepted for compatibility; unused.
     pub user: Option<String>,
 }
@@ -76,6 +81,41 @@ pub enum Stop {
     One(String),
     /// Several.
     Many(Vec<String>),
+}
+
+/// `response_format` (OpenAI's shapes, and `grammar` for Lark grammars).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ResponseFormat {
+    /// Free text (the default).
+    Text,
+    /// Any JSON object.
+    JsonObject,
+    /// JSON valid against `json_schema.schema`.
+    JsonSchema {
+        /// The schema and its name.
+        json_schema: JsonSchemaFormat,
+    },
+    /// Text of a Lark grammar (llguidance's dialect: `start: …`, regex terminals, `%json {…}`
+    /// for embedded schemas).
+    Grammar {
+        /// The grammar.
+        grammar: String,
+    },
+}
+
+/// `response_format.json_schema`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonSchemaFormat {
+    /// The schema's name (required by OpenAI; not used).
+    pub name: Option<String>,
+    /// What the schema is for (not used).
+    pub description: Option<String>,
+    /// The JSON schema (absent: any JSON value).
+    pub schema: Option<serde_json::Value>,
+    /// OpenAI's strict mode. The schema is enforced either way; accepted for compatibility.
+    pub strict: Option<bool>,
 }
 
 /// One message of a chat request.
@@ -124,6 +164,8 @@ pub struct Generation {
     pub stop: Vec<String>,
     /// Keep going past end-of-generation tokens.
     pub ignore_eos: bool,
+    /// What the reply must be (`None`: free text).
+    pub grammar: Option<Grammar>,
 }
 
 fn bad(msg: impl Into<String>) -> Error {
@@ -227,7 +269,18 @@ impl Request {
             // The GPU's generator takes 32 bits; fold the rest in so that every bit counts.
             seed: self.seed.map_or(d.seed, |s| (s as u32) ^ ((s >> 32) as u32)),
         };
-        Ok(Generation { sampler, seeded: self.seed.is_some(), max_tokens, stop, ignore_eos: self.ignore_eos })
+        let grammar = match &self.response_format {
+            None | Some(ResponseFormat::Text) => None,
+            Some(ResponseFormat::JsonObject) => Some(Grammar::JsonObject),
+            Some(ResponseFormat::JsonSchema { json_schema }) => {
+                Some(Grammar::JsonSchema(json_schema.schema.clone().unwrap_or_else(|| serde_json::json!({}))))
+            }
+            Some(ResponseFormat::Grammar { grammar }) => Some(Grammar::Lark(grammar.clone())),
+        };
+        if grammar.is_some() && self.ignore_eos {
+            return Err(bad("`ignore_eos` cannot be combined with `response_format`: a grammar ends the reply"));
+        }
+        Ok(Generation { sampler, seeded: self.seed.is_some(), max_tokens, stop, ignore_eos: self.ignore_eos, grammar })
     }
 
     /// Whether a streamed reply ends with a usage chunk.

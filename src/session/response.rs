@@ -58,6 +58,14 @@ pub struct UsageExtra {
     /// Per decoded token, how often the CPU waited for a token with no later step queued
     /// (the GPU idle meanwhile): 0 when steps run ahead.
     pub gpu_idle_waits_per_token: f64,
+    /// Constrained decoding: milliseconds of CPU per generated token computing the grammar's
+    /// masks (absent without `response_format`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grammar_mask_ms_per_token: Option<f64>,
+    /// Constrained decoding: generated tokens the grammar forced, run as prefill chunks
+    /// rather than one decode step each.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grammar_forced_tokens: Option<usize>,
 }
 
 /// The assistant's message of a chat completion.

@@ -120,6 +120,36 @@ test("the chat page: the default model, llama.cpp's reply, stop, regenerate, saf
   assert.ok(dom.text.includes('<img src=x onerror="window.__xss=1">') && dom.text.includes("<script>"));
   assert.ok(dom.text.includes("<b>code</b>"), "code blocks show their text");
 
+  // "Reply in JSON": the reply follows the schema in the settings; a box that is not JSON is
+  // refused with a sentence, before anything is generated.
+  const schema = {
+    type: "object",
+    properties: { city: { type: "string", maxLength: 20 } },
+    required: ["city"],
+    additionalProperties: false,
+  };
+  await page.locator("#settings summary").click();
+  await page.check("#json-mode");
+  await page.fill("#json-schema", JSON.stringify(schema));
+  await page.fill("#max-tokens", "40");
+  await shot(page, "settings-json");
+  await page.locator("#settings summary").click();
+  const json = await send(page, "What is the capital of France?");
+  const jsonText = await json.getAttribute("data-raw");
+  console.log(`JSON reply: ${jsonText}`);
+  assert.equal(await json.getAttribute("data-finish"), "stop");
+  assert.deepEqual(Object.keys(JSON.parse(jsonText)), ["city"]);
+  await shot(page, "reply-json");
+  await settings(page, { "json-schema": "{not json" });
+  await page.fill("#input", "And of Spain?");
+  await page.press("#input", "Enter");
+  await page.waitForSelector("#banner:not([hidden])");
+  assert.equal(await page.getAttribute("#banner", "data-code"), "bad-request");
+  assert.match(await page.textContent("#banner"), /JSON schema in the settings is not valid JSON/);
+  await page.locator("#settings summary").click();
+  await page.uncheck("#json-mode");
+  await page.locator("#settings summary").click();
+
   // Clear empties the conversation.
   await page.click("#clear");
   assert.equal(await page.locator(".msg").count(), 0);

@@ -56,9 +56,11 @@ export async function startServer({
     return urlPath.endsWith("/") ? path.join(file, "index.html") : file;
   }
 
-  let stallAll; // set by setStall(): no file byte from here on is sent, on any path
+  // Set by setStall(n, path): no byte of that file from n on is sent (the page's own files,
+  // the wasm among them, are served whole).
+  let stalled = {};
 
-  async function serveFile(req, res, urlPath, { truncate, cut, cuts, stall = stallAll } = {}) {
+  async function serveFile(req, res, urlPath, { truncate, cut, cuts, stall = stalled[urlPath] } = {}) {
     const file = resolve(urlPath);
     const stat = file && (await fs.stat(file).catch(() => null));
     if (!stat?.isFile()) {
@@ -125,7 +127,7 @@ export async function startServer({
       }
       if (p === "/__reset") {
         stats.clear();
-        stallAll = undefined;
+        stalled = {};
         res.writeHead(204).end();
         return;
       }
@@ -150,7 +152,7 @@ export async function startServer({
     stats: () => Object.fromEntries(stats),
     resetStats: () => stats.clear(),
     /** From now on, no response sends a file's byte `n` or later (undefined: all again). */
-    setStall: (n) => (stallAll = n),
+    setStall: (n, path) => (n === undefined ? (stalled = {}) : (stalled[path] = n)),
     close: () => new Promise((ok) => (server.closeAllConnections(), server.close(ok))),
   };
 }
