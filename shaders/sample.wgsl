@@ -9,6 +9,12 @@
 // With MASK, only tokens whose bit is set in `mask` can be chosen (constrained decoding: a
 // grammar's allowed tokens, computed on the CPU): they alone enter the maximum, the top-k
 // count, the top-p mass and the draw, as if the others' logits were -inf.
+// - logprobs_top (before `sample`, which applies the penalties in place) and logprobs_chosen
+//   (after it): log-probabilities of the model's distribution, before penalties, filters and
+//   masks, so that only the k most likely tokens' and the drawn one's come back (OpenAI's
+//   `logprobs`). lp_out: [0] the drawn id, [1] its logprob, [2] log-sum-exp of the logits,
+//   [3] k, then k (id, logprob) pairs, most likely first (ties: lower id first); logprobs are
+//   f32 bits.
 #include "common/header.wgsl"
 #include "common/step.wgsl"
 
@@ -48,6 +54,10 @@ fn allowed(i: u32) -> bool {
     return true;
 }
 #endif
+
+@group(0) @binding(6) var<storage, read_write> lp_out: array<u32>;
+// (id, raw logit) of each id of the penalties' window, saved before the sampler changes them.
+@group(0) @binding(7) var<storage, read_write> lp_saved: array<u32>;
 
 var<workgroup> sh_f: array<f32, 256>;
 var<workgroup> sh_u: array<u32, 256>;
@@ -266,4 +276,68 @@ fn sample(@builtin(local_invocation_index) lid: u32) {
             hist[p.n_hist - 1u] = chosen;
         }
     }
+}
+
+// Top-k by repeated selection: each round takes the largest (logit, -id) below the previous.
+@compute @workgroup_size(WG)
+fn logprobs_top(@builtin(local_invocation_index) lid: u32) {
+    let n = p.n_vocab;
+    var m = -3.4e38;
+    var m_i = 0u;
+    for (var i = lid; i < n; i += WG) {
+        if (logit(i) > m) {
+            m = logit(i);
+            m_i = i;
+        }
+    }
+    let mx = logit(wg_argmax(m, m_i, lid));
+    var s = 0.0;
+    for (var i = lid; i < n; i += WG) {
+        s += exp(logit(i) - mx);
+    }
+    let lse = mx + log(wg_sum(s, lid));
+    var prev_v = 3.4e38;
+    var prev_i = 0u;
+    for (var j = 0u; j < p.top_k; j++) {
+        var bv = -3.4e38;
+        var bi = 0xFFFFFFFFu;
+        for (var i = lid; i < n; i += WG) {
+            let v = logit(i);
+            let below = v < prev_v || (v == prev_v && i > prev_i);
+            if (below && (v > bv || (v == bv && i < bi))) {
+                bv = v;
+                bi = i;
+            }
+        }
+        let best = wg_argmax(bv, bi, lid);
+        prev_v = logit(best);
+        prev_i = best;
+        if (lid == 0u) {
+            lp_out[4u + 2u * j] = best;
+            lp_out[5u + 2u * j] = bitcast<u32>(prev_v - lse);
+        }
+    }
+    for (var h = lid; h < p.n_hist; h += WG) {
+        let id = hist[h];
+        lp_saved[2u * h] = id;
+        lp_saved[2u * h + 1u] = bitcast<u32>(select(0.0, logit(min(id, n - 1u)), id < n));
+    }
+    if (lid == 0u) {
+        lp_out[2] = bitcast<u32>(lse);
+        lp_out[3] = p.top_k;
+    }
+}
+
+// The drawn token ids[out_index]'s logprob, from its logit before the penalties.
+@compute @workgroup_size(1)
+fn logprobs_chosen() {
+    let id = ids[p.out_index];
+    var raw = logit(min(id, p.n_vocab - 1u));
+    for (var h = 0u; h < p.n_hist; h++) {
+        if (lp_saved[2u * h] == id) {
+            raw = bitcast<f32>(lp_saved[2u * h + 1u]);
+        }
+    }
+    lp_out[0] = id;
+    lp_out[1] = bitcast<u32>(raw - bitcast<f32>(lp_out[2]));
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::clock::now_ms;
 use crate::gguf::{Gguf, GgufError};
 use crate::gpu::{Dispatch, GpuContext, GpuError, Recorder};
-use crate::kernels::{KernelError, Kernels, SamplerParams, Step};
+use crate::kernels::{KernelError, Kernels, SamplerParams, Step, TokenLogprobs};
 use crate::model::{
     self, ConfigError, DELTA_SNAPSHOTS, DeviceBudget, DoesNotFit, Head, LoadError, MemoryPlan, ModelConfig,
     ModelWeights, PENALTY_WINDOW, PlanError, PlanTarget, SnapshotMarks, State, Tokens,
@@ -172,6 +172,20 @@ const PREFILL_LISTS: usize = 4;
 struct InFlight {
     slot: usize,
     index: Option<wgpu::SubmissionIndex>,
+    /// Whether the step copied its token's log-probabilities too.
+    logprobs: bool,
+}
+
+/// How the next token is chosen, and what comes back with it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Sampling {
+    /// The sampler's settings.
+    pub params: SamplerParams,
+    /// Draw only among the tokens of the mask written by [`Engine::write_mask`].
+    pub masked: bool,
+    /// Also read back the drawn token's log-probability and those of the `k` most likely
+    /// tokens ([`Engine::take_logprobs`]).
+    pub logprobs: Option<u32>,
 }
 
 /// A model loaded on the GPU, ready to generate.
@@ -185,10 +199,11 @@ pub struct Engine {
     kernels: Kernels,
     state: State,
     decode: Vec<Dispatch>,
-    sample: Dispatch,
-    sampler: SamplerParams,
-    /// Whether `sample` draws only what `State::mask` allows (constrained decoding).
-    masked: bool,
+    /// The sampling dispatches (the draw, and the log-probabilities' around it).
+    sample: Vec<Dispatch>,
+    sampling: Sampling,
+    /// The log-probabilities read with the last token returned.
+    logprobs: Option<TokenLogprobs>,
     /// A decode step submitted without its sampling (constrained decoding: the CPU computes
     /// the mask meanwhile), waiting for [`Engine::sample_next`].
     unsampled: Option<Step>,
@@ -281,7 +296,7 @@ impl Engine {
         progress(Phase::Compile, 0, 3);
         let decode = model::forward(&ctx, &mut kernels, &cfg, &weights, &state, 1, Tokens::Sampled, Head::Last)?;
         progress(Phase::Compile, 1, 3);
-        let sample = model::sampler(&ctx, &mut kernels, &cfg, &state, &opts.sampler, false)?;
+        let sample = model::sampler(&ctx, &mut kernels, &cfg, &state, &opts.sampler, false, None)?;
         progress(Phase::Compile, 2, 3);
         let mut prefill_lists = Vec::new();
         if max_chunk > 1 {
@@ -306,8 +321,8 @@ impl Engine {
             state,
             decode,
             sample,
-            sampler: opts.sampler,
-            masked: false,
+            sampling: Sampling { params: opts.sampler, ..Sampling::default() },
+            logprobs: None,
             unsampled: None,
             cached: Vec::new(),
             pending: None,
@@ -357,7 +372,7 @@ impl Engine {
 
     /// Dispatches in one decode step, sampling included.
     pub fn decode_dispatches(&self) -> usize {
-        self.decode.len() + 1
+        self.decode.len() + self.sample.len()
     }
 
     /// Dispatches per transformer layer in the decode step (counted from the recorded list,
@@ -371,14 +386,15 @@ impl Engine {
         &self.cached
     }
 
-    /// Changes the sampling settings, and whether draws are limited to the tokens of the mask
-    /// written by [`Engine::write_mask`] (rebuilds one dispatch when they differ).
-    pub fn set_sampler(&mut self, params: &SamplerParams, masked: bool) -> Result<(), EngineError> {
-        if *params != self.sampler || masked != self.masked {
-            self.sample =
-                self.build_after_load(|e| model::sampler(&e.ctx, &mut e.kernels, &e.cfg, &e.state, params, masked))?;
-            self.sampler = *params;
-            self.masked = masked;
+    /// Changes how tokens are drawn and what comes back with them (rebuilds the sampling
+    /// dispatches when it differs).
+    pub fn set_sampler(&mut self, sampling: &Sampling) -> Result<(), EngineError> {
+        if *sampling != self.sampling {
+            let Sampling { params, masked, logprobs } = *sampling;
+            self.sample = self.build_after_load(|e| {
+                model::sampler(&e.ctx, &mut e.kernels, &e.cfg, &e.state, &params, masked, logprobs)
+            })?;
+            self.sampling = *sampling;
             // A step run ahead sampled with the old settings.
             self.ahead = None;
         }
@@ -471,7 +487,7 @@ impl Engine {
             self.stats.prefilled += u64::from(t);
             if last {
                 self.write_history(None);
-                let sample = [self.sample.clone()];
+                let sample = self.sample.clone();
                 let step = Step { pos0, n_tokens: t, counter: self.counter, _pad: 0 };
                 self.pending = Some(self.submit_and_read(step, &[&dispatches, &sample]).await?);
             } else {
@@ -520,8 +536,9 @@ impl Engine {
             Err(KernelError::UniformsFull(_)) => {
                 self.kernels.recycle_uniforms();
                 self.prefill_lists.clear();
+                let Sampling { params, masked, logprobs } = self.sampling;
                 self.sample =
-                    model::sampler(&self.ctx, &mut self.kernels, &self.cfg, &self.state, &self.sampler, self.masked)?;
+                    model::sampler(&self.ctx, &mut self.kernels, &self.cfg, &self.state, &params, masked, logprobs)?;
                 self.stats.uniform_recycles += 1;
                 Ok(build(self)?)
             }
@@ -546,27 +563,43 @@ impl Engine {
         let slot = self.next_slot;
         self.next_slot = (slot + 1) % model::READBACKS;
         self.state.readbacks[slot].copy_from(r.encoder(), &self.state.token, 0);
+        let logprobs = self.sampling.logprobs.is_some();
+        if logprobs {
+            self.state.logprob_readbacks[slot].copy_from(r.encoder(), &self.state.logprobs, 0);
+        }
         let index = r.submit(&self.ctx);
         self.counter = self.counter.wrapping_add(1);
-        InFlight { slot, index: Some(index) }
+        InFlight { slot, index: Some(index), logprobs }
     }
 
-    /// Waits for `flight`'s sampled id (and for no later submission).
-    async fn read_token(&self, flight: InFlight) -> Result<u32, EngineError> {
-        let bytes = self.state.readbacks[flight.slot].read_after(&self.ctx, flight.index).await?;
+    /// Waits for `flight`'s sampled id (and for no later submission); keeps its
+    /// log-probabilities where the step computed them.
+    async fn read_token(&mut self, flight: InFlight) -> Result<u32, EngineError> {
+        let bytes = self.state.readbacks[flight.slot].read_after(&self.ctx, flight.index.clone()).await?;
+        self.logprobs = None;
+        if flight.logprobs {
+            let words = self.state.logprob_readbacks[flight.slot].read_after(&self.ctx, flight.index).await?;
+            self.logprobs = Some(TokenLogprobs::from_words(bytemuck::cast_slice(&words)));
+        }
         Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    }
+
+    /// The log-probabilities of the token the last call returned (`prefill`, `step`,
+    /// `sample_next`), when [`Sampling::logprobs`] asked for them.
+    pub fn take_logprobs(&mut self) -> Option<TokenLogprobs> {
+        self.logprobs.take()
     }
 
     /// Submits the decode step at position `pos0` (the GPU's token slot holds its input).
     fn submit_decode(&mut self, pos0: u32) -> InFlight {
         let step = Step { pos0, n_tokens: 1, counter: self.counter, _pad: 0 };
         let decode = std::mem::take(&mut self.decode);
-        let sample = [self.sample.clone()];
+        let sample = self.sample.clone();
         let flight = self.submit_sampling(step, &[&decode, &sample]);
         self.snapshots.ran(pos0, 1);
         self.decode = decode;
         self.stats.decode_submits += 1;
-        self.stats.decode_dispatches += (self.decode.len() + 1) as u64;
+        self.stats.decode_dispatches += (self.decode.len() + self.sample.len()) as u64;
         flight
     }
 
@@ -642,7 +675,7 @@ impl Engine {
         self.cached.push(token);
         self.stats.decoded += 1;
         // A masked step's mask depends on the token this one samples: nothing runs ahead.
-        if self.run_ahead && !self.masked && pos0 + 1 < n_ctx {
+        if self.run_ahead && !self.sampling.masked && pos0 + 1 < n_ctx {
             self.ahead = Some(self.submit_decode(pos0 + 1));
         } else {
             self.stats.decode_stalls += 1;
@@ -681,7 +714,7 @@ impl Engine {
         self.stats.decoded += 1;
         // Two submits, and the GPU idles while the CPU reads the id and masks the next draw.
         self.stats.decode_submits += 2;
-        self.stats.decode_dispatches += (self.decode.len() + 1) as u64;
+        self.stats.decode_dispatches += (self.decode.len() + self.sample.len()) as u64;
         self.stats.decode_stalls += 1;
         Ok(())
     }
@@ -690,7 +723,7 @@ impl Engine {
     /// [`Engine::run_pending`] computes, under the mask written since.
     pub async fn sample_next(&mut self) -> Result<u32, EngineError> {
         let step = self.unsampled.take().ok_or(EngineError::EmptyPrompt)?;
-        let sample = [self.sample.clone()];
+        let sample = self.sample.clone();
         let flight = self.submit_sampling(step, &[&sample]);
         let next = self.read_token(flight).await?;
         self.pending = Some(next);
@@ -708,7 +741,7 @@ impl Engine {
         self.ahead = None;
         let t = n_tokens.clamp(1, self.state.max_chunk.min(self.state.n_ctx));
         let dispatches: Vec<Dispatch> = if t == 1 {
-            self.decode.iter().chain([&self.sample]).cloned().collect()
+            self.decode.iter().chain(&self.sample).cloned().collect()
         } else {
             self.build_after_load(|e| {
                 model::forward(&e.ctx, &mut e.kernels, &e.cfg, &e.weights, &e.state, t, Tokens::Prompt, Head::Last)

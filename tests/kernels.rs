@@ -1009,6 +1009,62 @@ fn masked_draws_follow_the_distribution_over_allowed_tokens() {
     }
 }
 
+/// Log-probabilities on the GPU: the k most likely tokens (ties: lower id first) and the drawn
+/// token's logprob equal the CPU's log-softmax of the logits as they were before the sampler
+/// (whose penalties change the window's logits in place between the two dispatches), whether
+/// the draw is a token of the window or not.
+#[test]
+fn logprobs_equal_the_cpus_before_the_penalties() {
+    let ctx = context();
+    let mut rng = Rng::new(29);
+    for mut k in variants(&ctx).into_iter().filter(|k| !k.subgroups) {
+        for (n, top) in [(100usize, 20u32), (49_152, 5)] {
+            let spread: Vec<f32> = (0..n).map(|_| rng.uniform() * 8.0 - 4.0).collect();
+            let mut logits = as_act(&k, &spread);
+            // Two tokens tie for second place; the window holds the favourite and one of them.
+            (logits[7], logits[n - 3], logits[n / 2]) = (9.0, 7.5, 7.5);
+            let hist = [7u32, (n - 3) as u32, 3, u32::MAX];
+            let hb = ctx.upload(bytemuck::cast_slice(&hist), "hist");
+            let step = StepBuffer::new(&ctx);
+            let ids = ctx.storage_buffer(4, "ids");
+            let out = ctx.storage_buffer(4 * hearth::kernels::LOGPROB_WORDS, "logprobs");
+            let saved = ctx.storage_buffer(8 * hist.len() as u64, "saved");
+            let window = history(&hb, hist.len(), false);
+            let (lse, want) = hearth::kernels::logprobs_ref(&logits, top as usize);
+            let params = SamplerParams {
+                temperature: 1.0,
+                top_k: 0,
+                repeat_penalty: 1.3,
+                presence_penalty: 0.5,
+                ..Default::default()
+            };
+            let mut drawn_from_window = false;
+            for counter in 0..12 {
+                let lb = ctx.upload(&k.act_bytes(&logits), "logits");
+                let sample = k.sample(&ctx, &lb, &ids, 0, n as u32, &step, &window, &params, None).unwrap();
+                let (before, after) = k.logprobs(&ctx, &lb, &ids, 0, n as u32, &window, top, &out, &saved).unwrap();
+                step.write(&ctx, Step { counter, ..Default::default() });
+                run(&ctx, &[before, sample, after]);
+                let words = read_ids(&ctx, &out, hearth::kernels::LOGPROB_WORDS as usize);
+                let got = hearth::kernels::TokenLogprobs::from_words(&words);
+                let what = format!("n {n} k {top} counter {counter} {}", name(&k));
+                let got_ids: Vec<u32> = got.top.iter().map(|t| t.0).collect();
+                let want_ids: Vec<u32> = want.iter().map(|t| t.0).collect();
+                assert_eq!(got_ids, want_ids, "{what}: top ids");
+                for (g, w) in got.top.iter().zip(&want) {
+                    assert!((g.1 - w.1).abs() < 1e-4, "{what}: logprob of {} {} vs {}", g.0, g.1, w.1);
+                }
+                let chosen = got.id as usize;
+                let raw = logits[chosen] - lse;
+                assert!((got.logprob - raw).abs() < 1e-4, "{what}: drawn {chosen}: {} vs {raw}", got.logprob);
+                drawn_from_window |= hist.contains(&got.id);
+                k.recycle_uniforms();
+            }
+            assert!(drawn_from_window, "n {n}: no draw from the window: its saved logits went untested");
+        }
+    }
+}
+
 /// llama.cpp's own sampler test vectors (`tests/test-sampling.cpp` of the llama.cpp that
 /// llama-cpp-python 0.3.36 vendors): logits ln(p) of 4 or 5 tokens, a history, one setting, and
 /// the probabilities llama.cpp leaves after that sampler (renormalized; token ids read from the

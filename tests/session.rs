@@ -5,7 +5,7 @@
 mod common;
 
 use common::reference;
-use hearth::engine::Cancel;
+use hearth::engine::{Cancel, Sampling};
 use hearth::kernels::SamplerParams;
 use hearth::session::{ChatChunk, Completion, Error, FinishReason, LoadOptions, Request, Session, inspect};
 use hearth::source::{ReadSource, Source, SourceError};
@@ -228,7 +228,12 @@ fn prefill_builds_each_chunk_length_once() {
     let source = ReadSource::open(&common::model(Q4_0)).unwrap();
     let opts = LoadOptions { context_length: 64, prefill_chunk: 8, ..LoadOptions::default() };
     let mut s = pollster::block_on(Session::load(source, &opts, &mut |_, _, _| {})).unwrap();
-    s.engine.set_sampler(&SamplerParams { temperature: 0.0, ..Default::default() }, false).unwrap();
+    s.engine
+        .set_sampler(&Sampling {
+            params: SamplerParams { temperature: 0.0, ..Default::default() },
+            ..Sampling::default()
+        })
+        .unwrap();
     let ids: Vec<u32> = (0..20).map(|i| 100 + 7 * i).collect();
     let mut firsts = Vec::new();
     for round in 0..2 {
@@ -257,7 +262,9 @@ fn full_kernel_parameters_are_recycled_and_outputs_stay() {
     while s.engine.stats.uniform_recycles == 0 {
         seed += 1;
         assert!(seed < 100_000, "the arena never filled");
-        s.engine.set_sampler(&SamplerParams { seed, ..Default::default() }, false).unwrap();
+        s.engine
+            .set_sampler(&Sampling { params: SamplerParams { seed, ..Default::default() }, ..Sampling::default() })
+            .unwrap();
     }
     println!("recycled after {seed} samplers");
     // The prompt again from an empty cache: its prefill list, built before, is built anew.
@@ -291,6 +298,10 @@ fn bad_requests_name_what_is_wrong() {
         (serde_json::json!({"prompt": "Hi"}), "takes `messages`, not `prompt`"),
         (serde_json::json!({"messages": [{"role": "tool", "content": "x"}]}), "role 'tool'"),
         (serde_json::json!({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}), "image_url"),
+        (serde_json::json!({"messages": hi, "top_logprobs": 3}), "needs `logprobs: true`"),
+        (serde_json::json!({"messages": hi, "logprobs": 3}), "true or false"),
+        (serde_json::json!({"messages": hi, "logprobs": true, "top_logprobs": 21}), "at most 20"),
+        (serde_json::json!({"messages": hi, "logprobs": "yes"}), "logprobs"),
     ] {
         let e = chat(&mut s, json.clone());
         assert_eq!(e.code(), "bad-request", "{json}: {e}");
@@ -356,4 +367,147 @@ fn inspect_estimates_what_a_load_allocates() {
         complete(&mut s, &req);
         assert_eq!(s.info().gpu_memory.total, plan.total, "after '{prompt}'");
     }
+}
+
+/// Log-probabilities on SmolLM2 F16 (the f32 path), for reference cases 0 (a text completion,
+/// `logprobs: 5`) and 1 (a chat, `logprobs: true, top_logprobs: 5`), over the steps where
+/// llama.cpp's greedy ids are any exact engine's: the top-5 tokens are llama.cpp's where its
+/// logits leave a margin over twice the error measured between llama.cpp's logits and the fp32
+/// pass's (from the reference itself), their logprobs relative to the first are llama.cpp's
+/// within that, and each logprob is the fp32 pass's log-softmax within twice this path's logit
+/// tolerance (1e-4, tests/model.rs). The drawn token's logprob is the first of the top.
+#[test]
+fn logprobs_are_llama_cpps_top_tokens_and_the_fp32_softmax() {
+    const TOP: usize = 5;
+    let mut s = pollster::block_on(Session::load(
+        ReadSource::open(&common::model("SmolLM2-135M-Instruct.F16.gguf")).unwrap(),
+        &LoadOptions { context_length: 256, f16: hearth::session::F16::Off, ..LoadOptions::default() },
+        &mut |_, _, _| {},
+    ))
+    .unwrap();
+    let cases = reference::cases("smollm2-F16");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reference::dir().join("smollm2-F16.json")).unwrap()).unwrap();
+    let v = s.engine.cfg.n_vocab as usize;
+    let greedy = serde_json::json!({"temperature": 0, "max_tokens": 32, "ignore_eos": true, "return_token_ids": true});
+    let mut body0 = serde_json::json!({"prompt": cases[0].prompt, "logprobs": TOP});
+    let mut body1 = serde_json::json!({"messages": [{"role": "system", "content": SYSTEM},
+        {"role": "user", "content": "What is the capital of France?"}], "logprobs": true, "top_logprobs": TOP});
+    for body in [&mut body0, &mut body1] {
+        body.as_object_mut().unwrap().extend(greedy.as_object().unwrap().clone());
+    }
+    // (drawn id, its logprob, top (id, logprob)) per step, from each response shape.
+    type Steps = Vec<(u32, f32, Vec<(u32, f32)>)>;
+    let (whole0, _) = complete(&mut s, &request(body0));
+    let out0 = serde_json::to_value(&whole0).unwrap();
+    let lp0 = &out0["choices"][0]["logprobs"];
+    let ids0 = ids(&out0["choices"][0]["token_ids"]);
+    let steps0: Steps = ids0
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| {
+            // A JSON object: its keys come sorted by text, not by probability.
+            let mut top: Vec<(u32, f32)> = lp0["top_logprobs"][i]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(t, lp)| (token_of(&s, t), lp.as_f64().unwrap() as f32))
+                .collect();
+            top.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            (id, lp0["token_logprobs"][i].as_f64().unwrap() as f32, top)
+        })
+        .collect();
+    let whole1 = pollster::block_on(s.chat(&request(body1.clone()), &Cancel::new(), &mut |_| {})).unwrap();
+    let out1 = serde_json::to_value(&whole1).unwrap();
+    // Streamed, the chunks' entries add up to the whole reply's (computed the same way: the
+    // prompt in one chunk again, not its last token after the cached rest).
+    body1["stream"] = true.into();
+    s.engine.reset();
+    let mut streamed = Vec::new();
+    pollster::block_on(s.chat(&request(body1), &Cancel::new(), &mut |c| {
+        let c = serde_json::to_value(c).unwrap();
+        streamed.extend(c["choices"][0]["logprobs"]["content"].as_array().cloned().unwrap_or_default());
+    }))
+    .unwrap();
+    let whole_content = out1["choices"][0]["logprobs"]["content"].as_array().unwrap();
+    assert_eq!(streamed.len(), whole_content.len(), "streamed logprobs");
+    for (a, b) in streamed.iter().zip(whole_content) {
+        assert_eq!(a, b, "streamed logprobs");
+    }
+    let ids1 = ids(&out1["choices"][0]["token_ids"]);
+    let steps1: Steps = out1["choices"][0]["logprobs"]["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(&ids1)
+        .map(|(e, &id)| {
+            // By its bytes; a control token (no bytes) by its name.
+            let by_bytes = |x: &serde_json::Value| {
+                let bytes: Vec<u8> = x["bytes"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap() as u8).collect();
+                if bytes.is_empty() {
+                    return s.tokenizer().token_id(x["token"].as_str().unwrap()).unwrap();
+                }
+                (0..v as u32).find(|&t| s.tokenizer().token_bytes(t) == bytes.as_slice()).unwrap()
+            };
+            let top = e["top_logprobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| (by_bytes(t), t["logprob"].as_f64().unwrap() as f32));
+            (id, e["logprob"].as_f64().unwrap() as f32, top.collect())
+        })
+        .collect();
+    for (ci, (c, steps)) in cases.iter().zip([steps0, steps1]).enumerate() {
+        let n = c.fp32_agrees_until;
+        let topk = &json["cases"][ci]["topk"];
+        let ll = |st: usize| -> Vec<(u32, f32)> {
+            let t = &topk[st];
+            ids(&t["ids"])
+                .into_iter()
+                .zip(t["logits"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32))
+                .collect()
+        };
+        // llama.cpp's own error: its top-5 logits against the fp32 pass's, over these steps.
+        let mut err = 0.0f32;
+        for st in 0..n {
+            for &(id, l) in &ll(st)[..TOP] {
+                err = err.max((l - c.logits[st * v + id as usize]).abs());
+            }
+        }
+        let (mut worst_rel, mut worst_abs, mut compared) = (0.0f32, 0.0f32, 0);
+        for (st, (id, lp, top)) in steps.iter().enumerate().take(n) {
+            let what = format!("case {ci} step {st}");
+            assert_eq!(*id, c.greedy_ids[st], "{what}: greedy id");
+            assert_eq!(top.len(), TOP, "{what}");
+            assert_eq!((top[0].0, top[0].1), (*id, *lp), "{what}: the drawn (greedy) token is the first of the top");
+            let row = &c.logits[st * v..(st + 1) * v];
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let lse = max + row.iter().map(|&l| f64::from(l - max).exp()).sum::<f64>().ln() as f32;
+            let theirs = ll(st);
+            for (j, &(tid, tlp)) in top.iter().enumerate() {
+                let d = (tlp - (row[tid as usize] - lse)).abs();
+                assert!(d <= 2e-4, "{what}: logprob of {tid} {tlp} vs the fp32 pass's {}", row[tid as usize] - lse);
+                worst_abs = worst_abs.max(d);
+                let margin_ok = |a: usize, b: usize| (theirs[a].1 - theirs[b].1).abs() > 2.0 * err;
+                if (j == 0 || margin_ok(j - 1, j)) && margin_ok(j, j + 1) {
+                    assert_eq!(tid, theirs[j].0, "{what}: top {j} is not llama.cpp's");
+                    compared += 1;
+                }
+                if let Some(&(_, l)) = theirs.iter().find(|t| t.0 == tid) {
+                    let d = ((tlp - top[0].1) - (l - theirs[0].1)).abs();
+                    assert!(d <= 2.0 * err, "{what}: {tid}'s logprob relative to the first: {d} from llama.cpp's");
+                    worst_rel = worst_rel.max(d);
+                }
+            }
+        }
+        eprintln!(
+            "case {ci}: {n} steps; llama.cpp vs fp32 {err:.2e}; {compared} top ids compared, relative logprobs within {worst_rel:.2e} of llama.cpp's, absolute within {worst_abs:.2e} of fp32's"
+        );
+    }
+}
+
+/// The id of a token by its text as the completions' `top_logprobs` keys spell it.
+fn token_of(s: &Session, text: &str) -> u32 {
+    let t = s.tokenizer();
+    (0..t.n_vocab() as u32).find(|&id| String::from_utf8_lossy(t.token_bytes(id)) == text).unwrap()
 }

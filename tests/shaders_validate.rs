@@ -80,9 +80,10 @@ fn build_all(ctx: &GpuContext, file: &std::path::Path, kernels: &mut [Kernels]) 
         {
             forward(ctx, k, &cfg, &w, &s, t, tokens, head).unwrap();
         }
-        for masked in [false, true] {
-            sampler(ctx, k, &cfg, &s, &SamplerParams::default(), masked).unwrap();
-            sampler(ctx, k, &cfg, &s, &SamplerParams { temperature: 0.0, ..Default::default() }, masked).unwrap();
+        for (masked, logprobs) in [(false, None), (true, Some(5))] {
+            sampler(ctx, k, &cfg, &s, &SamplerParams::default(), masked, logprobs).unwrap();
+            let greedy = SamplerParams { temperature: 0.0, ..Default::default() };
+            sampler(ctx, k, &cfg, &s, &greedy, masked, logprobs).unwrap();
         }
     }
 }

@@ -153,6 +153,18 @@ fn json_object_lark_grammars_streams_and_refusals() {
     assert_eq!(streamed, whole.choices[0].message.content);
     assert!(serde_json::from_str::<Value>(&streamed).unwrap()["answer"].is_i64(), "{streamed}");
 
+    // With logprobs every token is drawn (none fast-forwarded, which would have none), each
+    // with its entry; the reply is the same JSON.
+    let body = json!({"messages": ask("What is 6 times 7?"), "temperature": 0, "max_tokens": MAX_TOKENS,
+        "logprobs": true, "top_logprobs": 2,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": schema}}});
+    let with = chat(&mut s, body).unwrap();
+    assert_eq!(with.choices[0].message.content, streamed);
+    assert_eq!(with.usage.extra.grammar_forced_tokens, Some(0));
+    let content = &with.choices[0].logprobs.as_ref().unwrap().content;
+    assert_eq!(content.len(), with.usage.completion_tokens);
+    assert!(content.iter().all(|e| e.top_logprobs.len() == 2 && e.logprob <= 0.0));
+
     // Refused up front, with the reason: an unsatisfiable schema, a bad grammar, a bad pattern.
     for (format, why) in [
         (

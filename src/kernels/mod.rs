@@ -38,7 +38,10 @@ pub use matvec::{MatvecX, matvec_ref};
 pub use norm::{Norm, NormKind, norm_ref, rms_norm_ref};
 pub use per_layer::{PerLayerShape, per_layer_inputs_ref, softcap_ref};
 pub use rope::{QkNorm, QkvBuffers, RopeLayout, RopeTable, rope_freqs, rope_ref, rope_scaled_ref};
-pub use sample::{History, SamplerParams, allowed_masked_ref, allowed_ref, argmax_ref, mask_allows, penalize_ref};
+pub use sample::{
+    History, LOGPROB_WORDS, MAX_TOP_LOGPROBS, SamplerParams, TokenLogprobs, allowed_masked_ref, allowed_ref,
+    argmax_ref, logprobs_ref, mask_allows, penalize_ref,
+};
 pub use step::{Step, StepBuffer};
 
 /// Why a kernel could not be set up.

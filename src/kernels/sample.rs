@@ -7,6 +7,35 @@ use super::{KernelError, Kernels, StepBuffer, shaders};
 /// Invocations of the (single) sampling workgroup.
 const SAMPLE_WG: u32 = 256;
 
+/// Most top log-probabilities per token (OpenAI's `top_logprobs` limit).
+pub const MAX_TOP_LOGPROBS: u32 = 20;
+
+/// u32 words of the log-probabilities' output ([`Kernels::logprobs`]): the drawn id, its
+/// logprob, the log-sum-exp, k, then up to [`MAX_TOP_LOGPROBS`] (id, logprob) pairs.
+pub const LOGPROB_WORDS: u64 = 4 + 2 * MAX_TOP_LOGPROBS as u64;
+
+/// A drawn token's log-probability and the most likely tokens', in the model's distribution
+/// before penalties, filters and masks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenLogprobs {
+    /// The drawn token.
+    pub id: u32,
+    /// Its log-probability.
+    pub logprob: f32,
+    /// The k most likely tokens and their log-probabilities, most likely first.
+    pub top: Vec<(u32, f32)>,
+}
+
+impl TokenLogprobs {
+    /// Reads [`Kernels::logprobs`]'s output words.
+    pub fn from_words(w: &[u32]) -> TokenLogprobs {
+        let word = |i: usize| w.get(i).copied().unwrap_or(0);
+        let k = (word(3) as usize).min(MAX_TOP_LOGPROBS as usize);
+        let top = (0..k).map(|j| (word(4 + 2 * j), f32::from_bits(word(5 + 2 * j)))).collect();
+        TokenLogprobs { id: word(0), logprob: f32::from_bits(word(1)), top }
+    }
+}
+
 /// Sampling settings, as llama.cpp names them. `temperature <= 0` means greedy.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SamplerParams {
@@ -154,6 +183,80 @@ impl Kernels {
         bindings.extend(mask.map(|m| (5, m.as_entire_binding())));
         Ok(Dispatch::with_bindings(ctx, pipeline, &bindings, [1, 1, 1]))
     }
+}
+
+impl Kernels {
+    /// The two dispatches around a sampling dispatch that give the log-probabilities of
+    /// `logits (n_vocab,)` as they are before it: `top` (before the sampler, which applies its
+    /// penalties in place) computes the log-sum-exp, the `k` most likely tokens and saves the
+    /// logits of `hist`'s ids; `chosen` (after it) the logprob of the drawn `ids[out_index]`.
+    /// Both write `out` ([`LOGPROB_WORDS`] words, read with [`TokenLogprobs::from_words`]);
+    /// `saved` holds 2 words per id of `hist`.
+    pub fn logprobs(
+        &mut self,
+        ctx: &GpuContext,
+        logits: &wgpu::Buffer,
+        ids: &wgpu::Buffer,
+        out_index: u32,
+        n_vocab: u32,
+        hist: &History<'_>,
+        k: u32,
+        out: &wgpu::Buffer,
+        saved: &wgpu::Buffer,
+    ) -> Result<(Dispatch, Dispatch), KernelError> {
+        let params = Params {
+            n_vocab,
+            out_index,
+            top_k: k.min(MAX_TOP_LOGPROBS).min(n_vocab),
+            n_hist: hist.len,
+            temperature: 0.0,
+            top_p: 1.0,
+            min_p: 0.0,
+            repeat_penalty: 1.0,
+            frequency_penalty: 0.0,
+            presence_penalty: 0.0,
+            seed: 0,
+            push_hist: 0,
+        };
+        let slot = self.uniforms.push(ctx, &params)?;
+        let top = self.pipeline(ctx, &shaders::LOGPROBS_TOP, &[], &[("WG", SAMPLE_WG)])?;
+        let top = Dispatch::with_bindings(
+            ctx,
+            top,
+            &[
+                (0, logits.as_entire_binding()),
+                (2, self.uniforms.binding(slot)),
+                (4, hist.buffer.as_entire_binding()),
+                (6, out.as_entire_binding()),
+                (7, saved.as_entire_binding()),
+            ],
+            [1, 1, 1],
+        );
+        let chosen = self.pipeline(ctx, &shaders::LOGPROBS_CHOSEN, &[], &[("WG", SAMPLE_WG)])?;
+        let chosen = Dispatch::with_bindings(
+            ctx,
+            chosen,
+            &[
+                (0, logits.as_entire_binding()),
+                (1, ids.as_entire_binding()),
+                (2, self.uniforms.binding(slot)),
+                (6, out.as_entire_binding()),
+                (7, saved.as_entire_binding()),
+            ],
+            [1, 1, 1],
+        );
+        Ok((top, chosen))
+    }
+}
+
+/// CPU reference of [`Kernels::logprobs`]: the log-sum-exp of `logits` and the `k` most likely
+/// tokens with their log-probabilities (ties: the lower id first).
+pub fn logprobs_ref(logits: &[f32], k: usize) -> (f32, Vec<(u32, f32)>) {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let lse = max + logits.iter().map(|&l| f64::from(l - max).exp()).sum::<f64>().ln() as f32;
+    let mut order: Vec<u32> = (0..logits.len() as u32).collect();
+    order.sort_by(|&a, &b| logits[b as usize].total_cmp(&logits[a as usize]).then(a.cmp(&b)));
+    (lse, order.iter().take(k).map(|&i| (i, logits[i as usize] - lse)).collect())
 }
 
 /// CPU reference of [`Kernels::argmax`].

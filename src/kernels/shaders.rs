@@ -30,6 +30,8 @@ shader!(ATTN_DECODE_SG, "attention", "attn_decode_sg");
 shader!(ATTN_COMBINE, "attention", "attn_combine");
 shader!(ARGMAX, "sample", "argmax");
 shader!(SAMPLE, "sample", "sample");
+shader!(LOGPROBS_TOP, "sample", "logprobs_top");
+shader!(LOGPROBS_CHOSEN, "sample", "logprobs_chosen");
 shader!(COPY, "copy");
 shader!(PER_LAYER_INPUTS, "per_layer", "per_layer_inputs");
 shader!(TO_ACT, "per_layer", "to_act");
@@ -110,6 +112,8 @@ pub static ALL: &[&ShaderDef] = &[
     &ATTN_COMBINE,
     &ARGMAX,
     &SAMPLE,
+    &LOGPROBS_TOP,
+    &LOGPROBS_CHOSEN,
     &COPY,
     &PER_LAYER_INPUTS,
     &TO_ACT,

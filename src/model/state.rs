@@ -3,7 +3,9 @@
 //! [`StateSizes`], which the memory plan sums: what a plan says is what a load allocates.
 
 use crate::gpu::{GpuContext, Readback, buffer_bytes};
-use crate::kernels::{AttnShape, ConvShape, DecodeScratch, DeltaNetShape, Kernels, RopeTable, StepBuffer, rope_freqs};
+use crate::kernels::{
+    AttnShape, ConvShape, DecodeScratch, DeltaNetShape, Kernels, LOGPROB_WORDS, RopeTable, StepBuffer, rope_freqs,
+};
 
 use super::ModelWeights;
 use super::transformer::attn_shape;
@@ -78,6 +80,12 @@ pub struct State {
     pub mask: wgpu::Buffer,
     /// Where sampled ids are copied for the CPU to read.
     pub readbacks: [Readback; READBACKS],
+    /// (LOGPROB_WORDS,) u32: a drawn token's log-probabilities (`logprobs` requests).
+    pub logprobs: wgpu::Buffer,
+    /// (2 · PENALTY_WINDOW,) u32: the logits of the penalties' window before the sampler.
+    pub logprob_saved: wgpu::Buffer,
+    /// Where `logprobs` is copied for the CPU to read, beside each read-back slot.
+    pub logprob_readbacks: [Readback; READBACKS],
     /// Largest T of one step.
     pub max_chunk: u32,
     /// Context length (positions 0..n_ctx).
@@ -228,6 +236,11 @@ impl StateSizes {
         for _ in 0..READBACKS {
             add("a sampled token's read-back", 4, other);
         }
+        add("a token's log-probabilities", 4 * LOGPROB_WORDS, other);
+        add("the window's logits before the penalties", 8 * u64::from(PENALTY_WINDOW), other);
+        for _ in 0..READBACKS {
+            add("a token's log-probabilities' read-back", 4 * LOGPROB_WORDS, other);
+        }
         StateSizes { buffers }
     }
 
@@ -342,6 +355,9 @@ impl State {
             hist: ctx.upload(bytemuck::cast_slice(&[u32::MAX; PENALTY_WINDOW as usize]), "hist"),
             mask: ctx.storage_buffer(mask_bytes(cfg.n_vocab), "mask"),
             readbacks: std::array::from_fn(|_| Readback::new(ctx, 4)),
+            logprobs: ctx.storage_buffer(4 * LOGPROB_WORDS, "logprobs"),
+            logprob_saved: ctx.storage_buffer(8 * u64::from(PENALTY_WINDOW), "logprob_saved"),
+            logprob_readbacks: std::array::from_fn(|_| Readback::new(ctx, 4 * LOGPROB_WORDS)),
             max_chunk,
             n_ctx,
         }

@@ -439,9 +439,11 @@ pub fn layer_dispatches(n_dispatches: usize, w: &ModelWeights, cfg: &ModelConfig
     n_dispatches.saturating_sub(outside) as f64 / f64::from(cfg.n_layer)
 }
 
-/// The sampling dispatch: writes the next token into `State::token` and appends it to
+/// The sampling dispatches: write the next token into `State::token` and append it to
 /// `State::hist`, the penalties' window, so that steps submitted ahead of the CPU see it.
 /// `masked`: only the tokens `State::mask` allows may be drawn (constrained decoding).
+/// `logprobs`: around the draw, its log-probability and the `k` most likely tokens' go to
+/// `State::logprobs`.
 pub fn sampler(
     ctx: &GpuContext,
     k: &mut Kernels,
@@ -449,9 +451,19 @@ pub fn sampler(
     s: &State,
     params: &SamplerParams,
     masked: bool,
-) -> Result<Dispatch, KernelError> {
+    logprobs: Option<u32>,
+) -> Result<Vec<Dispatch>, KernelError> {
     let hist = History { buffer: &s.hist, len: PENALTY_WINDOW, push: true };
-    k.sample(ctx, &s.logits, &s.token, 0, cfg.n_vocab, &s.step, &hist, params, masked.then_some(&s.mask))
+    let sample =
+        k.sample(ctx, &s.logits, &s.token, 0, cfg.n_vocab, &s.step, &hist, params, masked.then_some(&s.mask))?;
+    Ok(match logprobs {
+        None => vec![sample],
+        Some(top) => {
+            let (before, after) =
+                k.logprobs(ctx, &s.logits, &s.token, 0, cfg.n_vocab, &hist, top, &s.logprobs, &s.logprob_saved)?;
+            vec![before, sample, after]
+        }
+    })
 }
 
 /// Records and submits one step.

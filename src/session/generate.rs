@@ -10,9 +10,14 @@ use super::response::{FinishReason, PromptDetails, Usage, UsageExtra};
 use super::stop::StopMatcher;
 use super::{Error, Generation};
 use crate::clock::now_ms;
-use crate::engine::{Cancel, Engine, EngineError};
+use crate::engine::{Cancel, Engine, EngineError, Sampling};
 use crate::grammar::Constraint;
+use crate::kernels::TokenLogprobs;
 use crate::tokenizer::{StreamDecoder, Tokenizer};
+
+/// Hears each piece of new text, the token ids generated since the previous call and their
+/// log-probabilities (empty unless asked for).
+pub type OnDelta<'a> = dyn FnMut(&str, &[u32], &[TokenLogprobs]) + 'a;
 
 /// What a generation produced.
 pub struct Outcome {
@@ -20,6 +25,8 @@ pub struct Outcome {
     pub text: String,
     /// Every generated token id, end tokens included.
     pub token_ids: Vec<u32>,
+    /// Each one's log-probabilities, when the request asked for them (else empty).
+    pub logprobs: Vec<TokenLogprobs>,
     /// Why it ended.
     pub finish: FinishReason,
     /// Counts and timings.
@@ -27,9 +34,10 @@ pub struct Outcome {
 }
 
 /// Generates after `prompt_ids` (the whole conversation; the cached prefix is reused),
-/// calling `on_delta` with each piece of new text and the token ids generated since the
-/// previous call. Text and ids arrive in order; their concatenation is the [`Outcome`]'s.
-/// With `constraint` (compiled from `g.grammar`), every token is one the grammar allows.
+/// calling `on_delta` with each piece of new text, the token ids generated since the previous
+/// call and their log-probabilities (when `g.logprobs` asks for them). Text and ids arrive in
+/// order; their concatenation is the [`Outcome`]'s. With `constraint` (compiled from
+/// `g.grammar`), every token is one the grammar allows.
 pub async fn generate(
     engine: &mut Engine,
     tokenizer: &Tokenizer,
@@ -37,7 +45,7 @@ pub async fn generate(
     g: &Generation,
     mut constraint: Option<&mut Constraint>,
     cancel: &Cancel,
-    on_delta: &mut dyn FnMut(&str, &[u32]),
+    on_delta: &mut OnDelta<'_>,
 ) -> Result<Outcome, Error> {
     let t0 = now_ms();
     let n_ctx = engine.n_ctx() as usize;
@@ -47,7 +55,10 @@ pub async fn generate(
             prompt_ids.len()
         )));
     }
-    engine.set_sampler(&g.sampler, constraint.is_some())?;
+    engine.set_sampler(&Sampling { params: g.sampler, masked: constraint.is_some(), logprobs: g.logprobs })?;
+    // Forced tokens are not drawn, so they have no log-probabilities: with `logprobs` each
+    // token is drawn (under a mask that allows only it).
+    let fast_forward = g.logprobs.is_none();
     if g.seeded {
         engine.restart_random();
     }
@@ -57,21 +68,21 @@ pub async fn generate(
     if limit == 0 {
         // Nothing to generate: the prompt is not even run (the cache stays as it was).
         usage.total_tokens = usage.prompt_tokens;
-        return Ok(Outcome { text: String::new(), token_ids: Vec::new(), finish: FinishReason::Length, usage });
+        return Ok(Outcome::empty(FinishReason::Length, usage));
     }
     // The tokens a grammar forces at the start (a schema's `{"` and first key) join the
     // prompt's prefill; the first draw is masked.
     let mut queue = Vec::new();
     if let Some(c) = constraint.as_deref_mut() {
-        queue = c.forced();
+        if fast_forward {
+            queue = c.forced();
+        }
         engine.write_mask(&c.mask()?);
     }
     let prompt: Vec<u32> = prompt_ids.iter().chain(&queue).copied().collect();
     let (first, prefilled) = match engine.prefill(&prompt, cancel).await {
         Ok(first) => first,
-        Err(EngineError::Cancelled) => {
-            return Ok(Outcome { text: String::new(), token_ids: Vec::new(), finish: FinishReason::Abort, usage });
-        }
+        Err(EngineError::Cancelled) => return Ok(Outcome::empty(FinishReason::Abort, usage)),
         Err(e) => return Err(e.into()),
     };
     let prefilled = prefilled.saturating_sub(queue.len());
@@ -79,24 +90,29 @@ pub async fn generate(
     if let Some(c) = constraint.as_deref_mut() {
         c.consume(first)?;
     }
-    queue.push(first);
+    let mut queue: Vec<(u32, Option<TokenLogprobs>)> = queue.into_iter().map(|t| (t, None)).collect();
+    queue.push((first, engine.take_logprobs()));
     let t_first = now_ms();
     let stats0 = engine.stats;
 
     let mut decoder = StreamDecoder::new();
     let mut stops = StopMatcher::new(&g.stop);
     let (mut text, mut ids, mut sent) = (String::new(), Vec::new(), 0usize);
+    let mut lps: Vec<TokenLogprobs> = Vec::new();
     let mut stopped_by_string = false;
     let mut queue = queue.into_iter();
     let finish = loop {
         // The next token: one already run (forced) or sampled, else a new step.
-        let token = match queue.next() {
+        let (token, lp) = match queue.next() {
             Some(t) => t,
             None => {
                 let Some(&last) = ids.last() else { break FinishReason::Stop };
                 let next = match constraint.as_deref_mut() {
-                    None => engine.step().await.map(|t| vec![t]).map_err(Error::from),
-                    Some(c) => constrained_step(engine, c, last, cancel).await,
+                    None => match engine.step().await {
+                        Ok(t) => Ok(vec![(t, engine.take_logprobs())]),
+                        Err(e) => Err(e.into()),
+                    },
+                    Some(c) => constrained_step(engine, c, last, fast_forward, cancel).await,
                 };
                 let next = match next {
                     Ok(next) => next,
@@ -110,13 +126,17 @@ pub async fn generate(
             }
         };
         ids.push(token);
+        if g.logprobs.is_some() {
+            // Every token was drawn (no fast-forward), so each has its log-probabilities.
+            lps.push(lp.unwrap_or(TokenLogprobs { id: token, logprob: 0.0, top: Vec::new() }));
+        }
         if tokenizer.end_of_generation.contains(&token) && !g.ignore_eos {
             break FinishReason::Stop;
         }
         let (piece, hit) = stops.push(&decoder.push(tokenizer.token_bytes(token)));
         if !piece.is_empty() {
             text.push_str(&piece);
-            on_delta(&piece, &ids[sent..]);
+            on_delta(&piece, &ids[sent..], lps.get(sent..).unwrap_or_default());
             sent = ids.len();
         }
         if hit {
@@ -142,7 +162,7 @@ pub async fn generate(
     }
     if !rest.is_empty() || sent < ids.len() {
         text.push_str(&rest);
-        on_delta(&rest, &ids[sent..]);
+        on_delta(&rest, &ids[sent..], lps.get(sent..).unwrap_or_default());
     }
 
     let t_end = now_ms();
@@ -165,22 +185,31 @@ pub async fn generate(
         grammar_mask_ms_per_token: constraint.as_deref().map(|c| c.mask_ms / ids.len().max(1) as f64),
         grammar_forced_tokens: constraint.as_deref().map(|_| forced),
     };
-    Ok(Outcome { text, token_ids: ids, finish, usage })
+    Ok(Outcome { text, token_ids: ids, logprobs: lps, finish, usage })
+}
+
+impl Outcome {
+    fn empty(finish: FinishReason, usage: Usage) -> Outcome {
+        Outcome { text: String::new(), token_ids: Vec::new(), logprobs: Vec::new(), finish, usage }
+    }
 }
 
 /// One step under a grammar after `last` (sampled, consumed by the grammar, not yet run):
-/// the tokens the grammar forces next run with `last` as one prefill chunk, or `last` alone
-/// runs while the CPU computes the mask; then a masked draw. Returns the forced tokens and
-/// the drawn one, or only the forced ones where they complete the grammar (they need not run).
+/// the tokens the grammar forces next (with `fast_forward`) run with `last` as one prefill
+/// chunk, or `last` alone runs while the CPU computes the mask; then a masked draw. Returns the
+/// forced tokens and the drawn one (with its log-probabilities, if asked for), or only the
+/// forced ones where they complete the grammar (they need not run).
 async fn constrained_step(
     engine: &mut Engine,
     c: &mut Constraint,
     last: u32,
+    fast_forward: bool,
     cancel: &Cancel,
-) -> Result<Vec<u32>, Error> {
-    let mut forced = c.forced();
+) -> Result<Vec<(u32, Option<TokenLogprobs>)>, Error> {
+    let forced = if fast_forward { c.forced() } else { Vec::new() };
+    let mut out: Vec<(u32, Option<TokenLogprobs>)> = forced.iter().map(|&t| (t, None)).collect();
     if c.is_complete() {
-        return Ok(forced);
+        return Ok(out);
     }
     let next = if forced.is_empty() {
         engine.run_pending()?;
@@ -192,6 +221,6 @@ async fn constrained_step(
         engine.prefill(&conversation, cancel).await?.0
     };
     c.consume(next)?;
-    forced.push(next);
-    Ok(forced)
+    out.push((next, engine.take_logprobs()));
+    Ok(out)
 }

@@ -6,6 +6,7 @@
 mod error;
 mod generate;
 mod inspect;
+mod logprobs;
 mod request;
 mod response;
 mod stop;
@@ -20,16 +21,20 @@ use crate::engine::{Cancel, Engine, EngineError, EngineOptions, LoadTimings, Pha
 use crate::gguf::{Gguf, Summary};
 use crate::gpu::{AdapterReport, GpuContext, GpuError, LimitCaps};
 use crate::grammar::{Constraint, Grammars};
-use crate::kernels::SamplerParams;
+use crate::kernels::{SamplerParams, TokenLogprobs};
 use crate::model::{MemoryPlan, ModelConfig, PlanTarget};
 use crate::source::{Reader, Source};
 use crate::tokenizer::{Tokenizer, TokenizerError};
 
 pub use error::Error;
-pub use generate::{Outcome, generate};
+pub use generate::{OnDelta, Outcome, generate};
 pub use inspect::{Inspection, TemplateReport, inspect};
+pub use logprobs::{
+    ChatLogprobs, ChatTokenLogprob, CompletionLogprobs, TopLogprob, chat_logprobs, completion_logprobs,
+};
 pub use request::{
-    ChatMessage, Content, ContentPart, Generation, JsonSchemaFormat, Request, ResponseFormat, Stop, StreamOptions,
+    ChatMessage, Content, ContentPart, Generation, JsonSchemaFormat, LogprobsField, Request, ResponseFormat, Stop,
+    StreamOptions,
 };
 pub use response::{
     AssistantMessage, ChatChoice, ChatChunk, ChatCompletion, ChunkChoice, Completion, Delta, FinishReason,
@@ -401,28 +406,36 @@ impl Session {
             usage,
             prompt_token_ids,
         };
-        let choice = |delta, finish_reason, token_ids| ChunkChoice { index: 0, delta, finish_reason, token_ids };
+        let tokenizer = &self.tokenizer;
+        let logprobs = |lps: &[TokenLogprobs]| g.logprobs.map(|_| chat_logprobs(tokenizer, lps));
+        let choice = |delta, finish_reason, token_ids, logprobs| ChunkChoice {
+            index: 0,
+            delta,
+            finish_reason,
+            logprobs,
+            token_ids,
+        };
         if req.stream {
             let first = Delta { role: Some("assistant"), content: Some(String::new()) };
-            on_chunk(&chunk(vec![choice(first, None, None)], None, ids(&prompt_ids)));
+            on_chunk(&chunk(vec![choice(first, None, None, None)], None, ids(&prompt_ids)));
         }
         let out = generate(
             &mut self.engine,
-            &self.tokenizer,
+            tokenizer,
             &prompt_ids,
             &g,
             constraint.as_mut(),
             cancel,
-            &mut |text, new| {
+            &mut |text, new, lps| {
                 if req.stream {
                     let delta = Delta { role: None, content: Some(text.to_owned()) };
-                    on_chunk(&chunk(vec![choice(delta, None, ids(new))], None, None));
+                    on_chunk(&chunk(vec![choice(delta, None, ids(new), logprobs(lps))], None, None));
                 }
             },
         )
         .await?;
         if req.stream {
-            on_chunk(&chunk(vec![choice(Delta::default(), Some(out.finish), None)], None, None));
+            on_chunk(&chunk(vec![choice(Delta::default(), Some(out.finish), None, None)], None, None));
             if req.include_usage() {
                 on_chunk(&chunk(Vec::new(), Some(out.usage.clone()), None));
             }
@@ -436,6 +449,7 @@ impl Session {
                 index: 0,
                 message: AssistantMessage { role: "assistant", content: out.text },
                 finish_reason: out.finish,
+                logprobs: logprobs(&out.logprobs),
                 token_ids: ids(&out.token_ids),
             }],
             usage: out.usage,
@@ -464,38 +478,47 @@ impl Session {
             usage,
             prompt_token_ids,
         };
-        let choice = |text: &str, finish_reason, token_ids| TextChoice {
+        let tokenizer = &self.tokenizer;
+        // Offsets run over the whole reply, chunk after chunk.
+        let mut offset = 0;
+        let mut logprobs = |lps: &[TokenLogprobs]| {
+            let at = offset;
+            offset += lps.iter().map(|lp| tokenizer.token_bytes(lp.id).len()).sum::<usize>();
+            g.logprobs.map(|_| completion_logprobs(tokenizer, lps, at))
+        };
+        let choice = |text: &str, finish_reason, token_ids, logprobs| TextChoice {
             index: 0,
             text: text.to_owned(),
             finish_reason,
-            logprobs: None,
+            logprobs,
             token_ids,
         };
         let mut first = true;
         let out = generate(
             &mut self.engine,
-            &self.tokenizer,
+            tokenizer,
             &prompt_ids,
             &g,
             constraint.as_mut(),
             cancel,
-            &mut |text, new| {
+            &mut |text, new, lps| {
                 if req.stream {
                     let prompt = if std::mem::take(&mut first) { ids(&prompt_ids) } else { None };
-                    on_chunk(&completion(vec![choice(text, None, ids(new))], None, prompt));
+                    on_chunk(&completion(vec![choice(text, None, ids(new), logprobs(lps))], None, prompt));
                 }
             },
         )
         .await?;
         if req.stream {
             let prompt = if first { ids(&prompt_ids) } else { None };
-            on_chunk(&completion(vec![choice("", Some(out.finish), None)], None, prompt));
+            on_chunk(&completion(vec![choice("", Some(out.finish), None, None)], None, prompt));
             if req.include_usage() {
                 on_chunk(&completion(Vec::new(), Some(out.usage.clone()), None));
             }
         }
+        let whole = g.logprobs.map(|_| completion_logprobs(tokenizer, &out.logprobs, 0));
         Ok(completion(
-            vec![choice(&out.text, Some(out.finish), ids(&out.token_ids))],
+            vec![choice(&out.text, Some(out.finish), ids(&out.token_ids), whole)],
             Some(out.usage),
             ids(&prompt_ids),
         ))

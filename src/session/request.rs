@@ -6,6 +6,7 @@ use serde::Deserialize;
 use super::Error;
 use crate::chat::Message;
 use crate::grammar::Grammar;
+use crate::kernels::MAX_TOP_LOGPROBS;
 use crate::kernels::SamplerParams;
 
 /// A chat completion (`messages`) or text completion (`prompt`) request. Unset sampling
@@ -60,8 +61,25 @@ pub struct Request {
     /// of a Lark grammar. Enforced while decoding (every token is drawn from those the
     /// grammar allows), so a reply that ends with `stop` always parses.
     pub response_format: Option<ResponseFormat>,
+    /// Log-probabilities of the reply's tokens: `true` in a chat request (with
+    /// `top_logprobs`), the number of most likely tokens per position (0 to 20) in a text
+    /// completion request.
+    pub logprobs: Option<LogprobsField>,
+    /// How many of the most likely tokens to give at each position (0 to 20; chat requests,
+    /// with `logprobs: true`).
+    pub top_logprobs: Option<u32>,
     /// Accepted for compatibility; unused.
     pub user: Option<String>,
+}
+
+/// `logprobs`: a flag in chat requests, a count in text completion requests (as OpenAI has it).
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(untagged, expecting = "`logprobs`: true or false (chat), or a number of tokens (text completions)")]
+pub enum LogprobsField {
+    /// Chat: whether to return log-probabilities.
+    Flag(bool),
+    /// Text completions: how many of the most likely tokens to give per position.
+    Count(u32),
 }
 
 /// `stream_options`.
@@ -166,6 +184,8 @@ pub struct Generation {
     pub ignore_eos: bool,
     /// What the reply must be (`None`: free text).
     pub grammar: Option<Grammar>,
+    /// Log-probabilities of each token and of this many most likely ones (`None`: none).
+    pub logprobs: Option<u32>,
 }
 
 fn bad(msg: impl Into<String>) -> Error {
@@ -280,7 +300,41 @@ impl Request {
         if grammar.is_some() && self.ignore_eos {
             return Err(bad("`ignore_eos` cannot be combined with `response_format`: a grammar ends the reply"));
         }
-        Ok(Generation { sampler, seeded: self.seed.is_some(), max_tokens, stop, ignore_eos: self.ignore_eos, grammar })
+        let logprobs = self.logprobs_top()?;
+        Ok(Generation {
+            sampler,
+            seeded: self.seed.is_some(),
+            max_tokens,
+            stop,
+            ignore_eos: self.ignore_eos,
+            grammar,
+            logprobs,
+        })
+    }
+
+    /// How many most likely tokens to give per position, if log-probabilities are asked for,
+    /// in the spelling of the request's kind (chat: `logprobs: true` and `top_logprobs`; text
+    /// completion: `logprobs: N`).
+    fn logprobs_top(&self) -> Result<Option<u32>, Error> {
+        let chat = self.messages.is_some();
+        let top = match (chat, self.logprobs, self.top_logprobs) {
+            (_, None | Some(LogprobsField::Flag(false)), None) => None,
+            (true, Some(LogprobsField::Flag(true)), top) => Some(top.unwrap_or(0)),
+            (true, _, Some(_)) => return Err(bad("`top_logprobs` needs `logprobs: true`")),
+            (true, Some(LogprobsField::Count(_)), None) => {
+                return Err(bad("in a chat request `logprobs` is true or false; `top_logprobs` says how many"));
+            }
+            (false, Some(LogprobsField::Count(n)), None) => Some(n),
+            (false, _, _) => {
+                return Err(bad(
+                    "in a text completion request `logprobs` is the number of most likely tokens (0 to 20)",
+                ));
+            }
+        };
+        if let Some(n) = top.filter(|&n| n > MAX_TOP_LOGPROBS) {
+            return Err(bad(format!("{n} most likely tokens asked for; at most {MAX_TOP_LOGPROBS}")));
+        }
+        Ok(top)
     }
 
     /// Whether a streamed reply ends with a usage chunk.

@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use super::logprobs::{ChatLogprobs, CompletionLogprobs};
+
 /// Why generation ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -86,6 +88,8 @@ pub struct ChatChoice {
     pub message: AssistantMessage,
     /// Why it ended.
     pub finish_reason: FinishReason,
+    /// The tokens' log-probabilities (`logprobs: true`), else null.
+    pub logprobs: Option<ChatLogprobs>,
     /// The reply's token ids (`return_token_ids`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_ids: Option<Vec<u32>>,
@@ -131,6 +135,8 @@ pub struct ChunkChoice {
     pub delta: Delta,
     /// Set in the last chunk.
     pub finish_reason: Option<FinishReason>,
+    /// The new tokens' log-probabilities (`logprobs: true`), else null.
+    pub logprobs: Option<ChatLogprobs>,
     /// Token ids generated since the previous chunk (`return_token_ids`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_ids: Option<Vec<u32>>,
@@ -166,8 +172,8 @@ pub struct TextChoice {
     pub text: String,
     /// Why it ended (in a chunk: only the last).
     pub finish_reason: Option<FinishReason>,
-    /// Always null: hearth returns no log-probabilities.
-    pub logprobs: Option<()>,
+    /// The tokens' log-probabilities (`logprobs: N`), else null.
+    pub logprobs: Option<CompletionLogprobs>,
     /// Token ids (`return_token_ids`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_ids: Option<Vec<u32>>,

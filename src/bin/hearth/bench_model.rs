@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use hearth::engine::Cancel;
+use hearth::engine::{Cancel, Sampling};
 use hearth::kernels::{Kernels, SamplerParams};
 
 use crate::load::{ModelArgs, load};
@@ -21,7 +21,11 @@ pub fn run(model: &Path, opts: &crate::bench::Args) -> Result<(), String> {
     let mut ids = m.tokenizer().encode(&text, true, false).map_err(|e| e.to_string())?;
     ids.truncate(prompt_tokens.max(1));
     let e = &mut m.engine;
-    e.set_sampler(&SamplerParams { temperature: 0.0, ..Default::default() }, false).map_err(|e| e.to_string())?;
+    e.set_sampler(&Sampling {
+        params: SamplerParams { temperature: 0.0, ..Default::default() },
+        ..Sampling::default()
+    })
+    .map_err(|e| e.to_string())?;
     let report = e.ctx.report();
     println!("adapter: {} ({}, {})", report.name, report.backend, report.device_type);
     println!("model: {} ({}), f16 activations: {}, context {}", model.display(), e.cfg.arch, e.f16(), e.n_ctx());
