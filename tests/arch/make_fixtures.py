@@ -628,19 +628,32 @@ def sha256(path):
     return h.hexdigest()
 
 
+def check_one(job):
+    """Writes the fixture `name` if its file is missing or not the one its reference is of;
+    returns why it failed, if it did."""
+    out_dir, ref_dir, name = job
+    want = json.load(open(os.path.join(ref_dir, name + ".json")))["sha256"]
+    path = os.path.join(out_dir, name + ".gguf")
+    if os.path.exists(path) and sha256(path) == want:
+        return None
+    print(f"writing the architecture fixture {name}", flush=True)
+    f, tok = build(name)
+    f.write(out_dir, tok)
+    got = sha256(path)
+    if got != want:
+        return f"{path}: sha256 {got}, but its reference is of {want} (gguf-py or numpy changed?)"
+    return None
+
+
 def check(out_dir, ref_dir):
-    """Writes the fixtures whose file is missing or not the one its reference is of."""
-    for name in FIXTURES:
-        want = json.load(open(os.path.join(ref_dir, name + ".json")))["sha256"]
-        path = os.path.join(out_dir, name + ".gguf")
-        if os.path.exists(path) and sha256(path) == want:
-            continue
-        print(f"writing the architecture fixture {name}", flush=True)
-        f, tok = build(name)
-        f.write(out_dir, tok)
-        got = sha256(path)
-        if got != want:
-            sys.exit(f"{path}: sha256 {got}, but its reference is of {want} (gguf-py or numpy changed?)")
+    """Writes the fixtures whose file is missing or not the one its reference is of, one per
+    process and as many as there are cores (numpy draws the weights on one core each)."""
+    import multiprocessing
+    jobs = [(out_dir, ref_dir, name) for name in FIXTURES]
+    with multiprocessing.get_context("fork").Pool(os.cpu_count() or 1) as pool:
+        errors = [e for e in pool.map(check_one, jobs, chunksize=1) if e]
+    if errors:
+        sys.exit("\n".join(errors))
 
 
 def main():

@@ -3,7 +3,8 @@
 each ending with `stop` and valid; every schema marked `refused` must have been refused with
 `unsupported-schema`. Prints one line per schema; exits 1 on any failure.
 
-usage: validate.py SCHEMAS_JSON RESULTS_JSON
+usage: validate.py SCHEMAS_JSON RESULTS_JSON [PART/PARTS]
+(with PART/PARTS, only the cases whose index is PART modulo PARTS are expected in the results)
 """
 
 import json
@@ -14,8 +15,10 @@ from jsonschema import Draft202012Validator
 RUNS = ["greedy", "t1-seed1", "t1-seed2", "t1-seed3"]
 
 
-def main(schemas_path, results_path):
-    cases = json.load(open(schemas_path))["cases"]
+def main(schemas_path, results_path, part="0/1"):
+    all_cases = json.load(open(schemas_path))["cases"]
+    k, n = map(int, part.split("/"))
+    cases = all_cases[k::n]
     results = json.load(open(results_path))
     checker = Draft202012Validator.FORMAT_CHECKER
     # The formats the suite uses must really be checked (some need optional packages).
@@ -54,8 +57,8 @@ def main(schemas_path, results_path):
         print(f"{status:4} {name}" + "".join(f"\n     {p}" for p in problems))
         failures += bool(problems)
     print(f"{len(cases)} schemas ({enforced} enforced, {len(cases) - enforced} refused as expected): {failures} failing")
-    if enforced < 30:
-        print("fewer than 30 schemas enforced")
+    if sum(not c.get("refused") for c in all_cases) < 30:
+        print("the suite enforces fewer than 30 schemas")
         failures += 1
     return 1 if failures else 0
 

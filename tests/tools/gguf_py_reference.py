@@ -79,20 +79,19 @@ def sha_file(path):
     return h.hexdigest()
 
 
-for name in sorted(os.listdir(models)):
-    if not name.endswith(".gguf"):
-        continue
+def reference(name):
+    """Writes NAME.dequant.json for one fixture (from the cache where it is there)."""
     path = os.path.join(models, name)
     out = path[: -len(".gguf")] + ".dequant.json"
     digest = sha_file(path)
     if os.path.exists(out) and json.load(open(out)).get("model_sha256") == digest:
-        continue
+        return
     cached = os.path.join(cache, f"{digest}.dequant.json") if cache else None
     if cached and os.path.exists(cached):
         with open(cached) as src, open(out + ".tmp", "w") as dst:
             dst.write(src.read())
         os.replace(out + ".tmp", out)
-        continue
+        return
     tensors = {}
     for t_name, t_type, t_data in tensor_infos(path):
         x = dequantize(np.array(t_data), t_type).astype("<f4", copy=False)
@@ -105,7 +104,17 @@ for name in sorted(os.listdir(models)):
         with open(out) as src, open(cached + ".tmp", "w") as dst:
             dst.write(src.read())
         os.replace(cached + ".tmp", cached)
-    print(f"gguf-py reference: {name}: {len(tensors)} tensors")
+    print(f"gguf-py reference: {name}: {len(tensors)} tensors", flush=True)
+
+
+# One fixture per process, as many as there are cores: gguf-py's dequantization is
+# single-threaded numpy, and on a fresh machine this step dequantizes every fixture. Forked
+# workers share the arguments read above and run nothing else of this file.
+if __name__ == "__main__":
+    import multiprocessing
+    names = sorted(n for n in os.listdir(models) if n.endswith(".gguf"))
+    with multiprocessing.get_context("fork").Pool(os.cpu_count() or 1) as pool:
+        pool.map(reference, names, chunksize=1)
 
 # Synthetic blocks: types with a gguf-py quantizer get quantized random data, the rest random bytes.
 syn = os.path.join(models, "synthetic")
