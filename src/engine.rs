@@ -655,20 +655,12 @@ impl Engine {
     /// limit), that one step was computed for nothing and its cache slot is overwritten by
     /// whatever runs next.
     pub async fn step(&mut self) -> Result<u32, EngineError> {
-        let token = self.pending.ok_or(EngineError::EmptyPrompt)?;
-        self.ctx.failure()?;
-        let pos0 = self.cached.len() as u32;
+        let (token, pos0) = self.pending_position()?;
         let n_ctx = self.state.n_ctx;
-        if pos0 >= n_ctx {
-            return Err(EngineError::ContextFull { n_ctx });
-        }
         let this = match self.ahead.take() {
             Some(flight) => flight,
             None => {
-                // The GPU's token slot and history may hold what a dropped step sampled: set
-                // both to what this step runs.
-                self.ctx.write(&self.state.token, 0, &token.to_le_bytes());
-                self.write_history(Some(token));
+                self.stage_token(token);
                 self.submit_decode(pos0)
             }
         };
@@ -691,10 +683,9 @@ impl Engine {
 }
 
 impl Engine {
-    /// The first half of a constrained decoding step: submits the last sampled token through
-    /// the model without sampling, so that the GPU computes the logits while the CPU computes
-    /// the grammar's next mask. [`Engine::sample_next`] is the second half.
-    pub fn run_pending(&mut self) -> Result<(), EngineError> {
+    /// The last sampled token and the position it runs at: an error where there is none, the
+    /// GPU failed or the context is full.
+    fn pending_position(&self) -> Result<(u32, u32), EngineError> {
         let token = self.pending.ok_or(EngineError::EmptyPrompt)?;
         self.ctx.failure()?;
         let pos0 = self.cached.len() as u32;
@@ -702,9 +693,23 @@ impl Engine {
         if pos0 >= n_ctx {
             return Err(EngineError::ContextFull { n_ctx });
         }
-        self.ahead = None;
+        Ok((token, pos0))
+    }
+
+    /// Puts `token` in the GPU's token slot and last in the penalties' history, for a step
+    /// submitted now to run (they may hold what a dropped step sampled).
+    fn stage_token(&self, token: u32) {
         self.ctx.write(&self.state.token, 0, &token.to_le_bytes());
         self.write_history(Some(token));
+    }
+
+    /// The first half of a constrained decoding step: submits the last sampled token through
+    /// the model without sampling, so that the GPU computes the logits while the CPU computes
+    /// the grammar's next mask. [`Engine::sample_next`] is the second half.
+    pub fn run_pending(&mut self) -> Result<(), EngineError> {
+        let (token, pos0) = self.pending_position()?;
+        self.ahead = None;
+        self.stage_token(token);
         let step = Step { pos0, n_tokens: 1, counter: self.counter, _pad: 0 };
         model::submit(&self.ctx, &self.state, step, &[&self.decode]);
         self.snapshots.ran(pos0, 1);

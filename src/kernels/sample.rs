@@ -101,6 +101,27 @@ crate::uniform_struct! {
     }
 }
 
+impl Params {
+    /// No sampling settings: the parameters of the dispatches that only read the logits
+    /// (argmax, the log-probabilities).
+    fn neutral(n_vocab: u32, out_index: u32) -> Params {
+        Params {
+            n_vocab,
+            out_index,
+            top_k: 0,
+            n_hist: 0,
+            temperature: 0.0,
+            top_p: 1.0,
+            min_p: 0.0,
+            repeat_penalty: 1.0,
+            frequency_penalty: 0.0,
+            presence_penalty: 0.0,
+            seed: 0,
+            push_hist: 0,
+        }
+    }
+}
+
 impl Kernels {
     /// `ids[out_index] = argmax(logits (n_vocab,))` (the first index among equal maxima), over
     /// the tokens whose bit is set in `mask` ((n_vocab / 32,) u32, bit `id % 32` of word
@@ -116,21 +137,7 @@ impl Kernels {
     ) -> Result<Dispatch, KernelError> {
         let defines: &[&str] = if mask.is_some() { &["MASK"] } else { &[] };
         let pipeline = self.pipeline(ctx, &shaders::ARGMAX, defines, &[("WG", SAMPLE_WG)])?;
-        let params = Params {
-            n_vocab,
-            out_index,
-            top_k: 0,
-            n_hist: 0,
-            temperature: 0.0,
-            top_p: 1.0,
-            min_p: 0.0,
-            repeat_penalty: 1.0,
-            frequency_penalty: 0.0,
-            presence_penalty: 0.0,
-            seed: 0,
-            push_hist: 0,
-        };
-        let slot = self.uniforms.push(ctx, &params)?;
+        let slot = self.uniforms.push(ctx, &Params::neutral(n_vocab, out_index))?;
         let mut bindings =
             vec![(0, logits.as_entire_binding()), (1, ids.as_entire_binding()), (2, self.uniforms.binding(slot))];
         bindings.extend(mask.map(|m| (5, m.as_entire_binding())));
@@ -205,18 +212,9 @@ impl Kernels {
         saved: &wgpu::Buffer,
     ) -> Result<(Dispatch, Dispatch), KernelError> {
         let params = Params {
-            n_vocab,
-            out_index,
             top_k: k.min(MAX_TOP_LOGPROBS).min(n_vocab),
             n_hist: hist.len,
-            temperature: 0.0,
-            top_p: 1.0,
-            min_p: 0.0,
-            repeat_penalty: 1.0,
-            frequency_penalty: 0.0,
-            presence_penalty: 0.0,
-            seed: 0,
-            push_hist: 0,
+            ..Params::neutral(n_vocab, out_index)
         };
         let slot = self.uniforms.push(ctx, &params)?;
         let top = self.pipeline(ctx, &shaders::LOGPROBS_TOP, &[], &[("WG", SAMPLE_WG)])?;
