@@ -21,6 +21,12 @@
 #                             (Q5_K_M, Q5_1, BF16, IQ4_XS, Q3_K_M, Q2_K, Q2_K-pure, IQ3_M), and the
 #                             fp32 pass of ../shared/tools:
 #                             rewrites tests/quant/reference/*.json; not part of `test`
+#   ./build.sh tool-references
+#                             llama-server of the same llama.cpp (built once into the cache) renders
+#                             the tool conversations of tests/tool_calls/cases.json with real chat
+#                             templates (Qwen2.5, Llama 3.1/3.2, Mistral Nemo, Hermes 3) through its
+#                             /apply-template endpoint and rewrites tests/tool_calls/reference/*.json;
+#                             not part of `test`
 #   ./build.sh bench-peers [RUNS]
 #                             hearth vs llama.cpp's Vulkan backend on this adapter, same files,
 #                             interleaved runs, one table of medians and ratios (benches/peers.sh;
@@ -270,6 +276,20 @@ arch_references() {
   (cd tests/arch && "$PY" make_references.py "$CACHE/oracle" "$MODELS/arch" reference)
 }
 
+# tool-references: llama-server's renders of real templates with tools (`--jinja`,
+# `/apply-template`), on fixtures whose vocabularies have the templates' special tokens.
+tool_references() {
+  llama_cpp
+  if [[ ! -x $LLAMA_LIB/llama-server ]]; then
+    say "building llama-server into $CACHE (once per machine; ~4 minutes on 2 cores)"
+    cmake -S "$LLAMA_CPP" -B "$LLAMA_CPP/build-cpu" -DLLAMA_BUILD_SERVER=ON >/dev/null
+    cmake --build "$LLAMA_CPP/build-cpu" -j"$(nproc)" --target llama-server >/dev/null
+  fi
+  say "rendering the tool conversations with llama-server"
+  "$PY" tests/tool_calls/make_references.py "$LLAMA_LIB/llama-server" "$LLAMA_CPP/models/templates" "$MODELS/arch" \
+    tests/tool_calls/reference
+}
+
 # SmolLM2 requantized by llama.cpp's own quantizer from the F16 fixture (made once per machine
 # into the cache; deterministic: each is checked against the sha256 its committed reference was
 # made on), and the fp32 teacher-forced logits of ../shared/tools on each (into models/fp32/,
@@ -447,5 +467,6 @@ case "${1:-}" in
   bench-peers) shift; setup && models && "$ROOT/benches/peers.sh" "$@" ;;
   arch-references) setup && REMAKING_REFERENCES=1 models && arch_references ;;
   quant-references) setup && REMAKING_REFERENCES=1 models && quant_references && models ;;
-  *) echo "usage: $0 {setup|models|test|serve [PORT]|fuzz [SECONDS [TARGET...]]|bench-peers [RUNS]|arch-references|quant-references}" >&2; exit 2 ;;
+  tool-references) setup && models && tool_references ;;
+  *) echo "usage: $0 {setup|models|test|serve [PORT]|fuzz [SECONDS [TARGET...]]|bench-peers [RUNS]|arch-references|quant-references|tool-references}" >&2; exit 2 ;;
 esac

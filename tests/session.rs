@@ -296,7 +296,22 @@ fn bad_requests_name_what_is_wrong() {
         (serde_json::json!({"messages": hi, "max_token": 5}), "unknown field `max_token`"),
         (serde_json::json!({"messages": []}), "empty"),
         (serde_json::json!({"prompt": "Hi"}), "takes `messages`, not `prompt`"),
-        (serde_json::json!({"messages": [{"role": "tool", "content": "x"}]}), "role 'tool'"),
+        (serde_json::json!({"messages": [{"role": "function", "content": "x"}]}), "role 'function'"),
+        (serde_json::json!({"messages": [{"role": "user"}]}), "needs `content`"),
+        (
+            serde_json::json!({"messages": hi, "tools": [{"type": "code", "function": {"name": "f"}}]}),
+            "tool type 'code'",
+        ),
+        (
+            serde_json::json!({"messages": hi, "tools": [{"type": "function", "function": {"name": "f"}}],
+                "tool_choice": {"type": "function", "function": {"name": "g"}}}),
+            "'g', which is not among `tools`",
+        ),
+        (
+            serde_json::json!({"messages": hi, "tools": [{"type": "function", "function": {"name": "f"}}],
+                "tool_choice": "required", "response_format": {"type": "json_object"}}),
+            "cannot both",
+        ),
         (serde_json::json!({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}), "image_url"),
         (serde_json::json!({"messages": hi, "top_logprobs": 3}), "needs `logprobs: true`"),
         (serde_json::json!({"messages": hi, "logprobs": 3}), "true or false"),

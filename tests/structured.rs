@@ -86,10 +86,10 @@ fn answer_the_suite(part: usize) {
                         choice.finish_reason,
                         c.usage.completion_tokens,
                         extra.grammar_forced_tokens.unwrap(),
-                        choice.message.content
+                        choice.message.text()
                     );
                     results.push(json!({"name": name, "run": run, "finish": choice.finish_reason,
-                        "text": choice.message.content}));
+                        "text": choice.message.text()}));
                 }
                 Err(e) => {
                     println!("{name} {run}: [{}] {e}", e.code());
@@ -131,7 +131,7 @@ fn json_object_lark_grammars_streams_and_refusals() {
             "response_format": {"type": "json_object"}}),
     )
     .unwrap();
-    let text = &c.choices[0].message.content;
+    let text = c.choices[0].message.text();
     assert_eq!(c.choices[0].finish_reason, FinishReason::Stop, "{text}");
     assert!(serde_json::from_str::<Value>(text).unwrap().is_object(), "{text}");
 
@@ -145,7 +145,7 @@ fn json_object_lark_grammars_streams_and_refusals() {
                 "response_format": {"type": "grammar", "grammar": lark}}),
         )
         .unwrap();
-        let text = &c.choices[0].message.content;
+        let text = c.choices[0].message.text();
         println!("lark seed {seed}: {text}");
         assert_eq!(c.choices[0].finish_reason, FinishReason::Stop, "{text}");
         let rest = text.strip_prefix("yes, because ").or_else(|| text.strip_prefix("no, because ")).unwrap();
@@ -163,7 +163,7 @@ fn json_object_lark_grammars_streams_and_refusals() {
         streamed.extend(c.choices.iter().filter_map(|c| c.delta.content.clone()));
     }))
     .unwrap();
-    assert_eq!(streamed, whole.choices[0].message.content);
+    assert_eq!(streamed, whole.choices[0].message.text());
     assert!(serde_json::from_str::<Value>(&streamed).unwrap()["answer"].is_i64(), "{streamed}");
 
     // With logprobs every token is drawn (none fast-forwarded, which would have none), each
@@ -172,7 +172,7 @@ fn json_object_lark_grammars_streams_and_refusals() {
         "logprobs": true, "top_logprobs": 2,
         "response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": schema}}});
     let with = chat(&mut s, body).unwrap();
-    assert_eq!(with.choices[0].message.content, streamed);
+    assert_eq!(with.choices[0].message.text(), streamed);
     assert_eq!(with.usage.extra.grammar_forced_tokens, Some(0));
     let content = &with.choices[0].logprobs.as_ref().unwrap().content;
     assert_eq!(content.len(), with.usage.completion_tokens);

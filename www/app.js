@@ -386,10 +386,71 @@ function responseFormat() {
   return { type: "json_schema", json_schema: { name: "page", schema } };
 }
 
+/** The tools of the settings (OpenAI's `tools` array), if calls are on. */
+function tools() {
+  if (!$("tools-mode").checked) return {};
+  try {
+    const list = JSON.parse($("tools").value);
+    // One call per reply: the user answers each call by hand.
+    return { tools: list, tool_choice: $("tool-choice").value, parallel_tool_calls: false };
+  } catch (e) {
+    throw new HearthError("bad-request", `the tools in the settings are not valid JSON: ${e.message}`);
+  }
+}
+
+/**
+ * A card for one tool call in a reply: the function, its arguments as they stream, and (once
+ * the reply is done) a form where the user gives the tool's result, as the tool would.
+ */
+function toolCard(bubble, call) {
+  const card = Object.assign(document.createElement("div"), { className: "tool-call" });
+  const kind = Object.assign(document.createElement("div"), { className: "tool-kind", textContent: "tool call" });
+  const name = Object.assign(document.createElement("div"), { className: "tool-name" });
+  name.textContent = call.function.name;
+  const args = document.createElement("pre");
+  card.append(kind, name, args);
+  bubble.querySelector(".stats").before(card);
+  card.update = () => {
+    let text = call.function.arguments;
+    try {
+      text = JSON.stringify(JSON.parse(text), null, 2);
+    } catch {
+      // Still streaming: as written so far.
+    }
+    args.textContent = text;
+  };
+  card.update();
+  return card;
+}
+
+/** Forms under a reply's calls; when each has its result, the conversation goes on. */
+function askForResults(cards, calls) {
+  let pending = calls.length;
+  calls.forEach((call, i) => {
+    const form = document.createElement("form");
+    const input = Object.assign(document.createElement("input"), {
+      placeholder: 'The tool\'s result, e.g. {"temperature": 18}',
+      ariaLabel: `Result of ${call.function.name}`,
+    });
+    const send = Object.assign(document.createElement("button"), { type: "submit", textContent: "Send result" });
+    form.append(input, send);
+    form.onsubmit = (e) => {
+      e.preventDefault();
+      if (state.busy || !input.value.trim()) return;
+      input.disabled = send.disabled = true;
+      state.messages.push({ role: "tool", tool_call_id: call.id, content: input.value.trim() });
+      addBubble("tool", input.value.trim());
+      if (--pending === 0) reply();
+    };
+    cards[i].append(form);
+  });
+}
+
 function request() {
   const system = $("system").value.trim();
   const num = (id) => Number($(id).value);
   return {
+    ...tools(),
     messages: system ? [{ role: "system", content: system }, ...state.messages] : state.messages,
     stream: true,
     stream_options: { include_usage: true },
@@ -412,6 +473,8 @@ async function reply() {
   const stats = bubble.querySelector(".stats");
   stats.textContent = "Reading the conversation…";
   let text = "";
+  const calls = [];
+  const cards = [];
   try {
     for await (const chunk of await engine.chat.completions.create(request())) {
       const delta = chunk.choices[0]?.delta?.content;
@@ -419,6 +482,18 @@ async function reply() {
         text += delta;
         showText(bubble, text);
         stats.textContent = "…";
+      }
+      for (const piece of chunk.choices[0]?.delta?.tool_calls ?? []) {
+        if (piece.id) {
+          calls[piece.index] = {
+            id: piece.id,
+            type: "function",
+            function: { name: piece.function.name, arguments: "" },
+          };
+          cards[piece.index] = toolCard(bubble, calls[piece.index]);
+        }
+        calls[piece.index].function.arguments += piece.function.arguments;
+        cards[piece.index].update();
       }
       const finish = chunk.choices[0]?.finish_reason;
       if (finish) bubble.dataset.finish = finish;
@@ -430,7 +505,12 @@ async function reply() {
           `${u.extra.decode_tokens_per_s.toFixed(1)} tok/s${why}`;
       }
     }
-    state.messages.push({ role: "assistant", content: text });
+    if (calls.length) {
+      state.messages.push({ role: "assistant", content: text || null, tool_calls: calls });
+      askForResults(cards, calls);
+    } else {
+      state.messages.push({ role: "assistant", content: text });
+    }
   } catch (e) {
     bubble.remove();
     showError(e);
@@ -445,6 +525,7 @@ async function reply() {
 
 function setUpChat() {
   $("json-mode").onchange = () => ($("json-schema").disabled = !$("json-mode").checked);
+  $("tools-mode").onchange = () => ($("tools").disabled = $("tool-choice").disabled = !$("tools-mode").checked);
   $("composer").onsubmit = (e) => {
     e.preventDefault();
     const text = $("input").value.trim();
@@ -585,6 +666,16 @@ async function openInspector() {
             : "The template does not compile.",
         }),
         ...(template?.example ? [pre(template.example)] : []),
+        ...(template
+          ? [
+              Object.assign(document.createElement("p"), {
+                textContent:
+                  template.tool_format === "generic"
+                    ? "Tool calls: the template has no tools; hearth describes them in the system message and holds replies to JSON."
+                    : `Tool calls: the model writes them in the ${template.tool_format} format.`,
+              }),
+            ]
+          : []),
         ...(template ? [templateSource(template.text)] : []),
       ),
       section(

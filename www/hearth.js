@@ -165,7 +165,14 @@ export class Hearth {
       e.preventDefault?.();
       this.#fail(new HearthError("internal", `the engine's worker failed: ${e.message ?? "it could not start"}`));
     };
-    /** OpenAI-style chat completions: `create({messages, stream, temperature, …})`. */
+    /**
+     * OpenAI-style chat completions: `create({messages, stream, temperature, …})`. Also
+     * `response_format` (json_object, json_schema, grammar: enforced while decoding),
+     * `logprobs`/`top_logprobs`, and `tools`/`tool_choice`/`parallel_tool_calls`: calls come
+     * back in `message.tool_calls` (streamed as `delta.tool_calls` pieces) with
+     * `finish_reason: "tool_calls"`; send each result as `{role: "tool", tool_call_id,
+     * content}` after the assistant message that made the calls.
+     */
     this.chat = { completions: { create: (request) => this.#create("chat", request) } };
     /** OpenAI-style text completions: `create({prompt, stream, …})`. */
     this.completions = { create: (request) => this.#create("complete", request) };

@@ -62,19 +62,23 @@ pub struct TemplateReport {
     pub text: String,
     /// What it makes of a system and a user message, ready for the reply.
     pub example: Option<String>,
+    /// How the model writes tool calls: `hermes`, `llama3`, `mistral`, or `generic` when the
+    /// template has no tools (hearth describes them in the system message).
+    pub tool_format: &'static str,
 }
 
 impl TemplateReport {
     fn new(gguf: &crate::gguf::Gguf) -> Option<Self> {
         let t = ChatTemplate::from_gguf(gguf).ok()?;
         let example = [("system", "You are a helpful assistant."), ("user", "Hello!")]
-            .map(|(role, content)| Message { role: role.into(), content: content.into() });
+            .map(|(role, content)| Message::new(role, content));
         Some(TemplateReport {
             source: match t.source {
                 TemplateSource::File => "file".into(),
                 TemplateSource::BuiltIn(name) => format!("built-in {name}"),
             },
             example: t.render(&example, true).ok(),
+            tool_format: crate::chat::ToolFormat::of(&t).name(),
             text: t.text,
         })
     }

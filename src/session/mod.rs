@@ -15,12 +15,13 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::chat::{ChatTemplate, TemplateSource};
+use crate::chat::tools::{ParsedReply, ToolEvent};
+use crate::chat::{ChatTemplate, Message, TemplateSource, Tool, ToolSetup};
 use crate::clock::{now_ms, unix_seconds};
 use crate::engine::{Cancel, Engine, EngineError, EngineOptions, LoadTimings, Phase};
 use crate::gguf::{Gguf, Summary};
 use crate::gpu::{AdapterReport, GpuContext, GpuError, LimitCaps};
-use crate::grammar::{Constraint, Grammars};
+use crate::grammar::{Constraint, Grammar, Grammars};
 use crate::kernels::{SamplerParams, TokenLogprobs};
 use crate::model::{MemoryPlan, ModelConfig, PlanTarget};
 use crate::source::{Reader, Source};
@@ -33,12 +34,12 @@ pub use logprobs::{
     ChatLogprobs, ChatTokenLogprob, CompletionLogprobs, TopLogprob, chat_logprobs, completion_logprobs,
 };
 pub use request::{
-    ChatMessage, Content, ContentPart, Generation, JsonSchemaFormat, LogprobsField, Request, ResponseFormat, Stop,
-    StreamOptions,
+    CalledFunction, ChatMessage, Content, ContentPart, FunctionSpec, Generation, JsonSchemaFormat, LogprobsField,
+    MessageToolCall, NamedFunction, Request, ResponseFormat, Stop, StreamOptions, ToolChoiceField, ToolSpec,
 };
 pub use response::{
     AssistantMessage, ChatChoice, ChatChunk, ChatCompletion, ChunkChoice, Completion, Delta, FinishReason,
-    PromptDetails, TextChoice, Usage, UsageExtra,
+    FunctionCall, FunctionDelta, PromptDetails, ResponseToolCall, TextChoice, ToolCallDelta, Usage, UsageExtra,
 };
 pub use stop::StopMatcher;
 
@@ -240,6 +241,34 @@ pub struct GpuMemory {
     pub total: u64,
 }
 
+/// The chunk delta of a reply's tool events: its content and call pieces.
+fn tool_delta(events: &[ToolEvent]) -> Delta {
+    let mut content = String::new();
+    let mut calls = Vec::new();
+    for e in events {
+        match e {
+            ToolEvent::Content(t) => content.push_str(t),
+            ToolEvent::CallStart { index, id, name } => calls.push(ToolCallDelta {
+                index: *index,
+                id: Some(id.clone()),
+                kind: Some("function"),
+                function: FunctionDelta { name: Some(name.clone()), arguments: String::new() },
+            }),
+            ToolEvent::Arguments { index, fragment } => calls.push(ToolCallDelta {
+                index: *index,
+                id: None,
+                kind: None,
+                function: FunctionDelta { name: None, arguments: fragment.clone() },
+            }),
+        }
+    }
+    Delta {
+        role: None,
+        content: (!content.is_empty()).then_some(content),
+        tool_calls: (!calls.is_empty()).then_some(calls),
+    }
+}
+
 /// Bytes of wasm linear memory (it only grows, so this is also the peak).
 pub fn wasm_memory_bytes() -> Option<u64> {
     #[cfg(target_arch = "wasm32")]
@@ -360,7 +389,21 @@ impl Session {
 
     /// Token ids of a chat request's prompt: the template rendered, then tokenized.
     pub fn chat_prompt_ids(&self, req: &Request) -> Result<Vec<u32>, Error> {
-        let text = self.template.render(&req.chat_messages()?, true)?;
+        Ok(self.chat_prompt(req)?.0)
+    }
+
+    /// A chat request's prompt ids and its tools set up against the template.
+    fn chat_prompt(&self, req: &Request) -> Result<(Vec<u32>, ToolSetup), Error> {
+        let (tools, choice, parallel) = req.tools()?;
+        let tokenizer = &self.tokenizer;
+        let control_token = |text: &str| tokenizer.token_id(text).filter(|&id| tokenizer.token_bytes(id).is_empty());
+        let setup = ToolSetup::new(&self.template, tools, choice, parallel, &control_token).map_err(Error::Request)?;
+        let messages = setup.messages(&req.chat_messages()?);
+        Ok((self.render_ids(&messages, &setup.tools)?, setup))
+    }
+
+    fn render_ids(&self, messages: &[Message], tools: &[Tool]) -> Result<Vec<u32>, Error> {
+        let text = self.template.render_with(messages, tools, true, unix_seconds())?;
         Ok(self.tokenizer.encode(&text, !self.template.renders_bos(&text), true)?)
     }
 
@@ -386,16 +429,30 @@ impl Session {
     }
 
     /// Answers a chat completion request; with `stream`, `on_chunk` hears every chunk first.
+    /// With tools, the reply is parsed into `message.tool_calls` (streamed as
+    /// `delta.tool_calls` pieces) and held to the calls' grammar as `tool_choice` says.
     pub async fn chat(
         &mut self,
         req: &Request,
         cancel: &Cancel,
         on_chunk: &mut dyn FnMut(&ChatChunk),
     ) -> Result<ChatCompletion, Error> {
-        let prompt_ids = self.chat_prompt_ids(req)?;
-        let g = req.generation()?;
+        let (prompt_ids, setup) = self.chat_prompt(req)?;
+        let mut g = req.generation()?;
+        if let Some(lark) = setup.grammar() {
+            if g.grammar.is_some() {
+                return Err(Error::Request(
+                    "`response_format` and tool calls cannot both hold the reply: drop one, or set `tool_choice: \"none\"`"
+                        .into(),
+                ));
+            }
+            g.grammar = Some(Grammar::Lark(lark));
+        }
         let mut constraint = self.constraint(&g)?;
         let (id, created) = self.next_id("chatcmpl");
+        let seed = (now_ms().to_bits() ^ created.rotate_left(24)).wrapping_add(self.requests);
+        let mut parser = setup.active().then(|| setup.parser(seed));
+        let opener = setup.opener_token();
         let ids = |v: &[u32]| req.return_token_ids.then(|| v.to_vec());
         let chunk = |choices, usage, prompt_token_ids| ChatChunk {
             id: id.clone(),
@@ -416,9 +473,10 @@ impl Session {
             token_ids,
         };
         if req.stream {
-            let first = Delta { role: Some("assistant"), content: Some(String::new()) };
+            let first = Delta { role: Some("assistant"), content: Some(String::new()), tool_calls: None };
             on_chunk(&chunk(vec![choice(first, None, None, None)], None, ids(&prompt_ids)));
         }
+        let mut reply = ParsedReply::default();
         let out = generate(
             &mut self.engine,
             tokenizer,
@@ -427,15 +485,57 @@ impl Session {
             constraint.as_mut(),
             cancel,
             &mut |text, new, lps| {
-                if req.stream {
-                    let delta = Delta { role: None, content: Some(text.to_owned()) };
+                let delta = match &mut parser {
+                    None => Delta { role: None, content: Some(text.to_owned()), tool_calls: None },
+                    Some(parser) => {
+                        // An opener that is a control token has no text: the parser hears its name.
+                        let mut events = Vec::new();
+                        if let Some((token, name)) = opener
+                            && new.contains(&token)
+                        {
+                            events.extend(parser.push(name));
+                        }
+                        events.extend(parser.push(text));
+                        reply.apply(&events);
+                        tool_delta(&events)
+                    }
+                };
+                if req.stream && (delta != Delta::default() || req.return_token_ids || g.logprobs.is_some()) {
                     on_chunk(&chunk(vec![choice(delta, None, ids(new), logprobs(lps))], None, None));
                 }
             },
         )
         .await?;
+        let mut finish = out.finish;
+        let message = match &mut parser {
+            None => AssistantMessage { role: "assistant", content: Some(out.text), tool_calls: None },
+            Some(parser) => {
+                let events = parser.finish();
+                reply.apply(&events);
+                if req.stream && !events.is_empty() {
+                    on_chunk(&chunk(vec![choice(tool_delta(&events), None, None, None)], None, None));
+                }
+                if !reply.calls.is_empty() && finish == FinishReason::Stop {
+                    finish = FinishReason::ToolCalls;
+                }
+                let calls: Vec<ResponseToolCall> = reply
+                    .calls
+                    .iter()
+                    .map(|c| ResponseToolCall {
+                        id: c.id.clone().unwrap_or_default(),
+                        kind: "function",
+                        function: FunctionCall { name: c.name.clone(), arguments: c.arguments.clone() },
+                    })
+                    .collect();
+                AssistantMessage {
+                    role: "assistant",
+                    content: (calls.is_empty() || !reply.content.is_empty()).then(|| reply.content.clone()),
+                    tool_calls: (!calls.is_empty()).then_some(calls),
+                }
+            }
+        };
         if req.stream {
-            on_chunk(&chunk(vec![choice(Delta::default(), Some(out.finish), None, None)], None, None));
+            on_chunk(&chunk(vec![choice(Delta::default(), Some(finish), None, None)], None, None));
             if req.include_usage() {
                 on_chunk(&chunk(Vec::new(), Some(out.usage.clone()), None));
             }
@@ -447,8 +547,8 @@ impl Session {
             model: self.model.clone(),
             choices: vec![ChatChoice {
                 index: 0,
-                message: AssistantMessage { role: "assistant", content: out.text },
-                finish_reason: out.finish,
+                message,
+                finish_reason: finish,
                 logprobs: logprobs(&out.logprobs),
                 token_ids: ids(&out.token_ids),
             }],

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use super::Error;
-use crate::chat::Message;
+use crate::chat::{Message, Tool, ToolCall, ToolChoice};
 use crate::grammar::Grammar;
 use crate::kernels::MAX_TOP_LOGPROBS;
 use crate::kernels::SamplerParams;
@@ -68,8 +68,93 @@ pub struct Request {
     /// How many of the most likely tokens to give at each position (0 to 20; chat requests,
     /// with `logprobs: true`).
     pub top_logprobs: Option<u32>,
+    /// Functions the model may call (OpenAI's `tools`: `{type: "function", function: {name,
+    /// description, parameters}}`). The chat template receives them; calls come back in
+    /// `message.tool_calls`.
+    pub tools: Option<Vec<ToolSpec>>,
+    /// `"none"`, `"auto"` (the default with tools), `"required"`, or `{type: "function",
+    /// function: {name}}`. With `"required"` or a named function the reply is held to calls
+    /// whose arguments follow the function's schema; with `"auto"` a call, once begun, is.
+    pub tool_choice: Option<ToolChoiceField>,
+    /// Whether a reply may call several tools (default true; Llama 3.x templates take one).
+    pub parallel_tool_calls: Option<bool>,
     /// Accepted for compatibility; unused.
     pub user: Option<String>,
+}
+
+/// One of `tools`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolSpec {
+    /// Only `function`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The function.
+    pub function: FunctionSpec,
+}
+
+/// `tools[].function`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionSpec {
+    /// Its name.
+    pub name: String,
+    /// What it does.
+    pub description: Option<String>,
+    /// The JSON schema of its arguments.
+    pub parameters: Option<serde_json::Value>,
+    /// OpenAI's strict mode: the arguments are held to the schema either way.
+    pub strict: Option<bool>,
+}
+
+/// `tool_choice`: a word or a named function.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "`tool_choice`: \"none\", \"auto\", \"required\" or {type: \"function\", function: {name}}"
+)]
+pub enum ToolChoiceField {
+    /// `none`, `auto` or `required`.
+    Word(String),
+    /// `{type: "function", function: {name}}`.
+    Named {
+        /// Only `function`.
+        #[serde(rename = "type")]
+        kind: String,
+        /// The function's name.
+        function: NamedFunction,
+    },
+}
+
+/// `tool_choice.function`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedFunction {
+    /// The function's name.
+    pub name: String,
+}
+
+/// A call in an assistant message of the history.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageToolCall {
+    /// The call's id.
+    pub id: Option<String>,
+    /// Only `function`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// The function and its arguments.
+    pub function: CalledFunction,
+}
+
+/// `tool_calls[].function`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalledFunction {
+    /// The function's name.
+    pub name: String,
+    /// JSON text (OpenAI's shape), or a JSON object.
+    pub arguments: serde_json::Value,
 }
 
 /// `logprobs`: a flag in chat requests, a count in text completion requests (as OpenAI has it).
@@ -140,12 +225,17 @@ pub struct JsonSchemaFormat {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChatMessage {
-    /// `system`, `developer` (taken as system), `user` or `assistant`.
+    /// `system`, `developer` (taken as system), `user`, `assistant` or `tool`.
     pub role: String,
-    /// Text, or a list of text parts.
-    pub content: Content,
-    /// Accepted for compatibility; unused.
+    /// Text, or a list of text parts (null in an assistant message that calls tools).
+    #[serde(default)]
+    pub content: Option<Content>,
+    /// The tool (tool messages) or speaker; passed to the template.
     pub name: Option<String>,
+    /// The tools an assistant message called.
+    pub tool_calls: Option<Vec<MessageToolCall>>,
+    /// Which call a tool message answers.
+    pub tool_call_id: Option<String>,
 }
 
 /// Message content: a string or OpenAI's list of parts (text parts only).
@@ -167,6 +257,56 @@ pub struct ContentPart {
     pub kind: String,
     /// The text.
     pub text: Option<String>,
+}
+
+/// A request's message as the template takes it.
+fn chat_message(m: &ChatMessage) -> Result<Message, Error> {
+    let role = match m.role.as_str() {
+        "system" | "developer" => "system",
+        "user" => "user",
+        "assistant" => "assistant",
+        "tool" => "tool",
+        other => {
+            return Err(bad(format!("message role '{other}' is not supported (system, user, assistant, tool)")));
+        }
+    };
+    let content = match &m.content {
+        Some(Content::Text(t)) => t.clone(),
+        Some(Content::Parts(parts)) => parts
+            .iter()
+            .map(|p| match (p.kind.as_str(), &p.text) {
+                ("text", Some(t)) => Ok(t.as_str()),
+                (kind, _) => Err(bad(format!("content part '{kind}' is not supported (text only)"))),
+            })
+            .collect::<Result<String, Error>>()?,
+        None if m.tool_calls.is_some() => String::new(),
+        None => return Err(bad(format!("a '{role}' message needs `content`"))),
+    };
+    if m.tool_calls.is_some() && role != "assistant" {
+        return Err(bad("only assistant messages carry `tool_calls`"));
+    }
+    let tool_calls = m
+        .tool_calls
+        .iter()
+        .flatten()
+        .map(|c| {
+            if c.kind.as_deref().is_some_and(|k| k != "function") {
+                return Err(bad("tool calls in `messages` are of type function"));
+            }
+            let arguments = match &c.function.arguments {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            Ok(ToolCall { id: c.id.clone(), name: c.function.name.clone(), arguments })
+        })
+        .collect::<Result<Vec<ToolCall>, Error>>()?;
+    Ok(Message {
+        role: role.to_owned(),
+        content,
+        tool_calls,
+        tool_call_id: m.tool_call_id.clone(),
+        name: m.name.clone(),
+    })
 }
 
 /// What a request asks the engine to do, checked.
@@ -207,30 +347,44 @@ impl Request {
         if messages.is_empty() {
             return Err(bad("`messages` is empty"));
         }
-        messages
+        messages.iter().map(chat_message).collect()
+    }
+
+    /// The request's tools, `tool_choice` and `parallel_tool_calls`, checked.
+    pub fn tools(&self) -> Result<(Vec<Tool>, ToolChoice, bool), Error> {
+        let tools = self
+            .tools
             .iter()
-            .map(|m| {
-                let role = match m.role.as_str() {
-                    "system" | "developer" => "system",
-                    "user" => "user",
-                    "assistant" => "assistant",
-                    other => {
-                        return Err(bad(format!("message role '{other}' is not supported (system, user, assistant)")));
-                    }
-                };
-                let content = match &m.content {
-                    Content::Text(t) => t.clone(),
-                    Content::Parts(parts) => parts
-                        .iter()
-                        .map(|p| match (p.kind.as_str(), &p.text) {
-                            ("text", Some(t)) => Ok(t.as_str()),
-                            (kind, _) => Err(bad(format!("content part '{kind}' is not supported (text only)"))),
-                        })
-                        .collect::<Result<String, Error>>()?,
-                };
-                Ok(Message::new(role, &content))
+            .flatten()
+            .map(|t| {
+                if t.kind != "function" {
+                    return Err(bad(format!("tool type '{}' is not supported (function)", t.kind)));
+                }
+                let f = &t.function;
+                Ok(Tool {
+                    name: f.name.clone(),
+                    description: f.description.clone().unwrap_or_default(),
+                    parameters: f.parameters.clone().unwrap_or_else(|| serde_json::json!({})),
+                })
             })
-            .collect()
+            .collect::<Result<Vec<Tool>, Error>>()?;
+        let choice = match &self.tool_choice {
+            None if tools.is_empty() => ToolChoice::None,
+            None => ToolChoice::Auto,
+            Some(ToolChoiceField::Word(w)) => match w.as_str() {
+                "none" => ToolChoice::None,
+                "auto" => ToolChoice::Auto,
+                "required" => ToolChoice::Required,
+                other => return Err(bad(format!("`tool_choice` '{other}' is not one of none, auto, required"))),
+            },
+            Some(ToolChoiceField::Named { kind, function }) if kind == "function" => {
+                ToolChoice::Function(function.name.clone())
+            }
+            Some(ToolChoiceField::Named { kind, .. }) => {
+                return Err(bad(format!("`tool_choice` type '{kind}' is not supported (function)")));
+            }
+        };
+        Ok((tools, choice, self.parallel_tool_calls.unwrap_or(true)))
     }
 
     /// The prompt of a text completion request; an error when it has none.

@@ -15,6 +15,8 @@ pub enum FinishReason {
     Length,
     /// `abort()` was called.
     Abort,
+    /// The reply called tools (`message.tool_calls`).
+    ToolCalls,
 }
 
 /// Token counts and timings of one request.
@@ -75,8 +77,65 @@ pub struct UsageExtra {
 pub struct AssistantMessage {
     /// Always `assistant`.
     pub role: &'static str,
-    /// The reply.
-    pub content: String,
+    /// The reply's text (null when it only calls tools, as OpenAI's API has it).
+    pub content: Option<String>,
+    /// The calls the reply made (absent without any).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ResponseToolCall>>,
+}
+
+impl AssistantMessage {
+    /// The reply's text ("" when it has none).
+    pub fn text(&self) -> &str {
+        self.content.as_deref().unwrap_or_default()
+    }
+}
+
+/// A call in a reply (`message.tool_calls[]`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ResponseToolCall {
+    /// The call's id (give it back as the tool message's `tool_call_id`).
+    pub id: String,
+    /// Always `function`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The function and its arguments.
+    pub function: FunctionCall,
+}
+
+/// `tool_calls[].function`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FunctionCall {
+    /// The function's name.
+    pub name: String,
+    /// Its arguments, JSON text as the model wrote it.
+    pub arguments: String,
+}
+
+/// A piece of a call in a chunk (`delta.tool_calls[]`): the first piece of a call has its id,
+/// type and name, later ones more of the arguments.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ToolCallDelta {
+    /// Which call of the reply.
+    pub index: usize,
+    /// The call's id (first piece).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `function` (first piece).
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
+    /// The name (first piece) and argument text.
+    pub function: FunctionDelta,
+}
+
+/// `delta.tool_calls[].function`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FunctionDelta {
+    /// The function's name (first piece).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// More of the arguments' JSON text.
+    pub arguments: String,
 }
 
 /// One choice of a chat completion.
@@ -124,6 +183,9 @@ pub struct Delta {
     /// New text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    /// Pieces of tool calls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCallDelta>>,
 }
 
 /// One choice of a chat chunk.

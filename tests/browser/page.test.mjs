@@ -150,6 +150,44 @@ test("the chat page: the default model, llama.cpp's reply, stop, regenerate, saf
   await page.uncheck("#json-mode");
   await page.locator("#settings summary").click();
 
+  // Tools: with "required" the reply is a call, shown as a card with its arguments; the
+  // result typed under it goes back as a tool message and the model answers.
+  await page.click("#clear");
+  await page.locator("#settings summary").click();
+  await page.check("#tools-mode");
+  await page.selectOption("#tool-choice", "required");
+  await page.fill("#max-tokens", "100");
+  await page.fill("#temperature", "0");
+  await page.locator("#settings summary").click();
+  const called = await send(page, "What is the weather in Paris?");
+  const cards = called.locator(".tool-call");
+  console.log(`tool calls: ${await cards.count()}, ${await called.getAttribute("data-finish")}`);
+  assert.equal(await called.getAttribute("data-finish"), "tool_calls");
+  assert.equal(await cards.count(), 1);
+  const card = cards.first();
+  assert.match(await card.locator(".tool-name").textContent(), /get_weather/);
+  const args = JSON.parse(await card.locator("pre").textContent());
+  console.log(`tool call: get_weather(${JSON.stringify(args)})`);
+  assert.equal(typeof args.city, "string");
+  await shot(page, "reply-tool-call");
+  await settings(page, { "max-tokens": 12 });
+  await page.locator("#settings summary").click();
+  await page.selectOption("#tool-choice", "auto");
+  await page.locator("#settings summary").click();
+  const before = await page.locator(".msg.assistant").count();
+  await card.locator("input").fill('{"temperature": 18, "sky": "cloudy"}');
+  await card.locator("button").click();
+  await page.waitForFunction((n) => document.querySelectorAll(".msg.assistant").length > n, before);
+  await page.waitForFunction(() => !document.querySelector(".msg.streaming"), null, { timeout: 300_000 });
+  const answer = page.locator(".msg.assistant").last();
+  console.log(`after the result: ${await answer.getAttribute("data-finish")} ${await answer.getAttribute("data-raw")}`);
+  assert.equal(await page.locator(".msg.tool").count(), 1);
+  assert.ok(["stop", "tool_calls", "length"].includes(await answer.getAttribute("data-finish")));
+  await shot(page, "reply-after-tool-result");
+  await page.locator("#settings summary").click();
+  await page.uncheck("#tools-mode");
+  await page.locator("#settings summary").click();
+
   // Clear empties the conversation.
   await page.click("#clear");
   assert.equal(await page.locator(".msg").count(), 0);

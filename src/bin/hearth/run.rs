@@ -41,7 +41,13 @@ pub struct RunArgs {
 }
 
 fn message(role: &str, text: &str) -> ChatMessage {
-    ChatMessage { role: role.into(), content: Content::Text(text.into()), name: None }
+    ChatMessage {
+        role: role.into(),
+        content: Some(Content::Text(text.into())),
+        name: None,
+        tool_calls: None,
+        tool_call_id: None,
+    }
 }
 
 /// Streams the reply to `request` to stdout (then a newline) and returns the final response
@@ -56,7 +62,16 @@ fn answer(s: &mut Session, request: &Request) -> Result<(serde_json::Value, Usag
     let fail = |e: hearth::session::Error| format!("{e} [{}]", e.code());
     let (value, usage) = if request.messages.is_some() {
         let r = pollster::block_on(s.chat(request, &cancel, &mut |c| {
-            c.choices.iter().filter_map(|c| c.delta.content.as_deref()).for_each(&mut print)
+            for choice in &c.choices {
+                choice.delta.content.as_deref().into_iter().for_each(&mut print);
+                // Tool calls as they are written: `[call NAME] {arguments…}`.
+                for piece in choice.delta.tool_calls.iter().flatten() {
+                    if let Some(name) = &piece.function.name {
+                        print(&format!("\n[call {name}] "));
+                    }
+                    print(&piece.function.arguments);
+                }
+            }
         }))
         .map_err(fail)?;
         let usage = r.usage.clone();
