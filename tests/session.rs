@@ -317,14 +317,23 @@ fn bad_requests_name_what_is_wrong() {
         (serde_json::json!({"messages": hi, "logprobs": 3}), "true or false"),
         (serde_json::json!({"messages": hi, "logprobs": true, "top_logprobs": 21}), "at most 20"),
         (serde_json::json!({"messages": hi, "logprobs": "yes"}), "logprobs"),
+        (serde_json::json!({"messages": hi, "store": true}), "`store: true`"),
+        (serde_json::json!({"messages": hi, "service_tier": "flex"}), "`service_tier` 'flex'"),
+        (serde_json::json!({"messages": hi, "modalities": ["text", "audio"]}), "`modalities`"),
+        (serde_json::json!({"messages": hi, "logit_bias": {"42": 5}}), "`logit_bias`: per-token"),
+        (serde_json::json!({"messages": hi, "functions": []}), "use `tools`"),
+        (serde_json::json!({"messages": hi, "web_search_options": {}}), "offline"),
     ] {
         let e = chat(&mut s, json.clone());
         assert_eq!(e.code(), "bad-request", "{json}: {e}");
         assert!(e.to_string().contains(needle), "{json}: {e}");
     }
     assert_eq!(s.info().cached_tokens, 0, "nothing ran");
-    // max_tokens 0 generates nothing (and runs nothing).
-    let r = request(serde_json::json!({"messages": hi, "max_tokens": 0}));
+    // max_tokens 0 generates nothing (and runs nothing); the no-op values OpenAI's clients send
+    // are accepted.
+    let r = request(serde_json::json!({"messages": hi, "max_tokens": 0, "store": false, "metadata": {"a": "b"},
+        "service_tier": "auto", "modalities": ["text"], "user": "u", "n": 1, "logprobs": false,
+        "tool_choice": "none", "parallel_tool_calls": true, "response_format": {"type": "text"}}));
     let out = pollster::block_on(s.chat(&r, &Cancel::new(), &mut |_| {})).unwrap();
     let v = serde_json::to_value(&out).unwrap();
     assert_eq!(v["choices"][0]["message"]["content"], "", "{v}");

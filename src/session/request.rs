@@ -80,6 +80,27 @@ pub struct Request {
     pub parallel_tool_calls: Option<bool>,
     /// Accepted for compatibility; unused.
     pub user: Option<String>,
+    /// OpenAI's server-side storage of completions: hearth keeps nothing, so only `false` (the
+    /// no-op) is accepted.
+    pub store: Option<bool>,
+    /// Tags for stored completions; nothing is stored, so they are accepted and unused.
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// OpenAI's processing tier: `auto` and `default` (no-ops) are accepted.
+    pub service_tier: Option<String>,
+    /// Output modalities: only `["text"]`.
+    pub modalities: Option<Vec<String>>,
+    /// OpenAI's per-token logit offsets: not implemented (refused with the reason).
+    pub logit_bias: Option<serde_json::Value>,
+    /// OpenAI's deprecated function calling: refused, pointing to `tools`.
+    pub functions: Option<serde_json::Value>,
+    /// OpenAI's deprecated function calling: refused, pointing to `tool_choice`.
+    pub function_call: Option<serde_json::Value>,
+    /// Audio output: refused (text only).
+    pub audio: Option<serde_json::Value>,
+    /// Predicted outputs: refused.
+    pub prediction: Option<serde_json::Value>,
+    /// Hosted web search: refused.
+    pub web_search_options: Option<serde_json::Value>,
 }
 
 /// One of `tools`.
@@ -257,6 +278,29 @@ pub struct ContentPart {
     pub kind: String,
     /// The text.
     pub text: Option<String>,
+}
+
+impl Request {
+    /// The first OpenAI field present that hearth cannot honour, and why.
+    fn unsupported(&self) -> Option<String> {
+        let why: [(&str, bool, &str); 6] = [
+            ("logit_bias", self.logit_bias.is_some(), "per-token logit offsets are not implemented"),
+            ("functions", self.functions.is_some(), "the deprecated function fields are not supported: use `tools`"),
+            (
+                "function_call",
+                self.function_call.is_some(),
+                "the deprecated function fields are not supported: use `tool_choice`",
+            ),
+            ("audio", self.audio.is_some(), "hearth writes text only"),
+            ("prediction", self.prediction.is_some(), "predicted outputs are not implemented"),
+            (
+                "web_search_options",
+                self.web_search_options.is_some(),
+                "nothing here searches the web: the model runs offline",
+            ),
+        ];
+        why.iter().find(|(_, present, _)| *present).map(|(name, _, reason)| format!("`{name}`: {reason}"))
+    }
 }
 
 /// A request's message as the template takes it.
@@ -454,6 +498,7 @@ impl Request {
         if grammar.is_some() && self.ignore_eos {
             return Err(bad("`ignore_eos` cannot be combined with `response_format`: a grammar ends the reply"));
         }
+        self.check_no_ops()?;
         let logprobs = self.logprobs_top()?;
         Ok(Generation {
             sampler,
@@ -464,6 +509,23 @@ impl Request {
             grammar,
             logprobs,
         })
+    }
+
+    /// The compatibility fields: accepted where their value asks for nothing hearth would not do.
+    fn check_no_ops(&self) -> Result<(), Error> {
+        if let Some(reason) = self.unsupported() {
+            return Err(bad(reason));
+        }
+        if self.store == Some(true) {
+            return Err(bad("`store: true`: hearth keeps no completions (everything stays in this process)"));
+        }
+        if let Some(tier) = self.service_tier.as_deref().filter(|t| !matches!(*t, "auto" | "default")) {
+            return Err(bad(format!("`service_tier` '{tier}': hearth has one tier (auto or default)")));
+        }
+        if self.modalities.as_ref().is_some_and(|m| m.iter().any(|x| x != "text")) {
+            return Err(bad("`modalities`: hearth writes text only ([\"text\"])"));
+        }
+        Ok(())
     }
 
     /// How many most likely tokens to give per position, if log-probabilities are asked for,
