@@ -4,21 +4,14 @@
 mod common;
 
 use hearth::chat::{ChatTemplate, Message, TemplateSource};
-use hearth::gguf::Gguf;
 use hearth::tokenizer::Tokenizer;
-
-fn header(file: &str) -> Gguf {
-    let path = common::model(file);
-    let size = std::fs::metadata(&path).unwrap().len();
-    Gguf::read(&mut std::fs::File::open(&path).unwrap(), size).unwrap()
-}
 
 const SYSTEM: &str = "You are a helpful AI assistant named SmolLM, trained by Hugging Face";
 const USER: &str = "What is the capital of France?";
 
 #[test]
 fn smollm2_template_gives_reference_case_1_ids() {
-    let g = header(common::SMOLLM2[0]);
+    let g = common::header(common::SMOLLM2[0]);
     let t = ChatTemplate::from_gguf(&g).unwrap();
     assert_eq!(t.source, TemplateSource::File);
     let text = t.render(&[Message::new("system", SYSTEM), Message::new("user", USER)], true).unwrap();
@@ -28,20 +21,20 @@ fn smollm2_template_gives_reference_case_1_ids() {
 
 #[test]
 fn qwen2_and_phi3_templates_from_their_files() {
-    let t = ChatTemplate::from_gguf(&header("vocab/ggml-vocab-qwen2.gguf")).unwrap();
+    let t = ChatTemplate::from_gguf(&common::header("vocab/ggml-vocab-qwen2.gguf")).unwrap();
     let text = t.render(&[Message::new("user", "Hi")], true).unwrap();
     assert_eq!(
         text,
         "<|im_start|>system\nYou are a helpful assistant<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
     );
-    let t = ChatTemplate::from_gguf(&header("vocab/ggml-vocab-phi-3.gguf")).unwrap();
+    let t = ChatTemplate::from_gguf(&common::header("vocab/ggml-vocab-phi-3.gguf")).unwrap();
     let text = t.render(&[Message::new("user", "Hi"), Message::new("assistant", "Hello")], false).unwrap();
     assert_eq!(text, "<s><|user|>\nHi<|end|>\n<|assistant|>\nHello<|end|>\n");
 }
 
 #[test]
 fn gemma_has_no_template_and_gets_the_built_in_one() {
-    let g = header(common::GEMMA);
+    let g = common::header(common::GEMMA);
     let t = ChatTemplate::from_gguf(&g).unwrap();
     assert_eq!(t.source, TemplateSource::BuiltIn("gemma"));
     let messages =
@@ -121,7 +114,7 @@ fn templates_run_on_bounded_fuel() {
     assert!(e.to_string().contains("fuel"), "{e}");
     assert!(start.elapsed().as_secs() < 10, "stopped after {:?}", start.elapsed());
 
-    let t = ChatTemplate::from_gguf(&header(common::SMOLLM2[0])).unwrap();
+    let t = ChatTemplate::from_gguf(&common::header(common::SMOLLM2[0])).unwrap();
     let long: Vec<Message> = (0..400)
         .map(|i| Message::new(if i % 2 == 0 { "user" } else { "assistant" }, "a message of a long conversation"))
         .collect();

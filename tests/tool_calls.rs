@@ -9,17 +9,10 @@ use std::sync::Arc;
 
 use hearth::chat::tools::ParsedReply;
 use hearth::chat::{ChatTemplate, Message, Tool, ToolCall, ToolChoice, ToolFormat, ToolSetup};
-use hearth::gguf::Gguf;
 use hearth::grammar::{Grammar, Grammars};
 use hearth::session::Request;
 use hearth::tokenizer::Tokenizer;
 use serde_json::Value;
-
-fn header(file: &str) -> Gguf {
-    let path = common::model(file);
-    let size = std::fs::metadata(&path).unwrap().len();
-    Gguf::read(&mut std::fs::File::open(&path).unwrap(), size).unwrap()
-}
 
 fn json(path: &str) -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
@@ -36,7 +29,7 @@ fn prompts_with_tools_render_as_llama_cpp_renders_them() {
     let cases = json("tests/tool_calls/cases.json");
     for name in TEMPLATES {
         let r = json(&format!("tests/tool_calls/reference/{name}.json"));
-        let g = header(&format!("arch/{}", r["fixture"].as_str().unwrap()));
+        let g = common::header(&format!("arch/{}", r["fixture"].as_str().unwrap()));
         let template = ChatTemplate::from_gguf_or(&g, Some(r["template"].as_str().unwrap().to_owned())).unwrap();
         let add_bos = Tokenizer::from_gguf(&g).unwrap().add_bos;
         let now = r["unix_time"].as_u64().unwrap();
@@ -62,7 +55,7 @@ fn prompts_with_tools_render_as_llama_cpp_renders_them() {
 /// A reference's template with its fixture's tokenizer.
 fn template_of(name: &str) -> (ChatTemplate, Arc<Tokenizer>) {
     let r = json(&format!("tests/tool_calls/reference/{name}.json"));
-    let g = header(&format!("arch/{}", r["fixture"].as_str().unwrap()));
+    let g = common::header(&format!("arch/{}", r["fixture"].as_str().unwrap()));
     let template = ChatTemplate::from_gguf_or(&g, Some(r["template"].as_str().unwrap().to_owned())).unwrap();
     (template, Arc::new(Tokenizer::from_gguf(&g).unwrap()))
 }
@@ -207,7 +200,7 @@ fn each_format_grammar_and_parser() {
         assert!(!accepts(&named, &tokenizer, &valid[0].0), "{name}: book_table only");
     }
     // The generic format (SmolLM2's template has no tools): JSON either way.
-    let g = header(common::SMOLLM2[1]);
+    let g = common::header(common::SMOLLM2[1]);
     let (template, tokenizer) = (ChatTemplate::from_gguf(&g).unwrap(), Arc::new(Tokenizer::from_gguf(&g).unwrap()));
     let setup = ToolSetup::new(&template, tools(), ToolChoice::Auto, true, &|_| None).unwrap();
     assert_eq!(setup.format, ToolFormat::Generic);

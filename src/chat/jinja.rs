@@ -31,6 +31,15 @@ pub fn tojson(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
     Ok(Value::from_safe_string(out))
 }
 
+/// JSON text as Python's `json.dumps(v, ensure_ascii=False)` writes it (`", "` and `": "`,
+/// one line): how tools reach a prompt and how hearth's grammars write JSON.
+pub fn dumps(v: &Json) -> String {
+    let style = Style { indent: None, item: ", ".into(), key: ": ".into(), ensure_ascii: false, sort_keys: false };
+    let mut out = String::new();
+    style.write(v, 0, &mut out);
+    out
+}
+
 /// How `json.dumps` lays JSON out.
 struct Style {
     indent: Option<usize>,

@@ -12,7 +12,7 @@ use serde_json::{Value as Json, json};
 
 use crate::gguf::Gguf;
 
-pub use jinja::strftime;
+use jinja::strftime;
 pub use tools::{Tool, ToolCall, ToolChoice, ToolEvent, ToolFormat, ToolParser, ToolSetup};
 
 /// ChatML (SmolLM, Qwen, many others).
@@ -95,8 +95,6 @@ impl Message {
 pub struct TemplateCaps {
     /// It writes the tools it is given into the prompt.
     pub tools: bool,
-    /// It writes an assistant's tool calls.
-    pub tool_calls: bool,
     /// It reads a call's arguments as an object (and would print a string as a JSON string).
     pub object_arguments: bool,
 }
@@ -272,11 +270,7 @@ impl ChatTemplate {
         // A template that prints the string as it is takes strings; one that prints it escaped
         // (`arguments | tojson`) wants an object.
         let object_arguments = !with_string.contains(&as_string) && with_object.contains(ARG);
-        TemplateCaps {
-            tools: plain.contains(TOOL),
-            tool_calls: with_string.contains(ARG) || with_object.contains(ARG),
-            object_arguments,
-        }
+        TemplateCaps { tools: plain.contains(TOOL), object_arguments }
     }
 
     /// The BOS token's text ("" if the model has none).

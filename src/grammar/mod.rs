@@ -60,30 +60,32 @@ impl Grammar {
         }
     }
 
-    /// llguidance's form. JSON is written with `", "` and `": "` and no other whitespace (a
-    /// schema's own `x-guidance` options override this): free whitespace lets a small model
-    /// emit newlines until the token limit, and a reply that never closes is not valid JSON.
+    /// llguidance's form, JSON in hearth's layout ([`with_json_layout`]).
     fn top_level(&self) -> TopLevelGrammar {
-        let with_layout = |mut schema: Value| {
-            if let Value::Object(map) = &mut schema {
-                map.entry("x-guidance").or_insert_with(|| {
-                    serde_json::json!({
-                        "whitespace_flexible": false,
-                        "item_separator": ", ",
-                        "key_separator": ": ",
-                    })
-                });
-            }
-            schema
-        };
         match self {
             Grammar::JsonObject => {
-                TopLevelGrammar::from_json_schema(with_layout(serde_json::json!({"type": "object"})))
+                TopLevelGrammar::from_json_schema(with_json_layout(serde_json::json!({"type": "object"})))
             }
-            Grammar::JsonSchema(schema) => TopLevelGrammar::from_json_schema(with_layout(schema.clone())),
+            Grammar::JsonSchema(schema) => TopLevelGrammar::from_json_schema(with_json_layout(schema.clone())),
             Grammar::Lark(lark) => TopLevelGrammar::from_lark(lark.clone()),
         }
     }
+}
+
+/// `schema` with the JSON layout every grammar of hearth writes: `", "` and `": "` and no other
+/// whitespace (free whitespace lets a small model emit newlines until the token limit); a
+/// schema's own `x-guidance` options override it.
+pub fn with_json_layout(mut schema: Value) -> Value {
+    if let Value::Object(map) = &mut schema {
+        map.entry("x-guidance").or_insert_with(|| {
+            serde_json::json!({
+                "whitespace_flexible": false,
+                "item_separator": ", ",
+                "key_separator": ": ",
+            })
+        });
+    }
+    schema
 }
 
 /// Compiles grammars over one model's vocabulary (built once per loaded model, on the first

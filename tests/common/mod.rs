@@ -21,6 +21,13 @@ pub fn model(name: &str) -> PathBuf {
     p
 }
 
+/// The header of a fixture model file.
+pub fn header(name: &str) -> hearth::gguf::Gguf {
+    let path = model(name);
+    let size = std::fs::metadata(&path).unwrap().len();
+    hearth::gguf::Gguf::read(&mut std::fs::File::open(&path).unwrap(), size).unwrap()
+}
+
 /// The SmolLM2 fixtures, by quant type.
 pub const SMOLLM2: [&str; 4] = [
     "SmolLM2-135M-Instruct.Q4_1.gguf",

@@ -4,6 +4,8 @@
 use serde_json::{Value as Json, json};
 
 use super::{ToolChoice, ToolFormat, ToolSetup};
+use crate::chat::jinja::dumps;
+use crate::grammar::with_json_layout;
 
 impl ToolSetup {
     /// The Lark grammar (llguidance's dialect) a reply is held to, `None` without calls.
@@ -17,9 +19,9 @@ impl ToolSetup {
         let mut rules = Vec::new();
         let mut calls = Vec::new();
         for (i, t) in self.callable().enumerate() {
-            let head = format!("{{\"name\": {}, \"{key}\": ", json_text(&json!(t.name)));
+            let head = format!("{{\"name\": {}, \"{key}\": ", dumps(&json!(t.name)));
             rules.push(format!("fn{i}: {} args{i} \"}}\"", lark_string(&head)));
-            rules.push(format!("args{i}: %json {}", json_text(&with_layout(t.arguments_schema()))));
+            rules.push(format!("args{i}: %json {}", dumps(&with_json_layout(t.arguments_schema()))));
             calls.push(format!("fn{i}"));
         }
         rules.push(format!("fn: {}", calls.join(" | ")));
@@ -48,7 +50,7 @@ impl ToolSetup {
                     lark_string("]}")
                 ));
                 rules.push(format!("answer: {} response {}", lark_string("{\"response\": "), lark_string("}")));
-                rules.push(format!("response: %json {}", json_text(&with_layout(json!({"type": "string"})))));
+                rules.push(format!("response: %json {}", dumps(&with_json_layout(json!({"type": "string"})))));
             }
         }
         let start = match (self.format, required) {
@@ -108,50 +110,6 @@ pub(super) fn close_objects(schema: &mut Json) {
             _ => {}
         }
     }
-}
-
-/// JSON text with `", "` and `": "` separators (as the grammar writes it).
-pub(super) fn json_text(v: &Json) -> String {
-    let mut out = String::new();
-    write_json(v, &mut out);
-    out
-}
-
-fn write_json(v: &Json, out: &mut String) {
-    match v {
-        Json::Array(items) => {
-            out.push('[');
-            for (i, x) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_json(x, out);
-            }
-            out.push(']');
-        }
-        Json::Object(map) => {
-            out.push('{');
-            for (i, (k, x)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                out.push_str(&Json::String(k.clone()).to_string());
-                out.push_str(": ");
-                write_json(x, out);
-            }
-            out.push('}');
-        }
-        other => out.push_str(&other.to_string()),
-    }
-}
-
-/// The schema with the JSON layout every grammar of hearth writes (see `grammar::Grammar`).
-fn with_layout(mut schema: Json) -> Json {
-    if let Json::Object(map) = &mut schema {
-        map.entry("x-guidance")
-            .or_insert_with(|| json!({"whitespace_flexible": false, "item_separator": ", ", "key_separator": ": "}));
-    }
-    schema
 }
 
 /// A Lark string literal of `s`.

@@ -22,7 +22,8 @@ mod parser;
 use serde_json::{Value as Json, json};
 
 use super::{ChatTemplate, Message};
-use grammar::{close_objects, json_text};
+use crate::chat::jinja::dumps;
+use grammar::close_objects;
 
 pub use parser::{ParsedReply, ToolEvent, ToolParser, call_id};
 
@@ -216,13 +217,13 @@ impl ToolSetup {
                             json!({"name": c.name, "arguments": args})
                         })
                         .collect();
-                    let envelope = json_text(&json!({ "tool_calls": calls }));
+                    let envelope = dumps(&json!({ "tool_calls": calls }));
                     let content = if m.content.is_empty() { envelope } else { format!("{}\n{envelope}", m.content) };
                     Message::new("assistant", &content)
                 }
                 "tool" => {
                     let result = json!({"tool_response": {"tool_call_id": m.tool_call_id, "content": m.content}});
-                    Message::new("user", &json_text(&result))
+                    Message::new("user", &dumps(&result))
                 }
                 _ => m.clone(),
             })
@@ -248,7 +249,7 @@ impl ToolSetup {
     fn generic_prompt(&self) -> String {
         let mut p = String::from("You can call these tools (the JSON schema of each one's arguments is given):\n");
         for t in self.callable() {
-            p.push_str(&json_text(&json!({"name": t.name, "description": t.description, "parameters": t.parameters})));
+            p.push_str(&dumps(&json!({"name": t.name, "description": t.description, "parameters": t.parameters})));
             p.push('\n');
         }
         p.push_str("\nTo call tools, reply with only this JSON: {\"tool_calls\": [{\"name\": \"<tool name>\", \"arguments\": {<arguments>}}]}");
