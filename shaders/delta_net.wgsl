@@ -1,6 +1,6 @@
 // delta_net: the gated delta rule of Qwen3.5's linear-attention layers over a step's tokens,
-// one workgroup per value head, walking the tokens in order (decode: one; prefill: the chunk),
-// with the gated RMS norm of the output folded in. Per token t and value head h (key head
+// one workgroup per value head, walking the tokens one by one (decode steps; prefill runs
+// delta_net_chunked.wgsl), with the gated RMS norm of the output folded in. Per token t and value head h (key head
 // hk = h mod n_k_heads, as llama.cpp's kernel pairs them):
 //
 //   q, k = l2_norm(q[hk]), l2_norm(k[hk]);  q *= 1 / sqrt(dim)
@@ -17,6 +17,7 @@
 #include "common/header.wgsl"
 #include "common/reduce.wgsl"
 #include "common/step.wgsl"
+#include "common/delta_net_io.wgsl"
 
 override WG: u32 = 64u;
 
@@ -24,46 +25,8 @@ override WG: u32 = 64u;
 const ROWS: u32 = 4u;
 const MAX_DIM: u32 = 256u;
 
-struct Params {
-    n_k_heads: u32,
-    n_v_heads: u32,
-    dim: u32,
-    slots: u32,
-    eps: f32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
-
-// (T, (2 n_k_heads + n_v_heads) dim): the convolution's output, q | k | v.
-@group(0) @binding(0) var<storage, read> qkv: array<act>;
-// (T, n_v_heads dim) the output gate.
-@group(0) @binding(1) var<storage, read> z: array<act>;
-// (T, n_v_heads) before their sigmoid / softplus.
-@group(0) @binding(2) var<storage, read> beta: array<act>;
-@group(0) @binding(3) var<storage, read> alpha: array<act>;
-// (n_v_heads,) f32 each: the time-step bias and a = -exp(A_log), as the file has them.
-@group(0) @binding(4) var<storage, read> dt_bias: array<f32>;
-@group(0) @binding(5) var<storage, read> a_log: array<f32>;
-// (dim,) f32 the output norm's weight.
-@group(0) @binding(6) var<storage, read> norm_w: array<f32>;
-// (slots, n_v_heads, dim, dim) f32.
-@group(0) @binding(7) var<storage, read_write> state: array<f32>;
-// (T, n_v_heads dim) act.
-@group(0) @binding(8) var<storage, read_write> y: array<act>;
-@group(0) @binding(9) var<uniform> p: Params;
-@group(0) @binding(10) var<uniform> step: Step;
-
 var<workgroup> qs: array<f32, MAX_DIM>;
 var<workgroup> ks: array<f32, MAX_DIM>;
-
-fn softplus(x: f32) -> f32 {
-    // As ggml_softplus: x itself past 20, where log(1 + e^x) rounds to it.
-    if (x > 20.0) {
-        return x;
-    }
-    return log(1.0 + exp(x));
-}
 
 @compute @workgroup_size(WG)
 fn delta_net(
@@ -77,8 +40,8 @@ fn delta_net(
     let hk = h % p.n_k_heads;
     let channels = (2u * p.n_k_heads + p.n_v_heads) * n;
     let width = p.n_v_heads * n;
-    let src = ((step.pos0 % p.slots) * p.n_v_heads + h) * n * n;
-    let dst = (((step.pos0 + step.n_tokens) % p.slots) * p.n_v_heads + h) * n * n;
+    let src = state_slot(step.pos0, h);
+    let dst = state_slot(step.pos0 + step.n_tokens, h);
     // The state this step starts from, into the slot it ends in (each invocation its columns).
     if (src != dst || step.pos0 == 0u) {
         for (var j = lid; j < n; j += WG) {
@@ -110,7 +73,7 @@ fn delta_net(
         let k_scale = inverseSqrt(reduce_sum(sk, lid) + p.eps);
         let gh = t * p.n_v_heads + h;
         let decay = exp(softplus(f32(alpha[gh]) + dt_bias[h]) * a_log[h]);
-        let b = 1.0 / (1.0 + exp(-f32(beta[gh])));
+        let b = sigmoid(f32(beta[gh]));
         var o: array<f32, ROWS>;
         var ss = 0.0;
         for (var r = 0u; r < ROWS; r++) {

@@ -1442,20 +1442,27 @@ fn short_conv_by_chunks_steps_and_cut_backs() {
     }
 }
 
-/// The gated delta rule with its output norm over prefill chunks and decode steps, its state
-/// carried in snapshots by position: a step run ahead on other inputs and dropped, and a
-/// conversation resumed at an earlier snapshot, both leave the sequence's outputs those of the
-/// whole sequence run at once on the CPU (from llama.cpp's kernel); a second sequence from
-/// position 0 starts from a zero state.
+/// The gated delta rule with its output norm over prefill steps and decode steps, token by
+/// token and in chunks (steps longer than a chunk, a chunk's remainder), its state carried in
+/// snapshots by position: a step run ahead on other inputs and dropped, and a conversation
+/// resumed at an earlier snapshot, both leave the sequence's outputs those of the whole
+/// sequence run at once on the CPU (from llama.cpp's kernel); a second sequence from position 0
+/// starts from a zero state.
 #[test]
 fn delta_net_by_chunks_steps_and_snapshots() {
-    use hearth::kernels::{DeltaNetBuffers, DeltaNetInputs, DeltaNetShape, delta_net_ref};
+    use hearth::kernels::{DeltaNetBuffers, DeltaNetInputs, DeltaNetShape, DeltaNetWalk, chunk_tokens, delta_net_ref};
     let ctx = context();
     let mut rng = Rng::new(13);
-    let n = 12usize;
+    let n = 44usize;
+    // 72 dims: some invocations own two value dims; two value heads per key head.
+    let shape = DeltaNetShape { n_k_heads: 2, n_v_heads: 4, dim: 72, slots: 2, eps: 1e-6 };
+    assert_eq!(chunk_tokens(shape.dim), 16, "the plans below cross chunks of 16");
+    // (first position, tokens, whether the step runs other inputs and is dropped)
+    let plans: [&[(usize, usize, bool)]; 2] = [
+        &[(0, 5, false), (5, 1, false), (6, 1, false), (7, 1, true), (7, 2, false), (9, 3, false), (12, 32, false)],
+        &[(0, 20, false), (20, 7, false), (20, 7, false), (27, 1, false), (28, 1, true), (28, 16, false)],
+    ];
     for mut k in variants(&ctx) {
-        // 72 dims: some invocations own two value dims; two value heads per key head.
-        let shape = DeltaNetShape { n_k_heads: 2, n_v_heads: 4, dim: 72, slots: 2, eps: 1e-6 };
         let (hv, dim) = (shape.n_v_heads as usize, shape.dim as usize);
         let channels = (2 * shape.n_k_heads as usize + hv) * dim;
         let state = ctx.storage_buffer(shape.state_bytes(), "state");
@@ -1464,47 +1471,44 @@ fn delta_net_by_chunks_steps_and_snapshots() {
             (rng.values(hv), rng.values(hv).iter().map(|v| -v.abs()).collect::<Vec<_>>(), rng.values(dim));
         let (dtb, ab, normb) = (vec_buf(&dt), vec_buf(&a), vec_buf(&norm));
         let step = StepBuffer::new(&ctx);
-        for sequence in 0..2 {
-            let qkv = as_act(&k, &rng.values(n * channels));
-            let z = as_act(&k, &rng.values(n * hv * dim));
-            let [beta, alpha] = [0, 1].map(|_| as_act(&k, &rng.values(n * hv)));
-            let inputs =
-                DeltaNetInputs { qkv: &qkv, z: &z, beta: &beta, alpha: &alpha, dt_bias: &dt, a: &a, norm: &norm };
-            let want = delta_net_ref(&shape, &inputs);
-            let other = as_act(&k, &rng.values(n * channels));
-            // (first position, tokens, whether the step runs other inputs and is dropped)
-            let plan = [(0, 5, false), (5, 1, false), (6, 1, false), (7, 1, true), (7, 2, false), (9, 3, false)];
-            let plan = if sequence == 0 {
-                &plan[..]
-            } else {
-                &[(0, 4, false), (4, 7, false), (4, 7, false), (11, 1, false)][..]
-            };
-            for &(pos0, t, dropped) in plan {
-                let rows = |v: &[f32], w: usize| {
-                    let v = if dropped && w == channels { &other[..] } else { v };
-                    ctx.upload(&k.act_bytes(&v[pos0 * w..(pos0 + t) * w]), "rows")
-                };
-                let (qb, zb, bb, alb) = (rows(&qkv, channels), rows(&z, hv * dim), rows(&beta, hv), rows(&alpha, hv));
-                let yb = k.act_buffer(&ctx, (t * hv * dim) as u64, "y");
-                let bufs = DeltaNetBuffers {
-                    qkv: &qb,
-                    z: &zb,
-                    beta: &bb,
-                    alpha: &alb,
-                    dt_bias: &dtb,
-                    a: &ab,
-                    norm: &normb,
-                    state: &state,
-                    y: &yb,
-                };
-                step.write(&ctx, Step { pos0: pos0 as u32, n_tokens: t as u32, counter: 0, _pad: 0 });
-                run(&ctx, &[k.delta_net(&ctx, &shape, &bufs, &step).unwrap()]);
-                if dropped {
-                    continue;
+        for walk in [DeltaNetWalk::TokenByToken, DeltaNetWalk::Chunked] {
+            for (sequence, plan) in plans.iter().enumerate() {
+                let qkv = as_act(&k, &rng.values(n * channels));
+                let z = as_act(&k, &rng.values(n * hv * dim));
+                let [beta, alpha] = [0, 1].map(|_| as_act(&k, &rng.values(n * hv)));
+                let inputs =
+                    DeltaNetInputs { qkv: &qkv, z: &z, beta: &beta, alpha: &alpha, dt_bias: &dt, a: &a, norm: &norm };
+                let want = delta_net_ref(&shape, &inputs);
+                let other = as_act(&k, &rng.values(n * channels));
+                for &(pos0, t, dropped) in plan.iter() {
+                    let rows = |v: &[f32], w: usize| {
+                        let v = if dropped && w == channels { &other[..] } else { v };
+                        ctx.upload(&k.act_bytes(&v[pos0 * w..(pos0 + t) * w]), "rows")
+                    };
+                    let (qb, zb, bb, alb) =
+                        (rows(&qkv, channels), rows(&z, hv * dim), rows(&beta, hv), rows(&alpha, hv));
+                    let yb = k.act_buffer(&ctx, (t * hv * dim) as u64, "y");
+                    let bufs = DeltaNetBuffers {
+                        qkv: &qb,
+                        z: &zb,
+                        beta: &bb,
+                        alpha: &alb,
+                        dt_bias: &dtb,
+                        a: &ab,
+                        norm: &normb,
+                        state: &state,
+                        y: &yb,
+                    };
+                    step.write(&ctx, Step { pos0: pos0 as u32, n_tokens: t as u32, counter: 0, _pad: 0 });
+                    run(&ctx, &[k.delta_net(&ctx, &shape, &bufs, &step, walk).unwrap()]);
+                    if dropped {
+                        continue;
+                    }
+                    let what =
+                        format!("delta_net {walk:?} sequence {sequence} positions {pos0}..{} {}", pos0 + t, name(&k));
+                    let want = &want[pos0 * hv * dim..(pos0 + t) * hv * dim];
+                    assert_close(&what, &read_act(&ctx, &k, &yb, t * hv * dim), want, |_, v| elem_tol(&k, v) + 1e-5);
                 }
-                let what = format!("delta_net sequence {sequence} positions {pos0}..{} {}", pos0 + t, name(&k));
-                let want = &want[pos0 * hv * dim..(pos0 + t) * hv * dim];
-                assert_close(&what, &read_act(&ctx, &k, &yb, t * hv * dim), want, |_, v| elem_tol(&k, v) + 1e-5);
             }
         }
     }

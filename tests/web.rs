@@ -279,15 +279,16 @@ async fn short_conv_in_the_browser() {
     }
 }
 
-/// Qwen3.5's gated delta rule under Tint: a prefill chunk, then decode steps carried by the
-/// state's snapshots, against the whole sequence run at once on the CPU.
+/// Qwen3.5's gated delta rule under Tint, token by token and in chunks: a prefill step of two
+/// chunks, then decode steps carried by the state's snapshots, against the whole sequence run
+/// at once on the CPU.
 #[wasm_bindgen_test]
 async fn delta_net_in_the_browser() {
-    use hearth::kernels::{DeltaNetBuffers, DeltaNetInputs, DeltaNetShape, delta_net_ref};
+    use hearth::kernels::{DeltaNetBuffers, DeltaNetInputs, DeltaNetShape, DeltaNetWalk, delta_net_ref};
     let ctx = GpuContext::new().await.unwrap();
     let mut k = Kernels::with_variant(&ctx, false, false);
     let shape = DeltaNetShape { n_k_heads: 1, n_v_heads: 2, dim: 80, slots: 2, eps: 1e-6 };
-    let (hv, dim, n) = (2usize, 80usize, 6usize);
+    let (hv, dim, n) = (2usize, 80usize, 21usize);
     let channels = (2 + hv) * dim; // q, k of the one key head, v of each value head
     let (qkv, z, beta, alpha) =
         (values(50, n * channels), values(51, n * hv * dim), values(52, n * hv), values(53, n * hv));
@@ -299,7 +300,11 @@ async fn delta_net_in_the_browser() {
     let (dtb, ab, normb) = (up(&dt), up(&a), up(&norm));
     let state = ctx.storage_buffer(shape.state_bytes(), "state");
     let step = StepBuffer::new(&ctx);
-    for (pos0, t) in [(0usize, 3usize), (3, 1), (4, 1), (5, 1)] {
+    // 16 tokens a chunk at 80 dims: the first step is two chunks.
+    let plan = [(0usize, 18usize), (18, 1), (19, 1), (20, 1)];
+    for (walk, (pos0, t)) in
+        [DeltaNetWalk::TokenByToken, DeltaNetWalk::Chunked].into_iter().flat_map(|w| plan.map(|p| (w, p)))
+    {
         let rows = |v: &[f32], w: usize| up(&v[pos0 * w..(pos0 + t) * w]);
         let (qb, zb, bb, alb) = (rows(&qkv, channels), rows(&z, hv * dim), rows(&beta, hv), rows(&alpha, hv));
         let yb = k.act_buffer(&ctx, (t * hv * dim) as u64, "y");
@@ -315,9 +320,14 @@ async fn delta_net_in_the_browser() {
             y: &yb,
         };
         step.write(&ctx, Step { pos0: pos0 as u32, n_tokens: t as u32, ..Default::default() });
-        run(&ctx, &[k.delta_net(&ctx, &shape, &bufs, &step).unwrap()]);
+        run(&ctx, &[k.delta_net(&ctx, &shape, &bufs, &step, walk).unwrap()]);
         let got = read_f32(&ctx, &yb, t * hv * dim).await;
-        check(&format!("delta_net {pos0}..{}", pos0 + t), &got, &want[pos0 * hv * dim..(pos0 + t) * hv * dim], 1e-5);
+        check(
+            &format!("delta_net {walk:?} {pos0}..{}", pos0 + t),
+            &got,
+            &want[pos0 * hv * dim..(pos0 + t) * hv * dim],
+            1e-5,
+        );
     }
 }
 

@@ -49,6 +49,7 @@ pub fn uniforms() -> Vec<UniformContract> {
         uniform::<elementwise::Params>(&shaders::GLU, &[], "Params", "elementwise::Params"),
         uniform::<conv::Params>(&shaders::SHORT_CONV, &[], "Params", "conv::Params"),
         uniform::<delta_net::Params>(&shaders::DELTA_NET, &[], "Params", "delta_net::Params"),
+        uniform::<delta_net::Params>(&shaders::DELTA_NET_CHUNKED, &[], "Params", "delta_net::Params"),
         uniform::<per_layer::Params>(&shaders::PER_LAYER_INPUTS, &[], "Params", "per_layer::Params"),
         uniform::<per_layer::SoftcapParams>(&shaders::SOFTCAP, &[], "Params", "per_layer::SoftcapParams"),
         uniform::<rope::RopeKvParams>(&shaders::ROPE_KV, &[], "Params", "rope::RopeKvParams"),
@@ -59,6 +60,7 @@ pub fn uniforms() -> Vec<UniformContract> {
         uniform::<step::Step>(&shaders::SAMPLE, &[], "Step", "Step"),
         uniform::<step::Step>(&shaders::SHORT_CONV, &[], "Step", "Step"),
         uniform::<step::Step>(&shaders::DELTA_NET, &[], "Step", "Step"),
+        uniform::<step::Step>(&shaders::DELTA_NET_CHUNKED, &[], "Step", "Step"),
         uniform::<step::Step>(&shaders::EMBED, &["W_Q8_0", "POSITIONS"], "Step", "Step"),
     ]
 }
@@ -117,6 +119,10 @@ pub fn constants() -> Vec<ConstantContract> {
         c(&shaders::ATTN_PREFILL, &["WIDE_HEADS"], "MAX_HEAD_DIM", "attention::MAX_HEAD_DIM", attention::MAX_HEAD_DIM),
         c(&shaders::DELTA_NET, &[], "MAX_DIM", "delta_net::MAX_DELTA_HEAD_DIM", delta_net::MAX_DELTA_HEAD_DIM),
         c(&shaders::DELTA_NET, &[], "ROWS", "delta_net::ROWS_PER_INVOCATION", delta_net::ROWS_PER_INVOCATION),
+        c(&shaders::DELTA_NET_CHUNKED, &[], "MAX_DIM", "delta_net::MAX_DELTA_HEAD_DIM", delta_net::MAX_DELTA_HEAD_DIM),
+        c(&shaders::DELTA_NET_CHUNKED, &[], "ROWS", "delta_net::ROWS_PER_INVOCATION", delta_net::ROWS_PER_INVOCATION),
+        c(&shaders::DELTA_NET_CHUNKED, &[], "MAX_CHUNK", "delta_net::MAX_CHUNK_TOKENS", delta_net::MAX_CHUNK_TOKENS),
+        c(&shaders::DELTA_NET_CHUNKED, &[], "CHUNK_FLOATS", "delta_net::CHUNK_FLOATS", delta_net::CHUNK_FLOATS),
         c(
             &shaders::ATTN_DECODE_SG,
             &["SUBGROUPS"],

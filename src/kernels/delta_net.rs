@@ -1,6 +1,6 @@
 //! `delta_net`: the gated delta rule of Qwen3.5's linear-attention layers with its output norm,
-//! over a step's tokens, its matrix state per head kept as snapshots by position (see
-//! `shaders/delta_net.wgsl`).
+//! over a step's tokens, its matrix state per head kept as snapshots by position: token by
+//! token (`shaders/delta_net.wgsl`) or in chunks (`shaders/delta_net_chunked.wgsl`).
 
 use crate::gpu::{Dispatch, GpuContext};
 
@@ -11,6 +11,32 @@ pub const MAX_DELTA_HEAD_DIM: u32 = 256;
 
 /// Value dimensions each invocation owns: the shader's private accumulators.
 pub(super) const ROWS_PER_INVOCATION: u32 = MAX_DELTA_HEAD_DIM / WG;
+
+/// Most tokens in one chunk of the chunked kernel.
+pub const MAX_CHUNK_TOKENS: u32 = 16;
+
+/// Workgroup floats the chunked kernel holds a chunk's q (and as many its k) in: a chunk is
+/// at most this many values of a head.
+pub(super) const CHUNK_FLOATS: u32 = 1536;
+
+// The chunked kernel adds up the output's partial sums (one per invocation and token) in the
+// keys' workgroup array.
+const _: () = assert!(MAX_CHUNK_TOKENS * WG <= CHUNK_FLOATS);
+
+/// Tokens per chunk of the chunked kernel at a head dimension (as the shader computes it).
+pub fn chunk_tokens(dim: u32) -> u32 {
+    MAX_CHUNK_TOKENS.min(CHUNK_FLOATS / dim.max(1))
+}
+
+/// How [`Kernels::delta_net`] walks a step's tokens. Both give the same outputs and states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeltaNetWalk {
+    /// One token after another, the state read and written at each (decode: one token).
+    TokenByToken,
+    /// [`chunk_tokens`] at a time in the WY form (prefill): the state read and written once
+    /// per chunk, the work between it dense products.
+    Chunked,
+}
 
 crate::uniform_struct! {
     /// The uniform this kernel's shader declares as `Params` (tests/contract.rs checks the two match).
@@ -74,13 +100,14 @@ impl Kernels {
     /// `y = rms_norm(delta_rule(q, k, v, g, b)) · norm · silu(z)` over the step's tokens
     /// (positions and count from `step`), starting from the snapshot of the step's first
     /// position and leaving the state after its last in that position's slot: one dispatch,
-    /// one workgroup per value head.
+    /// one workgroup per value head, walking the tokens as `walk` says.
     pub fn delta_net(
         &mut self,
         ctx: &GpuContext,
         shape: &DeltaNetShape,
         bufs: &DeltaNetBuffers<'_>,
         step: &StepBuffer,
+        walk: DeltaNetWalk,
     ) -> Result<Dispatch, KernelError> {
         let ok = (1..=MAX_DELTA_HEAD_DIM).contains(&shape.dim)
             && shape.n_k_heads > 0
@@ -95,7 +122,11 @@ impl Kernels {
                 ),
             });
         }
-        let pipeline = self.pipeline(ctx, &shaders::DELTA_NET, &[], &[("WG", WG)])?;
+        let shader = match walk {
+            DeltaNetWalk::TokenByToken => &shaders::DELTA_NET,
+            DeltaNetWalk::Chunked => &shaders::DELTA_NET_CHUNKED,
+        };
+        let pipeline = self.pipeline(ctx, shader, &[], &[("WG", WG)])?;
         let params = Params {
             n_k_heads: shape.n_k_heads,
             n_v_heads: shape.n_v_heads,

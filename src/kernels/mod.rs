@@ -30,7 +30,10 @@ use crate::gpu::{
 
 pub use attention::{AttnShape, DecodeScratch, MAX_HEAD_DIM, attention_ref};
 pub use conv::{ConvBuffers, ConvShape, MAX_CONV_TAPS, short_conv_ref};
-pub use delta_net::{DeltaNetBuffers, DeltaNetInputs, DeltaNetShape, MAX_DELTA_HEAD_DIM, delta_net_ref};
+pub use delta_net::{
+    DeltaNetBuffers, DeltaNetInputs, DeltaNetShape, DeltaNetWalk, MAX_CHUNK_TOKENS, MAX_DELTA_HEAD_DIM, chunk_tokens,
+    delta_net_ref,
+};
 pub use elementwise::{GluKind, UpRows, glu_ref};
 pub use embed::embed_ref;
 pub use matmul::matmul_ref;

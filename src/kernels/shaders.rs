@@ -24,6 +24,7 @@ shader!(ROPE_KV, "rope_kv");
 shader!(GLU, "glu");
 shader!(SHORT_CONV, "short_conv");
 shader!(DELTA_NET, "delta_net");
+shader!(DELTA_NET_CHUNKED, "delta_net_chunked");
 shader!(ATTN_PREFILL, "attention", "attn_prefill");
 shader!(ATTN_DECODE, "attention", "attn_decode");
 shader!(ATTN_DECODE_SG, "attention", "attn_decode_sg");
@@ -50,6 +51,7 @@ static FILES: &[(&str, &str)] = &[
     ("common/iq4_blocks.wgsl", include_str!("../../shaders/common/iq4_blocks.wgsl")),
     ("common/iq_grid8.wgsl", include_str!("../../shaders/common/iq_grid8.wgsl")),
     ("common/step.wgsl", include_str!("../../shaders/common/step.wgsl")),
+    ("common/delta_net_io.wgsl", include_str!("../../shaders/common/delta_net_io.wgsl")),
     ("common/subgroup_args.wgsl", include_str!("../../shaders/common/subgroup_args.wgsl")),
     ("common/subgroup_init.wgsl", include_str!("../../shaders/common/subgroup_init.wgsl")),
 ];
@@ -106,6 +108,7 @@ pub static ALL: &[&ShaderDef] = &[
     &GLU,
     &SHORT_CONV,
     &DELTA_NET,
+    &DELTA_NET_CHUNKED,
     &ATTN_PREFILL,
     &ATTN_DECODE,
     &ATTN_DECODE_SG,

@@ -7,8 +7,8 @@
 
 use crate::gpu::{Dispatch, GpuContext, GpuWeight, Recorder};
 use crate::kernels::{
-    AttnShape, ConvBuffers, DeltaNetBuffers, GluKind, History, KernelError, Kernels, MatvecX, PerLayerShape, QkNorm,
-    QkvBuffers, SamplerParams, Step, Store, UpRows,
+    AttnShape, ConvBuffers, DeltaNetBuffers, DeltaNetWalk, GluKind, History, KernelError, Kernels, MatvecX,
+    PerLayerShape, QkNorm, QkvBuffers, SamplerParams, Step, Store, UpRows,
 };
 
 use super::family::{BlockShape, Positions};
@@ -365,7 +365,8 @@ impl StepBuilder<'_> {
             state,
             y: &dn.y,
         };
-        self.out.push(k.delta_net(self.ctx, &shape, &bufs, &s.step)?);
+        let walk = if self.decode { DeltaNetWalk::TokenByToken } else { DeltaNetWalk::Chunked };
+        self.out.push(k.delta_net(self.ctx, &shape, &bufs, &s.step, walk)?);
         self.add_to_residual(k, &lw.wo, &dn.y, None, None)
     }
 
