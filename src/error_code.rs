@@ -29,6 +29,9 @@ pub enum ErrorCode {
     Aborted,
     /// A request or argument out of range.
     BadRequest,
+    /// The prompt (the conversation) does not fit in the loaded context: the error says both
+    /// sizes, so an app can drop old turns and retry.
+    ContextLengthExceeded,
     /// A `response_format` (JSON schema or grammar) that cannot be enforced: refused before
     /// generation, naming the feature.
     UnsupportedSchema,
@@ -38,7 +41,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the documentation.
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 13] = [
         ErrorCode::NoWebgpu,
         ErrorCode::AdapterLimits,
         ErrorCode::OutOfMemory,
@@ -49,6 +52,7 @@ impl ErrorCode {
         ErrorCode::UnsupportedModel,
         ErrorCode::Aborted,
         ErrorCode::BadRequest,
+        ErrorCode::ContextLengthExceeded,
         ErrorCode::UnsupportedSchema,
         ErrorCode::Internal,
     ];
@@ -66,6 +70,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedModel => "unsupported-model",
             ErrorCode::Aborted => "aborted",
             ErrorCode::BadRequest => "bad-request",
+            ErrorCode::ContextLengthExceeded => "context-length-exceeded",
             ErrorCode::UnsupportedSchema => "unsupported-schema",
             ErrorCode::Internal => "internal",
         }

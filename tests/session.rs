@@ -124,6 +124,15 @@ fn chat_gives_the_reference_ids_and_chunks_add_up() {
     assert_eq!(last["choices"].as_array().unwrap().len(), 0);
     assert_eq!(last["usage"]["completion_tokens"], 8);
     assert_eq!(last["usage"]["prompt_tokens"], c1.prompt_ids.len());
+    // One random id and the engine's fingerprint in every chunk and the response.
+    let id = out["id"].as_str().unwrap();
+    assert!(
+        id.starts_with("chatcmpl-") && id.len() == 33 && id[9..].chars().all(|c| c.is_ascii_alphanumeric()),
+        "{id}"
+    );
+    let fingerprint = out["system_fingerprint"].as_str().unwrap();
+    assert!(fingerprint.starts_with("fp_") && fingerprint.len() == 19, "{fingerprint}");
+    assert!(chunks.iter().all(|c| c["id"] == id && c["system_fingerprint"] == fingerprint));
 }
 
 /// A stop string ends the reply before it, and no part of it is ever streamed, even when it
@@ -178,6 +187,13 @@ fn seeds_repeat_and_a_full_context_ends_with_length() {
     let (b, _) = complete(&mut s, &seeded);
     assert_eq!(a.choices[0].token_ids, b.choices[0].token_ids);
     assert_eq!(a.choices[0].token_ids.as_ref().unwrap().len(), 6);
+    // Ids are drawn, never repeated; the fingerprint is the engine's and says so in info().
+    assert!(a.id.starts_with("cmpl-") && a.id != b.id, "{} {}", a.id, b.id);
+    assert_eq!(a.system_fingerprint, b.system_fingerprint);
+    let info = s.info();
+    assert_eq!(info.system_fingerprint, a.system_fingerprint);
+    assert_eq!(info.last_usage.as_ref(), b.usage.as_ref());
+    assert_eq!(info.stats.decoded, 10, "two requests of 6 tokens: the first of each comes from prefill");
 
     let long = request(serde_json::json!({"prompt": "Once upon a time", "temperature": 0, "ignore_eos": true}));
     let (out, _) = complete(&mut s, &long);
@@ -187,8 +203,54 @@ fn seeds_repeat_and_a_full_context_ends_with_length() {
 
     let too_long = request(serde_json::json!({"prompt": "word ".repeat(40), "max_tokens": 2}));
     let e = pollster::block_on(s.complete(&too_long, &Cancel::new(), &mut |_| {})).unwrap_err();
-    assert_eq!(e.code(), "bad-request");
+    assert_eq!(e.code(), "context-length-exceeded");
+    assert!(matches!(e, hearth::session::Error::ContextLength { prompt_tokens: 41, context_length: 24 }), "{e:?}");
     assert!(e.to_string().contains("longer context"), "{e}");
+}
+
+/// `n` choices: each from the prompt's cache, streamed by index and adding up to the whole;
+/// with a seed the first is the single choice of the same request and all repeat; greedy ones
+/// are equal.
+#[test]
+fn several_choices_share_the_prompt_and_repeat_with_a_seed() {
+    let mut s = load(Q4_0, 256);
+    let messages = serde_json::json!([{"role": "user", "content": "Write a word."}]);
+    let sampled = |n: u32, stream: bool| {
+        request(serde_json::json!({"messages": messages, "temperature": 1.0, "seed": 9, "max_tokens": 5, "n": n,
+            "ignore_eos": true, "stream": stream, "stream_options": {"include_usage": true}}))
+    };
+    let chat = |s: &mut Session, req: &Request| {
+        let mut chunks = Vec::new();
+        let out = pollster::block_on(s.chat(req, &Cancel::new(), &mut |c| chunks.push(c.clone()))).unwrap();
+        (out, chunks)
+    };
+    let text = |c: &hearth::session::ChatCompletion, i: usize| c.choices[i].message.text().to_owned();
+    let (one, _) = chat(&mut s, &sampled(1, false));
+    let (three, chunks) = chat(&mut s, &sampled(3, true));
+    assert_eq!(three.choices.iter().map(|c| c.index).collect::<Vec<_>>(), [0, 1, 2]);
+    assert_eq!(text(&three, 0), text(&one, 0), "the first choice is the single one");
+    assert!(text(&three, 1) != text(&three, 0) || text(&three, 2) != text(&three, 0), "choices differ");
+    for i in 0..3u32 {
+        let streamed: String = chunks
+            .iter()
+            .flat_map(|c| c.choices.iter().filter(|c| c.index == i).filter_map(|c| c.delta.content.clone()))
+            .collect();
+        assert_eq!(streamed, text(&three, i as usize), "choice {i} streamed");
+    }
+    let usage = &three.usage;
+    assert_eq!(usage.completion_tokens, 15);
+    assert_eq!(chunks.last().unwrap().usage.as_ref(), Some(usage));
+    let (again, _) = chat(&mut s, &sampled(3, false));
+    for i in 0..3 {
+        assert_eq!(text(&again, i), text(&three, i), "choice {i} repeats with the seed");
+    }
+    let greedy = request(serde_json::json!({"messages": messages, "temperature": 0, "max_tokens": 5, "n": 2}));
+    let (g, _) = chat(&mut s, &greedy);
+    assert_eq!(text(&g, 0), text(&g, 1));
+    for n in [0, 17] {
+        let e = pollster::block_on(s.chat(&sampled(n, false), &Cancel::new(), &mut |_| {})).unwrap_err();
+        assert_eq!(e.code(), "bad-request", "n = {n}");
+    }
 }
 
 /// Tokens in flight: with each decode step submitted before the previous one's token is read,
@@ -291,7 +353,7 @@ fn bad_requests_name_what_is_wrong() {
     for (json, needle) in [
         (serde_json::json!({"messages": hi, "temperature": -1}), "temperature"),
         (serde_json::json!({"messages": hi, "top_p": 0}), "top_p"),
-        (serde_json::json!({"messages": hi, "n": 2}), "`n`"),
+        (serde_json::json!({"messages": hi, "n": 20}), "`n` is 20"),
         (serde_json::json!({"messages": hi, "stop": [""]}), "stop"),
         (serde_json::json!({"messages": hi, "max_token": 5}), "unknown field `max_token`"),
         (serde_json::json!({"messages": []}), "empty"),

@@ -51,6 +51,8 @@ const ADVICE = {
   "unsupported-model": "hearth cannot run this architecture yet: try a Llama, Qwen, SmolLM or Gemma 3 model.",
   aborted: "Stopped. Load again to continue; a download resumes where it stopped.",
   "bad-request": "Check the settings (numbers in range) and try again.",
+  "context-length-exceeded":
+    "The conversation no longer fits in the context: start a new chat, or load the model with a longer context.",
   "unsupported-schema": "The JSON schema or grammar uses something hearth cannot enforce: simplify it and try again.",
   internal: "Something went wrong inside hearth: reload the page and try again.",
 };

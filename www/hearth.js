@@ -13,14 +13,45 @@
 import { deleteModel, listModels, looksLikeId, readRecord, storageAvailable } from "./storage.js";
 
 /** An error with a `code`: no-webgpu, adapter-limits, out-of-memory, device-lost, quota,
- *  network, bad-model, unsupported-model, aborted, bad-request, unsupported-schema or
- *  internal. */
+ *  network, bad-model, unsupported-model, aborted, bad-request, context-length-exceeded,
+ *  unsupported-schema or internal. A context-length-exceeded error has `details:
+ *  {prompt_tokens, context_length}`: drop earlier turns and retry. */
 export class HearthError extends Error {
-  constructor(code, message) {
+  constructor(code, message, details) {
     super(message);
     this.name = "HearthError";
     this.code = code;
+    if (details !== undefined) this.details = details;
   }
+}
+
+const abortedRequest = () => new HearthError("aborted", "the request was aborted");
+
+const PHASE_TEXT = { download: "Downloading the model", load: "Loading it onto the GPU", compile: "Compiling kernels" };
+
+/** A load's progress as WebLLM's `initProgressCallback` hears it too: `progress` (0..1, of the
+ *  current phase), `timeElapsed` (s) and a `text` line. */
+function progressReport({ phase, done, total, bytes, rate }, started) {
+  const progress = total > 0 ? Math.min(1, done / total) : 0;
+  const percent = `${Math.floor(progress * 100)}%`;
+  const mb = (n) => `${(n / 1e6).toFixed(1)} MB`;
+  const detail =
+    phase === "compile"
+      ? `${done} of ${total}`
+      : `${percent}, ${mb(bytes ?? done)} of ${mb(total)}${rate ? ` at ${mb(rate)}/s` : ""}`;
+  const timeElapsed = (performance.now() - started) / 1000;
+  return { phase, done, total, bytes, rate, progress, timeElapsed, text: `${PHASE_TEXT[phase] ?? phase}: ${detail}` };
+}
+
+/** `promise`, or a rejection with code "aborted" as soon as `signal` aborts (`onAbort` then
+ *  tells the worker). */
+function abortable(promise, signal, onAbort) {
+  if (!signal) return promise;
+  return new Promise((resolve, reject) => {
+    const stop = () => (onAbort(), reject(abortedRequest()));
+    signal.addEventListener("abort", stop, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", stop));
+  });
 }
 
 /** Where a model comes from, as the worker takes it: {url, sha256, store}, {id} or {blob}. */
@@ -54,8 +85,10 @@ export class Hearth {
    *   next load reads it from there, and a cut download resumes where it stopped.
    * @param {object} [options]
    * @param {(p: {phase: "download"|"load"|"compile", done: number, total: number,
-   *   bytes?: number, rate?: number}) => void} [options.onProgress]  bytes and bytes/s for
-   *   download and load, steps for compile
+   *   bytes?: number, rate?: number, progress: number, timeElapsed: number, text: string})
+   *   => void} [options.onProgress]  bytes and bytes/s for download and load, steps for
+   *   compile; `progress` (0..1 of the phase), `timeElapsed` (s) and a `text` line as
+   *   WebLLM's reports have them (`initProgressCallback` is taken as another name for it)
    * @param {string} [options.sha256]  the file's SHA-256 (hex): a download or a stored copy
    *   with another digest is discarded and fetched again
    * @param {boolean} [options.store=true]  keep the file in browser storage
@@ -74,7 +107,19 @@ export class Hearth {
    * @returns {Promise<Hearth>}
    */
   static async load(source, options = {}) {
-    const { onProgress, signal, sha256, store = true, verify = false, quotaForTesting, ...engineOptions } = options;
+    const {
+      onProgress: onReport,
+      initProgressCallback,
+      signal,
+      sha256,
+      store = true,
+      verify = false,
+      quotaForTesting,
+      ...engineOptions
+    } = options;
+    const started = performance.now();
+    const report = onReport ?? initProgressCallback;
+    const onProgress = report && ((p) => report(progressReport(p, started)));
     const where = await describe(source, { sha256, store, verify, quota: quotaForTesting });
     if (where.url && store && storageAvailable()) {
       // Ask that the browser keep stored models under storage pressure (granted or not).
@@ -166,21 +211,44 @@ export class Hearth {
       this.#fail(new HearthError("internal", `the engine's worker failed: ${e.message ?? "it could not start"}`));
     };
     /**
-     * OpenAI-style chat completions: `create({messages, stream, temperature, …})`. Also
+     * OpenAI-style chat completions: `create({messages, stream, temperature, …}, {signal})`.
+     * `signal` (an AbortSignal, as the openai client takes it) aborts this request alone:
+     * the promise, or the stream's next read, rejects with code "aborted". Leaving a stream's
+     * `for await` early (break, return, throw) stops its generation too. Also
      * `response_format` (json_object, json_schema, grammar: enforced while decoding),
      * `logprobs`/`top_logprobs`, and `tools`/`tool_choice`/`parallel_tool_calls`: calls come
      * back in `message.tool_calls` (streamed as `delta.tool_calls` pieces) with
      * `finish_reason: "tool_calls"`; send each result as `{role: "tool", tool_call_id,
      * content}` after the assistant message that made the calls.
      */
-    this.chat = { completions: { create: (request) => this.#create("chat", request) } };
+    this.chat = { completions: { create: (request, options) => this.#create("chat", request, options) } };
     /** OpenAI-style text completions: `create({prompt, stream, …})`. */
-    this.completions = { create: (request) => this.#create("complete", request) };
+    this.completions = { create: (request, options) => this.#create("complete", request, options) };
   }
 
   /** Stops the running generation before its next token (`finish_reason: "abort"`). */
   abort() {
     if (!this.#closed) this.#worker.postMessage({ op: "abort" });
+  }
+
+  /** WebLLM's name for `abort()`. */
+  interruptGenerate() {
+    this.abort();
+  }
+
+  /** Forgets the cached conversation (WebLLM's `resetChat`). Requests carry their whole
+   *  history, so replies do not change: the next one computes its whole prompt. */
+  resetChat() {
+    return this.#call("reset", {});
+  }
+
+  /** The last request's speeds, as WebLLM's `runtimeStatsText()`: "prefill: 120.5 tokens/s,
+   *  decoding: 31.2 tokens/s" (numbers in `info().last_usage.extra`). */
+  async runtimeStatsText() {
+    const extra = (await this.info()).last_usage?.extra;
+    if (!extra) return "no request has run yet";
+    const f = (v) => v.toFixed(1);
+    return `prefill: ${f(extra.prefill_tokens_per_s)} tokens/s, decoding: ${f(extra.decode_tokens_per_s)} tokens/s`;
   }
 
   /** Frees the model's GPU memory and ends the worker. */
@@ -193,8 +261,10 @@ export class Hearth {
     }
   }
 
-  /** The model, the GPU adapter, f16 or f32, the context, GPU memory, load timings, and where
-   *  the model came from (`source: {kind: "storage"|"download"|"stream"|"file", id}`). */
+  /** The model, the GPU adapter, f16 or f32, the context, GPU memory, load timings, where
+   *  the model came from (`source: {kind: "storage"|"download"|"stream"|"file", id}`), the
+   *  `system_fingerprint` responses carry, `stats` (tokens prefilled and decoded since the
+   *  load, decode steps and dispatches) and `last_usage` (the last request's usage). */
   info() {
     return this.#call("info", {});
   }
@@ -211,10 +281,10 @@ export class Hearth {
   }
 
   // Chat and text completions: a response, or with `stream: true` an async iterator of chunks.
-  async #create(op, request) {
+  async #create(op, request, { signal } = {}) {
     if (!request || typeof request !== "object")
       throw new HearthError("bad-request", "create() takes a request object");
-    if (!request.stream) return this.#call(op, { request });
+    if (signal?.aborted) throw abortedRequest();
     const chunks = [];
     let wake = null;
     let finished = false;
@@ -223,28 +293,54 @@ export class Hearth {
       wake?.();
       wake = null;
     };
-    this.#call(op, { request }, { onChunk: (c) => (chunks.push(c), notify()) }).then(
+    const handlers = request.stream ? { onChunk: (c) => (chunks.push(c), notify()) } : {};
+    const { id, done } = this.#send(op, { request }, handlers);
+    const stop = () => this.#closed || this.#worker.postMessage({ op: "abort", target: id });
+    if (!request.stream) return abortable(done, signal, stop);
+    const onAbort = () => {
+      stop();
+      failure = abortedRequest();
+      notify();
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    done.then(
       () => ((finished = true), notify()),
-      (e) => ((failure = e), (finished = true), notify()),
+      (e) => ((failure ??= e), (finished = true), notify()),
     );
     return (async function* () {
-      for (;;) {
-        if (chunks.length) yield chunks.shift();
-        else if (failure) throw failure;
-        else if (finished) return;
-        else await new Promise((r) => (wake = r));
+      try {
+        for (;;) {
+          if (signal?.aborted) throw failure ?? abortedRequest();
+          if (chunks.length) yield chunks.shift();
+          else if (failure) throw failure;
+          else if (finished) return;
+          else await new Promise((r) => (wake = r));
+        }
+      } finally {
+        signal?.removeEventListener("abort", onAbort);
+        // Left before the end (break, return, a throw in the loop, the signal): stop decoding.
+        if (!finished) stop();
       }
     })();
   }
 
   #call(op, args, handlers = {}) {
-    if (this.#closed)
-      return Promise.reject(new HearthError("bad-request", `this engine cannot be used: ${this.#closed}`));
+    return this.#send(op, args, handlers).done;
+  }
+
+  // Posts an operation; `done` settles with its result.
+  #send(op, args, handlers = {}) {
     const id = this.#next++;
-    return new Promise((resolve, reject) => {
+    if (this.#closed)
+      return {
+        id,
+        done: Promise.reject(new HearthError("bad-request", `this engine cannot be used: ${this.#closed}`)),
+      };
+    const done = new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject, ...handlers });
       this.#worker.postMessage({ id, op, ...args });
     });
+    return { id, done };
   }
 
   #receive(msg) {
@@ -265,7 +361,7 @@ export class Hearth {
         break;
       case "error":
         this.#pending.delete(msg.id);
-        p.reject(new HearthError(msg.code, msg.message));
+        p.reject(new HearthError(msg.code, msg.message, msg.details));
         break;
     }
   }

@@ -7,11 +7,12 @@
 //                 {url, sha256, store, verify, quota} | {id, verify} | {blob}
 //               {id, op: "chat"|"complete", request}
 //               {id, op: "profile", nTokens, reps}
-//               {id, op: "info"|"unload"|"loseDevice"|"adapter"}
-//               {op: "abort"}
+//               {id, op: "info"|"reset"|"unload"|"loseDevice"|"adapter"}
+//               {op: "abort", target?}: the load, the request `target` (running or queued), or
+//                 without a target whatever runs
 // Messages out: {id, type: "progress", phase, done, total, bytes, rate}
 //               {id, type: "chunk", chunk} | {id, type: "result", value}
-//               {id, type: "error", code, message}
+//               {id, type: "error", code, message, details?}
 import init, { adapterInfo, defaults, errorCodes, inspect, loadEngine, Sha256 } from "./pkg/hearth.js";
 import { aborted, blobSource, fail, headerSource, storedOrDownload, storedSource, urlSource } from "./sources.js";
 import { canStore, deleteModel, modelId, readRecord } from "./storage.js";
@@ -27,6 +28,9 @@ let origin = null; // where the loaded model came from: {kind: "storage"|"downlo
 let crashed = null;
 let loading = new AbortController(); // aborts the load (a worker loads one model, first)
 let queue = Promise.resolve(); // operations run one at a time, in order
+let running = null; // the id of the operation running now
+const queued = new Set(); // ids of operations waiting behind it
+const cancelled = new Set(); // queued ids aborted before they ran
 
 const noWebGpu = (why = "this browser has no WebGPU") =>
   fail(
@@ -181,6 +185,9 @@ const ops = {
   async info() {
     return info();
   },
+  async reset() {
+    loaded().resetCache();
+  },
   async profile(id, { nTokens, reps }) {
     return JSON.parse(await loaded().profile(nTokens, reps));
   },
@@ -194,7 +201,10 @@ const ops = {
 };
 
 async function run({ id, op, ...args }) {
+  queued.delete(id);
+  running = id;
   try {
+    if (cancelled.delete(id)) throw fail("aborted", "the request was aborted before it started");
     if (!ops[op]) throw fail("internal", `unknown operation ${op}`);
     self.postMessage({ id, type: "result", value: await ops[op](id, args) });
   } catch (e) {
@@ -203,16 +213,21 @@ async function run({ id, op, ...args }) {
     // Only the codes the library defines reach the page (anything else is a bug: internal).
     const known = codes === null ? e.code !== undefined : codes.includes(e.code);
     const code = known ? e.code : "internal";
-    self.postMessage({ id, type: "error", code, message: e.message ?? String(e) });
+    self.postMessage({ id, type: "error", code, message: e.message ?? String(e), details: e.details });
+  } finally {
+    running = null;
   }
 }
 
 self.onmessage = ({ data }) => {
   if (data.op === "abort") {
-    // Not queued: it must reach the running operation.
+    // Not queued: it must reach the running operation. A request aborted once it ended (a
+    // late message) is no other request's business.
     if (loading) loading.abort();
-    else engine?.abort();
+    else if (data.target === undefined || data.target === running) engine?.abort();
+    else if (queued.has(data.target)) cancelled.add(data.target);
     return;
   }
+  queued.add(data.id);
   queue = queue.then(() => run(data));
 };

@@ -30,6 +30,16 @@ pub enum Error {
     /// A request that cannot be served as asked.
     #[error("invalid request: {0}")]
     Request(String),
+    /// A prompt that leaves no room in the context for a reply.
+    #[error(
+        "the prompt has {prompt_tokens} tokens but the context holds {context_length}: drop earlier turns or shorten the messages, or load the model with a longer context"
+    )]
+    ContextLength {
+        /// Tokens of the prompt (the whole conversation as the template renders it).
+        prompt_tokens: usize,
+        /// Tokens the loaded context holds.
+        context_length: usize,
+    },
     /// A `response_format` that cannot be enforced, or constrained decoding that failed.
     #[error(transparent)]
     Grammar(#[from] GrammarError),
@@ -49,8 +59,8 @@ impl From<ConfigError> for Error {
 
 impl Error {
     /// The class of the error: `no-webgpu`, `adapter-limits`, `out-of-memory`, `device-lost`,
-    /// `network`, `bad-model`, `unsupported-model`, `aborted`, `bad-request`, `unsupported-schema`
-    /// or `internal`.
+    /// `network`, `bad-model`, `unsupported-model`, `aborted`, `bad-request`,
+    /// `context-length-exceeded`, `unsupported-schema` or `internal`.
     pub fn code(&self) -> ErrorCode {
         match self {
             Error::Source(e) => source_code(e),
@@ -65,6 +75,7 @@ impl Error {
             // A template that fails on the request's messages (e.g. it raises on a role order).
             Error::Chat(_) => ErrorCode::BadRequest,
             Error::Request(_) => ErrorCode::BadRequest,
+            Error::ContextLength { .. } => ErrorCode::ContextLengthExceeded,
             Error::Grammar(GrammarError::Unsupported { .. }) => ErrorCode::UnsupportedSchema,
             Error::Grammar(GrammarError::Vocabulary(_)) => ErrorCode::UnsupportedModel,
             Error::Grammar(GrammarError::Failed(_)) => ErrorCode::Internal,

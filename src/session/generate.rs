@@ -50,10 +50,7 @@ pub async fn generate(
     let t0 = now_ms();
     let n_ctx = engine.n_ctx() as usize;
     if prompt_ids.len() >= n_ctx {
-        return Err(Error::Request(format!(
-            "the prompt has {} tokens but the context holds {n_ctx}: shorten the conversation or load the model with a longer context",
-            prompt_ids.len()
-        )));
+        return Err(Error::ContextLength { prompt_tokens: prompt_ids.len(), context_length: n_ctx });
     }
     engine.set_sampler(&Sampling { params: g.sampler, masked: constraint.is_some(), logprobs: g.logprobs })?;
     // Forced tokens are not drawn, so they have no log-probabilities: with `logprobs` each

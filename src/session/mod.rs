@@ -5,6 +5,7 @@
 
 mod error;
 mod generate;
+mod ids;
 mod inspect;
 mod logprobs;
 mod request;
@@ -15,10 +16,11 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use self::ids::{Ids, system_fingerprint};
 use crate::chat::tools::{ParsedReply, ToolEvent};
 use crate::chat::{ChatTemplate, Message, TemplateSource, Tool, ToolSetup};
 use crate::clock::{now_ms, unix_seconds};
-use crate::engine::{Cancel, Engine, EngineError, EngineOptions, LoadTimings, Phase};
+use crate::engine::{Cancel, Engine, EngineError, EngineOptions, EngineStats, LoadTimings, Phase};
 use crate::gguf::{Gguf, Summary};
 use crate::gpu::{AdapterReport, GpuContext, GpuError, LimitCaps};
 use crate::grammar::{Constraint, Grammar, Grammars};
@@ -222,6 +224,13 @@ pub struct Info {
     pub gpu_memory: GpuMemory,
     /// Where the load's time went.
     pub load: LoadReport,
+    /// Which model file, hearth version and precision answer (as in every response).
+    pub system_fingerprint: String,
+    /// What the engine has run since the load: tokens prefilled and decoded, decode steps
+    /// and their dispatches (a request stopped early stops these counting).
+    pub stats: EngineStats,
+    /// The counts and timings of the last request that ran to its end (aborted ones too).
+    pub last_usage: Option<Usage>,
     /// Bytes of wasm linear memory (browser only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wasm_memory_bytes: Option<u64>,
@@ -292,7 +301,10 @@ pub struct Session {
     pub engine: Engine,
     model: String,
     load: LoadReport,
-    requests: u64,
+    ids: Ids,
+    fingerprint: String,
+    /// The counts and timings of the last request that ran.
+    last_usage: Option<Usage>,
 }
 
 impl Session {
@@ -336,7 +348,19 @@ impl Session {
                 _ => None,
             },
         };
-        Ok(Session { gguf, tokenizer: Arc::new(tokenizer), template, grammars: None, engine, model, load, requests: 0 })
+        let fingerprint = system_fingerprint(&gguf, engine.f16());
+        Ok(Session {
+            gguf,
+            tokenizer: Arc::new(tokenizer),
+            template,
+            grammars: None,
+            engine,
+            model,
+            load,
+            ids: Ids::new(),
+            fingerprint,
+            last_usage: None,
+        })
     }
 
     /// The file's header.
@@ -363,6 +387,7 @@ impl Session {
         weight_types.dedup();
         Info {
             model: self.model.clone(),
+            system_fingerprint: self.fingerprint.clone(),
             architecture: e.cfg.arch.clone(),
             file_size: self.gguf.file_size(),
             n_parameters: summary.n_parameters,
@@ -383,6 +408,8 @@ impl Session {
                 total: e.ctx.allocated_bytes(),
             },
             load: self.load,
+            stats: e.stats,
+            last_usage: self.last_usage.clone(),
             wasm_memory_bytes: wasm_memory_bytes(),
         }
     }
@@ -423,9 +450,13 @@ impl Session {
         Ok(Some(grammars.constrain(grammar)?))
     }
 
+    /// Forgets the cached conversation: the next request computes its whole prompt.
+    pub fn reset_cache(&mut self) {
+        self.engine.reset();
+    }
+
     fn next_id(&mut self, prefix: &str) -> (String, u64) {
-        self.requests += 1;
-        (format!("{prefix}-{}", self.requests), unix_seconds())
+        (self.ids.next(prefix), unix_seconds())
     }
 
     /// Answers a chat completion request; with `stream`, `on_chunk` hears every chunk first.
@@ -448,111 +479,127 @@ impl Session {
             }
             g.grammar = Some(Grammar::Lark(lark));
         }
-        let mut constraint = self.constraint(&g)?;
         let (id, created) = self.next_id("chatcmpl");
-        let seed = (now_ms().to_bits() ^ created.rotate_left(24)).wrapping_add(self.requests);
-        let mut parser = setup.active().then(|| setup.parser(seed));
+        let (model, fingerprint) = (self.model.clone(), self.fingerprint.clone());
         let opener = setup.opener_token();
         let ids = |v: &[u32]| req.return_token_ids.then(|| v.to_vec());
         let chunk = |choices, usage, prompt_token_ids| ChatChunk {
             id: id.clone(),
             object: "chat.completion.chunk",
             created,
-            model: self.model.clone(),
+            model: model.clone(),
+            system_fingerprint: fingerprint.clone(),
             choices,
             usage,
             prompt_token_ids,
         };
-        let tokenizer = &self.tokenizer;
-        let logprobs = |lps: &[TokenLogprobs]| g.logprobs.map(|_| chat_logprobs(tokenizer, lps));
-        let choice = |delta, finish_reason, token_ids, logprobs| ChunkChoice {
-            index: 0,
+        let tokenizer = self.tokenizer.clone();
+        let logprobs = |lps: &[TokenLogprobs]| g.logprobs.map(|_| chat_logprobs(&tokenizer, lps));
+        let choice = |index, delta, finish_reason, token_ids, logprobs| ChunkChoice {
+            index,
             delta,
             finish_reason,
             logprobs,
             token_ids,
         };
-        if req.stream {
-            let first = Delta { role: Some("assistant"), content: Some(String::new()), tool_calls: None };
-            on_chunk(&chunk(vec![choice(first, None, None, None)], None, ids(&prompt_ids)));
-        }
-        let mut reply = ParsedReply::default();
-        let out = generate(
-            &mut self.engine,
-            tokenizer,
-            &prompt_ids,
-            &g,
-            constraint.as_mut(),
-            cancel,
-            &mut |text, new, lps| {
-                let delta = match &mut parser {
-                    None => Delta { role: None, content: Some(text.to_owned()), tool_calls: None },
-                    Some(parser) => {
-                        // An opener that is a control token has no text: the parser hears its name.
-                        let mut events = Vec::new();
-                        if let Some((token, name)) = opener
-                            && new.contains(&token)
-                        {
-                            events.extend(parser.push(name));
+        // `n` choices one after another, each from the prompt's cache (the first computed it).
+        let mut choices = Vec::new();
+        let mut usages = Vec::new();
+        for index in 0..g.n {
+            let mut constraint = self.constraint(&g)?;
+            let seed = self.ids.seed();
+            let mut parser = setup.active().then(|| setup.parser(seed));
+            if req.stream {
+                let first = Delta { role: Some("assistant"), content: Some(String::new()), tool_calls: None };
+                let prompt = if index == 0 { ids(&prompt_ids) } else { None };
+                on_chunk(&chunk(vec![choice(index, first, None, None, None)], None, prompt));
+            }
+            let mut reply = ParsedReply::default();
+            let out = generate(
+                &mut self.engine,
+                &tokenizer,
+                &prompt_ids,
+                &g.for_choice(index),
+                constraint.as_mut(),
+                cancel,
+                &mut |text, new, lps| {
+                    let delta = match &mut parser {
+                        None => Delta { role: None, content: Some(text.to_owned()), tool_calls: None },
+                        Some(parser) => {
+                            // An opener that is a control token has no text: the parser hears its name.
+                            let mut events = Vec::new();
+                            if let Some((token, name)) = opener
+                                && new.contains(&token)
+                            {
+                                events.extend(parser.push(name));
+                            }
+                            events.extend(parser.push(text));
+                            reply.apply(&events);
+                            tool_delta(&events)
                         }
-                        events.extend(parser.push(text));
-                        reply.apply(&events);
-                        tool_delta(&events)
+                    };
+                    if req.stream && (delta != Delta::default() || req.return_token_ids || g.logprobs.is_some()) {
+                        on_chunk(&chunk(vec![choice(index, delta, None, ids(new), logprobs(lps))], None, None));
                     }
-                };
-                if req.stream && (delta != Delta::default() || req.return_token_ids || g.logprobs.is_some()) {
-                    on_chunk(&chunk(vec![choice(delta, None, ids(new), logprobs(lps))], None, None));
+                },
+            )
+            .await?;
+            let mut finish = out.finish;
+            let message = match &mut parser {
+                None => AssistantMessage { role: "assistant", content: Some(out.text), tool_calls: None },
+                Some(parser) => {
+                    let events = parser.finish();
+                    reply.apply(&events);
+                    if req.stream && !events.is_empty() {
+                        on_chunk(&chunk(vec![choice(index, tool_delta(&events), None, None, None)], None, None));
+                    }
+                    if !reply.calls.is_empty() && finish == FinishReason::Stop {
+                        finish = FinishReason::ToolCalls;
+                    }
+                    let calls: Vec<ResponseToolCall> = reply
+                        .calls
+                        .iter()
+                        .map(|c| ResponseToolCall {
+                            id: c.id.clone().unwrap_or_default(),
+                            kind: "function",
+                            function: FunctionCall { name: c.name.clone(), arguments: c.arguments.clone() },
+                        })
+                        .collect();
+                    AssistantMessage {
+                        role: "assistant",
+                        content: (calls.is_empty() || !reply.content.is_empty()).then(|| reply.content.clone()),
+                        tool_calls: (!calls.is_empty()).then_some(calls),
+                    }
                 }
-            },
-        )
-        .await?;
-        let mut finish = out.finish;
-        let message = match &mut parser {
-            None => AssistantMessage { role: "assistant", content: Some(out.text), tool_calls: None },
-            Some(parser) => {
-                let events = parser.finish();
-                reply.apply(&events);
-                if req.stream && !events.is_empty() {
-                    on_chunk(&chunk(vec![choice(tool_delta(&events), None, None, None)], None, None));
-                }
-                if !reply.calls.is_empty() && finish == FinishReason::Stop {
-                    finish = FinishReason::ToolCalls;
-                }
-                let calls: Vec<ResponseToolCall> = reply
-                    .calls
-                    .iter()
-                    .map(|c| ResponseToolCall {
-                        id: c.id.clone().unwrap_or_default(),
-                        kind: "function",
-                        function: FunctionCall { name: c.name.clone(), arguments: c.arguments.clone() },
-                    })
-                    .collect();
-                AssistantMessage {
-                    role: "assistant",
-                    content: (calls.is_empty() || !reply.content.is_empty()).then(|| reply.content.clone()),
-                    tool_calls: (!calls.is_empty()).then_some(calls),
-                }
+            };
+            if req.stream {
+                on_chunk(&chunk(vec![choice(index, Delta::default(), Some(finish), None, None)], None, None));
             }
-        };
-        if req.stream {
-            on_chunk(&chunk(vec![choice(Delta::default(), Some(finish), None, None)], None, None));
-            if req.include_usage() {
-                on_chunk(&chunk(Vec::new(), Some(out.usage.clone()), None));
+            choices.push(ChatChoice {
+                index,
+                message,
+                finish_reason: finish,
+                logprobs: logprobs(&out.logprobs),
+                token_ids: ids(&out.token_ids),
+            });
+            usages.push(out.usage);
+            if finish == FinishReason::Abort {
+                break;
             }
+        }
+        let usage = Usage::of_choices(usages);
+        self.last_usage = Some(usage.clone());
+        if req.stream && req.include_usage() {
+            on_chunk(&chunk(Vec::new(), Some(usage.clone()), None));
         }
         Ok(ChatCompletion {
             id: id.clone(),
             object: "chat.completion",
             created,
-            model: self.model.clone(),
-            choices: vec![ChatChoice {
-                index: 0,
-                message,
-                finish_reason: finish,
-                logprobs: logprobs(&out.logprobs),
-                token_ids: ids(&out.token_ids),
-            }],
-            usage: out.usage,
+            model,
+            system_fingerprint: fingerprint,
+            choices,
+            usage,
             prompt_token_ids: ids(&prompt_ids),
         })
     }
@@ -566,61 +613,71 @@ impl Session {
     ) -> Result<Completion, Error> {
         let prompt_ids = self.completion_prompt_ids(req)?;
         let g = req.generation()?;
-        let mut constraint = self.constraint(&g)?;
         let (id, created) = self.next_id("cmpl");
+        let (model, fingerprint) = (self.model.clone(), self.fingerprint.clone());
         let ids = |v: &[u32]| req.return_token_ids.then(|| v.to_vec());
         let completion = |choices, usage, prompt_token_ids| Completion {
             id: id.clone(),
             object: "text_completion",
             created,
-            model: self.model.clone(),
+            model: model.clone(),
+            system_fingerprint: fingerprint.clone(),
             choices,
             usage,
             prompt_token_ids,
         };
-        let tokenizer = &self.tokenizer;
-        // Offsets run over the whole reply, chunk after chunk.
-        let mut offset = 0;
-        let mut logprobs = |lps: &[TokenLogprobs]| {
-            let at = offset;
-            offset += lps.iter().map(|lp| tokenizer.token_bytes(lp.id).len()).sum::<usize>();
-            g.logprobs.map(|_| completion_logprobs(tokenizer, lps, at))
-        };
-        let choice = |text: &str, finish_reason, token_ids, logprobs| TextChoice {
-            index: 0,
+        let tokenizer = self.tokenizer.clone();
+        let choice = |index, text: &str, finish_reason, token_ids, logprobs| TextChoice {
+            index,
             text: text.to_owned(),
             finish_reason,
             logprobs,
             token_ids,
         };
+        // `n` choices one after another, each from the prompt's cache (the first computed it).
+        let mut choices = Vec::new();
+        let mut usages = Vec::new();
         let mut first = true;
-        let out = generate(
-            &mut self.engine,
-            tokenizer,
-            &prompt_ids,
-            &g,
-            constraint.as_mut(),
-            cancel,
-            &mut |text, new, lps| {
-                if req.stream {
-                    let prompt = if std::mem::take(&mut first) { ids(&prompt_ids) } else { None };
-                    on_chunk(&completion(vec![choice(text, None, ids(new), logprobs(lps))], None, prompt));
-                }
-            },
-        )
-        .await?;
-        if req.stream {
-            let prompt = if first { ids(&prompt_ids) } else { None };
-            on_chunk(&completion(vec![choice("", Some(out.finish), None, None)], None, prompt));
-            if req.include_usage() {
-                on_chunk(&completion(Vec::new(), Some(out.usage.clone()), None));
+        for index in 0..g.n {
+            let mut constraint = self.constraint(&g)?;
+            // Offsets run over the whole reply, chunk after chunk.
+            let mut offset = 0;
+            let mut logprobs = |lps: &[TokenLogprobs]| {
+                let at = offset;
+                offset += lps.iter().map(|lp| tokenizer.token_bytes(lp.id).len()).sum::<usize>();
+                g.logprobs.map(|_| completion_logprobs(&tokenizer, lps, at))
+            };
+            let out = generate(
+                &mut self.engine,
+                &tokenizer,
+                &prompt_ids,
+                &g.for_choice(index),
+                constraint.as_mut(),
+                cancel,
+                &mut |text, new, lps| {
+                    if req.stream {
+                        let prompt = if std::mem::take(&mut first) { ids(&prompt_ids) } else { None };
+                        on_chunk(&completion(vec![choice(index, text, None, ids(new), logprobs(lps))], None, prompt));
+                    }
+                },
+            )
+            .await?;
+            if req.stream {
+                let prompt = if std::mem::take(&mut first) { ids(&prompt_ids) } else { None };
+                on_chunk(&completion(vec![choice(index, "", Some(out.finish), None, None)], None, prompt));
+            }
+            let whole = g.logprobs.map(|_| completion_logprobs(&tokenizer, &out.logprobs, 0));
+            choices.push(choice(index, &out.text, Some(out.finish), ids(&out.token_ids), whole));
+            usages.push(out.usage);
+            if out.finish == FinishReason::Abort {
+                break;
             }
         }
-        let whole = g.logprobs.map(|_| completion_logprobs(tokenizer, &out.logprobs, 0));
-        Ok(completion(
-            vec![choice(&out.text, Some(out.finish), ids(&out.token_ids), whole)],
-            Some(out.usage),
-            ids(&prompt_ids),
-        ))
+        let usage = Usage::of_choices(usages);
+        self.last_usage = Some(usage.clone());
+        if req.stream && req.include_usage() {
+            on_chunk(&completion(Vec::new(), Some(usage.clone()), None));
+        }
+        Ok(completion(choices, Some(usage), ids(&prompt_ids)))
     }
 }

@@ -370,6 +370,19 @@ pub struct Generation {
     pub grammar: Option<Grammar>,
     /// Log-probabilities of each token and of this many most likely ones (`None`: none).
     pub logprobs: Option<u32>,
+    /// Choices to generate from the prompt (`n`), one after another.
+    pub n: u32,
+}
+
+/// Most choices one request may ask for (`n`).
+pub const MAX_CHOICES: u32 = 16;
+
+impl Generation {
+    /// The settings of choice `index`: a seed restarts the random stream at the first choice
+    /// only, so that the choices differ and the same request repeats them all.
+    pub fn for_choice(&self, index: u32) -> Generation {
+        Generation { seeded: self.seeded && index == 0, ..self.clone() }
+    }
 }
 
 fn bad(msg: impl Into<String>) -> Error {
@@ -453,8 +466,9 @@ impl Request {
             }
             Ok(v)
         };
-        if self.n.is_some_and(|n| n != 1) {
-            return Err(bad("`n` must be 1: hearth returns one choice"));
+        let n = self.n.unwrap_or(1);
+        if !(1..=MAX_CHOICES).contains(&n) {
+            return Err(bad(format!("`n` is {n}; it must be between 1 and {MAX_CHOICES}")));
         }
         let max_tokens = match (self.max_tokens, self.max_completion_tokens) {
             (Some(a), Some(b)) if a != b => return Err(bad("`max_tokens` and `max_completion_tokens` differ")),
@@ -508,6 +522,7 @@ impl Request {
             ignore_eos: self.ignore_eos,
             grammar,
             logprobs,
+            n,
         })
     }
 

@@ -34,6 +34,18 @@ pub struct Usage {
     pub extra: UsageExtra,
 }
 
+impl Usage {
+    /// The usage of a request's choices together: the prompt's counts and timings from the
+    /// first (the later ones start from its cache), the generated tokens of all.
+    pub fn of_choices(choices: Vec<Usage>) -> Usage {
+        let completion_tokens = choices.iter().map(|u| u.completion_tokens).sum();
+        let mut usage = choices.into_iter().next().unwrap_or_default();
+        usage.completion_tokens = completion_tokens;
+        usage.total_tokens = usage.prompt_tokens + completion_tokens;
+        usage
+    }
+}
+
 /// `usage.prompt_tokens_details`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct PromptDetails {
@@ -141,7 +153,7 @@ pub struct FunctionDelta {
 /// One choice of a chat completion.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ChatChoice {
-    /// Always 0.
+    /// Which choice: 0 to `n` - 1.
     pub index: u32,
     /// The reply.
     pub message: AssistantMessage,
@@ -157,7 +169,7 @@ pub struct ChatChoice {
 /// A whole chat completion (`stream: false`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ChatCompletion {
-    /// `chatcmpl-N`.
+    /// `chatcmpl-` (`cmpl-` for text) and 24 random letters and digits.
     pub id: String,
     /// Always `chat.completion`.
     pub object: &'static str,
@@ -165,6 +177,9 @@ pub struct ChatCompletion {
     pub created: u64,
     /// The model's name.
     pub model: String,
+    /// Which model file, hearth version and precision produced it (`fp_` and 16 hex digits):
+    /// with a seed, replies are repeatable while it stays the same.
+    pub system_fingerprint: String,
     /// One choice.
     pub choices: Vec<ChatChoice>,
     /// Counts and timings.
@@ -191,7 +206,7 @@ pub struct Delta {
 /// One choice of a chat chunk.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ChunkChoice {
-    /// Always 0.
+    /// Which choice: 0 to `n` - 1.
     pub index: u32,
     /// New text.
     pub delta: Delta,
@@ -207,7 +222,7 @@ pub struct ChunkChoice {
 /// One chunk of a streamed chat completion.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ChatChunk {
-    /// The request's id, in every chunk.
+    /// The request's id (`chatcmpl-` and 24 random letters and digits), in every chunk.
     pub id: String,
     /// Always `chat.completion.chunk`.
     pub object: &'static str,
@@ -215,6 +230,9 @@ pub struct ChatChunk {
     pub created: u64,
     /// The model's name.
     pub model: String,
+    /// Which model file, hearth version and precision produced it (`fp_` and 16 hex digits):
+    /// with a seed, replies are repeatable while it stays the same.
+    pub system_fingerprint: String,
     /// One choice; none in the usage chunk.
     pub choices: Vec<ChunkChoice>,
     /// In the last chunk when `stream_options.include_usage` is set.
@@ -228,7 +246,7 @@ pub struct ChatChunk {
 /// One choice of a text completion or of one of its chunks.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TextChoice {
-    /// Always 0.
+    /// Which choice: 0 to `n` - 1.
     pub index: u32,
     /// The text (new text, in a chunk).
     pub text: String,
@@ -245,7 +263,7 @@ pub struct TextChoice {
 /// OpenAI's API).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Completion {
-    /// `cmpl-N`.
+    /// `chatcmpl-` (`cmpl-` for text) and 24 random letters and digits.
     pub id: String,
     /// Always `text_completion`.
     pub object: &'static str,
@@ -253,6 +271,9 @@ pub struct Completion {
     pub created: u64,
     /// The model's name.
     pub model: String,
+    /// Which model file, hearth version and precision produced it (`fp_` and 16 hex digits):
+    /// with a seed, replies are repeatable while it stays the same.
+    pub system_fingerprint: String,
     /// One choice; none in the usage chunk.
     pub choices: Vec<TextChoice>,
     /// Counts and timings (in a stream: the last chunk, with `include_usage`).

@@ -25,10 +25,18 @@ pub fn start() {
     console_error_panic_hook::set_once();
 }
 
-/// A JS `Error` with the error's sentence as message and its class as `code`.
+/// A JS `Error` with the error's sentence as message, its class as `code` and, where an app
+/// can act on numbers, `details` (`{prompt_tokens, context_length}` for a prompt over the
+/// context).
 fn js_error(e: &Error) -> JsValue {
     let error = js_sys::Error::new(&e.to_string());
     let _ = Reflect::set(&error, &"code".into(), &e.code().as_str().into());
+    if let Error::ContextLength { prompt_tokens, context_length } = e {
+        let details = js_sys::Object::new();
+        let _ = Reflect::set(&details, &"prompt_tokens".into(), &(*prompt_tokens as f64).into());
+        let _ = Reflect::set(&details, &"context_length".into(), &(*context_length as f64).into());
+        let _ = Reflect::set(&error, &"details".into(), &details);
+    }
     error.into()
 }
 
@@ -229,6 +237,15 @@ impl WebEngine {
     /// `abort`).
     pub fn abort(&self) {
         self.cancel.cancel();
+    }
+
+    /// Forgets the cached conversation (WebLLM's `resetChat`): the next request computes its
+    /// whole prompt.
+    #[wasm_bindgen(js_name = resetCache)]
+    pub fn reset_cache(&self) -> Result<(), JsValue> {
+        let mut lease = self.session.lease()?;
+        lease.get()?.reset_cache();
+        Ok(())
     }
 
     /// The model, the adapter, the precision, the context, memory and load timings, as JSON.

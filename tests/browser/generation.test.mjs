@@ -92,7 +92,7 @@ test(
 );
 
 test(
-  "SmolLM2 Q8_0: reference ids, flat wasm memory, progress, abort within one token, cached turns",
+  "SmolLM2 Q8_0: reference ids, flat wasm memory, progress, abort within one token, leaving a stream, signals, cached turns",
   { timeout: 900_000 },
   async (t) => {
     const page = await openPage(t, env);
@@ -133,15 +133,116 @@ test(
             seen += chunk.choices[0]?.token_ids?.length ?? 0;
             if (seen >= 3 && atAbort === null) {
               atAbort = seen;
-              engine.abort();
+              engine.interruptGenerate(); // WebLLM's name for abort()
             }
           }
+          const story = {
+            messages: [{ role: "user", content: "Tell me a long story." }],
+            stream: true,
+            max_tokens: 200,
+            ignore_eos: true,
+            return_token_ids: true,
+            seed: 5,
+          };
+          const leave = async (after) => {
+            let n = 0;
+            for await (const chunk of await engine.chat.completions.create(story)) {
+              n += chunk.choices[0]?.token_ids?.length ?? 0;
+              if (n >= after) break;
+            }
+            return n;
+          };
+          // Leaving a stream stops its decoding: the counter stands still afterwards.
+          const left = await leave(4);
+          const afterLeave = await engine.info();
+          await new Promise((r) => setTimeout(r, 1000));
+          const later = await engine.info();
+          // ... and the next request starts at once.
+          await leave(4);
+          const broke = performance.now();
+          let firstToken = null;
+          const next = [];
+          for await (const chunk of await engine.chat.completions.create({
+            ...story,
+            max_tokens: 2,
+            stream_options: { include_usage: true },
+          })) {
+            next.push(chunk);
+            if (firstToken === null && chunk.choices[0]?.token_ids?.length) firstToken = performance.now();
+          }
+          const waited = (firstToken - broke) / 1000;
+
+          // A signal aborts its own request: running, queued, or streaming.
+          const outcome = (p) =>
+            p.then(
+              (v) => ({ finish: v.choices[0].finish_reason, tokens: v.usage.completion_tokens }),
+              (e) => ({ code: e.code }),
+            );
+          const plain = { messages: story.messages, max_tokens: 6, ignore_eos: true };
+          const running = new AbortController();
+          setTimeout(() => running.abort(), 300);
+          const signalled = await outcome(
+            engine.chat.completions.create({ ...plain, max_tokens: 200 }, { signal: running.signal }),
+          );
+          const queuedSignal = new AbortController();
+          const first = outcome(engine.chat.completions.create(plain));
+          const second = outcome(engine.chat.completions.create(plain, { signal: queuedSignal.signal }));
+          queuedSignal.abort();
+          const [firstDone, secondDone] = await Promise.all([first, second]);
+          const streamSignal = new AbortController();
+          let streamed = 0;
+          let streamError = null;
+          try {
+            const s = await engine.chat.completions.create(story, { signal: streamSignal.signal });
+            for await (const chunk of s) {
+              streamed += chunk.choices[0]?.token_ids?.length ?? 0;
+              if (streamed >= 2) streamSignal.abort();
+            }
+          } catch (e) {
+            streamError = e.code;
+          }
+
+          // A conversation over the context: its own code, with both sizes.
+          let overflow = null;
+          try {
+            await engine.chat.completions.create({ messages: [{ role: "user", content: "word ".repeat(2100) }] });
+          } catch (e) {
+            overflow = { code: e.code, details: e.details, message: e.message };
+          }
+
           // The engine goes on: a first turn, then a second one that extends it.
           const turn1 = [{ role: "user", content: "Name a colour." }];
           const a1 = await engine.chat.completions.create({ messages: turn1, temperature: 0, max_tokens: 4 });
           const turn2 = [...turn1, a1.choices[0].message, { role: "user", content: "And another one?" }];
           const a2 = await engine.chat.completions.create({ messages: turn2, temperature: 0, max_tokens: 4 });
-          return { progress, info, text, chunks, atAbort, a1, a2 };
+          const stats = await engine.runtimeStatsText();
+          // WebLLM's resetChat: the cache is forgotten, the reply is the same.
+          await engine.resetChat();
+          const a2again = await engine.chat.completions.create({ messages: turn2, temperature: 0, max_tokens: 4 });
+          const infoEnd = await engine.info();
+          return {
+            progress,
+            info,
+            text,
+            chunks,
+            atAbort,
+            left,
+            afterLeave,
+            later,
+            next,
+            waited,
+            signalled,
+            firstDone,
+            secondDone,
+            streamed,
+            streamError,
+            overflow,
+            a1,
+            a2,
+            stats,
+            a2again,
+            infoEnd,
+          };
         },
         { c0, n, messages: CASE1_MESSAGES },
       ),
@@ -157,6 +258,10 @@ test(
     }
     const load = r.progress.filter((p) => p.phase === "load").at(-1);
     assert.ok(load.bytes > 140e6 && load.rate > 0, JSON.stringify(load));
+    // ... with WebLLM's fields: progress (0..1 of the phase), time elapsed, a line of text.
+    assert.ok(r.progress.every((p) => p.progress >= 0 && p.progress <= 1 && p.timeElapsed >= 0));
+    assert.equal(load.progress, 1);
+    assert.match(load.text, /^Loading it onto the GPU: 100%, 1\d\d\.\d MB of 1\d\d\.\d MB/);
 
     // Wasm memory: the 145 MB of weights stream through; memory stays under 64 MiB plus what
     // the header and the tokenizer took, and the weights add only the bounded upload buffer.
@@ -176,10 +281,51 @@ test(
     assert.equal(r.chunks.find((c) => c.choices[0]?.finish_reason).choices[0].finish_reason, "abort");
     assert.equal(r.chunks.at(-1).usage.completion_tokens, total);
 
+    // Leaving a stream: the request ended within a token of the break, and nothing was
+    // decoded after it.
+    assert.ok(r.afterLeave.last_usage.completion_tokens <= r.left + 1, JSON.stringify(r.afterLeave.last_usage));
+    assert.equal(r.later.stats.decoded, r.afterLeave.stats.decoded, "decoding went on after the break");
+    assert.equal(r.later.stats.decode_submits, r.afterLeave.stats.decode_submits);
+    // The next request's first token came within one decode step of its own prefill.
+    const nextUsage = r.next.at(-1).usage;
+    const step = 1 / r.afterLeave.last_usage.extra.decode_tokens_per_s;
+    const held = r.waited - nextUsage.extra.time_to_first_token_s;
+    console.log(
+      `after a break: first token ${r.waited.toFixed(3)} s, its own prefill ${nextUsage.extra.time_to_first_token_s.toFixed(3)} s, a decode step ${step.toFixed(3)} s`,
+    );
+    // (0.25 s for the messages between the page and the worker on a busy 2-core machine.)
+    assert.ok(
+      held <= step + 0.25,
+      `the next request waited ${held.toFixed(3)} s behind the one left (a step: ${step.toFixed(3)} s)`,
+    );
+
+    // Signals: a running request rejects at once; a queued one never runs and the one before
+    // it is untouched; a stream's next read rejects.
+    assert.deepEqual(r.signalled, { code: "aborted" });
+    assert.deepEqual(r.firstDone, { finish: "length", tokens: 6 });
+    assert.deepEqual(r.secondDone, { code: "aborted" });
+    assert.equal(r.streamError, "aborted");
+    assert.ok(r.streamed >= 2 && r.streamed <= 3, `${r.streamed} tokens streamed`);
+
+    // Over the context: its own code and both sizes, for an app to trim and retry.
+    assert.equal(r.overflow?.code, "context-length-exceeded", JSON.stringify(r.overflow));
+    assert.equal(r.overflow.details.context_length, 2048);
+    assert.ok(r.overflow.details.prompt_tokens > 2048, JSON.stringify(r.overflow.details));
+
     // The requests after the abort work, and the second turn reuses the first one's cache.
     assert.equal(r.a1.choices[0].finish_reason, "length");
     assert.equal(r.a1.usage.completion_tokens, 4);
     assert.ok(r.a2.usage.prompt_tokens_details.cached_tokens >= r.a1.usage.prompt_tokens, JSON.stringify(r.a2.usage));
+    // Random ids; one fingerprint, the engine's.
+    assert.match(r.a1.id, /^chatcmpl-[A-Za-z0-9]{24}$/);
+    assert.notEqual(r.a1.id, r.a2.id);
+    assert.match(r.a1.system_fingerprint, /^fp_[0-9a-f]{16}$/);
+    assert.equal(r.a2.system_fingerprint, r.a1.system_fingerprint);
+    assert.equal(r.infoEnd.system_fingerprint, r.a1.system_fingerprint);
+    // WebLLM's runtimeStatsText and resetChat.
+    assert.match(r.stats, /^prefill: \d+\.\d tokens\/s, decoding: \d+\.\d tokens\/s$/);
+    assert.equal(r.a2again.usage.prompt_tokens_details.cached_tokens, 0);
+    assert.equal(r.a2again.choices[0].message.content, r.a2.choices[0].message.content);
   },
 );
 

@@ -63,6 +63,10 @@ fn answer(s: &mut Session, request: &Request) -> Result<(serde_json::Value, Usag
     let (value, usage) = if request.messages.is_some() {
         let r = pollster::block_on(s.chat(request, &cancel, &mut |c| {
             for choice in &c.choices {
+                // With `n` > 1, the choices one after another, each under its number.
+                if choice.delta.role.is_some() && choice.index > 0 {
+                    print(&format!("\n\n[choice {}]\n", choice.index));
+                }
                 choice.delta.content.as_deref().into_iter().for_each(&mut print);
                 // Tool calls as they are written: `[call NAME] {arguments…}`.
                 for piece in choice.delta.tool_calls.iter().flatten() {
@@ -77,9 +81,17 @@ fn answer(s: &mut Session, request: &Request) -> Result<(serde_json::Value, Usag
         let usage = r.usage.clone();
         (serde_json::to_value(r).map_err(|e| e.to_string())?, usage)
     } else {
-        let r =
-            pollster::block_on(s.complete(request, &cancel, &mut |c| c.choices.iter().for_each(|c| print(&c.text))))
-                .map_err(fail)?;
+        let mut current = 0;
+        let r = pollster::block_on(s.complete(request, &cancel, &mut |c| {
+            for choice in &c.choices {
+                if choice.index != current {
+                    current = choice.index;
+                    print(&format!("\n\n[choice {current}]\n"));
+                }
+                print(&choice.text);
+            }
+        }))
+        .map_err(fail)?;
         let usage = r.usage.clone().unwrap_or_default();
         (serde_json::to_value(r).map_err(|e| e.to_string())?, usage)
     };
