@@ -7,6 +7,9 @@
 #   ./build.sh test           setup + models + every test suite (native, then browser)
 #   ./build.sh serve [PORT]   build the wasm (release) into www/pkg and serve www/ (and models/ as
 #                             /models/) on 127.0.0.1
+#   ./build.sh package        the npm package (www/package.json: the JS API, its worker, the wasm,
+#                             the TypeScript declarations, the Prompt-API facade) as a tarball,
+#                             target/package/hearth-webgpu-VERSION.tgz (npm pack)
 #   ./build.sh fuzz [SECONDS [TARGET...]]
 #                             run the fuzz targets (all, or those named; cargo-fuzz, nightly) for
 #                             SECONDS each (60) from seed corpora made from the fixtures; not part
@@ -116,13 +119,15 @@ assert (v("gguf"), v("jsonschema"), v("rfc3339-validator")) == ("0.19.0", "4.25.
     "$VENV/bin/pip" install -q --disable-pip-version-check gguf==0.19.0 numpy jsonschema==4.25.1 rfc3339-validator==0.1.4
   fi
   # playwright-core (never a browser download: the tests drive Debian's Chromium), prettier
-  # (the JS format check) and ajv (the structured-output test's JSON-schema validator), at the
+  # (the JS format check), ajv (the structured-output test's JSON-schema validator), and
+  # TypeScript and esbuild (the npm package's types checked, the package bundled), at the
   # versions package-lock.json pins.
   local pw_want pw_have
   pw_want=$(node -p 'require("./tests/browser/package-lock.json").packages["node_modules/playwright-core"].version')
   pw_have=$(node -p 'try { require("./tests/browser/node_modules/playwright-core/package.json").version } catch { "" }')
-  if [[ $pw_have != "$pw_want" || ! -x $BROWSER_TESTS/node_modules/.bin/prettier || ! -d $BROWSER_TESTS/node_modules/ajv-formats ]]; then
-    say "installing playwright-core $pw_want, prettier and ajv for the browser tests (npm ci)"
+  if [[ $pw_have != "$pw_want" || ! -x $BROWSER_TESTS/node_modules/.bin/prettier || ! -d $BROWSER_TESTS/node_modules/ajv-formats ||
+    ! -x $BROWSER_TESTS/node_modules/.bin/tsc || ! -d $BROWSER_TESTS/node_modules/esbuild ]]; then
+    say "installing playwright-core $pw_want, prettier, ajv, typescript and esbuild for the browser tests (npm ci)"
     (cd "$BROWSER_TESTS" && npm ci --no-audit --no-fund --loglevel=error)
   fi
   export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/hearth-xdg-$(id -u)}"
@@ -361,6 +366,8 @@ run_tests() {
   build_wasm
   say "browser tests, wasm internals (wasm-bindgen-test in headless Chromium, WebGPU on SwiftShader)"
   browser_tests 2>&1 | tee "$ROOT/target/browser-tests.log"
+  say "the npm package (for its test)"
+  pack
   say "browser tests, the JS API in a page (playwright-core driving Chromium)"
   cargo build -q --bin hearth
   page_tests 2>&1 | tee "$ROOT/target/page-tests.log"
@@ -376,8 +383,25 @@ build_wasm() {
   wasm-bindgen --target web --no-typescript --out-dir www/pkg target/wasm32-unknown-unknown/release/hearth.wasm
 }
 
+# The npm package from the built www/pkg: www/package.json's files staged with the version of
+# Cargo.toml, then `npm pack` into target/package/.
+pack() {
+  local stage="$ROOT/target/package/hearth-webgpu" version
+  version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+  rm -rf "$stage" "$ROOT"/target/package/hearth-webgpu-*.tgz
+  mkdir -p "$stage/pkg"
+  cp www/package.json www/hearth.js www/hearth.d.ts www/prompt-api.js www/prompt-api.d.ts www/catalog.js \
+    www/worker.js www/sources.js www/storage.js "$stage/"
+  cp www/pkg/hearth.js www/pkg/hearth_bg.wasm "$stage/pkg/"
+  (cd "$stage" && npm pkg set version="$version" && npm pack --pack-destination "$ROOT/target/package" --loglevel=error >/dev/null)
+  PACKAGE="$ROOT/target/package/hearth-webgpu-$version.tgz"
+  [[ -f $PACKAGE ]] || die "npm pack made no $PACKAGE"
+  say "$PACKAGE ($(du -h "$PACKAGE" | cut -f1))"
+}
+
 page_tests() {
   (cd "$BROWSER_TESTS" &&
+    HEARTH_PACKAGE="${PACKAGE:-}" \
     HEARTH_BIN="$ROOT/target/debug/hearth" HEARTH_MODELS="$MODELS" HEARTH_REFERENCE="$SHARED/reference" \
       node --test --test-concurrency=1 --test-reporter=spec ./*.test.mjs)
 }
@@ -468,5 +492,6 @@ case "${1:-}" in
   arch-references) setup && REMAKING_REFERENCES=1 models && arch_references ;;
   quant-references) setup && REMAKING_REFERENCES=1 models && quant_references && models ;;
   tool-references) setup && models && tool_references ;;
-  *) echo "usage: $0 {setup|models|test|serve [PORT]|fuzz [SECONDS [TARGET...]]|bench-peers [RUNS]|arch-references|quant-references|tool-references}" >&2; exit 2 ;;
+  package) setup && mkdir -p target && build_wasm && pack ;;
+  *) echo "usage: $0 {setup|models|test|serve [PORT]|package|fuzz [SECONDS [TARGET...]]|bench-peers [RUNS]|arch-references|quant-references|tool-references}" >&2; exit 2 ;;
 esac
