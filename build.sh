@@ -390,7 +390,8 @@ pack() {
   version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
   rm -rf "$stage" "$ROOT"/target/package/hearth-webgpu-*.tgz
   mkdir -p "$stage/pkg"
-  cp www/package.json www/hearth.js www/hearth.d.ts www/prompt-api.js www/prompt-api.d.ts www/catalog.js \
+  cp www/package.json www/hearth.js www/hearth.d.ts www/prompt-api.js www/prompt-api.d.ts www/hearth-chat.js \
+    www/hearth-chat.d.ts www/render.js www/catalog.js \
     www/worker.js www/sources.js www/storage.js "$stage/"
   cp www/pkg/hearth.js www/pkg/hearth_bg.wasm "$stage/pkg/"
   (cd "$stage" && npm pkg set version="$version" && npm pack --pack-destination "$ROOT/target/package" --loglevel=error >/dev/null)

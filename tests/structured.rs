@@ -153,6 +153,19 @@ fn json_object_lark_grammars_streams_and_refusals() {
         assert!((1..=40).contains(&words.len()) && words.chars().all(|c| c.is_ascii_lowercase() || c == ' '), "{text}");
     }
 
+    // A grammar that forces the whole reply (a literal): nothing is drawn, the reply is it,
+    // and the conversation goes on.
+    let literal = r#"<b>hi</b> "there""#;
+    for stream in [false, true] {
+        let c = chat(
+            &mut s,
+            json!({"messages": ask("Say hi."), "max_tokens": MAX_TOKENS, "stream": stream,
+                "response_format": {"type": "grammar", "grammar": format!("start: {}", json!(literal))}}),
+        )
+        .unwrap();
+        assert_eq!((c.choices[0].message.text(), c.choices[0].finish_reason), (literal, FinishReason::Stop));
+    }
+
     // Streamed: the chunks' text is the reply.
     let schema = json!({"type": "object", "properties": {"answer": {"type": "integer"}}, "required": ["answer"]});
     let body = json!({"messages": ask("What is 6 times 7?"), "temperature": 0, "max_tokens": MAX_TOKENS, "stream": true,

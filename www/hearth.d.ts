@@ -20,16 +20,21 @@ export type ErrorCode =
 
 /** Every failure of the API: a code to branch on and a sentence a person can act on. */
 export class HearthError extends Error {
-  constructor(code: ErrorCode, message: string, details?: ContextLengthDetails);
+  constructor(code: ErrorCode, message: string, details?: ErrorDetails);
   readonly name: "HearthError";
   readonly code: ErrorCode;
-  /** With `context-length-exceeded`: both sizes, to drop old turns and retry. */
-  readonly details?: ContextLengthDetails;
+  /** With `context-length-exceeded`: both sizes, to drop old turns and retry; `{busy: true}`
+   *  on a load that found its model being downloaded by another tab. */
+  readonly details?: ErrorDetails;
 }
 
-export interface ContextLengthDetails {
-  prompt_tokens: number;
-  context_length: number;
+/** What some errors carry besides their sentence. */
+export interface ErrorDetails {
+  /** context-length-exceeded: the prompt's tokens and the context's. */
+  prompt_tokens?: number;
+  context_length?: number;
+  /** A load that found its model being downloaded by another tab. */
+  busy?: boolean;
 }
 
 // ---- loading ------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ import { deleteModel, listModels, looksLikeId, readRecord, storageAvailable } fr
 /** An error with a `code`: no-webgpu, adapter-limits, out-of-memory, device-lost, quota,
  *  network, bad-model, unsupported-model, aborted, bad-request, context-length-exceeded,
  *  unsupported-schema or internal. A context-length-exceeded error has `details:
- *  {prompt_tokens, context_length}`: drop earlier turns and retry. */
+ *  {prompt_tokens, context_length}`: drop earlier turns and retry; a load that found the model
+ *  being downloaded by another tab has `details: {busy: true}`: retry when it is done. */
 export class HearthError extends Error {
   constructor(code, message, details) {
     super(message);

@@ -139,7 +139,7 @@ async function openHandle(handle, options) {
       if (attempt >= 20) {
         throw Object.assign(
           new Error(`${handle.name} is being written by another tab or window of this site; try again when it is done`),
-          { code: "network" },
+          { code: "network", details: { busy: true } },
         );
       }
       await new Promise((r) => setTimeout(r, 100));

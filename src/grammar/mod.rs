@@ -151,6 +151,11 @@ impl Constraint {
         Ok(words)
     }
 
+    /// A mask that allows every token (for a draw the grammar will not read).
+    pub fn allow_all(&self) -> Vec<u32> {
+        vec![u32::MAX; self.words]
+    }
+
     /// Moves past `token` (sampled under the last mask).
     pub fn consume(&mut self, token: u32) -> Result<(), GrammarError> {
         self.matcher.consume_token(token).map_err(|e| self.failed(e))

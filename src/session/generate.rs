@@ -68,13 +68,16 @@ pub async fn generate(
         return Ok(Outcome::empty(FinishReason::Length, usage));
     }
     // The tokens a grammar forces at the start (a schema's `{"` and first key) join the
-    // prompt's prefill; the first draw is masked.
+    // prompt's prefill; the first draw is masked. A grammar that forces the whole reply (a
+    // literal) leaves nothing to draw: the prefill's draw is then not used.
     let mut queue = Vec::new();
+    let mut forced_whole = false;
     if let Some(c) = constraint.as_deref_mut() {
         if fast_forward {
             queue = c.forced();
         }
-        engine.write_mask(&c.mask()?);
+        forced_whole = c.is_complete();
+        engine.write_mask(&if forced_whole { c.allow_all() } else { c.mask()? });
     }
     let prompt: Vec<u32> = prompt_ids.iter().chain(&queue).copied().collect();
     let (first, prefilled) = match engine.prefill(&prompt, cancel).await {
@@ -84,11 +87,13 @@ pub async fn generate(
     };
     let prefilled = prefilled.saturating_sub(queue.len());
     let mut forced = queue.len();
-    if let Some(c) = constraint.as_deref_mut() {
-        c.consume(first)?;
-    }
     let mut queue: Vec<(u32, Option<TokenLogprobs>)> = queue.into_iter().map(|t| (t, None)).collect();
-    queue.push((first, engine.take_logprobs()));
+    if !forced_whole {
+        if let Some(c) = constraint.as_deref_mut() {
+            c.consume(first)?;
+        }
+        queue.push((first, engine.take_logprobs()));
+    }
     let t_first = now_ms();
     let stats0 = engine.stats;
 

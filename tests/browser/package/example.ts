@@ -1,6 +1,7 @@
 // A typed app against the npm package's declarations: `tsc --noEmit` must accept it
 // (tests/browser/package.test.mjs). It uses every part of the public API once.
 import { Hearth, HearthError, type ChatCompletionChunk, type ChatMessage } from "hearth-webgpu";
+import "hearth-webgpu/hearth-chat";
 import { LanguageModel } from "hearth-webgpu/prompt-api";
 
 export async function chat(url: string, out: { textContent: string | null }): Promise<string> {
@@ -41,6 +42,9 @@ export async function chat(url: string, out: { textContent: string | null }): Pr
   engine.interruptGenerate();
   await engine.unload();
   for (const m of await Hearth.models.list()) if (!m.complete) await Hearth.models.delete(m.id);
+
+  const box = document.querySelector("hearth-chat");
+  if (box) box.request = { temperature: 0.3, max_tokens: 256 };
 
   LanguageModel.configure({ model: url, contextLength: 1024 });
   if ((await LanguageModel.availability()) === "unavailable") return LanguageModel.unavailableReason ?? "";
