@@ -178,7 +178,7 @@ test(
               (v) => ({ finish: v.choices[0].finish_reason, tokens: v.usage.completion_tokens }),
               (e) => ({ code: e.code }),
             );
-          const plain = { messages: story.messages, max_tokens: 6, ignore_eos: true };
+          const plain = { messages: story.messages, max_tokens: 3, ignore_eos: true };
           const running = new AbortController();
           setTimeout(() => running.abort(), 300);
           const signalled = await outcome(
@@ -302,7 +302,7 @@ test(
     // Signals: a running request rejects at once; a queued one never runs and the one before
     // it is untouched; a stream's next read rejects.
     assert.deepEqual(r.signalled, { code: "aborted" });
-    assert.deepEqual(r.firstDone, { finish: "length", tokens: 6 });
+    assert.deepEqual(r.firstDone, { finish: "length", tokens: 3 });
     assert.deepEqual(r.secondDone, { code: "aborted" });
     assert.equal(r.streamError, "aborted");
     assert.ok(r.streamed >= 2 && r.streamed <= 3, `${r.streamed} tokens streamed`);

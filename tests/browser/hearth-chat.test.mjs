@@ -52,7 +52,7 @@ test(
     assert.equal(await page.locator("hearth-chat textarea").getAttribute("placeholder"), "Ask SmolLM2 anything");
 
     // A streamed reply.
-    const first = await ask(page, "What is the capital of France?", { temperature: 0, max_tokens: 12 });
+    const first = await ask(page, "What is the capital of France?", { temperature: 0, max_tokens: 6 });
     assert.equal(await state(page), "ready");
     assert.ok(first.trim().length > 0, first);
 
