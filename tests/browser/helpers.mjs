@@ -24,9 +24,9 @@ export const CHROMIUM_ARGS = [
   "--disable-quic",
 ];
 
-/** The server and the browser, for one test file. */
-export async function setUp() {
-  const server = await startServer({ models: modelsDir });
+/** The server (serving `root`, www/ by default) and the browser, for one test file. */
+export async function setUp({ root } = {}) {
+  const server = await startServer({ root, models: modelsDir });
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     args: CHROMIUM_ARGS,

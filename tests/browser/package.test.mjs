@@ -11,11 +11,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import * as esbuild from "esbuild";
-import { chromium } from "playwright-core";
 import { after, before, test } from "node:test";
 
-import { CHROMIUM_ARGS, inPage, loggedPage, modelsDir, ok, reference } from "./helpers.mjs";
-import { startServer } from "./server.mjs";
+import { inPage, loggedPage, ok, reference, setUp } from "./helpers.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const tarball = process.env.HEARTH_PACKAGE;
@@ -31,12 +29,7 @@ before(async () => {
   writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
   const npm = run("npm", ["install", "--offline", "--no-audit", "--no-fund", "--loglevel=error", tarball], app);
   assert.equal(npm.status, 0, npm.stderr);
-  const server = await startServer({ root: app, models: modelsDir });
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: CHROMIUM_ARGS,
-  });
-  env = { server, browser };
+  env = await setUp({ root: app });
 });
 after(async () => {
   await env?.browser.close();
