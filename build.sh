@@ -120,14 +120,16 @@ assert (v("gguf"), v("jsonschema"), v("rfc3339-validator")) == ("0.19.0", "4.25.
   fi
   # playwright-core (never a browser download: the tests drive Debian's Chromium), prettier
   # (the JS format check), ajv (the structured-output test's JSON-schema validator), and
-  # TypeScript and esbuild (the npm package's types checked, the package bundled), at the
+  # TypeScript and esbuild (the npm package's types checked, the package bundled), and the
+  # openai client and WebLLM (their declarations check the apps the port test ports), at the
   # versions package-lock.json pins.
   local pw_want pw_have
   pw_want=$(node -p 'require("./tests/browser/package-lock.json").packages["node_modules/playwright-core"].version')
   pw_have=$(node -p 'try { require("./tests/browser/node_modules/playwright-core/package.json").version } catch { "" }')
   if [[ $pw_have != "$pw_want" || ! -x $BROWSER_TESTS/node_modules/.bin/prettier || ! -d $BROWSER_TESTS/node_modules/ajv-formats ||
-    ! -x $BROWSER_TESTS/node_modules/.bin/tsc || ! -d $BROWSER_TESTS/node_modules/esbuild ]]; then
-    say "installing playwright-core $pw_want, prettier, ajv, typescript and esbuild for the browser tests (npm ci)"
+    ! -x $BROWSER_TESTS/node_modules/.bin/tsc || ! -d $BROWSER_TESTS/node_modules/esbuild ||
+    ! -d $BROWSER_TESTS/node_modules/openai || ! -d $BROWSER_TESTS/node_modules/@mlc-ai/web-llm ]]; then
+    say "installing playwright-core $pw_want, prettier, ajv, typescript, esbuild, openai and web-llm for the browser tests (npm ci)"
     (cd "$BROWSER_TESTS" && npm ci --no-audit --no-fund --loglevel=error)
   fi
   export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/hearth-xdg-$(id -u)}"
@@ -354,8 +356,9 @@ run_tests() {
   export HEARTH_MODELS="$MODELS" HEARTH_REFERENCE="$SHARED/reference"
   say "cargo fmt --check"
   cargo fmt --check
-  say "prettier --check (the JS of www/ and tests/browser)"
-  "$BROWSER_TESTS/node_modules/.bin/prettier" --config "$BROWSER_TESTS/.prettierrc.json" --check www/*.js tests/browser/*.mjs
+  say "prettier --check (the JS and TypeScript of www/ and tests/browser)"
+  "$BROWSER_TESTS/node_modules/.bin/prettier" --config "$BROWSER_TESTS/.prettierrc.json" --check www/*.js www/*.d.ts \
+    tests/browser/*.mjs tests/browser/package/*.ts tests/browser/ports/*.ts
   say "cargo clippy (native and wasm32)"
   cargo clippy -q --all-targets -- -D warnings
   cargo clippy -q --all-targets --target wasm32-unknown-unknown -- -D warnings

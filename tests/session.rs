@@ -358,7 +358,8 @@ fn bad_requests_name_what_is_wrong() {
         (serde_json::json!({"messages": hi, "max_token": 5}), "unknown field `max_token`"),
         (serde_json::json!({"messages": []}), "empty"),
         (serde_json::json!({"prompt": "Hi"}), "takes `messages`, not `prompt`"),
-        (serde_json::json!({"messages": [{"role": "function", "content": "x"}]}), "role 'function'"),
+        (serde_json::json!({"messages": [{"role": "function", "content": "x", "name": "f"}]}), "use `tools`"),
+        (serde_json::json!({"messages": [{"role": "robot", "content": "x"}]}), "role 'robot'"),
         (serde_json::json!({"messages": [{"role": "user"}]}), "needs `content`"),
         (
             serde_json::json!({"messages": hi, "tools": [{"type": "code", "function": {"name": "f"}}]}),
@@ -375,6 +376,16 @@ fn bad_requests_name_what_is_wrong() {
             "cannot both",
         ),
         (serde_json::json!({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}), "image_url"),
+        (
+            // OpenAI's image part as its clients write it: refused by name, not as an unknown field.
+            serde_json::json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "What is it?"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA", "detail": "low"}}]}]}),
+            "content part 'image_url' is not supported: the model reads text only",
+        ),
+        (
+            serde_json::json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "x", "image": 1}]}]}),
+            "a list of parts such as",
+        ),
         (serde_json::json!({"messages": hi, "top_logprobs": 3}), "needs `logprobs: true`"),
         (serde_json::json!({"messages": hi, "logprobs": 3}), "true or false"),
         (serde_json::json!({"messages": hi, "logprobs": true, "top_logprobs": 21}), "at most 20"),
@@ -402,6 +413,28 @@ fn bad_requests_name_what_is_wrong() {
     assert_eq!(v["choices"][0]["finish_reason"], "length", "{v}");
     assert_eq!(v["usage"]["completion_tokens"], 0, "{v}");
     assert_eq!(s.info().cached_tokens, 0, "nothing ran");
+}
+
+/// A history kept from OpenAI's replies goes back in as it came: `refusal: null` and
+/// `annotations` are accepted, and a refusal (the field, or a part) is the assistant's text.
+#[test]
+fn openai_reply_shapes_in_a_history_are_read() {
+    let r = Request::from_json(
+        r#"{"messages": [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello!", "refusal": null, "annotations": []},
+            {"role": "user", "content": "Do it"},
+            {"role": "assistant", "content": null, "refusal": "I can't."},
+            {"role": "user", "content": "Please"},
+            {"role": "assistant", "content": [{"type": "refusal", "refusal": "No."}]}]}"#,
+    )
+    .unwrap();
+    let texts: Vec<String> = r.chat_messages().unwrap().into_iter().map(|m| m.content).collect();
+    assert_eq!(texts, ["Hi", "Hello!", "Do it", "I can't.", "Please", "No."]);
+    // A refusal part is an assistant's only.
+    let r = Request::from_json(r#"{"messages": [{"role": "user", "content": [{"type": "refusal", "refusal": "x"}]}]}"#)
+        .unwrap();
+    assert!(r.chat_messages().unwrap_err().to_string().contains("content part 'refusal'"));
 }
 
 /// A model too large for the device's limits is refused before any weight is read; a lost

@@ -104,11 +104,39 @@ export interface ToolCall {
   function: { name: string; arguments: string };
 }
 
+/** OpenAI's (and WebLLM's) parts that are not text: typed so that a history typed with their
+ *  clients' declarations passes as it is, refused at run time (`bad-request` naming the part):
+ *  the models read text. */
+export type MediaPart =
+  | { type: "image_url"; image_url: unknown }
+  | { type: "input_audio"; input_audio: unknown }
+  | { type: "file"; file: unknown };
+/** An assistant's refusal, as OpenAI's replies may carry it: read as the message's text. */
+export interface RefusalPart {
+  type: "refusal";
+  refusal: string;
+}
+/** A custom tool's call, as OpenAI's types allow in a history: refused at run time. */
+export interface CustomToolCall {
+  id: string;
+  type: "custom";
+  custom: { name: string; input: string };
+}
 export type ChatMessage =
   | { role: "system" | "developer"; content: string | TextPart[]; name?: string }
-  | { role: "user"; content: string | TextPart[]; name?: string }
-  | { role: "assistant"; content?: string | TextPart[] | null; tool_calls?: ToolCall[]; name?: string }
-  | { role: "tool"; content: string | TextPart[]; tool_call_id: string };
+  | { role: "user"; content: string | (TextPart | MediaPart)[]; name?: string }
+  | {
+      role: "assistant";
+      content?: string | (TextPart | RefusalPart)[] | null;
+      /** Taken as the text when `content` is null (a history kept from OpenAI's replies). */
+      refusal?: string | null;
+      tool_calls?: (ToolCall | CustomToolCall)[];
+      name?: string;
+    }
+  | { role: "tool"; content: string | TextPart[]; tool_call_id: string }
+  /** OpenAI's deprecated function messages: typed as OpenAI's clients have them, refused at
+   *  run time (use `tools` and `tool` messages). */
+  | { role: "function"; content: string | null; name: string };
 
 export interface Tool {
   type: "function";
@@ -212,6 +240,8 @@ export interface TokenLogprob extends TopLogprob {
 export interface AssistantMessage {
   role: "assistant";
   content: string | null;
+  /** Always null: present because OpenAI's clients type it so. */
+  refusal: null;
   tool_calls?: ToolCall[];
 }
 
@@ -282,7 +312,10 @@ export interface Completion {
 export type Stream<T> = AsyncGenerator<T, void, undefined>;
 
 export interface ChatCompletions {
-  create(request: ChatCompletionRequest & { stream: true }, options?: RequestOptions): Promise<Stream<ChatCompletionChunk>>;
+  create(
+    request: ChatCompletionRequest & { stream: true },
+    options?: RequestOptions,
+  ): Promise<Stream<ChatCompletionChunk>>;
   create(request: ChatCompletionRequest & { stream?: false }, options?: RequestOptions): Promise<ChatCompletion>;
   create(
     request: ChatCompletionRequest,
@@ -420,6 +453,8 @@ export class Hearth {
   interruptGenerate(): void;
   /** Forgets the cached conversation (WebLLM's name). */
   resetChat(): Promise<void>;
+  /** The text of the last request's first choice, so far while it streams (WebLLM's name). */
+  getMessage(): Promise<string>;
   /** The last request's speeds as a line (WebLLM's name). */
   runtimeStatsText(): Promise<string>;
   /** Frees the GPU memory and ends the worker. */

@@ -77,6 +77,7 @@ export class Hearth {
   #pending = new Map(); // id → {resolve, reject, onProgress, onChunk}
   #next = 1;
   #closed = null; // why the engine can no longer be used
+  #lastMessage = ""; // the last request's first choice, as getMessage() gives it
 
   /**
    * Loads a GGUF model.
@@ -243,6 +244,12 @@ export class Hearth {
     return this.#call("reset", {});
   }
 
+  /** The text of the last request's first choice (so far, while it streams), as WebLLM's
+   *  `getMessage()`. */
+  async getMessage() {
+    return this.#lastMessage;
+  }
+
   /** The last request's speeds, as WebLLM's `runtimeStatsText()`: "prefill: 120.5 tokens/s,
    *  decoding: 31.2 tokens/s" (numbers in `info().last_usage.extra`). */
   async runtimeStatsText() {
@@ -294,10 +301,22 @@ export class Hearth {
       wake?.();
       wake = null;
     };
-    const handlers = request.stream ? { onChunk: (c) => (chunks.push(c), notify()) } : {};
+    this.#lastMessage = "";
+    const remember = (chunk) => {
+      const first = chunk.choices.find((c) => c.index === 0);
+      this.#lastMessage += first?.delta?.content ?? first?.text ?? "";
+    };
+    const handlers = request.stream ? { onChunk: (c) => (remember(c), chunks.push(c), notify()) } : {};
     const { id, done } = this.#send(op, { request }, handlers);
     const stop = () => this.#closed || this.#worker.postMessage({ op: "abort", target: id });
-    if (!request.stream) return abortable(done, signal, stop);
+    if (!request.stream) {
+      const reply = done.then((r) => {
+        const first = r.choices.find((c) => c.index === 0);
+        this.#lastMessage = first?.message?.content ?? first?.text ?? "";
+        return r;
+      });
+      return abortable(reply, signal, stop);
+    }
     const onAbort = () => {
       stop();
       failure = abortedRequest();

@@ -546,7 +546,9 @@ impl Session {
             .await?;
             let mut finish = out.finish;
             let message = match &mut parser {
-                None => AssistantMessage { role: "assistant", content: Some(out.text), tool_calls: None },
+                None => {
+                    AssistantMessage { role: "assistant", content: Some(out.text), refusal: None, tool_calls: None }
+                }
                 Some(parser) => {
                     let events = parser.finish();
                     reply.apply(&events);
@@ -568,6 +570,7 @@ impl Session {
                     AssistantMessage {
                         role: "assistant",
                         content: (calls.is_empty() || !reply.content.is_empty()).then(|| reply.content.clone()),
+                        refusal: None,
                         tool_calls: (!calls.is_empty()).then_some(calls),
                     }
                 }

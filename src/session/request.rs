@@ -55,7 +55,7 @@ pub struct Request {
     /// Also return the prompt's and the reply's token ids (as vLLM does).
     #[serde(default)]
     pub return_token_ids: bool,
-    /// Number of choices; only 1 is supported.
+    /// Number of choices (1 to 16), one after another from the prompt's cache.
     pub n: Option<u32>,
     /// What the reply must be: free text, any JSON object, JSON valid against a schema, or text
     /// of a Lark grammar. Enforced while decoding (every token is drawn from those the
@@ -243,7 +243,7 @@ pub struct JsonSchemaFormat {
 }
 
 /// One message of a chat request.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChatMessage {
     /// `system`, `developer` (taken as system), `user`, `assistant` or `tool`.
@@ -257,11 +257,21 @@ pub struct ChatMessage {
     pub tool_calls: Option<Vec<MessageToolCall>>,
     /// Which call a tool message answers.
     pub tool_call_id: Option<String>,
+    /// OpenAI's refusal text of an assistant message (null in every reply hearth gives); taken
+    /// as the message's text when it has no `content`, so that a history kept from OpenAI's
+    /// replies goes back in as it came.
+    pub refusal: Option<String>,
+    /// OpenAI's citations of an assistant reply: accepted and unused.
+    pub annotations: Option<serde_json::Value>,
 }
 
-/// Message content: a string or OpenAI's list of parts (text parts only).
+/// Message content: a string or OpenAI's list of parts (text parts, and refusal parts of
+/// assistant messages, are read).
 #[derive(Clone, Debug, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "`content`: a string, or a list of parts such as {\"type\": \"text\", \"text\": \"…\"} (no other fields)"
+)]
 pub enum Content {
     /// Plain text.
     Text(String),
@@ -273,11 +283,20 @@ pub enum Content {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContentPart {
-    /// Only `text` is supported.
+    /// `text` (and `refusal` in an assistant message) is read; OpenAI's `image_url`,
+    /// `input_audio` and `file` parts are named in the refusal: the models read text.
     #[serde(rename = "type")]
     pub kind: String,
-    /// The text.
+    /// The text of a `text` part.
     pub text: Option<String>,
+    /// The text of a `refusal` part.
+    pub refusal: Option<String>,
+    /// An `image_url` part's image (refused).
+    pub image_url: Option<serde_json::Value>,
+    /// An `input_audio` part's audio (refused).
+    pub input_audio: Option<serde_json::Value>,
+    /// A `file` part's file (refused).
+    pub file: Option<serde_json::Value>,
 }
 
 impl Request {
@@ -310,21 +329,31 @@ fn chat_message(m: &ChatMessage) -> Result<Message, Error> {
         "user" => "user",
         "assistant" => "assistant",
         "tool" => "tool",
+        "function" => {
+            return Err(bad(
+                "OpenAI's deprecated `function` messages are not supported: use `tools` and `tool` messages",
+            ));
+        }
         other => {
             return Err(bad(format!("message role '{other}' is not supported (system, user, assistant, tool)")));
         }
     };
-    let content = match &m.content {
-        Some(Content::Text(t)) => t.clone(),
-        Some(Content::Parts(parts)) => parts
+    let content = match (&m.content, &m.refusal) {
+        (Some(Content::Text(t)), _) => t.clone(),
+        (Some(Content::Parts(parts)), _) => parts
             .iter()
-            .map(|p| match (p.kind.as_str(), &p.text) {
-                ("text", Some(t)) => Ok(t.as_str()),
-                (kind, _) => Err(bad(format!("content part '{kind}' is not supported (text only)"))),
+            .map(|p| match (p.kind.as_str(), &p.text, &p.refusal) {
+                ("text", Some(t), _) => Ok(t.as_str()),
+                ("refusal", _, Some(r)) if role == "assistant" => Ok(r.as_str()),
+                ("image_url" | "input_audio" | "file", _, _) => {
+                    Err(bad(format!("content part '{}' is not supported: the model reads text only", p.kind)))
+                }
+                (kind, _, _) => Err(bad(format!("content part '{kind}' is not supported (text parts only)"))),
             })
             .collect::<Result<String, Error>>()?,
-        None if m.tool_calls.is_some() => String::new(),
-        None => return Err(bad(format!("a '{role}' message needs `content`"))),
+        (None, Some(refusal)) if role == "assistant" => refusal.clone(),
+        (None, _) if m.tool_calls.is_some() => String::new(),
+        (None, _) => return Err(bad(format!("a '{role}' message needs `content`"))),
     };
     if m.tool_calls.is_some() && role != "assistant" {
         return Err(bad("only assistant messages carry `tool_calls`"));

@@ -91,6 +91,9 @@ pub struct AssistantMessage {
     pub role: &'static str,
     /// The reply's text (null when it only calls tools, as OpenAI's API has it).
     pub content: Option<String>,
+    /// OpenAI's refusal: always null (hearth has no refusal channel), present because OpenAI's
+    /// clients type it as always there.
+    pub refusal: Option<String>,
     /// The calls the reply made (absent without any).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ResponseToolCall>>,

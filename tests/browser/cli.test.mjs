@@ -1,14 +1,9 @@
 // One request layer: the same request gives the same tokens from the native CLI (wgpu on
 // Vulkan) and from the page (WebGPU in Chromium), both on the f32 path.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { after, before, test } from "node:test";
-import { promisify } from "node:util";
 
-import { inPage, modelsDir, ok, openPage, repo, setUp } from "./helpers.mjs";
+import { inPage, nativeResponses, ok, openPage, setUp } from "./helpers.mjs";
 
 let env;
 before(async () => (env = await setUp()));
@@ -16,17 +11,6 @@ after(async () => {
   await env?.browser.close();
   await env?.server.close();
 });
-
-function hearthBinary() {
-  const candidates = [
-    process.env.HEARTH_BIN,
-    path.join(repo, "target/debug/hearth"),
-    path.join(repo, "target/release/hearth"),
-  ];
-  const found = candidates.find((p) => p && existsSync(p));
-  assert.ok(found, "the hearth CLI is not built: run cargo build --bin hearth (./build.sh test does)");
-  return found;
-}
 
 test("the CLI and the browser give the same ids for the same sampled request", { timeout: 600_000 }, async (t) => {
   const model = "SmolLM2-135M-Instruct.Q4_0.gguf";
@@ -43,15 +27,7 @@ test("the CLI and the browser give the same ids for the same sampled request", {
     max_tokens: 12,
     return_token_ids: true,
   };
-  const dir = mkdtempSync(path.join(os.tmpdir(), "hearth-cli-"));
-  const file = path.join(dir, "request.json");
-  writeFileSync(file, JSON.stringify(request));
-  const { stdout } = await promisify(execFile)(
-    hearthBinary(),
-    ["run", "-m", path.join(modelsDir, model), "--request", file, "--json", "--f32", "--ctx", "2048"],
-    { maxBuffer: 16 << 20 },
-  );
-  const native = JSON.parse(stdout.trim().split("\n").at(-1));
+  const [native] = await nativeResponses(model, [request]);
 
   const page = await openPage(t, env);
   const web = ok(

@@ -1,8 +1,12 @@
 // Shared set-up of the browser tests: the server, headless Chromium with WebGPU on
 // SwiftShader (flags from ../shared/BROWSER.md), pages with the public JS API, references.
-import { readFileSync } from "node:fs";
+import assert from "node:assert/strict";
+import { execFile, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 
 import { chromium } from "playwright-core";
 
@@ -90,3 +94,55 @@ export function ok(result) {
 }
 
 export const MiB = 1 << 20;
+
+/** A fresh folder with the npm package (`HEARTH_PACKAGE`, the tarball `./build.sh package`
+ *  makes) installed from its tarball as an app would install it. A missing package is a
+ *  failure, never a skip. */
+export function installPackage() {
+  const tarball = process.env.HEARTH_PACKAGE;
+  assert.ok(tarball, "HEARTH_PACKAGE names the tarball (./build.sh package makes it)");
+  const app = mkdtempSync(path.join(tmpdir(), "hearth-package-"));
+  writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
+  const npm = spawnSync("npm", ["install", "--offline", "--no-audit", "--no-fund", "--loglevel=error", tarball], {
+    cwd: app,
+    encoding: "utf8",
+  });
+  assert.equal(npm.status, 0, npm.stderr);
+  return app;
+}
+
+/** The `hearth` CLI's path (HEARTH_BIN, or a cargo build of it). */
+export function hearthBinary() {
+  const candidates = [
+    process.env.HEARTH_BIN,
+    path.join(repo, "target/debug/hearth"),
+    path.join(repo, "target/release/hearth"),
+  ];
+  const found = candidates.find((p) => p && existsSync(p));
+  assert.ok(found, "the hearth CLI is not built: run cargo build --bin hearth (./build.sh test does)");
+  return found;
+}
+
+/** The native engine's responses to `requests`, one after another on one load of `model` (a
+ *  file of the models folder): `hearth run --request … --json --f32`, as the browser's
+ *  SwiftShader runs f32. */
+export async function nativeResponses(model, requests, { contextLength = 2048 } = {}) {
+  const dir = mkdtempSync(path.join(tmpdir(), "hearth-native-"));
+  try {
+    const args = ["run", "-m", path.join(modelsDir, model), "--json", "--f32", "--ctx", String(contextLength)];
+    requests.forEach((r, i) => {
+      const file = path.join(dir, `request-${i}.json`);
+      writeFileSync(file, JSON.stringify(r));
+      args.push("--request", file);
+    });
+    const { stdout } = await promisify(execFile)(hearthBinary(), args, { maxBuffer: 16 << 20 });
+    const responses = stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
+    assert.equal(responses.length, requests.length, stdout);
+    return responses;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -5,30 +5,23 @@
 // by esbuild: each generates llama.cpp's greedy ids on SwiftShader's WebGPU.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import * as esbuild from "esbuild";
 import { after, before, test } from "node:test";
 
-import { inPage, loggedPage, ok, reference, setUp } from "./helpers.mjs";
+import { inPage, installPackage, loggedPage, ok, reference, setUp } from "./helpers.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const tarball = process.env.HEARTH_PACKAGE;
 let app; // the fresh folder the package is installed in
 let env;
 
 const run = (cmd, args, cwd) => spawnSync(cmd, args, { cwd, encoding: "utf8" });
 
 before(async () => {
-  // A missing package is a failure, never a skip: ./build.sh test makes it first.
-  assert.ok(tarball, "HEARTH_PACKAGE names the tarball (./build.sh package makes it)");
-  app = mkdtempSync(path.join(tmpdir(), "hearth-package-"));
-  writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
-  const npm = run("npm", ["install", "--offline", "--no-audit", "--no-fund", "--loglevel=error", tarball], app);
-  assert.equal(npm.status, 0, npm.stderr);
+  app = installPackage();
   env = await setUp({ root: app });
 });
 after(async () => {

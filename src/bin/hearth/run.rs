@@ -1,4 +1,5 @@
-//! `hearth run`: one request, streamed to stdout; `hearth chat`: an interactive conversation.
+//! `hearth run`: a prompt or requests, each reply streamed as it comes; `hearth chat`: an
+//! interactive conversation.
 //! Both build the same requests the JS API takes and hand them to the library's session.
 
 use std::io::{BufRead, Write};
@@ -21,8 +22,10 @@ pub struct RunArgs {
     prompt: Option<String>,
     /// An OpenAI-style request as JSON (`messages` for a chat, `prompt` for a text
     /// completion), exactly as the JS API takes it; the sampling flags are then ignored.
+    /// Repeatable: the requests run one after another on the one loaded model (each reuses
+    /// what the cache holds of its prompt, as the JS API's do).
     #[arg(long, conflicts_with_all = ["prompt", "chat", "system"])]
-    request: Option<PathBuf>,
+    request: Vec<PathBuf>,
     /// Wrap the prompt in the model's chat template.
     #[arg(long)]
     chat: bool,
@@ -35,25 +38,19 @@ pub struct RunArgs {
     /// Stop when the output ends with this text (repeatable).
     #[arg(long)]
     stop: Vec<String>,
-    /// Print the response object (with prompt and reply token ids) as JSON on the last line.
+    /// Print each response object (with prompt and reply token ids) as one line of JSON on
+    /// stdout; the text then streams to stderr.
     #[arg(long)]
     json: bool,
 }
 
 fn message(role: &str, text: &str) -> ChatMessage {
-    ChatMessage {
-        role: role.into(),
-        content: Some(Content::Text(text.into())),
-        name: None,
-        tool_calls: None,
-        tool_call_id: None,
-    }
+    ChatMessage { role: role.into(), content: Some(Content::Text(text.into())), ..ChatMessage::default() }
 }
 
-/// Streams the reply to `request` to stdout (then a newline) and returns the final response
+/// Streams the reply to `request` to `out` (then a newline) and returns the final response
 /// as JSON and its usage.
-fn answer(s: &mut Session, request: &Request) -> Result<(serde_json::Value, Usage), String> {
-    let mut out = std::io::stdout().lock();
+fn answer(s: &mut Session, request: &Request, out: &mut dyn Write) -> Result<(serde_json::Value, Usage), String> {
     let mut print = |text: &str| {
         let _ = write!(out, "{text}");
         let _ = out.flush();
@@ -111,14 +108,10 @@ fn print_usage(u: &Usage) {
     );
 }
 
-/// Runs one request.
+/// Runs the prompt, or each request in turn.
 pub fn run(args: &RunArgs) -> Result<(), String> {
-    let mut request = match (&args.request, &args.prompt) {
-        (Some(path), _) => {
-            let json = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            Request::from_json(&json).map_err(|e| format!("{}: {e}", path.display()))?
-        }
-        (None, Some(prompt)) => {
+    let requests = match (&args.request[..], &args.prompt) {
+        ([], Some(prompt)) => {
             let mut r = args.sampling.request(args.n, &args.stop);
             if args.chat {
                 let system = args.system.iter().map(|s| message("system", s));
@@ -126,18 +119,31 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
             } else {
                 r.prompt = Some(prompt.clone());
             }
-            r
+            vec![r]
         }
-        (None, None) => return Err("give a prompt (-p) or a request (--request FILE.json)".into()),
+        ([], None) => return Err("give a prompt (-p) or a request (--request FILE.json)".into()),
+        (paths, _) => paths
+            .iter()
+            .map(|path| {
+                let json = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                Request::from_json(&json).map_err(|e| format!("{}: {e}", path.display()))
+            })
+            .collect::<Result<Vec<Request>, String>>()?,
     };
-    // Streamed to the terminal either way; --json adds the ids to the final object.
-    request.stream = true;
-    request.return_token_ids |= args.json;
     let mut s = load(&args.model)?;
-    let (value, usage) = answer(&mut s, &request)?;
-    print_usage(&usage);
-    if args.json {
-        let _ = writeln!(std::io::stdout().lock(), "{value}");
+    for mut request in requests {
+        // Streamed either way; --json adds the ids to the final object.
+        request.stream = true;
+        request.return_token_ids |= args.json;
+        let (value, usage) = if args.json {
+            answer(&mut s, &request, &mut std::io::stderr().lock())?
+        } else {
+            answer(&mut s, &request, &mut std::io::stdout().lock())?
+        };
+        print_usage(&usage);
+        if args.json {
+            let _ = writeln!(std::io::stdout().lock(), "{value}");
+        }
     }
     Ok(())
 }
@@ -173,7 +179,7 @@ pub fn chat(args: &ChatArgs) -> Result<(), String> {
         messages.push(message("user", line.trim_end()));
         let mut request = args.sampling.request(args.n, &[]);
         request.messages = Some(messages.clone());
-        let (value, usage) = answer(&mut s, &request)?;
+        let (value, usage) = answer(&mut s, &request, &mut std::io::stdout().lock())?;
         print_usage(&usage);
         let reply = value["choices"][0]["message"]["content"].as_str().unwrap_or_default();
         messages.push(message("assistant", reply.trim()));
