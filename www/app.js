@@ -368,17 +368,36 @@ function addBubble(role, text) {
   return bubble;
 }
 
+/** A reply's reasoning (thinking models), collapsed above its answer: a line with its length
+ *  and time, the text (never HTML) inside. `finished` (ms) ends the count. */
+function showReasoning(bubble, text, started, finished) {
+  let box = bubble.querySelector("details.reasoning");
+  if (!box) {
+    box = Object.assign(document.createElement("details"), { className: "reasoning" });
+    box.append(document.createElement("summary"), Object.assign(document.createElement("div"), { className: "text" }));
+    bubble.querySelector(".body").before(box);
+  }
+  box.querySelector(".text").textContent = text;
+  const words = text.split(/\s+/).filter(Boolean).length;
+  const seconds = ((finished ?? performance.now()) - started) / 1000;
+  box.querySelector("summary").textContent =
+    `${finished ? "Reasoning" : "Thinking…"} · ${words} word${words === 1 ? "" : "s"} · ${seconds.toFixed(1)} s`;
+  box.dataset.words = words;
+}
+
 /** Shows `text` in a bubble: rendered as text and code blocks, never as HTML. */
 function showText(bubble, text) {
   bubble.dataset.raw = text;
   renderReply(bubble.querySelector(".body"), text);
 }
 
-/** The reply's `response_format` from the JSON settings: none, any object, or the schema. */
+/** The reply's `response_format` from the format settings: none, any object, the schema, or a
+ *  Lark grammar. */
 function responseFormat() {
   if (!$("json-mode").checked) return undefined;
   const text = $("json-schema").value.trim();
   if (!text) return { type: "json_object" };
+  if (/^start\s*:/.test(text)) return { type: "grammar", grammar: text };
   let schema;
   try {
     schema = JSON.parse(text);
@@ -475,12 +494,26 @@ async function reply() {
   const stats = bubble.querySelector(".stats");
   stats.textContent = "Reading the conversation…";
   let text = "";
+  let reasoning = "";
+  let thinking = null; // when the reasoning started, until the answer starts
+  const endReasoning = () => {
+    if (thinking !== null) showReasoning(bubble, reasoning, thinking, performance.now());
+    thinking = null;
+  };
   const calls = [];
   const cards = [];
   try {
     for await (const chunk of await engine.chat.completions.create(request())) {
+      const thought = chunk.choices[0]?.delta?.reasoning_content;
+      if (thought) {
+        thinking ??= performance.now();
+        reasoning += thought;
+        showReasoning(bubble, reasoning, thinking);
+        stats.textContent = "…";
+      }
       const delta = chunk.choices[0]?.delta?.content;
       if (delta) {
+        endReasoning();
         text += delta;
         showText(bubble, text);
         stats.textContent = "…";
@@ -507,11 +540,13 @@ async function reply() {
           `${u.extra.decode_tokens_per_s.toFixed(1)} tok/s${why}`;
       }
     }
+    endReasoning();
+    const thoughts = reasoning ? { reasoning_content: reasoning } : {};
     if (calls.length) {
-      state.messages.push({ role: "assistant", content: text || null, tool_calls: calls });
+      state.messages.push({ role: "assistant", content: text || null, tool_calls: calls, ...thoughts });
       askForResults(cards, calls);
     } else {
-      state.messages.push({ role: "assistant", content: text });
+      state.messages.push({ role: "assistant", content: text, ...thoughts });
     }
   } catch (e) {
     bubble.remove();

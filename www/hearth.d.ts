@@ -72,6 +72,8 @@ export interface EngineOptions {
   limits?: Limits;
   /** Prompt tokens per GPU step (default 128). */
   prefillChunk?: number;
+  /** A chat template (Jinja) in place of the file's, as llama.cpp's `--chat-template-file`. */
+  chatTemplate?: string;
 }
 
 export interface LoadOptions extends EngineOptions {
@@ -130,6 +132,8 @@ export type ChatMessage =
       content?: string | (TextPart | RefusalPart)[] | null;
       /** Taken as the text when `content` is null (a history kept from OpenAI's replies). */
       refusal?: string | null;
+      /** The turn's reasoning, as replies give it (templates that keep it read it). */
+      reasoning_content?: string | null;
       tool_calls?: (ToolCall | CustomToolCall)[];
       name?: string;
     }
@@ -190,6 +194,11 @@ export interface ChatCompletionRequest extends SamplingRequest {
   tool_choice?: ToolChoice;
   parallel_tool_calls?: boolean;
   modalities?: ["text"];
+  /** Variables for the chat template, e.g. `{enable_thinking: false}` for Qwen3. */
+  chat_template_kwargs?: Record<string, unknown>;
+  /** "auto" (default): a thinking model's `<think>…</think>` comes apart as
+   *  `reasoning_content`; "none": the text as written. */
+  reasoning_format?: "auto" | "deepseek" | "none";
 }
 
 export interface CompletionRequest extends SamplingRequest {
@@ -242,6 +251,8 @@ export interface AssistantMessage {
   content: string | null;
   /** Always null: present because OpenAI's clients type it so. */
   refusal: null;
+  /** A thinking model's reasoning, apart from `content` (absent when it had none). */
+  reasoning_content?: string;
   tool_calls?: ToolCall[];
 }
 
@@ -277,7 +288,7 @@ export interface ChatCompletionChunk {
   system_fingerprint: string;
   choices: {
     index: number;
-    delta: { role?: "assistant"; content?: string; tool_calls?: ToolCallDelta[] };
+    delta: { role?: "assistant"; content?: string; reasoning_content?: string; tool_calls?: ToolCallDelta[] };
     finish_reason: FinishReason | null;
     logprobs?: { content: TokenLogprob[] } | null;
     token_ids?: number[];

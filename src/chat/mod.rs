@@ -5,6 +5,7 @@
 //! the one llama.cpp renders for the same request.
 
 mod jinja;
+pub mod reasoning;
 pub mod tools;
 
 use minijinja::{Environment, Error as JinjaError, ErrorKind};
@@ -46,6 +47,8 @@ pub struct Message {
     pub tool_call_id: Option<String>,
     /// The name of the tool (tool messages) or of the speaker.
     pub name: Option<String>,
+    /// An assistant turn's reasoning (templates that keep it, as Qwen3's, read it).
+    pub reasoning_content: Option<String>,
 }
 
 impl Message {
@@ -66,6 +69,9 @@ impl Message {
         }
         if let Some(id) = &self.tool_call_id {
             m.insert("tool_call_id".into(), json!(id));
+        }
+        if let Some(reasoning) = &self.reasoning_content {
+            m.insert("reasoning_content".into(), json!(reasoning));
         }
         if !self.tool_calls.is_empty() {
             let calls: Vec<Json> = self
@@ -208,9 +214,29 @@ impl ChatTemplate {
         add_generation_prompt: bool,
         unix_seconds: u64,
     ) -> Result<String, ChatError> {
+        self.render_with_kwargs(messages, tools, add_generation_prompt, unix_seconds, &serde_json::Map::new())
+    }
+
+    /// [`render_with`](Self::render_with) with variables of the request's
+    /// `chat_template_kwargs` (e.g. Qwen3's `enable_thinking`), which take the place of the
+    /// defaults of the same name.
+    pub fn render_with_kwargs(
+        &self,
+        messages: &[Message],
+        tools: &[Tool],
+        add_generation_prompt: bool,
+        unix_seconds: u64,
+        kwargs: &serde_json::Map<String, Json>,
+    ) -> Result<String, ChatError> {
         let messages: Vec<Json> = messages.iter().map(|m| m.to_json(self.caps.object_arguments)).collect();
         let tools = (!tools.is_empty()).then(|| tools.iter().map(Tool::to_json).collect());
-        self.render_json(messages, tools, add_generation_prompt, unix_seconds)
+        self.render_json(messages, tools, add_generation_prompt, unix_seconds, kwargs)
+    }
+
+    /// Whether the model reasons in think tags (its template writes them): replies are then
+    /// split into reasoning and answer.
+    pub fn thinks(&self) -> bool {
+        reasoning::template_thinks(&self.text)
     }
 
     fn render_json(
@@ -219,6 +245,7 @@ impl ChatTemplate {
         tools: Option<Vec<Json>>,
         add_generation_prompt: bool,
         unix_seconds: u64,
+        kwargs: &serde_json::Map<String, Json>,
     ) -> Result<String, ChatError> {
         let t = self.env.get_template("chat").map_err(template_err)?;
         let now = unix_seconds as i64;
@@ -238,6 +265,9 @@ impl ChatTemplate {
         }
         if add_generation_prompt {
             ctx["add_generation_prompt"] = json!(true);
+        }
+        for (key, value) in kwargs {
+            ctx[key.as_str()] = value.clone();
         }
         t.render(minijinja::value::Serde(&ctx)).map_err(template_err)
     }
@@ -262,7 +292,8 @@ impl ChatTemplate {
                 json!({"role": "user", "content": "User message"}),
             ]
         };
-        let render = |messages, tools| self.render_json(messages, tools, true, 0).unwrap_or_default();
+        let none = serde_json::Map::new();
+        let render = |messages, tools| self.render_json(messages, tools, true, 0, &none).unwrap_or_default();
         let plain = render(vec![json!({"role": "user", "content": "User message"})], Some(tools.clone()));
         let as_string = format!("{{\"arg\": \"{ARG}\"}}");
         let with_string = render(conversation(json!(as_string)), Some(tools.clone()));

@@ -17,8 +17,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use self::ids::{Ids, system_fingerprint};
+use crate::chat::reasoning::{self, ReasoningSplitter, Split};
 use crate::chat::tools::{ParsedReply, ToolEvent};
-use crate::chat::{ChatTemplate, Message, TemplateSource, Tool, ToolSetup};
+use crate::chat::{ChatTemplate, TemplateSource, ToolSetup};
 use crate::clock::{now_ms, unix_seconds};
 use crate::engine::{Cancel, Engine, EngineError, EngineOptions, EngineStats, LoadTimings, Phase};
 use crate::gguf::{Gguf, Summary};
@@ -85,6 +86,9 @@ pub struct LoadOptions {
     /// A tokenizer.json to use instead of the file's tokenizer.
     #[serde(skip)]
     pub tokenizer_json: Option<Vec<u8>>,
+    /// A chat template (Jinja) to use instead of the file's, as llama.cpp's
+    /// `--chat-template-file` (JS: `chatTemplate`): for files whose template is missing or wrong.
+    pub chat_template: Option<String>,
 }
 
 impl Default for LoadOptions {
@@ -95,6 +99,7 @@ impl Default for LoadOptions {
             limits: LimitCaps::default(),
             prefill_chunk: 128,
             tokenizer_json: None,
+            chat_template: None,
         }
     }
 }
@@ -170,7 +175,7 @@ pub fn check_header(gguf: &Gguf, opts: &LoadOptions) -> Result<(ModelConfig, Tok
             model: cfg.n_vocab,
         }));
     }
-    let template = ChatTemplate::from_gguf(gguf)?;
+    let template = ChatTemplate::from_gguf_or(gguf, opts.chat_template.clone())?;
     Ok((cfg, tokenizer, template))
 }
 
@@ -272,9 +277,9 @@ fn tool_delta(events: &[ToolEvent]) -> Delta {
         }
     }
     Delta {
-        role: None,
         content: (!content.is_empty()).then_some(content),
         tool_calls: (!calls.is_empty()).then_some(calls),
+        ..Delta::default()
     }
 }
 
@@ -419,19 +424,18 @@ impl Session {
         Ok(self.chat_prompt(req)?.0)
     }
 
-    /// A chat request's prompt ids and its tools set up against the template.
-    fn chat_prompt(&self, req: &Request) -> Result<(Vec<u32>, ToolSetup), Error> {
+    /// A chat request's prompt ids, its tools set up against the template, and whether the
+    /// prompt opens the model's reasoning (the reply then starts inside it).
+    fn chat_prompt(&self, req: &Request) -> Result<(Vec<u32>, ToolSetup, bool), Error> {
         let (tools, choice, parallel) = req.tools()?;
         let tokenizer = &self.tokenizer;
         let control_token = |text: &str| tokenizer.token_id(text).filter(|&id| tokenizer.token_bytes(id).is_empty());
         let setup = ToolSetup::new(&self.template, tools, choice, parallel, &control_token).map_err(Error::Request)?;
         let messages = setup.messages(&req.chat_messages()?);
-        Ok((self.render_ids(&messages, &setup.tools)?, setup))
-    }
-
-    fn render_ids(&self, messages: &[Message], tools: &[Tool]) -> Result<Vec<u32>, Error> {
-        let text = self.template.render_with(messages, tools, true, unix_seconds())?;
-        Ok(self.tokenizer.encode(&text, !self.template.renders_bos(&text), true)?)
+        let text =
+            self.template.render_with_kwargs(&messages, &setup.tools, true, unix_seconds(), &req.template_kwargs()?)?;
+        let ids = self.tokenizer.encode(&text, !self.template.renders_bos(&text), true)?;
+        Ok((ids, setup, reasoning::prompt_opens_reasoning(&text)))
     }
 
     /// Token ids of a text completion request's prompt (special tokens parsed).
@@ -468,7 +472,8 @@ impl Session {
         cancel: &Cancel,
         on_chunk: &mut dyn FnMut(&ChatChunk),
     ) -> Result<ChatCompletion, Error> {
-        let (prompt_ids, setup) = self.chat_prompt(req)?;
+        let (prompt_ids, setup, opens_reasoning) = self.chat_prompt(req)?;
+        let splits_reasoning = req.splits_reasoning()? && self.template.thinks();
         let mut g = req.generation()?;
         if let Some(lark) = setup.grammar() {
             if g.grammar.is_some() {
@@ -509,12 +514,49 @@ impl Session {
             let mut constraint = self.constraint(&g)?;
             let seed = self.ids.seed();
             let mut parser = setup.active().then(|| setup.parser(seed));
+            // Reasoning apart from the answer; a prompt that opens it starts the reply inside
+            // it, unless a grammar holds the whole reply (it leaves no room to think).
+            let mut splitter = splits_reasoning.then(|| ReasoningSplitter::new(opens_reasoning && g.grammar.is_none()));
+            let mut reasoning = String::new();
+            let mut content = String::new();
             if req.stream {
-                let first = Delta { role: Some("assistant"), content: Some(String::new()), tool_calls: None };
+                let first = Delta { role: Some("assistant"), content: Some(String::new()), ..Delta::default() };
                 let prompt = if index == 0 { ids(&prompt_ids) } else { None };
                 on_chunk(&chunk(vec![choice(index, first, None, None, None)], None, prompt));
             }
             let mut reply = ParsedReply::default();
+            // A piece of the reply's text as a chunk's delta: reasoning, and the answer's text
+            // or tool-call pieces.
+            let mut delta_of = |text: &str, new: &[u32], splitter: Option<&mut ReasoningSplitter>, tail: Split| {
+                let split = match splitter {
+                    Some(s) => s.push(text),
+                    None => Split { reasoning: tail.reasoning, content: text.to_owned() },
+                };
+                let mut delta = match &mut parser {
+                    None => {
+                        content.push_str(&split.content);
+                        let keep = !split.content.is_empty() || !splits_reasoning;
+                        Delta { content: keep.then_some(split.content), ..Delta::default() }
+                    }
+                    Some(parser) => {
+                        // An opener that is a control token has no text: the parser hears its name.
+                        let mut events = Vec::new();
+                        if let Some((token, name)) = opener
+                            && new.contains(&token)
+                        {
+                            events.extend(parser.push(name));
+                        }
+                        events.extend(parser.push(&split.content));
+                        reply.apply(&events);
+                        tool_delta(&events)
+                    }
+                };
+                if !split.reasoning.is_empty() {
+                    reasoning.push_str(&split.reasoning);
+                    delta.reasoning_content = Some(split.reasoning);
+                }
+                delta
+            };
             let out = generate(
                 &mut self.engine,
                 &tokenizer,
@@ -523,32 +565,31 @@ impl Session {
                 constraint.as_mut(),
                 cancel,
                 &mut |text, new, lps| {
-                    let delta = match &mut parser {
-                        None => Delta { role: None, content: Some(text.to_owned()), tool_calls: None },
-                        Some(parser) => {
-                            // An opener that is a control token has no text: the parser hears its name.
-                            let mut events = Vec::new();
-                            if let Some((token, name)) = opener
-                                && new.contains(&token)
-                            {
-                                events.extend(parser.push(name));
-                            }
-                            events.extend(parser.push(text));
-                            reply.apply(&events);
-                            tool_delta(&events)
-                        }
-                    };
+                    let delta = delta_of(text, new, splitter.as_mut(), Split::default());
                     if req.stream && (delta != Delta::default() || req.return_token_ids || g.logprobs.is_some()) {
                         on_chunk(&chunk(vec![choice(index, delta, None, ids(new), logprobs(lps))], None, None));
                     }
                 },
             )
             .await?;
+            // What the splitter held back at the end (a tag never completed, trailing blanks).
+            if let Some(mut tail) = splitter.as_mut().map(ReasoningSplitter::finish) {
+                let text = std::mem::take(&mut tail.content);
+                let delta = delta_of(&text, &[], None, tail);
+                if req.stream && delta != Delta::default() {
+                    on_chunk(&chunk(vec![choice(index, delta, None, None, None)], None, None));
+                }
+            }
+            let reasoning_content = splitter.as_ref().filter(|s| s.saw_reasoning()).map(|_| reasoning);
             let mut finish = out.finish;
             let message = match &mut parser {
-                None => {
-                    AssistantMessage { role: "assistant", content: Some(out.text), refusal: None, tool_calls: None }
-                }
+                None => AssistantMessage {
+                    role: "assistant",
+                    content: Some(if splits_reasoning { content } else { out.text }),
+                    refusal: None,
+                    reasoning_content,
+                    tool_calls: None,
+                },
                 Some(parser) => {
                     let events = parser.finish();
                     reply.apply(&events);
@@ -571,6 +612,7 @@ impl Session {
                         role: "assistant",
                         content: (calls.is_empty() || !reply.content.is_empty()).then(|| reply.content.clone()),
                         refusal: None,
+                        reasoning_content,
                         tool_calls: (!calls.is_empty()).then_some(calls),
                     }
                 }

@@ -78,6 +78,13 @@ pub struct Request {
     pub tool_choice: Option<ToolChoiceField>,
     /// Whether a reply may call several tools (default true; Llama 3.x templates take one).
     pub parallel_tool_calls: Option<bool>,
+    /// Variables for the chat template, as llama.cpp's and vLLM's servers take them (e.g.
+    /// `{"enable_thinking": false}` for Qwen3); they take the place of hearth's defaults of the
+    /// same name. `messages`, `tools` and `add_generation_prompt` are the request's own.
+    pub chat_template_kwargs: Option<serde_json::Map<String, serde_json::Value>>,
+    /// `auto` (the default): a model whose template thinks in `<think>…</think>` has that
+    /// text in `reasoning_content`, apart from `content`; `none`: the reply's text as written.
+    pub reasoning_format: Option<String>,
     /// Accepted for compatibility; unused.
     pub user: Option<String>,
     /// OpenAI's server-side storage of completions: hearth keeps nothing, so only `false` (the
@@ -263,6 +270,9 @@ pub struct ChatMessage {
     pub refusal: Option<String>,
     /// OpenAI's citations of an assistant reply: accepted and unused.
     pub annotations: Option<serde_json::Value>,
+    /// An assistant turn's reasoning, as replies give it: passed to the template (Qwen3's
+    /// keeps the last turns' reasoning; most drop it).
+    pub reasoning_content: Option<String>,
 }
 
 /// Message content: a string or OpenAI's list of parts (text parts, and refusal parts of
@@ -379,6 +389,7 @@ fn chat_message(m: &ChatMessage) -> Result<Message, Error> {
         tool_calls,
         tool_call_id: m.tool_call_id.clone(),
         name: m.name.clone(),
+        reasoning_content: m.reasoning_content.clone().filter(|_| role == "assistant"),
     })
 }
 
@@ -434,6 +445,26 @@ impl Request {
             return Err(bad("`messages` is empty"));
         }
         messages.iter().map(chat_message).collect()
+    }
+
+    /// The template variables of `chat_template_kwargs`, checked.
+    pub fn template_kwargs(&self) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+        let kwargs = self.chat_template_kwargs.clone().unwrap_or_default();
+        for key in ["messages", "tools", "add_generation_prompt"] {
+            if kwargs.contains_key(key) {
+                return Err(bad(format!("`chat_template_kwargs` cannot set `{key}`: the request gives it")));
+            }
+        }
+        Ok(kwargs)
+    }
+
+    /// Whether to split reasoning from the answer (`reasoning_format`, checked).
+    pub fn splits_reasoning(&self) -> Result<bool, Error> {
+        match self.reasoning_format.as_deref() {
+            None | Some("auto" | "deepseek") => Ok(true),
+            Some("none") => Ok(false),
+            Some(other) => Err(bad(format!("`reasoning_format` '{other}' is not known (auto, deepseek or none)"))),
+        }
     }
 
     /// The request's tools, `tool_choice` and `parallel_tool_calls`, checked.

@@ -94,6 +94,10 @@ pub struct AssistantMessage {
     /// OpenAI's refusal: always null (hearth has no refusal channel), present because OpenAI's
     /// clients type it as always there.
     pub refusal: Option<String>,
+    /// The model's reasoning (`<think>…</think>` of templates that think), apart from
+    /// `content` (absent when the reply had none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
     /// The calls the reply made (absent without any).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ResponseToolCall>>,
@@ -201,6 +205,9 @@ pub struct Delta {
     /// New text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    /// New reasoning text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
     /// Pieces of tool calls.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCallDelta>>,

@@ -225,6 +225,44 @@ test("the chat page: the default model, llama.cpp's reply, stop, regenerate, saf
   assert.equal(env.server.stats()[MODEL]?.requests ?? 0, 0, JSON.stringify(env.server.stats()[MODEL]));
 });
 
+test("a thinking model: its reasoning collapsed above the answer, never HTML", async (t) => {
+  // SmolLM2 with a template that thinks as Qwen3's does (./build.sh models); a grammar in the
+  // format setting makes it write what a thinking model writes, HTML inside its reasoning.
+  const page = await loggedPage(t, env.browser, { viewport: { width: 1280, height: 860 } });
+  await page.goto(`${env.server.url}/?model=models/SmolLM2-135M-Instruct.Q4_0.thinking.gguf`);
+  await page.waitForSelector("#verdict .fits", { timeout: 60_000 });
+  await page.click("#load");
+  await page.waitForSelector("#loaded[data-ready]", { timeout: 300_000 });
+  const grammar = String.raw`start: "<think>\n<b>" /[a-z][a-z ]{2,23}/ "</b>\n</think>\n\n" /[A-Z][a-z ]{2,24}/ "."`;
+  await page.locator("#settings summary").click();
+  await page.check("#json-mode");
+  await page.fill("#json-schema", grammar);
+  await page.fill("#max-tokens", "48");
+  await page.fill("#temperature", "0");
+  await page.locator("#settings summary").click();
+  const reply = await send(page, "What is 2+2?");
+  assert.equal(await page.isVisible("#banner"), false, await page.textContent("#banner"));
+  const box = reply.locator("details.reasoning");
+  const [answer, thought, summary, open, elements] = await Promise.all([
+    reply.getAttribute("data-raw"),
+    box.locator(".text").textContent(),
+    box.locator("summary").textContent(),
+    box.evaluate((d) => d.open),
+    page.evaluate(() => document.querySelectorAll("#messages b").length),
+  ]);
+  console.log(`reasoning ${JSON.stringify(thought)} (${summary}), answer ${JSON.stringify(answer)}`);
+  assert.match(thought, /^<b>[a-z][a-z ]{2,23}<\/b>$/);
+  assert.equal(elements, 0, "the reasoning's HTML stays text");
+  assert.match(answer, /^[A-Z][a-z ]{2,24}\.$/);
+  assert.equal(open, false, "collapsed");
+  const words = thought.split(/\s+/).filter(Boolean).length;
+  assert.match(summary, new RegExp(`^Reasoning · ${words} words? · \\d+\\.\\d s$`));
+  await box.locator("summary").click();
+  await shot(page, "reply-reasoning");
+  await page.setViewportSize({ width: 360, height: 780 });
+  await shot(page, "reply-reasoning-360");
+});
+
 test("a browser without WebGPU shows the no-WebGPU message", async (t) => {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",

@@ -12,7 +12,7 @@ use crate::load::{ModelArgs, load};
 pub fn run(model: &Path, opts: &crate::bench::Args) -> Result<(), String> {
     let (ctx, f32, profile) = (opts.ctx, opts.f32, opts.profile);
     let (prompt_tokens, gen_tokens) = (opts.prompt_tokens, opts.gen_tokens);
-    let args = ModelArgs { model: model.to_owned(), ctx, f32, tokenizer: None, gpu_memory: None };
+    let args = ModelArgs { model: model.to_owned(), ctx, f32, tokenizer: None, chat_template: None, gpu_memory: None };
     let mut m = load(&args)?;
     m.engine.run_ahead = !opts.no_run_ahead;
     let load_ms = m.info().load.total_ms;

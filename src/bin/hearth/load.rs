@@ -29,6 +29,9 @@ pub struct ModelArgs {
     /// A tokenizer.json to use instead of the GGUF's own tokenizer.
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
+    /// A chat template (Jinja) to use instead of the GGUF's own.
+    #[arg(long = "chat-template-file", value_name = "FILE")]
+    pub chat_template: Option<PathBuf>,
 }
 
 /// Sampling options.
@@ -89,10 +92,15 @@ pub fn load(args: &ModelArgs) -> Result<Session, String> {
         Some(json) => Some(std::fs::read(json).map_err(|e| format!("{}: {e}", json.display()))?),
         None => None,
     };
+    let chat_template = match &args.chat_template {
+        Some(file) => Some(std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?),
+        None => None,
+    };
     let opts = LoadOptions {
         context_length: args.ctx,
         f16: if args.f32 { F16::Off } else { F16::Auto },
         tokenizer_json,
+        chat_template,
         limits: LimitCaps { memory_budget: args.gpu_memory.map(|m| m.saturating_mul(1 << 20)), ..LimitCaps::default() },
         ..LoadOptions::default()
     };
