@@ -6,11 +6,14 @@ import { Hearth, HearthError } from "./hearth.js";
 import { renderReply } from "./render.js";
 
 const $ = (id) => document.getElementById(id);
+const bubbleOf = new WeakMap(); // a message of the conversation → its bubble
 
 const state = {
   engine: null,
   file: null, // a local File chosen or dropped
   messages: [], // the conversation: {role, content}
+  dropped: 0, // messages at the start of the conversation left out of requests (long chats)
+  contextLength: 0, // tokens of context of the loaded model
   busy: false,
   inspected: 0, // sequence number of the latest inspect, so older answers are dropped
   adapter: null,
@@ -218,6 +221,8 @@ async function load(source = currentSource()) {
       `Loaded ${info.model} from ${from[info.source?.kind] ?? "?"} in ${seconds(info.load.total_ms / 1000)}: ` +
       `${info.precision} kernels, ${info.context_length} tokens of context, ${bytes(info.gpu_memory.total)} of GPU memory.`;
     $("loaded").dataset.ready = "true";
+    state.contextLength = info.context_length;
+    showContext(0);
     $("unload").hidden = false;
     showAdapter(info.precision);
     setChatEnabled(true);
@@ -459,20 +464,75 @@ function askForResults(cards, calls) {
       e.preventDefault();
       if (state.busy || !input.value.trim()) return;
       input.disabled = send.disabled = true;
-      state.messages.push({ role: "tool", tool_call_id: call.id, content: input.value.trim() });
-      addBubble("tool", input.value.trim());
+      const message = { role: "tool", tool_call_id: call.id, content: input.value.trim() };
+      state.messages.push(message);
+      bubbleOf.set(message, addBubble("tool", message.content));
       if (--pending === 0) reply();
     };
     cards[i].append(form);
   });
 }
 
+/** The context meter under the input: tokens the conversation uses of the context. */
+function showContext(used) {
+  const meter = $("context-meter");
+  meter.max = state.contextLength || 1;
+  meter.value = Math.min(used, meter.max);
+  const left = state.dropped ? ` · ${state.dropped} earliest message${state.dropped === 1 ? "" : "s"} left out` : "";
+  $("context-text").textContent = state.contextLength
+    ? `${used} of ${state.contextLength} tokens of context${left}`
+    : "";
+}
+
+/** Leaves out the oldest exchanges (never the system prompt, never the last question) until
+ *  the conversation and room for the reply fit the context, and says so in the conversation.
+ *  Counting a prompt runs nothing on the GPU (a request with `max_tokens: 0`). */
+async function fitContext(engine) {
+  const room = Math.min(Number($("max-tokens").value) || 0, Math.floor(state.contextLength / 4));
+  const before = state.dropped;
+  for (;;) {
+    const { stream, stream_options, response_format, ...body } = request();
+    const prompt = await engine.chat.completions.create({ ...body, max_tokens: 0 }).then(
+      (r) => r.usage.prompt_tokens,
+      (e) => (e.code === "context-length-exceeded" ? e.details.prompt_tokens : Promise.reject(e)),
+    );
+    // The exchange after the first one still sent: from the next user message on.
+    const next = state.messages.findIndex((m, i) => i > state.dropped && m.role === "user");
+    if (prompt + room <= state.contextLength || next < 0) {
+      if (state.dropped > before) {
+        for (const m of state.messages.slice(before, state.dropped)) bubbleOf.get(m)?.classList.add("dropped");
+        const n = state.dropped - before;
+        const notice = Object.assign(document.createElement("p"), {
+          className: "notice muted",
+          textContent:
+            `${n} earlier message${n === 1 ? " is" : "s are"} left out so that the conversation fits the ` +
+            `${state.contextLength}-token context (the model no longer sees ${n === 1 ? "it" : "them"}).`,
+        });
+        notice.setAttribute("role", "status");
+        $("messages").append(notice);
+      }
+      showContext(prompt);
+      return;
+    }
+    state.dropped = next;
+  }
+}
+
+/** Puts a message into the conversation, as if it had been sent or answered. */
+function addMessage(role, content) {
+  const message = { role, content };
+  state.messages.push(message);
+  bubbleOf.set(message, addBubble(role, content));
+  setChatEnabled(!!state.engine);
+}
+
 function request() {
   const system = $("system").value.trim();
   const num = (id) => Number($(id).value);
+  const sent = state.messages.slice(state.dropped);
   return {
     ...tools(),
-    messages: system ? [{ role: "system", content: system }, ...state.messages] : state.messages,
+    messages: system ? [{ role: "system", content: system }, ...sent] : sent,
     stream: true,
     stream_options: { include_usage: true },
     temperature: num("temperature"),
@@ -489,6 +549,14 @@ async function reply() {
   state.busy = true;
   $("send").disabled = $("regenerate").disabled = true;
   $("stop").disabled = false;
+  try {
+    await fitContext(engine);
+  } catch (e) {
+    state.busy = false;
+    $("stop").disabled = true;
+    setChatEnabled(!!state.engine);
+    return showError(e);
+  }
   const bubble = addBubble("assistant", "");
   bubble.classList.add("streaming");
   const stats = bubble.querySelector(".stats");
@@ -538,16 +606,17 @@ async function reply() {
         stats.textContent =
           `${u.completion_tokens} tokens · first after ${u.extra.time_to_first_token_s.toFixed(1)} s · ` +
           `${u.extra.decode_tokens_per_s.toFixed(1)} tok/s${why}`;
+        showContext(u.prompt_tokens + u.completion_tokens);
       }
     }
     endReasoning();
     const thoughts = reasoning ? { reasoning_content: reasoning } : {};
-    if (calls.length) {
-      state.messages.push({ role: "assistant", content: text || null, tool_calls: calls, ...thoughts });
-      askForResults(cards, calls);
-    } else {
-      state.messages.push({ role: "assistant", content: text, ...thoughts });
-    }
+    const message = calls.length
+      ? { role: "assistant", content: text || null, tool_calls: calls, ...thoughts }
+      : { role: "assistant", content: text, ...thoughts };
+    state.messages.push(message);
+    bubbleOf.set(message, bubble);
+    if (calls.length) askForResults(cards, calls);
   } catch (e) {
     bubble.remove();
     showError(e);
@@ -569,8 +638,9 @@ function setUpChat() {
     if (!text || !state.engine || state.busy) return;
     $("input").value = "";
     clearError();
-    state.messages.push({ role: "user", content: text });
-    addBubble("user", text);
+    const message = { role: "user", content: text };
+    state.messages.push(message);
+    bubbleOf.set(message, addBubble("user", text));
     reply();
   };
   $("input").onkeydown = (e) => {
@@ -589,9 +659,11 @@ function setUpChat() {
   $("clear").onclick = () => {
     if (state.busy) state.engine?.abort();
     state.messages = [];
+    state.dropped = 0;
     $("messages")
-      .querySelectorAll(".msg")
+      .querySelectorAll(".msg, .notice")
       .forEach((m) => m.remove());
+    showContext(0);
     $("empty").hidden = false;
     setChatEnabled(!!state.engine);
   };
@@ -748,8 +820,9 @@ function main() {
       if (state.adapter) onSourceChange();
     });
   refreshStored();
-  // For tests and the curious: the page's state and its renderer.
-  window.hearthPage = { state, showText, addBubble };
+  // For tests and the curious: the page's state, its renderer, and a way to put earlier turns
+  // into the conversation (as a saved chat would come back).
+  window.hearthPage = { state, showText, addBubble, addMessage };
 }
 
 main();

@@ -225,6 +225,56 @@ test("the chat page: the default model, llama.cpp's reply, stop, regenerate, saf
   assert.equal(env.server.stats()[MODEL]?.requests ?? 0, 0, JSON.stringify(env.server.stats()[MODEL]));
 });
 
+test("a chat longer than a 256-token context keeps answering: the meter, the oldest turns left out", async (t) => {
+  const page = await openSite(t, env.browser);
+  await page.waitForSelector("#verdict .fits", { timeout: 60_000 });
+  await settings(page, { context: 256, temperature: 0, "max-tokens": 8 });
+  await page.click("#load");
+  await page.waitForSelector("#loaded[data-ready]", { timeout: 300_000 });
+  assert.match(await page.textContent("#loaded"), /256 tokens of context/);
+  console.log(`${(performance.now() / 1000).toFixed(1)} s: ${await page.textContent("#loaded")}`);
+  // Earlier turns, as a saved chat would bring them back: a long first one, a short second;
+  // with the next question more than the context holds. (SwiftShader prefills ~2 tokens/s:
+  // what stays is kept short.)
+  const long = Array.from({ length: 14 }, (_, i) => `Day ${i + 1}: I walk by the sea and look at the boats.`);
+  await page.evaluate(
+    (turns) => turns.forEach(([role, text]) => window.hearthPage.addMessage(role, text)),
+    [
+      ["user", `Here is my travel diary. ${long.join(" ")} What do you think of it?`],
+      ["assistant", "It sounds like a calm and happy trip."],
+      ["user", "Where should I go next?"],
+      ["assistant", "Try the mountains."],
+    ],
+  );
+  // The next question leaves out the oldest turn and is answered; so is the one after it.
+  const used = [];
+  for (const text of ["Why the mountains?", "Thanks!"]) {
+    const reply = await send(page, text);
+    assert.equal(await page.isVisible("#banner"), false, await page.textContent("#banner"));
+    assert.ok((await reply.getAttribute("data-raw")).length > 0, `a reply to ${text}`);
+    const line = await page.textContent("#context-text");
+    const [, n, of] = line.match(/^(\d+) of (\d+) tokens of context/) ?? [];
+    assert.equal(Number(of), 256, line);
+    assert.ok(Number(n) <= 256, line);
+    used.push(Number(n));
+    console.log(`${(performance.now() / 1000).toFixed(1)} s: ${await reply.locator(".stats").textContent()}`);
+  }
+  console.log(`context used after each reply: ${used.join(", ")}; ${await page.textContent("#context-text")}`);
+  const notices = await page.locator(".notice").allTextContents();
+  assert.ok(notices.length >= 1, "the page says that turns were left out");
+  assert.match(
+    notices[0],
+    /^\d+ earlier messages? (is|are) left out so that the conversation fits the 256-token context/,
+  );
+  const dropped = await page.locator(".msg.dropped").count();
+  assert.ok(dropped >= 2, `${dropped} messages marked as left out`);
+  assert.match(await page.textContent("#context-text"), new RegExp(`· ${dropped} earliest messages left out$`));
+  assert.equal(await page.evaluate(() => document.getElementById("context-meter").max), 256);
+  await shot(page, "long-chat");
+  await page.setViewportSize({ width: 360, height: 780 });
+  await shot(page, "long-chat-360");
+});
+
 test("a thinking model: its reasoning collapsed above the answer, never HTML", async (t) => {
   // SmolLM2 with a template that thinks as Qwen3's does (./build.sh models); a grammar in the
   // format setting makes it write what a thinking model writes, HTML inside its reasoning.
