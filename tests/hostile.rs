@@ -444,12 +444,12 @@ fn inspect_verdict_equals_the_load_outcome() {
         println!("{what}: {}", if load.is_ok() { "loads" } else { "refused" });
     }
     println!("{loaded} loaded, {refused} refused, inspect agreeing on each");
-    // The five real models, the three llama.cpp requantized and every architecture fixture
-    // load; the hostile files and the vocabulary-only files do not.
+    // The five real models, SmolLM2 with a thinking template, the llama.cpp requantized and
+    // every architecture fixture load; the hostile files and the vocabulary-only files do not.
     let arch = std::fs::read_dir(common::models_dir().join("arch"))
         .unwrap()
         .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "gguf"))
         .count();
-    assert_eq!(loaded, 5 + common::LLAMA_QUANTIZE.len() + arch, "{loaded} loaded");
+    assert_eq!(loaded, 5 + 1 + common::LLAMA_QUANTIZE.len() + arch, "{loaded} loaded");
     assert!(refused >= 35, "{refused} refused");
 }

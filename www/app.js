@@ -2,6 +2,7 @@
 // this GPU can run it, load it (kept in browser storage), chat, and look inside the file.
 // Built only on the public JS API (hearth.js); the engine runs in a worker.
 import { CATALOG, DEFAULT_MODEL } from "./catalog.js";
+import { chatMarkdown, chatTitle, chatsSize, deleteChat, listChats, newChat, saveChat } from "./chats.js";
 import { Hearth, HearthError } from "./hearth.js";
 import { renderReply } from "./render.js";
 
@@ -11,9 +12,11 @@ const bubbleOf = new WeakMap(); // a message of the conversation → its bubble
 const state = {
   engine: null,
   file: null, // a local File chosen or dropped
-  messages: [], // the conversation: {role, content}
+  chat: null, // the conversation shown (chats.js): kept in IndexedDB at each change
+  messages: [], // its messages: {role, content}, as requests send them
   dropped: 0, // messages at the start of the conversation left out of requests (long chats)
   contextLength: 0, // tokens of context of the loaded model
+  modelName: null, // the loaded model's name, kept with the chats it answers
   busy: false,
   inspected: 0, // sequence number of the latest inspect, so older answers are dropped
   adapter: null,
@@ -221,6 +224,7 @@ async function load(source = currentSource()) {
       `Loaded ${info.model} from ${from[info.source?.kind] ?? "?"} in ${seconds(info.load.total_ms / 1000)}: ` +
       `${info.precision} kernels, ${info.context_length} tokens of context, ${bytes(info.gpu_memory.total)} of GPU memory.`;
     $("loaded").dataset.ready = "true";
+    state.modelName = info.model;
     state.contextLength = info.context_length;
     showContext(0);
     $("unload").hidden = false;
@@ -287,9 +291,11 @@ async function refreshStored() {
     list.append(li);
   }
   const s = await Hearth.storage();
+  const chats = await chatsSize().catch(() => 0);
   $("storage-use").textContent =
     `Using ${bytes(s.usage)} of ${bytes(s.quota)} this browser lets this site keep` +
-    (s.persisted ? " (kept under storage pressure)." : ".");
+    (s.persisted ? " (kept under storage pressure)" : "") +
+    `; conversations take ${bytes(chats)}.`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -375,7 +381,7 @@ function addBubble(role, text) {
 
 /** A reply's reasoning (thinking models), collapsed above its answer: a line with its length
  *  and time, the text (never HTML) inside. `finished` (ms) ends the count. */
-function showReasoning(bubble, text, started, finished) {
+function showReasoning(bubble, text, started, finished = null) {
   let box = bubble.querySelector("details.reasoning");
   if (!box) {
     box = Object.assign(document.createElement("details"), { className: "reasoning" });
@@ -384,9 +390,10 @@ function showReasoning(bubble, text, started, finished) {
   }
   box.querySelector(".text").textContent = text;
   const words = text.split(/\s+/).filter(Boolean).length;
-  const seconds = ((finished ?? performance.now()) - started) / 1000;
+  // A kept chat's reasoning comes back without its time (started is null).
+  const seconds = started === null ? "" : ` · ${(((finished ?? performance.now()) - started) / 1000).toFixed(1)} s`;
   box.querySelector("summary").textContent =
-    `${finished ? "Reasoning" : "Thinking…"} · ${words} word${words === 1 ? "" : "s"} · ${seconds.toFixed(1)} s`;
+    `${finished !== null ? "Reasoning" : "Thinking…"} · ${words} word${words === 1 ? "" : "s"}${seconds}`;
   box.dataset.words = words;
 }
 
@@ -466,6 +473,7 @@ function askForResults(cards, calls) {
       input.disabled = send.disabled = true;
       const message = { role: "tool", tool_call_id: call.id, content: input.value.trim() };
       state.messages.push(message);
+      persist();
       bubbleOf.set(message, addBubble("tool", message.content));
       if (--pending === 0) reply();
     };
@@ -616,6 +624,7 @@ async function reply() {
       : { role: "assistant", content: text, ...thoughts };
     state.messages.push(message);
     bubbleOf.set(message, bubble);
+    persist();
     if (calls.length) askForResults(cards, calls);
   } catch (e) {
     bubble.remove();
@@ -627,6 +636,169 @@ async function reply() {
     $("stop").disabled = true;
     setChatEnabled(!!state.engine);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conversations kept in the browser (chats.js)
+// ---------------------------------------------------------------------------------------------
+
+/** The settings each chat keeps, by the id of their input. */
+const CHAT_SETTINGS = [
+  "system",
+  "temperature",
+  "top-p",
+  "top-k",
+  "max-tokens",
+  "json-mode",
+  "json-schema",
+  "tools-mode",
+  "tools",
+  "tool-choice",
+];
+
+const readSettings = () =>
+  Object.fromEntries(CHAT_SETTINGS.map((id) => [id, $(id).type === "checkbox" ? $(id).checked : $(id).value]));
+
+function applySettings(values = {}) {
+  for (const id of CHAT_SETTINGS) {
+    if (!(id in values)) continue;
+    if ($(id).type === "checkbox") $(id).checked = values[id];
+    else $(id).value = values[id];
+  }
+  $("json-schema").disabled = !$("json-mode").checked;
+  $("tools").disabled = $("tool-choice").disabled = !$("tools-mode").checked;
+}
+
+function clearConversation() {
+  $("messages")
+    .querySelectorAll(".msg, .notice")
+    .forEach((m) => m.remove());
+  $("empty").hidden = state.messages.length > 0;
+}
+
+/** Keeps the shown chat (once it has a message, or was kept before) and lists the chats. */
+async function persist() {
+  const chat = state.chat;
+  if (!chat || (!state.messages.length && !chat.kept)) return;
+  Object.assign(chat, { messages: state.messages, dropped: state.dropped, settings: readSettings(), kept: true });
+  if (state.modelName) chat.model = state.modelName;
+  try {
+    await saveChat(chat);
+  } catch (e) {
+    showError(new HearthError("quota", `the conversation could not be kept in this browser: ${e.message}`));
+  }
+  await showChats();
+}
+
+/** Shows a chat: its messages (those left out greyed), its settings. */
+function openChat(chat) {
+  if (state.busy) state.engine?.abort();
+  state.chat = chat;
+  state.messages = chat.messages;
+  state.dropped = chat.dropped ?? 0;
+  clearConversation();
+  state.messages.forEach((m, i) => {
+    const content = typeof m.content === "string" ? m.content : (m.content ?? []).map((p) => p.text).join("");
+    const bubble = addBubble(m.role, content);
+    if (m.reasoning_content) showReasoning(bubble, m.reasoning_content, null, 0);
+    if (i < state.dropped) bubble.classList.add("dropped");
+    bubbleOf.set(m, bubble);
+  });
+  applySettings(chat.settings);
+  $("context-text").textContent = "";
+  setChatEnabled(!!state.engine);
+  showChats();
+}
+
+/** The list of kept chats: open, rename, delete. */
+async function showChats() {
+  const chats = await listChats().catch(() => []);
+  if (state.chat && !chats.some((c) => c.id === state.chat.id)) chats.unshift(state.chat);
+  $("chats").replaceChildren(...chats.map(chatItem));
+}
+
+function chatItem(kept) {
+  // The shown chat is the page's own object (a rename must reach what later saves write).
+  const current = kept.id === state.chat?.id;
+  const chat = current ? state.chat : kept;
+  const li = document.createElement("li");
+  li.dataset.id = chat.id;
+  if (current) li.classList.add("current");
+  const title = Object.assign(document.createElement("button"), {
+    type: "button",
+    className: "chat-title",
+    textContent: chatTitle(chat),
+    onclick: () => current || openChat(chat),
+  });
+  if (current) title.setAttribute("aria-current", "true");
+  const when = new Date(chat.updated).toLocaleString([], { dateStyle: "short", timeStyle: "short" });
+  const n = chat.messages.length;
+  const meta = Object.assign(document.createElement("div"), {
+    className: "muted",
+    textContent: `${n} message${n === 1 ? "" : "s"}${chat.model ? ` · ${chat.model}` : ""} · ${when}`,
+  });
+  const rename = Object.assign(document.createElement("button"), { type: "button", textContent: "Rename" });
+  rename.onclick = () => {
+    const input = Object.assign(document.createElement("input"), { value: chatTitle(chat), className: "rename" });
+    input.setAttribute("aria-label", "New title");
+    const done = async (keep) => {
+      if (keep && input.value.trim()) {
+        chat.title = input.value.trim();
+        if (chat.kept || chat.messages.length) await saveChat(Object.assign(chat, { kept: true }));
+      }
+      showChats();
+    };
+    input.onkeydown = (e) => {
+      if (e.key === "Enter") done(true);
+      if (e.key === "Escape") done(false);
+    };
+    input.onblur = () => done(true);
+    title.replaceWith(input);
+    input.select();
+  };
+  const remove = Object.assign(document.createElement("button"), {
+    type: "button",
+    className: "danger",
+    textContent: "Delete",
+  });
+  remove.onclick = async () => {
+    await deleteChat(chat.id);
+    if (current) {
+      const [next] = await listChats();
+      openChat(next ?? newChat());
+    } else showChats();
+    refreshStored();
+  };
+  const row = Object.assign(document.createElement("div"), { className: "row" });
+  row.append(rename, remove);
+  li.append(title, meta, row);
+  return li;
+}
+
+/** Downloads the shown chat as a file. */
+function exportChat(kind) {
+  const chat = { ...state.chat, messages: state.messages, settings: readSettings() };
+  const name =
+    chatTitle(chat)
+      .replace(/[^\p{L}\p{N} _-]+/gu, "")
+      .trim() || "chat";
+  const [text, type] =
+    kind === "md" ? [chatMarkdown(chat), "text/markdown"] : [JSON.stringify(chat, null, 2), "application/json"];
+  const a = Object.assign(document.createElement("a"), {
+    href: URL.createObjectURL(new Blob([text], { type })),
+    download: `${name}.${kind}`,
+  });
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+}
+
+async function setUpChats() {
+  $("new-chat").onclick = () => openChat(newChat());
+  $("export-md").onclick = () => exportChat("md");
+  $("export-json").onclick = () => exportChat("json");
+  $("settings").addEventListener("change", () => persist());
+  const [latest] = await listChats().catch(() => []);
+  openChat(latest ?? newChat());
 }
 
 function setUpChat() {
@@ -641,6 +813,7 @@ function setUpChat() {
     const message = { role: "user", content: text };
     state.messages.push(message);
     bubbleOf.set(message, addBubble("user", text));
+    persist();
     reply();
   };
   $("input").onkeydown = (e) => {
@@ -660,10 +833,9 @@ function setUpChat() {
     if (state.busy) state.engine?.abort();
     state.messages = [];
     state.dropped = 0;
-    $("messages")
-      .querySelectorAll(".msg, .notice")
-      .forEach((m) => m.remove());
+    clearConversation();
     showContext(0);
+    persist();
     $("empty").hidden = false;
     setChatEnabled(!!state.engine);
   };
@@ -813,8 +985,10 @@ function main() {
   $("inspector-close").onclick = () => $("inspector").close();
   $("banner-close").onclick = clearError;
   $("context").onchange = onSourceChange;
-  // The library's defaults fill the settings before anything reads them.
+  // The library's defaults fill the settings before anything reads them, and a kept chat's
+  // settings then take their place.
   applyDefaults()
+    .then(setUpChats)
     .then(findAdapter)
     .then(() => {
       if (state.adapter) onSourceChange();

@@ -3,7 +3,7 @@
 // HTML, the inspector, an error, a reload that loads from storage, and a browser without
 // WebGPU. Screenshots go to target/screenshots/.
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 
@@ -225,6 +225,81 @@ test("the chat page: the default model, llama.cpp's reply, stop, regenerate, saf
   assert.equal(env.server.stats()[MODEL]?.requests ?? 0, 0, JSON.stringify(env.server.stats()[MODEL]));
 });
 
+test("chats are kept in the browser: two chats, a reload, rename, export, delete", async (t) => {
+  const page = await openSite(t, env.browser);
+  await page.waitForSelector("#verdict .fits", { timeout: 60_000 });
+  await page.click("#load");
+  await page.waitForSelector("#loaded[data-ready]", { timeout: 300_000 });
+  // Two chats, each with its own settings and one exchange.
+  await page.click("#new-chat");
+  await settings(page, { system: "You are brief.", temperature: 0.3, "max-tokens": 4 });
+  const first = await (await send(page, "Hello there")).getAttribute("data-raw");
+  await page.click("#new-chat");
+  assert.equal(await page.locator(".msg").count(), 0, "a new chat starts empty");
+  await settings(page, { system: "You are terse.", temperature: 0.9, "max-tokens": 3 });
+  const second = await (await send(page, "Name a fruit.")).getAttribute("data-raw");
+  const titles = () => page.locator("#chats .chat-title").allTextContents();
+  await page.waitForFunction(
+    () =>
+      [...document.querySelectorAll("#chats .chat-title")]
+        .slice(0, 2)
+        .map((e) => e.textContent)
+        .join("|") === "Name a fruit.|Hello there",
+  );
+
+  // After a reload both are there; the latest is open with its messages and settings.
+  await page.reload();
+  await page.waitForFunction(() => document.querySelectorAll("#chats li").length >= 2);
+  await page.waitForFunction(() => document.querySelectorAll(".msg").length === 2);
+  const shown = async () => ({
+    texts: await page.locator(".msg").evaluateAll((els) => els.map((e) => e.dataset.raw)),
+    system: await page.inputValue("#system"),
+    temperature: await page.inputValue("#temperature"),
+    maxTokens: await page.inputValue("#max-tokens"),
+  });
+  assert.deepEqual(await shown(), {
+    texts: ["Name a fruit.", second],
+    system: "You are terse.",
+    temperature: "0.9",
+    maxTokens: "3",
+  });
+  await page.locator("#chats .chat-title", { hasText: "Hello there" }).click();
+  assert.deepEqual(await shown(), {
+    texts: ["Hello there", first],
+    system: "You are brief.",
+    temperature: "0.3",
+    maxTokens: "4",
+  });
+  assert.match(await page.textContent("#storage-use"), /conversations take \d+ kB/);
+
+  // Rename, then export it as Markdown.
+  await page.locator("#chats li.current button", { hasText: "Rename" }).click();
+  await page.fill("#chats input.rename", "Greetings");
+  await page.press("#chats input.rename", "Enter");
+  await page.waitForFunction(
+    () => document.querySelector("#chats li.current .chat-title")?.textContent === "Greetings",
+  );
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export-md")]);
+  assert.equal(download.suggestedFilename(), "Greetings.md");
+  const markdown = readFileSync(await download.path(), "utf8");
+  console.log(markdown);
+  assert.equal(
+    markdown,
+    `# Greetings\n\n**System:** You are brief.\n\n**User:**\n\nHello there\n\n**Assistant:**\n\n${first.trim()}\n`,
+  );
+  await shot(page, "chats");
+
+  // Delete: the other chat opens.
+  await page.locator("#chats li.current button", { hasText: "Delete" }).click();
+  await page.waitForFunction(
+    () => document.querySelector("#chats li.current .chat-title")?.textContent === "Name a fruit.",
+  );
+  assert.ok(!(await titles()).includes("Greetings"));
+  await page.reload();
+  await page.waitForFunction(() => document.querySelectorAll("#chats li").length >= 1);
+  assert.ok(!(await titles()).includes("Greetings"), "deleted for good");
+});
+
 test("a chat longer than a 256-token context keeps answering: the meter, the oldest turns left out", async (t) => {
   const page = await openSite(t, env.browser);
   await page.waitForSelector("#verdict .fits", { timeout: 60_000 });
@@ -232,6 +307,7 @@ test("a chat longer than a 256-token context keeps answering: the meter, the old
   await page.click("#load");
   await page.waitForSelector("#loaded[data-ready]", { timeout: 300_000 });
   assert.match(await page.textContent("#loaded"), /256 tokens of context/);
+  await page.click("#new-chat");
   console.log(`${(performance.now() / 1000).toFixed(1)} s: ${await page.textContent("#loaded")}`);
   // Earlier turns, as a saved chat would bring them back: a long first one, a short second;
   // with the next question more than the context holds. (SwiftShader prefills ~2 tokens/s:
@@ -283,6 +359,7 @@ test("a thinking model: its reasoning collapsed above the answer, never HTML", a
   await page.waitForSelector("#verdict .fits", { timeout: 60_000 });
   await page.click("#load");
   await page.waitForSelector("#loaded[data-ready]", { timeout: 300_000 });
+  await page.click("#new-chat");
   const grammar = String.raw`start: "<think>\n<b>" /[a-z][a-z ]{2,23}/ "</b>\n</think>\n\n" /[A-Z][a-z ]{2,24}/ "."`;
   await page.locator("#settings summary").click();
   await page.check("#json-mode");

@@ -28,7 +28,7 @@ const completion = await client.chat.completions.create({
   temperature: 0.7,
   top_p: 0.9,
   seed: 11,
-  max_completion_tokens: 8,
+  max_completion_tokens: 6,
 });
 show("completion", completion.choices[0].message.content ?? "");
 show("completion-usage", tokens(completion.usage));
@@ -41,7 +41,7 @@ const stream = await client.chat.completions.create({
   messages: history,
   temperature: 0.7,
   seed: 11,
-  max_completion_tokens: 8,
+  max_completion_tokens: 6,
   stream: true,
   stream_options: { include_usage: true },
 });

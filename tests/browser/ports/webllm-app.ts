@@ -25,7 +25,7 @@ const messages: ChatCompletionMessageParam[] = [
 ];
 
 // A reply at once.
-const reply = await engine.chat.completions.create({ messages, temperature: 0.8, seed: 7, max_tokens: 8 });
+const reply = await engine.chat.completions.create({ messages, temperature: 0.8, seed: 7, max_tokens: 6 });
 setLabel("reply", reply.choices[0].message.content ?? "");
 setLabel("reply-usage", `${reply.usage?.prompt_tokens} + ${reply.usage?.completion_tokens} tokens`);
 
@@ -36,7 +36,7 @@ const chunks = await engine.chat.completions.create({
   messages,
   temperature: 0.8,
   seed: 7,
-  max_tokens: 8,
+  max_tokens: 6,
   stream: true,
   stream_options: { include_usage: true },
 });
@@ -54,7 +54,7 @@ const story = await engine.chat.completions.create({
   messages: [{ role: "user", content: "Tell me a long story about a dragon." }],
   temperature: 0.8,
   seed: 3,
-  max_tokens: 24,
+  max_tokens: 16,
   stream: true,
 });
 let cut = "";
@@ -74,7 +74,7 @@ const again = await engine.chat.completions.create({
   messages: messages.slice(0, 2),
   temperature: 0.8,
   seed: 7,
-  max_tokens: 8,
+  max_tokens: 6,
 });
 setLabel("after-reset", again.choices[0].message.content ?? "");
 setLabel("done", "yes");
