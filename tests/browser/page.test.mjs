@@ -60,7 +60,7 @@ test("the chat page: the default model, llama.cpp's reply, stop, regenerate, saf
 
   // Reference case 1: its system and user messages, temperature 0.
   const [system, user] = CASE1_MESSAGES;
-  await settings(page, { system: system.content, temperature: 0, "max-tokens": 40 });
+  await settings(page, { system: system.content, temperature: 0, "max-tokens": 32 });
   const ref = reference("smollm2-Q4_0")[1];
   assert.equal(ref.fp32_agrees_until, 32);
   const first = await send(page, user.content);
@@ -303,7 +303,7 @@ test("chats are kept in the browser: two chats, a reload, rename, export, delete
 test("a chat longer than a 256-token context keeps answering: the meter, the oldest turns left out", async (t) => {
   const page = await openSite(t, env.browser);
   await page.waitForSelector("#verdict .fits", { timeout: 60_000 });
-  await settings(page, { context: 256, temperature: 0, "max-tokens": 8 });
+  await settings(page, { context: 256, temperature: 0, "max-tokens": 4 });
   await page.click("#load");
   await page.waitForSelector("#loaded[data-ready]", { timeout: 300_000 });
   assert.match(await page.textContent("#loaded"), /256 tokens of context/);

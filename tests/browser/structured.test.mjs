@@ -1,5 +1,5 @@
 // Structured output through the public JS API on SwiftShader's WebGPU: five schemas of the
-// native suite (tests/structured/schemas.json), greedy and at temperature 1.0 with three seeds,
+// native suite (tests/structured/schemas.json), greedy and at temperature 1.0 with two seeds,
 // each reply ending with `stop` and valid by an independent validator (ajv, JSON Schema 2020-12
 // with formats); a schema hearth cannot enforce is refused with `unsupported-schema`.
 import assert from "node:assert/strict";
@@ -22,7 +22,7 @@ const suite = JSON.parse(readFileSync(new URL("../structured/schemas.json", impo
 const pick = (name) => suite.find((c) => c.name === name);
 // Short replies: SwiftShader decodes SmolLM2 at about 3 tokens a second.
 const CASES = ["integer-range", "string-enum", "pattern-code", "exact-three-integers", "one-of-shapes"].map(pick);
-const RUNS = [{ temperature: 0 }, ...[1, 2, 3].map((seed) => ({ temperature: 1.0, seed }))];
+const RUNS = [{ temperature: 0 }, ...[1, 2].map((seed) => ({ temperature: 1.0, seed }))];
 
 test(
   "five schemas of the suite give valid JSON in the browser, and one is refused",
