@@ -231,11 +231,15 @@ models() {
     # the metadata without compiling anything.
     "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps --no-binary llama-cpp-python -d "$tmp" llama-cpp-python==0.3.36
     check_sha "$tmp/llama_cpp_python-0.3.36.tar.gz" "$LLAMA_CPP_SDIST_SHA"
+    # One pass over the archive for all the files (a pass each took ~2 s, 45 times).
+    local v ext members=()
     for v in "${VOCABS[@]}"; do
       for ext in gguf gguf.inp gguf.out; do
-        tar -xzf "$tmp/llama_cpp_python-0.3.36.tar.gz" -O "llama_cpp_python-0.3.36/vendor/llama.cpp/models/ggml-vocab-$v.$ext" >"$vocab/ggml-vocab-$v.$ext"
+        members+=("llama_cpp_python-0.3.36/vendor/llama.cpp/models/ggml-vocab-$v.$ext")
       done
     done
+    tar -xzf "$tmp/llama_cpp_python-0.3.36.tar.gz" -C "$tmp" "${members[@]}"
+    mv "$tmp"/llama_cpp_python-0.3.36/vendor/llama.cpp/models/ggml-vocab-* "$vocab/"
     echo "${VOCABS[*]}" >"$vocab/.complete"
   fi
   rm -rf "$tmp"

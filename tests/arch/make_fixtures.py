@@ -24,7 +24,7 @@ import sys
 
 import numpy as np
 from gguf import GGMLQuantizationType as Q
-from gguf import GGUFReader, GGUFValueType, GGUFWriter, LlamaFileType
+from gguf import GGUFValueType, GGUFWriter, LlamaFileType
 from gguf.quants import dequantize, quantize
 
 from importlib.metadata import version
@@ -46,12 +46,81 @@ def splitmix64(x):
 
 
 def normal(seed, shape, std):
-    """Roughly normal values (the sum of four uniforms, Irwin-Hall), std `std`, as float32."""
+    """Roughly normal values (the sum of four uniforms, Irwin-Hall), std `std`, as float32.
+    Drawn in chunks of 2^20 values: the same numbers as at once, without gigabytes of uint64
+    temporaries (the page faults of those were half of this script's time)."""
     n = int(np.prod(shape))
-    idx = np.arange(4 * n, dtype=np.uint64) + np.uint64((seed * 0x100000001B3) & MASK)
-    u = (splitmix64(idx) >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
-    s = u.reshape(n, 4).sum(axis=1) - 2.0
-    return (s * (math.sqrt(3.0) * std)).astype(np.float32).reshape(shape)
+    out = np.empty(n, dtype=np.float32)
+    base = np.uint64((seed * 0x100000001B3) & MASK)
+    chunk = 1 << 20
+    for start in range(0, n, chunk):
+        m = min(chunk, n - start)
+        idx = np.arange(4 * start, 4 * (start + m), dtype=np.uint64) + base
+        u = (splitmix64(idx) >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+        s = u.reshape(m, 4).sum(axis=1) - 2.0
+        out[start:start + m] = (s * (math.sqrt(3.0) * std)).astype(np.float32)
+    return out.reshape(shape)
+
+
+class VocabField:
+    """One key-value of a vocab file, as much of gguf-py's ReaderField as this script uses:
+    `types` ([type] or [ARRAY, element type]), `contents()` and `data` (one entry per element)."""
+
+    def __init__(self, types, value):
+        self.types, self.value = types, value
+        self.data = value if isinstance(value, list) else [value]
+
+    def contents(self):
+        return self.value
+
+
+def read_vocab_kv(path):
+    """The key-values of a GGUF vocab file, in file order. gguf-py's GGUFReader builds every
+    array element as a numpy memmap view (~25 s per 150k-token vocab, most of this script's
+    time); the values are the same, and the fixtures' sha256 checks that they are."""
+    import struct
+    data = memoryview(open(path, "rb").read())
+    pos = 0
+
+    def take(fmt):
+        nonlocal pos
+        v = struct.unpack_from("<" + fmt, data, pos)
+        pos += struct.calcsize("<" + fmt)
+        return v[0] if len(v) == 1 else v
+
+    def string():
+        nonlocal pos
+        n = take("Q")
+        s = str(data[pos:pos + n], encoding="utf-8")
+        pos += n
+        return s
+
+    scalar = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+    dtype = {0: "<u1", 1: "<i1", 2: "<u2", 3: "<i2", 4: "<u4", 5: "<i4", 6: "<f4", 7: "<u1", 10: "<u8",
+             11: "<i8", 12: "<f8"}
+    magic, _version, _n_tensors, n_kv = take("4sIQQ")
+    assert magic == b"GGUF", path
+    fields = {}
+    for _ in range(n_kv):
+        key = string()
+        vt = GGUFValueType(take("I"))
+        if vt == GGUFValueType.ARRAY:
+            et = GGUFValueType(take("I"))
+            n = take("Q")
+            if et == GGUFValueType.STRING:
+                value = [string() for _ in range(n)]
+            elif int(et) in dtype:
+                arr = np.frombuffer(data, dtype=dtype[int(et)], count=n, offset=pos)
+                pos += arr.nbytes
+                value = arr.astype(bool).tolist() if et == GGUFValueType.BOOL else arr.tolist()
+            else:
+                raise ValueError(f"{path}: {key}: arrays of {et.name}")
+            fields[key] = VocabField([vt, et], value)
+        elif vt == GGUFValueType.STRING:
+            fields[key] = VocabField([vt], string())
+        else:
+            fields[key] = VocabField([vt], take(scalar[int(vt)]))
+    return fields
 
 
 class Fixture:
@@ -59,7 +128,7 @@ class Fixture:
 
     def __init__(self, name, arch, vocab, quant, seed):
         self.name, self.arch, self.quant = name, arch, quant
-        self.vocab = GGUFReader(os.path.join(VOCAB_DIR, vocab))
+        self.vocab = read_vocab_kv(os.path.join(VOCAB_DIR, vocab))
         self.tensors = []
         self.kv = []
         # Each tensor's stream: the name and the seed, then one more per tensor.
@@ -75,7 +144,7 @@ class Fixture:
         self.key(f"{self.arch}.{k}", float(v), GGUFValueType.FLOAT32)
 
     def n_vocab(self):
-        return len(self.vocab.fields["tokenizer.ggml.tokens"].data)
+        return len(self.vocab["tokenizer.ggml.tokens"].data)
 
     def matrix(self, name, rows, cols, std, qtype=None):
         """A weight (rows = out features) in the file's quant type (or `qtype`)."""
@@ -100,14 +169,14 @@ class Fixture:
         w.add_file_type(int(ftype[self.quant]))
         for k, v, vt, sub in self.kv:
             w.add_key_value(k, v, vt, sub_type=sub)
-        for k, f in self.vocab.fields.items():
+        for k, f in self.vocab.items():
             if not k.startswith("tokenizer.") or k in tokenizer_keys.get("drop", ()):
                 continue
             vt = GGUFValueType(f.types[0])
             sub = GGUFValueType(f.types[1]) if vt == GGUFValueType.ARRAY else None
             w.add_key_value(k, tokenizer_keys.get(k, f.contents()), vt, sub_type=sub)
         for k, v in tokenizer_keys.items():
-            if k != "drop" and k not in self.vocab.fields:
+            if k != "drop" and k not in self.vocab:
                 vt = GGUFValueType.BOOL if isinstance(v, bool) else GGUFValueType.STRING
                 w.add_key_value(k, v, vt)
         for name, x, qt in self.tensors:

@@ -1,7 +1,7 @@
 // Files llama.cpp's own quantizer made (tests/quant: SmolLM2 Q5_K_M, which is mostly Q5_1 with
 // Q5_K, Q6_K and Q8_0; IQ4_XS, mostly IQ4_NL; and BF16) through the public JS API on SwiftShader's WebGPU: llama.cpp's
-// prompt ids and its greedy ids for as long as the fp32 forward pass agrees with them, on both
-// reference prompts (the f32 path; the native suite checks the logits).
+// prompt ids and its greedy ids for as long as the fp32 forward pass agrees with them (up to
+// 16), on both reference prompts (the f32 path; the native suite checks the logits).
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
@@ -23,7 +23,9 @@ for (const ty of ["Q5_K_M", "IQ4_XS", "BF16"]) {
     const page = await openPage(t, env);
     const [c0, c1] = reference(ty);
     // At least one id per case: the first is llama.cpp's pick even where fp32 disagrees later.
-    const n = [Math.max(1, c0.fp32_agrees_until), Math.max(1, c1.fp32_agrees_until)];
+    // At most 16: SwiftShader decodes about a token a second, and the native suite compares
+    // every id and the logits of both cases.
+    const n = [c0, c1].map((c) => Math.min(16, Math.max(1, c.fp32_agrees_until)));
     const r = ok(
       await inPage(
         page,
