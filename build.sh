@@ -121,15 +121,16 @@ assert (v("gguf"), v("jsonschema"), v("rfc3339-validator")) == ("0.19.0", "4.25.
   # playwright-core (never a browser download: the tests drive Debian's Chromium), prettier
   # (the JS format check), ajv (the structured-output test's JSON-schema validator), and
   # TypeScript and esbuild (the npm package's types checked, the package bundled), and the
-  # openai client and WebLLM (their declarations check the apps the port test ports), at the
-  # versions package-lock.json pins.
+  # openai client and WebLLM (their declarations check the apps the port test ports), and
+  # axe-core (the page's accessibility check), at the versions package-lock.json pins.
   local pw_want pw_have
   pw_want=$(node -p 'require("./tests/browser/package-lock.json").packages["node_modules/playwright-core"].version')
   pw_have=$(node -p 'try { require("./tests/browser/node_modules/playwright-core/package.json").version } catch { "" }')
   if [[ $pw_have != "$pw_want" || ! -x $BROWSER_TESTS/node_modules/.bin/prettier || ! -d $BROWSER_TESTS/node_modules/ajv-formats ||
     ! -x $BROWSER_TESTS/node_modules/.bin/tsc || ! -d $BROWSER_TESTS/node_modules/esbuild ||
-    ! -d $BROWSER_TESTS/node_modules/openai || ! -d $BROWSER_TESTS/node_modules/@mlc-ai/web-llm ]]; then
-    say "installing playwright-core $pw_want, prettier, ajv, typescript, esbuild, openai and web-llm for the browser tests (npm ci)"
+    ! -d $BROWSER_TESTS/node_modules/openai || ! -d $BROWSER_TESTS/node_modules/@mlc-ai/web-llm ||
+    ! -f $BROWSER_TESTS/node_modules/axe-core/axe.min.js ]]; then
+    say "installing playwright-core $pw_want, prettier, ajv, typescript, esbuild, openai, web-llm and axe-core for the browser tests (npm ci)"
     (cd "$BROWSER_TESTS" && npm ci --no-audit --no-fund --loglevel=error)
   fi
   export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/hearth-xdg-$(id -u)}"

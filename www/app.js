@@ -823,6 +823,14 @@ function setUpChat() {
     }
   };
   $("stop").onclick = () => state.engine?.abort();
+  // Esc stops a reply anywhere on the page, as in other chat apps (an open dialog takes its own
+  // Esc; the rename box handles its own).
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "Escape" || e.defaultPrevented || $("stop").disabled) return;
+    if (document.querySelector("dialog[open]") || e.target.classList?.contains("rename")) return;
+    e.preventDefault();
+    $("stop").click();
+  });
   $("regenerate").onclick = () => {
     if (state.busy || state.messages.at(-1)?.role !== "assistant") return;
     state.messages.pop();

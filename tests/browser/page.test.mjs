@@ -87,12 +87,12 @@ test("the chat page: the default model, llama.cpp's reply, stop, regenerate, saf
   assert.equal(await page.locator(".msg.assistant").count(), 1, "the reply was replaced");
   assert.ok(ref.text.startsWith(again) && again.length > 10, JSON.stringify(again));
 
-  // Stop interrupts a long reply; the next message works.
+  // Stop (Esc) interrupts a long reply; the next message works.
   await settings(page, { "max-tokens": 400, temperature: 0.7 });
   await page.fill("#input", "Tell me a long story about a dragon who learns to bake bread.");
   await page.press("#input", "Enter");
   await page.waitForFunction(() => (document.querySelector(".msg.streaming")?.dataset.raw ?? "").length > 20);
-  await page.click("#stop");
+  await page.keyboard.press("Escape"); // Esc stops, as the Stop button does
   await page.waitForFunction(() => !document.querySelector(".msg.streaming"));
   const stopped = page.locator(".msg.assistant").last();
   assert.equal(await stopped.getAttribute("data-finish"), "abort");
@@ -406,4 +406,38 @@ test("a browser without WebGPU shows the no-WebGPU message", async (t) => {
   );
   assert.equal(await page.isDisabled("#load"), true);
   await shot(page, "no-webgpu");
+});
+
+test("light and dark follow the system; axe-core finds nothing serious or critical in either", async (t) => {
+  const axe = path.join(repo, "tests/browser/node_modules/axe-core/axe.min.js");
+  const colours = {};
+  for (const scheme of ["light", "dark"]) {
+    for (const width of [1280, 360]) {
+      const page = await loggedPage(t, env.browser, { viewport: { width, height: 860 }, colorScheme: scheme });
+      await page.goto(`${env.server.url}/`);
+      await page.waitForSelector("#verdict .fits", { timeout: 60_000 });
+      // A conversation on screen (no model needed): a question, a reply with code, reasoning.
+      await page.evaluate(() => {
+        window.hearthPage.showText(window.hearthPage.addBubble("user", ""), "What is a lighthouse?");
+        const reply = window.hearthPage.addBubble("assistant", "");
+        window.hearthPage.showText(reply, "A tower with a light.\n\n```js\nconst beam = 1;\n```");
+      });
+      await page.evaluate(() =>
+        ["settings", "adapter-panel"].forEach((id) => (document.getElementById(id).open = true)),
+      );
+      colours[scheme] = await page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+      await shot(page, `theme-${scheme}-${width}`);
+      if (width !== 1280) continue;
+      await page.addScriptTag({ path: axe });
+      const found = await page.evaluate(async () => {
+        const r = await window.axe.run(document, { resultTypes: ["violations"] });
+        return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(" ")) }));
+      });
+      console.log(`axe-core, ${scheme}: ${found.map((v) => `${v.id} (${v.impact})`).join(", ") || "no violations"}`);
+      const serious = found.filter((v) => v.impact === "serious" || v.impact === "critical");
+      assert.deepEqual(serious, [], `${scheme}: ${JSON.stringify(serious)}`);
+    }
+  }
+  assert.equal(colours.light, "rgb(246, 244, 239)");
+  assert.equal(colours.dark, "rgb(27, 26, 24)");
 });
