@@ -313,6 +313,10 @@ async function applyDefaults() {
       "top-p": d.top_p,
       "top-k": d.top_k,
       "max-tokens": d.max_tokens,
+      "min-p": d.min_p,
+      "repeat-penalty": d.repeat_penalty,
+      "frequency-penalty": d.frequency_penalty,
+      "presence-penalty": d.presence_penalty,
     };
     for (const [id, value] of Object.entries(values)) $(id).value = String(Math.round(value * 1e4) / 1e4);
   } catch {
@@ -373,10 +377,68 @@ function addBubble(role, text) {
   const body = Object.assign(document.createElement("div"), { className: "body" });
   const stats = Object.assign(document.createElement("div"), { className: "stats muted" });
   bubble.append(body, stats);
+  if (role === "user" || role === "assistant") bubble.append(messageActions(bubble, role));
   showText(bubble, text);
   $("messages").append(bubble);
   bubble.scrollIntoView({ block: "end" });
   return bubble;
+}
+
+/** The buttons under a message: copy; edit and resend (the user's); regenerate (a reply);
+ *  delete. Each acts on the message the bubble shows, found through `bubbleOf`. */
+function messageActions(bubble, role) {
+  const row = Object.assign(document.createElement("div"), { className: "actions" });
+  const index = () => state.messages.findIndex((m) => bubbleOf.get(m) === bubble);
+  const button = (label, name, onclick) => {
+    const b = Object.assign(document.createElement("button"), { type: "button", textContent: label, onclick });
+    b.dataset.action = name;
+    b.setAttribute("aria-label", `${label} this message`);
+    row.append(b);
+  };
+  button("Copy", "copy", async (e) => {
+    try {
+      await navigator.clipboard.writeText(bubble.dataset.raw ?? "");
+      e.target.textContent = "Copied";
+    } catch {
+      e.target.textContent = "Copy failed";
+    }
+    setTimeout(() => (e.target.textContent = "Copy"), 1500);
+  });
+  if (role === "user") {
+    button("Edit", "edit", () => {
+      const i = index();
+      if (state.busy || i < 0) return;
+      // Its text goes back to the composer; it and what followed it leave the chat.
+      $("input").value = bubble.dataset.raw ?? "";
+      removeMessages(i, state.messages.length - i);
+      $("input").focus();
+    });
+  } else {
+    button("Regenerate", "regenerate", () => {
+      const i = index();
+      if (state.busy || i < 0 || !state.engine) return;
+      removeMessages(i, state.messages.length - i);
+      reply();
+    });
+  }
+  button("Delete", "delete", () => {
+    const i = index();
+    if (state.busy || i < 0) return;
+    // A reply's tool calls take their results with them.
+    let n = 1;
+    while (state.messages[i + n]?.role === "tool" && state.messages[i].tool_calls) n++;
+    removeMessages(i, n);
+  });
+  return row;
+}
+
+/** Removes `n` messages from `i` (and their bubbles), keeps the chat. */
+function removeMessages(i, n) {
+  for (const m of state.messages.splice(i, n)) bubbleOf.get(m)?.remove();
+  if (state.dropped > i) state.dropped = Math.max(i, state.dropped - n);
+  $("empty").hidden = state.messages.length > 0;
+  setChatEnabled(!!state.engine);
+  persist();
 }
 
 /** A reply's reasoning (thinking models), collapsed above its answer: a line with its length
@@ -538,6 +600,11 @@ function request() {
   const system = $("system").value.trim();
   const num = (id) => Number($(id).value);
   const sent = state.messages.slice(state.dropped);
+  // Escapes as people type them in a one-line box: \n for a new line.
+  const stops = $("stop-seqs")
+    .value.split("\n")
+    .filter((line) => line.length > 0)
+    .map((line) => line.replaceAll("\\n", "\n"));
   return {
     ...tools(),
     messages: system ? [{ role: "system", content: system }, ...sent] : sent,
@@ -546,7 +613,13 @@ function request() {
     temperature: num("temperature"),
     top_p: num("top-p"),
     top_k: num("top-k"),
+    min_p: num("min-p"),
+    repetition_penalty: num("repeat-penalty"),
+    frequency_penalty: num("frequency-penalty"),
+    presence_penalty: num("presence-penalty"),
     max_tokens: num("max-tokens"),
+    ...($("seed").value.trim() ? { seed: num("seed") } : {}),
+    ...(stops.length ? { stop: stops } : {}),
     response_format: responseFormat(),
   };
 }
@@ -648,6 +721,12 @@ const CHAT_SETTINGS = [
   "temperature",
   "top-p",
   "top-k",
+  "min-p",
+  "repeat-penalty",
+  "frequency-penalty",
+  "presence-penalty",
+  "seed",
+  "stop-seqs",
   "max-tokens",
   "json-mode",
   "json-schema",

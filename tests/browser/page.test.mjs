@@ -226,7 +226,7 @@ test("the chat page: the default model, llama.cpp's reply, stop, regenerate, saf
   assert.equal(env.server.stats()[MODEL]?.requests ?? 0, 0, JSON.stringify(env.server.stats()[MODEL]));
 });
 
-test("chats are kept in the browser: two chats, a reload, rename, export, delete", async (t) => {
+test("chats are kept in the browser: two chats, a reload, rename, export, delete; copy, regenerate, edit, delete a message", async (t) => {
   const page = await openSite(t, env.browser);
   await page.waitForSelector("#verdict .fits", { timeout: 60_000 });
   await page.click("#load");
@@ -237,7 +237,24 @@ test("chats are kept in the browser: two chats, a reload, rename, export, delete
   const first = await (await send(page, "Hello there")).getAttribute("data-raw");
   await page.click("#new-chat");
   assert.equal(await page.locator(".msg").count(), 0, "a new chat starts empty");
-  await settings(page, { system: "You are terse.", temperature: 0.9, "max-tokens": 3 });
+  await settings(page, { system: "You are terse.", temperature: 0.9, "max-tokens": 3, seed: 7, "min-p": 0.1 });
+  await send(page, "Name a fruit.");
+
+  // Per message: copy, regenerate a reply, edit a question and send it again.
+  await page.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: env.server.url });
+  const reply = page.locator(".msg.assistant").last();
+  await reply.locator('[data-action="copy"]').click();
+  await page.waitForFunction(
+    () => document.querySelector('.msg.assistant [data-action="copy"]').textContent === "Copied",
+  );
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), await reply.getAttribute("data-raw"));
+  await reply.locator('[data-action="regenerate"]').click();
+  // The old reply left at the click; a reply with its stats is the new one.
+  await page.waitForFunction(() => /\d+ tokens/.test(document.querySelector(".msg.assistant .stats")?.textContent));
+  assert.equal(await page.locator(".msg").count(), 2, "the reply was replaced");
+  await page.locator('.msg.user [data-action="edit"]').click();
+  assert.equal(await page.inputValue("#input"), "Name a fruit.", "the question is back in the composer");
+  assert.equal(await page.locator(".msg").count(), 0, "it and its reply left the chat");
   const second = await (await send(page, "Name a fruit.")).getAttribute("data-raw");
   const titles = () => page.locator("#chats .chat-title").allTextContents();
   await page.waitForFunction(
@@ -257,12 +274,16 @@ test("chats are kept in the browser: two chats, a reload, rename, export, delete
     system: await page.inputValue("#system"),
     temperature: await page.inputValue("#temperature"),
     maxTokens: await page.inputValue("#max-tokens"),
+    seed: await page.inputValue("#seed"),
+    minP: await page.inputValue("#min-p"),
   });
   assert.deepEqual(await shown(), {
     texts: ["Name a fruit.", second],
     system: "You are terse.",
     temperature: "0.9",
     maxTokens: "3",
+    seed: "7",
+    minP: "0.1",
   });
   await page.locator("#chats .chat-title", { hasText: "Hello there" }).click();
   assert.deepEqual(await shown(), {
@@ -270,6 +291,8 @@ test("chats are kept in the browser: two chats, a reload, rename, export, delete
     system: "You are brief.",
     temperature: "0.3",
     maxTokens: "4",
+    seed: "",
+    minP: "0.05",
   });
   assert.match(await page.textContent("#storage-use"), /conversations take \d+ kB/);
 
@@ -299,6 +322,15 @@ test("chats are kept in the browser: two chats, a reload, rename, export, delete
   await page.reload();
   await page.waitForFunction(() => document.querySelectorAll("#chats li").length >= 1);
   assert.ok(!(await titles()).includes("Greetings"), "deleted for good");
+
+  // Deleting a message keeps the rest of its chat, across a reload too.
+  await page.waitForFunction(() => document.querySelectorAll(".msg").length === 2);
+  await page.locator('.msg.assistant [data-action="delete"]').click();
+  assert.equal(await page.locator(".msg").count(), 1);
+  await page.reload();
+  await page.waitForFunction(() => document.querySelectorAll(".msg.user").length === 1);
+  assert.equal(await page.locator(".msg").count(), 1, "the reply stays deleted");
+  await shot(page, "message-actions");
 });
 
 test("a chat longer than a 256-token context keeps answering: the meter, the oldest turns left out", async (t) => {
