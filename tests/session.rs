@@ -135,6 +135,56 @@ fn chat_gives_the_reference_ids_and_chunks_add_up() {
     assert!(chunks.iter().all(|c| c["id"] == id && c["system_fingerprint"] == fingerprint));
 }
 
+/// "Continue": a reply cut by `max_tokens`, sent back as the final assistant message with
+/// `continue_final_message`, goes on exactly where greedy decoding would have: its prompt is
+/// the chat's prompt and the reply's ids, its tokens the next greedy ones, its text only the
+/// addition. Misplaced uses are refused.
+#[test]
+fn continue_final_message_goes_on_with_a_cut_reply() {
+    let mut s = load(Q4_0, 256);
+    let c1 = &reference::cases("smollm2-Q4_0")[1];
+    let question = serde_json::json!([{"role": "system", "content": SYSTEM},
+        {"role": "user", "content": "What is the capital of France?"}]);
+    let chat = |s: &mut Session, json: serde_json::Value| {
+        let out = pollster::block_on(s.chat(&request(json), &Cancel::new(), &mut |_| {})).unwrap();
+        serde_json::to_value(out).unwrap()
+    };
+    let cut = chat(
+        &mut s,
+        serde_json::json!({"messages": question, "temperature": 0, "max_tokens": 8,
+        "return_token_ids": true}),
+    );
+    assert_eq!(ids(&cut["choices"][0]["token_ids"]), c1.greedy_ids[..8]);
+    assert_eq!(cut["choices"][0]["finish_reason"], "length");
+    let start = cut["choices"][0]["message"]["content"].as_str().unwrap().to_owned();
+    let mut messages = question.as_array().unwrap().clone();
+    messages.push(serde_json::json!({"role": "assistant", "content": start}));
+    let more = chat(
+        &mut s,
+        serde_json::json!({"messages": messages, "temperature": 0, "max_tokens": 8,
+        "return_token_ids": true, "continue_final_message": true}),
+    );
+    let prompt: Vec<u32> = c1.prompt_ids.iter().chain(&c1.greedy_ids[..8]).copied().collect();
+    assert_eq!(ids(&more["prompt_token_ids"]), prompt, "the prompt is the chat's and the cut reply's ids");
+    assert_eq!(ids(&more["choices"][0]["token_ids"]), c1.greedy_ids[8..16]);
+    let added = more["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(c1.text.starts_with(&format!("{start}{added}")), "{start:?} + {added:?} vs {:?}", c1.text);
+
+    for (messages, why) in [
+        (serde_json::json!([{"role": "user", "content": "Hi"}]), "the last message is not one"),
+        (serde_json::json!([{"role": "assistant", "content": "Hi"}]), "needs a message before"),
+        (
+            serde_json::json!([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": null,
+                "tool_calls": [{"id": "a", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}]),
+            "the last message is not one",
+        ),
+    ] {
+        let req = request(serde_json::json!({"messages": messages, "continue_final_message": true}));
+        let err = pollster::block_on(s.chat(&req, &Cancel::new(), &mut |_| {})).unwrap_err();
+        assert!(err.to_string().contains(why), "{err}");
+    }
+}
+
 /// A stop string ends the reply before it, and no part of it is ever streamed, even when it
 /// arrives split over tokens.
 #[test]

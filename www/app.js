@@ -18,6 +18,7 @@ const state = {
   contextLength: 0, // tokens of context of the loaded model
   modelName: null, // the loaded model's name, kept with the chats it answers
   busy: false,
+  continuing: false, // the running reply goes on with the last one (continue_final_message)
   inspected: 0, // sequence number of the latest inspect, so older answers are dropped
   adapter: null,
 };
@@ -414,6 +415,12 @@ function messageActions(bubble, role) {
       $("input").focus();
     });
   } else {
+    // On a reply that max tokens cut (shown only then, by the stylesheet): go on with it.
+    button("Continue", "continue", () => {
+      const i = index();
+      if (state.busy || i !== state.messages.length - 1 || !state.engine) return;
+      reply(state.messages[i]);
+    });
     button("Regenerate", "regenerate", () => {
       const i = index();
       if (state.busy || i < 0 || !state.engine) return;
@@ -620,29 +627,36 @@ function request() {
     max_tokens: num("max-tokens"),
     ...($("seed").value.trim() ? { seed: num("seed") } : {}),
     ...(stops.length ? { stop: stops } : {}),
+    ...(state.continuing ? { continue_final_message: true } : {}),
     response_format: responseFormat(),
   };
 }
 
-async function reply() {
+/** Answers the conversation in a new bubble; with `continuing` (the last message, a reply cut
+ *  by max tokens) goes on with that reply in its own bubble. */
+async function reply(continuing = null) {
   const engine = state.engine;
   if (!engine) return;
   state.busy = true;
+  state.continuing = continuing !== null;
+  bubbleOf.get(continuing)?.classList.add("streaming");
   $("send").disabled = $("regenerate").disabled = true;
   $("stop").disabled = false;
   try {
     await fitContext(engine);
   } catch (e) {
-    state.busy = false;
+    bubbleOf.get(continuing)?.classList.remove("streaming");
+    state.busy = state.continuing = false;
     $("stop").disabled = true;
     setChatEnabled(!!state.engine);
     return showError(e);
   }
-  const bubble = addBubble("assistant", "");
+  const bubble = continuing ? bubbleOf.get(continuing) : addBubble("assistant", "");
   bubble.classList.add("streaming");
+  delete bubble.dataset.finish;
   const stats = bubble.querySelector(".stats");
   stats.textContent = "Reading the conversation…";
-  let text = "";
+  let text = continuing?.content ?? "";
   let reasoning = "";
   let thinking = null; // when the reasoning started, until the answer starts
   const endReasoning = () => {
@@ -691,6 +705,11 @@ async function reply() {
       }
     }
     endReasoning();
+    if (continuing) {
+      continuing.content = text;
+      persist();
+      return;
+    }
     const thoughts = reasoning ? { reasoning_content: reasoning } : {};
     const message = calls.length
       ? { role: "assistant", content: text || null, tool_calls: calls, ...thoughts }
@@ -700,12 +719,13 @@ async function reply() {
     persist();
     if (calls.length) askForResults(cards, calls);
   } catch (e) {
-    bubble.remove();
+    if (continuing) showText(bubble, continuing.content);
+    else bubble.remove();
     showError(e);
     if (e.code === "device-lost") await unload();
   } finally {
     bubble.classList.remove("streaming");
-    state.busy = false;
+    state.busy = state.continuing = false;
     $("stop").disabled = true;
     setChatEnabled(!!state.engine);
   }

@@ -199,6 +199,9 @@ export interface ChatCompletionRequest extends SamplingRequest {
   /** "auto" (default): a thinking model's `<think>…</think>` comes apart as
    *  `reasoning_content`; "none": the text as written. */
   reasoning_format?: "auto" | "deepseek" | "none";
+  /** The last message is the start of the assistant's reply, which the model goes on with
+   *  (vLLM's name); the reply holds only what it adds. "Continue" on a reply cut by max_tokens. */
+  continue_final_message?: boolean;
 }
 
 export interface CompletionRequest extends SamplingRequest {

@@ -431,11 +431,24 @@ impl Session {
         let tokenizer = &self.tokenizer;
         let control_token = |text: &str| tokenizer.token_id(text).filter(|&id| tokenizer.token_bytes(id).is_empty());
         let setup = ToolSetup::new(&self.template, tools, choice, parallel, &control_token).map_err(Error::Request)?;
-        let messages = setup.messages(&req.chat_messages()?);
-        let text =
+        let (turns, reply_start) = req.chat_turns()?;
+        let messages = setup.messages(&turns);
+        let mut text =
             self.template.render_with_kwargs(&messages, &setup.tools, true, unix_seconds(), &req.template_kwargs()?)?;
+        let opens_reasoning = reasoning::prompt_opens_reasoning(&text);
+        // A reply to continue: the assistant's turn is open and its start follows as written.
+        // That start is the answer's text: where the prompt opened the reasoning (R1 distills,
+        // Qwen3), the reasoning is closed first, as those models close it.
+        let continues = reply_start.is_some();
+        if let Some(start) = reply_start {
+            if opens_reasoning {
+                text.push_str(reasoning::CLOSE);
+                text.push_str("\n\n");
+            }
+            text.push_str(&start);
+        }
         let ids = self.tokenizer.encode(&text, !self.template.renders_bos(&text), true)?;
-        Ok((ids, setup, reasoning::prompt_opens_reasoning(&text)))
+        Ok((ids, setup, opens_reasoning && !continues))
     }
 
     /// Token ids of a text completion request's prompt (special tokens parsed).

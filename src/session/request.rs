@@ -85,6 +85,11 @@ pub struct Request {
     /// `auto` (the default): a model whose template thinks in `<think>…</think>` has that
     /// text in `reasoning_content`, apart from `content`; `none`: the reply's text as written.
     pub reasoning_format: Option<String>,
+    /// The last message is the start of the assistant's reply, which the model goes on with
+    /// (vLLM's name; llama.cpp's server does the same with a final assistant message): the
+    /// reply holds only what it adds. "Continue" on a reply cut by `max_tokens`.
+    #[serde(default)]
+    pub continue_final_message: bool,
     /// Accepted for compatibility; unused.
     pub user: Option<String>,
     /// OpenAI's server-side storage of completions: hearth keeps nothing, so only `false` (the
@@ -445,6 +450,27 @@ impl Request {
             return Err(bad("`messages` is empty"));
         }
         messages.iter().map(chat_message).collect()
+    }
+
+    /// The messages the template renders and, with `continue_final_message`, the start of the
+    /// reply after them (the final assistant message's text, checked).
+    pub fn chat_turns(&self) -> Result<(Vec<Message>, Option<String>), Error> {
+        let mut messages = self.chat_messages()?;
+        if !self.continue_final_message {
+            return Ok((messages, None));
+        }
+        match messages.last() {
+            Some(m) if m.role == "assistant" && m.tool_calls.is_empty() => {
+                let start = messages.pop().map(|m| m.content);
+                if messages.is_empty() {
+                    return Err(bad("`continue_final_message` needs a message before the assistant's"));
+                }
+                Ok((messages, start))
+            }
+            _ => Err(bad(
+                "`continue_final_message` continues a final assistant message with text, and the last message is not one",
+            )),
+        }
     }
 
     /// The template variables of `chat_template_kwargs`, checked.

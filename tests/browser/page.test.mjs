@@ -77,8 +77,24 @@ test("the chat page: the default model, llama.cpp's reply, stop, regenerate, saf
   await shot(page, "reply-phone");
   await page.setViewportSize({ width: 1280, height: 860 });
 
-  // Regenerate at temperature 0 gives the same reply again.
+  // Continue: the cut reply goes on in its bubble, still llama.cpp's greedy text.
   await settings(page, { "max-tokens": 8 });
+  assert.equal(await first.getAttribute("data-finish"), "length");
+  await first.locator('[data-action="continue"]').click();
+  await page.waitForFunction(
+    (before) => {
+      const reply = document.querySelector(".msg.assistant");
+      return reply.dataset.raw.length > before && !reply.classList.contains("streaming");
+    },
+    text.length,
+    { timeout: 300_000 },
+  );
+  const continued = await first.getAttribute("data-raw");
+  console.log(`continued: ${JSON.stringify(continued)}`);
+  assert.equal(await page.locator(".msg.assistant").count(), 1, "the same reply went on");
+  assert.ok(continued.length > text.length && ref.text.startsWith(continued), JSON.stringify(continued));
+
+  // Regenerate at temperature 0 gives the same reply again.
   await page.click("#regenerate");
   await page.waitForFunction(() =>
     document.querySelector(".msg.assistant:last-child .stats")?.textContent.includes("tok/s"),
