@@ -1101,6 +1101,9 @@ function main() {
       if (state.adapter) onSourceChange();
     });
   refreshStored();
+  // Offline after the first visit (sw.js): the page and the wasm are cached, models are in
+  // browser storage already. A page served from a file:// or plain-http origin has no worker.
+  navigator.serviceWorker?.register("./sw.js").catch((e) => console.warn(`no offline copy: ${e.message}`));
   // For tests and the curious: the page's state, its renderer, and a way to put earlier turns
   // into the conversation (as a saved chat would come back).
   window.hearthPage = { state, showText, addBubble, addMessage };

@@ -349,6 +349,37 @@ test("chats are kept in the browser: two chats, a reload, rename, export, delete
   await shot(page, "message-actions");
 });
 
+test("offline after the first visit: the service worker serves the page, storage the model", async (t) => {
+  const page = await openSite(t, env.browser);
+  await page.waitForSelector("#verdict .fits", { timeout: 60_000 });
+  await page.click("#load");
+  await page.waitForSelector("#loaded[data-ready]", { timeout: 300_000 });
+  // The worker installed (the page's files cached) and controls the page.
+  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 60_000 });
+  const manifest = await page.evaluate(async () => (await fetch("manifest.webmanifest")).json());
+  assert.equal(manifest.start_url, "./");
+
+  // No network: the page, its scripts and the wasm come from the worker's cache, the model
+  // from browser storage, and nothing reaches the server.
+  await page.context().setOffline(true); // the page's own context, closed with it
+  env.server.resetStats();
+  await page.reload();
+  await page.waitForSelector("#verdict .fits", { timeout: 60_000 });
+  await page.click("#load");
+  await page.waitForSelector("#loaded[data-ready]", { timeout: 300_000 });
+  assert.match(await page.textContent("#loaded"), /from browser storage/);
+  await settings(page, { temperature: 0, "max-tokens": 2 });
+  const reply = await send(page, "Hello?");
+  assert.ok((await reply.getAttribute("data-raw")).length > 0, "a reply");
+  // All but the browser's own update check of the worker's script, which Chromium makes outside
+  // the page's network emulation (with the network really off it fails, and the registered
+  // worker stays): the page's files were the worker's network-first fetches, so they too would
+  // be listed had emulation let them through.
+  const reached = Object.keys(env.server.stats()).filter((p) => p !== "/sw.js");
+  assert.deepEqual(reached, [], "no request of the page reached the server");
+  await shot(page, "offline");
+});
+
 test("a chat longer than a 256-token context keeps answering: the meter, the oldest turns left out", async (t) => {
   const page = await openSite(t, env.browser);
   await page.waitForSelector("#verdict .fits", { timeout: 60_000 });

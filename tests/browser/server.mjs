@@ -29,6 +29,7 @@ const TYPES = {
   ".json": "application/json",
   ".png": "image/png",
   ".svg": "image/svg+xml",
+  ".webmanifest": "application/manifest+json",
 };
 
 /** Starts the server; resolves to {url, port, stats, close}. With `cors`, other origins may
