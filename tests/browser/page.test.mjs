@@ -107,7 +107,10 @@ test("the chat page: the default model, llama.cpp's reply, stop, regenerate, saf
   await settings(page, { "max-tokens": 400, temperature: 0.7 });
   await page.fill("#input", "Tell me a long story about a dragon who learns to bake bread.");
   await page.press("#input", "Enter");
-  await page.waitForFunction(() => (document.querySelector(".msg.streaming")?.dataset.raw ?? "").length > 20);
+  // (Its prompt's prefill alone takes ~20 s on SwiftShader, more on a busy machine.)
+  await page.waitForFunction(() => (document.querySelector(".msg.streaming")?.dataset.raw ?? "").length > 20, null, {
+    timeout: 180_000,
+  });
   await page.keyboard.press("Escape"); // Esc stops, as the Stop button does
   await page.waitForFunction(() => !document.querySelector(".msg.streaming"));
   const stopped = page.locator(".msg.assistant").last();
