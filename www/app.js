@@ -18,7 +18,6 @@ const state = {
   contextLength: 0, // tokens of context of the loaded model
   modelName: null, // the loaded model's name, kept with the chats it answers
   busy: false,
-  continuing: false, // the running reply goes on with the last one (continue_final_message)
   inspected: 0, // sequence number of the latest inspect, so older answers are dropped
   adapter: null,
 };
@@ -564,11 +563,11 @@ function showContext(used) {
 /** Leaves out the oldest exchanges (never the system prompt, never the last question) until
  *  the conversation and room for the reply fit the context, and says so in the conversation.
  *  Counting a prompt runs nothing on the GPU (a request with `max_tokens: 0`). */
-async function fitContext(engine) {
+async function fitContext(engine, continuing) {
   const room = Math.min(Number($("max-tokens").value) || 0, Math.floor(state.contextLength / 4));
   const before = state.dropped;
   for (;;) {
-    const { stream, stream_options, response_format, ...body } = request();
+    const { stream, stream_options, response_format, ...body } = request(continuing);
     const prompt = await engine.chat.completions.create({ ...body, max_tokens: 0 }).then(
       (r) => r.usage.prompt_tokens,
       (e) => (e.code === "context-length-exceeded" ? e.details.prompt_tokens : Promise.reject(e)),
@@ -603,7 +602,9 @@ function addMessage(role, content) {
   setChatEnabled(!!state.engine);
 }
 
-function request() {
+/** The request for the conversation from the settings; `continuing`: its last message is a
+ *  reply to go on with (continue_final_message). */
+function request(continuing = false) {
   const system = $("system").value.trim();
   const num = (id) => Number($(id).value);
   const sent = state.messages.slice(state.dropped);
@@ -627,7 +628,7 @@ function request() {
     max_tokens: num("max-tokens"),
     ...($("seed").value.trim() ? { seed: num("seed") } : {}),
     ...(stops.length ? { stop: stops } : {}),
-    ...(state.continuing ? { continue_final_message: true } : {}),
+    ...(continuing ? { continue_final_message: true } : {}),
     response_format: responseFormat(),
   };
 }
@@ -638,15 +639,14 @@ async function reply(continuing = null) {
   const engine = state.engine;
   if (!engine) return;
   state.busy = true;
-  state.continuing = continuing !== null;
   bubbleOf.get(continuing)?.classList.add("streaming");
   $("send").disabled = $("regenerate").disabled = true;
   $("stop").disabled = false;
   try {
-    await fitContext(engine);
+    await fitContext(engine, continuing !== null);
   } catch (e) {
     bubbleOf.get(continuing)?.classList.remove("streaming");
-    state.busy = state.continuing = false;
+    state.busy = false;
     $("stop").disabled = true;
     setChatEnabled(!!state.engine);
     return showError(e);
@@ -666,7 +666,7 @@ async function reply(continuing = null) {
   const calls = [];
   const cards = [];
   try {
-    for await (const chunk of await engine.chat.completions.create(request())) {
+    for await (const chunk of await engine.chat.completions.create(request(continuing !== null))) {
       const thought = chunk.choices[0]?.delta?.reasoning_content;
       if (thought) {
         thinking ??= performance.now();
@@ -725,7 +725,7 @@ async function reply(continuing = null) {
     if (e.code === "device-lost") await unload();
   } finally {
     bubble.classList.remove("streaming");
-    state.busy = state.continuing = false;
+    state.busy = false;
     $("stop").disabled = true;
     setChatEnabled(!!state.engine);
   }
@@ -932,8 +932,7 @@ function setUpChat() {
   });
   $("regenerate").onclick = () => {
     if (state.busy || state.messages.at(-1)?.role !== "assistant") return;
-    state.messages.pop();
-    [...$("messages").querySelectorAll(".msg.assistant")].at(-1)?.remove();
+    removeMessages(state.messages.length - 1, 1);
     reply();
   };
   $("clear").onclick = () => {

@@ -53,10 +53,10 @@ self.addEventListener("activate", (event) => {
 self.addEventListener("fetch", (event) => {
   const request = event.request;
   const url = new URL(request.url);
-  url.search = "";
-  // The page's files only (a navigation to the page is index.html); everything else, models
-  // and their Range requests included, goes to the network untouched.
-  const key = request.mode === "navigate" && url.href === self.registration.scope ? self.registration.scope : url.href;
+  url.search = ""; // the page with ?model=… is the page
+  const key = url.href;
+  // The page's files only; everything else, models and their Range requests included, goes to
+  // the network untouched.
   if (request.method !== "GET" || !shellUrls.has(key) || request.headers.has("range")) return;
   event.respondWith(
     (async () => {

@@ -498,7 +498,7 @@ test("light and dark follow the system; axe-core finds nothing serious or critic
       const page = await loggedPage(t, env.browser, { viewport: { width, height: 860 }, colorScheme: scheme });
       await page.goto(`${env.server.url}/`);
       await page.waitForSelector("#verdict .fits", { timeout: 60_000 });
-      // A conversation on screen (no model needed): a question, a reply with code, reasoning.
+      // A conversation on screen (no model needed): a question, a reply with code.
       await page.evaluate(() => {
         window.hearthPage.showText(window.hearthPage.addBubble("user", ""), "What is a lighthouse?");
         const reply = window.hearthPage.addBubble("assistant", "");
