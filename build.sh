@@ -133,9 +133,34 @@ assert (v("gguf"), v("jsonschema"), v("rfc3339-validator")) == ("0.19.0", "4.25.
     say "installing playwright-core $pw_want, prettier, ajv, typescript, esbuild, openai, web-llm and axe-core for the browser tests (npm ci)"
     (cd "$BROWSER_TESTS" && npm ci --no-audit --no-fund --loglevel=error)
   fi
+  vendor
   export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/hearth-xdg-$(id -u)}"
   mkdir -p "$XDG_RUNTIME_DIR"
   chmod 0700 "$XDG_RUNTIME_DIR"
+}
+
+# markdown-it, the chat page's Markdown parser: its self-contained browser ES module (no
+# bundler, no import map) and its licence, from the npm tarball, into www/vendor/ (ignored by
+# git, shipped in the npm package). The tarball and the file are checked against their sha256.
+MARKDOWN_IT=15.0.3
+MARKDOWN_IT_TGZ_SHA=98a7453983ab0e268c17dbd5260bf7190ba46b4cca912327fc1c1a2578e4b56d
+MARKDOWN_IT_JS_SHA=d5432491790141da046b1197353705db03264f40b5727f3b4b591f5aba193e30
+vendor() {
+  local js=www/vendor/markdown-it.js tgz="$CACHE/npm/markdown-it-$MARKDOWN_IT.tgz" tmp
+  sha_ok "$js" "$MARKDOWN_IT_JS_SHA" && [[ -f www/vendor/markdown-it.LICENSE ]] && return
+  if ! sha_ok "$tgz" "$MARKDOWN_IT_TGZ_SHA"; then
+    say "fetching markdown-it $MARKDOWN_IT (npm) for the chat page's Markdown"
+    mkdir -p "$CACHE/npm"
+    npm pack "markdown-it@$MARKDOWN_IT" --pack-destination "$CACHE/npm" --loglevel=error >/dev/null
+    check_sha "$tgz" "$MARKDOWN_IT_TGZ_SHA"
+  fi
+  tmp=$(mktemp -d)
+  tar -xzf "$tgz" -C "$tmp" package/dist/browser/markdown-it.esm.min.mjs package/LICENSE
+  mkdir -p www/vendor
+  cp "$tmp/package/dist/browser/markdown-it.esm.min.mjs" "$js"
+  cp "$tmp/package/LICENSE" www/vendor/markdown-it.LICENSE
+  rm -rf "$tmp"
+  check_sha "$js" "$MARKDOWN_IT_JS_SHA"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -417,6 +442,8 @@ pack() {
   cp www/package.json www/hearth.js www/hearth.d.ts www/prompt-api.js www/prompt-api.d.ts www/hearth-chat.js \
     www/hearth-chat.d.ts www/render.js www/catalog.js \
     www/worker.js www/sources.js www/storage.js "$stage/"
+  mkdir -p "$stage/vendor"
+  cp www/vendor/markdown-it.js www/vendor/markdown-it.LICENSE "$stage/vendor/"
   cp www/pkg/hearth.js www/pkg/hearth_bg.wasm "$stage/pkg/"
   (cd "$stage" && npm pkg set version="$version" && npm pack --pack-destination "$ROOT/target/package" --loglevel=error >/dev/null)
   PACKAGE="$ROOT/target/package/hearth-webgpu-$version.tgz"

@@ -465,7 +465,7 @@ function showReasoning(bubble, text, started, finished = null) {
   box.dataset.words = words;
 }
 
-/** Shows `text` in a bubble: rendered as text and code blocks, never as HTML. */
+/** Shows `text` in a bubble: Markdown made into DOM by render.js, never HTML. */
 function showText(bubble, text) {
   bubble.dataset.raw = text;
   renderReply(bubble.querySelector(".body"), text);

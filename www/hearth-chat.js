@@ -8,8 +8,8 @@
 // (the system prompt), `placeholder`, `context-length` (tokens). The model is checked against
 // this GPU first (Hearth.inspect: nothing is downloaded when it cannot run here), then loaded
 // with its progress shown, and kept in browser storage for the next visit. Replies stream in
-// with the page's safe renderer (render.js: model text only ever becomes text nodes); Stop ends
-// a reply. `element.request` adds fields to every request (e.g. {temperature: 0.3,
+// as Markdown through the page's safe renderer (render.js: model text only ever becomes text
+// nodes); Stop ends a reply. `element.request` adds fields to every request (e.g. {temperature: 0.3,
 // max_tokens: 256}); the element's `data-state` says loading / ready / replying / error.
 import { DEFAULT_MODEL } from "./catalog.js";
 import { Hearth } from "./hearth.js";
@@ -26,7 +26,14 @@ const STYLE = `
 .messages { padding: 0.75rem; max-height: 28rem; overflow-y: auto; display: flex; flex-direction: column; gap: 0.5rem; }
 .msg { padding: 0.5rem 0.75rem; border-radius: 10px; max-width: 90%; overflow-wrap: anywhere; white-space: pre-wrap; }
 .msg p { margin: 0 0 0.5rem; } .msg p:last-child { margin-bottom: 0; }
-.msg pre { background: #efece5; padding: 0.5rem; border-radius: 6px; overflow-x: auto; white-space: pre; }
+.msg pre { background: #efece5; padding: 0.5rem; border-radius: 6px; overflow-x: auto; white-space: pre; margin: 0; }
+.msg :is(ul, ol) { margin: 0.25rem 0; padding-left: 1.3rem; white-space: normal; }
+.msg table { border-collapse: collapse; display: block; overflow-x: auto; white-space: normal; }
+.msg :is(th, td) { border: 1px solid #e7e2d9; padding: 0.2rem 0.4rem; }
+.msg a { color: #2f5d50; }
+.code-block { margin: 0.25rem 0; }
+.code-header { display: flex; justify-content: space-between; align-items: center; font-size: 0.75rem; color: #5c564d; }
+.code-header button { padding: 0.1rem 0.5rem; font-size: 0.75rem; }
 .note { display: block; font-size: 0.8rem; color: #8a8377; margin-top: 0.25rem; }
 .user { align-self: flex-end; background: #2f5d50; color: #fff; }
 .assistant { align-self: flex-start; background: #fff; border: 1px solid #e7e2d9; }

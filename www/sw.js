@@ -7,7 +7,7 @@
 // page on its next online visit; offline, the cached copy answers. The cache's name carries a
 // version: a change of what this worker caches gets a new name, and the old cache is deleted.
 
-const VERSION = 1;
+const VERSION = 2;
 const CACHE = `hearth-shell-v${VERSION}`;
 
 /** The files of the page, relative to this worker (its scope is the page's folder). */
@@ -20,6 +20,7 @@ const SHELL = [
   "chats.js",
   "hearth.js",
   "render.js",
+  "vendor/markdown-it.js",
   "sources.js",
   "storage.js",
   "worker.js",

@@ -473,6 +473,112 @@ test("a thinking model: its reasoning collapsed above the answer, never HTML", a
   await shot(page, "reply-reasoning-360");
 });
 
+test("a reply's Markdown: a table, lists, links, code with its language and Copy; no HTML, no script link, no image fetched", async (t) => {
+  const page = await loggedPage(t, env.browser, { viewport: { width: 1280, height: 860 } });
+  await page.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: env.server.url });
+  await page.goto(`${env.server.url}/`);
+  await page.waitForSelector("#verdict .fits", { timeout: 60_000 }); // the saved chats are shown by then
+  const reply = [
+    "## Tide tables",
+    "",
+    "| Port | High | Low |",
+    "|:-----|-----:|:---:|",
+    "| Brest | **6.1 m** | `0.9 m` |",
+    "",
+    "- spring tides",
+    "- neap tides",
+    "",
+    "3. third",
+    "4. fourth",
+    "",
+    "> Read the [tide guide](https://example.com/tides) first, or https://example.org/x.",
+    "",
+    "Do *not* [click](javascript:window.__xss=1) or [this](data:text/html,<script>alert(1)</script>) or [home](/).",
+    'Raw <img src=x onerror="window.__xss=2"> and <script>window.__xss=3</script> and',
+    '<a href="javascript:window.__xss=4">a tag</a> and <iframe src="/"></iframe>.',
+    "",
+    '<div onclick="window.__xss=5">a block of HTML</div>',
+    "",
+    "A chart: ![tide chart](https://example.com/chart.png) and ![x](javascript:window.__xss=6)",
+    "",
+    "```python",
+    "print('high tide')",
+    "```",
+  ].join("\n");
+  await page.evaluate((text) => window.hearthPage.showText(window.hearthPage.addBubble("assistant", ""), text), reply);
+  const body = page.locator(".msg.assistant .body").last();
+  const dom = await body.evaluate((el) => ({
+    tags: [...new Set([...el.querySelectorAll("*")].map((e) => e.tagName.toLowerCase()))].sort(),
+    attributes: [...new Set([...el.querySelectorAll("*")].flatMap((e) => e.getAttributeNames()))].sort(),
+    heading: el.querySelector("h2")?.textContent,
+    cells: [...el.querySelectorAll("tr")].map((tr) => [...tr.children].map((c) => c.textContent)),
+    align: [...el.querySelectorAll("th")].map((th) => th.style.textAlign),
+    bullets: [...el.querySelectorAll("ul > li")].map((li) => li.textContent),
+    start: el.querySelector("ol")?.start,
+    links: [...el.querySelectorAll("a")].map((a) => [a.textContent, a.href, a.rel, a.target]),
+    text: el.textContent,
+    language: el.querySelector(".code-block .code-lang")?.textContent,
+    code: el.querySelector(".code-block pre code")?.textContent,
+  }));
+  console.log(`elements: ${dom.tags.join(" ")}; attributes: ${dom.attributes.join(" ")}`);
+  // Only the elements and attributes the renderer makes: none of the reply's HTML.
+  const made = "a blockquote br button code div em h2 li ol p pre span strong table tbody td th thead tr ul";
+  assert.deepEqual(
+    dom.tags.filter((tag) => !made.split(" ").includes(tag)),
+    [],
+  );
+  assert.deepEqual(
+    dom.attributes.filter(
+      (a) => !["aria-label", "class", "href", "rel", "start", "style", "target", "title", "type"].includes(a),
+    ),
+    [],
+  );
+  assert.equal(dom.heading, "Tide tables");
+  assert.deepEqual(dom.cells, [
+    ["Port", "High", "Low"],
+    ["Brest", "6.1 m", "0.9 m"],
+  ]);
+  assert.deepEqual(dom.align, ["left", "right", "center"]);
+  assert.deepEqual(dom.bullets, ["spring tides", "neap tides"]);
+  assert.equal(dom.start, 3);
+  // http(s) links open in a new tab without an opener or a referrer; the script, data: and
+  // relative links stay text; the picture is a link, never fetched.
+  const web = ["noopener noreferrer", "_blank"];
+  assert.deepEqual(dom.links, [
+    ["tide guide", "https://example.com/tides", ...web],
+    ["https://example.org/x", "https://example.org/x", ...web],
+    ["Image: tide chart", "https://example.com/chart.png", ...web],
+  ]);
+  for (const literal of [
+    "[click](javascript:window.__xss=1)",
+    "[this](data:text/html,<script>alert(1)</script>)",
+    "[home](/)",
+    '<img src=x onerror="window.__xss=2">',
+    "<script>window.__xss=3</script>",
+    '<a href="javascript:window.__xss=4">a tag</a>',
+    '<iframe src="/"></iframe>',
+    '<div onclick="window.__xss=5">a block of HTML</div>',
+    "![x](javascript:window.__xss=6)",
+  ])
+    assert.ok(dom.text.includes(literal), `shown as text: ${literal}`);
+  assert.equal(dom.language, "python");
+  assert.equal(dom.code, "print('high tide')");
+  await body.locator(".code-copy").click();
+  await page.waitForFunction(() => document.querySelector(".code-copy")?.textContent === "Copied");
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), "print('high tide')");
+  for (const el of await body.locator("a, div, span, p").all()) await el.hover().catch(() => {});
+  await page.waitForTimeout(300);
+  assert.equal(await page.evaluate(() => window.__xss ?? null), null, "nothing in the reply ran");
+  assert.equal(
+    await page.evaluate(() => performance.getEntriesByType("resource").some((r) => r.name.includes("example"))),
+    false,
+  );
+  await shot(page, "markdown-1280");
+  await page.setViewportSize({ width: 360, height: 800 });
+  await page.emulateMedia({ colorScheme: "dark" });
+  await shot(page, "markdown-360-dark");
+});
+
 test("a browser without WebGPU shows the no-WebGPU message", async (t) => {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
@@ -502,7 +608,11 @@ test("light and dark follow the system; axe-core finds nothing serious or critic
       await page.evaluate(() => {
         window.hearthPage.showText(window.hearthPage.addBubble("user", ""), "What is a lighthouse?");
         const reply = window.hearthPage.addBubble("assistant", "");
-        window.hearthPage.showText(reply, "A tower with a light.\n\n```js\nconst beam = 1;\n```");
+        window.hearthPage.showText(
+          reply,
+          "A **tower** with a [light](https://example.com).\n\n| Part | Use |\n|-|-|\n| lamp | light |\n\n" +
+            "- lens\n- lamp\n\n```js\nconst beam = 1;\n```",
+        );
       });
       await page.evaluate(() =>
         ["settings", "adapter-panel"].forEach((id) => (document.getElementById(id).open = true)),
