@@ -465,10 +465,12 @@ function showReasoning(bubble, text, started, finished = null) {
   box.dataset.words = words;
 }
 
-/** Shows `text` in a bubble: Markdown made into DOM by render.js, never HTML. */
+/** Shows `text` in a bubble: a reply's Markdown made into DOM by render.js, never HTML; what
+ *  the user typed (and a tool's result) as typed. */
 function showText(bubble, text) {
   bubble.dataset.raw = text;
-  renderReply(bubble.querySelector(".body"), text);
+  if (bubble.classList.contains("assistant")) renderReply(bubble.querySelector(".body"), text);
+  else bubble.querySelector(".body").textContent = text;
 }
 
 /** The reply's `response_format` from the format settings: none, any object, the schema, or a
@@ -781,6 +783,11 @@ async function persist() {
   if (!chat || (!state.messages.length && !chat.kept)) return;
   Object.assign(chat, { messages: state.messages, dropped: state.dropped, settings: readSettings(), kept: true });
   if (state.modelName) chat.model = state.modelName;
+  // A last reply cut by max tokens can be continued after a reload too: its index is kept
+  // (never a field of the message, which goes back to the engine as it is).
+  const last = state.messages.length - 1;
+  if (bubbleOf.get(state.messages[last])?.dataset.finish === "length") chat.cutReply = last;
+  else delete chat.cutReply;
   try {
     await saveChat(chat);
   } catch (e) {
@@ -803,6 +810,9 @@ function openChat(chat) {
     if (i < state.dropped) bubble.classList.add("dropped");
     bubbleOf.set(m, bubble);
   });
+  const last = state.messages.length - 1;
+  if (chat.cutReply === last && state.messages[last].role === "assistant")
+    bubbleOf.get(state.messages[last]).dataset.finish = "length";
   applySettings(chat.settings);
   $("context-text").textContent = "";
   setChatEnabled(!!state.engine);

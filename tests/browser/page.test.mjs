@@ -252,8 +252,10 @@ test("chats are kept in the browser: two chats, a reload, rename, export, delete
   await page.waitForSelector("#loaded[data-ready]", { timeout: 300_000 });
   // Two chats, each with its own settings and one exchange.
   await page.click("#new-chat");
-  await settings(page, { system: "You are brief.", temperature: 0.3, "max-tokens": 4 });
-  const first = await (await send(page, "Hello there")).getAttribute("data-raw");
+  await settings(page, { system: "You are brief.", temperature: 0, "max-tokens": 4 });
+  const firstReply = await send(page, "Hello there");
+  const first = await firstReply.getAttribute("data-raw");
+  assert.equal(await firstReply.getAttribute("data-finish"), "length", "4 greedy tokens cut the greeting");
   await page.click("#new-chat");
   assert.equal(await page.locator(".msg").count(), 0, "a new chat starts empty");
   await settings(page, { system: "You are terse.", temperature: 0.9, "max-tokens": 3, seed: 7, "min-p": 0.1 });
@@ -308,11 +310,14 @@ test("chats are kept in the browser: two chats, a reload, rename, export, delete
   assert.deepEqual(await shown(), {
     texts: ["Hello there", first],
     system: "You are brief.",
-    temperature: "0.3",
+    temperature: "0",
     maxTokens: "4",
     seed: "",
     minP: "0.05",
   });
+  // Its reply was cut by max tokens: Continue is offered after the reload too.
+  assert.equal(await page.locator(".msg.assistant").last().getAttribute("data-finish"), "length");
+  assert.ok(await page.locator('.msg.assistant [data-action="continue"]').isVisible(), "Continue is offered");
   assert.match(await page.textContent("#storage-use"), /conversations take \d+ kB/);
 
   // Rename, then export it as Markdown.
