@@ -333,9 +333,14 @@ fn cases() -> Vec<Case> {
     ]
 }
 
+/// Written while GPU memory is counted (the count is the process's), read by every other load
+/// of this file's tests: those wait meanwhile, and run side by side otherwise.
+static GPU_COUNT: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 /// Every hostile case: its code and message, no GPU buffer, and bounded heap.
 #[test]
 fn hostile_models_are_refused_before_any_gpu_allocation() {
+    let _counting = GPU_COUNT.write().unwrap_or_else(|e| e.into_inner());
     let cases = cases();
     for case in cases {
         let (header, size) = case.file;
@@ -400,7 +405,6 @@ fn an_endless_template_stops_on_its_fuel_within_a_heap_bound() {
 /// it says no, its reason is the load's error.
 #[test]
 fn inspect_verdict_equals_the_load_outcome() {
-    use hearth::session::inspect;
     let hostile = cases().into_iter().map(|c| (c.what.to_owned(), c.file, c.options));
     let dirs = [common::models_dir(), common::models_dir().join("arch"), common::models_dir().join("vocab")];
     let mut fixtures: Vec<std::path::PathBuf> = dirs
@@ -410,19 +414,58 @@ fn inspect_verdict_equals_the_load_outcome() {
         .collect();
     fixtures.sort();
     assert!(fixtures.len() >= 30, "{} fixture files", fixtures.len());
-    let files = fixtures.into_iter().map(|p| {
-        let bytes = std::fs::read(&p).unwrap();
-        let size = bytes.len() as u64;
-        (p.file_name().unwrap().to_string_lossy().into_owned(), (bytes, size), LoadOptions::default())
+    let files = fixtures
+        .into_iter()
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), File::OnDisk(p), LoadOptions::default()));
+    // Each file is inspected and loaded on one of two threads (a load is single-threaded; one
+    // thread left a 2-core machine's other core idle for a minute).
+    let all: Vec<_> = hostile.map(|(what, file, options)| (what, File::Hostile(file), options)).chain(files).collect();
+    let (first, second) = all.split_at(all.len() / 2);
+    let (loaded, refused) = std::thread::scope(|scope| {
+        let halves: Vec<_> =
+            [first, second].into_iter().map(|half| scope.spawn(move || check_verdicts(half))).collect();
+        halves.into_iter().map(|h| h.join().unwrap()).fold((0, 0), |(l, r), (a, b)| (l + a, r + b))
     });
+    println!("{loaded} loaded, {refused} refused, inspect agreeing on each");
+    // The five real models, SmolLM2 with a thinking template, the llama.cpp requantized and
+    // every architecture fixture load; the hostile files and the vocabulary-only files do not.
+    let arch = std::fs::read_dir(common::models_dir().join("arch"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "gguf"))
+        .count();
+    assert_eq!(loaded, 5 + 1 + common::LLAMA_QUANTIZE.len() + arch, "{loaded} loaded");
+    assert!(refused >= 35, "{refused} refused");
+}
+
+/// A file of the verdict test: a hostile header (its bytes and the size it claims), or a
+/// fixture read when its turn comes.
+enum File {
+    Hostile((Vec<u8>, u64)),
+    OnDisk(std::path::PathBuf),
+}
+
+/// Inspects and loads each of `files`, checking that the verdict is the load's outcome; the
+/// numbers loaded and refused.
+fn check_verdicts(files: &[(String, File, LoadOptions)]) -> (usize, usize) {
+    use hearth::session::inspect;
     let (mut loaded, mut refused) = (0, 0);
-    for (what, (bytes, size), options) in hostile.chain(files) {
+    for (what, file, options) in files {
+        let (bytes, size) = match file {
+            File::Hostile((bytes, size)) => (bytes.clone(), *size),
+            File::OnDisk(path) => {
+                let bytes = std::fs::read(path).unwrap();
+                let size = bytes.len() as u64;
+                (bytes, size)
+            }
+        };
         let source = || {
             let n = size.saturating_sub(bytes.len() as u64);
             ReadSource::new(std::io::Cursor::new(bytes.clone()).chain(std::io::repeat(0).take(n)), Some(size))
         };
-        let verdict = pollster::block_on(inspect(source(), &options));
-        let load = pollster::block_on(Session::load(source(), &options, &mut |_, _, _| {}));
+        let verdict = pollster::block_on(inspect(source(), options));
+        // Until the session is dropped, at the end of this turn.
+        let _loading = GPU_COUNT.read().unwrap_or_else(|e| e.into_inner());
+        let load = pollster::block_on(Session::load(source(), options, &mut |_, _, _| {}));
         match (&verdict, &load) {
             (Ok(v), Ok(_)) if v.fits => loaded += 1,
             (Ok(v), Err(e)) if !v.fits => {
@@ -443,13 +486,5 @@ fn inspect_verdict_equals_the_load_outcome() {
         }
         println!("{what}: {}", if load.is_ok() { "loads" } else { "refused" });
     }
-    println!("{loaded} loaded, {refused} refused, inspect agreeing on each");
-    // The five real models, SmolLM2 with a thinking template, the llama.cpp requantized and
-    // every architecture fixture load; the hostile files and the vocabulary-only files do not.
-    let arch = std::fs::read_dir(common::models_dir().join("arch"))
-        .unwrap()
-        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "gguf"))
-        .count();
-    assert_eq!(loaded, 5 + 1 + common::LLAMA_QUANTIZE.len() + arch, "{loaded} loaded");
-    assert!(refused >= 35, "{refused} refused");
+    (loaded, refused)
 }

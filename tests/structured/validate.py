@@ -1,6 +1,6 @@
 """Checks the replies of tests/structured.rs against their schemas with Python's `jsonschema`
-(Draft 2020-12, formats checked): every schema not marked `refused` must have four replies,
-each ending with `stop` and valid; every schema marked `refused` must have been refused with
+(Draft 2020-12, formats checked): every schema not marked `refused` must have a greedy reply
+and at least one sampled one (`t1-seed…`), each ending with `stop` and valid; every schema marked `refused` must have been refused with
 `unsupported-schema`. Prints one line per schema; exits 1 on any failure.
 
 usage: validate.py SCHEMAS_JSON RESULTS_JSON [PART/PARTS]
@@ -11,9 +11,6 @@ import json
 import sys
 
 from jsonschema import Draft202012Validator
-
-RUNS = ["greedy", "t1-seed1", "t1-seed2", "t1-seed3"]
-
 
 def main(schemas_path, results_path, part="0/1"):
     all_cases = json.load(open(schemas_path))["cases"]
@@ -36,8 +33,9 @@ def main(schemas_path, results_path, part="0/1"):
         else:
             enforced += 1
             validator = Draft202012Validator(schema, format_checker=checker)
-            if [r["run"] for r in mine] != RUNS:
-                problems.append(f"runs {[r['run'] for r in mine]}, not {RUNS}: {mine}")
+            runs = [r["run"] for r in mine]
+            if len(runs) < 2 or runs[0] != "greedy" or not all(r.startswith("t1-seed") for r in runs[1:]):
+                problems.append(f"runs {runs}, not greedy then sampled ones: {mine}")
             for r in mine:
                 if "refused" in r:
                     problems.append(f"{r['run']}: refused: {r['reason']}")
