@@ -2,7 +2,8 @@
 # hearth's one entry point: set-up, fixture models, tests, and the local demo server.
 #
 #   ./build.sh setup          install what is missing (apt when root, wasm target, wasm-bindgen-cli,
-#                             a Python venv with gguf-py for the reference data)
+#                             a Python venv with gguf-py for the reference data, the browser tests'
+#                             npm packages, markdown-it vendored into www/vendor/ for the page)
 #   ./build.sh models         fetch the fixture models of ../shared/MODELS.md into models/, check sha256
 #   ./build.sh test           setup + models + every test suite (native, then browser)
 #   ./build.sh serve [PORT]   build the wasm (release) into www/pkg and serve www/ (and models/ as
