@@ -9,8 +9,9 @@
 // this GPU first (Hearth.inspect: nothing is downloaded when it cannot run here), then loaded
 // with its progress shown, and kept in browser storage for the next visit. Replies stream in
 // as Markdown through the page's safe renderer (render.js: model text only ever becomes text
-// nodes); Stop ends a reply. `element.request` adds fields to every request (e.g. {temperature: 0.3,
-// max_tokens: 256}); the element's `data-state` says loading / ready / replying / error.
+// nodes); Stop ends a reply. `element.request` adds fields to every request (e.g.
+// {temperature: 0.3, max_tokens: 256}); the element's `data-state` says loading / ready /
+// replying / error.
 import { DEFAULT_MODEL } from "./catalog.js";
 import { Hearth } from "./hearth.js";
 import { renderReply } from "./render.js";
@@ -32,7 +33,8 @@ const STYLE = `
 .msg :is(th, td) { border: 1px solid #e7e2d9; padding: 0.2rem 0.4rem; }
 .msg a { color: #2f5d50; }
 .code-block { margin: 0.25rem 0; }
-.code-header { display: flex; justify-content: space-between; align-items: center; font-size: 0.75rem; color: #5c564d; }
+.code-header { display: flex; justify-content: space-between; align-items: center;
+  font-size: 0.75rem; color: #5c564d; }
 .code-header button { padding: 0.1rem 0.5rem; font-size: 0.75rem; }
 .note { display: block; font-size: 0.8rem; color: #8a8377; margin-top: 0.25rem; }
 .user { align-self: flex-end; background: #2f5d50; color: #fff; }

@@ -37,6 +37,12 @@ function webAddress(url) {
   }
 }
 
+/** Makes the anchor `a` go to the checked address `href`, in a new tab without an opener or a
+ *  referrer; `a`. */
+function leadOut(a, href) {
+  return Object.assign(a, { href, target: "_blank", rel: "noopener noreferrer" });
+}
+
 // markdown-it's tokens are flat: an opening token (nesting 1) starts an element that the
 // tokens up to its closing one (nesting -1) fill; `inline` tokens carry their own children.
 function appendTokens(parent, tokens) {
@@ -64,7 +70,7 @@ function element(t) {
   if (tag === "a") {
     const href = webAddress(t.attrGet("href") ?? "");
     if (href === null) return document.createElement("span");
-    Object.assign(el, { href, target: "_blank", rel: "noopener noreferrer" });
+    leadOut(el, href);
   } else if (tag === "ol") {
     const start = Number.parseInt(t.attrGet("start") ?? "", 10);
     if (Number.isFinite(start) && start !== 1) el.start = start;
@@ -103,7 +109,7 @@ function appendLeaf(parent, t) {
       const a = document.createElement(href ? "a" : "span");
       a.className = "image-link";
       a.textContent = `Image: ${t.content || href || "(no description)"}`;
-      if (href) Object.assign(a, { href, target: "_blank", rel: "noopener noreferrer", title: href });
+      if (href) leadOut(a, href).title = href;
       parent.append(a);
       break;
     }
